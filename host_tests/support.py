@@ -1,0 +1,33 @@
+"""Test helpers that behave the same under pytest on CPython and under the MicroPython unix-port runner."""
+
+
+class _Raised:
+    def __init__(self, exc_type):
+        self.exc_type = exc_type
+        self.value = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            raise AssertionError("expected %s, nothing was raised" % self.exc_type.__name__)
+        if not issubclass(exc_type, self.exc_type):
+            return False  # let the unexpected exception propagate
+        self.value = exc
+        return True
+
+
+def raises(exc_type):
+    """Context manager: the block must raise exc_type; the exception is kept in `.value`."""
+    return _Raised(exc_type)
+
+
+try:
+    from unittest import SkipTest as _SkipBase  # CPython: pytest reports unittest.SkipTest as a skip
+except ImportError:  # MicroPython: host_tests/mpy_run.py counts it as a skip
+    _SkipBase = Exception
+
+
+class SkipTest(_SkipBase):
+    """Raise from a test when the interpreter lacks a capability it needs; the reason is printed."""

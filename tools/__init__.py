@@ -1,0 +1,1 @@
+"""Laptop-side tools for the pump firmware: simulator, benchmarks, build and deploy helpers (CPython only)."""
