@@ -1,0 +1,49 @@
+"""Error codes a phone can show: one small exception class carrying a stable number and a short message."""
+
+from pump.compat import const
+
+# Stable numbers: never renumber, only add. 1xx input, 2xx limits, 3xx state, 4xx storage, 5xx auth.
+E_MALFORMED = const(100)  # missing key, wrong type, unparsable value
+E_RANGE = const(101)  # value outside what the firmware can represent or the hardware can do
+E_SCHEDULE = const(102)  # flex schedule not ordered / too many steps / bad time
+E_UNKNOWN_DRUG = const(103)
+E_HARD_LIMIT = const(200)  # drug library hard limit broken: always rejected
+E_SOFT_LIMIT = const(201)  # soft limit broken and not confirmed
+E_CONC_MISMATCH = const(202)  # program concentration differs from the reservoir's drug
+E_STATE = const(300)  # command not allowed in the current pump state
+E_LOCKOUT = const(301)  # patient bolus inside its lockout interval
+E_DAILY_MAX = const(302)  # patient bolus over its daily maximum
+E_NO_BOLUS = const(303)  # patient bolus not enabled by the program
+E_RESERVOIR = const(304)  # not enough drug for the request
+E_CORRUPT = const(400)  # stored record failed its CRC or format check
+E_STORAGE = const(401)  # storage device failed
+
+MESSAGES = {
+    E_MALFORMED: "malformed input",
+    E_RANGE: "value out of range",
+    E_SCHEDULE: "invalid schedule",
+    E_UNKNOWN_DRUG: "drug not in library",
+    E_HARD_LIMIT: "hard limit exceeded",
+    E_SOFT_LIMIT: "soft limit needs confirmation",
+    E_CONC_MISMATCH: "concentration mismatch",
+    E_STATE: "not allowed now",
+    E_LOCKOUT: "bolus lockout active",
+    E_DAILY_MAX: "daily bolus maximum reached",
+    E_NO_BOLUS: "patient bolus not enabled",
+    E_RESERVOIR: "reservoir too low",
+    E_CORRUPT: "stored data corrupt",
+    E_STORAGE: "storage failure",
+}
+
+
+class PumpError(Exception):
+    """A refused input or action: `code` is stable, `detail` names what was wrong (e.g. the bad key)."""
+
+    def __init__(self, code, detail=""):
+        super().__init__(code, detail)
+        self.code = code
+        self.detail = detail
+
+    def __str__(self):
+        base = MESSAGES.get(self.code, "error")
+        return "E%d %s: %s" % (self.code, base, self.detail) if self.detail else "E%d %s" % (self.code, base)
