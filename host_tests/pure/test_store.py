@@ -1,0 +1,261 @@
+"""Two-slot state store: round trip, newest wins, every-byte power cuts, bit rot, versions, sequence wrap."""
+
+import struct
+
+from fakes.flash import FakeStorage, PowerCut
+from pump.errors import E_RANGE, E_STORAGE, PumpError
+from pump.store import MAX_PAYLOAD, Store
+from support import raises
+
+_OVERHEAD = 14  # 10-byte header + 4-byte CRC
+
+
+def _saved(*payloads):
+    st = FakeStorage()
+    s = Store(st)
+    s.load()
+    for p in payloads:
+        s.save(p)
+    return st
+
+
+def test_empty_storage_loads_none():
+    s = Store(FakeStorage())
+    assert s.load() is None
+    assert s.seq == 0
+    assert s.corrupt_slots == 0
+
+
+def test_round_trip():
+    st = FakeStorage()
+    s = Store(st)
+    s.load()
+    s.save(b"rate=1200")
+    assert s.load() == b"rate=1200"
+    assert Store(st).load() == b"rate=1200"
+
+
+def test_round_trip_empty_and_max_payload():
+    big = bytes(i & 0xFF for i in range(MAX_PAYLOAD))
+    st = _saved(b"", big)
+    s = Store(st)
+    assert s.load() == big
+    assert len(st.blobs["state.b"]) == MAX_PAYLOAD + _OVERHEAD
+    s.save(b"")
+    assert Store(st).load() == b""
+
+
+def test_payload_too_long_is_refused_and_nothing_written():
+    st = _saved(b"keep")
+    st.writes = 0
+    s = Store(st)
+    with raises(PumpError) as e:
+        s.save(bytes(MAX_PAYLOAD + 1))
+    assert e.value.code == E_RANGE
+    assert e.value.detail == "payload"
+    assert st.writes == 0
+    assert Store(st).load() == b"keep"
+
+
+def test_newest_wins():
+    st = _saved(b"one", b"two", b"three")
+    s = Store(st)
+    assert s.load() == b"three"
+    assert s.seq == 3
+
+
+def test_alternating_slots_and_counters():
+    st = FakeStorage()
+    s = Store(st)
+    s.load()
+    names = []
+    for k in range(5):
+        s.save(b"p%d" % k)
+        names.append(st.last_written)
+    assert names == ["state.a", "state.b", "state.a", "state.b", "state.a"]
+    assert s.writes == 5
+    assert st.writes == 5
+    assert s.seq == 5
+
+
+def test_save_never_touches_the_newest_record():
+    st = _saved(b"one", b"two")  # newest in slot b
+    before = bytes(st.blobs["state.b"])
+    Store(st).save(b"three")  # save without an explicit load still finds the newest first
+    assert bytes(st.blobs["state.b"]) == before
+    assert Store(st).load() == b"three"
+
+
+def test_seq_continues_after_reload():
+    st = _saved(b"a", b"b")
+    s = Store(st)
+    s.load()
+    assert s.seq == 2
+    s.save(b"c")
+    assert s.seq == 3
+    t = Store(st)
+    assert t.load() == b"c"
+    assert t.seq == 3
+
+
+def _cut_every_byte(st, old, new):
+    """Cut a save of `new` at every byte boundary; after the reboot load must give old (or new once complete)."""
+    n_rec = len(new) + _OVERHEAD
+    for n in range(n_rec + 1):
+        flash = st.clone()
+        s = Store(flash)
+        assert s.load() == old
+        flash.cut_after(n)
+        with raises(PowerCut):
+            s.save(new)
+        flash.power_on()
+        s2 = Store(flash)
+        got = s2.load()
+        if n == n_rec:
+            assert got == new
+        else:
+            assert got == old, (n, got)
+        # the store keeps working after the torn slot
+        s2.save(b"after")
+        assert Store(flash).load() == b"after"
+
+
+def test_power_cut_at_every_byte_of_a_save_into_slot_b():
+    _cut_every_byte(_saved(b"old payload"), b"old payload", b"new payload, a bit longer")
+
+
+def test_power_cut_at_every_byte_of_a_save_into_slot_a():
+    _cut_every_byte(_saved(b"older", b"old"), b"old", b"new")
+
+
+def test_power_cut_during_the_first_save_gives_none_or_the_payload():
+    for n in range(3 + _OVERHEAD + 1):
+        st = FakeStorage()
+        st.cut_after(n)
+        with raises(PowerCut):
+            Store(st).save(b"new")
+        st.power_on()
+        got = Store(st).load()
+        assert got == (b"new" if n == 3 + _OVERHEAD else None)
+
+
+def test_corrupt_byte_anywhere_in_newest_falls_back_to_older():
+    st = _saved(b"older", b"newest")
+    for off in range(len(st.blobs["state.b"])):
+        flash = st.clone()
+        flash.corrupt("state.b", off)
+        s = Store(flash)
+        assert s.load() == b"older", off
+        assert s.corrupt_slots == 1
+        assert s.seq == 1
+        s.save(b"next")  # overwrites the corrupt slot, keeps the older one
+        assert flash.last_written == "state.b"
+        assert Store(flash).load() == b"next"
+
+
+def test_both_corrupt_gives_none():
+    st = _saved(b"one", b"two")
+    st.corrupt("state.a", 12)
+    st.corrupt("state.b", 0, 0x01)
+    s = Store(st)
+    assert s.load() is None
+    assert s.corrupt_slots == 2
+    assert s.seq == 0
+
+
+def test_truncated_or_extended_blob_is_invalid():
+    st = _saved(b"one", b"two")
+    st.blobs["state.b"] = st.blobs["state.b"][:-1]
+    assert Store(st).load() == b"one"
+    st = _saved(b"one", b"two")
+    st.blobs["state.b"].append(0)
+    assert Store(st).load() == b"one"
+
+
+def test_record_layout():
+    st = _saved(b"xyz")
+    blob = bytes(st.blobs["state.a"])
+    assert struct.unpack_from("<HBBIH", blob, 0) == (0x5453, 1, 0, 1, 3)
+    assert blob[:2] == b"ST"
+    assert blob[10:13] == b"xyz"
+    import binascii
+
+    assert struct.unpack_from("<I", blob, 13)[0] == binascii.crc32(blob[:13])
+
+
+def test_other_version_is_invalid():
+    st = _saved(b"v1 state", b"v1 newer")
+    s2 = Store(st, version=2)
+    assert s2.load() is None
+    assert s2.other_version_slots == 2
+    assert s2.corrupt_slots == 0
+    s2.save(b"v2 state")
+    assert Store(st, version=2).load() == b"v2 state"
+    s1 = Store(st)
+    assert s1.load() == b"v1 newer"  # slot a (v1 older) was overwritten by v2; slot b still holds v1
+    assert s1.other_version_slots == 1
+
+
+def test_version_range_checked():
+    with raises(PumpError) as e:
+        Store(FakeStorage(), version=256)
+    assert e.value.code == E_RANGE
+
+
+def test_seq_wraps_at_u32():
+    st = FakeStorage()
+    s = Store(st)
+    s.load()
+    s.seq = 0xFFFFFFFE
+    s.save(b"last before wrap")  # seq 0xFFFFFFFF, slot a
+    s.save(b"first after wrap")  # seq 0, slot b
+    assert s.seq == 0
+    t = Store(st)
+    assert t.load() == b"first after wrap"
+    assert t.seq == 0
+    t.save(b"then 1")
+    assert t.seq == 1
+    assert st.last_written == "state.a"
+    assert Store(st).load() == b"then 1"
+
+
+class _FailingStorage(FakeStorage):
+    def write(self, name, data):
+        raise OSError(28)
+
+
+def test_storage_error_is_a_pump_error_and_keeps_state():
+    st = _FailingStorage()
+    s = Store(st)
+    s.load()
+    with raises(PumpError) as e:
+        s.save(b"x")
+    assert e.value.code == E_STORAGE
+    assert e.value.detail == "state.a"
+    assert s.seq == 0
+    assert s.writes == 0
+
+
+def test_fake_storage_cuts_like_the_role_says():
+    st = FakeStorage()
+    st.write("x", b"0123456789")
+    st.cut_after(4)
+    with raises(PowerCut):
+        st.write("x", b"abcdefgh")
+    assert st.blobs["x"] == bytearray(b"abcd")  # a cut write leaves the blob truncated to what was written
+    with raises(PowerCut):
+        st.read("x")  # off until power comes back
+    st.power_on()
+    st.append("x", b"ef")
+    st.cut_after(3)
+    st.append("x", b"gh")  # 2 bytes: inside the budget, one byte left
+    with raises(PowerCut):
+        st.append("x", memoryview(b"ijkl"))
+    st.power_on()
+    assert st.read("x") == b"abcdefghi"  # a cut append leaves a partial tail
+    assert (st.writes, st.appends, st.bytes_written) == (2, 3, 10 + 4 + 2 + 2 + 1)
+    st.corrupt("x", -1, 0x01)
+    assert st.read("x") == b"abcdefghh"
+    st.remove("x")
+    st.remove("x")
+    assert st.read("x") is None

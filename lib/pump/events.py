@@ -1,0 +1,91 @@
+"""Event codes of the event log: stable numbers, what their two arguments mean, short texts for console and phone."""
+
+from pump.compat import const
+
+# Stable numbers: never renumber or reuse, only append. 0 is never a valid code. Every event-log record carries two
+# signed 32-bit arguments a and b (pump.eventlog); an argument an event does not use is 0. Volumes in integer µL or
+# nL, doses in ng (µg * 1000), codes from pump.errors / pump.alarms, as noted per event.
+BOOT = const(1)  # a: reset cause (pump.config.RESET_*)
+PROGRAM = const(2)  # program accepted and active; a: therapy mode
+PROGRAM_REJECTED = const(3)  # a: pump.errors code
+REFILL = const(4)  # a: fill volume µL
+PRIME = const(5)  # a: priming volume nL
+BOLUS_GRANTED = const(6)  # a: dose ng, b: BOLUS_PATIENT or BOLUS_CLINICIAN
+BOLUS_REFUSED = const(7)  # a: pump.errors code (the reason), b: BOLUS_PATIENT or BOLUS_CLINICIAN
+BOLUS_DONE = const(8)  # a: delivered ng, b: kind
+BOLUS_CANCELLED = const(9)  # a: delivered ng before the cancel, b: kind
+SUSPEND = const(10)  # a: reason (0 user, else the alarm code that suspended)
+RESUME = const(11)
+STOP = const(12)
+CLOCK_SET = const(13)  # a: step in s (new - old wall time, clamped to i32); the record's t_s is the new time
+LOW_RESERVOIR = const(14)  # a: remaining µL
+EMPTY_RESERVOIR = const(15)  # a: remaining µL
+ALARM_RAISED = const(16)  # a: alarm code
+ALARM_CLEARED = const(17)  # a: alarm code
+ALARM_ACK = const(18)  # a: alarm code
+TASK_FAULT = const(19)  # a: task id, b: error code if any
+STORE_CORRUPT = const(20)  # a: corrupt slots/records found, b: which store (STORE_STATE, STORE_LOG)
+
+# Values of argument b
+BOLUS_PATIENT = const(1)
+BOLUS_CLINICIAN = const(2)
+STORE_STATE = const(1)
+STORE_LOG = const(2)
+
+TEXT = {
+    BOOT: "boot",
+    PROGRAM: "program changed",
+    PROGRAM_REJECTED: "program rejected",
+    REFILL: "refill",
+    PRIME: "prime",
+    BOLUS_GRANTED: "bolus granted",
+    BOLUS_REFUSED: "bolus refused",
+    BOLUS_DONE: "bolus done",
+    BOLUS_CANCELLED: "bolus cancelled",
+    SUSPEND: "suspended",
+    RESUME: "resumed",
+    STOP: "stopped",
+    CLOCK_SET: "clock set",
+    LOW_RESERVOIR: "reservoir low",
+    EMPTY_RESERVOIR: "reservoir empty",
+    ALARM_RAISED: "alarm raised",
+    ALARM_CLEARED: "alarm cleared",
+    ALARM_ACK: "alarm acknowledged",
+    TASK_FAULT: "task fault",
+    STORE_CORRUPT: "store corrupt",
+}
+
+# Names of the arguments (a, b), "" when unused: lets the console and the phone label values without a second table.
+ARGS = {
+    BOOT: ("reset_cause", ""),
+    PROGRAM: ("mode", ""),
+    PROGRAM_REJECTED: ("error", ""),
+    REFILL: ("fill_ul", ""),
+    PRIME: ("volume_nl", ""),
+    BOLUS_GRANTED: ("dose_ng", "kind"),
+    BOLUS_REFUSED: ("error", "kind"),
+    BOLUS_DONE: ("delivered_ng", "kind"),
+    BOLUS_CANCELLED: ("delivered_ng", "kind"),
+    SUSPEND: ("reason", ""),
+    RESUME: ("", ""),
+    STOP: ("", ""),
+    CLOCK_SET: ("step_s", ""),
+    LOW_RESERVOIR: ("remaining_ul", ""),
+    EMPTY_RESERVOIR: ("remaining_ul", ""),
+    ALARM_RAISED: ("alarm", ""),
+    ALARM_CLEARED: ("alarm", ""),
+    ALARM_ACK: ("alarm", ""),
+    TASK_FAULT: ("task", "error"),
+    STORE_CORRUPT: ("count", "store"),
+}
+
+
+def text(code):
+    """Short text for an event code; unknown codes (from newer firmware) read as "event <n>"."""
+    t = TEXT.get(code)
+    return t if t is not None else "event %d" % code
+
+
+def args(code):
+    """(name of a, name of b) for an event code, "" for an unused argument; ("a", "b") for unknown codes."""
+    return ARGS.get(code, ("a", "b"))
