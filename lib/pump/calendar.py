@@ -1,0 +1,79 @@
+"""Wall-clock calendar kept from ticks: day number since 2000-01-01, ms of day and weekday, without big ints."""
+
+from pump.compat import const, ticks_add, ticks_diff
+
+MS_PER_DAY = const(86400000)
+_EPOCH_WEEKDAY = const(5)  # 2000-01-01 was a Saturday; weekday 0 is Monday
+
+
+class Calendar:
+    """Maps ticks to (day, ms_of_day); `sync(now)` must run at least every 2**29 ms (the pump wakes daily)."""
+
+    def __init__(self, wall_s=0, now=0):
+        self.day = 0
+        self.ms_of_day = 0
+        self.ref_ticks = now
+        self.set_wall_s(wall_s, now)
+
+    def set_wall_s(self, wall_s, now):
+        """Set the wall clock to `wall_s` seconds since 2000-01-01 at ticks `now` (cold path)."""
+        if wall_s < 0:
+            raise ValueError("wall clock before 2000")
+        day, s = divmod(wall_s, 86400)
+        self.day = day
+        self.ms_of_day = s * 1000
+        self.ref_ticks = now
+
+    def sync(self, now):
+        """Advance to ticks `now` (never backwards)."""
+        dt = ticks_diff(now, self.ref_ticks)
+        if dt <= 0:
+            return
+        ms = self.ms_of_day + dt
+        while ms >= MS_PER_DAY:
+            ms -= MS_PER_DAY
+            self.day += 1
+        self.ms_of_day = ms
+        self.ref_ticks = now
+
+    def ticks_at_ms_of_day(self, ms_of_day, day_offset=0):
+        """Ticks at which the calendar reaches `ms_of_day` on day `self.day + day_offset` (must be < 2**29 ms away)."""
+        return ticks_add(self.ref_ticks, ms_of_day - self.ms_of_day + day_offset * MS_PER_DAY)
+
+    @property
+    def weekday(self):
+        return (self.day + _EPOCH_WEEKDAY) % 7
+
+    def wall_s(self):
+        """Seconds since 2000-01-01 (a big int after 2034 on 32-bit boards: cold path only)."""
+        return self.day * 86400 + self.ms_of_day // 1000
+
+
+def civil_from_days(day):
+    """(year, month, day_of_month) for a day number since 2000-01-01 (proleptic Gregorian)."""
+    z = day + 730425  # days from 0000-03-01 to 2000-01-01
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return (y + 1 if m <= 2 else y), m, d
+
+
+def days_from_civil(y, m, d):
+    """Day number since 2000-01-01 for a civil date."""
+    y = y - 1 if m <= 2 else y
+    era = y // 400
+    yoe = y - era * 400
+    mp = m - 3 if m > 2 else m + 9
+    doy = (153 * mp + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 730425
+
+
+def iso_date(day):
+    y, m, d = civil_from_days(day)
+    return "%04d-%02d-%02d" % (y, m, d)

@@ -1,0 +1,115 @@
+"""Exact step deadlines for one constant rate: integer interval plus a carried remainder, no float, no drift.
+
+A rate is turned (cold path, big ints allowed) into an interval of `q + r/n` ms per step with `n < 2**30`. The hot
+path only adds `q`, carries `r` into an accumulator below `n`, and rounds the exact step time *up* to whole ms, so a
+step is never early: at every instant delivered steps lag the exact integral of the rate by less than one step.
+When the rate changes, the fraction of a step already accumulated is carried into the new rate (phase carry).
+"""
+
+from pump.compat import const, ticks_add, ticks_diff
+
+_N_MAX = const(0x1FFFFFFF)  # largest remainder denominator: every hot-path sum stays below 2**30
+_INTERVAL_MAX_MS = const(0x1FFFFFFF)  # ticks_diff horizon (2**29 ms, about 6.2 days)
+MS_PER_DAY = const(86400000)
+
+
+def gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def interval_for(rate_num_nl_per_day, rate_den, nl_per_step):
+    """Interval between steps (q_ms, r, n) for a volume rate of num/den nL/day; rounds towards a longer interval.
+
+    Exact when the reduced step rate has a numerator below 2**29, else the error is under 2**-29 ms per step.
+    Returns None for a zero rate.
+    """
+    if rate_num_nl_per_day <= 0:
+        return None
+    # interval_ms = nl_per_step * MS_PER_DAY * den / num
+    top = nl_per_step * MS_PER_DAY * rate_den
+    bottom = rate_num_nl_per_day
+    g = gcd(top, bottom)
+    top //= g
+    bottom //= g
+    if bottom > _N_MAX:
+        # top/bottom ~= ceil(top * N / bottom) / N with N = _N_MAX: never shorter than exact
+        top = -((-top * _N_MAX) // bottom)
+        bottom = _N_MAX
+    q, r = divmod(top, bottom)
+    if q >= _INTERVAL_MAX_MS:
+        raise ValueError("rate too low for the ticks horizon")
+    return q, r, bottom
+
+
+class StepTimer:
+    """Step deadlines at one rate; `deadline` is a ticks value, valid while `running`."""
+
+    def __init__(self):
+        self.running = False
+        self.deadline = 0
+        self._base = 0  # floor of the exact next-step time (ticks)
+        self._acc = 0  # exact next-step time = _base + _acc / _n ms, 0 <= _acc < _n
+        self._q = 0
+        self._r = 0
+        self._n = 1
+        # remaining fraction of a step (num/den) while stopped; a fresh timer owes a whole step
+        self._pend_num = 1
+        self._pend_den = 1
+
+    def stepped(self):
+        """Move to the next deadline after a step was delivered (hot path: small ints, no allocation)."""
+        acc = self._acc
+        gap = self._n - self._r
+        if acc >= gap:
+            self._acc = acc - gap
+            self._base = ticks_add(self._base, self._q + 1)
+        else:
+            self._acc = acc + self._r
+            self._base = ticks_add(self._base, self._q)
+        self.deadline = ticks_add(self._base, 1) if self._acc else self._base
+
+    def remaining(self, now):
+        """Fraction of a step still owed before the next step, as (num, den); cold path."""
+        if not self.running:
+            return self._pend_num, self._pend_den
+        owed_ms_num = ticks_diff(self._base, now) * self._n + self._acc  # ms * n until the exact step time
+        if owed_ms_num < 0:
+            owed_ms_num = 0  # overdue: the next step is owed in full, deliver it now
+        return owed_ms_num, self._q * self._n + self._r
+
+    def set_interval(self, now, interval):
+        """Switch to `interval` (from interval_for, or None to stop) at ticks `now`, carrying the phase."""
+        num, den = self.remaining(now)
+        if interval is None:
+            g = gcd(num, den) or 1
+            self._pend_num = num // g
+            self._pend_den = den // g
+            self.running = False
+            return
+        q, r, n = interval
+        # owed time in the new rate = (num/den) * (q + r/n) ms = num * (q*n + r) / (den * n)
+        top = num * (q * n + r)
+        bottom = den * n
+        whole, frac = divmod(top, bottom)
+        acc = -((-frac * n) // bottom)  # round the sub-ms part up to the next 1/n ms: never early
+        if acc >= n:
+            whole += 1
+            acc = 0
+        self._q = q
+        self._r = r
+        self._n = n
+        self._base = ticks_add(now, whole)
+        self._acc = acc
+        self.deadline = ticks_add(self._base, 1) if acc else self._base
+        self.running = True
+
+    def reset_phase(self, now):
+        """Forget any accumulated fraction: the next step is owed in full (used after a reset: no catch-up)."""
+        self._pend_num = 1
+        self._pend_den = 1
+        if self.running:
+            interval = (self._q, self._r, self._n)
+            self.running = False
+            self.set_interval(now, interval)
