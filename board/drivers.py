@@ -1,0 +1,300 @@
+"""Role drivers both boards share, on injected machine objects: step/dir sequencing, RTC, storage, ADC, watchdog."""
+
+from pump.calendar import civil_from_days, days_from_civil
+from pump.compat import const
+from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
+
+from board import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
+
+_ENOENT = const(2)
+_EEXIST = const(17)
+_NAME_MAX = const(32)
+_SATURDAY = const(5)  # 2000-01-01, in MicroPython's weekday numbering (Monday = 0)
+
+
+def merge_config(pins, settings, config):
+    """A new dict: `pins` and `settings` with `config` laid over them; a key neither knows is refused (typo guard)."""
+    merged = dict(pins)
+    merged.update(settings)
+    if config:
+        for key in config:
+            if key not in merged:
+                raise PumpError(E_MALFORMED, key)
+            merged[key] = config[key]
+    return merged
+
+
+def int_setting(cfg, key, lo, hi):
+    """cfg[key] as an int in [lo, hi], else PumpError(E_RANGE, key)."""
+    v = cfg[key]
+    if not isinstance(v, int) or v < lo or v > hi:
+        raise PumpError(E_RANGE, key)
+    return v
+
+
+def reset_cause_from(raw, pwron, wdt, soft):
+    """Map a port's machine.reset_cause() value onto board.RESET_*; `soft` may be None where the port has none."""
+    if raw == pwron:
+        return RESET_POWER_ON
+    if raw == wdt:
+        return RESET_WATCHDOG
+    if soft is not None and raw == soft:
+        return RESET_SOFT
+    return RESET_OTHER
+
+
+# --- wall clock: seconds since 2000-01-01 UTC from the RTC tuple, whatever the port's time.time() epoch is -------
+
+
+def weekday(days):
+    """Weekday of the date `days` after 2000-01-01, Monday = 0 (machine.RTC's numbering)."""
+    return (days + _SATURDAY) % 7
+
+
+class Rtc:
+    """hw.rtc on machine.RTC: (year, month, day, weekday, h, min, s, subseconds) <-> seconds since 2000-01-01."""
+
+    def __init__(self, rtc):
+        self._rtc = rtc
+
+    def now_s(self):
+        t = self._rtc.datetime()
+        return days_from_civil(t[0], t[1], t[2]) * 86400 + t[4] * 3600 + t[5] * 60 + t[6]
+
+    def set_s(self, s):
+        if not isinstance(s, int) or s < 0:
+            raise PumpError(E_RANGE, "s")
+        days = s // 86400
+        rem = s - days * 86400
+        y, m, d = civil_from_days(days)
+        self._rtc.datetime((y, m, d, weekday(days), rem // 3600, rem // 60 % 60, rem % 60, 0))
+
+
+class Clock:
+    """hw.clock: the board's ticks_ms (period 2**30 on the boards) and the scheduler's sleep_ms coroutine."""
+
+    def __init__(self, ticks_ms, sleep_ms):
+        self.ticks_ms = ticks_ms
+        self.sleep_ms = sleep_ms
+
+
+# --- stepper ------------------------------------------------------------------------------------------------------
+
+
+class StepDir:
+    """STEP/DIR/EN sequencing for A4988/DRV8825/TMC2209 in step-dir mode; subclasses generate the pulses.
+
+    EN is active low and held high (driver off, no coil current) except inside a call. Every call sets DIR first,
+    waits the DIR setup time, enables, emits exactly n pulses at no more than max_steps_per_s, and disables again,
+    also when pulse generation fails.
+    """
+
+    def __init__(
+        self, dir_pin, en_pin, sleep_us, max_steps_per_s, max_steps_per_call, dir_forward, dir_setup_us, en_setup_us
+    ):
+        self._en = en_pin.value
+        self._en(1)
+        self._dir = dir_pin.value
+        self._sleep_us = sleep_us
+        self._fwd = 1 if dir_forward else 0
+        self._dir_setup_us = dir_setup_us
+        self._en_setup_us = en_setup_us
+        self.max_steps_per_s = max_steps_per_s
+        self.max_steps_per_call = max_steps_per_call
+
+    def step_forward(self, n=1):
+        """n steps in the dosing direction (DIR is set to forward on every call)."""
+        self._move(n, self._fwd)
+
+    def step_reverse(self, n):
+        """n steps backwards: only for the occlusion back-off."""
+        self._move(n, 1 - self._fwd)
+
+    def disable(self):
+        """Safe state: driver off, pulse generation stopped. Never raises."""
+        try:
+            self._en(1)
+        except Exception:
+            pass
+        try:
+            self._abort()
+        except Exception:
+            pass
+
+    def _move(self, n, dir_level):
+        if not isinstance(n, int) or n < 0 or n > self.max_steps_per_call:
+            raise PumpError(E_RANGE, "n")
+        if n == 0:
+            return
+        self._dir(dir_level)
+        self._sleep_us(self._dir_setup_us)
+        done = False
+        try:
+            self._en(0)
+            self._sleep_us(self._en_setup_us)
+            self._pulse(n)
+            done = True
+        finally:
+            if done:
+                self._en(1)
+            else:
+                self.disable()
+
+    def _pulse(self, n):  # exactly n STEP pulses, returning once the last one is complete
+        raise NotImplementedError
+
+    def _abort(self):  # stop any pulse train and leave STEP low
+        pass
+
+
+# --- storage ------------------------------------------------------------------------------------------------------
+
+
+class FileStorage:
+    """hw.storage: named blobs as files in one flash directory (created on first use)."""
+
+    def __init__(self, os_module, root="/data"):
+        self._os = os_module
+        self._root = root
+        self._ready = False
+
+    def _path(self, name):
+        if not isinstance(name, str) or not name or len(name) > _NAME_MAX or "/" in name or name[0] == ".":
+            raise PumpError(E_MALFORMED, "name")
+        if not self._ready:
+            try:
+                self._os.mkdir(self._root)
+            except OSError as e:
+                if e.args[0] != _EEXIST:
+                    raise PumpError(E_STORAGE, self._root)
+            self._ready = True
+        return self._root + "/" + name
+
+    def read(self, name):
+        """The blob's bytes, or None when there is none."""
+        path = self._path(name)
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            if e.args[0] == _ENOENT:
+                return None
+            raise PumpError(E_STORAGE, name)
+
+    def write(self, name, data):
+        """Replace the blob with `data`."""
+        self._put(name, data, "wb")
+
+    def append(self, name, data):
+        """Add `data` to the end of the blob (creating it)."""
+        self._put(name, data, "ab")
+
+    def remove(self, name):
+        """Delete the blob; a missing one is not an error."""
+        path = self._path(name)
+        try:
+            self._os.remove(path)
+        except OSError as e:
+            if e.args[0] != _ENOENT:
+                raise PumpError(E_STORAGE, name)
+
+    def _put(self, name, data, mode):
+        path = self._path(name)
+        try:
+            with open(path, mode) as f:
+                f.write(data)
+        except OSError:
+            raise PumpError(E_STORAGE, name)
+
+
+# --- analog -------------------------------------------------------------------------------------------------------
+
+
+def mean_mv(read_mv, samples):
+    """Average of `samples` readings of read_mv(), in integer mV."""
+    total = 0
+    for _ in range(samples):
+        total += read_mv()
+    return total // samples
+
+
+class AdcBattery:
+    """hw.battery: ADC behind a resistor divider; mV at the battery = mV at the pin * div_num // div_den."""
+
+    def __init__(self, read_mv, div_num, div_den, samples):
+        self._read_mv = read_mv
+        self._num = div_num
+        self._den = div_den
+        self._samples = samples
+
+    def read_mv(self):
+        return mean_mv(self._read_mv, self._samples) * self._num // self._den
+
+
+class AdcPressure:
+    """hw.pressure from an analog sensor: 0.1 kPa units = (mV - offset_mv) * span_kpa_x10 // span_mv.
+
+    Not clamped: a reading far below zero is a sensor fault the checks must see.
+    """
+
+    def __init__(self, read_mv, offset_mv, span_mv, span_kpa_x10, samples):
+        self._read_mv = read_mv
+        self._offset_mv = offset_mv
+        self._span_mv = span_mv
+        self._span_kpa_x10 = span_kpa_x10
+        self._samples = samples
+
+    def read_kpa_x10(self):
+        mv = mean_mv(self._read_mv, self._samples)
+        return (mv - self._offset_mv) * self._span_kpa_x10 // self._span_mv
+
+
+# --- watchdog, hardware object ------------------------------------------------------------------------------------
+
+
+class Watchdog:
+    """hw.watchdog: the hardware watchdog is created by start(timeout_ms), not before; once started it cannot stop.
+
+    feed() before start() does nothing. start() again re-arms it with the new timeout (both ports allow that).
+    """
+
+    def __init__(self, make_wdt, min_timeout_ms, max_timeout_ms):
+        self._make_wdt = make_wdt
+        self._min_timeout_ms = min_timeout_ms
+        self._max_timeout_ms = max_timeout_ms
+        self._wdt = None
+        self.timeout_ms = 0
+
+    def start(self, timeout_ms):
+        if not isinstance(timeout_ms, int) or timeout_ms < self._min_timeout_ms or timeout_ms > self._max_timeout_ms:
+            raise PumpError(E_RANGE, "timeout_ms")
+        self._wdt = self._make_wdt(timeout_ms)
+        self.timeout_ms = timeout_ms
+
+    def feed(self):
+        wdt = self._wdt
+        if wdt is not None:
+            wdt.feed()
+
+
+class Hardware:
+    """The hardware object a board builds: one attribute per role (docs/roles.md); a missing role is None."""
+
+    def __init__(self, name, uid_hex, clock, rtc, stepper, storage, battery, pressure, watchdog, reset_cause, reset_fn):
+        self.name = name
+        self.uid_hex = uid_hex
+        self.clock = clock
+        self.rtc = rtc
+        self.stepper = stepper
+        self.storage = storage
+        self.battery = battery
+        self.pressure = pressure
+        self.watchdog = watchdog
+        self.reset_cause = reset_cause
+        self._reset_fn = reset_fn
+
+    def reset(self):
+        """Hard reset, with the motor driver disabled first."""
+        if self.stepper is not None:
+            self.stepper.disable()
+        self._reset_fn()

@@ -1,0 +1,516 @@
+"""Board modules on CPython: roles built from small fakes of machine pins/ADC/RTC/WDT and a PIO emulator for rp2."""
+
+import collections
+import datetime
+import importlib
+import os
+import runpy
+import sys
+import types
+
+import pytest
+
+import board
+from board import drivers
+from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --- fakes --------------------------------------------------------------------------------------------------------
+
+
+class Bench:
+    """Virtual time (µs) and an ordered log of (t_us, pin, level) for every pin write, PIO edges included."""
+
+    def __init__(self):
+        self.t_us = 0
+        self.log = []
+        self.adc_mv = {}  # pin -> list of readings in mV, consumed in order, last one repeats
+
+    def sleep_us(self, us):
+        self.t_us += us
+
+    def sleep_ms(self, ms):
+        self.t_us += ms * 1000
+
+    def ticks_ms(self):
+        return (self.t_us // 1000) & 0x3FFFFFFF
+
+    def adc(self, pin):
+        values = self.adc_mv[pin]
+        return values.pop(0) if len(values) > 1 else values[0]
+
+    def writes(self, pin):
+        return [(t, v) for t, p, v in self.log if p == pin]
+
+
+def make_machine(bench, port):
+    """A fake `machine` module for port "rp2" or "esp32" (reset_cause constants as those ports define them)."""
+    m = types.ModuleType("machine")
+
+    class Pin:
+        OUT = 1
+
+        def __init__(self, pin_id, mode=-1, value=None):
+            self.id = pin_id
+            self.level = None
+            if value is not None:
+                self.value(value)
+
+        def value(self, v=None):
+            if v is None:
+                return self.level
+            self.level = v
+            bench.log.append((bench.t_us, self.id, v))
+
+    class ADC:
+        ATTN_11DB = 3
+
+        def __init__(self, pin, atten=None):
+            self.pin = pin.id
+            self.atten = atten
+
+        def read_u16(self):  # rp2: 0..65535 over 0..3300 mV
+            return (bench.adc(self.pin) * 65535 + 3299) // 3300
+
+        def read_uv(self):  # esp32
+            return bench.adc(self.pin) * 1000
+
+    class RTC:
+        t = (2000, 1, 1, 5, 0, 0, 0, 0)
+
+        def datetime(self, t=None):
+            if t is None:
+                return RTC.t
+            RTC.t = t
+
+    class WDT:
+        made = []
+
+        def __init__(self, timeout):
+            self.timeout = timeout
+            self.feeds = 0
+            WDT.made.append(self)
+
+        def feed(self):
+            self.feeds += 1
+
+    m.Pin, m.ADC, m.RTC, m.WDT = Pin, ADC, RTC, WDT
+    m.PWRON_RESET, m.WDT_RESET = 1, 3
+    if port == "esp32":
+        m.HARD_RESET, m.DEEPSLEEP_RESET, m.SOFT_RESET = 2, 4, 5
+    m.cause = 1
+    m.reset_cause = lambda: m.cause
+    m.resets = []
+    m.reset = lambda: m.resets.append(1)
+    m.mem32 = collections.defaultdict(int)  # registers read 0 after power-on
+    m.unique_id = lambda: b"\xde\xad\xbe\xef\x00\x01\x02\x03"
+    return m
+
+
+# PIO assembler + emulator: the program is assembled the way rp2.asm_pio does it (the function runs with its module's
+# globals replaced by the assembler's names) and run instruction by instruction, counting cycles.
+_PINS, _X, _Y, _NULL, _ISR, _OSR = 0, 1, 2, 3, 6, 7
+_NOT_X, _X_DEC = 1, 2
+
+
+class _Instr:
+    def __init__(self, op, args):
+        self.op, self.args, self.delay = op, args, 0
+
+    def __getitem__(self, delay):
+        assert 0 <= delay <= 31
+        self.delay = delay
+        return self
+
+
+def make_rp2():
+    rp2 = types.ModuleType("rp2")
+    rp2.PIO = types.SimpleNamespace(OUT_LOW=2)
+
+    def asm_pio(**kw):
+        def assemble(f):
+            code, labels = [], {}
+
+            def emit(op):
+                return lambda *args: code.append(_Instr(op, args)) or code[-1]
+
+            names = {k: emit(k) for k in ("pull", "push", "mov", "jmp", "set", "nop")}
+            names["label"] = lambda name: labels.__setitem__(name, len(code))
+            names.update(pins=_PINS, x=_X, y=_Y, null=_NULL, isr=_ISR, osr=_OSR, x_dec=_X_DEC, not_x=_NOT_X)
+            names.update(block=0x21, noblock=0x01)
+            gl = f.__globals__
+            saved = dict(gl)
+            gl.clear()
+            gl.update(names)
+            try:
+                f()
+            finally:
+                gl.clear()
+                gl.update(saved)
+            return types.SimpleNamespace(code=code, labels=labels, kw=kw)
+
+        return assemble
+
+    rp2.asm_pio = asm_pio
+    rp2.StateMachine = FakeStateMachine
+    return rp2
+
+
+class FakeStateMachine:
+    made = []
+
+    def __init__(self, sm_id, program, freq, set_base, bench=None):
+        self.program, self.freq, self.pin, self.bench = program, freq, set_base, bench
+        self.pc, self.cycle, self.reg = 0, 0, {_X: 0, _Y: 0, _ISR: 0, _OSR: 0}
+        self.tx, self.rx, self.edges, self.running = [], [], [], False
+        FakeStateMachine.made.append(self)
+
+    def active(self, v):
+        self.running = bool(v)
+
+    def put(self, n):
+        self.tx.append(n & 0xFFFFFFFF)
+        self._run()
+
+    def rx_fifo(self):
+        return len(self.rx)
+
+    def get(self):
+        return self.rx.pop(0)
+
+    def _run(self):  # until the program stalls on an empty TX FIFO
+        code, labels, reg = self.program.code, self.program.labels, self.reg
+        for _ in range(1000000):
+            ins = code[self.pc]
+            nxt = (self.pc + 1) % len(code)
+            if ins.op == "pull":
+                if not self.tx:
+                    return
+                reg[_OSR] = self.tx.pop(0)
+            elif ins.op == "mov":
+                reg[ins.args[0]] = reg[ins.args[1]]
+            elif ins.op == "jmp":
+                cond, label = ins.args if len(ins.args) == 2 else (None, ins.args[0])
+                if cond is None or (cond == _NOT_X and reg[_X] == 0) or (cond == _X_DEC and reg[_X] != 0):
+                    nxt = labels[label]
+                if cond == _X_DEC:
+                    reg[_X] = (reg[_X] - 1) & 0xFFFFFFFF
+            elif ins.op == "set":
+                assert ins.args[0] == _PINS
+                self.edges.append((self.cycle, ins.args[1]))
+                self.pin.value(ins.args[1])
+            elif ins.op == "push":
+                self.rx.append(reg[_ISR])
+                reg[_ISR] = 0
+            self.cycle += 1 + ins.delay
+            self.pc = nxt
+        raise AssertionError("PIO program never stalled")
+
+
+def _import_board(name):
+    """Import board.<name> with fake machine/rp2 modules present only for the import itself."""
+    saved = {k: sys.modules.get(k) for k in ("machine", "rp2")}
+    sys.modules["machine"] = make_machine(Bench(), "rp2")
+    sys.modules["rp2"] = make_rp2()
+    try:
+        return importlib.import_module("board." + name)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+
+
+pico_w = _import_board("pico_w")
+esp32_devkit = _import_board("esp32_devkit")
+
+
+def _rig(monkeypatch, mod, port):
+    """Inject fresh fakes into a board module; returns (bench, fake machine)."""
+    bench = Bench()
+    fm = make_machine(bench, port)
+    monkeypatch.setattr(mod, "machine", fm)
+    monkeypatch.setattr(mod, "time", bench)
+    monkeypatch.setattr(mod, "asyncio", types.SimpleNamespace(sleep_ms=bench.sleep_ms))
+    if mod is pico_w:
+        monkeypatch.setattr(mod, "rp2", make_rp2())
+    bench.adc_mv[26] = bench.adc_mv[34] = [1650]
+    return bench, fm
+
+
+def _rising(writes):
+    return [t for (t, v), (_, prev) in zip(writes[1:], writes) if v == 1 and prev == 0]
+
+
+# --- board selection, config, calendar ----------------------------------------------------------------------------
+
+
+def test_board_for_platform():
+    assert board.board_for_platform("rp2") == "pico_w"
+    assert board.board_for_platform("esp32") == "esp32_devkit"
+    assert board.board_for_platform("linux") == "sim"
+    assert board.board_for_platform("darwin") == "sim"
+
+
+def test_unknown_board_and_unknown_config_key_are_refused():
+    with pytest.raises(PumpError) as e:
+        board.build("nope")
+    assert e.value.code == E_MALFORMED
+    with pytest.raises(PumpError) as e:
+        drivers.merge_config(pico_w.DEFAULT_PINS, pico_w.DEFAULT_SETTINGS, {"stp": 5})
+    assert (e.value.code, e.value.detail) == (E_MALFORMED, "stp")
+    cfg = drivers.merge_config(pico_w.DEFAULT_PINS, pico_w.DEFAULT_SETTINGS, {"step": 10})
+    assert cfg["step"] == 10 and cfg["dir"] == pico_w.DEFAULT_PINS["dir"]
+
+
+def test_rtc_day_count_and_weekday_match_datetime_over_three_centuries():
+    epoch = datetime.date(2000, 1, 1)
+    day = datetime.date(1900, 1, 1)
+    while day.year < 2200:
+        days = (day - epoch).days
+        assert drivers.days_from_civil(day.year, day.month, day.day) == days
+        assert drivers.civil_from_days(days) == (day.year, day.month, day.day)
+        assert drivers.weekday(days) == day.weekday()
+        day += datetime.timedelta(days=1)
+
+
+def test_rtc_seconds_since_2000_both_ways():
+    fm = make_machine(Bench(), "rp2")
+    rtc = drivers.Rtc(fm.RTC())
+    fm.RTC.t = (2024, 2, 29, 3, 13, 45, 7, 123)
+    expected = int((datetime.datetime(2024, 2, 29, 13, 45, 7) - datetime.datetime(2000, 1, 1)).total_seconds())
+    assert rtc.now_s() == expected
+    rtc.set_s(expected + 86400 + 3600)
+    assert fm.RTC.t == (2024, 3, 1, 4, 14, 45, 7, 0)  # a Friday
+    assert rtc.now_s() == expected + 86400 + 3600
+    with pytest.raises(PumpError) as e:
+        rtc.set_s(-1)
+    assert e.value.code == E_RANGE
+
+
+# --- stepper ------------------------------------------------------------------------------------------------------
+
+
+def test_pio_program_emits_exactly_n_pulses_at_a_fixed_rate(monkeypatch):
+    monkeypatch.setattr(pico_w, "rp2", make_rp2())
+    bench = Bench()
+    step = make_machine(bench, "rp2").Pin(2, 1, value=0)
+    sm = FakeStateMachine(0, pico_w._step_train(), 16000, step)
+    for n in (0, 1, 2, 7, 300):
+        sm.edges = []
+        sm.put(n)
+        assert sm.rx == [n] and sm.get() == n  # the echo arrives only after the train
+        rising = [c for c, v in sm.edges if v == 1]
+        falling = [c for c, v in sm.edges if v == 0]
+        assert len(rising) == len(falling) == n
+        assert all(f - r == 16 for r, f in zip(rising, falling))  # high 16 cycles
+        assert all(b - a == 32 for a, b in zip(rising, rising[1:]))  # period 32 cycles, low 16
+        assert step.level == 0 and sm.pc == 0  # STEP low, waiting on the next pull
+
+
+def test_pico_stepper_sequence(monkeypatch):
+    bench, fm = _rig(monkeypatch, pico_w, "rp2")
+    hw = pico_w.build()
+    assert bench.log[0][1:] == (4, 1)  # EN driven high before any other pin
+    sm = FakeStateMachine.made[-1]
+    assert sm.freq == 500 * 32 and sm.running
+    bench.log = []
+    hw.stepper.step_forward(3)
+    hw.stepper.step_reverse(2)
+    hw.stepper.step_forward()
+    seq = [(p, v) for _, p, v in bench.log if p != 2]
+    assert seq == [(3, 1), (4, 0), (4, 1), (3, 0), (4, 0), (4, 1), (3, 1), (4, 0), (4, 1)]
+    assert len(_rising([(0, 0)] + bench.writes(2))) == 6
+    assert hw.stepper.max_steps_per_s == 500
+
+
+def test_pico_stuck_state_machine_times_out_disabled(monkeypatch):
+    bench, fm = _rig(monkeypatch, pico_w, "rp2")
+    made = []
+
+    class Stuck:
+        def put(self, n):
+            pass
+
+        def rx_fifo(self):
+            return 0
+
+    def make_sm():
+        made.append(Stuck())
+        return made[-1]
+
+    en = fm.Pin(4)
+    st = pico_w.PioStepper(make_sm, fm.Pin(3), en, bench.sleep_us, bench.sleep_ms, bench.ticks_ms, 500, 100, 1, 5, 100)
+    with pytest.raises(OSError):
+        st.step_forward(50)
+    assert en.level == 1 and len(made) == 2  # driver off, state machine re-initialised
+    assert bench.t_us >= 100000  # waited the train's 100 ms before giving up
+
+
+def test_esp32_pin_stepper_count_and_bounded_rate():
+    bench = Bench()
+    fm = make_machine(bench, "esp32")
+    st = esp32_devkit.PinStepper(fm.Pin(18), fm.Pin(19), fm.Pin(23), bench.sleep_us, 500, 100, 0, 5, 100)
+    bench.log = []
+    st.step_forward(4)
+    steps = bench.writes(18)
+    rising = _rising([(0, 0)] + steps)
+    assert len(rising) == 4
+    assert all(b - a >= 2000 for a, b in zip(rising, rising[1:]))
+    assert all(f - r >= 1000 for (r, _), (f, _) in zip(steps[0::2], steps[1::2]))
+    ((t_dir, dir_level),) = bench.writes(19)
+    (t_on, _), (t_off, _) = bench.writes(23)
+    assert dir_level == 0  # dir_forward = 0 in this wiring
+    assert t_dir + 5 <= t_on < rising[0] and steps[-1][0] <= t_off
+
+
+def test_bad_step_counts_are_refused_without_enabling():
+    bench = Bench()
+    fm = make_machine(bench, "esp32")
+    st = esp32_devkit.PinStepper(fm.Pin(18), fm.Pin(19), fm.Pin(23), bench.sleep_us, 500, 100, 1, 5, 100)
+    for n in (-1, 101, "3", 2.0):
+        with pytest.raises(PumpError) as e:
+            st.step_forward(n)
+        assert (e.value.code, e.value.detail) == (E_RANGE, "n")
+    st.step_forward(0)
+    assert bench.writes(23) == [(0, 1)]  # only the initial "off"
+
+
+def test_failure_while_stepping_disables_and_disable_never_raises():
+    bench = Bench()
+    fm = make_machine(bench, "esp32")
+    en = fm.Pin(23)
+
+    class Broken(drivers.StepDir):
+        def _pulse(self, n):
+            raise OSError(5)
+
+    st = Broken(fm.Pin(19), en, bench.sleep_us, 500, 100, 1, 5, 100)
+    with pytest.raises(OSError):
+        st.step_forward(1)
+    assert en.level == 1
+
+    class FailingPin:
+        failing = False
+
+        def value(self, v=None):
+            if self.failing:
+                raise OSError(19)
+
+    pin = FailingPin()
+    st = Broken(fm.Pin(19), pin, bench.sleep_us, 500, 100, 1, 5, 100)
+    pin.failing = True
+    st.disable()  # must not raise
+    with pytest.raises(OSError) as e:
+        st.step_forward(1)
+    assert e.value.args[0] == 19  # the first failure surfaces; the clean-up in between raises nothing
+
+
+# --- storage, analog, watchdog, reset -----------------------------------------------------------------------------
+
+
+def test_storage_files(tmp_path):
+    root = str(tmp_path / "data")
+    s = drivers.FileStorage(os, root)
+    assert s.read("store") is None and os.path.isdir(root)
+    s.write("store", b"abc")
+    s.append("store", b"de")
+    assert s.read("store") == b"abcde"
+    s.write("store", b"x")
+    assert s.read("store") == b"x"
+    s.append("log", b"1")
+    assert s.read("log") == b"1"
+    s.remove("store")
+    s.remove("store")
+    assert s.read("store") is None
+    for bad in ("", "a/b", ".hidden", "x" * 33, None):
+        with pytest.raises(PumpError) as e:
+            s.read(bad)
+        assert e.value.code == E_MALFORMED
+
+
+def test_storage_failure_is_a_storage_error(tmp_path):
+    blocker = tmp_path / "data"
+    blocker.write_bytes(b"")  # a file where the directory should be
+    s = drivers.FileStorage(os, str(blocker))
+    with pytest.raises(PumpError) as e:
+        s.write("store", b"abc")
+    assert (e.value.code, e.value.detail) == (E_STORAGE, "store")
+
+
+def test_battery_and_pressure_scaling(monkeypatch):
+    bench, _ = _rig(monkeypatch, pico_w, "rp2")
+    hw = pico_w.build()
+    assert hw.pressure is None
+    assert abs(hw.battery.read_mv() - 3300) <= 2  # 1650 mV at the pin, 2:1 divider
+    bench.adc_mv[26] = [1000, 1002, 1004, 1006]
+    assert abs(hw.battery.read_mv() - 2006) <= 2  # mean of four samples, times two
+    bench.adc_mv[27] = [1650]
+    hw = pico_w.build({"pressure_adc": 27})
+    assert abs(hw.pressure.read_kpa_x10() - 500) <= 1  # (1650 - 330) * 1000 // 2640
+    bench, _ = _rig(monkeypatch, esp32_devkit, "esp32")
+    hw = esp32_devkit.build({"pressure_adc": 35})
+    bench.adc_mv[35] = [2330]
+    assert hw.battery.read_mv() == 3300
+    assert hw.pressure.read_kpa_x10() == 1000
+
+
+def test_watchdog_is_created_lazily_within_board_limits(monkeypatch):
+    for mod, port, too_long, too_short in ((pico_w, "rp2", 8389, 0), (esp32_devkit, "esp32", 60001, 999)):
+        _, fm = _rig(monkeypatch, mod, port)
+        hw = mod.build()
+        hw.watchdog.feed()
+        assert fm.WDT.made == []
+        hw.watchdog.start(2000)
+        hw.watchdog.feed()
+        assert [(w.timeout, w.feeds) for w in fm.WDT.made] == [(2000, 1)]
+        for bad in (too_long, too_short):
+            with pytest.raises(PumpError) as e:
+                hw.watchdog.start(bad)
+            assert e.value.code == E_RANGE
+
+
+def test_pico_reset_cause_tells_requested_reset_from_watchdog(monkeypatch):
+    bench, fm = _rig(monkeypatch, pico_w, "rp2")
+    hw = pico_w.build()
+    assert (hw.name, hw.uid_hex, hw.reset_cause) == ("pico_w", "deadbeef00010203", board.RESET_POWER_ON)
+    assert hw.clock.ticks_ms() == bench.ticks_ms()
+    fm.cause = fm.WDT_RESET
+    assert pico_w.build().reset_cause == board.RESET_WATCHDOG
+    hw.reset()  # marks the scratch register, then machine.reset()
+    assert fm.resets == [1] and bench.log[-1][1:] == (4, 1)
+    assert pico_w.build().reset_cause == board.RESET_SOFT
+    assert pico_w.build().reset_cause == board.RESET_WATCHDOG  # the mark is read once
+
+
+def test_esp32_reset_cause_mapping(monkeypatch):
+    _, fm = _rig(monkeypatch, esp32_devkit, "esp32")
+    expected = {
+        1: board.RESET_POWER_ON,
+        3: board.RESET_WATCHDOG,
+        5: board.RESET_SOFT,
+        2: board.RESET_OTHER,
+        4: board.RESET_OTHER,
+        0: board.RESET_OTHER,
+    }
+    for raw, cause in expected.items():
+        fm.cause = raw
+        assert esp32_devkit.build().reset_cause == cause
+
+
+# --- boot.py ------------------------------------------------------------------------------------------------------
+
+
+def test_boot_disables_the_driver_first(monkeypatch):
+    path = os.path.join(_REPO, "boot.py")
+    g = runpy.run_path(path)  # CPython: no machine module, nothing happens
+    assert g["_EN_FALLBACK"] == {"rp2": pico_w.DEFAULT_PINS["en"], "esp32": esp32_devkit.DEFAULT_PINS["en"]}
+    for platform, port, en in (("rp2", "rp2", 4), ("esp32", "esp32", 23)):
+        bench = Bench()
+        monkeypatch.setitem(sys.modules, "machine", make_machine(bench, port))
+        monkeypatch.setattr(sys, "platform", platform)
+        runpy.run_path(path)
+        assert [(p, v) for _, p, v in bench.log] == [(en, 1)]
