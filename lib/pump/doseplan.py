@@ -57,12 +57,12 @@ class DosePlan:
         self.retimes = 0
 
     # ---- commands (cold path) ----
-    def set_therapy(self, now, therapy, conc_ug_per_ml):
-        """Adopt a validated therapy; boluses in progress are cancelled and returned."""
+    def set_therapy(self, now, therapy, conc_ug_per_ml, run=True):
+        """Adopt a validated therapy (running unless `run` is False); boluses in progress are cancelled, returned."""
         cancelled = self._cancel_boluses()
         self.therapy = therapy
         self.conc_ug_per_ml = conc_ug_per_ml
-        self.running = therapy is not None and therapy.mode != 0
+        self.running = run and therapy is not None and therapy.mode != 0
         self.retime(now)
         return cancelled
 

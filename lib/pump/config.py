@@ -1,0 +1,50 @@
+"""Pump configuration: calibration, thresholds and cadences, with safe defaults and whole-or-nothing validation."""
+
+from pump.compat import const
+from pump.errors import E_MALFORMED, E_RANGE, PumpError
+
+RESET_POWER_ON = const(0)
+RESET_WATCHDOG = const(1)
+RESET_SOFT = const(2)
+RESET_OTHER = const(3)
+
+# key: (default, min, max). Volumes in µL or nL as named, times in s or ms as named.
+_FIELDS = {
+    "nl_per_step": (200, 1, 100000),  # mechanism calibration: volume moved by one motor step
+    "catheter_volume_ul": (150, 0, 5000),  # priming volume and bridge-bolus volume
+    "reservoir_ul": (40000, 1000, 100000),  # largest fill the reservoir takes
+    "low_reservoir_ul": (3000, 0, 100000),
+    "empty_reservoir_ul": (500, 0, 100000),  # below this the reservoir counts as empty
+    "min_rate_at_empty_nl_per_day": (0, 0, 50000000),  # 0: delivery stops when empty
+    "prime_rate_nl_per_day": (36000000, 10000, 50000000),  # 25 µL/min
+    "checkpoint_interval_s": (900, 10, 86400),  # at most one write per interval, and only when something changed
+    "status_interval_s": (3600, 1, 86400),  # console status line cadence (pump time)
+    "max_steps_per_wake": (16, 1, 1000),  # steps delivered back-to-back before yielding to other tasks
+}
+
+
+class PumpConfig:
+    """Validated configuration; attributes named as the keys of _FIELDS."""
+
+    def __init__(self, doc=None):
+        doc = doc or {}
+        if type(doc) is not dict:
+            raise PumpError(E_MALFORMED, "config: must be an object")
+        for key in doc:
+            if key not in _FIELDS:
+                raise PumpError(E_MALFORMED, "config.%s: unknown key" % key)
+        values = {}
+        for key, (default, lo, hi) in _FIELDS.items():
+            v = doc.get(key, default)
+            if type(v) is not int:
+                raise PumpError(E_MALFORMED, "config.%s: must be an integer" % key)
+            if not lo <= v <= hi:
+                raise PumpError(E_RANGE, "config.%s: %d not in %d..%d" % (key, v, lo, hi))
+            values[key] = v
+        if values["empty_reservoir_ul"] > values["low_reservoir_ul"]:
+            raise PumpError(E_RANGE, "config.empty_reservoir_ul: above low_reservoir_ul")
+        for key, v in values.items():
+            setattr(self, key, v)
+
+    def to_doc(self):
+        return {key: getattr(self, key) for key in _FIELDS}

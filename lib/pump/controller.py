@@ -1,0 +1,320 @@
+"""Pump controller: owns therapy, dose plan, reservoir, counters and logs; applies each command whole or not at all.
+
+`tick(now)` is the only per-step entry: it delivers the steps due, accounts for them and returns the next deadline.
+Commands validate everything first, persist second and change memory last, so a refusal or a storage failure
+leaves the running program untouched. After a reset the plan restarts with a whole step owed: no catch-up.
+"""
+
+import json
+
+from pump import events as ev
+from pump.bolus import PatientBolusPolicy
+from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
+from pump.compat import ticks_add, ticks_diff
+from pump.doseplan import KIND_CLINICIAN, KIND_PATIENT, DosePlan
+from pump.druglib import QTY_BOLUS
+from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
+from pump.eventlog import EventLog
+from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
+from pump.store import Store
+from pump.therapy import MAX_BOLUS_MS, MIN_BOLUS_MS, MODE_STOPPED, parse_prescription
+from pump.units import min_to_ms, ug_to_ng, ul_to_nl
+
+_PROGRAM_MAX_BYTES = 8192
+
+
+class Pump:
+    """The pump's state machine; `hw` gives the roles of docs/roles.md, `library` the DrugLibrary."""
+
+    def __init__(self, hw, config, library, now=None):
+        self.hw = hw
+        self.cfg = config
+        self.library = library
+        self.nl_per_step = config.nl_per_step
+        self._step = hw.stepper.step_forward
+        self._max_steps = config.max_steps_per_wake
+        self._ckpt_ms = config.checkpoint_interval_s * 1000
+        self.log = EventLog(hw.storage).open()
+        self._state_store = Store(hw.storage, "state")
+        self._prog_store = Store(hw.storage, "prog", max_payload=_PROGRAM_MAX_BYTES)
+        self.reservoir = Reservoir(config.low_reservoir_ul * 1000, config.empty_reservoir_ul * 1000)
+        self.policy = PatientBolusPolicy()
+        self.c = Counters()
+        self.therapy = None
+        self.suspended = False
+        self.steps = 0  # steps delivered since boot (bounded by a reservoir's worth per refill)
+        now = hw.clock.ticks_ms() if now is None else now
+        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now)
+        self._dirty = False
+        self._ckpt_due = now
+        self._restore(now)
+
+    # ---- boot ----
+    def _restore(self, now):
+        c = self.c
+        raw = self._state_store.load()
+        if raw is not None:
+            try:
+                c = self.c = unpack(raw)
+            except PumpError:
+                raw = None
+        if raw is None and self._state_store.writes == 0 and self._state_store.corrupt_slots:
+            self._event(ev.STORE_CORRUPT, self._state_store.corrupt_slots, ev.STORE_STATE)
+        wall_s = self.hw.rtc.now_s()
+        if wall_s < c.wall_s:
+            wall_s = c.wall_s  # the clock lost time (power cut): never run the calendar backwards
+        self.plan.cal.set_wall_s(wall_s, now)
+        self.reservoir.fill_nl = c.fill_nl
+        self.reservoir.restore(c.remaining_nl)
+        self.policy.grants_s = list(c.grants_s)
+        self.suspended = bool(c.flags & FLAG_SUSPENDED)
+        plan = self.plan
+        plan.bridge_nl_left = c.bridge_nl_left
+        plan.bridge_conc_ug_per_ml = c.bridge_conc_ug_per_ml
+        prog = self._prog_store.load()
+        if prog is not None:
+            try:
+                self.therapy = parse_prescription(json.loads(prog), self.library, self.nl_per_step, True)
+            except (PumpError, ValueError) as e:
+                self._event(ev.PROGRAM_REJECTED, getattr(e, "code", E_MALFORMED))
+        self._event(ev.BOOT, self.hw.reset_cause)
+        self._apply_cap(now)
+        plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, not self.suspended)
+        self._ckpt_due = ticks_add(now, self._ckpt_ms)
+
+    # ---- time (hot path) ----
+    def tick(self, now):
+        """Deliver what is due at ticks `now`; return the ticks of the next deadline."""
+        plan = self.plan
+        n = plan.take_due(now, self._max_steps)
+        if n:
+            self._step(n)
+            self._account(now, n)
+        if plan.finished:
+            self._bolus_finished()
+        if plan.cal.day != self.c.day:
+            self._new_day()
+        if self._dirty and ticks_diff(now, self._ckpt_due) >= 0:
+            self.checkpoint(now)
+        return plan.next_deadline()
+
+    def _account(self, now, n):
+        nl = n * self.nl_per_step
+        c = self.c
+        self.steps += n
+        c.delivered_today_nl += nl
+        rem = c.total_nl_rem + nl
+        if rem >= 1000:
+            whole = rem // 1000
+            c.total_ul += whole
+            rem -= whole * 1000
+        c.total_nl_rem = rem
+        self._dirty = True
+        if self.reservoir.delivered(nl):
+            self._reservoir_changed(now)
+
+    # ---- cold-path reactions ----
+    def _reservoir_changed(self, now):
+        state = self.reservoir.state
+        if state == STATE_LOW:
+            self._event(ev.LOW_RESERVOIR, self.reservoir.remaining_ul)
+        elif state == STATE_EMPTY:
+            self._event(ev.EMPTY_RESERVOIR, self.reservoir.remaining_ul)
+        self._apply_cap(now)
+        self.checkpoint(now)
+
+    def _apply_cap(self, now):
+        empty = self.reservoir.state == STATE_EMPTY
+        self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1)
+
+    def _bolus_finished(self):
+        for kind, dose_ng in self.plan.finished:
+            self._event(ev.BOLUS_DONE, dose_ng, kind)
+        self.plan.finished = []
+
+    def _new_day(self):
+        self.c.day = self.plan.cal.day
+        self.c.delivered_today_nl = 0
+        self._dirty = True
+
+    def checkpoint(self, now):
+        """Persist the counters (bounded cadence; also right after every command)."""
+        c = self.c
+        c.wall_s = self.plan.cal.wall_s()
+        c.flags = FLAG_SUSPENDED if self.suspended else 0
+        c.fill_nl = self.reservoir.fill_nl
+        c.remaining_nl = self.reservoir.remaining_nl
+        c.conc_ug_per_ml = self.plan.conc_ug_per_ml
+        c.bridge_nl_left = self.plan.bridge_nl_left
+        c.bridge_conc_ug_per_ml = self.plan.bridge_conc_ug_per_ml
+        c.grants_s = self.policy.grants_s
+        self._state_store.save(pack(c))
+        self._dirty = False
+        self._ckpt_due = ticks_add(now, self._ckpt_ms)
+
+    def _event(self, code, a=0, b=0):
+        return self.log.append(self.plan.cal.wall_s(), code, a, b)
+
+    def _now(self, now):
+        return self.hw.clock.ticks_ms() if now is None else now
+
+    # ---- commands: validate, persist, apply ----
+    def program(self, doc, confirm_soft=False, now=None):
+        """Replace the therapy with a validated prescription; a refusal is logged and changes nothing."""
+        now = self._now(now)
+        try:
+            therapy = parse_prescription(doc, self.library, self.nl_per_step, confirm_soft)
+            conc = self.plan.conc_ug_per_ml
+            if conc and therapy.conc_ug_per_ml != conc:
+                raise PumpError(E_CONC_MISMATCH, "drug.concentration_ug_per_ml: reservoir holds %d ug/mL" % conc)
+        except PumpError as e:
+            self._event(ev.PROGRAM_REJECTED, e.code)
+            raise
+        self._persist_program(therapy)
+        self.therapy = therapy
+        cancelled = self.plan.set_therapy(now, therapy, therapy.conc_ug_per_ml, not self.suspended)
+        self._cancelled(cancelled)
+        self._event(ev.PROGRAM, therapy.mode)
+        self.checkpoint(now)
+        return therapy
+
+    def _persist_program(self, therapy):
+        self._prog_store.save(json.dumps(therapy.to_doc()).encode())
+
+    def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
+        """New fill volume; a new concentration re-validates the program and starts a bridge bolus."""
+        now = self._now(now)
+        if type(fill_ul) is not int or not 0 < fill_ul <= self.cfg.reservoir_ul:
+            raise PumpError(E_RANGE, "fill_ul: 1..%d" % self.cfg.reservoir_ul)
+        conc = self.plan.conc_ug_per_ml if conc_ug_per_ml is None else conc_ug_per_ml
+        therapy = self.therapy
+        if therapy is not None and conc != therapy.conc_ug_per_ml:
+            doc = therapy.to_doc()
+            doc["drug"]["concentration_ug_per_ml"] = conc
+            therapy = parse_prescription(doc, self.library, self.nl_per_step)
+        elif therapy is None and (type(conc) is not int or conc <= 0):
+            raise PumpError(E_RANGE, "concentration_ug_per_ml: needed for a first fill")
+        if therapy is not self.therapy:
+            self._persist_program(therapy)
+            self.therapy = therapy
+            self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, not self.suspended)
+        self.reservoir.fill(ul_to_nl(fill_ul))
+        self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
+        self._apply_cap(now)
+        self._event(ev.REFILL, fill_ul, conc)
+        self.checkpoint(now)
+
+    def prime(self, volume_ul=None, now=None):
+        """Fill the catheter at the priming rate; only while therapy is not running."""
+        now = self._now(now)
+        if self.plan.running:
+            raise PumpError(E_STATE, "prime: suspend or stop therapy first")
+        volume_ul = self.cfg.catheter_volume_ul if volume_ul is None else volume_ul
+        if type(volume_ul) is not int or not 0 < volume_ul <= 5000:
+            raise PumpError(E_RANGE, "volume_ul: 1..5000")
+        nl = ul_to_nl(volume_ul)
+        if self.reservoir.remaining_nl - nl < self.reservoir.empty_nl:
+            raise PumpError(E_RESERVOIR, "volume_ul")
+        self.plan.start_prime(now, nl)
+        self._event(ev.PRIME, nl)
+        self.checkpoint(now)
+
+    def clinician_bolus(self, dose_ug, duration_min, confirm_soft=False, now=None):
+        now = self._now(now)
+        dose_ng = ug_to_ng(dose_ug, "dose_ug")
+        duration_ms = min_to_ms(duration_min, "duration_min")
+        if not MIN_BOLUS_MS <= duration_ms <= MAX_BOLUS_MS:
+            raise PumpError(E_RANGE, "duration_min: 1..1440")
+        if not self.plan.running:
+            raise PumpError(E_STATE, "bolus: therapy not running")
+        self.library.check(self.therapy.drug, QTY_BOLUS, dose_ng, "dose_ug", confirm_soft)
+        self._start_bolus(now, KIND_CLINICIAN, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
+
+    def patient_bolus(self, now=None):
+        """Start the programmed patient bolus, or refuse with the reason (logged) as a PumpError."""
+        now = self._now(now)
+        pb = self.therapy.patient_bolus if self.therapy is not None else None
+        try:
+            if not self.plan.running:
+                raise PumpError(E_STATE, "bolus: therapy not running")
+            code = self.policy.check(self.plan.cal.wall_s(), pb)
+            if code:
+                raise PumpError(code, "patient_bolus")
+            self._start_bolus(now, KIND_PATIENT, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
+        except PumpError as e:
+            self._event(ev.BOLUS_REFUSED, e.code, ev.BOLUS_PATIENT)
+            raise
+        self.policy.grant(self.plan.cal.wall_s())
+        self.checkpoint(now)
+
+    def _start_bolus(self, now, kind, log_kind, dose_ng, duration_ms):
+        if self.reservoir.state == STATE_EMPTY:
+            raise PumpError(E_RESERVOIR, "bolus: reservoir empty")
+        if not self.plan.start_bolus(now, kind, dose_ng, duration_ms):
+            raise PumpError(E_STATE, "bolus: too many boluses in progress")
+        self._event(ev.BOLUS_GRANTED, dose_ng, log_kind)
+
+    def suspend(self, now=None):
+        now = self._now(now)
+        if self.suspended:
+            return
+        self.suspended = True
+        self._cancelled(self.plan.suspend(now))
+        self._event(ev.SUSPEND, 0)
+        self.checkpoint(now)
+
+    def resume(self, now=None):
+        now = self._now(now)
+        if not self.suspended:
+            return
+        self.suspended = False
+        self.plan.resume(now)
+        self._event(ev.RESUME)
+        self.checkpoint(now)
+
+    def stop(self, now=None):
+        """Program a stopped therapy for the same drug (a new program is needed to run again)."""
+        if self.therapy is None:
+            return
+        doc = self.therapy.to_doc()
+        doc["therapy"] = {"mode": "stopped"}
+        doc.pop("patient_bolus", None)
+        doc.pop("periodic_boluses", None)
+        self.program(doc, True, now)
+        self._event(ev.STOP)
+
+    def set_clock(self, wall_s, now=None):
+        now = self._now(now)
+        if type(wall_s) is not int or wall_s < 0:
+            raise PumpError(E_RANGE, "wall_s")
+        old = self.plan.cal.wall_s()
+        self.plan.set_wall_s(now, wall_s)
+        self.hw.rtc.set_s(wall_s)
+        self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)))
+        self.checkpoint(now)
+
+    def _cancelled(self, boluses):
+        for b in boluses:
+            self._event(ev.BOLUS_CANCELLED, b.dose_ng, b.kind)
+
+    # ---- state for telemetry (cold path) ----
+    @property
+    def mode_name(self):
+        if self.plan.prime_nl_left:
+            return "priming"
+        if self.therapy is None or self.therapy.mode == MODE_STOPPED:
+            return "stopped"
+        return "suspended" if self.suspended else "running"
+
+    def usage_nl_per_day(self):
+        """Worst-case daily volume of the program: every allowed patient bolus taken."""
+        t = self.therapy
+        if t is None or t.mode == MODE_STOPPED:
+            return 0
+        return -((-t.max_daily_total_ng() * 1000) // t.conc_ug_per_ml)
+
+    def projected_days(self):
+        """(days until low reservoir, days until empty) at worst-case usage; None where never."""
+        usage = self.usage_nl_per_day()
+        r = self.reservoir
+        return r.days_until(r.low_nl, usage), r.days_until(r.empty_nl, usage)
