@@ -1,8 +1,9 @@
 """Exact step deadlines for one constant rate: integer interval plus a carried remainder, no float, no drift.
 
 A rate is turned (cold path, big ints allowed) into an interval of `q + r/n` ms per step with `n < 2**30`. The hot
-path only adds `q`, carries `r` into an accumulator below `n`, and rounds the exact step time *up* to whole ms, so a
-step is never early: at every instant delivered steps lag the exact integral of the rate by less than one step.
+path only adds `q` and carries `r` into an accumulator below `n`. A step fires at the whole ms at or just before its
+exact time (the tick cannot be finer), so delivered steps never lag the exact integral of the rate by more than one
+step, and lead it by at most the rate times 1 ms (under 0.003 steps at 50 mL/day).
 When the rate changes, the fraction of a step already accumulated is carried into the new rate (phase carry).
 """
 
@@ -49,7 +50,7 @@ class StepTimer:
     def __init__(self):
         self.running = False
         self.deadline = 0
-        self._base = 0  # floor of the exact next-step time (ticks)
+        self._base = 0  # floor of the exact next-step time (ticks): the deadline
         self._acc = 0  # exact next-step time = _base + _acc / _n ms, 0 <= _acc < _n
         self._q = 0
         self._r = 0
@@ -68,7 +69,7 @@ class StepTimer:
         else:
             self._acc = acc + self._r
             self._base = ticks_add(self._base, self._q)
-        self.deadline = ticks_add(self._base, 1) if self._acc else self._base
+        self.deadline = self._base
 
     def remaining(self, now):
         """Fraction of a step still owed before the next step, as (num, den); cold path."""
@@ -102,7 +103,7 @@ class StepTimer:
         self._n = n
         self._base = ticks_add(now, whole)
         self._acc = acc
-        self.deadline = ticks_add(self._base, 1) if acc else self._base
+        self.deadline = self._base
         self.running = True
 
     def reset_phase(self, now):
