@@ -52,22 +52,30 @@ def weekday(days):
 
 
 class Rtc:
-    """hw.rtc on machine.RTC: (year, month, day, weekday, h, min, s, subseconds) <-> seconds since 2000-01-01."""
+    """hw.rtc on machine.RTC: (year, month, day, weekday, h, min, s, subseconds) <-> ms since 2000-01-01.
 
-    def __init__(self, rtc):
+    `subsec_us`: the port's subseconds field counts microseconds (ESP32); otherwise it is ignored (RP2040 reports 0,
+    so after a reset the calendar there may lag the true time by up to 1 s).
+    """
+
+    def __init__(self, rtc, subsec_us=False):
         self._rtc = rtc
+        self._subsec_us = subsec_us
 
-    def now_s(self):
+    def now_ms(self):
         t = self._rtc.datetime()
-        return days_from_civil(t[0], t[1], t[2]) * 86400 + t[4] * 3600 + t[5] * 60 + t[6]
+        s = days_from_civil(t[0], t[1], t[2]) * 86400 + t[4] * 3600 + t[5] * 60 + t[6]
+        return s * 1000 + (t[7] // 1000 if self._subsec_us else 0)
 
-    def set_s(self, s):
-        if not isinstance(s, int) or s < 0:
-            raise PumpError(E_RANGE, "s")
+    def set_ms(self, ms):
+        if not isinstance(ms, int) or ms < 0:
+            raise PumpError(E_RANGE, "ms")
+        s = ms // 1000
         days = s // 86400
         rem = s - days * 86400
         y, m, d = civil_from_days(days)
-        self._rtc.datetime((y, m, d, weekday(days), rem // 3600, rem // 60 % 60, rem % 60, 0))
+        sub = (ms - s * 1000) * 1000 if self._subsec_us else 0
+        self._rtc.datetime((y, m, d, weekday(days), rem // 3600, rem // 60 % 60, rem % 60, sub))
 
 
 class Clock:

@@ -142,7 +142,7 @@ def build(config=None):
         NAME,
         binascii.hexlify(machine.unique_id()).decode(),
         drivers.Clock(time.ticks_ms, asyncio.sleep_ms),
-        drivers.Rtc(machine.RTC()),
+        drivers.Rtc(machine.RTC(), subsec_us=True),
         stepper,
         drivers.FileStorage(os, "/data"),
         battery,

@@ -77,17 +77,17 @@ class ScaledClock:
 
 
 class SimRtc:
-    """Battery-backed wall clock derived from the pump clock; it survives simulated resets."""
+    """Battery-backed wall clock (ms since 2000-01-01) derived from the pump clock; it survives simulated resets."""
 
     def __init__(self, clock, wall_s=_EPOCH_2026_S):
         self.clock = clock
-        self.offset_s = wall_s
+        self.offset_ms = wall_s * 1000
 
-    def now_s(self):
-        return self.offset_s + self.clock.t_ms // 1000
+    def now_ms(self):
+        return self.offset_ms + self.clock.t_ms
 
-    def set_s(self, s):
-        self.offset_s = s - self.clock.t_ms // 1000
+    def set_ms(self, ms):
+        self.offset_ms = ms - self.clock.t_ms
 
 
 class Plant:

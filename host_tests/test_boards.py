@@ -282,12 +282,12 @@ def test_rtc_seconds_since_2000_both_ways():
     rtc = drivers.Rtc(fm.RTC())
     fm.RTC.t = (2024, 2, 29, 3, 13, 45, 7, 123)
     expected = int((datetime.datetime(2024, 2, 29, 13, 45, 7) - datetime.datetime(2000, 1, 1)).total_seconds())
-    assert rtc.now_s() == expected
-    rtc.set_s(expected + 86400 + 3600)
+    assert rtc.now_ms() == expected * 1000
+    rtc.set_ms((expected + 86400 + 3600) * 1000)
     assert fm.RTC.t == (2024, 3, 1, 4, 14, 45, 7, 0)  # a Friday
-    assert rtc.now_s() == expected + 86400 + 3600
+    assert rtc.now_ms() == (expected + 86400 + 3600) * 1000
     with pytest.raises(PumpError) as e:
-        rtc.set_s(-1)
+        rtc.set_ms(-1)
     assert e.value.code == E_RANGE
 
 
@@ -514,3 +514,11 @@ def test_boot_disables_the_driver_first(monkeypatch):
         monkeypatch.setattr(sys, "platform", platform)
         runpy.run_path(path)
         assert [(p, v) for _, p, v in bench.log] == [(en, 1)]
+
+
+def test_rtc_keeps_milliseconds_where_the_port_counts_microseconds():
+    fm = make_machine(Bench(), "esp32")
+    rtc = drivers.Rtc(fm.RTC(), subsec_us=True)
+    rtc.set_ms(86400000 + 1234)
+    assert fm.RTC.t[7] == 234000
+    assert rtc.now_ms() == 86400000 + 1234

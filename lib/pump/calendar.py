@@ -17,11 +17,15 @@ class Calendar:
 
     def set_wall_s(self, wall_s, now):
         """Set the wall clock to `wall_s` seconds since 2000-01-01 at ticks `now` (cold path)."""
-        if wall_s < 0:
+        self.set_wall_ms(wall_s * 1000, now)
+
+    def set_wall_ms(self, wall_ms, now):
+        """Set the wall clock to `wall_ms` ms since 2000-01-01 at ticks `now` (cold path, big ints allowed)."""
+        if wall_ms < 0:
             raise ValueError("wall clock before 2000")
-        day, s = divmod(wall_s, 86400)
+        day, ms = divmod(wall_ms, MS_PER_DAY)
         self.day = day
-        self.ms_of_day = s * 1000
+        self.ms_of_day = ms
         self.ref_ticks = now
 
     def sync(self, now):

@@ -60,10 +60,10 @@ class Pump:
                 raw = None
         if raw is None and self._state_store.writes == 0 and self._state_store.corrupt_slots:
             self._event(ev.STORE_CORRUPT, self._state_store.corrupt_slots, ev.STORE_STATE)
-        wall_s = self.hw.rtc.now_s()
-        if wall_s < c.wall_s:
-            wall_s = c.wall_s  # the clock lost time (power cut): never run the calendar backwards
-        self.plan.cal.set_wall_s(wall_s, now)
+        wall_ms = self.hw.rtc.now_ms()
+        if wall_ms < c.wall_s * 1000:
+            wall_ms = c.wall_s * 1000  # the clock lost time (power cut): never run the calendar backwards
+        self.plan.cal.set_wall_ms(wall_ms, now)
         self.reservoir.fill_nl = c.fill_nl
         self.reservoir.restore(c.remaining_nl)
         self.policy.grants_s = list(c.grants_s)
@@ -289,7 +289,7 @@ class Pump:
             raise PumpError(E_RANGE, "wall_s")
         old = self.plan.cal.wall_s()
         self.plan.set_wall_s(now, wall_s)
-        self.hw.rtc.set_s(wall_s)
+        self.hw.rtc.set_ms(wall_s * 1000)
         self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)))
         self.checkpoint(now)
 
