@@ -1,0 +1,109 @@
+"""Scenario files (format version 1): load and check every key, naming the bad one; times become integer ms."""
+
+import json
+
+SCENARIO_VERSION = 1
+_TOP = {
+    "version", "days", "seed", "start", "pump", "drug", "fill_ul", "low_reservoir_ul", "therapy", "patient_bolus",
+    "periodic_boluses", "confirm_soft_limits", "events", "plant", "description",
+}
+_PRESCRIPTION = ("drug", "therapy", "patient_bolus", "periodic_boluses", "confirm_soft_limits")
+_PLANT = {"nl_per_step_true", "battery_mah"}
+# event type -> {key: required}
+EVENT_KEYS = {
+    "reset": {},
+    "patient_bolus": {},
+    "clinician_bolus": {"dose_ug": True, "duration_min": True},
+    "refill": {"fill_ul": True, "concentration_ug_per_ml": False},
+    "suspend": {},
+    "resume": {},
+    "stop": {},
+    "prime": {"volume_ul": False},
+    "program": {"prescription": True},
+    "set_clock": {"shift_min": True},
+}
+
+
+class ScenarioError(Exception):
+    """A malformed scenario: the message names the offending key."""
+
+
+def _num(doc, key, path, lo, hi, integer=False, default=None):
+    if key not in doc:
+        if default is None:
+            raise ScenarioError("%s%s: missing" % (path, key))
+        return default
+    v = doc[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+        raise ScenarioError("%s%s: must be %s" % (path, key, "an integer" if integer else "a number"))
+    if not lo <= v <= hi:
+        raise ScenarioError("%s%s: %r not in %r..%r" % (path, key, v, lo, hi))
+    return v
+
+
+def _obj(v, path):
+    if not isinstance(v, dict):
+        raise ScenarioError("%s: must be an object" % path)
+    return v
+
+
+class Scenario:
+    """A checked scenario: `prescription` is the therapy part for the pump, `events` sorted (at_ms, type, dict)."""
+
+    def __init__(self, doc):
+        _obj(doc, "scenario")
+        for key in doc:
+            if key not in _TOP:
+                raise ScenarioError("%s: unknown key" % key)
+        if doc.get("version", SCENARIO_VERSION) != SCENARIO_VERSION:
+            raise ScenarioError("version: only %d is understood" % SCENARIO_VERSION)
+        self.doc = doc
+        self.days = _num(doc, "days", "", 0.001, 3650 * 2)
+        self.seed = _num(doc, "seed", "", 0, 2**31, integer=True, default=1)
+        pump = _obj(doc.get("pump", {}), "pump")
+        self.pump_config = dict(pump)  # checked by PumpConfig (names the key)
+        if "low_reservoir_ul" in doc:
+            self.pump_config["low_reservoir_ul"] = doc["low_reservoir_ul"]
+        self.fill_ul = _num(doc, "fill_ul", "", 0, 100000, integer=True, default=0)
+        for key in ("drug", "therapy"):
+            if key not in doc:
+                raise ScenarioError("%s: missing" % key)
+        self.prescription = {k: doc[k] for k in _PRESCRIPTION if k in doc}
+        plant = _obj(doc.get("plant", {}), "plant")
+        for key in plant:
+            if key not in _PLANT:
+                raise ScenarioError("plant.%s: unknown key" % key)
+        self.plant = plant
+        self.events = []
+        events = doc.get("events", [])
+        if not isinstance(events, list):
+            raise ScenarioError("events: must be a list")
+        for i, e in enumerate(events):
+            self.events.append(self._event(e, "events[%d]." % i))
+        self.events.sort(key=lambda e: e[0])
+
+    def _event(self, e, path):
+        _obj(e, path.rstrip("."))
+        kind = e.get("type")
+        if kind not in EVENT_KEYS:
+            raise ScenarioError("%stype: %r is not one of %s" % (path, kind, ", ".join(sorted(EVENT_KEYS))))
+        at_h = _num(e, "at_h", path, 0, self.days * 24)
+        allowed = EVENT_KEYS[kind]
+        for key in e:
+            if key not in ("at_h", "type") and key not in allowed:
+                raise ScenarioError("%s%s: unknown key for a %s event" % (path, key, kind))
+        for key, required in allowed.items():
+            if required and key not in e:
+                raise ScenarioError("%s%s: missing" % (path, key))
+        return int(round(at_h * 3600000)), kind, e
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ScenarioError("%s: cannot read (%s)" % (path, e.strerror)) from e
+    except ValueError as e:
+        raise ScenarioError("%s: not JSON (%s)" % (path, e)) from e
+    return Scenario(doc)

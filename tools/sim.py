@@ -1,0 +1,293 @@
+"""Discrete-event simulator: runs the firmware's own Pump on the simulated board in virtual time, checks every step.
+
+    python -m tools.sim SCENARIO.json [--json OUT|-] [--plot OUT.png]
+
+The same lib/pump objects the device runs are driven through `Pump.tick` (no re-implementation); virtual time jumps
+straight to the next deadline or scenario event. At every wake-up the delivered steps are compared exactly with the
+independent reference model (tools/reference.py). Exit code 2 for a malformed scenario, naming the bad key.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(ROOT, "lib"), ROOT):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from board import sim as simboard  # noqa: E402
+from board.simflash import FakeStorage  # noqa: E402
+from pump import events as ev  # noqa: E402
+from pump.compat import ticks_diff  # noqa: E402
+from pump.config import RESET_POWER_ON, PumpConfig  # noqa: E402
+from pump.controller import Pump  # noqa: E402
+from pump.druglib import DrugLibrary  # noqa: E402
+from pump.errors import MESSAGES, PumpError  # noqa: E402
+from tools.reference import Reference  # noqa: E402
+from tools.scenario import ScenarioError, load  # noqa: E402
+
+DAY_MS = 86400000
+EPOCH = datetime.datetime(2000, 1, 1)
+START = datetime.datetime(2026, 8, 1)  # the simulated clock starts at 00:00
+LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
+ALARM_EVENTS = {ev.LOW_RESERVOIR: ("LOW_RESERVOIR", "medium"), ev.EMPTY_RESERVOIR: ("EMPTY_RESERVOIR", "high")}
+
+
+class Simulation:
+    """One scenario run; `run()` returns the result dict (see README, scenario format)."""
+
+    def __init__(self, scenario, library_path=LIBRARY, samples=2000):
+        self.sc = scenario
+        try:
+            self.cfg = PumpConfig(scenario.pump_config)
+        except PumpError as e:
+            raise ScenarioError("pump: %s" % e) from e
+        self.clock = simboard.VirtualClock()
+        nl_true = scenario.plant.get("nl_per_step_true", self.cfg.nl_per_step)
+        self.plant = simboard.Plant(nl_per_step=nl_true, fill_ul=scenario.fill_ul,
+                                    battery_mah=scenario.plant.get("battery_mah", 2000))
+        self.storage = FakeStorage()
+        self.rtc = simboard.SimRtc(self.clock, int((START - EPOCH).total_seconds()))
+        self.hw = simboard.build({
+            "clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc,
+            "pump_config": scenario.pump_config, "setup": None, "library_path": library_path,
+        })
+        self.library = DrugLibrary.load(library_path)
+        self.pump = self._boot()
+        conc = scenario.prescription["drug"].get("concentration_ug_per_ml")
+        try:
+            if scenario.fill_ul:
+                self.pump.refill(scenario.fill_ul, conc)
+            self.pump.program(scenario.prescription)
+        except PumpError as e:
+            raise ScenarioError("therapy: %s" % e) from e
+        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, START, self.cfg.prime_rate_nl_per_day)
+        self.end_ms = int(scenario.days * DAY_MS)
+        self.sample_ms = max(60000, self.end_ms // samples)
+        self.wakeups = 0
+        self.max_error = 0.0
+        self.max_error_t_ms = 0
+        self.alarms = []
+        self.boluses = []
+        self.commands = []
+        self.resets = 0
+        self.series = {k: [] for k in ("t_h", "reservoir_ul", "reservoir_true_ul", "delivered_ul", "ideal_ul",
+                                       "rate_ul_per_day")}
+        self.marks = []  # (t_h, label) for the plot
+        self._line = None
+        self._seen_seq = self.pump.log.last_seq
+
+    def _boot(self):
+        return Pump(self.hw, self.cfg, self.library, self.clock.ticks_ms())
+
+    # ---- main loop ----
+    def run(self):
+        clock, plant, events = self.clock, self.plant, self.sc.events
+        i = 0
+        next_sample = 0
+        while True:
+            t = clock.t_ms
+            before = plant.steps_forward
+            deadline = self.pump.tick(clock.ticks_ms())
+            self.wakeups += 1
+            self._check(t, before, plant.steps_forward)
+            if self.pump.log.last_seq != self._seen_seq:
+                self._drain_log(t)
+            if t >= next_sample:
+                self._sample(t)
+                next_sample = t + self.sample_ms
+            next_t = t + max(ticks_diff(deadline, clock.ticks_ms()), 0)
+            if i < len(events) and events[i][0] <= min(next_t, self.end_ms):
+                clock.t_ms = max(events[i][0], t)
+                self._apply(events[i])
+                i += 1
+                continue
+            if next_t > self.end_ms:
+                break
+            clock.t_ms = next_t
+        clock.t_ms = self.end_ms
+        self._check(self.end_ms, plant.steps_forward, plant.steps_forward)
+        self._sample(self.end_ms)
+        self.ref.advance(self.end_ms)
+        return self.result()
+
+    def _check(self, t, before, after):
+        """Largest |delivered - ideal| in steps, just before and just after the steps of this wake-up."""
+        line = self._line
+        if line is None or t > line[3]:
+            line = self._line = self.ref.line(t)
+        a, b, y, _until = line
+        x = a + t * b  # ideal * y, exact
+        behind = (x - before * y) / y
+        ahead = (after * y - x) / y
+        worst = max(behind, ahead)
+        if worst > self.max_error:
+            self.max_error = worst
+            self.max_error_t_ms = t
+
+    def _sample(self, t):
+        s = self.series
+        p = self.pump
+        s["t_h"].append(t / 3600000)
+        s["reservoir_ul"].append(max(p.reservoir.remaining_nl, 0) / 1000)
+        s["reservoir_true_ul"].append(self.plant.reservoir_nl / 1000)
+        s["delivered_ul"].append(self.plant.delivered_nl / 1000)
+        line = self.ref.line(t) if self._line is None or t > self._line[3] else self._line
+        s["ideal_ul"].append((line[0] + t * line[1]) / line[2] * self.cfg.nl_per_step / 1000)
+        s["rate_ul_per_day"].append(p.plan.rate_num / p.plan.rate_den / 1000)
+
+    def _drain_log(self, t):
+        for _seq, _ts, code, a, _b in self.pump.log.read(self._seen_seq + 1):
+            if code in ALARM_EVENTS:
+                name, prio = ALARM_EVENTS[code]
+                self.alarms.append({"t_h": round(t / 3600000, 4), "code": name, "priority": prio})
+                self.marks.append((t / 3600000, name.lower()))
+                if code == ev.EMPTY_RESERVOIR:
+                    self.ref.advance(t)
+                    self.ref.set_cap(self.cfg.min_rate_at_empty_nl_per_day)
+                    self._line = None
+        self._seen_seq = self.pump.log.last_seq
+
+    # ---- scenario events ----
+    def _apply(self, event):
+        t, kind, e = event
+        now = self.clock.ticks_ms()
+        ref = self.ref
+        ref.advance(t)
+        self._line = None
+        delivered = self.plant.steps_forward
+        self.marks.append((t / 3600000, kind))
+        try:
+            if kind == "reset":
+                self.hw.reset_cause = RESET_POWER_ON
+                self.pump = self._boot()
+                self.resets += 1
+                ref.rebase(delivered)
+            elif kind == "patient_bolus":
+                self._patient_bolus(t, now)
+            elif kind == "clinician_bolus":
+                self.pump.clinician_bolus(e["dose_ug"], e["duration_min"], now=now)
+                ref.bolus(round(e["dose_ug"] * 1000), e["duration_min"] * 60000)
+            elif kind == "refill":
+                conc = e.get("concentration_ug_per_ml")
+                self.pump.refill(e["fill_ul"], conc, now=now)
+                self.plant.refill(e["fill_ul"])
+                ref.refill(self.pump.plan.conc_ug_per_ml, self.cfg.catheter_volume_ul * 1000, delivered)
+            elif kind == "suspend":
+                self.pump.suspend(now)
+                ref.suspend()
+            elif kind == "resume":
+                self.pump.resume(now)
+                ref.resume()
+            elif kind == "stop":
+                self.pump.stop(now)
+                ref.program(self.pump.therapy.to_doc())
+            elif kind == "prime":
+                volume_ul = e.get("volume_ul", self.cfg.catheter_volume_ul)
+                self.pump.prime(volume_ul, now=now)
+                ref.prime(volume_ul * 1000, delivered)
+            elif kind == "program":
+                self.pump.program(e["prescription"], now=now)
+                ref.program(e["prescription"])
+            elif kind == "set_clock":
+                wall = self.pump.plan.cal.wall_s() + int(e["shift_min"] * 60)
+                self.pump.set_clock(wall, now=now)
+                ref.start_date += datetime.timedelta(minutes=e["shift_min"])
+            self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
+        except PumpError as err:
+            self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
+        if self.pump.log.last_seq != self._seen_seq:
+            self._drain_log(t)
+
+    def _patient_bolus(self, t, now):
+        try:
+            self.pump.patient_bolus(now)
+        except PumpError as err:
+            self.boluses.append({"t_h": t / 3600000, "granted": False, "reason": MESSAGES.get(err.code, ""),
+                                 "code": err.code})
+            raise
+        self.ref.patient_bolus()
+        self.boluses.append({"t_h": t / 3600000, "granted": True, "reason": "", "code": 0})
+
+    # ---- report ----
+    def result(self):
+        p = self.pump
+        days = self.end_ms / DAY_MS
+        writes = self.storage.writes
+        return {
+            "days": days,
+            "steps": self.plant.steps_forward,
+            "delivered_ul": self.plant.delivered_nl / 1000,
+            "programmed_ul": float(self.ref.ideal) * self.cfg.nl_per_step / 1000,
+            "max_error_steps": round(self.max_error, 6),
+            "max_error_at_h": round(self.max_error_t_ms / 3600000, 4),
+            "reservoir_ul": max(p.reservoir.remaining_nl, 0) / 1000,
+            "reservoir_true_ul": self.plant.reservoir_nl / 1000,
+            "alarms": self.alarms,
+            "boluses": self.boluses,
+            "commands": self.commands,
+            "wakeups": self.wakeups,
+            "wakeups_per_day": round(self.wakeups / days, 1) if days else 0,
+            "store_writes": writes,
+            "store_writes_per_day": round(writes / days, 1) if days else 0,
+            "resets": self.resets,
+            "reference_rebases": self.ref.rebases,
+            "mode": p.mode_name,
+        }
+
+
+def summary(res):
+    lines = [
+        "days %.2f: delivered %.1f uL of %.1f uL programmed in %d steps; max error %.3f steps (at %.2f h)" % (
+            res["days"], res["delivered_ul"], res["programmed_ul"], res["steps"], res["max_error_steps"],
+            res["max_error_at_h"]),
+        "reservoir %.1f uL (true %.1f uL); wake-ups %d (%.0f/day); store writes %d (%.1f/day); resets %d" % (
+            res["reservoir_ul"], res["reservoir_true_ul"], res["wakeups"], res["wakeups_per_day"],
+            res["store_writes"], res["store_writes_per_day"], res["resets"]),
+    ]
+    granted = sum(1 for b in res["boluses"] if b["granted"])
+    lines.append("patient boluses %d granted, %d refused; alarms %s" % (
+        granted, len(res["boluses"]) - granted, ", ".join("%s@%.1fh" % (a["code"], a["t_h"]) for a in res["alarms"])
+        or "none"))
+    refused = {}
+    for c in res["commands"]:
+        if not c["ok"]:
+            key = "%s: E%d %s" % (c["type"], c["code"], MESSAGES.get(c["code"], ""))
+            refused.setdefault(key, []).append(c["t_h"])
+    for key, times in sorted(refused.items()):
+        lines.append("refused %dx %s (first at %.2f h)" % (len(times), key, times[0]))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.sim", description=__doc__.split("\n")[0])
+    ap.add_argument("scenario")
+    ap.add_argument("--json", metavar="OUT", help="write the result as JSON (- for stdout)")
+    ap.add_argument("--plot", metavar="OUT.png", help="write a plot of reservoir, delivery and rate")
+    args = ap.parse_args(argv)
+    try:
+        sim = Simulation(load(args.scenario))
+    except ScenarioError as e:
+        print("scenario error: %s" % e, file=sys.stderr)
+        return 2
+    res = sim.run()
+    if args.json == "-":
+        json.dump(res, sys.stdout, indent=1)
+        print()
+    else:
+        print(summary(res))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=1)
+    if args.plot:
+        from tools.plot import plot
+
+        plot(sim, args.plot, title=os.path.basename(args.scenario))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
