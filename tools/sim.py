@@ -140,7 +140,7 @@ class Simulation:
         s["rate_ul_per_day"].append(p.plan.rate_num / p.plan.rate_den / 1000)
 
     def _drain_log(self, t):
-        for _seq, _ts, code, a, _b in self.pump.log.read(self._seen_seq + 1):
+        for _seq, _ts, code, _a, _b in self.pump.log.read(self._seen_seq + 1):
             if code in ALARM_EVENTS:
                 name, prio = ALARM_EVENTS[code]
                 self.alarms.append({"t_h": round(t / 3600000, 4), "code": name, "priority": prio})

@@ -134,7 +134,8 @@ class App:
 def main(hw):
     """Device and `make run` entry: build the app on `hw` and run until the board's run time (if any) is over."""
     app = App(hw)
-    app.out("pump %s on %s: %s" % (_version(), hw.name, app.pump.therapy.describe() if app.pump.therapy else "no program"))
+    therapy = app.pump.therapy
+    app.out("pump %s on %s: %s" % (_version(), hw.name, therapy.describe() if therapy else "no program"))
     try:
         asyncio.run(app.run(getattr(hw, "run_for_ms", None)))
     except Exception as e:  # noqa: BLE001

@@ -43,8 +43,16 @@ class PumpConfig:
             values[key] = v
         if values["empty_reservoir_ul"] > values["low_reservoir_ul"]:
             raise PumpError(E_RANGE, "config.empty_reservoir_ul: above low_reservoir_ul")
-        for key, v in values.items():
-            setattr(self, key, v)
+        self.nl_per_step = values["nl_per_step"]
+        self.catheter_volume_ul = values["catheter_volume_ul"]
+        self.reservoir_ul = values["reservoir_ul"]
+        self.low_reservoir_ul = values["low_reservoir_ul"]
+        self.empty_reservoir_ul = values["empty_reservoir_ul"]
+        self.min_rate_at_empty_nl_per_day = values["min_rate_at_empty_nl_per_day"]
+        self.prime_rate_nl_per_day = values["prime_rate_nl_per_day"]
+        self.checkpoint_interval_s = values["checkpoint_interval_s"]
+        self.status_interval_s = values["status_interval_s"]
+        self.max_steps_per_wake = values["max_steps_per_wake"]
 
     def to_doc(self):
         return {key: getattr(self, key) for key in _FIELDS}

@@ -225,9 +225,10 @@ class Pump:
         duration_ms = min_to_ms(duration_min, "duration_min")
         if not MIN_BOLUS_MS <= duration_ms <= MAX_BOLUS_MS:
             raise PumpError(E_RANGE, "duration_min: 1..1440")
-        if not self.plan.running:
+        therapy = self.therapy
+        if therapy is None or not self.plan.running:
             raise PumpError(E_STATE, "bolus: therapy not running")
-        self.library.check(self.therapy.drug, QTY_BOLUS, dose_ng, "dose_ug", confirm_soft)
+        self.library.check(therapy.drug, QTY_BOLUS, dose_ng, "dose_ug", confirm_soft)
         self._start_bolus(now, KIND_CLINICIAN, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
 
     def patient_bolus(self, now=None):
@@ -238,8 +239,8 @@ class Pump:
             if not self.plan.running:
                 raise PumpError(E_STATE, "bolus: therapy not running")
             code = self.policy.check(self.plan.cal.wall_s(), pb)
-            if code:
-                raise PumpError(code, "patient_bolus")
+            if code or pb is None:
+                raise PumpError(code or E_STATE, "patient_bolus")
             self._start_bolus(now, KIND_PATIENT, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
         except PumpError as e:
             self._event(ev.BOLUS_REFUSED, e.code, ev.BOLUS_PATIENT)

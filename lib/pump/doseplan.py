@@ -153,9 +153,10 @@ class DosePlan:
         return cancelled
 
     def basal_ng_per_day(self):
-        if not self.running:
+        therapy = self.therapy
+        if not self.running or therapy is None:
             return 0
-        return self.therapy.dose_ng_per_day_at(self.cal.weekday, self.cal.ms_of_day)
+        return therapy.dose_ng_per_day_at(self.cal.weekday, self.cal.ms_of_day)
 
     def dose_rate_ng_per_day(self):
         """(num, den) ng/day of drug the patient should receive now, basal plus boluses."""

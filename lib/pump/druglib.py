@@ -21,23 +21,24 @@ _TOP_KEYS = ("format", "version", "note", "drugs")
 
 
 def _bad(key, what):
-    raise PumpError(E_MALFORMED, "%s: %s" % (key, what))
+    """The error to raise for a malformed value at `key`."""
+    return PumpError(E_MALFORMED, "%s: %s" % (key, what))
 
 
 def _bounds(obj, key):
     # Four bounds in milli-units (ng for µg): hard_min, soft_min, soft_max, hard_max. Soft bounds may be null/absent.
     if type(obj) is not dict:
-        _bad(key, "must be an object")
+        raise _bad(key, "must be an object")
     for k in obj:
         if k not in _BOUND_KEYS:
-            _bad("%s.%s" % (key, k), "unknown key")
+            raise _bad("%s.%s" % (key, k), "unknown key")
     out = []
     for i, name in enumerate(_BOUND_KEYS):
         path = "%s.%s" % (key, name)
         v = obj.get(name)
         if v is None:
             if i in (0, 3):
-                _bad(path, "missing")
+                raise _bad(path, "missing")
             out.append(None)
             continue
         try:
@@ -45,17 +46,17 @@ def _bounds(obj, key):
         except PumpError as e:
             raise PumpError(E_MALFORMED, e.detail)
         if milli > MAX_SMALL_INT:
-            _bad(path, "too large")
+            raise _bad(path, "too large")
         out.append(milli)
     prev = None
     for i, v in enumerate(out):
         if v is None:
             continue
         if prev is not None and v < prev:
-            _bad("%s.%s" % (key, _BOUND_KEYS[i]), "out of order (hard_min <= soft_min <= soft_max <= hard_max)")
+            raise _bad("%s.%s" % (key, _BOUND_KEYS[i]), "out of order (hard_min <= soft_min <= soft_max <= hard_max)")
         prev = v
     if out[3] == 0:
-        _bad("%s.hard_max" % key, "must be > 0")
+        raise _bad("%s.hard_max" % key, "must be > 0")
     return tuple(out)
 
 
@@ -88,37 +89,37 @@ class DrugLibrary:
     @classmethod
     def from_doc(cls, doc):
         if type(doc) is not dict:
-            _bad("druglib", "must be an object")
+            raise _bad("druglib", "must be an object")
         for k in doc:
             if k not in _TOP_KEYS:
-                _bad(k, "unknown key")
+                raise _bad(k, "unknown key")
         if doc.get("format") != FORMAT or type(doc.get("format")) is not int:
-            _bad("format", "must be %d" % FORMAT)
+            raise _bad("format", "must be %d" % FORMAT)
         version = doc.get("version")
         if type(version) is not str or not version:
-            _bad("version", "must be a non-empty string")
+            raise _bad("version", "must be a non-empty string")
         note = doc.get("note", "")
         if type(note) is not str:
-            _bad("note", "must be a string")
+            raise _bad("note", "must be a string")
         entries = doc.get("drugs")
         if type(entries) is not dict or not entries:
-            _bad("drugs", "must be a non-empty object")
+            raise _bad("drugs", "must be a non-empty object")
         drugs = {}
         for name in entries:
             key = "drugs.%s" % name
             if type(name) is not str or not name or name != name.lower() or name.strip() != name:
-                _bad(key, "drug names are lower case without surrounding spaces")
+                raise _bad(key, "drug names are lower case without surrounding spaces")
             entry = entries[name]
             if type(entry) is not dict:
-                _bad(key, "must be an object")
+                raise _bad(key, "must be an object")
             for k in entry:
                 if k not in _ENTRY_KEYS:
-                    _bad("%s.%s" % (key, k), "unknown key")
+                    raise _bad("%s.%s" % (key, k), "unknown key")
             example = entry.get("example", False)
             if type(example) is not bool:
-                _bad(key + ".example", "must be true or false")
+                raise _bad(key + ".example", "must be true or false")
             if type(entry.get("note", "")) is not str:
-                _bad(key + ".note", "must be a string")
+                raise _bad(key + ".note", "must be a string")
             bounds = tuple(_bounds(entry.get(q), "%s.%s" % (key, q)) for q in _QTY_KEYS)
             drugs[name] = DrugLimits(name, bounds, example)
         return cls(version, note, drugs)

@@ -9,7 +9,7 @@ def _date_after(day, days):
 
 
 def status_line(pump, now):
-    """At ticks `now`: `2026-08-01 08:00 running 600.0 uL/day today 212 uL total 1234 uL res 18500 uL ok low 2026-09-30 ...`"""
+    """At ticks `now`: `2026-08-01 08:00 running rate 600.0 uL/day today 212 uL total 1234 uL res 18500 uL ok ...`"""
     cal = pump.plan.cal
     cal.sync(now)
     minutes = cal.ms_of_day // 60000

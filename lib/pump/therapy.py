@@ -191,21 +191,22 @@ def _steps_doc(sched):
 
 
 def _malformed(path, what):
-    raise PumpError(E_MALFORMED, "%s: %s" % (path, what))
+    """The error to raise for a malformed value at `path`."""
+    return PumpError(E_MALFORMED, "%s: %s" % (path, what))
 
 
 def _obj(v, path, allowed):
     if type(v) is not dict:
-        _malformed(path or "prescription", "must be an object")
+        raise _malformed(path or "prescription", "must be an object")
     for k in v:
         if k not in allowed:
-            _malformed("%s.%s" % (path, k) if path else str(k), "unknown key")
+            raise _malformed("%s.%s" % (path, k) if path else str(k), "unknown key")
     return v
 
 
 def _need(d, k, path):
     if k not in d:
-        _malformed("%s.%s" % (path, k) if path else k, "missing")
+        raise _malformed("%s.%s" % (path, k) if path else k, "missing")
     return d[k]
 
 
@@ -255,7 +256,7 @@ class _Ctx:
 
 def _steps(v, path, ctx):
     if type(v) is not list:
-        _malformed(path, "must be a list")
+        raise _malformed(path, "must be a list")
     if not 1 <= len(v) <= MAX_FLEX_STEPS:
         raise PumpError(E_SCHEDULE, "%s: needs 1..%d steps" % (path, MAX_FLEX_STEPS))
     out = []
@@ -278,13 +279,13 @@ def _basal(th, ctx):
     mode = _need(th, "mode", "therapy")
     if mode == "stopped":
         _obj(th, "therapy", ("mode",))
-        return MODE_STOPPED, (), None, None
+        return MODE_STOPPED, (), None, ("therapy.mode",) * 7
     if mode == "constant":
         _obj(th, "therapy", ("mode", "dose_ug_per_day"))
         key = "therapy.dose_ug_per_day"
         return MODE_CONSTANT, ((0, ctx.rate(_need(th, "dose_ug_per_day", "therapy"), key)),), None, (key,) * 7
     if mode != "flex":
-        _malformed("therapy.mode", "unknown mode %r" % (mode,))
+        raise _malformed("therapy.mode", "unknown mode %r" % (mode,))
     _obj(th, "therapy", ("mode", "steps", "weekly"))
     daily = _steps(_need(th, "steps", "therapy"), "therapy.steps", ctx)
     keys = ["therapy.steps"] * 7
@@ -322,12 +323,12 @@ def _patient_bolus(v, ctx):
 
 def _days(v, path):
     if type(v) is not list or not v:
-        _malformed(path, "must be a non-empty list of weekdays")
+        raise _malformed(path, "must be a non-empty list of weekdays")
     mask = 0
     for i, name in enumerate(v):
         bit = 1 << WEEKDAYS.index(name) if name in WEEKDAYS else 0
         if not bit or mask & bit:
-            _malformed("%s[%d]" % (path, i), "unknown or repeated weekday %r" % (name,))
+            raise _malformed("%s[%d]" % (path, i), "unknown or repeated weekday %r" % (name,))
         mask |= bit
     return mask
 
@@ -336,7 +337,7 @@ def _periodic(v, ctx):
     if v is None:
         return ()
     if type(v) is not list:
-        _malformed("periodic_boluses", "must be a list")
+        raise _malformed("periodic_boluses", "must be a list")
     if len(v) > MAX_PERIODIC_BOLUSES:
         raise PumpError(E_SCHEDULE, "periodic_boluses: at most %d" % MAX_PERIODIC_BOLUSES)
     out = []
@@ -383,23 +384,24 @@ def parse_prescription(doc, library, nl_per_step, confirm_soft=False):
     drug = _obj(_need(doc, "drug", ""), "drug", ("name", "concentration_ug_per_ml"))
     name = _need(drug, "name", "drug")
     if type(name) is not str or not name:
-        _malformed("drug.name", "must be a non-empty string")
+        raise _malformed("drug.name", "must be a non-empty string")
     conc_key = "drug.concentration_ug_per_ml"
     conc = as_int(_need(drug, "concentration_ug_per_ml", "drug"), conc_key)
     if not 0 < conc <= MAX_SMALL_INT:
         raise PumpError(E_RANGE, "%s: must be > 0" % conc_key)
     confirmed = doc.get("confirm_soft_limits", False)
     if type(confirmed) is not bool:
-        _malformed("confirm_soft_limits", "must be true or false")
+        raise _malformed("confirm_soft_limits", "must be true or false")
     ctx = _Ctx(conc, nl_per_step)
     th = _need(doc, "therapy", "")
     if type(th) is not dict:
-        _malformed("therapy", "must be an object")
+        raise _malformed("therapy", "must be an object")
     mode, daily, weekly, day_keys = _basal(th, ctx)
     pb = _patient_bolus(doc.get("patient_bolus"), ctx)
     periodic = _periodic(doc.get("periodic_boluses"), ctx)
     if mode == MODE_STOPPED and (pb is not None or periodic):
-        _malformed("patient_bolus" if pb is not None else "periodic_boluses", "not allowed when therapy is stopped")
+        key = "patient_bolus" if pb is not None else "periodic_boluses"
+        raise _malformed(key, "not allowed when therapy is stopped")
 
     if library is None:
         raise PumpError(E_UNKNOWN_DRUG, "drug.name: no drug library loaded")
