@@ -88,6 +88,7 @@ class Simulation:
         clock, plant, events = self.clock, self.plant, self.sc.events
         i = 0
         next_sample = 0
+        last_rate = None
         while True:
             t = clock.t_ms
             before = plant.steps_forward
@@ -96,9 +97,11 @@ class Simulation:
             self._check(t, before, plant.steps_forward)
             if self.pump.log.last_seq != self._seen_seq:
                 self._drain_log(t)
-            if t >= next_sample:
+            rate = (self.pump.plan.rate_num, self.pump.plan.rate_den)
+            if t >= next_sample or rate != last_rate:
                 self._sample(t)
                 next_sample = t + self.sample_ms
+                last_rate = rate
             next_t = t + max(ticks_diff(deadline, clock.ticks_ms()), 0)
             if i < len(events) and events[i][0] <= min(next_t, self.end_ms):
                 clock.t_ms = max(events[i][0], t)

@@ -62,7 +62,7 @@ class App:
         finally:
             self.fault = (task_id, exc)
             try:
-                self.pump.log.append(self.pump.plan.cal.wall_s(), ev.TASK_FAULT, task_id, getattr(exc, "code", 0))
+                self.pump.log.append(self.pump.wall_s(), ev.TASK_FAULT, task_id, getattr(exc, "code", 0))
             except Exception:  # noqa: BLE001 - the log may be what failed
                 pass
 

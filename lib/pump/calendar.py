@@ -40,6 +40,20 @@ class Calendar:
         self.ms_of_day = ms
         self.ref_ticks = now
 
+    def at(self, now):
+        """(day, ms_of_day) at ticks `now` without moving the calendar (readers must not disturb the dose plan)."""
+        ms = self.ms_of_day + max(ticks_diff(now, self.ref_ticks), 0)
+        day = self.day
+        while ms >= MS_PER_DAY:
+            ms -= MS_PER_DAY
+            day += 1
+        return day, ms
+
+    def wall_s_at(self, now):
+        """Seconds since 2000-01-01 at ticks `now` (cold path), without moving the calendar."""
+        day, ms = self.at(now)
+        return day * 86400 + ms // 1000
+
     def ticks_at_ms_of_day(self, ms_of_day, day_offset=0):
         """Ticks at which the calendar reaches `ms_of_day` on day `self.day + day_offset` (must be < 2**29 ms away)."""
         return ticks_add(self.ref_ticks, ms_of_day - self.ms_of_day + day_offset * MS_PER_DAY)

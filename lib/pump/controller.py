@@ -58,12 +58,12 @@ class Pump:
                 c = self.c = unpack(raw)
             except PumpError:
                 raw = None
-        if raw is None and self._state_store.writes == 0 and self._state_store.corrupt_slots:
-            self._event(ev.STORE_CORRUPT, self._state_store.corrupt_slots, ev.STORE_STATE)
         wall_ms = self.hw.rtc.now_ms()
         if wall_ms < c.wall_s * 1000:
             wall_ms = c.wall_s * 1000  # the clock lost time (power cut): never run the calendar backwards
         self.plan.cal.set_wall_ms(wall_ms, now)
+        if self._state_store.corrupt_slots:
+            self._event(ev.STORE_CORRUPT, self._state_store.corrupt_slots, ev.STORE_STATE)
         self.reservoir.fill_nl = c.fill_nl
         self.reservoir.restore(c.remaining_nl)
         self.policy.grants_s = list(c.grants_s)
@@ -140,7 +140,7 @@ class Pump:
     def checkpoint(self, now):
         """Persist the counters (bounded cadence; also right after every command)."""
         c = self.c
-        c.wall_s = self.plan.cal.wall_s()
+        c.wall_s = self.wall_s(now)
         c.flags = FLAG_SUSPENDED if self.suspended else 0
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
@@ -153,10 +153,17 @@ class Pump:
         self._ckpt_due = ticks_add(now, self._ckpt_ms)
 
     def _event(self, code, a=0, b=0):
-        return self.log.append(self.plan.cal.wall_s(), code, a, b)
+        return self.log.append(self.wall_s(), code, a, b)
+
+    def wall_s(self, now=None):
+        """Wall clock now, seconds since 2000-01-01."""
+        return self.plan.cal.wall_s_at(self.hw.clock.ticks_ms() if now is None else now)
 
     def _now(self, now):
-        return self.hw.clock.ticks_ms() if now is None else now
+        """Ticks for a command, after delivering whatever was already due: a command never reorders time."""
+        now = self.hw.clock.ticks_ms() if now is None else now
+        self.tick(now)
+        return now
 
     # ---- commands: validate, persist, apply ----
     def program(self, doc, confirm_soft=False, now=None):
@@ -238,14 +245,14 @@ class Pump:
         try:
             if not self.plan.running:
                 raise PumpError(E_STATE, "bolus: therapy not running")
-            code = self.policy.check(self.plan.cal.wall_s(), pb)
+            code = self.policy.check(self.wall_s(now), pb)
             if code or pb is None:
                 raise PumpError(code or E_STATE, "patient_bolus")
             self._start_bolus(now, KIND_PATIENT, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
         except PumpError as e:
             self._event(ev.BOLUS_REFUSED, e.code, ev.BOLUS_PATIENT)
             raise
-        self.policy.grant(self.plan.cal.wall_s())
+        self.policy.grant(self.wall_s(now))
         self.checkpoint(now)
 
     def _start_bolus(self, now, kind, log_kind, dose_ng, duration_ms):
@@ -288,7 +295,7 @@ class Pump:
         now = self._now(now)
         if type(wall_s) is not int or wall_s < 0:
             raise PumpError(E_RANGE, "wall_s")
-        old = self.plan.cal.wall_s()
+        old = self.wall_s(now)
         self.plan.set_wall_s(now, wall_s)
         self.hw.rtc.set_ms(wall_s * 1000)
         self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)))

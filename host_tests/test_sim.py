@@ -1,0 +1,153 @@
+"""Simulator end to end: scenarios stay within one step of the reference; bad scenarios exit 2 naming the key."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tools.scenario import Scenario, ScenarioError
+from tools.sim import Simulation, main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCENARIOS = os.path.join(ROOT, "tools", "scenarios")
+
+BASE = {
+    "days": 3,
+    "pump": {"nl_per_step": 200, "catheter_volume_ul": 150},
+    "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+    "fill_ul": 20000,
+    "therapy": {"mode": "constant", "dose_ug_per_day": 5000},
+    "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4},
+}
+
+
+def scenario(**changes):
+    doc = json.loads(json.dumps(BASE))
+    doc.update(changes)
+    return doc
+
+
+def run(doc):
+    return Simulation(Scenario(doc)).run()
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(SCENARIOS)))
+def test_example_scenarios_deliver_within_one_step_of_the_program(name):
+    with open(os.path.join(SCENARIOS, name)) as f:
+        res = run(json.load(f))
+    assert res["max_error_steps"] <= 1
+    assert res["steps"] > 0
+    # the plant's physical delivery agrees with the programmed volume to within a step
+    assert abs(res["delivered_ul"] - res["programmed_ul"]) <= BASE["pump"]["nl_per_step"] / 1000
+    # event-driven: about one wake-up per step, never the 864000/day of 10 Hz polling
+    assert res["wakeups"] <= res["steps"] + 40 * res["days"] + len(res["commands"]) + 10
+
+
+def test_year_long_scenarios_include_what_the_issue_asks_for():
+    for name in ("constant_365d.json", "flex_365d.json"):
+        with open(os.path.join(SCENARIOS, name)) as f:
+            doc = json.load(f)
+        kinds = {e["type"] for e in doc["events"]}
+        assert doc["days"] == 365
+        assert {"reset", "refill", "suspend", "resume", "patient_bolus"} <= kinds
+
+
+def test_resets_never_catch_up():
+    events = [{"at_h": h / 7, "type": "reset"} for h in range(1, 3 * 24 * 7, 5)]
+    res = run(scenario(events=events))
+    assert res["resets"] == len(events)
+    assert res["max_error_steps"] <= 1
+    # each reset forfeits at most the fraction of a step in progress: never more than programmed
+    steps_per_day = 5000 * 1000 * 1000 // 10000 // 200
+    assert res["steps"] <= steps_per_day * 3
+
+
+def test_concentration_change_bridges_the_catheter_and_priming_and_clinician_bolus_are_exact():
+    events = [
+        {"at_h": 30, "type": "suspend"},
+        {"at_h": 30.2, "type": "refill", "fill_ul": 20000, "concentration_ug_per_ml": 20000},
+        {"at_h": 30.5, "type": "resume"},
+        {"at_h": 50, "type": "suspend"},
+        {"at_h": 50.1, "type": "prime", "volume_ul": 100},
+        {"at_h": 52, "type": "resume"},
+        {"at_h": 60, "type": "clinician_bolus", "dose_ug": 200, "duration_min": 45},
+    ]
+    res = run(scenario(events=events))
+    assert all(c["ok"] for c in res["commands"]), res["commands"]
+    assert res["max_error_steps"] <= 1
+
+
+def test_empty_reservoir_stops_delivery_and_raises_low_then_empty():
+    res = run(scenario(days=10, fill_ul=4000))
+    assert [a["code"] for a in res["alarms"]] == ["LOW_RESERVOIR", "EMPTY_RESERVOIR"]
+    assert [a["priority"] for a in res["alarms"]] == ["medium", "high"]
+    # stops at the empty threshold (500 uL left) and never goes on
+    assert res["reservoir_true_ul"] == 500
+    assert res["delivered_ul"] == 3500
+
+
+def test_lockout_and_daily_maximum_refusals_carry_their_reason():
+    events = [{"at_h": 1 + 0.5 * i, "type": "patient_bolus"} for i in range(3)]
+    events += [{"at_h": 8 + 2.5 * i, "type": "patient_bolus"} for i in range(5)]
+    res = run(scenario(events=events))
+    got = [(b["granted"], b["code"]) for b in res["boluses"]]
+    assert got[:3] == [(True, 0), (False, 301), (False, 301)]
+    # 8 h, 10.5 h and 13 h are granted (4 within the rolling day), 15.5 h and 18 h are over the daily maximum
+    assert got[3:] == [(True, 0), (True, 0), (True, 0), (False, 302), (False, 302)]
+    assert res["max_error_steps"] <= 1
+
+
+@pytest.mark.parametrize(
+    "doc, key",
+    [
+        ({k: v for k, v in BASE.items() if k != "days"}, "days"),
+        (scenario(events=[{"at_h": 1, "type": "explode"}]), "events[0].type"),
+        (scenario(events=[{"at_h": 1, "type": "refill"}]), "events[0].fill_ul"),
+        (scenario(events=[{"at_h": 99, "type": "reset"}]), "events[0].at_h"),
+        (scenario(events=[{"at_h": 1, "type": "reset", "when": 2}]), "events[0].when"),
+        (scenario(colour="red"), "colour"),
+        (scenario(pump={"nl_per_step": 0}), "config.nl_per_step"),
+        (scenario(pump={"nl_per_stp": 200}), "config.nl_per_stp"),
+        (scenario(therapy={"mode": "constant", "dose_ug_per_day": 90000}), "therapy.dose_ug_per_day"),
+        (scenario(therapy={"mode": "flex", "steps": [{"start": "01:00", "dose_ug_per_day": 1}]}), "therapy.steps"),
+        (scenario(plant={"leak": 1}), "plant.leak"),
+    ],
+)
+def test_malformed_scenarios_name_the_bad_key(doc, key, tmp_path, capsys):
+    with pytest.raises(ScenarioError) as e:
+        Simulation(Scenario(doc))
+    assert key in str(e.value)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    assert main([str(path)]) == 2
+    assert key in capsys.readouterr().err
+
+
+def test_unreadable_and_non_json_scenarios_exit_2(tmp_path, capsys):
+    assert main([str(tmp_path / "missing.json")]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main([str(bad)]) == 2
+    assert "not JSON" in capsys.readouterr().err
+
+
+def test_cli_json_to_stdout_has_the_documented_keys(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(scenario(days=1, events=[{"at_h": 2, "type": "patient_bolus"}])))
+    out = subprocess.run([sys.executable, "-m", "tools.sim", str(path), "--json", "-"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    res = json.loads(out)
+    for key in ("delivered_ul", "steps", "max_error_steps", "reservoir_ul", "alarms", "boluses", "wakeups", "days"):
+        assert key in res
+    assert res["boluses"] == [{"t_h": 2.0, "granted": True, "reason": "", "code": 0}]
+    assert res["days"] == 1
+
+
+def test_plot_is_written(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(scenario(days=1)))
+    png = tmp_path / "p.png"
+    assert main([str(path), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
