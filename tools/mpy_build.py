@@ -36,9 +36,9 @@ def _mpy_cross_binary():
 
 
 def board_sources(board):
-    """Files compiled for `board`, relative to the repo root: all of lib/pump, board/__init__.py, board/<board>.py."""
+    """Files compiled for `board`, relative to the repo root: lib/pump, board/__init__, board/drivers, board/<board>."""
     files = sorted(p.relative_to(ROOT) for p in (ROOT / "lib" / "pump").rglob("*.py"))
-    for name in ("__init__.py", board + ".py"):
+    for name in ("__init__.py", "drivers.py", board + ".py"):
         path = ROOT / "board" / name
         if path.exists():
             files.append(path.relative_to(ROOT))
@@ -95,6 +95,7 @@ def build(board, out_root, opt_level=0, verbose=False):
         if verbose:
             print("  %7d  %s" % (size, dst.relative_to(ROOT) if dst.is_relative_to(ROOT) else dst))
     copied = 0
+    shutil.copyfile(ROOT / "lib" / "druglib.json", out_dir / "lib" / "druglib.json")  # read at boot, stays JSON
     for name in _SOURCE_ONLY:
         if (ROOT / name).exists():
             shutil.copyfile(ROOT / name, out_dir / name)
