@@ -36,7 +36,8 @@ def _elapsed_us(t0):
 
 def build(checkpoint_s):
     clock = simboard.VirtualClock()
-    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None, "plant": simboard.Plant(fill_ul=20000)})
+    plant = simboard.Plant(fill_ul=20000)
+    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None, "plant": plant})
     cfg = PumpConfig({"checkpoint_interval_s": checkpoint_s})
     pump = Pump(hw, cfg, DrugLibrary.load("lib/druglib.json"), clock.ticks_ms())
     pump.refill(20000, 10000)
