@@ -60,6 +60,7 @@ class App:
         try:
             self.hw.stepper.disable()
         finally:
+            self.pump.halted = True  # the dosing task may still run before the app stops: it must not step
             self.fault = (task_id, exc)
             try:
                 self.pump.log.append(self.pump.wall_s(), ev.TASK_FAULT, task_id, getattr(exc, "code", 0))

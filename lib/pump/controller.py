@@ -17,10 +17,11 @@ from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_ST
 from pump.eventlog import EventLog
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
 from pump.store import Store
-from pump.therapy import MAX_BOLUS_MS, MIN_BOLUS_MS, MODE_STOPPED, parse_prescription
+from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
 from pump.units import min_to_ms, ug_to_ng, ul_to_nl
 
 _PROGRAM_MAX_BYTES = 8192
+_HALTED_WAKE_MS = 3600000
 
 
 class Pump:
@@ -42,11 +43,12 @@ class Pump:
         self.c = Counters()
         self.therapy = None
         self.suspended = False
-        self.steps = 0  # steps delivered since boot (bounded by a reservoir's worth per refill)
+        self.steps = 0  # steps delivered since boot, modulo 2**30 like ticks (a small int on the boards)
         now = hw.clock.ticks_ms() if now is None else now
         self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now)
         self._dirty = False
-        self._ckpt_due = now
+        self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
+        self.halted = False  # a task fault stopped the pump: no step until the board resets
         self._restore(now)
 
     # ---- boot ----
@@ -80,28 +82,51 @@ class Pump:
         self._event(ev.BOOT, self.hw.reset_cause)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, not self.suspended)
-        self._ckpt_due = ticks_add(now, self._ckpt_ms)
+        if raw is not None:
+            self._account_gap(wall_ms - c.wall_s * 1000)
+            self._apply_cap(now)
+
+    def _account_gap(self, gap_ms):
+        """Steps since the last checkpoint were lost with the reset: book the whole steps the program moved in that
+        gap, so repeated resets cannot leave the reservoir estimate far above the real one. A gap the clock cannot
+        vouch for (negative, or longer than a checkpoint interval) books nothing: the estimate never falls below
+        the truth, and is then high by at most one interval of delivery."""
+        if not 0 <= gap_ms <= self._ckpt_ms:
+            return
+        plan = self.plan
+        steps = plan.rate_num * gap_ms // (plan.rate_den * 86400000 * self.nl_per_step)  # whole steps: never more
+        nl = steps * self.nl_per_step  # than were really moved, so the estimate never falls below the truth
+        if nl > 0:
+            self.reservoir.restore(self.reservoir.remaining_nl - nl)
+            self.c.delivered_today_nl += nl
+            self._dirty = True
 
     # ---- time (hot path) ----
     def tick(self, now):
         """Deliver what is due at ticks `now`; return the ticks of the next deadline."""
+        if self.halted:
+            return ticks_add(now, _HALTED_WAKE_MS)
         plan = self.plan
-        n = plan.take_due(now, self._max_steps)
-        if n:
-            self._step(n)
-            self._account(now, n)
+        self._deliver(now)
+        if plan.cal.day != self.c.day:
+            self._new_day()  # take_due stopped at midnight: close the old day, then go on with the new one
+            self._deliver(now)
         if plan.finished:
             self._bolus_finished()
-        if plan.cal.day != self.c.day:
-            self._new_day()
         if self._dirty and ticks_diff(now, self._ckpt_due) >= 0:
             self.checkpoint(now)
         return plan.next_deadline()
 
+    def _deliver(self, now):
+        n = self.plan.take_due(now, self._max_steps)
+        if n:
+            self._step(n)
+            self._account(now, n)
+
     def _account(self, now, n):
         nl = n * self.nl_per_step
         c = self.c
-        self.steps += n
+        self.steps = ticks_add(self.steps, n)
         c.delivered_today_nl += nl
         rem = c.total_nl_rem + nl
         if rem >= 1000:
@@ -228,14 +253,13 @@ class Pump:
 
     def clinician_bolus(self, dose_ug, duration_min, confirm_soft=False, now=None):
         now = self._now(now)
-        dose_ng = ug_to_ng(dose_ug, "dose_ug")
-        duration_ms = min_to_ms(duration_min, "duration_min")
-        if not MIN_BOLUS_MS <= duration_ms <= MAX_BOLUS_MS:
-            raise PumpError(E_RANGE, "duration_min: 1..1440")
+        dose_ng = ug_to_ng(dose_ug, "bolus.dose_ug")
+        duration_ms = min_to_ms(duration_min, "bolus.duration_min")
         therapy = self.therapy
         if therapy is None or not self.plan.running:
             raise PumpError(E_STATE, "bolus: therapy not running")
-        self.library.check(therapy.drug, QTY_BOLUS, dose_ng, "dose_ug", confirm_soft)
+        check_bolus(dose_ng, duration_ms, therapy.conc_ug_per_ml, self.nl_per_step, "bolus")
+        self.library.check(therapy.drug, QTY_BOLUS, dose_ng, "bolus.dose_ug", confirm_soft)
         self._start_bolus(now, KIND_CLINICIAN, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
 
     def patient_bolus(self, now=None):
@@ -300,6 +324,11 @@ class Pump:
         self.hw.rtc.set_ms(wall_s * 1000)
         self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)))
         self.checkpoint(now)
+
+    def halt(self):
+        """Stop for good until a reset (a task fault): the driver is disabled and tick() steps no more."""
+        self.hw.stepper.disable()
+        self.halted = True
 
     def _cancelled(self, boluses):
         for b in boluses:

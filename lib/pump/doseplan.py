@@ -124,7 +124,10 @@ class DosePlan:
                 if self.prime_nl_left or self.bridge_nl_left:
                     self._volume_step(at)
             elif ticks_diff(now, self.boundary) >= 0:
+                day = self.cal.day
                 self._on_boundary(self.boundary)
+                if self.cal.day != day:
+                    break  # a new day: let the caller close the old one before counting further steps
             else:
                 break
         return n

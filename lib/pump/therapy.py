@@ -239,19 +239,24 @@ class _Ctx:
     def bolus(self, d, path):
         # dose_ng, duration_ms of a bolus object: at least one step, 1 min..24 h, a possible volume rate.
         dose_ng = self._ng(_need(d, "dose_ug", path), path + ".dose_ug")
-        if dose_ng * 1000 < self.nl_per_step * self.conc:
-            raise PumpError(E_RANGE, "%s.dose_ug: less than one pump step (%d nL)" % (path, self.nl_per_step))
-        key = path + ".duration_min"
-        duration_ms = min_to_ms(_need(d, "duration_min", path), key)
-        if not MIN_BOLUS_MS <= duration_ms <= MAX_BOLUS_MS:
-            raise PumpError(E_RANGE, "%s: must be 1..1440 min" % key)
-        num, den = dose_ng * 1000 * DAY_MS, self.conc * duration_ms  # nL/day while it runs
-        if num < MIN_RATE_NL_PER_DAY * den:
-            raise PumpError(E_RANGE, "%s: %d nL/day is below the lowest rate" % (key, num // den))
-        if num > MAX_RATE_NL_PER_DAY * den:
-            raise PumpError(E_RANGE, "%s: %d nL/day is above the highest rate" % (key, num // den))
+        duration_ms = min_to_ms(_need(d, "duration_min", path), path + ".duration_min")
+        check_bolus(dose_ng, duration_ms, self.conc, self.nl_per_step, path)
         self.boluses.append((dose_ng, path + ".dose_ug"))
         return dose_ng, duration_ms
+
+
+def check_bolus(dose_ng, duration_ms, conc_ug_per_ml, nl_per_step, path):
+    """A bolus must be at least one pump step, last 1 min..24 h and run at a possible volume rate (E_RANGE)."""
+    if dose_ng * 1000 < nl_per_step * conc_ug_per_ml:
+        raise PumpError(E_RANGE, "%s.dose_ug: less than one pump step (%d nL)" % (path, nl_per_step))
+    key = path + ".duration_min"
+    if not MIN_BOLUS_MS <= duration_ms <= MAX_BOLUS_MS:
+        raise PumpError(E_RANGE, "%s: must be 1..1440 min" % key)
+    num, den = dose_ng * 1000 * DAY_MS, conc_ug_per_ml * duration_ms  # nL/day while it runs
+    if num < MIN_RATE_NL_PER_DAY * den:
+        raise PumpError(E_RANGE, "%s: %d nL/day is below the lowest rate" % (key, num // den))
+    if num > MAX_RATE_NL_PER_DAY * den:
+        raise PumpError(E_RANGE, "%s: %d nL/day is above the highest rate" % (key, num // den))
 
 
 def _steps(v, path, ctx):
