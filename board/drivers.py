@@ -1,7 +1,7 @@
-"""Role drivers both boards share, on injected machine objects: step/dir sequencing, RTC, storage, ADC, watchdog."""
+"""Role drivers both boards share, on injected machine objects: step/dir, RTC, storage, ADC, alarm I/O, watchdog."""
 
 from pump.calendar import civil_from_days, days_from_civil
-from pump.compat import const
+from pump.compat import TICKS_MASK, const
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
 
 from board import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
@@ -10,6 +10,8 @@ _ENOENT = const(2)
 _EEXIST = const(17)
 _NAME_MAX = const(32)
 _SATURDAY = const(5)  # 2000-01-01, in MicroPython's weekday numbering (Monday = 0)
+_TONE_MAX_HZ = const(20000)
+_HALF_DUTY = const(32768)
 
 
 def merge_config(pins, settings, config):
@@ -257,6 +259,120 @@ class AdcPressure:
         return (mv - self._offset_mv) * self._span_kpa_x10 // self._span_mv
 
 
+# --- annunciation and mechanism sensing --------------------------------------------------------------------------
+
+
+class PwmBuzzer:
+    """hw.buzzer: a buzzer on a PWM pin, square wave at 50 % duty.
+
+    `make_pwm()` builds the PWM object (silent: duty 0) on the first tone, so the pin is not touched at boot; a short
+    boot beep is the alarm system's self-test and makes a broken PWM set-up fail early.
+    """
+
+    def __init__(self, make_pwm):
+        self._make_pwm = make_pwm
+        self._pwm = None
+        self.freq_hz = 0  # sounding frequency, 0 when silent
+
+    def tone(self, freq_hz):
+        """Sound at freq_hz (1..20000); 0 is off()."""
+        if not isinstance(freq_hz, int) or freq_hz < 0 or freq_hz > _TONE_MAX_HZ:
+            raise PumpError(E_RANGE, "freq_hz")
+        if freq_hz == 0:
+            self.off()
+            return
+        pwm = self._pwm
+        if pwm is None:
+            pwm = self._pwm = self._make_pwm()
+        pwm.freq(freq_hz)
+        pwm.duty_u16(_HALF_DUTY)
+        self.freq_hz = freq_hz
+
+    def off(self):
+        """Silent. Never raises."""
+        self.freq_hz = 0
+        pwm = self._pwm
+        if pwm is not None:
+            try:
+                pwm.duty_u16(0)
+            except Exception:
+                pass
+
+
+class PinLed:
+    """hw.led: one indicator LED on an output pin, active high."""
+
+    def __init__(self, pin):
+        self._value = pin.value
+        self._value(0)
+        self.lit = False
+
+    def on(self):
+        self._value(1)
+        self.lit = True
+
+    def off(self):
+        self._value(0)
+        self.lit = False
+
+
+class IrqFlag:
+    """hw.stall: a latched edge on an input, e.g. a TMC2209 DIAG output (high on a StallGuard stall or a driver
+    error). The Pin IRQ handler only stores an int; `triggered()` reads and clears it, and also reports a pin that is
+    high right now (a driver error holds DIAG high; a configured DIAG that came loose reads high through its pull-up
+    rather than going silent)."""
+
+    def __init__(self, pin, trigger):
+        self._pin = pin
+        self._flag = 0
+        pin.irq(handler=self._irq, trigger=trigger)
+
+    def _irq(self, _pin):
+        self._flag = 1
+
+    def triggered(self):
+        """True if an edge came since the last call or the input is high now; clears the latch."""
+        f = self._flag
+        self._flag = 0
+        return f != 0 or self._pin.value() == 1
+
+
+class EdgeCounter:
+    """hw.encoder: edges of an optical encoder counted by a hard Pin IRQ (an int increment, no allocation).
+
+    count() wraps at 2**30 like ticks: counts between two readings are (b - a) & TICKS_MASK.
+    """
+
+    def __init__(self, pin, trigger):
+        self._count = 0
+        pin.irq(handler=self._irq, trigger=trigger, hard=True)
+
+    def _irq(self, _pin):
+        self._count = (self._count + 1) & TICKS_MASK
+
+    def count(self):
+        return self._count
+
+
+def io_roles(Pin, make_pwm, cfg):
+    """(buzzer, led, stall, encoder) from the pins cfg names; a role whose pin is None is None.
+
+    `make_pwm(pin)` builds a silent PWM on a Pin (called on the buzzer's first tone). DIAG and the encoder are inputs
+    with the internal pull-up; the encoder counts both edges (2 counts per slot of its disc).
+    """
+    buzzer = led = stall = encoder = None
+    pin_id = cfg["buzzer"]
+    if pin_id is not None:
+        buzzer = PwmBuzzer(lambda: make_pwm(Pin(pin_id, Pin.OUT, value=0)))
+    if cfg["led"] is not None:
+        led = PinLed(Pin(cfg["led"], Pin.OUT, value=0))
+    if cfg["stall_diag"] is not None:
+        stall = IrqFlag(Pin(cfg["stall_diag"], Pin.IN, Pin.PULL_UP), Pin.IRQ_RISING)
+    if cfg["encoder"] is not None:
+        encoder = EdgeCounter(Pin(cfg["encoder"], Pin.IN, Pin.PULL_UP), Pin.IRQ_RISING | Pin.IRQ_FALLING)
+    return buzzer, led, stall, encoder
+
+
 # --- watchdog, hardware object ------------------------------------------------------------------------------------
 
 
@@ -288,7 +404,28 @@ class Watchdog:
 class Hardware:
     """The hardware object a board builds: one attribute per role (docs/roles.md); a missing role is None."""
 
-    def __init__(self, name, uid_hex, clock, rtc, stepper, storage, battery, pressure, watchdog, reset_cause, reset_fn):
+    def __init__(
+        self,
+        name,
+        uid_hex,
+        clock,
+        rtc,
+        stepper,
+        storage,
+        battery,
+        pressure,
+        watchdog,
+        reset_cause,
+        reset_fn,
+        buzzer=None,
+        led=None,
+        stall=None,
+        encoder=None,
+    ):
+        self.buzzer = buzzer
+        self.led = led
+        self.stall = stall
+        self.encoder = encoder
         self.name = name
         self.uid_hex = uid_hex
         self.clock = clock

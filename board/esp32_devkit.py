@@ -23,6 +23,8 @@ DEFAULT_PINS = {
     "pressure_adc": None,  # 35 (ADC1 channel 7, input only) when an analog pressure sensor is fitted
     "buzzer": 25,  # LEDC PWM
     "led": 4,
+    "stall_diag": None,  # 27 when a TMC2209 DIAG output is wired (rising edge = StallGuard stall or driver error)
+    "encoder": None,  # 26 when an optical encoder on the mechanism is wired (open collector, internal pull-up)
     "i2c_sda": 21,  # reserved for a digital pressure sensor
     "i2c_scl": 22,
 }
@@ -138,6 +140,7 @@ def build(config=None):
             drivers.int_setting(cfg, "pressure_span_kpa_x10", 1, 100000),
             samples,
         )
+    buzzer, led, stall, encoder = drivers.io_roles(Pin, lambda pin: machine.PWM(pin, freq=1000, duty_u16=0), cfg)
     return drivers.Hardware(
         NAME,
         binascii.hexlify(machine.unique_id()).decode(),
@@ -150,4 +153,8 @@ def build(config=None):
         drivers.Watchdog(lambda ms: machine.WDT(timeout=ms), _WDT_MIN_MS, _WDT_MAX_MS),
         _reset_cause(),
         machine.reset,
+        buzzer=buzzer,
+        led=led,
+        stall=stall,
+        encoder=encoder,
     )

@@ -29,6 +29,8 @@ DEFAULT_PINS = {
     "pressure_adc": None,  # 27 (ADC1) when an analog pressure sensor is fitted
     "buzzer": 15,  # PWM7 B
     "led": "LED",
+    "stall_diag": None,  # 5 when a TMC2209 DIAG output is wired (rising edge = StallGuard stall or driver error)
+    "encoder": None,  # 8 when an optical encoder on the mechanism is wired (open collector, internal pull-up)
     "i2c_sda": 6,  # I2C1, reserved for a digital pressure sensor
     "i2c_scl": 7,
 }
@@ -193,6 +195,7 @@ def build(config=None):
             drivers.int_setting(cfg, "pressure_span_kpa_x10", 1, 100000),
             samples,
         )
+    buzzer, led, stall, encoder = drivers.io_roles(Pin, lambda pin: machine.PWM(pin, freq=1000, duty_u16=0), cfg)
     return drivers.Hardware(
         NAME,
         binascii.hexlify(machine.unique_id()).decode(),
@@ -205,4 +208,8 @@ def build(config=None):
         drivers.Watchdog(lambda ms: machine.WDT(timeout=ms), 1, _WDT_MAX_MS),
         _reset_cause(),
         _reset,
+        buzzer=buzzer,
+        led=led,
+        stall=stall,
+        encoder=encoder,
     )

@@ -1,0 +1,170 @@
+"""Over-delivery monitor: never trips at exactly the allowed rate over long runs across the ticks wrap, catches a dose
+engine stepping too fast, latches, and counts without allocating."""
+
+from pump.compat import TICKS_MASK, ticks_add
+from pump.errors import E_RANGE, PumpError
+from pump.overdelivery import OverDeliveryMonitor, allowed_steps
+from support import SkipTest, raises
+
+DAY_MS = 86400000
+T0 = TICKS_MASK - 3600000  # one hour before the ticks wrap
+NL_PER_STEP = 200
+
+
+class FakePlan:
+    """Steps at the whole ms at or before each exact step time, like the dose plan: step k at floor(k * DAY_MS *
+    nl_per_step / rate) ms after the start (exact integer arithmetic). speedup > 1 is the injected bug."""
+
+    def __init__(self, rate_nl_per_day, speedup=1):
+        self.num = DAY_MS * NL_PER_STEP
+        self.den = rate_nl_per_day * speedup
+        self.k = 0
+
+    def next_ms(self):
+        self.k += 1
+        return self.k * self.num // self.den
+
+
+def _run(mon, plan, t_end_ms, start=T0, per_wake=1):
+    """Drive `mon` with the plan's steps (batched per_wake at the last one's time) until t_end_ms after `start`;
+    returns (steps, largest total seen, t of the first breach or None)."""
+    steps = 0
+    peak = 0
+    first = None
+    while True:
+        t = 0
+        for _ in range(per_wake):
+            t = plan.next_ms()
+        if t > t_end_ms:
+            return steps, peak, first
+        if mon.count(ticks_add(start, t), per_wake) and first is None:
+            first = t
+        steps += per_wake
+        peak = max(peak, mon.total)
+
+
+def test_allowed_steps():
+    # 5 mL/day at 200 nL/step = 25000 steps/day: 1041.67 steps per hour, plus 1 s of late delivery, plus one step
+    assert allowed_steps(5000000, 200, 3600000, 0) == 1042
+    assert allowed_steps(5000000, 200, 3600000) == 1042
+    assert allowed_steps(5000000, 200, 3600000, 4000) == 1043
+    assert allowed_steps(0, 200, 3600000) == 1
+    with raises(PumpError) as e:
+        allowed_steps(5000000, 0, 3600000)
+    assert e.value.code == E_RANGE
+
+
+def test_exact_allowed_rate_never_trips_over_days_across_the_wrap():
+    for rate in (5000000, 1234567, 50000000):  # 25000, 6172.8, 250000 steps/day
+        hour = OverDeliveryMonitor(60000, 60, T0)
+        hour.set_limit(allowed_steps(rate, NL_PER_STEP, hour.window_ms, 0))
+        day = OverDeliveryMonitor(1440000, 60, T0)
+        day.set_limit(allowed_steps(rate, NL_PER_STEP, day.window_ms, 0))
+        plan = FakePlan(rate)
+        days = 3 if rate < 50000000 else 1
+        steps, _, first = _run(hour, plan, days * DAY_MS)
+        assert first is None and not hour.breached
+        # the hour window really fills up to its limit (the check is tight, not slack)
+        assert hour.total >= hour.limit - 2 - rate * hour.slot_ms // (DAY_MS * NL_PER_STEP)
+        plan = FakePlan(rate)
+        steps2, peak, first = _run(day, plan, days * DAY_MS)
+        assert steps2 == steps and first is None and not day.breached
+        assert peak <= day.limit
+
+
+def test_a_dose_engine_stepping_twice_as_fast_is_caught_within_the_window():
+    rate = 5000000
+    mon = OverDeliveryMonitor(60000, 60, T0)
+    mon.set_limit(allowed_steps(rate, NL_PER_STEP, mon.window_ms))
+    steps, _, first = _run(mon, FakePlan(rate, speedup=2), 2 * 3600000)
+    assert first is not None and mon.breached
+    assert first <= 3600000  # twice the rate passes the hour's allowance within the first hour
+    assert 1800000 < first  # but not before the hour's allowance was really exceeded
+    assert mon.count(ticks_add(T0, 5 * 3600000), 0) and mon.total == 0  # latched after the window emptied
+
+
+def test_a_slightly_fast_engine_is_caught_by_the_day_window():
+    rate = 5000000
+    hour = OverDeliveryMonitor(60000, 60, T0)
+    hour.set_limit(allowed_steps(rate, NL_PER_STEP, hour.window_ms))
+    day = OverDeliveryMonitor(1440000, 60, T0)
+    day.set_limit(allowed_steps(rate, NL_PER_STEP, day.window_ms))
+
+    class Both:
+        total = 0
+
+        def count(self, now, n):
+            hour.count(now, n)
+            return day.count(now, n)
+
+    _, _, first = _run(Both(), FakePlan(rate * 10002 // 10000), 2 * DAY_MS)  # 0.02 % fast: 5 steps a day too many
+    assert not hour.breached  # 0.2 steps an hour too many: inside the hour window's one-step slack
+    assert first is not None and first <= DAY_MS and day.breached
+
+
+def test_batched_late_delivery_within_late_ms_does_not_trip():
+    rate = 50000000  # 2.9 steps/s; deliver them 3 at a time, up to ~1 s late
+    mon = OverDeliveryMonitor(60000, 60, T0)
+    mon.set_limit(allowed_steps(rate, NL_PER_STEP, mon.window_ms, 1100))
+    _, peak, first = _run(mon, FakePlan(rate), 6 * 3600000, per_wake=3)
+    assert first is None and peak <= mon.limit
+
+
+def test_window_forgets_old_slots_and_long_gaps():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(100)
+    mon.count(T0, 50)
+    mon.count(ticks_add(T0, 5500), 30)
+    assert mon.total == 80
+    mon.count(ticks_add(T0, 9999), 0)
+    assert mon.total == 80  # slot 0 is still the oldest in the window
+    mon.count(ticks_add(T0, 10000), 0)
+    assert mon.total == 30  # slot 0 dropped out
+    mon.count(ticks_add(T0, 10000 + 3 * 86400000), 5)  # days without a call: everything dropped
+    assert mon.total == 5 and not mon.breached
+
+
+def test_default_anchor_follows_the_first_count():
+    mon = OverDeliveryMonitor(60000, 60)  # anchored at ticks 0, first used three hours before the wrap
+    mon.set_limit(allowed_steps(5000000, NL_PER_STEP, mon.window_ms))
+    _, peak, first = _run(mon, FakePlan(5000000), 4 * 3600000, start=TICKS_MASK - 3 * 3600000)
+    assert first is None and peak <= mon.limit and mon.total > 1000
+
+
+def test_breach_latches_until_cleared_and_a_lower_limit_applies_at_once():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.count(T0, 40)
+    assert not mon.breached  # no limit yet
+    mon.set_limit(39)
+    assert mon.breached
+    mon.count(ticks_add(T0, 60000), 0)
+    assert mon.total == 0 and mon.breached  # latched
+    mon.clear(ticks_add(T0, 60000))
+    assert not mon.breached and mon.total == 0
+    mon.set_limit(-1)
+    assert not mon.count(ticks_add(T0, 60001), 1000)
+    for bad in (-2, 1.5, 1 << 31):
+        with raises(PumpError):
+            mon.set_limit(bad)
+    with raises(PumpError):
+        OverDeliveryMonitor(86400000, 10)  # 10 days: beyond the ticks horizon
+    with raises(PumpError):
+        OverDeliveryMonitor(1000, 1)
+
+
+def test_count_allocates_nothing():
+    try:
+        import micropython
+    except ImportError:
+        raise SkipTest("no heap lock on CPython")
+    mon = OverDeliveryMonitor(60000, 60, T0)
+    mon.set_limit(100000)
+    t = 0
+    micropython.heap_lock()
+    try:
+        while t < 7200000:  # crosses the wrap and every slot
+            mon.count(ticks_add(T0, t), 1)
+            t += 1152
+    finally:
+        micropython.heap_unlock()
+    assert 3124 <= mon.total <= 3126 and not mon.breached

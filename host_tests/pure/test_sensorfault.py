@@ -1,0 +1,171 @@
+"""Sensor plausibility: each fault reported at exactly its stated sample, cleared only after a run of good samples,
+no false fault from Gaussian noise with stuck_n chosen from the noise model, no allocation per sample."""
+
+from pump import sensorfault as sf
+from pump.errors import E_RANGE, PumpError
+from support import SkipTest, raises
+
+# a battery reading in mV: physically 2000..3700, rails at 0 (open divider) and 6600 (pin at 3.3 V x 2)
+LO, HI, OPEN_LO, OPEN_HI = 2000, 3700, 50, 6500
+STUCK_N, WINDOW, NOISE_MAX = 16, 16, 8
+
+
+def _check(**kw):
+    args = {"stuck_n": STUCK_N, "noise_window": WINDOW, "noise_max": NOISE_MAX}
+    args.update(kw)
+    return sf.SensorCheck(LO, HI, OPEN_LO, OPEN_HI, args["stuck_n"], args["noise_window"], args["noise_max"],
+                          args.get("clear_n", 0))
+
+
+class _Noise:
+    """Deterministic Gaussian-ish integer noise: sum of 12 uniforms (Irwin-Hall), scaled to sigma, rounded."""
+
+    def __init__(self, sigma, seed=7):
+        self.sigma = sigma
+        self.x = seed
+
+    def _u(self):
+        self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
+        return self.x / 2147483648.0
+
+    def __call__(self):
+        s = 0.0
+        for _ in range(12):
+            s += self._u()
+        return int(round((s - 6.0) * self.sigma))
+
+
+def _healthy(check, n, base=3000, sigma=2, moving=True, seed=7):
+    noise = _Noise(sigma, seed)
+    faults = 0
+    for _ in range(n):
+        if check.sample(base + noise(), moving):
+            faults += 1
+    return faults
+
+
+def test_open_is_reported_at_the_second_sample():
+    c = _check()
+    _healthy(c, 40)
+    assert c.sample(0, True) == sf.FAULT_NONE
+    assert c.sample(3, True) == sf.FAULT_OPEN
+    c = _check()
+    _healthy(c, 40)
+    assert c.sample(6600, True) == sf.FAULT_NONE
+    assert c.sample(6500, False) == sf.FAULT_OPEN
+
+
+def test_out_of_range_is_reported_at_the_second_sample():
+    c = _check()
+    _healthy(c, 40)
+    assert c.sample(1999, True) == sf.FAULT_NONE
+    assert c.sample(4000, True) == sf.FAULT_OUT_OF_RANGE
+    c = _check()
+    _healthy(c, 40)
+    assert c.sample(6500, True) == sf.FAULT_NONE  # a rail sample is outside the range too
+    assert c.sample(3800, True) == sf.FAULT_OUT_OF_RANGE
+
+
+def test_a_single_glitch_is_no_fault():
+    c = _check()
+    _healthy(c, 40)
+    for glitch in (0, 6600, 1000, 5000, 3000 + 4 * NOISE_MAX * 3):
+        assert c.sample(glitch, True) == sf.FAULT_NONE
+        assert _healthy(c, 40, seed=glitch + 1) == 0
+
+
+def test_stuck_is_reported_at_the_stuck_n_th_identical_sample_while_moving():
+    c = _check()
+    _healthy(c, 40)
+    got = [c.sample(3010, True) for _ in range(STUCK_N)]
+    assert got == [sf.FAULT_NONE] * (STUCK_N - 1) + [sf.FAULT_STUCK]
+
+
+def test_samples_at_rest_neither_count_nor_break_a_stuck_run():
+    c = _check()
+    _healthy(c, 40)
+    for _ in range(100):
+        assert c.sample(3010, False) == sf.FAULT_NONE  # a steady value at rest is fine
+    got = [c.sample(3010, i % 2 == 0) for i in range(2 * STUCK_N - 1)]
+    assert got.index(sf.FAULT_STUCK) == 2 * STUCK_N - 2  # the STUCK_N-th moving sample
+    c = _check()
+    _healthy(c, 40)
+    for _ in range(STUCK_N - 1):
+        c.sample(3010, True)
+    c.sample(3011, False)  # the value changed: the run is broken
+    assert [c.sample(3011, True) for _ in range(STUCK_N - 1)][-1] == sf.FAULT_NONE
+    assert c.sample(3011, True) == sf.FAULT_STUCK
+
+
+def test_noisy_is_reported_within_the_window():
+    c = _check()
+    _healthy(c, 100)  # sigma 2: mean |diff| about 2.3, far below 8
+    got = []
+    for i in range(WINDOW):
+        got.append(c.sample(3000 + (NOISE_MAX + 1 if i % 2 == 0 else 0), True))  # every difference 9 > 8
+    assert got[-1] == sf.FAULT_NOISY
+    assert got.index(sf.FAULT_NOISY) >= WINDOW // 2  # not before the window holds mostly noisy differences
+
+
+def test_fault_clears_only_after_a_run_of_good_samples():
+    c = _check(clear_n=10)
+    _healthy(c, 40)
+    c.sample(0, True)
+    assert c.sample(0, True) == sf.FAULT_OPEN
+    assert c.sample(3000, True) == sf.FAULT_OPEN
+    for _ in range(8):
+        assert c.sample(3001, True) == sf.FAULT_OPEN
+    assert c.sample(0, True) == sf.FAULT_OPEN  # one bad sample restarts the run
+    got = [c.sample(3000 + (i % 3), True) for i in range(10)]
+    assert got == [sf.FAULT_OPEN] * 9 + [sf.FAULT_NONE]
+
+
+def test_no_false_fault_from_noise_with_stuck_n_from_the_noise_model():
+    # sigma = 2: q = 0.2, sixteen equal readings in a row about 7e-12 per sample: none in 50000
+    assert _healthy(_check(), 50000) == 0
+    assert _healthy(_check(), 50000, moving=False, seed=99) == 0
+    # the same noise with a careless stuck_n = 4 (0.2^3 = 8e-3 per sample) does fault: the noise model matters
+    assert _healthy(_check(stuck_n=4), 5000) > 0
+
+
+def test_bad_parameters_are_refused():
+    bad = (({"stuck_n": 1}, "stuck_n"), ({"noise_window": 8}, "noise_window"), ({"noise_max": 0}, "noise_max"))
+    for kw, key in bad:
+        with raises(PumpError) as e:
+            _check(**kw)
+        assert (e.value.code, e.value.detail) == (E_RANGE, key)
+    with raises(PumpError) as e:
+        sf.SensorCheck(10, 5, 0, 20, 16, 16, 8)
+    assert e.value.detail == "lo"
+
+
+def test_reset_forgets_everything():
+    c = _check()
+    c.sample(0, True)
+    c.sample(0, True)
+    assert c.fault == sf.FAULT_OPEN
+    c.reset()
+    assert c.fault == sf.FAULT_NONE
+    assert _healthy(c, 100) == 0
+
+
+def test_sample_allocates_nothing():
+    try:
+        import micropython
+    except ImportError:
+        raise SkipTest("no heap lock on CPython")
+    c = _check()
+    values = [3000 + (i * 7919) % 13 - 6 for i in range(500)] + [0, 0, 3000] + [3005] * 20 + [6600, 2500, 1000]
+    _healthy(c, 40)
+    faults = 0
+    i = 0
+    n = len(values)
+    micropython.heap_lock()
+    try:
+        while i < n:
+            if c.sample(values[i], True):
+                faults += 1
+            i += 1
+    finally:
+        micropython.heap_unlock()
+    assert faults > 0

@@ -1,0 +1,95 @@
+"""Independent over-delivery monitor: steps actually commanded to the driver, counted in a sliding window of slots.
+
+It never reads the dose plan: the controller passes every forward step it hands to the stepper (`count(now, n)`; the
+occlusion back-off's reverse steps are not dosing) and, from the active program and the drug library, the most steps
+any window may hold (`set_limit`, see `allowed_steps`). The window is a ring of `slots` per-slot counts of `slot_ms`
+each; the current slot is partial, so `total` holds the steps of the last (slots - 1) * slot_ms to slots * slot_ms,
+and the limit must be what the program allows in slots * slot_ms. A breach latches until `clear()`. `count` is the
+per-step hot path: small ints in a preallocated list, no allocation.
+"""
+
+from pump.compat import const, ticks_add, ticks_diff
+from pump.errors import E_RANGE, PumpError
+
+_DAY_MS = const(86400000)
+
+
+def allowed_steps(max_nl_per_day, nl_per_step, window_ms, late_ms=1000):
+    """Most forward steps a window of `window_ms` can hold when the volume rate never exceeds max_nl_per_day.
+
+    A step fires at the whole ms at or before its exact time, never earlier, so the steps due inside a window of L ms
+    are at most floor(rate * L / nl_per_step) + 1. A step handed to the driver up to `late_ms` after it fell due (a
+    busy dosing task) may land in the window too: those are added.
+    """
+    if nl_per_step <= 0 or window_ms <= 0 or max_nl_per_day < 0 or late_ms < 0:
+        raise PumpError(E_RANGE, "nl_per_step")
+    return max_nl_per_day * (window_ms + late_ms) // (_DAY_MS * nl_per_step) + 1
+
+
+class OverDeliveryMonitor:
+    """Steps in a sliding window of slots x slot_ms; `breached` latches once `total` exceeds the limit."""
+
+    def __init__(self, slot_ms, slots, now=0):
+        """`now`: ticks at which the first slot starts (else the first count re-anchors it)."""
+        if slot_ms < 1 or slots < 2 or slot_ms * slots >= 0x20000000:
+            raise PumpError(E_RANGE, "slot_ms")  # the window must stay inside the ticks horizon (2**29 ms)
+        self.slot_ms = slot_ms
+        self.slots = slots
+        self.window_ms = slot_ms * slots
+        self.limit = -1  # no limit until set_limit
+        self._ring = [0] * slots
+        self.clear(now)
+
+    def clear(self, now):
+        """Empty the window and unlatch (after the clinician dealt with the breach)."""
+        ring = self._ring
+        for i in range(self.slots):
+            ring[i] = 0
+        self._head = 0
+        self._slot_start = now
+        self.total = 0
+        self.breached = False
+
+    def set_limit(self, max_steps):
+        """The most steps the active program (with every bolus it allows) and the drug library permit in
+        slots x slot_ms; -1 disables the check (no program)."""
+        if type(max_steps) is not int or max_steps < -1 or max_steps > 0x3FFFFFFF:
+            raise PumpError(E_RANGE, "max_steps")
+        self.limit = max_steps
+        if max_steps >= 0 and self.total > max_steps:
+            self.breached = True
+
+    def count(self, now, steps):
+        """Account `steps` commanded at ticks `now` (0 just moves the window); returns `breached`."""
+        el = ticks_diff(now, self._slot_start)
+        if el >= self.slot_ms:
+            self._advance(el)
+        elif el < 0:  # the slot starts "after" now: an anchor from another clock (the default 0); re-anchor here
+            self._slot_start = now
+        self._ring[self._head] += steps
+        self.total += steps
+        if self.limit >= 0 and self.total > self.limit:
+            self.breached = True
+        return self.breached
+
+    def _advance(self, el):
+        k = el // self.slot_ms
+        self._slot_start = ticks_add(self._slot_start, k * self.slot_ms)
+        ring = self._ring
+        n = self.slots
+        if k >= n:
+            for i in range(n):
+                ring[i] = 0
+            self.total = 0
+            return
+        head = self._head
+        total = self.total
+        while k > 0:
+            head += 1
+            if head == n:
+                head = 0
+            total -= ring[head]
+            ring[head] = 0
+            k -= 1
+        self._head = head
+        self.total = total
