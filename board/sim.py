@@ -5,11 +5,13 @@ left in the reservoir, what reached the patient, and the battery. Two clocks: `V
 discrete-event simulator (tools/sim.py); `ScaledClock` runs pump time faster than real time under asyncio (make run).
 """
 
+import math
 import sys
 import time
 
 from board.drivers import Hardware
 from board.simflash import FakeStorage
+from pump import battery
 from pump.compat import TICKS_MASK
 from pump.config import RESET_POWER_ON
 
@@ -48,13 +50,28 @@ class VirtualClock:
     def __init__(self, start_ticks=_START_TICKS):
         self.t_ms = 0
         self.start_ticks = start_ticks
+        self._pending = []  # wake times of the tasks sleeping in virtual time
 
     def ticks_ms(self):
         return (self.start_ticks + self.t_ms) & TICKS_MASK
 
     async def sleep_ms(self, ms):
-        self.t_ms += max(ms, 0)
-        await asyncio.sleep(0)
+        """Sleep in virtual time: only the earliest pending sleeper moves the clock, so concurrent sleeps overlap."""
+        if ms <= 0:
+            await asyncio.sleep(0)
+            return
+        target = self.t_ms + ms
+        pending = self._pending
+        pending.append(target)
+        try:
+            await asyncio.sleep(0)  # tasks asleep from the same instant register their wake times first
+            while self.t_ms < target:
+                if target <= min(pending):
+                    self.t_ms = target
+                else:
+                    await asyncio.sleep(0)
+        finally:
+            pending.remove(target)
 
 
 class ScaledClock:
@@ -102,13 +119,25 @@ class Plant:
         self.battery_uah = battery_mah * 1000
         self.step_uah = step_uah
         self.idle_ua = idle_ua
+        self.hydraulics = None  # a Hydraulics once attached: delivered_nl then counts what left the catheter
 
     def forward(self, n):
         self.steps_forward += n
         self.battery_uah -= n * self.step_uah
         moved = min(n * self.nl_per_step, self.reservoir_nl)  # an empty reservoir pumps nothing
         self.reservoir_nl -= moved
-        self.delivered_nl += moved
+        if self.hydraulics is None:
+            self.delivered_nl += moved
+        else:
+            self.hydraulics.pump_nl(moved)
+
+    def reverse(self, n):
+        """n steps backwards (the occlusion back-off); with hydraulics the volume returns to the reservoir."""
+        self.steps_reverse += n
+        if self.hydraulics is not None:
+            back = n * self.nl_per_step
+            self.hydraulics.withdraw_nl(back)
+            self.reservoir_nl += back
 
     def refill(self, fill_ul):
         self.reservoir_nl = fill_ul * 1000
@@ -137,24 +166,54 @@ class SimStepper:
     def step_reverse(self, n):
         if not 0 < n <= self.max_steps_per_call:
             raise ValueError("n")
-        self.plant.steps_reverse += n
+        self.plant.reverse(n)
 
     def disable(self):
         self.enabled = False
 
 
 class SimBattery:
-    """Lithium primary cell: flat near 3.6 V, then a knee towards 3.0 V over the last tenth of its charge."""
+    """The cell of pump.battery's model: every motor step (either way) draws STEP_NAH and, given the pump clock, the
+    fixed daily drain runs on; the reading is the model's rest voltage at that depth of discharge plus reading noise
+    (about 2.4 mV rms, deterministic). `fault` injects a sensor fault: "open" (0 mV), "stuck" (the last reading
+    forever), "noisy" (±200 mV)."""
 
-    def __init__(self, plant, full_uah=None):
+    def __init__(self, plant, full_uah=None, clock=None, noise_mv=2, seed=1):
         self.plant = plant
         self.full_uah = full_uah or plant.battery_uah
+        self.clock = clock
+        self.noise_mv = noise_mv
+        self.fault = None
+        self._rng = seed or 1
+        self._last = None
+
+    def used_uah(self):
+        p = self.plant
+        used = (p.steps_forward + p.steps_reverse) * battery.STEP_NAH // 1000
+        if self.clock is not None:
+            used += battery.FIXED_UAH_PER_DAY * self.clock.t_ms // 86400000
+        return used
+
+    def _uniform(self, k):  # xorshift32: an int in -k..k
+        x = self._rng
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._rng = x
+        return x % (2 * k + 1) - k
 
     def read_mv(self):
-        pct_x10 = max(0, self.plant.battery_uah) * 1000 // self.full_uah
-        if pct_x10 >= 100:
-            return 3500 + pct_x10 // 10
-        return 3000 + pct_x10 * 5
+        if self.fault == "stuck" and self._last is not None:
+            return self._last
+        if self.fault == "open":
+            return 0
+        dod_ppm = min(self.used_uah() * 1000000 // self.full_uah, 1000000)
+        k = 200 if self.fault == "noisy" else self.noise_mv
+        mv = battery.mv_at(dod_ppm)
+        if k:
+            mv += self._uniform(k) + self._uniform(k) + self._uniform(k)
+        self._last = mv
+        return mv
 
 
 class SimWatchdog:
@@ -174,7 +233,7 @@ class SimHardware(Hardware):
 
     def __init__(self, clock, plant, storage, rtc, pump_config, library_path, setup, run_for_ms):
         super().__init__(
-            "sim", "5e4d000000000001", clock, rtc, SimStepper(plant), storage, SimBattery(plant), None,
+            "sim", "5e4d000000000001", clock, rtc, SimStepper(plant), storage, SimBattery(plant, clock=clock), None,
             SimWatchdog(), RESET_POWER_ON, self._request_reset)
         self.plant = plant
         self.pump_config = pump_config
@@ -217,7 +276,7 @@ def build(config=None):
     days = config.get("days") or _env_int("PUMP_DAYS", 0)
     clock = config.get("clock") or ScaledClock(speed)
     plant = config.get("plant") or Plant(fill_ul=DEMO_SETUP["fill_ul"])
-    return SimHardware(
+    hw = SimHardware(
         clock,
         plant,
         config.get("storage") or FakeStorage(),
@@ -227,3 +286,446 @@ def build(config=None):
         config.get("setup", DEMO_SETUP),
         days * 86400000 if days else None,
     )
+    add_alarm_io(hw, config)
+    add_pressure(hw, config)
+    return hw
+
+
+# --- alarm I/O and mechanism sensing (docs/roles.md: buzzer, led, stall, encoder) -------------------------------------
+# The plant may carry `jammed` (bool): while set, steps are commanded but the mechanism does not move.
+
+
+class SimBuzzer:
+    """hw.buzzer: records each change as (t_ms, freq_hz), 0 = off; keeps the last `keep` changes."""
+
+    def __init__(self, clock, keep=4096):
+        self.clock = clock
+        self.freq_hz = 0
+        self.changes = []
+        self.tones = 0  # how many times it started sounding
+        self._keep = keep
+
+    def _set(self, freq_hz):
+        if freq_hz != self.freq_hz:
+            self.freq_hz = freq_hz
+            self.changes.append((self.clock.t_ms, freq_hz))
+            if len(self.changes) > self._keep:
+                del self.changes[0]
+
+    def tone(self, freq_hz):
+        if not isinstance(freq_hz, int) or not 0 <= freq_hz <= 20000:
+            raise ValueError("freq_hz")
+        if freq_hz and not self.freq_hz:
+            self.tones += 1
+        self._set(freq_hz)
+
+    def off(self):
+        self._set(0)
+
+
+class SimLed:
+    """hw.led: on/off state and the number of changes."""
+
+    def __init__(self):
+        self.lit = False
+        self.changes = 0
+
+    def on(self):
+        self.changes += not self.lit
+        self.lit = True
+
+    def off(self):
+        self.changes += self.lit
+        self.lit = False
+
+
+class _Mechanism:
+    """Steps the plant took (both ways) since the last look, and whether it was jammed then."""
+
+    def __init__(self, plant):
+        self.plant = plant
+        self._seen = plant.steps_forward + plant.steps_reverse
+
+    def new_steps(self):
+        p = self.plant
+        total = p.steps_forward + p.steps_reverse
+        n = total - self._seen
+        self._seen = total
+        return n, getattr(p, "jammed", False)
+
+
+class SimEncoder:
+    """hw.encoder: counts_per_step counts per motor step the mechanism really made; wraps at 2**30 like a board's."""
+
+    def __init__(self, plant, counts_per_step=1):
+        self.counts_per_step = counts_per_step
+        self._mech = _Mechanism(plant)
+        self._count = 0
+
+    def count(self):
+        n, jammed = self._mech.new_steps()
+        if not jammed:
+            self._count = (self._count + n * self.counts_per_step) & TICKS_MASK
+        return self._count
+
+
+class SimStall:
+    """hw.stall: the TMC2209 DIAG flag: set when steps were commanded while the plant was jammed."""
+
+    def __init__(self, plant):
+        self._mech = _Mechanism(plant)
+
+    def triggered(self):
+        n, jammed = self._mech.new_steps()
+        return bool(n and jammed)
+
+
+def add_alarm_io(hw, config):
+    """Attach the sim's buzzer, LED, stall flag and encoder to `hw`; config keys `encoder_counts_per_step` (default
+    1, 0: no encoder) and `stall_diag` (default True) leave a role out."""
+    hw.buzzer = SimBuzzer(hw.clock)
+    hw.led = SimLed()
+    cps = config.get("encoder_counts_per_step", 1)
+    hw.encoder = SimEncoder(hw.plant, cps) if cps else None
+    hw.stall = SimStall(hw.plant) if config.get("stall_diag", True) else None
+
+
+# --- hydraulics: pump chamber, catheter and CSF, and the outlet pressure sensor (docs/hydraulics.md) ------------------
+# Optional: `Hydraulics(clock).attach(plant)` makes plant.delivered_nl count what left the catheter tip (the volume
+# still held in the compliance is not delivered), and `build` then gives the board a `SimPressure` role.
+
+HYD_OPEN = 0
+HYD_OCCLUDED = 1  # downstream, full: nothing flows, the pressure holds
+HYD_PARTIAL = 2  # the catheter resistance times `factor`
+HYD_CLEARED = 3  # open again after an occlusion (behaves as open)
+HYD_STATE_NAMES = ("open", "occluded", "partial", "cleared")
+_TWO_PI = 6.283185307179586
+
+
+class SimRng:
+    """xorshift32 from a seed: the same numbers on CPython and on the MicroPython unix port."""
+
+    def __init__(self, seed=1):
+        x = (seed * 2654435761 + 0x9E3779B9) & 0xFFFFFFFF
+        self.x = x or 1
+        for _ in range(4):
+            self.next()
+
+    def next(self):
+        x = self.x
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self.x = x
+        return x
+
+    def uniform(self):
+        """In [0, 1)."""
+        return self.next() / 4294967296.0
+
+    def gaussish(self):
+        """Mean 0, sigma 1: the sum of the four bytes of one draw (Irwin-Hall, bounded at +-3.46 sigma)."""
+        x = self.next()
+        return ((x & 255) + (x >> 8 & 255) + (x >> 16 & 255) + (x >> 24) - 510) * 0.006766
+
+
+class Hydraulics:
+    """Compliance C (pump chamber, tubing, catheter wall) draining through the catheter resistance R into the CSF.
+
+    Pressures in kPa (gauge, at the pump outlet), volumes in nL, time from `clock.t_ms`; floats, analytic between
+    events, so a year costs one update per step. The CSF pressure P_csf(t) = p_csf_kpa + posture episodes
+    + respiratory and cardiac waves (each with a slowly wandering phase), all from `seed`.
+
+    - open: P = P_seen(t) + e, where P_seen is P_csf seen through the catheter (each wave low-pass filtered with
+      tau = R x C) and e, the excess of the volume held in the compliance, decays as exp(-dt / tau): the flow
+      (P - P_csf) / R reaches the patient. Posture passes unfiltered (it changes over seconds).
+    - occluded (full, downstream): no flow and no CSF wave; P holds, each step adds V / C.
+    - partial: as open with R x factor (tau and the wave filtering follow).
+    Volume is conserved exactly: delivered = pumped - C x (P - P at the start).
+    """
+
+    def __init__(self, clock, c_ul_per_kpa=0.16, r_kpa_s_per_ul=0.32, p_csf_kpa=1.2, resp_kpa=0.25,
+                 resp_period_s=4.0, cardiac_kpa=0.2, cardiac_period_s=0.9, postures_per_day=8.0,
+                 posture_kpa=(1.0, 3.5), posture_min=(2.0, 90.0), posture_ramp_s=5.0, seed=1):
+        if c_ul_per_kpa <= 0 or r_kpa_s_per_ul <= 0:
+            raise ValueError("c_ul_per_kpa, r_kpa_s_per_ul")
+        self.clock = clock
+        self.c_nl_per_kpa = c_ul_per_kpa * 1000.0
+        self.r_kpa_s_per_ul = r_kpa_s_per_ul
+        self.p_csf_kpa = p_csf_kpa
+        self.rng = SimRng(seed)
+        rng = self.rng
+        # waves: (amplitude kPa, rad/s, phase, phase-wander depth rad, phase-wander rad/s)
+        self._waves = (
+            (resp_kpa, _TWO_PI / resp_period_s, _TWO_PI * rng.uniform(), 3.0, _TWO_PI / (47.0 + 20 * rng.uniform())),
+            (cardiac_kpa, _TWO_PI / cardiac_period_s, _TWO_PI * rng.uniform(), 2.0,
+             _TWO_PI / (23.0 + 10 * rng.uniform())),
+        )
+        self._gains = [0.0, 0.0, 0.0, 0.0]  # per wave: gain, lag (set by _set_tau)
+        self._pos_gap_s = 86400.0 / postures_per_day if postures_per_day > 0 else 0.0
+        self._pos_kpa = posture_kpa
+        self._pos_s = (posture_min[0] * 60.0, posture_min[1] * 60.0)
+        self.ramp_s = posture_ramp_s
+        self._pos_start = self._pos_end = 0.0
+        self._pos_amp = 0.0
+        self.postures = 0  # posture episodes begun so far
+        self.state = HYD_OPEN
+        self.factor = 1.0
+        self.occlusions = 0
+        self.clears = 0
+        self.last_clear_excess_nl = 0.0  # volume above the CSF pressure when the last occlusion cleared: its bolus
+        self._plant = None
+        self._delivered0 = 0
+        self._next_posture(0.0)
+        self._set_tau()
+        self._t_ms = clock.t_ms
+        self._pt_ms = -1  # P_seen cache: time and value
+        self._pv = 0.0
+        self._e = 0.0  # P - P_seen (open, partial)
+        self._hold = 0.0  # P (occluded)
+        self.pumped_nl = 0  # net volume the mechanism pushed in (forward minus reverse)
+        self._p0 = self._seen(self._t_ms)
+
+    def attach(self, plant):
+        """Route the plant's steps through this model; plant.delivered_nl then counts what reached the patient."""
+        self._plant = plant
+        self._delivered0 = plant.delivered_nl
+        plant.hydraulics = self
+        return self
+
+    # ---- CSF pressure ----
+    def _next_posture(self, after_s):
+        rng = self.rng
+        if not self._pos_gap_s:
+            self._pos_start = self._pos_end = 1e30
+            return
+        self._pos_start = after_s - self._pos_gap_s * math.log(1.0 - rng.uniform())
+        lo, hi = self._pos_s
+        dur = lo + (hi - lo) * rng.uniform()
+        self._pos_end = self._pos_start + max(dur, 2 * self.ramp_s)
+        lo, hi = self._pos_kpa
+        self._pos_amp = lo + (hi - lo) * rng.uniform()
+        self.postures += 1
+
+    def posture_episodes(self, until_s):
+        """The current posture episode and every later one starting before until_s: [(start_s, end_s, kPa)]; the
+        model goes on from the last one (for evaluating many instants at once; time never goes backwards)."""
+        out = [(self._pos_start, self._pos_end, self._pos_amp)]
+        while self._pos_end < until_s:
+            self._next_posture(self._pos_end)
+            out.append((self._pos_start, self._pos_end, self._pos_amp))
+        return out
+
+    def posture_kpa(self, t_s):
+        """The posture part of P_csf at t_s: raised-cosine ramps of ramp_s at both ends of each episode."""
+        while t_s >= self._pos_end:
+            self._next_posture(self._pos_end)
+        s = self._pos_start
+        if t_s <= s:
+            return 0.0
+        r = self.ramp_s
+        if t_s < s + r:
+            return self._pos_amp * 0.5 * (1.0 - math.cos(math.pi * (t_s - s) / r))
+        end = self._pos_end
+        if t_s > end - r:
+            return self._pos_amp * 0.5 * (1.0 - math.cos(math.pi * (end - t_s) / r))
+        return self._pos_amp
+
+    def wave_kpa(self, t_s, m=math, filtered=True):
+        """Respiratory + cardiac waves at t_s; filtered: as the chamber sees them through the catheter (gain and lag
+        of a first-order low-pass with tau; none while occluded). `m` is math, or numpy with an array of t_s."""
+        p = 0.0
+        g = self._gains
+        for i in range(2):
+            amp, w, ph, depth, wm = self._waves[i]
+            gain, lag = (g[2 * i], g[2 * i + 1]) if filtered else (1.0, 0.0)
+            if gain:
+                p = p + gain * amp * m.sin(w * t_s + ph + depth * m.sin(wm * t_s) - lag)
+        return p
+
+    def p_csf_kpa_at(self, t_ms):
+        """The CSF pressure itself (unfiltered) at t_ms."""
+        t = t_ms / 1000.0
+        return self.p_csf_kpa + self.posture_kpa(t) + self.wave_kpa(t, math, False)
+
+    def _seen(self, t_ms):
+        """P_csf as the pump chamber sees it through the catheter, cached per t_ms."""
+        if t_ms != self._pt_ms:
+            t = t_ms / 1000.0
+            self._pv = self.p_csf_kpa + self.posture_kpa(t) + self.wave_kpa(t)
+            self._pt_ms = t_ms
+        return self._pv
+
+    def _set_tau(self):
+        self.tau_s = self.r_kpa_s_per_ul * self.factor * self.c_nl_per_kpa / 1000.0
+        g = self._gains
+        for i in range(2):
+            w = self._waves[i][1]
+            wt = w * self.tau_s
+            if self.state == HYD_OCCLUDED:
+                g[2 * i] = 0.0
+            else:
+                g[2 * i] = 1.0 / math.sqrt(1.0 + wt * wt)
+            g[2 * i + 1] = math.atan(wt)
+        self._pt_ms = -1
+
+    # ---- state ----
+    def _advance(self, t_ms):
+        dt = t_ms - self._t_ms
+        if dt > 0:
+            self._t_ms = t_ms
+            if self.state != HYD_OCCLUDED and self._e:
+                x = dt / (1000.0 * self.tau_s)
+                self._e = self._e * math.exp(-x) if x < 60.0 else 0.0
+
+    def _pressure(self, t_ms):
+        self._advance(t_ms)
+        if self.state == HYD_OCCLUDED:
+            return self._hold
+        return self._seen(t_ms) + self._e
+
+    def pressure_kpa(self):
+        """The true outlet pressure now (kPa)."""
+        p = self._pressure(self.clock.t_ms)
+        if self._plant is not None:
+            self._plant.delivered_nl = self._delivered0 + int(self.pumped_nl - self.c_nl_per_kpa * (p - self._p0))
+        return p
+
+    def advance(self):
+        """Bring the model (and plant.delivered_nl) up to the clock; reading `pressure_kpa` does the same."""
+        self.pressure_kpa()
+
+    def excess_nl(self):
+        """Volume held in the compliance above the CSF pressure now (what an open line would still deliver); while
+        occluded, above the CSF level without its waves."""
+        t = self.clock.t_ms
+        if self.state == HYD_OCCLUDED:
+            return self.c_nl_per_kpa * (self._hold - self.p_csf_kpa - self.posture_kpa(t / 1000.0))
+        self._advance(t)
+        return self.c_nl_per_kpa * self._e
+
+    def delivered_nl(self):
+        """Volume that left the catheter tip since this model started (nL, float)."""
+        return self.pumped_nl - self.c_nl_per_kpa * (self._pressure(self.clock.t_ms) - self._p0)
+
+    def _set_state(self, state, factor):
+        t = self.clock.t_ms
+        p = self._pressure(t)
+        old = self.state
+        self.state = state
+        self.factor = factor
+        self._set_tau()
+        if state == HYD_OCCLUDED:
+            self._hold = p
+            if old != HYD_OCCLUDED:
+                self.occlusions += 1
+        else:
+            self._e = p - self._seen(t)
+        self.advance()
+
+    def occlude(self):
+        """Full occlusion from now: nothing flows, the pressure holds what is trapped."""
+        self._set_state(HYD_OCCLUDED, 1.0)
+
+    def partial(self, factor):
+        """Partial occlusion from now: the catheter resistance times `factor` (> 1)."""
+        self._set_state(HYD_PARTIAL, float(factor))
+
+    def clear(self):
+        """The line is open again (state cleared); returns the volume above the CSF pressure that this releases to
+        the patient (nL: the bolus; negative when the back-off left the chamber below the CSF pressure)."""
+        if self.state in (HYD_OPEN, HYD_CLEARED):
+            return 0.0
+        self._set_state(HYD_CLEARED, 1.0)
+        self.clears += 1
+        self.last_clear_excess_nl = self._e * self.c_nl_per_kpa
+        return self.last_clear_excess_nl
+
+    # ---- the mechanism ----
+    def pump_nl(self, nl):
+        """`nl` pushed in by forward steps now."""
+        self._inject(nl)
+
+    def withdraw_nl(self, nl):
+        """`nl` drawn back by reverse steps now (the occlusion back-off)."""
+        self._inject(-nl)
+
+    def _inject(self, nl):
+        self._advance(self.clock.t_ms)
+        dp = nl / self.c_nl_per_kpa
+        if self.state == HYD_OCCLUDED:
+            self._hold += dp
+        else:
+            self._e += dp
+        self.pumped_nl += nl
+        if self._plant is not None:
+            self.advance()
+
+
+def quantise_kpa_x10(p_kpa, lsb_kpa):
+    """The sensor's conversion to lsb_kpa steps, then the role's 0.1 kPa unit, both rounding down."""
+    return int(math.floor(math.floor(p_kpa / lsb_kpa) * lsb_kpa * 10.0))
+
+
+class SimPressure:
+    """hw.pressure on the hydraulics: an ABP2-class 0-100 kPa gauge sensor read as 0.1 kPa units.
+
+    Reading = floor to 0.1 kPa of (true P + noise_kpa x gaussish), quantised first to lsb_kpa (a 12-bit conversion
+    across 0-100 kPa) and limited to the sensor's output range. `fault`: None, "stuck" (the last value again), "open"
+    (the 0 V rail: -12.5 kPa through the Pico W scaling), "open_high" (the supply rail: 112.5 kPa), "noisy"
+    (noise x 20), "out_of_range" (an impossible value).
+    """
+
+    FAULTS = (None, "stuck", "open", "open_high", "noisy", "out_of_range")
+    RAIL_LOW_KPA_X10 = -125
+    RAIL_HIGH_KPA_X10 = 1125
+    OUT_OF_RANGE_KPA_X10 = 20000
+
+    def __init__(self, hydraulics, seed=1, noise_kpa=0.05, lsb_kpa=100.0 / 4096, lo_kpa=-2.5, hi_kpa=102.5):
+        self.h = hydraulics
+        self.rng = SimRng(seed ^ 0x5A5A)
+        self.noise_kpa = noise_kpa
+        self.lsb_kpa = lsb_kpa
+        self.lo_kpa = lo_kpa
+        self.hi_kpa = hi_kpa
+        self.fault = None
+        self.reads = 0
+        self._last = None
+
+    def set_fault(self, fault):
+        if fault not in self.FAULTS:
+            raise ValueError("fault")
+        self.fault = fault
+
+    def read_kpa_x10(self):
+        self.reads += 1
+        fault = self.fault
+        if fault is not None:
+            if fault == "stuck" and self._last is not None:
+                return self._last
+            if fault == "open":
+                return self.RAIL_LOW_KPA_X10
+            if fault == "open_high":
+                return self.RAIL_HIGH_KPA_X10
+            if fault == "out_of_range":
+                return self.OUT_OF_RANGE_KPA_X10
+        sigma = self.noise_kpa * 20 if fault == "noisy" else self.noise_kpa
+        p = self.h.pressure_kpa() + sigma * self.rng.gaussish()
+        if p < self.lo_kpa:
+            p = self.lo_kpa
+        elif p > self.hi_kpa:
+            p = self.hi_kpa
+        v = quantise_kpa_x10(p, self.lsb_kpa)
+        self._last = v
+        return v
+
+
+def add_pressure(hw, config):
+    """hw.pressure: config["pressure"] if given (None: no sensor), else a SimPressure on plant.hydraulics when the
+    plant has one (seed from config["pressure_seed"], default 1), else None."""
+    if "pressure" in config:
+        hw.pressure = config["pressure"]
+    elif getattr(hw.plant, "hydraulics", None) is not None:
+        hw.pressure = SimPressure(hw.plant.hydraulics, config.get("pressure_seed", 1))
+    else:
+        hw.pressure = None

@@ -1,0 +1,388 @@
+"""Occlusion detector on synthetic pressure sequences, and the simulated hydraulics it is measured on (board.sim)."""
+
+from pump.errors import E_RANGE, PumpError
+from pump.occlusion import (
+    OCCLUDED,
+    OK,
+    REASON_FULL,
+    REASON_PARTIAL,
+    SUSPECT,
+    NoSensor,
+    OcclusionDetector,
+    detector_for,
+)
+from support import SkipTest, raises
+
+from board.sim import HYD_CLEARED, HYD_OCCLUDED, Hydraulics, Plant, SimPressure, VirtualClock
+
+_V = 200  # nL per step
+_START = 0x3FFFFFFF - 3600000  # ticks one hour before the wrap, like the simulator's clock
+
+
+class Line:
+    """Synthetic readings (0.1 kPa counts): CSF level `csf`, jump per step jump_x16/16, noise +-`noise` counts.
+
+    Open: the residual is the CSF level (the last step drained); occluded: every step stays (the level is frozen).
+    """
+
+    def __init__(self, jump_x16=200, csf=12, noise=1, interval_ms=3456, seed=12345):
+        self.jump_x16 = jump_x16
+        self.csf = csf
+        self.noise = noise
+        self.interval_ms = interval_ms
+        self.x = seed
+        self.t = _START
+        self.occluded = False
+        self.trapped_x16 = 0  # pressure above the CSF level held by an occlusion, x16
+        self.steps = 0
+
+    def pressure(self):
+        """csf + trapped (rounded with a dither, so the average is right) + noise."""
+        x = self.x = (self.x * 1103515245 + 12345) & 0x7FFFFFFF
+        noise = (x >> 16) % (2 * self.noise + 1) - self.noise if self.noise else 0
+        return self.csf + ((self.trapped_x16 + (x >> 7 & 15)) >> 4) + noise
+
+    def wake(self, det, steps=1):
+        """One wake-up: residual, `steps` steps unless the detector says OCCLUDED, peak. True when it stepped."""
+        self.t = (self.t + self.interval_ms) & 0x3FFFFFFF
+        det.before_step(self.pressure(), self.t)
+        if det.state == OCCLUDED:
+            return False
+        self.trapped_x16 += steps * self.jump_x16
+        det.after_step(self.pressure(), steps, self.t)
+        self.steps += steps
+        if not self.occluded:
+            self.trapped_x16 = 0  # drained before the next wake-up
+        return True
+
+    def run(self, det, wakes, steps=1):
+        """Wake-ups until an alarm; the number of wake-ups that stepped."""
+        for i in range(wakes):
+            if not self.wake(det, steps):
+                return i
+        return wakes
+
+
+def _settled(line=None, **params):
+    line = line or Line()
+    det = OcclusionDetector(_V, **params)
+    assert line.run(det, 200) == 200
+    assert det.state == OK and det.settled
+    return line, det
+
+
+# ---- full occlusion ----
+
+
+def test_full_occlusion_alarms_after_the_rise_threshold_plus_confirmation():
+    line, det = _settled()
+    assert abs(det.baseline_kpa_x10 - 12) <= 1
+    assert abs(det.c_nl_per_kpa() - 160) <= 8  # measured from the jumps: J = 12.5 counts = V / (160 nL/kPa)
+    line.occluded = True
+    stepped = line.run(det, 100)
+    # 5 kPa = 4 steps of 1.25 kPa above the first residual, then 2 more rising residuals
+    assert 5 <= stepped <= 7
+    assert det.state == OCCLUDED and det.reason == REASON_FULL
+    assert abs(det.held_back_nl() - stepped * _V) <= _V  # C x elevation: every step since the onset
+
+
+def test_full_occlusion_with_five_times_the_compliance():
+    line, det = _settled(Line(jump_x16=40))  # J = 2.5 counts: C = 800 nL/kPa, first guess still 160
+    assert 700 <= det.c_nl_per_kpa() <= 900
+    line.occluded = True
+    stepped = line.run(det, 200)
+    assert 19 <= stepped <= 25  # 5 kPa / 0.25 kPa per step, plus confirmation: at most 5 uL held back
+    assert det.state == OCCLUDED and det.reason == REASON_FULL
+    assert abs(det.held_back_nl() - stepped * _V) <= 2 * _V
+
+
+def test_detection_counts_steps_not_time():
+    counts = []
+    for interval_ms in (345600, 34560, 864):  # 0.05, 0.5 and 20 mL/day at 200 nL per step
+        line, det = _settled(Line(interval_ms=interval_ms))
+        line.occluded = True
+        counts.append(line.run(det, 100))
+    assert counts[0] == counts[1] == counts[2]
+
+
+def test_bursts_and_unsampled_steps_count_towards_the_rise():
+    line, det = _settled(Line(jump_x16=40))
+    line.occluded = True
+    stepped = line.run(det, 100, steps=4)  # four steps per wake-up (a late wake-up catching up)
+    assert det.state == OCCLUDED and det.reason == REASON_FULL
+    assert 5 <= stepped <= 7  # the same ~5 kPa, reached in a quarter of the wake-ups
+    line, det = _settled(Line(jump_x16=40))
+    line.occluded = True
+    for i in range(100):  # readings around every third step only
+        if i % 3:
+            line.trapped_x16 += line.jump_x16
+            det.steps_unsampled(1)
+        elif not line.wake(det):
+            break
+    assert det.state == OCCLUDED
+    assert 19 <= line.trapped_x16 // line.jump_x16 <= 27
+
+
+def test_alarm_is_latched_until_rearmed():
+    line, det = _settled()
+    line.occluded = True
+    line.run(det, 100)
+    assert det.state == OCCLUDED
+    t = det.alarm_ticks
+    det.before_step(12, t + 1000)  # the pressure back down (after a back-off) does not clear the verdict
+    assert det.state == OCCLUDED and det.alarm_ticks == t
+    det.rearm()
+    assert det.state == OK
+    line.occluded = False
+    line.trapped_x16 = 0
+    assert line.run(det, 300) == 300  # the open line again: no alarm, the baseline was kept
+    assert abs(det.baseline_kpa_x10 - 12) <= 1
+
+
+# ---- no false alarms ----
+
+
+def test_noise_alone_never_trips():
+    line, det = _settled(Line(noise=8))  # +-0.8 kPa: breathing and pulse together
+    seen = set()
+    for _ in range(20000):
+        assert line.wake(det)
+        seen.add(det.state)
+    assert seen == {OK}
+
+
+def test_posture_changes_and_cough_spikes_do_not_trip():
+    line, det = _settled(Line(noise=4))
+    for episode in range(20):
+        line.csf = 12 + 35  # sitting up: +3.5 kPa, for 300 steps (at 20 mL/day: over 4 minutes)
+        assert line.run(det, 300) == 300
+        line.csf = 12
+        assert line.run(det, 200) == 200
+        for _ in range(5):  # single readings of a cough, +6 to +10 kPa, some during posture
+            line.csf = 12 + 60 + 8 * episode % 40
+            assert line.wake(det)
+            line.csf = 12 + (35 if episode % 2 else 0)
+            assert line.run(det, 3) == 3
+        line.csf = 12
+    assert det.state in (OK, SUSPECT)
+    assert 10 <= det.baseline_kpa_x10 <= 12 + 5  # 10 h, 6 of them sitting: at most 1 kPa a day up
+
+
+def test_slow_baseline_drift_does_not_trip():
+    line, det = _settled(Line(noise=3, interval_ms=60000))
+    for _ in range(3):  # +4.5 kPa and back over 3 x 2 days, one residual a minute, 3 times
+        for i in range(2880):
+            line.csf = 12 + 45 * i // 2880
+            assert line.wake(det)
+        for i in range(2880):
+            line.csf = 57 - 45 * i // 2880
+            assert line.wake(det)
+    assert det.state == OK
+
+
+def test_baseline_drifts_up_at_most_the_daily_limit():
+    line, det = _settled(Line(noise=0, interval_ms=60000))
+    line.csf = 52  # +4 kPa for a whole day
+    assert line.run(det, 1440) == 1440
+    assert det.state == OK
+    assert 12 + 8 <= det.baseline_kpa_x10 <= 12 + 11  # 1 kPa per day (a little less: credit starts empty)
+    line.csf = 12
+    assert line.run(det, 400) == 400
+    assert det.baseline_kpa_x10 <= 13  # down again once the level is
+
+
+# ---- partial occlusion ----
+
+
+def test_steady_elevation_with_enough_volume_held_back_is_a_partial_occlusion():
+    line, det = _settled(Line(jump_x16=40, noise=1))  # C = 800 nL/kPa: 5 uL held back = 6.25 kPa
+    line.csf = 12 + 70  # +7 kPa steady: 5.6 uL held back, not rising
+    stepped = line.run(det, 50)
+    assert det.state == OCCLUDED and det.reason == REASON_PARTIAL
+    assert 5 <= stepped <= 8
+    assert 5000 <= det.held_back_nl() <= 6500
+
+
+def test_steady_elevation_holding_little_volume_stays_suspect():
+    line, det = _settled(Line(jump_x16=40, noise=1))
+    line.csf = 12 + 56  # +5.6 kPa: 4.5 uL held back
+    assert line.run(det, 500) == 500
+    assert det.state == SUSPECT
+    line, det = _settled(Line(noise=1))  # default C: +20 kPa holds only 3.2 uL
+    line.csf = 12 + 100
+    assert line.run(det, 500) == 500
+    assert det.state == SUSPECT
+
+
+def test_pressure_at_the_ceiling_is_a_partial_occlusion_whatever_the_baseline():
+    line, det = _settled(Line(csf=90, noise=1))  # a baseline settled high (9 kPa)
+    line.csf = 125  # 12.5 kPa: only 3.5 kPa above that baseline, but above any CSF pressure
+    stepped = line.run(det, 50)
+    assert det.state == OCCLUDED and det.reason == REASON_PARTIAL
+    assert stepped <= 7
+
+
+# ---- back-off, clearing, sensor presence, parameters ----
+
+
+def test_backoff_steps_bring_the_pressure_back_to_the_baseline():
+    line, det = _settled(Line(noise=0))
+    line.occluded = True
+    stepped = line.run(det, 100)
+    assert abs(det.backoff_steps(_V) - stepped) <= 1
+    assert abs(det.backoff_steps(2 * _V) - stepped / 2) <= 1  # reverse steps twice as large: half as many
+    with raises(PumpError) as e:
+        det.backoff_steps(0)
+    assert e.value.code == E_RANGE
+
+
+def test_cleared_when_a_resume_releases_little():
+    line, det = _settled(Line(noise=0))
+    line.occluded = True
+    line.run(det, 100)
+    base = det.baseline_kpa_x10
+    assert not det.cleared(base + 60)
+    assert det.cleared(base + 5)  # 0.5 kPa: 80 nL
+    assert det.cleared(base - 20)  # below the baseline (backed off too far): no bolus
+    assert not det.cleared(base + 25)  # half the rise threshold
+    line, det = _settled(Line(jump_x16=40, noise=0))  # 5 x C: 1 uL is 1.25 kPa
+    base = det.baseline_kpa_x10
+    assert det.cleared(base + 10) and not det.cleared(base + 14)
+
+
+def test_reset_forgets_the_baseline():
+    line, det = _settled()
+    det.reset()
+    assert not det.settled and det.state == OK
+    line.csf = 40
+    assert line.run(det, 50) == 50
+    assert abs(det.baseline_kpa_x10 - 40) <= 1
+
+
+def test_no_pressure_role_means_no_detection_and_says_so():
+    det = detector_for(None, _V)
+    assert isinstance(det, NoSensor) and not det.available
+    det.before_step(900, 0)
+    det.after_step(990, 1, 0)
+    assert det.state == OK and det.held_back_nl() == 0 and det.backoff_steps(_V) == 0 and det.cleared(999)
+    det = detector_for(object(), _V, rise_kpa_x10=40)
+    assert det.available and det.rise_kpa_x10 == 40
+
+
+def test_bad_parameters_are_refused_by_name():
+    for kwargs, key in (({}, "nl_per_step"), ({"rise_kpa_x10": 1}, "rise_kpa_x10"),
+                        ({"confirm": 0}, "confirm"), ({"c_nl_per_kpa": 0}, "c_nl_per_kpa")):
+        with raises(PumpError) as e:
+            OcclusionDetector(0 if not kwargs else _V, **kwargs)
+        assert e.value.code == E_RANGE and key in e.value.detail
+
+
+def test_faulty_readings_keep_every_value_a_small_int():
+    line, det = _settled()
+    for p in (1 << 29, -(1 << 29), 20000, -125, 1125):
+        det.before_step(p, 0)
+        det.after_step(p, 1000, 0)
+        for v in (det.base_x1024, det.level_x1024, det.jump_x256, det._res, det.held_back_nl()):
+            assert -(1 << 30) < v < (1 << 30)
+
+
+def test_steady_state_allocates_nothing():
+    try:
+        import micropython
+    except ImportError:
+        raise SkipTest("no heap lock on CPython")
+    line, det = _settled(Line(noise=3))
+    line.occluded = True
+    before, after = det.before_step, det.after_step
+    vals = [line.pressure() for _ in range(64)]
+    micropython.heap_lock()
+    try:
+        t = 0
+        for i in range(2000):  # open-line readings, then rising ones until the alarm (SUSPECT and OCCLUDED paths)
+            p = vals[i & 63] if i < 1000 else 12 + (i - 1000)
+            t += 3456
+            before(p, t)
+            after(p + 12, 1, t)
+    finally:
+        micropython.heap_unlock()
+    assert det.state == OCCLUDED
+
+
+# ---- the simulated hydraulics (board.sim) ----
+
+
+def _plant(c_ul_per_kpa=0.16, **kwargs):
+    clock = VirtualClock()
+    plant = Plant(nl_per_step=_V, fill_ul=1000)
+    hyd = Hydraulics(clock, c_ul_per_kpa=c_ul_per_kpa, postures_per_day=0, **kwargs).attach(plant)
+    return clock, plant, hyd
+
+
+def test_open_line_drains_each_step_with_tau_r_c():
+    clock, plant, hyd = _plant(resp_kpa=0, cardiac_kpa=0)
+    p0 = hyd.pressure_kpa()
+    plant.forward(1)
+    assert abs(hyd.pressure_kpa() - p0 - 1.25) < 1e-9  # V / C = 0.2 uL / 0.16 uL/kPa
+    assert plant.delivered_nl == 0  # all of it still in the compliance
+    clock.t_ms += int(hyd.tau_s * 1000)
+    assert abs(hyd.pressure_kpa() - p0 - 1.25 * 0.3679) < 0.01  # one tau later: e^-1 of it left
+    assert 120 <= plant.delivered_nl <= 130
+    clock.t_ms += 10000
+    hyd.advance()
+    assert plant.delivered_nl == 200 and abs(hyd.pressure_kpa() - p0) < 1e-9
+
+
+def test_full_occlusion_holds_every_step_and_clearing_releases_the_excess():
+    clock, plant, hyd = _plant(resp_kpa=0, cardiac_kpa=0)
+    clock.t_ms += 1000
+    hyd.occlude()
+    p0 = hyd.pressure_kpa()
+    for _ in range(10):
+        clock.t_ms += 60000
+        plant.forward(1)
+    assert hyd.state == HYD_OCCLUDED
+    assert abs(hyd.pressure_kpa() - p0 - 12.5) < 1e-9  # no flow, no CSF wave: 10 x V / C exactly
+    assert abs(hyd.excess_nl() - (2000 + 160 * (p0 - hyd.p_csf_kpa))) < 1e-6  # held above the CSF level
+    delivered = plant.delivered_nl
+    plant.reverse(8)
+    assert plant.reservoir_nl == 1000000 - 400 and plant.steps_reverse == 8
+    bolus = hyd.clear()
+    assert hyd.state == HYD_CLEARED
+    clock.t_ms += 60000
+    hyd.advance()
+    assert abs(plant.delivered_nl - delivered - bolus) <= 1  # the clearing released exactly that
+    assert abs(bolus - 400) < 1e-6  # 10 steps in, 8 back out
+    assert hyd.pumped_nl == 400
+
+
+def test_partial_occlusion_slows_the_drain():
+    clock, plant, hyd = _plant(resp_kpa=0, cardiac_kpa=0)
+    tau = hyd.tau_s
+    hyd.partial(20)
+    assert abs(hyd.tau_s - 20 * tau) < 1e-12
+    plant.forward(1)
+    clock.t_ms += int(hyd.tau_s * 1000)
+    hyd.advance()
+    assert 120 <= plant.delivered_nl <= 130
+
+
+def test_sensor_reads_tenths_of_kpa_and_its_faults():
+    clock, plant, hyd = _plant(resp_kpa=0, cardiac_kpa=0, p_csf_kpa=1.23)
+    s = SimPressure(hyd, seed=3, noise_kpa=0)
+    assert s.read_kpa_x10() == 12
+    s.noise_kpa = 0.05
+    r = [s.read_kpa_x10() for _ in range(200)]
+    assert 10 <= min(r) and max(r) <= 14 and len(set(r)) >= 3
+    s.set_fault("stuck")
+    last = s.read_kpa_x10()
+    plant.forward(5)
+    assert s.read_kpa_x10() == last
+    s.set_fault("open")
+    assert s.read_kpa_x10() == -125
+    s.set_fault("out_of_range")
+    assert s.read_kpa_x10() == 20000
+    s.set_fault("noisy")
+    r = [s.read_kpa_x10() for _ in range(200)]
+    assert max(r) - min(r) >= 30
+    with raises(ValueError):
+        s.set_fault("melted")
