@@ -345,13 +345,16 @@ class _Mechanism:
     def __init__(self, plant):
         self.plant = plant
         self._seen = plant.steps_forward + plant.steps_reverse
+        self.jammed = False
 
     def new_steps(self):
+        """Steps since the last look; `jammed` tells whether the plant was jammed (no tuple: allocation-free)."""
         p = self.plant
         total = p.steps_forward + p.steps_reverse
         n = total - self._seen
         self._seen = total
-        return n, getattr(p, "jammed", False)
+        self.jammed = getattr(p, "jammed", False)
+        return n
 
 
 class SimEncoder:
@@ -363,8 +366,8 @@ class SimEncoder:
         self._count = 0
 
     def count(self):
-        n, jammed = self._mech.new_steps()
-        if not jammed:
+        n = self._mech.new_steps()
+        if not self._mech.jammed:
             self._count = (self._count + n * self.counts_per_step) & TICKS_MASK
         return self._count
 
@@ -376,8 +379,8 @@ class SimStall:
         self._mech = _Mechanism(plant)
 
     def triggered(self):
-        n, jammed = self._mech.new_steps()
-        return bool(n and jammed)
+        n = self._mech.new_steps()
+        return bool(n and self._mech.jammed)
 
 
 def add_alarm_io(hw, config):

@@ -16,6 +16,7 @@ from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
 from pump.eventlog import EventLog
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
+from pump.safety import Safety
 from pump.store import Store
 from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
 from pump.units import min_to_ms, ug_to_ng, ul_to_nl
@@ -46,6 +47,8 @@ class Pump:
         self.steps = 0  # steps delivered since boot, modulo 2**30 like ticks (a small int on the boards)
         now = hw.clock.ticks_ms() if now is None else now
         self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now)
+        self.safety = Safety(hw, config.nl_per_step, self._event, now)
+        self._sample_due = now
         self._dirty = False
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
         self.halted = False  # a task fault stopped the pump: no step until the board resets
@@ -82,6 +85,7 @@ class Pump:
         self._event(ev.BOOT, self.hw.reset_cause)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, not self.suspended)
+        self._program_limits()
         if raw is not None:
             self._account_gap(wall_ms - c.wall_s * 1000)
             self._apply_cap(now)
@@ -113,15 +117,38 @@ class Pump:
             self._deliver(now)
         if plan.finished:
             self._bolus_finished()
+        if ticks_diff(now, self._sample_due) >= 0:
+            self._sample(now)
         if self._dirty and ticks_diff(now, self._ckpt_due) >= 0:
             self.checkpoint(now)
-        return plan.next_deadline()
+        deadline = plan.next_deadline()
+        return deadline if ticks_diff(self._sample_due, deadline) > 0 else self._sample_due
 
     def _deliver(self, now):
         n = self.plan.take_due(now, self._max_steps)
         if n:
+            safety = self.safety
+            if not safety.may_step(now):
+                self._hold(now)  # the steps just taken are not delivered: never more than programmed
+                return
             self._step(n)
             self._account(now, n)
+            safety.stepped(now, n)
+            if safety.holding:
+                self._hold(now)
+
+    def _sample(self, now):
+        state = self.reservoir.state
+        self._sample_due = self.safety.sample(now, state == STATE_LOW, state == STATE_EMPTY)
+        if self.safety.holding:
+            self._hold(now)
+
+    def _hold(self, now):
+        """A safety hold: dosing stops (boluses cancelled) until the resume command finds the conditions gone."""
+        if self.plan.running or self.plan.prime_nl_left:
+            self._cancelled(self.plan.suspend(now))
+            self._event(ev.SUSPEND, self.safety.alarms.highest())
+            self.checkpoint(now)
 
     def _account(self, now, n):
         nl = n * self.nl_per_step
@@ -145,6 +172,7 @@ class Pump:
             self._event(ev.LOW_RESERVOIR, self.reservoir.remaining_ul)
         elif state == STATE_EMPTY:
             self._event(ev.EMPTY_RESERVOIR, self.reservoir.remaining_ul)
+        self._sample_due = now  # the reservoir alarms follow at once
         self._apply_cap(now)
         self.checkpoint(now)
 
@@ -204,8 +232,9 @@ class Pump:
             raise
         self._persist_program(therapy)
         self.therapy = therapy
-        cancelled = self.plan.set_therapy(now, therapy, therapy.conc_ug_per_ml, not self.suspended)
+        cancelled = self.plan.set_therapy(now, therapy, therapy.conc_ug_per_ml, self._may_run())
         self._cancelled(cancelled)
+        self._program_limits()
         self._event(ev.PROGRAM, therapy.mode)
         self.checkpoint(now)
         return therapy
@@ -229,7 +258,8 @@ class Pump:
         if therapy is not self.therapy:
             self._persist_program(therapy)
             self.therapy = therapy
-            self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, not self.suspended)
+            self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run())
+            self._program_limits()
         self.reservoir.fill(ul_to_nl(fill_ul))
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
         self._apply_cap(now)
@@ -300,9 +330,44 @@ class Pump:
         if not self.suspended:
             return
         self.suspended = False
-        self.plan.resume(now)
+        if self._may_run():
+            self.plan.resume(now)
         self._event(ev.RESUME)
         self.checkpoint(now)
+
+    def resume_after_alarm(self, now=None):
+        """Release the safety holds whose conditions are gone; dosing restarts when none is left (and not suspended).
+        Returns the bitmap of holds still in force (0: released)."""
+        now = self._now(now)
+        holding = self.safety.release_holds(now)
+        if not holding and not self.suspended and not self.plan.running:
+            self.plan.resume(now)
+            self._event(ev.RESUME)
+            self.checkpoint(now)
+        return holding
+
+    def acknowledge(self, code=0, now=None):
+        """Acknowledge one alarm (or all with 0); returns how many were acknowledged."""
+        now = self._now(now)
+        return self.safety.alarms.acknowledge(now, code)
+
+    def silence(self, ms, now=None):
+        now = self._now(now)
+        return self.safety.alarms.silence(now, ms)
+
+    def _may_run(self):
+        return not self.suspended and not self.safety.holding
+
+    def _program_limits(self):
+        """Over-delivery bound and battery thresholds for the program: its worst daily volume, plus a priming and a
+        bridge of the catheter, plus two clinician boluses at the library's hard maximum."""
+        usage = self.usage_nl_per_day()
+        extra = 2 * self.cfg.catheter_volume_ul * 1000
+        t = self.therapy
+        if t is not None and t.mode != MODE_STOPPED and self.library is not None:
+            hard_max_ng = self.library.limits(t.drug).bounds[QTY_BOLUS][3]
+            extra += 2 * hard_max_ng * 1000 // t.conc_ug_per_ml
+        self.safety.set_program_limits(usage + extra, -(-usage // self.nl_per_step))
 
     def stop(self, now=None):
         """Program a stopped therapy for the same drug (a new program is needed to run again)."""

@@ -1,0 +1,222 @@
+"""The asyncio app on the simulated board in virtual pump time (board.sim.VirtualClock): event-driven dosing (one
+wake per step or boundary, no polling), and a fault in any task disables the motor before anything else, then logs
+TASK_FAULT, and no step follows.
+"""
+
+import asyncio
+import os
+
+import pytest
+
+import pump.app
+from board.sim import Plant, SimRtc, SimStepper, VirtualClock, build
+from fakes.flash import FakeStorage
+from pump import events as ev
+from pump.app import TASK_DOSING, TASK_TELEMETRY, App
+from pump.compat import TICKS_MASK
+from pump.errors import E_RANGE, PumpError
+from pump.eventlog import RECORD_SIZE, decode
+
+LIBRARY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib", "druglib.json")
+MONDAY_S = 839030400  # 2026-08-03 00:00
+HOUR_MS = 3600000
+
+# 0.4321 mL/day from 23:00, 0.5999 mL/day from 00:30: steps never fall on a boundary's ms
+SETUP = {
+    "fill_ul": 20000,
+    "prescription": {
+        "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+        "therapy": {
+            "mode": "flex",
+            "steps": [{"start": "00:00", "dose_ug_per_day": 4321}, {"start": "00:30", "dose_ug_per_day": 5999}],
+        },
+    },
+}
+
+
+class Trace:
+    """One list of what happened, in order: motor calls and event-log records."""
+
+    def __init__(self):
+        self.items = []
+
+
+class TracingStorage(FakeStorage):
+    """FakeStorage that puts every event-log record it stores into the trace, as ("log", code)."""
+
+    def __init__(self, trace):
+        super().__init__()
+        self.trace = trace
+
+    def _note(self, name, data):
+        if name.startswith("log.") and len(data) == RECORD_SIZE:
+            rec = decode(bytes(data))
+            if rec is not None:
+                self.trace.items.append(("log", rec[2]))
+
+    def write(self, name, data):
+        super().write(name, data)
+        self._note(name, data)
+
+    def append(self, name, data):
+        super().append(name, data)
+        self._note(name, data)
+
+
+class TracingStepper(SimStepper):
+    """SimStepper that traces its calls (with pump time) and fails with `fault` on call number `fail_on`."""
+
+    def __init__(self, plant, clock, trace, fail_on=None, fault=None):
+        super().__init__(plant)
+        self.clock = clock
+        self.trace = trace
+        self.fail_on = fail_on
+        self.fault = fault
+        self.step_times = []
+
+    def step_forward(self, n=1):
+        if self.fail_on is not None and self.calls + 1 == self.fail_on:
+            self.enabled = True  # as a driver would be, part way through the pulses
+            self.calls += 1
+            self.trace.items.append(("fault", self.clock.t_ms))
+            raise self.fault
+        super().step_forward(n)
+        self.step_times.append(self.clock.t_ms)
+        self.trace.items.append(("step", n))
+
+    def disable(self):
+        super().disable()
+        self.trace.items.append(("disable",))
+
+
+class _Gc:
+    """Stands in for the gc module in pump.app: CPython's full collection each pump-time second would be slow."""
+
+    collections = 0
+
+    @classmethod
+    def collect(cls):
+        cls.collections += 1
+
+
+@pytest.fixture(autouse=True)
+def _cheap_gc(monkeypatch):
+    monkeypatch.setattr(pump.app, "gc", _Gc)
+
+
+def _app(fail_on=None, fault=None, setup=SETUP, wall_s=MONDAY_S - HOUR_MS // 1000, out=None, pump_config=None):
+    clock = VirtualClock(TICKS_MASK - 1800000)  # the ticks wrap half an hour in
+    trace = Trace()
+    plant = Plant(fill_ul=setup["fill_ul"] if setup else 0)
+    hw = build({"clock": clock, "plant": plant, "storage": TracingStorage(trace), "rtc": SimRtc(clock, wall_s),
+                "pump_config": pump_config, "setup": setup, "library_path": LIBRARY})
+    hw.stepper = TracingStepper(plant, clock, trace, fail_on, fault)
+    lines = []
+    app = App(hw, out=out or lines.append)
+    return app, clock, trace, lines
+
+
+def _run(app, clock, run_ms):
+    start = clock.t_ms
+    asyncio.run(app.run(run_ms))
+    assert clock.t_ms - start == run_ms
+
+
+def test_dosing_wakes_once_per_step_or_boundary():
+    app, clock, trace, lines = _app()
+    _run(app, clock, 2 * HOUR_MS)
+    stepper = app.hw.stepper
+    steps = stepper.step_times
+    assert len(steps) > 150
+    assert all(x[1] == 1 for x in trace.items if x[0] == "step")  # one step per wake
+    # boundaries: midnight (with the 00:00 schedule step) 1 h in, the 00:30 step 1.5 h in
+    boundaries = {HOUR_MS, HOUR_MS + 1800000}
+    assert not boundaries & set(steps)
+    assert app.wakeups == 1 + len(steps) + len(boundaries)  # the first wake at the start, then only deadlines
+    # the programmed volume: 0.5999 mL/day 23:00-00:00, 0.4321 mL/day to 00:30, 0.5999 mL/day to 01:00 (46.5 uL)
+    ideal_nl_x24 = 599900 * 3 // 2 + 432100 // 2
+    assert len(steps) == ideal_nl_x24 // (24 * 200) == 232
+    assert app.pump.plan.cal.day == MONDAY_S // 86400
+    assert len(lines) in (3, 4)  # telemetry at 0, 1 h (and 2 h, as the run ends), and the final status line
+    assert 2 * HOUR_MS // 1000 <= app.hw.watchdog.feeds <= 2 * HOUR_MS // 1000 + 1
+    assert app.fault is None and not stepper.enabled
+
+
+def test_without_a_program_the_dosing_task_wakes_only_at_midnight_and_for_the_hourly_battery_sample():
+    app, clock, trace, lines = _app(setup=None)
+    assert app.pump.therapy is None
+    _run(app, clock, 2 * 24 * HOUR_MS)
+    assert app.hw.stepper.step_times == []
+    assert app.wakeups == 2 * 24  # every hour (midnight falls on a sample)
+
+
+@pytest.mark.parametrize("fault", [ValueError("driver"), PumpError(E_RANGE, "n")])
+def test_stepper_fault_disables_the_motor_before_logging(fault):
+    app, clock, trace, lines = _app(fail_on=40, fault=fault)
+    with pytest.raises(type(fault)):
+        _run(app, clock, 2 * HOUR_MS)
+    items = trace.items
+    i_fault = [x[0] for x in items].index("fault")
+    i_disable = items.index(("disable",), i_fault)
+    i_log = items.index(("log", ev.TASK_FAULT))
+    assert i_fault < i_disable < i_log  # the motor is off before anything is written
+    assert not any(x[0] == "step" for x in items[i_fault:])  # and never ran again
+    assert not app.hw.stepper.enabled
+    assert app.fault[0] == TASK_DOSING and app.fault[1] is fault
+    rec = app.pump.log.latest(1)[0]
+    assert rec[2:] == (ev.TASK_FAULT, TASK_DOSING, getattr(fault, "code", 0))
+    assert len(app.hw.stepper.step_times) == 39
+
+
+def test_telemetry_fault_also_stops_the_motor_first():
+    calls = []
+
+    def out(line):
+        calls.append(line)
+        if len(calls) == 2:
+            raise OSError("console gone")
+
+    app, clock, trace, lines = _app(out=out, pump_config={"status_interval_s": 1234})
+    with pytest.raises(OSError):
+        _run(app, clock, 3 * HOUR_MS)
+    items = trace.items
+    i_log = items.index(("log", ev.TASK_FAULT))
+    assert ("disable",) in items[:i_log]
+    assert app.fault[0] == TASK_TELEMETRY
+    assert app.pump.log.latest(1)[0][2:] == (ev.TASK_FAULT, TASK_TELEMETRY, 0)
+    assert 0 < len(app.hw.stepper.step_times) <= 1234000 // 28800 + 1  # dosing ran until the fault
+
+
+def test_no_step_after_a_fault_in_another_task():
+    # When a task other than dosing faults, the dosing task may run on until the app notices (with run_for_ms: at
+    # _until's next 60 s poll); it must not step the motor again after the safe state.
+    calls = []
+
+    def out(line):
+        calls.append(line)
+        if len(calls) == 2:
+            raise OSError("console gone")
+
+    app, clock, trace, lines = _app(out=out, pump_config={"status_interval_s": 1234})
+    with pytest.raises(OSError):
+        _run(app, clock, 3 * HOUR_MS)
+    items = trace.items
+    i_log = items.index(("log", ev.TASK_FAULT))
+    assert [x for x in items[i_log:] if x[0] == "step"] == []
+
+
+def test_virtual_clock_concurrent_sleeps_overlap():
+    # Concurrent sleeps in virtual time overlap (they do not add up), and each wakes at its own time.
+    clock = VirtualClock()
+    woke = []
+
+    async def sleeper(ms):
+        await clock.sleep_ms(ms)
+        woke.append((ms, clock.t_ms))
+
+    async def all_of_them():
+        await asyncio.gather(sleeper(1000), sleeper(1000), sleeper(250))
+
+    asyncio.run(all_of_them())
+    assert clock.t_ms == 1000
+    assert woke == [(250, 250), (1000, 1000), (1000, 1000)]

@@ -1,0 +1,147 @@
+"""Safety supervisor: runs every check around each step burst and on its sampling cadence, and turns verdicts into
+alarms and holds. It reads sensors through the injected roles and never touches the dose plan: the controller asks
+`may_step()` before a burst, reports the burst with `stepped()`, and stops dosing while `holding` is non-zero.
+"""
+
+from pump import alarms as al
+from pump.alarms import Alarms
+from pump.battery import STATE_EOS, STATE_ERI, BatteryMonitor, thresholds
+from pump.compat import const, ticks_add, ticks_diff
+from pump.occlusion import OCCLUDED, detector_for
+from pump.overdelivery import OverDeliveryMonitor, allowed_steps
+from pump.sensorfault import FAULT_NONE, SensorCheck
+from pump.stall import StallCheck
+
+_BATTERY_PERIOD_MS = const(3600000)  # battery sampled hourly, at rest
+# alarms that stop dosing until their condition is gone and a resume command releases the hold
+HOLDING = (
+    (1 << (al.A_OCCLUSION - 1))
+    | (1 << (al.A_BATTERY_EOS - 1))
+    | (1 << (al.A_MOTOR_STALL - 1))
+    | (1 << (al.A_OVER_DELIVERY - 1))
+    | (1 << (al.A_PRESSURE_SENSOR_FAULT - 1))
+)
+
+
+class Safety:
+    """The checks of docs/safety.md on the board's roles; `log_event(event_code, alarm_code)` records alarm events."""
+
+    def __init__(self, hw, nl_per_step, log_event, now):
+        self.hw = hw
+        self.nl_per_step = nl_per_step
+        self.alarms = Alarms(log_event)
+        self.holding = 0  # bitmap of HOLDING alarms whose hold is not released yet
+        self.occlusion = detector_for(hw.pressure, nl_per_step)
+        # pressure in 0.1 kPa from a 0-100 kPa gauge: its rails (0 and 1000) mean an open line; the residual before
+        # each step moves with the CSF waves, so 32 identical readings in a row mean a stuck sensor
+        self.pressure_check = SensorCheck(1, 999, 0, 1000, 32, 9, 6, 4) if hw.pressure else None
+        self.battery_check = SensorCheck(1500, 4500, 200, 4900, 64, 9, 80, 4)
+        eri_mv, eos_mv = thresholds(0)
+        self.battery = BatteryMonitor(eri_mv, eos_mv)
+        self.battery_due = now
+        self.day_window = OverDeliveryMonitor(3600000, 24, now)
+        encoder = getattr(hw, "encoder", None)
+        self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
+        self._encoder_last = encoder.count() if encoder is not None else 0
+        self.last_p = 0
+        if not self.occlusion.available:
+            self.alarms.set_condition(al.A_OCCLUSION_SENSING_UNAVAILABLE, True, now)
+
+    # ---- limits from the program (cold path) ----
+    def set_program_limits(self, max_nl_per_day, steps_per_day):
+        """Over-delivery bound for 24 h and battery thresholds for the program's worst daily step count."""
+        limit = allowed_steps(max_nl_per_day, self.nl_per_step, 86400000) if max_nl_per_day else -1
+        self.day_window.set_limit(min(limit, 0x3FFFFFFF))
+        try:
+            self.battery.set_thresholds(*thresholds(steps_per_day))
+        except Exception:  # noqa: BLE001 - no 90-day warning possible at this rate: keep the rest-rate thresholds
+            pass
+
+    # ---- around each burst (hot path) ----
+    def may_step(self, now):
+        """Read the pressure just before a burst; False when a check says dosing must stop now."""
+        pressure = self.hw.pressure
+        check = self.pressure_check
+        if pressure is None or check is None:
+            return not self.holding
+        p = pressure.read_kpa_x10()
+        self.last_p = p
+        fault = check.sample(p, True)
+        if fault != FAULT_NONE:
+            self._raise(al.A_PRESSURE_SENSOR_FAULT, now)
+            return False
+        occ = self.occlusion
+        occ.before_step(p, now)
+        if occ.state == OCCLUDED:
+            self._raise(al.A_OCCLUSION, now)
+            self.hw.stepper.step_reverse(occ.backoff_steps(self.nl_per_step))
+            return False
+        return not self.holding
+
+    def stepped(self, now, n):
+        """Report a burst of n forward steps handed to the driver."""
+        if self.hw.pressure is not None:
+            self.occlusion.after_step(self.hw.pressure.read_kpa_x10(), n, now)
+        window = self.day_window
+        window.count(now, n)
+        if window.breached:
+            self._raise(al.A_OVER_DELIVERY, now)
+            self.hw.stepper.disable()
+        if self.stall is not None:
+            count = self.hw.encoder.count()
+            self.stall.steps(n, (count - self._encoder_last) & 0x3FFFFFFF)
+            self._encoder_last = count
+        stall_input = getattr(self.hw, "stall", None)
+        if stall_input is not None and stall_input.triggered() and self.stall is not None:
+            self.stall.diag()
+        if self.stall is not None and self.stall.stalled:
+            self._raise(al.A_MOTOR_STALL, now)
+
+    def _raise(self, code, now):
+        self.alarms.set_condition(code, True, now)
+        if HOLDING & (1 << (code - 1)):
+            self.holding |= 1 << (code - 1)
+
+    # ---- sampling cadence (cold path) ----
+    def sample(self, now, reservoir_state_low, reservoir_state_empty):
+        """Battery every hour, reservoir alarms from the reservoir state; returns the next sampling deadline."""
+        alarms = self.alarms
+        alarms.set_condition(al.A_RESERVOIR_LOW, reservoir_state_low, now)
+        alarms.set_condition(al.A_RESERVOIR_EMPTY, reservoir_state_empty, now)
+        if ticks_diff(now, self.battery_due) >= 0 and self.hw.battery is not None:
+            self.battery_due = ticks_add(now, _BATTERY_PERIOD_MS)
+            mv = self.hw.battery.read_mv()
+            fault = self.battery_check.sample(mv, False)
+            alarms.set_condition(al.A_BATTERY_SENSOR_FAULT, fault != FAULT_NONE, now)
+            if fault == FAULT_NONE:
+                self.battery.sample(mv, now)
+                state = self.battery.state
+                alarms.set_condition(al.A_BATTERY_ERI, state == STATE_ERI, now)
+                if state == STATE_EOS:
+                    self._raise(al.A_BATTERY_EOS, now)
+                    self.hw.stepper.disable()
+        return self.battery_due
+
+    # ---- commands ----
+    def release_holds(self, now):
+        """Release every hold whose condition is gone (the resume command); returns the holds still in force."""
+        if self.holding & (1 << (al.A_OCCLUSION - 1)):
+            pressure = self.hw.pressure
+            p = pressure.read_kpa_x10() if pressure is not None else 0
+            if self.occlusion.cleared(p):
+                self.occlusion.rearm()
+                self._release(al.A_OCCLUSION, now)
+        check = self.pressure_check
+        if self.holding & (1 << (al.A_PRESSURE_SENSOR_FAULT - 1)) and check is not None and check.fault == FAULT_NONE:
+            self._release(al.A_PRESSURE_SENSOR_FAULT, now)
+        if self.holding & (1 << (al.A_MOTOR_STALL - 1)) and self.stall is not None:
+            self.stall.reset()
+            self._release(al.A_MOTOR_STALL, now)
+        if self.holding & (1 << (al.A_OVER_DELIVERY - 1)):
+            self.day_window.clear(now)
+            self._release(al.A_OVER_DELIVERY, now)
+        return self.holding
+
+    def _release(self, code, now):
+        self.holding &= ~(1 << (code - 1))
+        self.alarms.set_condition(code, False, now)
