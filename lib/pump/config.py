@@ -2,6 +2,7 @@
 
 from pump.compat import const
 from pump.errors import E_MALFORMED, E_RANGE, PumpError
+from pump.therapy import MIN_RATE_NL_PER_DAY
 
 RESET_POWER_ON = const(0)
 RESET_WATCHDOG = const(1)
@@ -27,7 +28,7 @@ class PumpConfig:
     """Validated configuration; attributes named as the keys of _FIELDS."""
 
     def __init__(self, doc=None):
-        doc = doc or {}
+        doc = {} if doc is None else doc
         if type(doc) is not dict:
             raise PumpError(E_MALFORMED, "config: must be an object")
         for key in doc:
@@ -43,6 +44,12 @@ class PumpConfig:
             values[key] = v
         if values["empty_reservoir_ul"] > values["low_reservoir_ul"]:
             raise PumpError(E_RANGE, "config.empty_reservoir_ul: above low_reservoir_ul")
+        # a rate the pump may run at must be a therapy rate (>= 0.01 mL/day and >= one step a day): a slower one has
+        # no step interval within the ticks horizon, and the dose plan could not time it
+        lowest = max(MIN_RATE_NL_PER_DAY, values["nl_per_step"])
+        for key in ("prime_rate_nl_per_day", "min_rate_at_empty_nl_per_day"):
+            if 0 < values[key] < lowest:
+                raise PumpError(E_RANGE, "config.%s: below the lowest rate, %d nL/day" % (key, lowest))
         self.nl_per_step = values["nl_per_step"]
         self.catheter_volume_ul = values["catheter_volume_ul"]
         self.reservoir_ul = values["reservoir_ul"]

@@ -20,11 +20,34 @@ def gcd(a, b):
     return a
 
 
+def upper_approx(num, den, n_max):
+    """(p, q): the smallest fraction p/q >= num/den (> 0) with q <= n_max, from the continued fraction (cold path).
+
+    An upper convergent or semiconvergent: its error is at most 1/n_max (as ceil(num * n_max / den) / n_max) and
+    usually many orders of magnitude less.
+    """
+    h2, k2, h1, k1 = 0, 1, 1, 0  # the convergents before the current one: h2/k2 (index i-2) and h1/k1 (i-1)
+    i = 0
+    while True:
+        a, rem = divmod(num, den)
+        h, k = a * h1 + h2, a * k1 + k2
+        if k > n_max:
+            if i & 1:  # an upper convergent: the best upper semiconvergent that still fits
+                t = (n_max - k2) // k1
+                return (h2 + t * h1, k2 + t * k1) if t else (h2, k2)
+            return h1, k1  # a lower convergent: the upper one before it is the best
+        if rem == 0:
+            return h, k
+        num, den = den, rem
+        h2, k2, h1, k1 = h1, k1, h, k
+        i += 1
+
+
 def interval_for(rate_num_nl_per_day, rate_den, nl_per_step):
     """Interval between steps (q_ms, r, n) for a volume rate of num/den nL/day; rounds towards a longer interval.
 
-    Exact when the reduced step rate has a numerator below 2**29, else the error is under 2**-29 ms per step.
-    Returns None for a zero rate.
+    Exact when the reduced step rate has a numerator below 2**29, else the closest longer interval with such a
+    denominator (see upper_approx). Returns None for a zero rate.
     """
     if rate_num_nl_per_day <= 0:
         return None
@@ -35,9 +58,9 @@ def interval_for(rate_num_nl_per_day, rate_den, nl_per_step):
     top //= g
     bottom //= g
     if bottom > _N_MAX:
-        # top/bottom ~= ceil(top * N / bottom) / N with N = _N_MAX: never shorter than exact
-        top = -((-top * _N_MAX) // bottom)
-        bottom = _N_MAX
+        # never shorter than exact; plain ceil(top * N / bottom) / N drifts by up to 2**-29 ms per step, enough to
+        # put fast steps more than one step behind within hours
+        top, bottom = upper_approx(top, bottom, _N_MAX)
     q, r = divmod(top, bottom)
     if q >= _INTERVAL_MAX_MS:
         raise ValueError("rate too low for the ticks horizon")
@@ -90,11 +113,17 @@ class StepTimer:
             self.running = False
             return
         q, r, n = interval
+        # Count the sub-ms phase in the finest unit that keeps the hot path small (1/n ms with n scaled near 2**29, the
+        # same interval): rounding the carried phase to a coarse 1/n (a whole ms when the interval is) would move every
+        # rate change's next step by up to 1 ms, and those errors would add up over the changes.
+        m = _N_MAX // n
+        r *= m
+        n *= m
         # owed time in the new rate = (num/den) * (q + r/n) ms = num * (q*n + r) / (den * n)
         top = num * (q * n + r)
         bottom = den * n
         whole, frac = divmod(top, bottom)
-        acc = -((-frac * n) // bottom)  # round the sub-ms part up to the next 1/n ms: never early
+        acc = -((-frac * n) // bottom)  # round up to the next 1/n ms (< 2**-28 ms): an exact whole ms stays exact
         if acc >= n:
             whole += 1
             acc = 0

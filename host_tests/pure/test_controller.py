@@ -1,0 +1,684 @@
+"""Pump controller on the simulated board: commands whole or not at all, refusals logged with their code, reservoir
+states, checkpoints, resets without catch-up, and every step checked against the exact integral of the program.
+
+`Rig` (a Pump on board.sim with a virtual clock, driven event by event like the app's dosing task) is shared with the
+power-cut tests.
+"""
+
+from board.sim import Plant, SimRtc, VirtualClock, build
+from fakes.flash import FakeStorage
+from pump import events as ev
+from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
+from pump.compat import ticks_diff
+from pump.config import PumpConfig
+from pump.controller import Pump
+from pump.druglib import DrugLibrary
+from pump.errors import (
+    E_CONC_MISMATCH,
+    E_CORRUPT,
+    E_DAILY_MAX,
+    E_HARD_LIMIT,
+    E_LOCKOUT,
+    E_MALFORMED,
+    E_NO_BOLUS,
+    E_RANGE,
+    E_RESERVOIR,
+    E_SCHEDULE,
+    E_SOFT_LIMIT,
+    E_STATE,
+    E_STORAGE,
+    E_UNKNOWN_DRUG,
+    PumpError,
+)
+from pump.reservoir import STATE_EMPTY, STATE_OK
+from pump.therapy import MODE_CONSTANT, MODE_STOPPED
+from pure.test_doseplan import DAY_MS, HOUR_MS, Ideal, bolus_rate, check_steps, dose_rate, frac_add
+from support import raises
+
+MONDAY_S = 839030400  # 2026-08-03 00:00 (a Monday), seconds since 2000-01-01
+
+
+def _bounds(a, b, c, d):
+    return {"hard_min": a, "soft_min": b, "soft_max": c, "hard_max": d}
+
+
+# the shipped example library's morphine limits
+LIB = DrugLibrary.from_doc(
+    {
+        "format": 1,
+        "version": "test",
+        "drugs": {
+            "morphine": {
+                "concentration_ug_per_ml": _bounds(500, 1000, 25000, 30000),
+                "daily_dose_ug_per_day": _bounds(50, 100, 15000, 20000),
+                "bolus_dose_ug": _bounds(10, 25, 500, 1000),
+            },
+        },
+    }
+)
+
+PB = {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}
+
+
+def rx(dose_ug=4000, conc=10000, drug="morphine", **extra):
+    doc = {
+        "drug": {"name": drug, "concentration_ug_per_ml": conc},
+        "therapy": {"mode": "constant", "dose_ug_per_day": dose_ug},
+    }
+    for k in extra:
+        doc[k] = extra[k]
+    return doc
+
+
+class OsErrorStorage(FakeStorage):
+    """Storage whose writes of blobs starting with `fail_prefix` raise OSError (a flash failure, not a power cut)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fail_prefix = None
+
+    def write(self, name, data):
+        if self.fail_prefix is not None and name.startswith(self.fail_prefix):
+            raise OSError(5)
+        super().write(name, data)
+
+
+class Rig:
+    """A Pump on the simulated board; `run(ms)` wakes at every deadline; every step's time (clock.t_ms) is recorded."""
+
+    def __init__(self, pump_config=None, wall_s=MONDAY_S + 8 * 3600, storage=None, fill_ul=None, prescription=None):
+        self.clock = VirtualClock()
+        self.storage = storage if storage is not None else FakeStorage()
+        self.pump_config = pump_config
+        self.cfg = PumpConfig(pump_config)
+        self.plant = Plant(nl_per_step=self.cfg.nl_per_step)
+        self.rtc = SimRtc(self.clock, wall_s)
+        self.step_times = []
+        self.wakes = 0
+        self.boot()
+        if fill_ul:
+            conc = prescription["drug"]["concentration_ug_per_ml"] if prescription else 10000
+            self.pump.refill(fill_ul, conc)
+            self.plant.refill(fill_ul)
+        if prescription:
+            self.pump.program(prescription)
+
+    def boot(self):
+        """(Re)build the hardware and the Pump from the same storage, clock, RTC and plant: a reset."""
+        self.hw = build(
+            {
+                "clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc,
+                "pump_config": self.pump_config, "setup": None,
+            }
+        )
+        self.pump = Pump(self.hw, self.cfg, LIB)
+        self.pump._step = self._record
+        return self.pump
+
+    def _record(self, n):
+        self.hw.stepper.step_forward(n)
+        t = self.clock.t_ms
+        for _ in range(n):
+            self.step_times.append(t)
+
+    @property
+    def now(self):
+        return self.clock.ticks_ms()
+
+    def run(self, ms):
+        end = self.clock.t_ms + ms
+        pump = self.pump
+        while True:
+            wait = ticks_diff(pump.plan.next_deadline(), self.clock.ticks_ms())
+            if wait < 0:
+                wait = 0
+            if self.clock.t_ms + wait > end:
+                self.clock.t_ms = end
+                return
+            self.clock.t_ms += wait
+            pump.tick(self.clock.ticks_ms())
+            self.wakes += 1
+
+    def steps_in(self, t0, t1):
+        return len([t for t in self.step_times if t0 < t <= t1])
+
+    def events(self):
+        return [(r[2], r[3], r[4]) for r in self.pump.log.read()]
+
+    def blobs(self, *prefixes):
+        out = {}
+        for name in self.storage.blobs:
+            for p in prefixes:
+                if name.startswith(p):
+                    out[name] = bytes(self.storage.blobs[name])
+        return out
+
+
+# ---- programming ----
+
+
+def test_program_refusal_changes_nothing_and_is_logged():
+    rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB))
+    pump = rig.pump
+    rig.run(HOUR_MS)
+    old = pump.therapy
+    rate = (pump.plan.rate_num, pump.plan.rate_den)
+    deadline = pump.plan.next_deadline()
+    stored = rig.blobs("prog", "state")
+    bad = (
+        (rx(25000), E_HARD_LIMIT),
+        (rx(16000), E_SOFT_LIMIT),
+        (rx(4000, conc=5000), E_CONC_MISMATCH),
+        (rx(4000, drug="heroin"), E_UNKNOWN_DRUG),
+        ({"drug": {"name": "morphine", "concentration_ug_per_ml": 10000}, "therapy": {"mode": "constant"}},
+         E_MALFORMED),
+        (rx(4000, patient_bolus={"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 99}), E_RANGE),
+        (
+            {
+                "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+                "therapy": {"mode": "flex", "steps": [{"start": "08:00", "dose_ug_per_day": 4000}]},
+            },
+            E_SCHEDULE,
+        ),
+    )
+    for doc, code in bad:
+        with raises(PumpError) as e:
+            pump.program(doc, now=rig.now)
+        assert e.value.code == code, (code, e.value)
+        assert pump.therapy is old
+        assert (pump.plan.rate_num, pump.plan.rate_den) == rate
+        assert pump.plan.next_deadline() == deadline
+        assert rig.blobs("prog", "state") == stored
+        assert rig.events()[-1] == (ev.PROGRAM_REJECTED, code, 0)
+    # delivery went on as programmed: one hour at 0.4 mL/day = 83.3 steps
+    rig.run(HOUR_MS)
+    assert len(rig.step_times) == 166
+
+
+def test_program_storage_failure_changes_nothing():
+    storage = OsErrorStorage()
+    rig = Rig(storage=storage, fill_ul=20000, prescription=rx(4000))
+    old = rig.pump.therapy
+    storage.fail_prefix = "prog"
+    with raises(PumpError) as e:
+        rig.pump.program(rx(6000), now=rig.now)
+    assert e.value.code == E_STORAGE
+    assert rig.pump.therapy is old
+    assert rig.pump.plan.rate_num * 1 == 400000 * rig.pump.plan.rate_den
+    storage.fail_prefix = None
+    rig.boot()
+    assert rig.pump.therapy == old
+
+
+def test_program_accepted_is_stored_and_survives_a_reset():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    rig.pump.program(rx(16000), confirm_soft=True, now=rig.now)  # a soft limit, confirmed
+    assert rig.pump.therapy.soft_confirmed
+    assert rig.events()[-1] == (ev.PROGRAM, MODE_CONSTANT, 0)
+    therapy = rig.pump.therapy
+    rig.boot()
+    assert rig.pump.therapy == therapy
+    assert rig.pump.plan.rate_num == 1600000 * rig.pump.plan.rate_den
+
+
+def test_program_before_any_fill_delivers_nothing():
+    rig = Rig(prescription=rx(4000))
+    assert rig.pump.reservoir.state == STATE_EMPTY
+    rig.run(DAY_MS)
+    assert rig.step_times == []
+
+
+# ---- exact delivery through the controller ----
+
+
+def test_delivery_with_bolus_suspend_and_resume_is_exact():
+    rig = Rig(fill_ul=20000, prescription=rx(12000, patient_bolus=PB))
+    pump = rig.pump
+    basal = dose_rate(12000000, 10000)
+    ideal = Ideal(200, basal)
+    rig.run(1234567)
+    pump.patient_bolus(now=rig.now)
+    t_b = rig.clock.t_ms
+    ideal.rate(t_b, frac_add(basal, bolus_rate(100000, 600000, 10000)))
+    ideal.rate(t_b + 600000, basal)
+    rig.run(HOUR_MS)
+    pump.suspend(now=rig.now)
+    t_s = rig.clock.t_ms
+    ideal.rate(t_s, (0, 1))
+    rig.run(2 * HOUR_MS + 777)
+    pump.resume(now=rig.now)
+    t_r = rig.clock.t_ms
+    ideal.rate(t_r, basal)
+    rig.run(HOUR_MS)
+    check_steps(rig.step_times, ideal, rig.clock.t_ms)
+    assert rig.steps_in(t_s, t_r) == 0
+    assert rig.plant.steps_forward == len(rig.step_times)
+    assert [e for e in rig.events() if e[0] in (ev.BOLUS_GRANTED, ev.BOLUS_DONE, ev.SUSPEND, ev.RESUME)] == [
+        (ev.BOLUS_GRANTED, 100000, ev.BOLUS_PATIENT),
+        (ev.BOLUS_DONE, 100000, 2),
+        (ev.SUSPEND, 0, 0),
+        (ev.RESUME, 0, 0),
+    ]
+
+
+def test_suspend_cancels_boluses_and_persists():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    pump = rig.pump
+    pump.clinician_bolus(100, 30, now=rig.now)
+    rig.run(60000)
+    pump.suspend(now=rig.now)
+    pump.suspend(now=rig.now)  # again: nothing new
+    evs = rig.events()
+    assert evs[-2:] == [(ev.BOLUS_CANCELLED, 100000, 1), (ev.SUSPEND, 0, 0)]
+    assert pump.mode_name == "suspended"
+    n = len(rig.step_times)
+    rig.boot()  # a reset keeps the pump suspended
+    assert rig.pump.suspended and rig.pump.mode_name == "suspended"
+    rig.run(DAY_MS)
+    assert len(rig.step_times) == n
+    rig.pump.resume(now=rig.now)
+    rig.pump.resume(now=rig.now)
+    assert [e[0] for e in rig.events()].count(ev.RESUME) == 1
+    rig.run(DAY_MS)
+    assert len(rig.step_times) - n in (1999, 2000)  # 0.4 mL/day of 200 nL steps
+
+
+def test_reset_restarts_without_catch_up():
+    rig = Rig(fill_ul=20000, prescription=rx(13824))  # 1.3824 mL/day: exactly 12.5 s per step
+    rig.run(HOUR_MS + 6000)  # half a step owed
+    rig.pump.checkpoint(rig.now)
+    n = len(rig.step_times)
+    remaining = rig.pump.reservoir.remaining_nl
+    t = rig.clock.t_ms
+    rig.boot()
+    assert rig.pump.reservoir.remaining_nl == remaining
+    # the first step after the reset comes a whole interval later, then one per interval: no catch-up
+    assert ticks_diff(rig.pump.plan.next_deadline(), rig.now) == 12500
+    rig.run(HOUR_MS)
+    assert [x - t for x in rig.step_times[n : n + 3]] == [12500, 25000, 37500]
+    assert len(rig.step_times) - n == 3600000 // 12500
+
+
+# ---- refill ----
+
+
+def test_refill_with_new_concentration_bridges_and_revalidates():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    pump = rig.pump
+    rig.run(HOUR_MS)
+    pump.refill(30000, 20000, now=rig.now)
+    t_r = rig.clock.t_ms
+    assert pump.therapy.conc_ug_per_ml == 20000
+    assert pump.plan.conc_ug_per_ml == 20000
+    assert pump.plan.bridge_nl_left == 150000
+    assert pump.plan.rate_num == 400000 * pump.plan.rate_den  # old drug in the catheter: old strength
+    assert rig.events()[-1] == (ev.REFILL, 30000, 20000)
+    assert pump.reservoir.remaining_nl == 30000000
+    rig.run(3 * DAY_MS)
+    # 150 uL of the old drug: 750 steps at 0.4 mL/day (1.875 days), then 0.2 mL/day
+    bridge_end = rig.step_times[len([t for t in rig.step_times if t <= t_r]) + 749]
+    assert pump.plan.bridge_nl_left == 0
+    assert pump.plan.rate_num == 200000 * pump.plan.rate_den
+    ideal = Ideal(200, dose_rate(4000000, 10000))
+    ideal.rate(bridge_end, dose_rate(4000000, 20000))
+    check_steps(rig.step_times, ideal, rig.clock.t_ms)
+    rig.boot()
+    assert rig.pump.therapy.conc_ug_per_ml == 20000
+    assert rig.pump.plan.conc_ug_per_ml == 20000
+
+
+def test_refill_refused_when_the_program_breaks_at_the_new_concentration():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    pump = rig.pump
+    before = (pump.therapy, pump.reservoir.remaining_nl, pump.plan.conc_ug_per_ml)
+    for conc, code in ((31000, E_HARD_LIMIT), (0, E_RANGE)):
+        with raises(PumpError) as e:
+            pump.refill(10000, conc, now=rig.now)
+        assert e.value.code == code
+        assert (pump.therapy, pump.reservoir.remaining_nl, pump.plan.conc_ug_per_ml) == before
+
+
+def test_refill_checks_volume_and_first_concentration():
+    rig = Rig()
+    for args in ((1000,), (0, 10000), (40001, 10000), ("5", 10000)):
+        with raises(PumpError) as e:
+            rig.pump.refill(*args, now=rig.now)
+        assert e.value.code == E_RANGE
+    rig.pump.refill(40000, 10000, now=rig.now)
+    assert rig.pump.reservoir.state == STATE_OK
+
+
+def test_low_and_empty_then_refill_resets():
+    # 15 mL/day; 3.6 mL in: low (3 mL left) after 3000 steps, empty (0.5 mL left) after 15500 steps
+    rig = Rig(fill_ul=3600, prescription=rx(15000, conc=1000))
+    pump = rig.pump
+    rig.run(6 * HOUR_MS)
+    assert len(rig.step_times) == 15500
+    assert pump.reservoir.state == STATE_EMPTY
+    assert [e for e in rig.events() if e[0] in (ev.LOW_RESERVOIR, ev.EMPTY_RESERVOIR)] == [
+        (ev.LOW_RESERVOIR, 3000, 0),
+        (ev.EMPTY_RESERVOIR, 500, 0),
+    ]
+    assert pump.plan.cap_nl_per_day == 0 and not pump.plan.timer.running
+    rig.run(DAY_MS)
+    assert len(rig.step_times) == 15500  # delivery stopped
+    with raises(PumpError) as e:
+        pump.clinician_bolus(100, 10, now=rig.now)
+    assert e.value.code == E_RESERVOIR
+    pump.refill(20000, now=rig.now)
+    assert pump.reservoir.state == STATE_OK
+    assert pump.plan.cap_nl_per_day == -1
+    rig.run(HOUR_MS)
+    assert len(rig.step_times) - 15500 in (3124, 3125)  # 15 mL/day again
+
+
+def test_min_rate_at_empty_keeps_delivering_at_that_rate():
+    rig = Rig({"min_rate_at_empty_nl_per_day": 1000000}, fill_ul=3600, prescription=rx(15000, conc=1000))
+    pump = rig.pump
+    rig.run(6 * HOUR_MS)
+    assert pump.reservoir.state == STATE_EMPTY
+    assert pump.plan.rate_num == 1000000 * pump.plan.rate_den
+    n = len(rig.step_times)
+    rig.run(DAY_MS)
+    assert len(rig.step_times) - n in (4999, 5000, 5001)  # 1 mL/day
+    # a program below the minimum rate keeps its own rate
+    pump.program(rx(500, conc=1000), now=rig.now)
+    assert pump.plan.rate_num == 500000 * pump.plan.rate_den
+
+
+def test_projected_days():
+    rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB))
+    # worst case a day: 4 mg basal + 4 x 100 ug = 440 uL; 17 mL above low, 19.5 mL above empty
+    assert rig.pump.usage_nl_per_day() == 440000
+    assert rig.pump.projected_days() == (38, 44)
+    rig.pump.stop(now=rig.now)
+    assert rig.pump.projected_days() == (None, None)
+
+
+# ---- boluses ----
+
+
+def test_patient_bolus_refusals_are_logged_with_their_reason():
+    rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB))
+    pump = rig.pump
+
+    def refused(code):
+        with raises(PumpError) as e:
+            pump.patient_bolus(now=rig.now)
+        assert e.value.code == code
+        assert rig.events()[-1] == (ev.BOLUS_REFUSED, code, ev.BOLUS_PATIENT)
+
+    pump.patient_bolus(now=rig.now)
+    assert rig.events()[-1] == (ev.BOLUS_GRANTED, 100000, ev.BOLUS_PATIENT)
+    refused(E_LOCKOUT)
+    rig.run(2 * HOUR_MS - 1000)
+    refused(E_LOCKOUT)
+    rig.boot()  # the grant survives a reset
+    pump = rig.pump
+    refused(E_LOCKOUT)
+    rig.run(1000)
+    pump.patient_bolus(now=rig.now)
+    for _ in range(2):
+        rig.run(2 * HOUR_MS)
+        pump.patient_bolus(now=rig.now)
+    rig.run(2 * HOUR_MS)
+    refused(E_DAILY_MAX)  # 4 in the last 24 h
+    pump.suspend(now=rig.now)
+    refused(E_STATE)
+    pump.resume(now=rig.now)
+    pump.program(rx(4000), now=rig.now)  # no patient bolus in this program
+    refused(E_NO_BOLUS)
+    granted = [e for e in rig.events() if e[0] == ev.BOLUS_GRANTED]
+    assert len(granted) == 4
+
+
+def test_patient_bolus_refused_when_empty_or_too_many():
+    pb = {"dose_ug": 100, "duration_min": 60, "lockout_min": 0, "max_per_day": 10}
+    rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=pb))
+    pump = rig.pump
+    for _ in range(3):
+        pump.patient_bolus(now=rig.now)
+    with raises(PumpError) as e:
+        pump.patient_bolus(now=rig.now)
+    assert e.value.code == E_STATE  # three boluses already running
+    assert rig.events()[-1] == (ev.BOLUS_REFUSED, E_STATE, ev.BOLUS_PATIENT)
+    assert len(pump.policy.grants_s) == 3
+    pump.reservoir.restore(400000)
+    pump._apply_cap(rig.now)
+    rig.run(HOUR_MS)
+    with raises(PumpError) as e:
+        pump.patient_bolus(now=rig.now)
+    assert e.value.code == E_RESERVOIR
+
+
+def test_clinician_bolus_limits():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    pump = rig.pump
+    for args, code in (
+        ((1001, 30), E_HARD_LIMIT),
+        ((5, 30), E_HARD_LIMIT),
+        ((600, 300), E_SOFT_LIMIT),
+        ((100, 0), E_RANGE),
+        ((100, 1441), E_RANGE),
+        ((-1, 30), E_RANGE),
+        ((100, 1.5), E_MALFORMED),
+    ):
+        with raises(PumpError) as e:
+            pump.clinician_bolus(args[0], args[1], now=rig.now)
+        assert e.value.code == code, (args, e.value)
+    assert pump.plan.boluses == []
+    pump.clinician_bolus(600, 300, confirm_soft=True, now=rig.now)
+    assert rig.events()[-1] == (ev.BOLUS_GRANTED, 600000, ev.BOLUS_CLINICIAN)
+    rig.run(300 * 60000)
+    # 0.4 mL/day for 5 h plus 60 uL: (83333 + 60000) nL of 200 nL steps
+    assert len(rig.step_times) == (400000 * 5 // 24 + 60000) // 200
+    assert rig.events()[-1] == (ev.BOLUS_DONE, 600000, 1)
+    pump.suspend(now=rig.now)
+    with raises(PumpError) as e:
+        pump.clinician_bolus(100, 30, now=rig.now)
+    assert e.value.code == E_STATE
+
+
+def test_clinician_bolus_above_the_highest_rate_is_refused():
+    # a clinician bolus obeys the volume-rate limits of a programmed one: 500 ug over 1 min at 10 mg/mL would be
+    # 72 mL/day, above the pump's 50 mL/day
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    with raises(PumpError) as e:
+        rig.pump.clinician_bolus(500, 1, now=rig.now)
+    assert e.value.code == E_RANGE
+
+
+# ---- stop, clock, prime ----
+
+
+def test_stop_stores_a_stopped_program():
+    rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB))
+    pump = rig.pump
+    rig.run(HOUR_MS)
+    pump.stop(now=rig.now)
+    assert pump.therapy.mode == MODE_STOPPED and pump.mode_name == "stopped"
+    assert [e[0] for e in rig.events()[-2:]] == [ev.PROGRAM, ev.STOP]
+    n = len(rig.step_times)
+    rig.run(DAY_MS)
+    assert len(rig.step_times) == n
+    with raises(PumpError) as e:
+        pump.patient_bolus(now=rig.now)
+    assert e.value.code == E_STATE
+    rig.boot()
+    assert rig.pump.therapy.mode == MODE_STOPPED
+    rig.pump.program(rx(4000), now=rig.now)
+    rig.run(DAY_MS)
+    assert len(rig.step_times) - n in (1999, 2000)
+
+
+def test_set_clock():
+    daily = [{"start": "00:00", "dose_ug_per_day": 4000}, {"start": "12:00", "dose_ug_per_day": 8000}]
+    doc = {"drug": {"name": "morphine", "concentration_ug_per_ml": 10000}, "therapy": {"mode": "flex", "steps": daily}}
+    rig = Rig(fill_ul=20000, prescription=doc)  # 08:00
+    pump = rig.pump
+    assert pump.plan.rate_num == 400000 * pump.plan.rate_den
+    pump.set_clock(MONDAY_S + 13 * 3600, now=rig.now)  # 5 h forward: the 12:00 step is in force
+    assert pump.plan.rate_num == 800000 * pump.plan.rate_den
+    assert rig.events()[-1] == (ev.CLOCK_SET, 5 * 3600, 0)
+    assert rig.rtc.now_ms() == (MONDAY_S + 13 * 3600) * 1000
+    assert unpack(pump._state_store.load()).wall_s == MONDAY_S + 13 * 3600
+    for bad in (-1, "x", 1.5):
+        with raises(PumpError) as e:
+            pump.set_clock(bad, now=rig.now)
+        assert e.value.code == E_RANGE
+    pump.set_clock(MONDAY_S + 11 * 3600, now=rig.now)
+    assert pump.plan.rate_num == 400000 * pump.plan.rate_den
+    assert rig.events()[-1] == (ev.CLOCK_SET, -2 * 3600, 0)
+    rig.run(HOUR_MS)
+    assert pump.plan.rate_num == 800000 * pump.plan.rate_den  # the 12:00 boundary of the new clock
+
+
+def test_prime_only_when_not_running():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    pump = rig.pump
+    with raises(PumpError) as e:
+        pump.prime(now=rig.now)
+    assert e.value.code == E_STATE
+    pump.suspend(now=rig.now)
+    for bad in (0, 5001, "1"):
+        with raises(PumpError) as e:
+            pump.prime(bad, now=rig.now)
+        assert e.value.code == E_RANGE
+    n = len(rig.step_times)
+    pump.prime(now=rig.now)  # the catheter volume, 150 uL: 750 steps at 25 uL/min (480 ms per step)
+    assert pump.mode_name == "priming"
+    assert rig.events()[-1] == (ev.PRIME, 150000, 0)
+    rig.run(HOUR_MS)
+    assert len(rig.step_times) - n == 750
+    assert rig.step_times[-1] - rig.step_times[n] == 749 * 480
+    assert pump.mode_name == "suspended"
+    assert pump.reservoir.remaining_nl == 20000000 - 150000 - n * 200
+
+
+def test_prime_refused_when_it_would_empty_the_reservoir():
+    rig = Rig(fill_ul=1000, prescription=rx(4000))
+    rig.pump.suspend(now=rig.now)
+    with raises(PumpError) as e:
+        rig.pump.prime(600, now=rig.now)  # 400 uL would be left, below the 500 uL empty level
+    assert e.value.code == E_RESERVOIR
+    assert rig.pump.plan.prime_nl_left == 0
+
+
+# ---- counters and checkpoints ----
+
+
+def test_checkpoint_writes_are_bounded():
+    # 15 mL/day (75000 steps a day) with the default 900 s cadence: at most 96 periodic checkpoints a day, plus one
+    # at midnight; none while nothing changes
+    rig = Rig(fill_ul=40000, prescription=rx(15000, conc=1000))
+    store = rig.pump._state_store
+    writes = store.writes
+    appends = rig.storage.appends
+    rig.run(DAY_MS)
+    assert len(rig.step_times) > 74000
+    assert 90 <= store.writes - writes <= 86400 // 900 + 1
+    assert rig.storage.appends == appends  # no event in steady state
+    rig.pump.suspend(now=rig.now)
+    writes = store.writes
+    rig.run(DAY_MS)
+    assert store.writes - writes <= 2  # suspended: the new day only
+
+
+def test_checkpoint_cadence_follows_the_config():
+    rig = Rig({"checkpoint_interval_s": 3600}, fill_ul=40000, prescription=rx(15000, conc=1000))
+    store = rig.pump._state_store
+    writes = store.writes
+    rig.run(DAY_MS)
+    assert 22 <= store.writes - writes <= 24 + 1
+
+
+def test_counters_and_delivered_today_reset_at_midnight():
+    rig = Rig(fill_ul=20000, prescription=rx(12000), wall_s=MONDAY_S + 20 * 3600)  # 14.4 s per step
+    pump = rig.pump
+    rig.run(4 * HOUR_MS - 1)  # to 23:59:59.999
+    assert pump.c.delivered_today_nl == len(rig.step_times) * 200
+    rig.run(HOUR_MS + 1)  # to 01:00
+    n1 = rig.steps_in(-1, 4 * HOUR_MS)  # the step due at midnight itself still belongs to the old day
+    n2 = len(rig.step_times)
+    assert n1 == 1000 and n2 == 1250
+    assert pump.c.delivered_today_nl == (n2 - n1) * 200
+    assert pump.c.total_ul * 1000 + pump.c.total_nl_rem == n2 * 200
+    assert pump.reservoir.remaining_nl == 20000000 - n2 * 200
+    assert pump.steps == n2
+    pump.checkpoint(rig.now)
+    c = unpack(pump._state_store.load())
+    assert (c.day, c.delivered_today_nl, c.total_ul, c.total_nl_rem) == (
+        MONDAY_S // 86400 + 1, (n2 - n1) * 200, n2 * 200 // 1000, n2 * 200 % 1000)
+
+
+def test_delivered_today_counts_steps_after_midnight_in_a_late_wake():
+    # one wake that spans midnight (woken late, or working off a backlog): the steps due after midnight count for
+    # the new day, not for the old one (which is closed first)
+    def rig():
+        return Rig(fill_ul=20000, prescription=rx(12000, conc=1000), wall_s=MONDAY_S + 23 * 3600)  # 1.44 s per step
+
+    exact = rig()
+    exact.run(HOUR_MS + 10000)  # event-driven to 00:00:10
+    today = exact.steps_in(HOUR_MS, HOUR_MS + 10000)
+    assert today == 6 and exact.pump.c.delivered_today_nl == today * 200
+    late = rig()
+    late.run(HOUR_MS - 5000)  # 23:59:55
+    late.clock.t_ms += 15000  # the next wake comes at 00:00:10: one batch of 10 steps spans midnight
+    late.pump.tick(late.now)
+    assert len(late.step_times) == len(exact.step_times)
+    assert late.pump.c.delivered_today_nl == today * 200
+
+
+def test_restore_of_a_corrupt_state_logs_it():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    for name in list(rig.storage.blobs):
+        if name.startswith("state"):
+            rig.storage.corrupt(name, 12)
+    rig.boot()
+    assert (ev.STORE_CORRUPT, 2, ev.STORE_STATE) in rig.events()
+    assert rig.pump.reservoir.state == STATE_EMPTY  # nothing trusted: empty until a refill
+
+
+# ---- checkpoint record and config ----
+
+
+def test_checkpoint_record_round_trip():
+    c = Counters()
+    c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day = 0xFFFFFFFF, FLAG_SUSPENDED, 40000000, -300000, 9711
+    c.delivered_today_nl, c.total_ul, c.total_nl_rem, c.conc_ug_per_ml = 50000000, 4000000000, 999, 30000
+    c.bridge_nl_left, c.bridge_conc_ug_per_ml = 150000, 10000
+    c.grants_s = [MONDAY_S + i for i in range(60)]
+    d = unpack(pack(c))
+    for key in ("wall_s", "flags", "fill_nl", "remaining_nl", "day", "delivered_today_nl", "total_ul", "total_nl_rem",
+                "conc_ug_per_ml", "bridge_nl_left", "bridge_conc_ug_per_ml"):
+        assert getattr(d, key) == getattr(c, key), key
+    assert d.grants_s == c.grants_s[-48:]
+    raw = pack(c)
+    for bad in (raw[:10], raw[:-1], raw + b"\0\0\0\0"):
+        with raises(PumpError) as e:
+            unpack(bad)
+        assert e.value.code == E_CORRUPT
+
+
+def test_config_defaults_and_validation():
+    cfg = PumpConfig()
+    assert cfg.nl_per_step == 200 and cfg.checkpoint_interval_s == 900 and cfg.min_rate_at_empty_nl_per_day == 0
+    assert PumpConfig(cfg.to_doc()).to_doc() == cfg.to_doc()
+    for doc, code in (
+        ([], E_MALFORMED),
+        ({"nl_per_stepp": 200}, E_MALFORMED),
+        ({"nl_per_step": 2.5}, E_MALFORMED),
+        ({"nl_per_step": True}, E_MALFORMED),
+        ({"nl_per_step": 0}, E_RANGE),
+        ({"checkpoint_interval_s": 86401}, E_RANGE),
+        ({"empty_reservoir_ul": 4000}, E_RANGE),  # above the default low level
+        # rates with no step interval inside the ticks horizon (a stalled pump, or a crash when it empties)
+        ({"min_rate_at_empty_nl_per_day": 10}, E_RANGE),
+        ({"nl_per_step": 50000, "min_rate_at_empty_nl_per_day": 20000}, E_RANGE),
+        ({"nl_per_step": 100000, "prime_rate_nl_per_day": 10000}, E_RANGE),
+    ):
+        with raises(PumpError) as e:
+            PumpConfig(doc)
+        assert e.value.code == code, doc
+    assert PumpConfig({"min_rate_at_empty_nl_per_day": 10000}).min_rate_at_empty_nl_per_day == 10000
+    assert PumpConfig({"nl_per_step": 100000, "prime_rate_nl_per_day": 100000}).nl_per_step == 100000

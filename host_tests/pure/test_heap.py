@@ -1,0 +1,100 @@
+"""Steady-state dosing allocates nothing (MicroPython only): pump.tick, StepTimer.stepped and Reservoir.delivered run
+under micropython.heap_lock(), where any allocation raises MemoryError. The last test shows the harness catches one.
+"""
+
+from pump.compat import ticks_diff
+from pump.reservoir import Reservoir
+from pump.steptimer import StepTimer, interval_for
+from pure.test_controller import Rig, rx
+from support import SkipTest
+
+_STEPS = 500  # 15 mL/day: 500 steps take 576 s, inside one checkpoint interval and far from any boundary
+
+
+def _micropython():
+    try:
+        import micropython
+    except ImportError:
+        raise SkipTest("no heap lock on CPython")
+    if not hasattr(micropython, "heap_lock"):
+        raise SkipTest("this port has no heap lock")
+    return micropython
+
+
+def _warm_pump():
+    rig = Rig(fill_ul=40000, prescription=rx(15000, conc=1000))  # 08:00, 1.152 s per step
+    pump = rig.pump
+    pump._step = rig.hw.stepper.step_forward  # the board's driver, not the rig's recording wrapper
+    rig.run(3600000 - 300000)  # warm-up (every path of the steady cycle has run); the window crosses the ticks wrap
+    pump.checkpoint(rig.now)  # no checkpoint falls due inside the locked window
+    return rig
+
+
+def _locked_wakes(mp, rig, wakes):
+    """Wake `wakes` times at the controller's deadlines with the heap locked; MemoryError on any allocation."""
+    clock = rig.clock
+    tick = rig.pump.tick
+    deadline = rig.pump.plan.next_deadline()
+    i = 0
+    mp.heap_lock()
+    try:
+        while i < wakes:
+            clock.t_ms += ticks_diff(deadline, clock.ticks_ms())
+            deadline = tick(deadline)
+            i += 1
+    finally:
+        mp.heap_unlock()
+    return i
+
+
+def test_pump_tick_allocates_nothing():
+    mp = _micropython()
+    rig = _warm_pump()
+    pump = rig.pump
+    steps = pump.steps
+    retimes = pump.plan.retimes
+    writes = pump._state_store.writes
+    assert _locked_wakes(mp, rig, _STEPS) == _STEPS
+    assert pump.steps - steps == _STEPS  # every wake delivered one step
+    assert pump.plan.retimes == retimes and pump._state_store.writes == writes  # no boundary, no checkpoint inside
+    assert rig.plant.steps_forward == pump.steps
+
+
+def test_steptimer_and_reservoir_allocate_nothing():
+    mp = _micropython()
+    t = StepTimer()
+    t.set_interval(0x3FFFFFFF - 1000, interval_for(4000000000, 9973, 250))  # crosses the ticks wrap
+    r = Reservoir(3000000, 500000)
+    r.fill(40000000)
+    changed = 0
+    i = 0
+    mp.heap_lock()
+    try:
+        while i < 20000:
+            t.stepped()
+            if r.delivered(2000):  # crosses low and empty inside the lock
+                changed += 1
+            i += 1
+    finally:
+        mp.heap_unlock()
+    assert changed == 2
+    assert r.remaining_nl == 0
+
+
+def test_heap_lock_catches_an_allocation():
+    # The same harness with a step function that allocates (a list per call) must fail: the lock really bites.
+    mp = _micropython()
+    rig = _warm_pump()
+    driver = rig.hw.stepper.step_forward
+
+    def allocating_step(n):
+        driver(n)
+        return [n]
+
+    rig.pump._step = allocating_step
+    caught = False
+    try:
+        _locked_wakes(mp, rig, 10)
+    except MemoryError:
+        caught = True
+    assert caught
