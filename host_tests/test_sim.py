@@ -81,7 +81,8 @@ def test_concentration_change_bridges_the_catheter_and_priming_and_clinician_bol
 
 def test_empty_reservoir_stops_delivery_and_raises_low_then_empty():
     res = run(scenario(days=10, fill_ul=4000))
-    assert [a["code"] for a in res["alarms"]] == ["LOW_RESERVOIR", "EMPTY_RESERVOIR"]
+    assert [a["name"] for a in res["alarms"]] == ["RESERVOIR_LOW", "RESERVOIR_EMPTY"]
+    assert [a["code"] for a in res["alarms"]] == [3, 2]
     assert [a["priority"] for a in res["alarms"]] == ["medium", "high"]
     # stops at the empty threshold (500 uL left) and never goes on
     assert res["reservoir_true_ul"] == 500

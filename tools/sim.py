@@ -20,6 +20,7 @@ for _p in (os.path.join(ROOT, "lib"), ROOT):
 
 from board import sim as simboard  # noqa: E402
 from board.simflash import FakeStorage  # noqa: E402
+from pump import alarms as al  # noqa: E402
 from pump import events as ev  # noqa: E402
 from pump.compat import ticks_diff  # noqa: E402
 from pump.config import RESET_POWER_ON, PumpConfig  # noqa: E402
@@ -33,7 +34,7 @@ DAY_MS = 86400000
 EPOCH = datetime.datetime(2000, 1, 1)
 START = datetime.datetime(2026, 8, 1)  # the simulated clock starts at 00:00
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
-ALARM_EVENTS = {ev.LOW_RESERVOIR: ("LOW_RESERVOIR", "medium"), ev.EMPTY_RESERVOIR: ("EMPTY_RESERVOIR", "high")}
+PRIORITY_NAMES = {al.PRIO_LOW: "low", al.PRIO_MEDIUM: "medium", al.PRIO_HIGH: "high"}
 
 
 class Simulation:
@@ -143,15 +144,15 @@ class Simulation:
         s["rate_ul_per_day"].append(p.plan.rate_num / p.plan.rate_den / 1000)
 
     def _drain_log(self, t):
-        for _seq, _ts, code, _a, _b in self.pump.log.read(self._seen_seq + 1):
-            if code in ALARM_EVENTS:
-                name, prio = ALARM_EVENTS[code]
-                self.alarms.append({"t_h": round(t / 3600000, 4), "code": name, "priority": prio})
-                self.marks.append((t / 3600000, name.lower()))
-                if code == ev.EMPTY_RESERVOIR:
-                    self.ref.advance(t)
-                    self.ref.set_cap(self.cfg.min_rate_at_empty_nl_per_day)
-                    self._line = None
+        for _seq, _ts, code, a, _b in self.pump.log.read(self._seen_seq + 1):
+            if code == ev.ALARM_RAISED:
+                self.alarms.append({"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
+                                    "priority": PRIORITY_NAMES[al.PRIORITY[a]]})
+                self.marks.append((t / 3600000, al.NAME[a].lower()))
+            elif code == ev.EMPTY_RESERVOIR:
+                self.ref.advance(t)
+                self.ref.set_cap(self.cfg.min_rate_at_empty_nl_per_day)
+                self._line = None
         self._seen_seq = self.pump.log.last_seq
 
     # ---- scenario events ----
@@ -253,7 +254,7 @@ def summary(res):
     ]
     granted = sum(1 for b in res["boluses"] if b["granted"])
     lines.append("patient boluses %d granted, %d refused; alarms %s" % (
-        granted, len(res["boluses"]) - granted, ", ".join("%s@%.1fh" % (a["code"], a["t_h"]) for a in res["alarms"])
+        granted, len(res["boluses"]) - granted, ", ".join("%s@%.1fh" % (a["name"], a["t_h"]) for a in res["alarms"])
         or "none"))
     refused = {}
     for c in res["commands"]:

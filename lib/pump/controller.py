@@ -262,6 +262,7 @@ class Pump:
             self._program_limits()
         self.reservoir.fill(ul_to_nl(fill_ul))
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
+        self.safety.refilled(now, self.reservoir.state == STATE_LOW, self.reservoir.state == STATE_EMPTY)
         self._apply_cap(now)
         self._event(ev.REFILL, fill_ul, conc)
         self.checkpoint(now)

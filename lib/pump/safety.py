@@ -123,6 +123,14 @@ class Safety:
         return self.battery_due
 
     # ---- commands ----
+    def refilled(self, now, low, empty):
+        """A refill resets the reservoir alarms whose condition it removed (the refill is their acknowledgement)."""
+        alarms = self.alarms
+        for code, present in ((al.A_RESERVOIR_LOW, low), (al.A_RESERVOIR_EMPTY, empty)):
+            alarms.set_condition(code, present, now)
+            if not present and alarms.is_active(code):
+                alarms.acknowledge(now, code)
+
     def release_holds(self, now):
         """Release every hold whose condition is gone (the resume command); returns the holds still in force."""
         if self.holding & (1 << (al.A_OCCLUSION - 1)):
