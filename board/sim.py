@@ -116,6 +116,7 @@ class Plant:
         self.delivered_nl = 0
         self.steps_forward = 0
         self.steps_reverse = 0
+        self.jammed = False
         self.battery_uah = battery_mah * 1000
         self.step_uah = step_uah
         self.idle_ua = idle_ua
@@ -124,6 +125,8 @@ class Plant:
     def forward(self, n):
         self.steps_forward += n
         self.battery_uah -= n * self.step_uah
+        if self.jammed:
+            return  # a stalled mechanism: the coils pulse, nothing moves
         moved = min(n * self.nl_per_step, self.reservoir_nl)  # an empty reservoir pumps nothing
         self.reservoir_nl -= moved
         if self.hydraulics is None:
@@ -184,12 +187,17 @@ class SimBattery:
         self.clock = clock
         self.noise_mv = noise_mv
         self.fault = None
+        self.offset_uah = 0  # charge drawn outside the model (a scenario's battery event)
         self._rng = seed or 1
         self._last = None
 
+    def set_percent(self, percent):
+        """Make the cell read as `percent` % charged from now on (the model's drain continues from there)."""
+        self.offset_uah += self.full_uah * (100 - percent) // 100 - self.used_uah()
+
     def used_uah(self):
         p = self.plant
-        used = (p.steps_forward + p.steps_reverse) * battery.STEP_NAH // 1000
+        used = self.offset_uah + (p.steps_forward + p.steps_reverse) * battery.STEP_NAH // 1000
         if self.clock is not None:
             used += battery.FIXED_UAH_PER_DAY * self.clock.t_ms // 86400000
         return used

@@ -8,7 +8,9 @@ _TOP = {
     "periodic_boluses", "confirm_soft_limits", "events", "plant", "description",
 }
 _PRESCRIPTION = ("drug", "therapy", "patient_bolus", "periodic_boluses", "confirm_soft_limits")
-_PLANT = {"nl_per_step_true", "battery_mah"}
+_PLANT = {"nl_per_step_true", "battery_mah", "compliance_ul_per_kpa", "catheter_resistance_kpa_s_per_ul",
+          "sensor_noise_kpa", "csf_kpa"}
+HYDRAULIC_KEYS = ("compliance_ul_per_kpa", "catheter_resistance_kpa_s_per_ul", "sensor_noise_kpa", "csf_kpa")
 # event type -> {key: required}
 EVENT_KEYS = {
     "reset": {},
@@ -21,6 +23,14 @@ EVENT_KEYS = {
     "prime": {"volume_ul": False},
     "program": {"prescription": True},
     "set_clock": {"shift_min": True},
+    "occlusion": {},
+    "partial_occlusion": {"resistance_x": True},
+    "occlusion_clear": {},
+    "sensor_fault": {"sensor": True, "mode": True},
+    "motor_stall": {},
+    "battery": {"percent": True},
+    "resume_alarm": {},
+    "acknowledge": {},
 }
 
 

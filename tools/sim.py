@@ -28,7 +28,7 @@ from pump.controller import Pump  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
 from pump.errors import MESSAGES, PumpError  # noqa: E402
 from tools.reference import Reference  # noqa: E402
-from tools.scenario import ScenarioError, load  # noqa: E402
+from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load  # noqa: E402
 
 DAY_MS = 86400000
 EPOCH = datetime.datetime(2000, 1, 1)
@@ -52,10 +52,21 @@ class Simulation:
                                     battery_mah=scenario.plant.get("battery_mah", 2000))
         self.storage = FakeStorage()
         self.rtc = simboard.SimRtc(self.clock, int((START - EPOCH).total_seconds()))
-        self.hw = simboard.build({
+        board_cfg = {
             "clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc,
             "pump_config": scenario.pump_config, "setup": None, "library_path": library_path,
-        })
+        }
+        self.hydraulics = None
+        if any(k in scenario.plant for k in HYDRAULIC_KEYS):
+            p = scenario.plant
+            self.hydraulics = simboard.Hydraulics(
+                self.clock, c_ul_per_kpa=p.get("compliance_ul_per_kpa", 0.16),
+                r_kpa_s_per_ul=p.get("catheter_resistance_kpa_s_per_ul", 0.32), p_csf_kpa=p.get("csf_kpa", 1.2),
+                seed=scenario.seed)
+            self.hydraulics.attach(self.plant)
+            board_cfg["pressure"] = simboard.SimPressure(self.hydraulics, scenario.seed,
+                                                         noise_kpa=p.get("sensor_noise_kpa", 0.05))
+        self.hw = simboard.build(board_cfg)
         self.library = DrugLibrary.load(library_path)
         self.pump = self._boot()
         conc = scenario.prescription["drug"].get("concentration_ug_per_ml")
@@ -72,6 +83,7 @@ class Simulation:
         self.max_error = 0.0
         self.max_error_t_ms = 0
         self.alarms = []
+        self.occlusions = []
         self.boluses = []
         self.commands = []
         self.resets = 0
@@ -149,6 +161,12 @@ class Simulation:
                 self.alarms.append({"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
                                     "priority": PRIORITY_NAMES[al.PRIORITY[a]]})
                 self.marks.append((t / 3600000, al.NAME[a].lower()))
+                if a == al.A_OCCLUSION and self.occlusions and self.occlusions[-1]["alarm_h"] is None:
+                    self._occlusion_alarm(t)
+            elif code == ev.SUSPEND and a:  # a safety hold: the program stops, the reference with it
+                self.ref.advance(t)
+                self.ref.suspend()
+                self._line = None
             elif code == ev.EMPTY_RESERVOIR:
                 self.ref.advance(t)
                 self.ref.set_cap(self.cfg.min_rate_at_empty_nl_per_day)
@@ -196,6 +214,25 @@ class Simulation:
             elif kind == "program":
                 self.pump.program(e["prescription"], now=now)
                 ref.program(e["prescription"])
+            elif kind in ("occlusion", "partial_occlusion", "occlusion_clear"):
+                self._hydraulic_event(kind, e)
+            elif kind == "sensor_fault":
+                role = self.hw.pressure if e["sensor"] == "pressure" else self.hw.battery
+                if role is None:
+                    raise ScenarioError("events: sensor_fault on a %s sensor the board lacks" % e["sensor"])
+                mode = None if e["mode"] == "none" else e["mode"]
+                role.set_fault(mode) if e["sensor"] == "pressure" else setattr(role, "fault", mode)
+            elif kind == "motor_stall":
+                self.plant.jammed = True
+            elif kind == "battery":
+                self.hw.battery.set_percent(e["percent"])
+            elif kind == "acknowledge":
+                self.pump.acknowledge(0, now=now)
+            elif kind == "resume_alarm":
+                if self.pump.resume_after_alarm(now=now):
+                    raise PumpError(300, "resume: a safety condition is still present")
+                ref.rebase(self.plant.steps_forward)
+                ref.resume()
             elif kind == "set_clock":
                 wall = self.pump.plan.cal.wall_s() + int(e["shift_min"] * 60)
                 self.pump.set_clock(wall, now=now)
@@ -205,6 +242,32 @@ class Simulation:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
         if self.pump.log.last_seq != self._seen_seq:
             self._drain_log(t)
+
+    def _occlusion_alarm(self, t):
+        o = self.occlusions[-1]
+        self.hydraulics.advance()
+        pumped_nl = (self.plant.steps_forward - o.pop("_steps0")) * self.plant.nl_per_step
+        reached_nl = self.plant.delivered_nl - o.pop("_delivered0")
+        o["alarm_h"] = round(t / 3600000, 4)
+        o["undelivered_ul"] = round((pumped_nl - reached_nl) / 1000, 3)
+
+    def _hydraulic_event(self, kind, e):
+        hyd = self.hydraulics
+        if hyd is None:
+            raise ScenarioError("%s: needs the hydraulic plant (plant.compliance_ul_per_kpa ...)" % kind)
+        if kind in ("occlusion", "partial_occlusion"):
+            hyd.advance()
+            self.occlusions.append({"onset_h": round(self.clock.t_ms / 3600000, 4), "kind": kind, "alarm_h": None,
+                                    "undelivered_ul": None, "bolus_after_clear_ul": None,
+                                    "_steps0": self.plant.steps_forward, "_delivered0": self.plant.delivered_nl})
+            hyd.occlude() if kind == "occlusion" else hyd.partial(e["resistance_x"])
+        else:
+            bolus_nl = hyd.clear()
+            if self.occlusions:
+                o = self.occlusions[-1]
+                o["bolus_after_clear_ul"] = round(bolus_nl / 1000, 3)
+                o.pop("_steps0", None)
+                o.pop("_delivered0", None)
 
     def _patient_bolus(self, t, now):
         try:
@@ -231,6 +294,7 @@ class Simulation:
             "reservoir_ul": max(p.reservoir.remaining_nl, 0) / 1000,
             "reservoir_true_ul": self.plant.reservoir_nl / 1000,
             "alarms": self.alarms,
+            "occlusions": self.occlusions,
             "boluses": self.boluses,
             "commands": self.commands,
             "wakeups": self.wakeups,

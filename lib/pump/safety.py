@@ -33,8 +33,9 @@ class Safety:
         self.holding = 0  # bitmap of HOLDING alarms whose hold is not released yet
         self.occlusion = detector_for(hw.pressure, nl_per_step)
         # pressure in 0.1 kPa from a 0-100 kPa gauge: its rails (0 and 1000) mean an open line; the residual before
-        # each step moves with the CSF waves, so 32 identical readings in a row mean a stuck sensor
-        self.pressure_check = SensorCheck(1, 999, 0, 1000, 32, 9, 6, 4) if hw.pressure else None
+        # each step moves with the CSF waves, so 32 identical readings in a row mean a stuck sensor; posture changes
+        # jump by up to 3.5 kPa, so "noisy" needs a mean jump above 0.8 kPa over 16 readings
+        self.pressure_check = SensorCheck(1, 999, 0, 1000, 32, 16, 8, 4) if hw.pressure else None
         self.battery_check = SensorCheck(1500, 4500, 200, 4900, 64, 9, 80, 4)
         eri_mv, eos_mv = thresholds(0)
         self.battery = BatteryMonitor(eri_mv, eos_mv)
@@ -138,10 +139,19 @@ class Safety:
             p = pressure.read_kpa_x10() if pressure is not None else 0
             if self.occlusion.cleared(p):
                 self.occlusion.rearm()
+                if self.pressure_check is not None:
+                    self.pressure_check.reset()  # the occluded rise and the back-off are not sensor noise
                 self._release(al.A_OCCLUSION, now)
         check = self.pressure_check
-        if self.holding & (1 << (al.A_PRESSURE_SENSOR_FAULT - 1)) and check is not None and check.fault == FAULT_NONE:
-            self._release(al.A_PRESSURE_SENSOR_FAULT, now)
+        pressure = self.hw.pressure
+        if self.holding & (1 << (al.A_PRESSURE_SENSOR_FAULT - 1)) and check is not None and pressure is not None:
+            # the sensor was serviced: start its checks afresh; a reading outside the sensor's range still refuses,
+            # and a sensor still stuck or noisy is caught again within the detection bound
+            check.reset()
+            p = pressure.read_kpa_x10()
+            if check.lo <= p <= check.hi:
+                self.occlusion.reset()  # new baseline from the serviced sensor
+                self._release(al.A_PRESSURE_SENSOR_FAULT, now)
         if self.holding & (1 << (al.A_MOTOR_STALL - 1)) and self.stall is not None:
             self.stall.reset()
             self._release(al.A_MOTOR_STALL, now)
