@@ -283,7 +283,10 @@ def build(config=None):
     speed = config.get("speed") or _env_int("PUMP_SPEED", 3600)
     days = config.get("days") or _env_int("PUMP_DAYS", 0)
     clock = config.get("clock") or ScaledClock(speed)
-    plant = config.get("plant") or Plant(fill_ul=DEMO_SETUP["fill_ul"])
+    plant = config.get("plant")
+    if plant is None:  # make run: the demo pump, with catheter hydraulics so the pressure sensor has a line to watch
+        plant = Plant(fill_ul=DEMO_SETUP["fill_ul"])
+        Hydraulics(clock).attach(plant)
     hw = SimHardware(
         clock,
         plant,

@@ -1,5 +1,6 @@
 """Console status line: one human-readable summary of the pump's state (cold path, once per interval)."""
 
+from pump.alarms import NAME
 from pump.calendar import iso_date
 from pump.reservoir import STATE_NAMES
 
@@ -18,4 +19,9 @@ def status_line(pump, now):
         iso_date(day), minutes // 60, minutes % 60, pump.mode_name, rate_x10 // 10, rate_x10 % 10,
         pump.c.delivered_today_nl // 1000, pump.c.total_ul, pump.reservoir.remaining_ul,
         STATE_NAMES[pump.reservoir.state], _date_after(day, low_days), _date_after(day, empty_days),
-        pump.steps)
+        pump.steps) + _alarm(pump)
+
+
+def _alarm(pump):
+    code = pump.safety.alarms.highest()
+    return " ALARM %s" % NAME[code] if code else ""
