@@ -9,7 +9,7 @@ from board.sim import Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump import events as ev
 from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
-from pump.compat import ticks_diff
+from pump.compat import TICKS_MASK, ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
 from pump.druglib import DrugLibrary
@@ -86,8 +86,9 @@ class OsErrorStorage(FakeStorage):
 class Rig:
     """A Pump on the simulated board; `run(ms)` wakes at every deadline; every step's time (clock.t_ms) is recorded."""
 
-    def __init__(self, pump_config=None, wall_s=MONDAY_S + 8 * 3600, storage=None, fill_ul=None, prescription=None):
-        self.clock = VirtualClock()
+    def __init__(self, pump_config=None, wall_s=MONDAY_S + 8 * 3600, storage=None, fill_ul=None, prescription=None,
+                 start_ticks=TICKS_MASK - 3600000):
+        self.clock = VirtualClock(start_ticks)
         self.storage = storage if storage is not None else FakeStorage()
         self.pump_config = pump_config
         self.cfg = PumpConfig(pump_config)

@@ -2,7 +2,7 @@
 under micropython.heap_lock(), where any allocation raises MemoryError. The last test shows the harness catches one.
 """
 
-from pump.compat import ticks_diff
+from pump.compat import TICKS_MASK, ticks_diff
 from pump.reservoir import Reservoir
 from pump.steptimer import StepTimer, interval_for
 from pure.test_controller import Rig, rx
@@ -22,11 +22,12 @@ def _micropython():
 
 
 def _warm_pump():
-    rig = Rig(fill_ul=40000, prescription=rx(15000, conc=1000))  # 08:00, 1.152 s per step
+    # 08:00, 1.152 s per step; the ticks wrap 4000 s in
+    rig = Rig(fill_ul=40000, prescription=rx(15000, conc=1000), start_ticks=TICKS_MASK + 1 - 4000000)
     pump = rig.pump
     pump._step = rig.hw.stepper.step_forward  # the board's driver, not the rig's recording wrapper
-    rig.run(3600000 - 300000)  # warm-up (every path of the steady cycle has run); the window crosses the ticks wrap
-    pump.checkpoint(rig.now)  # no checkpoint falls due inside the locked window
+    rig.run(3700000)  # warm-up: every path of the steady cycle has run, and the hourly sampling at 3600 s
+    pump.checkpoint(rig.now)  # no checkpoint falls due inside the locked window (3700 s to 4276 s)
     return rig
 
 
@@ -54,9 +55,11 @@ def test_pump_tick_allocates_nothing():
     steps = pump.steps
     retimes = pump.plan.retimes
     writes = pump._state_store.writes
+    t0 = rig.now
     assert _locked_wakes(mp, rig, _STEPS) == _STEPS
-    assert pump.steps - steps == _STEPS  # every wake delivered one step
+    assert pump.steps - steps == _STEPS  # every wake delivered one step: no sampling or boundary wake inside
     assert pump.plan.retimes == retimes and pump._state_store.writes == writes  # no boundary, no checkpoint inside
+    assert ticks_diff(rig.now, t0) > 0 and rig.now < t0  # the window crossed the ticks wrap
     assert rig.plant.steps_forward == pump.steps
 
 

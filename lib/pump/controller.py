@@ -91,10 +91,11 @@ class Pump:
             self._apply_cap(now)
 
     def _account_gap(self, gap_ms):
-        """Steps since the last checkpoint were lost with the reset: book the whole steps the program moved in that
-        gap, so repeated resets cannot leave the reservoir estimate far above the real one. A gap the clock cannot
-        vouch for (negative, or longer than a checkpoint interval) books nothing: the estimate never falls below
-        the truth, and is then high by at most one interval of delivery."""
+        """Steps since the last checkpoint were lost with the reset: book the whole steps the current program moves
+        in that gap, so repeated resets cannot leave the reservoir estimate far above the real one. A gap the clock
+        cannot vouch for (negative, or longer than a checkpoint interval) books nothing. Either way the estimate is
+        off by at most one checkpoint interval of delivery: high when nothing is booked, low when a cut fell between
+        saving a faster program and its checkpoint (the safe side: a low-reservoir alarm comes early)."""
         if not 0 <= gap_ms <= self._ckpt_ms:
             return
         plan = self.plan
