@@ -57,10 +57,7 @@ class VirtualClock:
 
     async def sleep_ms(self, ms):
         """Sleep in virtual time: only the earliest pending sleeper moves the clock, so concurrent sleeps overlap."""
-        if ms <= 0:
-            await asyncio.sleep(0)
-            return
-        target = self.t_ms + ms
+        target = self.t_ms + max(ms, 0)  # a zero sleep holds the clock too: this task is runnable now
         pending = self._pending
         pending.append(target)
         try:
