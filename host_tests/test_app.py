@@ -220,3 +220,51 @@ def test_virtual_clock_concurrent_sleeps_overlap():
     asyncio.run(all_of_them())
     assert clock.t_ms == 1000
     assert woke == [(250, 250), (1000, 1000), (1000, 1000)]
+
+
+def test_a_stall_sounds_the_high_priority_pattern_lights_the_led_and_ack_silences_it():
+    app, clock, trace, lines = _app()
+    hw = app.hw
+    hw.stepper = SimStepper(hw.plant)  # the plain driver: the jam is the plant's, the encoder sees no movement
+    app.pump._step = hw.stepper.step_forward
+
+    async def scenario():
+        task = asyncio.create_task(app.run(3 * HOUR_MS))
+        await clock.sleep_ms(HOUR_MS)
+        app.pump.acknowledge(0)  # the low-priority "no pressure sensor" alarm of this board
+        jam_ms = clock.t_ms
+        hw.plant.jammed = True
+        await clock.sleep_ms(HOUR_MS // 2)
+        stalled = [c for c in hw.buzzer.changes if c[0] > jam_ms], hw.led.lit
+        app.pump.acknowledge(0)
+        await task
+        return stalled
+
+    (changes, lit) = asyncio.run(scenario())
+    assert app.pump.safety.alarms.highest() == 6  # MOTOR_STALL, still active: the jam persists
+    assert lit
+    # the high-priority pattern: 5 pulses, then the repeat period
+    ons = [t for t, f in changes if f]
+    assert len(ons) >= 5
+    period = pump.app.pattern(6)[-1]
+    assert ons[5] - ons[0] == period
+    # acknowledged: no new tone starts after the acknowledgement's pattern step ends
+    later = [t for t, f in hw.buzzer.changes if f and t > clock.t_ms - HOUR_MS]
+    assert later == []
+
+
+def test_watchdog_is_fed_only_while_dosing_keeps_its_deadlines():
+    app, clock, trace, lines = _app()
+    _run(app, clock, 60000)
+    fed = app.hw.watchdog.feeds
+    assert app.hw.watchdog.timeout_ms == 8000
+    assert fed >= 50  # once a second
+    app._dosing_due = clock.ticks_ms() - 10000  # as if the dosing task hung 10 s ago
+    app.dosing = _hung  # and never runs again
+
+    _run(app, clock, 60000)
+    assert app.hw.watchdog.feeds == fed  # starved: the hardware resets the board
+
+
+async def _hung():
+    await asyncio.Event().wait()

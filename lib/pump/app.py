@@ -7,6 +7,7 @@ and never polls. Any exception in any task disables the motor driver before anyt
 import gc
 
 from pump import events as ev
+from pump.alarms import TONE_HZ, pattern, tone_at
 from pump.compat import ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
@@ -22,7 +23,11 @@ except ImportError:  # pragma: no cover
 TASK_DOSING = 1
 TASK_TELEMETRY = 2
 TASK_HOUSEKEEPING = 3
+TASK_ANNUNCIATOR = 4
 _HOUSEKEEPING_MS = 1000  # pump-time period of gc and watchdog feeding
+_WATCHDOG_MS = 8000  # hardware watchdog timeout (the RP2040 allows at most 8388 ms)
+_DOSING_GRACE_MS = 5000  # the dosing task counts as alive while it is no later than this past its deadline
+_SILENCED_POLL_MS = 1000  # while silenced, a new alarm is looked for this often
 
 
 def load_library(path):
@@ -45,6 +50,9 @@ class App:
         self.pump = Pump(hw, self.config, self.library)
         self.wakeups = 0
         self.fault = None
+        self._dosing_due = hw.clock.ticks_ms()
+        self._alarm_changed = asyncio.Event()
+        self._alarm_bits = -1
         setup = getattr(hw, "setup", None)
         if setup and self.pump.therapy is None:
             self.first_setup(setup)
@@ -79,9 +87,13 @@ class App:
     async def dosing(self):
         clock = self.hw.clock
         tick = self.pump.tick
+        alarms = self.pump.safety.alarms
         while True:
             deadline = tick(clock.ticks_ms())
+            self._dosing_due = deadline
             self.wakeups += 1
+            if alarms.active_bitmap != self._alarm_bits:
+                self.alarm_changed()
             wait_ms = ticks_diff(deadline, clock.ticks_ms())
             if wait_ms > 0:
                 await clock.sleep_ms(wait_ms)
@@ -94,12 +106,49 @@ class App:
             self.out(status_line(self.pump, self.hw.clock.ticks_ms()))
             await self.hw.clock.sleep_ms(interval_ms)
 
+    def alarm_changed(self):
+        """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced)."""
+        self._alarm_bits = self.pump.safety.alarms.active_bitmap
+        self._alarm_changed.set()
+
     async def housekeeping(self):
+        """gc, and the hardware watchdog fed only while the dosing task keeps its deadlines: a hung task resets."""
+        clock = self.hw.clock
+        watchdog = self.hw.watchdog
+        if watchdog is not None:
+            watchdog.start(_WATCHDOG_MS)
         while True:
             gc.collect()
-            if self.hw.watchdog is not None:
-                self.hw.watchdog.feed()
-            await self.hw.clock.sleep_ms(_HOUSEKEEPING_MS)
+            if watchdog is not None and ticks_diff(clock.ticks_ms(), self._dosing_due) < _DOSING_GRACE_MS:
+                watchdog.feed()
+            await clock.sleep_ms(_HOUSEKEEPING_MS)
+
+    async def annunciate(self):
+        """Buzzer plays the sounding alarm's pattern, the LED is lit while any alarm is active; idle otherwise."""
+        hw = self.hw
+        clock = hw.clock
+        alarms = self.pump.safety.alarms
+        buzzer = getattr(hw, "buzzer", None)
+        led = getattr(hw, "led", None)
+        while True:
+            now = clock.ticks_ms()
+            alarms.advance(now)
+            if led is not None:
+                led.on() if alarms.active_bitmap else led.off()
+            code = alarms.sounding(now)
+            if code:
+                on, wait_ms = tone_at(pattern(code), ticks_diff(now, alarms.since_ms[code]))
+                if buzzer is not None:
+                    buzzer.tone(TONE_HZ) if on else buzzer.off()
+                await clock.sleep_ms(max(wait_ms, 1))
+                continue
+            if buzzer is not None:
+                buzzer.off()
+            if alarms.next_deadline(now) is not None:  # silenced, or a repeat is due: keep an eye on it
+                await clock.sleep_ms(_SILENCED_POLL_MS)
+                continue
+            self._alarm_changed.clear()
+            await self._alarm_changed.wait()
 
     async def run(self, run_for_ms=None):
         """Run every task; returns after run_for_ms of pump time, or raises the first task fault."""
@@ -107,6 +156,7 @@ class App:
             asyncio.create_task(self._guard(TASK_DOSING, self.dosing())),
             asyncio.create_task(self._guard(TASK_TELEMETRY, self.telemetry())),
             asyncio.create_task(self._guard(TASK_HOUSEKEEPING, self.housekeeping())),
+            asyncio.create_task(self._guard(TASK_ANNUNCIATOR, self.annunciate())),
         ]
         try:
             if run_for_ms is None:

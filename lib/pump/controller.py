@@ -16,6 +16,8 @@ from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
 from pump.eventlog import EventLog
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
+from pump.alarms import A_WATCHDOG_RESET
+from pump.config import RESET_WATCHDOG
 from pump.safety import Safety
 from pump.store import Store
 from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
@@ -83,6 +85,9 @@ class Pump:
             except (PumpError, ValueError) as e:
                 self._event(ev.PROGRAM_REJECTED, getattr(e, "code", E_MALFORMED))
         self._event(ev.BOOT, self.hw.reset_cause)
+        if self.hw.reset_cause == RESET_WATCHDOG:  # latched until acknowledged: someone must look at why
+            self.safety.alarms.set_condition(A_WATCHDOG_RESET, True, now)
+            self.safety.alarms.set_condition(A_WATCHDOG_RESET, False, now)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, not self.suspended)
         self._program_limits()
