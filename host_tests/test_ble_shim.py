@@ -20,6 +20,7 @@ _IRQ_GATTS_WRITE = 3
 _IRQ_GATTS_READ_REQUEST = 4
 _IRQ_GATTS_INDICATE_DONE = 20
 _IRQ_MTU_EXCHANGED = 21
+_IRQ_CONNECTION_UPDATE = 27
 _IRQ_ENCRYPTION_UPDATE = 28
 _IRQ_GET_SECRET = 29
 _IRQ_SET_SECRET = 30
@@ -245,6 +246,18 @@ def test_notify_indicate_and_mtu():
         assert service.of(_IRQ_GATTS_INDICATE_DONE) == [(link.handle, service.plain, 0)] * 2
         with pytest.raises(OSError):
             ble.gatts_notify(link.handle + 1, service.plain)
+
+    run(body)
+
+
+def test_connection_parameter_update_reaches_the_irq_in_micropython_units():
+    async def body():
+        ble, service, phone, link = await connected()
+        await link.connection.update_parameters(30, 50, 0, 4000)  # ms, as Bumble takes them
+        await settle()
+        conn, interval, latency, timeout, status = service.of(_IRQ_CONNECTION_UPDATE)[-1]
+        assert (conn, latency, timeout, status) == (link.handle, 0, 400, 0)  # timeout in 10 ms units
+        assert 24 <= interval <= 40  # 1.25 ms units, within what was asked
 
     run(body)
 
