@@ -5,9 +5,13 @@ the application) runs on the shim; everything crosses a real ATT/SMP stack over 
 """
 
 import asyncio
+import socket
 
 import pytest
 from bumble import att
+from bumble.controller import Controller
+from bumble.link import LocalLink
+from bumble.transport import open_transport
 from bumble.core import ProtocolError
 from bumble.hci import HCI_PIN_OR_KEY_MISSING_ERROR, HCI_Error
 
@@ -157,6 +161,8 @@ def test_advertise_scan_by_name_and_the_raw_payload_arrives_unchanged():
         addr_type, addr = ble.config("mac")
         assert addr_type == 1 and bytes(addr) == bytes(advert.address)[::-1]
         assert ble.config("addr_mode") == 1  # the virtual controller has no public address
+        with pytest.raises(OSError):
+            ble.gap_advertise(20000, bytes(32))  # a legacy payload holds 31 bytes
         ble.gap_advertise(None)
         await ble.settle()
         with pytest.raises(asyncio.TimeoutError):
@@ -400,3 +406,29 @@ def test_an_exception_in_the_irq_handler_is_reported_and_the_stack_carries_on(ca
 
     run(body)
     assert "Unhandled exception in IRQ callback handler" in capsys.readouterr().err
+
+
+def test_any_bumble_transport_reaches_a_controller_like_a_usb_dongle_would():
+    """HCI over a loopback TCP socket to a controller (on its own link with the phone): what `usb:0` does."""
+
+    async def body():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        air = LocalLink()
+        hci = await open_transport("tcp-server:127.0.0.1:%d" % port)
+        Controller("dongle", host_source=hci.source, host_sink=hci.sink, link=air)
+        ble = bluetooth.BLE(transport="tcp-client:127.0.0.1:%d" % port)
+        service = BoardService(ble)
+        phone = await Central(link=air).start()
+        link = await phone.connect(await phone.scan(name=NAME.decode()))
+        await link.discover()
+        await link.pair()
+        assert await link.read(ENCRYPTED) == b"encrypted"
+        assert service.of(_IRQ_ENCRYPTION_UPDATE) == [(link.handle, True, False, True, 16)]
+        ble.active(False)
+        await ble.settle()
+        await hci.close()
+        assert ble.op_errors == []
+
+    run(body)

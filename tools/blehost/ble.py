@@ -30,6 +30,7 @@ IRQ_CONNECTION_UPDATE = 27
 
 INDICATE_TIMEOUT_STATUS = 13  # NimBLE's BLE_HS_ETIMEOUT: no confirmation (or the link went away)
 _MTU_MIN, _MTU_MAX = 23, 517
+_ADV_MAX = 31  # legacy advertising payload
 _DEFAULT_NAME = b"MPY BUMBLE"
 
 logger = logging.getLogger(__name__)
@@ -152,10 +153,11 @@ class BLE:
     # ---- GAP ----
     def gap_advertise(self, interval_us, adv_data=None, *, resp_data=None, connectable=True):
         self._need_active()
-        if adv_data is not None:
-            self._adv["adv_data"] = bytes(adv_data)
-        if resp_data is not None:
-            self._adv["resp_data"] = bytes(resp_data)
+        for key, data in (("adv_data", adv_data), ("resp_data", resp_data)):
+            if data is not None:
+                if len(bytes(data)) > _ADV_MAX:
+                    raise OSError(errno.EINVAL, "%s longer than %d bytes" % (key, _ADV_MAX))
+                self._adv[key] = bytes(data)
         if interval_us is None:
             self._queue(self._radio.device.stop_advertising)
             return
