@@ -50,7 +50,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps stubs lint typecheck pytest mpytest hazards test run sim bench mpy repl clean distclean
+.PHONY: help venv deps stubs lint typecheck pytest mpytest hazards test run sim bench mpy repl keys clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -123,6 +123,9 @@ mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD
 
 repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0, default: first found)
 	$(MPREMOTE) connect $(PORT) repl
+
+keys: $(DEPS_STAMP) ## create keys.json (clinician and patient keys, mode 0600, git-ignored; never overwrites one)
+	$(PY) -m tools.keys
 
 clean: ## remove build output and caches (keeps .venv and typings/)
 	rm -rf build out .pytest_cache .ruff_cache .hypothesis

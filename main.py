@@ -1,4 +1,4 @@
-"""Firmware entry: pick the board (by platform, or PUMP_BOARD on the unix port), build the app, run it."""
+"""Firmware entry: pick the board (by platform, or PUMP_BOARD on the unix port), build it from config.json, run."""
 
 import board
 from pump.app import main
@@ -13,4 +13,4 @@ def _board_name():
         return None
 
 
-main(board.build(_board_name()))
+main(board.build_configured(_board_name()))

@@ -1,9 +1,12 @@
-"""Board selection: picks the hardware module for this interpreter and builds its hardware object, importing lazily."""
+"""Board selection and the board's config file: picks the hardware module, builds its hardware object lazily."""
 
+import json
 import sys
 
 # Why the board last reset (hw.reset_cause): stable numbers, logged and sent over BLE.
 from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: E402,F401
+from pump.config import PumpConfig  # noqa: E402
+from pump.errors import E_MALFORMED, PumpError  # noqa: E402
 
 BOARDS = ("pico_w", "esp32_devkit", "sim")
 
@@ -30,7 +33,68 @@ def build(name=None, config=None):
     elif name == "sim":
         from board import sim as mod
     else:
-        from pump.errors import E_MALFORMED, PumpError
-
         raise PumpError(E_MALFORMED, "board")
     return mod.build(config)
+
+
+# --- the board's config file ----------------------------------------------------------------------------------------
+# config.json in the board's root folder, written by `make deploy` (tools/deploy.py) and `python -m tools.calibrate`:
+#   {"format": 1, "board": "pico_w", "hw": {pin and setting overrides}, "pump": {PumpConfig keys}}
+# "hw" is laid over the board module's DEFAULT_PINS / DEFAULT_SETTINGS (unknown keys refused by the board's build),
+# "pump" is checked whole by PumpConfig. Both parts are optional.
+
+CONFIG_FILE = "config.json"
+CONFIG_FORMAT = 1
+_CONFIG_KEYS = ("format", "board", "hw", "pump")
+
+
+def parse_config(doc, name):
+    """(hw overrides, pump config) for board `name` from a config document; PumpError naming the bad key."""
+    if type(doc) is not dict:
+        raise PumpError(E_MALFORMED, "config: must be an object")
+    for key in doc:
+        if key not in _CONFIG_KEYS:
+            raise PumpError(E_MALFORMED, "config.%s: unknown key" % key)
+    if doc.get("format") != CONFIG_FORMAT or type(doc.get("format")) is not int:
+        raise PumpError(E_MALFORMED, "config.format: must be %d" % CONFIG_FORMAT)
+    if doc.get("board") != name:
+        raise PumpError(E_MALFORMED, "config.board: %r, but this board is %s" % (doc.get("board"), name))
+    hw = doc.get("hw", {})
+    pump = doc.get("pump", {})
+    for key, part in (("hw", hw), ("pump", pump)):
+        if type(part) is not dict:
+            raise PumpError(E_MALFORMED, "config.%s: must be an object" % key)
+    PumpConfig(pump)  # the whole pump part is checked now, not at the first use of a key
+    return hw, pump
+
+
+def read_config(path=CONFIG_FILE):
+    """The config document in `path`, or None when there is no such file; E_MALFORMED when it is not JSON."""
+    try:
+        f = open(path)
+    except OSError:
+        return None
+    with f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise PumpError(E_MALFORMED, "config: %s is not valid JSON" % path)
+
+
+def build_configured(name=None, path=CONFIG_FILE):
+    """The hardware object of board `name` (default: by platform) built from its config file, with the file's pump
+    configuration in `hw.pump_config`. No file: the board's defaults. A file that is malformed or made for another
+    board raises PumpError, so the pump never runs on a calibration it could not read. The simulated board has no
+    config file (its configuration comes from the simulator)."""
+    if name is None:
+        name = board_for_platform(sys.platform)
+    if name == "sim":
+        return build(name)
+    doc = read_config(path)
+    if doc is None:
+        return build(name)
+    hw_cfg, pump = parse_config(doc, name)
+    hw = build(name, hw_cfg)
+    hw.pump_config = pump
+    return hw

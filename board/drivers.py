@@ -437,6 +437,7 @@ class Hardware:
         self.watchdog = watchdog
         self.reset_cause = reset_cause
         self._reset_fn = reset_fn
+        self.pump_config = None  # dict of PumpConfig keys from the board's config file (board.build_configured)
 
     def reset(self):
         """Hard reset, with the motor driver disabled first."""

@@ -522,3 +522,43 @@ def test_rtc_keeps_milliseconds_where_the_port_counts_microseconds():
     rtc.set_ms(86400000 + 1234)
     assert fm.RTC.t[7] == 234000
     assert rtc.now_ms() == 86400000 + 1234
+
+
+# --- config file (board.build_configured) -------------------------------------------------------------------------
+
+
+def test_build_configured_lays_the_config_file_over_the_board_defaults(monkeypatch, tmp_path):
+    _rig(monkeypatch, pico_w, "rp2")
+    path = tmp_path / "config.json"
+    path.write_text('{"format": 1, "board": "pico_w", "hw": {"pressure_adc": 27}, "pump": {"nl_per_step": 190}}')
+    hw = board.build_configured("pico_w", str(path))
+    assert hw.name == "pico_w" and hw.pressure is not None
+    assert hw.pump_config == {"nl_per_step": 190}
+
+
+def test_build_configured_without_a_file_uses_the_defaults(monkeypatch, tmp_path):
+    _rig(monkeypatch, esp32_devkit, "esp32")
+    hw = board.build_configured("esp32_devkit", str(tmp_path / "missing.json"))
+    assert hw.name == "esp32_devkit" and hw.pressure is None and hw.pump_config is None
+
+
+def test_build_configured_refuses_a_bad_file_before_touching_a_pin(monkeypatch, tmp_path):
+    bench, _ = _rig(monkeypatch, pico_w, "rp2")
+    path = tmp_path / "config.json"
+    for text, detail in (
+        ("{not json", "config: %s is not valid JSON" % path),
+        ('{"format": 1, "board": "esp32_devkit"}', "config.board: 'esp32_devkit', but this board is pico_w"),
+        ('{"format": 1, "board": "pico_w", "hw": {"stp": 5}}', "stp"),
+    ):
+        path.write_text(text)
+        with pytest.raises(PumpError) as e:
+            board.build_configured("pico_w", str(path))
+        assert (e.value.code, e.value.detail) == (E_MALFORMED, detail)
+    assert bench.log == []  # (a typo in "hw" is caught by merge_config, before the first pin is made)
+
+
+def test_the_simulated_board_reads_no_config_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "config.json").write_text("{not json")
+    hw = board.build_configured("sim")
+    assert hw.name == "sim"

@@ -1,0 +1,69 @@
+"""tools.keys: a new keys file is private, random and never printed; bad files are refused naming the field."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from tools import keys
+
+
+def test_make_keys_writes_a_private_file_and_prints_no_key(tmp_path, capsys):
+    path = str(tmp_path / "keys.json")
+    os.umask(0o022)
+    assert keys.main(["--out", path]) == 0
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    with open(path) as f:
+        doc = json.load(f)
+    assert sorted(doc) == ["clinician", "patient"]
+    loaded = keys.load(path)
+    assert loaded["clinician"].hex() == doc["clinician"] and len(loaded["patient"]) == 32
+    out = capsys.readouterr()
+    for v in doc.values():
+        assert v not in out.out and v not in out.err
+
+
+def test_each_file_gets_fresh_keys(tmp_path):
+    a, b = keys.load(keys.create(str(tmp_path / "a.json"))), keys.load(keys.create(str(tmp_path / "b.json")))
+    assert len({a["clinician"], a["patient"], b["clinician"], b["patient"]}) == 4
+
+
+def test_an_existing_keys_file_is_never_overwritten(tmp_path, capsys):
+    path = str(tmp_path / "keys.json")
+    keys.create(path)
+    before = open(path).read()
+    assert keys.main(["--out", path]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert open(path).read() == before
+
+
+def _write(path, doc, mode=0o600):
+    with open(path, "w") as f:
+        f.write(doc if isinstance(doc, str) else json.dumps(doc))
+    os.chmod(path, mode)
+
+
+@pytest.mark.parametrize("doc, mode, message", [
+    ({"clinician": "ab" * 32, "patient": "cd" * 32}, 0o644, "readable by others (mode 644); run: chmod 600"),
+    ({"clinician": "ab" * 32, "patient": "cd" * 32}, 0o640, "readable by others (mode 640)"),
+    ("{", 0o600, "not valid JSON"),
+    ([], 0o600, "must be an object"),
+    ({"clinician": "ab" * 32}, 0o600, "patient: missing"),
+    ({"clinician": "ab" * 32, "patient": "cd" * 31}, 0o600, "patient: must be 64 hex digits"),
+    ({"clinician": "xy" * 32, "patient": "cd" * 32}, 0o600, "clinician: must be 64 hex digits"),
+    ({"clinician": "ab" * 32, "patient": "cd" * 32, "admin": "ef" * 32}, 0o600, "admin: unknown key"),
+    ({"clinician": "ab" * 32, "patient": "AB" * 32}, 0o600, "must differ"),
+])
+def test_bad_keys_files_are_refused_without_showing_a_key(tmp_path, doc, mode, message):
+    path = str(tmp_path / "keys.json")
+    _write(path, doc, mode)
+    with pytest.raises(keys.KeysError) as e:
+        keys.load(path)
+    assert message in str(e.value)
+    assert "ab" * 8 not in str(e.value) and "cd" * 8 not in str(e.value)
+
+
+def test_a_missing_file_says_how_to_make_one(tmp_path):
+    with pytest.raises(keys.KeysError, match="run `make keys`"):
+        keys.load(str(tmp_path / "keys.json"))

@@ -1,0 +1,105 @@
+"""Host side of the board's config file (config.json): board defaults read from the board modules, load, check, save.
+
+The format and its checks are the firmware's own (`board.parse_config`, `pump.config.PumpConfig`,
+`board.drivers.merge_config`); this module only adds file handling and reads each board module's DEFAULT_PINS and
+DEFAULT_SETTINGS from its source, since a board module imports `machine` and cannot be imported on a laptop.
+"""
+
+import ast
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(ROOT, "lib"), ROOT):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import board  # noqa: E402
+from board import drivers  # noqa: E402
+from pump.errors import PumpError  # noqa: E402
+from tools.mpy_build import BOARDS  # noqa: E402
+
+DEFAULT_PATH = os.path.join(ROOT, "config.json")  # git-ignored: calibration belongs to one physical pump
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used: the message names the file and the key."""
+
+
+def board_defaults(name):
+    """(DEFAULT_PINS, DEFAULT_SETTINGS) of board module `name`, read from board/<name>.py without importing it."""
+    if name not in BOARDS:
+        raise ConfigError("board: %r is not one of %s" % (name, ", ".join(sorted(BOARDS))))
+    with open(os.path.join(ROOT, "board", name + ".py")) as f:
+        tree = ast.parse(f.read())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id in ("DEFAULT_PINS", "DEFAULT_SETTINGS"):
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+    return found["DEFAULT_PINS"], found["DEFAULT_SETTINGS"]
+
+
+def new_config(name):
+    """An empty config for board `name`: the board's defaults and the default pump configuration."""
+    board_defaults(name)  # checks the name
+    return {"format": board.CONFIG_FORMAT, "board": name, "hw": {}, "pump": {}}
+
+
+def check(doc, name=None, where="config.json"):
+    """(name, merged pins+settings, pump dict) of a config document; ConfigError naming `where` and the key.
+
+    `name` is the board it must be for (None: the one the document names)."""
+    if name is None:
+        name = doc.get("board") if isinstance(doc, dict) else None
+        if name not in BOARDS:
+            raise ConfigError("%s: config.board: %r is not one of %s" % (where, name, ", ".join(sorted(BOARDS))))
+    try:
+        hw, pump = board.parse_config(doc, name)
+    except PumpError as e:
+        raise ConfigError("%s: %s" % (where, e)) from e
+    pins, settings = board_defaults(name)
+    try:
+        merged = drivers.merge_config(pins, settings, hw)
+    except PumpError as e:
+        raise ConfigError("%s: config.hw.%s: unknown key for %s" % (where, e.detail, name)) from e
+    return name, merged, pump
+
+
+def load(path=DEFAULT_PATH, name=None):
+    """The checked config document in `path` (see check); ConfigError if missing, not JSON or malformed."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError as e:
+        raise ConfigError("%s: no such file" % path) from e
+    except OSError as e:
+        raise ConfigError("%s: cannot read (%s)" % (path, e.strerror)) from e
+    except ValueError as e:
+        raise ConfigError("%s: not valid JSON (%s)" % (path, e)) from e
+    check(doc, name, path)
+    return doc
+
+
+def load_or_new(path, name):
+    """The config in `path` if the file exists (it must be for board `name`), else a new one for `name`."""
+    if not os.path.exists(path):
+        return new_config(name)
+    return load(path, name)
+
+
+def dumps(doc):
+    """The file text: stable key order, one key per line, so a diff of two configs is readable."""
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def save(path, doc):
+    """Check `doc`, then write it to `path` atomically (a temporary file renamed over the old one)."""
+    check(doc, None, path)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(dumps(doc))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
