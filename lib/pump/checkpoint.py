@@ -10,6 +10,7 @@ from pump.errors import E_CORRUPT, PumpError
 _HEAD = "<IBiiiiIHIiIB"
 _HEAD_SIZE = struct.calcsize(_HEAD)
 FLAG_SUSPENDED = 1
+HOLDS_SHIFT = 1  # flags bits 1..5: the safety holds in force (Safety.held_flags), so a reset cannot release them
 
 
 class Counters:

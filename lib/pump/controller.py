@@ -9,7 +9,7 @@ import json
 
 from pump import events as ev
 from pump.bolus import PatientBolusPolicy
-from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
+from pump.checkpoint import FLAG_SUSPENDED, HOLDS_SHIFT, Counters, pack, unpack
 from pump.compat import ticks_add, ticks_diff
 from pump.doseplan import KIND_CLINICIAN, KIND_PATIENT, DosePlan
 from pump.druglib import QTY_BOLUS
@@ -88,8 +88,9 @@ class Pump:
         if self.hw.reset_cause == RESET_WATCHDOG:  # latched until acknowledged: someone must look at why
             self.safety.alarms.set_condition(A_WATCHDOG_RESET, True, now)
             self.safety.alarms.set_condition(A_WATCHDOG_RESET, False, now)
+        self.safety.restore_holds(c.flags >> HOLDS_SHIFT, now)  # a hold ends by the resume command, never a reset
         self._apply_cap(now)
-        plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, not self.suspended)
+        plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, self._may_run())
         self._program_limits()
         if raw is not None:
             self._account_gap(wall_ms - c.wall_s * 1000)
@@ -155,6 +156,8 @@ class Pump:
             self._cancelled(self.plan.suspend(now))
             self._event(ev.SUSPEND, self.safety.alarms.highest())
             self.checkpoint(now)
+        elif self.c.flags >> HOLDS_SHIFT != self.safety.held_flags():
+            self.checkpoint(now)  # a new hold while already stopped: persist it too
 
     def _account(self, now, n):
         nl = n * self.nl_per_step
@@ -200,7 +203,7 @@ class Pump:
         """Persist the counters (bounded cadence; also right after every command)."""
         c = self.c
         c.wall_s = self.wall_s(now)
-        c.flags = FLAG_SUSPENDED if self.suspended else 0
+        c.flags = (FLAG_SUSPENDED if self.suspended else 0) | self.safety.held_flags() << HOLDS_SHIFT
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
         c.conc_ug_per_ml = self.plan.conc_ug_per_ml
@@ -350,7 +353,7 @@ class Pump:
         if not holding and not self.suspended and not self.plan.running:
             self.plan.resume(now)
             self._event(ev.RESUME)
-            self.checkpoint(now)
+        self.checkpoint(now)  # the released holds are persisted even while the user's suspend goes on
         return holding
 
     def acknowledge(self, code=0, now=None):

@@ -22,6 +22,9 @@ HOLDING = (
     | (1 << (al.A_PRESSURE_SENSOR_FAULT - 1))
 )
 
+# the holds as the checkpoint stores them: bit i of Safety.held_flags() is HOLD_CODES[i]
+HOLD_CODES = (al.A_OCCLUSION, al.A_BATTERY_EOS, al.A_MOTOR_STALL, al.A_OVER_DELIVERY, al.A_PRESSURE_SENSOR_FAULT)
+
 
 class Safety:
     """The checks of docs/safety.md on the board's roles; `log_event(event_code, alarm_code)` records alarm events."""
@@ -98,6 +101,21 @@ class Safety:
         if self.stall is not None and self.stall.stalled:
             self._raise(al.A_MOTOR_STALL, now)
 
+    def held_flags(self):
+        """The holds in force as 5 bits (HOLD_CODES order), for the checkpoint."""
+        bits = 0
+        for i in range(len(HOLD_CODES)):
+            if self.holding & (1 << (HOLD_CODES[i] - 1)):
+                bits |= 1 << i
+        return bits
+
+    def restore_holds(self, bits, now):
+        """At boot: the holds the checkpoint had in force stay in force, their alarms raised again (latched). The
+        checks start afresh, so each hold is released by the resume command on what the sensors show now."""
+        for i in range(len(HOLD_CODES)):
+            if bits & (1 << i):
+                self._raise(HOLD_CODES[i], now)
+
     def _raise(self, code, now):
         self.alarms.set_condition(code, True, now)
         if HOLDING & (1 << (code - 1)):
@@ -112,7 +130,8 @@ class Safety:
         if ticks_diff(now, self.battery_due) >= 0 and self.hw.battery is not None:
             self.battery_due = ticks_add(now, _BATTERY_PERIOD_MS)
             mv = self.hw.battery.read_mv()
-            fault = self.battery_check.sample(mv, False)
+            # the reading carries a few mV of ADC noise: 64 identical hourly readings (stuck_n) mean a stuck sensor
+            fault = self.battery_check.sample(mv, True)
             alarms.set_condition(al.A_BATTERY_SENSOR_FAULT, fault != FAULT_NONE, now)
             if fault == FAULT_NONE:
                 self.battery.sample(mv, now)
@@ -155,6 +174,12 @@ class Safety:
         if self.holding & (1 << (al.A_MOTOR_STALL - 1)) and self.stall is not None:
             self.stall.reset()
             self._release(al.A_MOTOR_STALL, now)
+        if self.holding & (1 << (al.A_BATTERY_EOS - 1)) and self.hw.battery is not None:
+            # end of service is final for the cell: released only once a reading shows a fresh one (above ERI)
+            mv = self.hw.battery.read_mv()
+            if self.battery_check.sample(mv, True) == FAULT_NONE and mv > self.battery.eri_mv:
+                self.battery.reset()
+                self._release(al.A_BATTERY_EOS, now)
         if self.holding & (1 << (al.A_OVER_DELIVERY - 1)):
             self.day_window.clear(now)
             self._release(al.A_OVER_DELIVERY, now)
