@@ -14,6 +14,7 @@ SCENARIO ?= tools/scenarios/constant_30d.json
 BOARD ?= all
 PORT ?= auto
 K ?=
+SEED ?= 1
 # heap of the unix-port MicroPython for `mpytest` and `run` (a Pico W has about 190 KB free with BLE up)
 MPY_HEAP ?= 2m
 RUN_HEAP ?= 2m
@@ -55,7 +56,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps wasmdeps stubs lint typecheck pytest mpytest wasmtest test run sim bench mpy repl clean distclean
+.PHONY: help venv deps wasmdeps stubs lint typecheck pytest mpytest wasmtest test run sim soak bench mpy repl clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -127,6 +128,10 @@ run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n 
 sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=file)
 	mkdir -p out
 	$(PY) -m tools.sim $(SCENARIO) --json out/sim.json --plot out/sim.png
+
+soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n)
+	mkdir -p out
+	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) --json out/soak.json
 
 bench: $(DEPS_STAMP) ## speed, memory and wake-up table
 	$(PY) -m tools.bench
