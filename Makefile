@@ -14,6 +14,7 @@ SCENARIO ?= tools/scenarios/constant_30d.json
 BOARD ?= all
 PORT ?= auto
 K ?=
+SEED ?= 1
 # heap of the unix-port MicroPython for `mpytest` and `run` (a Pico W has about 190 KB free with BLE up)
 MPY_HEAP ?= 2m
 RUN_HEAP ?= 2m
@@ -28,6 +29,11 @@ RUFF := $(VENV)/bin/ruff
 PYRIGHT := $(VENV)/bin/pyright
 MPREMOTE := $(VENV)/bin/mpremote
 DEPS_STAMP := $(VENV)/.deps-installed
+# 32-bit MicroPython for `wasmtest`: the webassembly port from npm, pinned in host_tests/wasm/package(-lock).json
+WASM_DIR := host_tests/wasm
+WASM_STAMP := $(WASM_DIR)/node_modules/.installed
+NPM ?= npm
+NODE ?= node
 
 # MicroPython stubs, one folder per port (the rp2 and esp32 packages overwrite each other's files if mixed)
 STDLIB_STUBS := micropython-stdlib-stubs==1.29.0.post2
@@ -50,7 +56,8 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps stubs lint typecheck pytest mpytest hazards test run sim bench mpy repl keys clean distclean
+.PHONY: help venv deps wasmdeps stubs lint typecheck pytest mpytest wasmtest hazards test run sim soak bench mpy repl keys \
+	clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -84,6 +91,14 @@ $(ESP32_STAMP): | $(DEPS_STAMP)
 $(NO_SITE):
 	mkdir -p $@
 
+# reinstalls only when the lock file changes; `npm ci` installs exactly the locked version and checks its hash
+$(WASM_STAMP): $(WASM_DIR)/package.json $(WASM_DIR)/package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "wasmdeps: needs node and npm on PATH (apt-get install nodejs npm)"; exit 1; }
+	$(NPM) ci --prefix $(WASM_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+wasmdeps: $(WASM_STAMP) ## install the 32-bit MicroPython (webassembly port, npm) into host_tests/wasm/node_modules
+
 stubs: $(RP2_STAMP) $(ESP32_STAMP) $(NO_SITE) ## install MicroPython stubs into typings/rp2 and typings/esp32
 
 # --- checks -------------------------------------------------------------------------------------------------------
@@ -101,10 +116,13 @@ pytest: $(DEPS_STAMP) ## host tests on CPython (pytest + hypothesis)
 mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substring to filter)
 	MICROPYPATH=$(MPY_PATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))
 
+wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly port under node; K=substring)
+	$(NODE) $(WASM_DIR)/run.mjs --heapsize $(MPY_HEAP) $(if $(K),-k $(K))
+
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
 	$(PY) -m tools.hazards --check
 
-test: deps lint typecheck pytest mpytest hazards ## everything CI runs, stopping at the first failure
+test: deps lint typecheck pytest mpytest wasmtest hazards ## everything CI runs, stopping at the first failure
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
@@ -114,6 +132,10 @@ run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n 
 sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=file)
 	mkdir -p out
 	$(PY) -m tools.sim $(SCENARIO) --json out/sim.json --plot out/sim.png
+
+soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n)
+	mkdir -p out
+	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) --json out/soak.json
 
 bench: $(DEPS_STAMP) ## speed, memory and wake-up table
 	$(PY) -m tools.bench
@@ -132,4 +154,4 @@ clean: ## remove build output and caches (keeps .venv and typings/)
 	find . -path ./.venv -prune -o -path ./typings -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
 
 distclean: clean ## also remove .venv and typings/
-	rm -rf $(VENV) typings
+	rm -rf $(VENV) typings $(WASM_DIR)/node_modules

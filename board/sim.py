@@ -12,7 +12,7 @@ import time
 from board.drivers import Hardware
 from board.simflash import FakeStorage
 from pump import battery
-from pump.compat import TICKS_MASK
+from pump.compat import TICKS_MASK, ticks_add
 from pump.config import RESET_POWER_ON
 
 try:
@@ -53,7 +53,8 @@ class VirtualClock:
         self._pending = []  # wake times of the tasks sleeping in virtual time
 
     def ticks_ms(self):
-        return (self.start_ticks + self.t_ms) & TICKS_MASK
+        # small ints all the way, as a board's ticks_ms(): start + t would pass 2**30 and allocate on 32-bit ports
+        return ticks_add(self.start_ticks, self.t_ms & TICKS_MASK)
 
     async def sleep_ms(self, ms):
         """Sleep in virtual time: only the earliest pending sleeper moves the clock, so concurrent sleeps overlap."""
@@ -84,7 +85,7 @@ class ScaledClock:
         return _real_elapsed_ms(self._real0) * self.speed
 
     def ticks_ms(self):
-        return (self.start_ticks + self.t_ms) & TICKS_MASK
+        return ticks_add(self.start_ticks, self.t_ms & TICKS_MASK)
 
     async def sleep_ms(self, ms):
         await _real_sleep_ms(max(ms, 0) // self.speed)
@@ -267,7 +268,8 @@ DEMO_SETUP = {
 def _env_int(name, default):
     import os
 
-    v = os.getenv(name)
+    getenv = getattr(os, "getenv", None)  # ports without an environment (webassembly) have none
+    v = getenv(name) if getenv is not None else None
     return int(v) if v else default
 
 
@@ -388,7 +390,7 @@ class SimEncoder:
     def count(self):
         n = self._mech.new_steps()
         if not self._mech.jammed:
-            self._count = (self._count + n * self.counts_per_step) & TICKS_MASK
+            self._count = ticks_add(self._count, n * self.counts_per_step)  # wraps without leaving small ints
         return self._count
 
 

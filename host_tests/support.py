@@ -31,3 +31,13 @@ except ImportError:  # MicroPython: host_tests/mpy_run.py counts it as a skip
 
 class SkipTest(_SkipBase):
     """Raise from a test when the interpreter lacks a capability it needs; the reason is printed."""
+
+
+def small_int_limit():
+    """First integer this interpreter boxes (allocates): 2**30 on 32-bit MicroPython ports like the boards, 2**62 on
+    the 64-bit unix port, None on CPython (every int is an object there)."""
+    import sys
+
+    if sys.implementation.name != "micropython":
+        return None
+    return 1 << 30 if sys.maxsize < 1 << 32 else 1 << 62

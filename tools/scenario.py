@@ -13,7 +13,7 @@ _PLANT = {"nl_per_step_true", "battery_mah", "compliance_ul_per_kpa", "catheter_
 HYDRAULIC_KEYS = ("compliance_ul_per_kpa", "catheter_resistance_kpa_s_per_ul", "sensor_noise_kpa", "csf_kpa")
 # event type -> {key: required}
 EVENT_KEYS = {
-    "reset": {},
+    "reset": {"cause": False},
     "patient_bolus": {},
     "clinician_bolus": {"dose_ug": True, "duration_min": True},
     "refill": {"fill_ul": True, "concentration_ug_per_ml": False},
@@ -105,6 +105,8 @@ class Scenario:
         for key, required in allowed.items():
             if required and key not in e:
                 raise ScenarioError("%s%s: missing" % (path, key))
+        if kind == "reset" and e.get("cause", "power_on") not in ("power_on", "watchdog"):
+            raise ScenarioError("%scause: %r is not power_on or watchdog" % (path, e["cause"]))
         return int(round(at_h * 3600000)), kind, e
 
 

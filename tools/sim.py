@@ -23,7 +23,7 @@ from board.simflash import FakeStorage  # noqa: E402
 from pump import alarms as al  # noqa: E402
 from pump import events as ev  # noqa: E402
 from pump.compat import ticks_diff  # noqa: E402
-from pump.config import RESET_POWER_ON, PumpConfig  # noqa: E402
+from pump.config import RESET_POWER_ON, RESET_WATCHDOG, PumpConfig  # noqa: E402
 from pump.controller import Pump  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
 from pump.errors import MESSAGES, PumpError  # noqa: E402
@@ -104,6 +104,7 @@ class Simulation:
         last_rate = None
         while True:
             t = clock.t_ms
+            self._wake(t)
             before = plant.steps_forward
             deadline = self.pump.tick(clock.ticks_ms())
             self.wakeups += 1
@@ -129,6 +130,9 @@ class Simulation:
         self._sample(self.end_ms)
         self.ref.advance(self.end_ms)
         return self.result()
+
+    def _wake(self, t):
+        """Called at every wake-up just before the tick (tools/soak.py looks at the state there)."""
 
     def _check(self, t, before, after):
         """Largest |delivered - ideal| in steps, just before and just after the steps of this wake-up."""
@@ -184,7 +188,7 @@ class Simulation:
         self.marks.append((t / 3600000, kind))
         try:
             if kind == "reset":
-                self.hw.reset_cause = RESET_POWER_ON
+                self.hw.reset_cause = RESET_WATCHDOG if e.get("cause") == "watchdog" else RESET_POWER_ON
                 self.pump = self._boot()
                 self.resets += 1
                 ref.rebase(delivered)
@@ -203,7 +207,8 @@ class Simulation:
                 ref.suspend()
             elif kind == "resume":
                 self.pump.resume(now)
-                ref.resume()
+                if self.pump.plan.running:  # a safety hold still in force keeps the pump (and the reference) still
+                    ref.resume()
             elif kind == "stop":
                 self.pump.stop(now)
                 ref.program(self.pump.therapy.to_doc())
@@ -232,7 +237,8 @@ class Simulation:
                 if self.pump.resume_after_alarm(now=now):
                     raise PumpError(300, "resume: a safety condition is still present")
                 ref.rebase(self.plant.steps_forward)
-                ref.resume()
+                if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
+                    ref.resume()
             elif kind == "set_clock":
                 wall = self.pump.plan.cal.wall_s() + int(e["shift_min"] * 60)
                 self.pump.set_clock(wall, now=now)

@@ -207,3 +207,21 @@ def test_sim_battery_noise_and_faults():
     bat.fault = "noisy"
     spread = [bat.read_mv() for _ in range(200)]
     assert max(spread) - min(spread) > 300
+
+
+def test_a_stuck_battery_reading_raises_the_sensor_fault_within_its_64_hourly_samples():
+    # Found by the long soak: the rest readings were fed as "not moving", so a stuck reading was never reported.
+    # A healthy reading carries a few mV of ADC noise: 64 identical hourly readings in a row mean a stuck sensor.
+    from pump import alarms as al
+    from pure.test_controller import HOUR_MS, Rig, rx
+
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    rig.run(30 * HOUR_MS)
+    alarms = rig.pump.safety.alarms
+    assert not alarms.is_active(al.A_BATTERY_SENSOR_FAULT)  # 30 healthy noisy readings: nothing
+    rig.hw.battery.fault = "stuck"
+    rig.run(62 * HOUR_MS)
+    assert not alarms.is_active(al.A_BATTERY_SENSOR_FAULT)
+    rig.run(3 * HOUR_MS)
+    assert alarms.is_active(al.A_BATTERY_SENSOR_FAULT)
+    assert rig.pump.plan.running  # reported, dosing goes on (docs/safety.md: no action)

@@ -8,7 +8,7 @@ from pump import events
 from pump.compat import heap_lock, heap_unlock
 from pump.errors import E_RANGE, E_STORAGE, PumpError
 from pump.eventlog import RECORD_SIZE, EventLog, decode
-from support import raises
+from support import SkipTest, raises, small_int_limit
 
 _T0 = 800000000  # 2025-05-08, seconds since 2000
 
@@ -317,18 +317,48 @@ class _CountingStorage:
         pass
 
 
+def _small_crc_args(seq, t_s, code, b):
+    """An `a` for record `seq` whose CRC is a small int even on a 32-bit board (below 2**30): binascii.crc32 returns
+    a fresh int, boxed on the boards when >= 2**30 (3 records in 4), which is the log's one documented allocation."""
+    a = -seq
+    while binascii.crc32(struct.pack("<IIHHii", seq, t_s, code, 1, a, b)) >= 1 << 30:
+        a -= 1
+    return a
+
+
 def test_append_allocates_nothing():
     st = _CountingStorage()
     log = EventLog(st, segments=2, per_segment=3).open()
     log.append(_T0, events.BOOT)  # first call may warm up caches
+    args = [_small_crc_args(seq, _T0 + seq, events.ALARM_RAISED, seq) for seq in range(2, 12)]
     heap_lock()
     try:
         for i in range(10):  # crosses several segment rotations
-            log.append(_T0 + i, events.ALARM_RAISED, -i, i)
+            log.append(_T0 + i + 2, events.ALARM_RAISED, args[i], i + 2)
     finally:
         heap_unlock()
     assert st.n == 11 * RECORD_SIZE
     assert log.last_seq == 11 and log.count == 5 and log.first_seq == 7
+
+
+def test_a_crc_past_the_small_int_range_is_the_one_allocation_on_a_32_bit_port():
+    limit = small_int_limit()
+    if limit != 1 << 30:
+        raise SkipTest("needs a 32-bit MicroPython (host_tests/wasm/run.mjs)")
+    log = EventLog(_CountingStorage(), segments=2, per_segment=3).open()
+    log.append(_T0, events.BOOT)
+    a = 0
+    while binascii.crc32(struct.pack("<IIHHii", 2, _T0, events.ALARM_RAISED, 1, a, 0)) < limit:
+        a += 1
+    allocated = False
+    heap_lock()
+    try:
+        log.append(_T0, events.ALARM_RAISED, a, 0)
+    except MemoryError:
+        allocated = True
+    finally:
+        heap_unlock()
+    assert allocated
 
 
 def test_event_texts():

@@ -2,6 +2,7 @@
 under micropython.heap_lock(), where any allocation raises MemoryError. The last test shows the harness catches one.
 """
 
+from board.sim import Plant, SimEncoder, VirtualClock
 from pump.compat import TICKS_MASK, ticks_diff
 from pump.reservoir import Reservoir
 from pump.steptimer import StepTimer, interval_for
@@ -82,6 +83,29 @@ def test_steptimer_and_reservoir_allocate_nothing():
         mp.heap_unlock()
     assert changed == 2
     assert r.remaining_nl == 0
+
+
+def test_simulated_clock_and_encoder_read_without_allocating_across_the_wrap():
+    # A board's ticks_ms() never allocates; the simulated clock must not either, even where start + t passes 2**30
+    # (boxed on a 32-bit port: this failed on the webassembly port before the clock kept to small ints).
+    mp = _micropython()
+    clock = VirtualClock(TICKS_MASK - 10)
+    plant = Plant()
+    encoder = SimEncoder(plant)
+    encoder._count = TICKS_MASK - 1  # the encoder's count wraps too
+    seen = [0, 0, 0, 0]  # preallocated: only small ints are stored under the lock
+    clock.t_ms = 5
+    mp.heap_lock()
+    try:
+        seen[0] = clock.ticks_ms()
+        clock.t_ms = 20
+        seen[1] = clock.ticks_ms()
+        plant.steps_forward = 3
+        seen[2] = encoder.count()
+    finally:
+        mp.heap_unlock()
+    seen[3] = VirtualClock(TICKS_MASK).ticks_ms()
+    assert seen == [TICKS_MASK - 5, 9, 1, TICKS_MASK]
 
 
 def test_heap_lock_catches_an_allocation():

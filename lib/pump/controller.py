@@ -377,7 +377,7 @@ class Pump:
             self.plan.resume(now)
             self._event(ev.RESUME)
             self.checkpoint(now)
-        self._save_latched(now)
+        self._save_latched(now)  # released holds are saved even while the user's suspend goes on
         return holding
 
     def acknowledge(self, code=0, now=None):

@@ -131,7 +131,8 @@ class Safety:
         if ticks_diff(now, self.battery_due) >= 0 and self.hw.battery is not None:
             self.battery_due = ticks_add(now, _BATTERY_PERIOD_MS)
             mv = self.battery_mv = self.hw.battery.read_mv()
-            fault = self.battery_check.sample(mv, False)
+            # the reading carries a few mV of ADC noise: 64 identical hourly readings (stuck_n) mean a stuck sensor
+            fault = self.battery_check.sample(mv, True)
             alarms.set_condition(al.A_BATTERY_SENSOR_FAULT, fault != FAULT_NONE, now)
             if fault == FAULT_NONE:
                 self.battery.sample(mv, now)
@@ -174,6 +175,12 @@ class Safety:
         if self.holding & (1 << (al.A_MOTOR_STALL - 1)) and self.stall is not None:
             self.stall.reset()
             self._release(al.A_MOTOR_STALL, now)
+        if self.holding & (1 << (al.A_BATTERY_EOS - 1)) and self.hw.battery is not None:
+            # end of service is final for the cell: released only once a reading shows a fresh one (above ERI)
+            mv = self.hw.battery.read_mv()
+            if self.battery_check.sample(mv, True) == FAULT_NONE and mv > self.battery.eri_mv:
+                self.battery.reset()
+                self._release(al.A_BATTERY_EOS, now)
         if self.holding & (1 << (al.A_OVER_DELIVERY - 1)):
             self.day_window.clear(now)
             self.hour_window.clear(now)
