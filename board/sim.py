@@ -304,13 +304,16 @@ def build(config=None):
 
 def add_ble(hw, config):
     """hw.ble and hw.bluetooth only when config gives them (a fake radio, or the Bumble shim's BLE and module);
-    config "keys_path" for command keys (none by default), "urandom" (default os.urandom) for pairing passkeys."""
-    import os
-
+    config "keys_path" for command keys (none by default), "urandom" (default os.urandom, looked up only when the
+    radio is given: the webassembly port has none) for pairing passkeys."""
     hw.ble = config.get("ble")
     hw.bluetooth = config.get("bluetooth")
     hw.keys_path = config.get("keys_path")
-    hw.urandom = config.get("urandom", os.urandom)
+    hw.urandom = config.get("urandom")
+    if hw.urandom is None and hw.ble is not None:
+        import os
+
+        hw.urandom = os.urandom
 
 
 # --- alarm I/O and mechanism sensing (docs/roles.md: buzzer, led, stall, encoder) -------------------------------------
