@@ -11,8 +11,8 @@ from fakes import ble as bluetooth
 from pump import events as ev
 from pump import racp
 from pump.alarms import A_OCCLUSION_SENSING_UNAVAILABLE, PRIO_LOW
-from pump.bleservice import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID, HISTORY_UUID,
-                             RACP_UUID, SERVICE_UUID, STATUS_UUID, PumpService)
+from pump.bleservice import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID,
+                             HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID, PumpService)
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
                            OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
