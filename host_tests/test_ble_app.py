@@ -122,3 +122,25 @@ def test_a_board_without_a_radio_has_no_ble_task(monkeypatch):
     assert app.ble is None
     asyncio.run(app.run(MINUTE_MS))
     assert app.fault is None
+
+
+def test_a_radio_that_fails_to_start_leaves_the_pump_dosing_without_ble(monkeypatch):
+    monkeypatch.setattr(pump.app, "gc", _Gc)
+
+    class Refusing(bluetooth.BLE):
+        def config(self, *names, **values):
+            if "le_secure" in values:
+                raise ValueError("unknown config param")
+            return super().config(*names, **values)
+
+    clock = VirtualClock()
+    radio = Refusing()
+    hw = build({"clock": clock, "plant": Plant(fill_ul=SETUP["fill_ul"]), "storage": FakeStorage(),
+                "rtc": SimRtc(clock, MONDAY_S), "setup": SETUP, "library_path": LIBRARY, "ble": radio,
+                "bluetooth": bluetooth})
+    lines = []
+    app = App(hw, out=lines.append)
+    assert app.ble is None and not radio.is_active
+    assert any(x.startswith("BLE unavailable: ValueError") for x in lines)
+    asyncio.run(app.run(10 * MINUTE_MS))
+    assert app.fault is None and app.hw.stepper.calls > 0
