@@ -50,7 +50,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps stubs lint typecheck pytest mpytest test run sim bench mpy repl keys clean distclean
+.PHONY: help venv deps stubs lint typecheck pytest mpytest test run sim bench mpy deploy repl logs keys clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -118,8 +118,14 @@ bench: $(DEPS_STAMP) ## speed, memory and wake-up table
 mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD=pico_w|esp32_devkit|all)
 	$(PY) -m tools.mpy_build --board $(BOARD)
 
+deploy: $(DEPS_STAMP) ## build, copy firmware + config.json + keys.json to a board, verify (BOARD=pico_w|esp32_devkit PORT=dev)
+	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
+
 repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0, default: first found)
 	$(MPREMOTE) connect $(PORT) repl
+
+logs: $(DEPS_STAMP) ## stream a board's console with timestamps, read-only (PORT=/dev/ttyACM0, default: first found)
+	$(PY) -m tools.logs --port $(PORT)
 
 keys: $(DEPS_STAMP) ## create keys.json (clinician and patient keys, mode 0600, git-ignored; never overwrites one)
 	$(PY) -m tools.keys
