@@ -50,7 +50,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps stubs lint typecheck pytest mpytest test run sim bench mpy deploy repl logs keys clean distclean
+.PHONY: help venv deps stubs lint typecheck pytest mpytest hazards test run sim bench mpy deploy repl logs keys clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -101,7 +101,10 @@ pytest: $(DEPS_STAMP) ## host tests on CPython (pytest + hypothesis)
 mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substring to filter)
 	MICROPYPATH=$(MPY_PATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))
 
-test: deps lint typecheck pytest mpytest ## everything CI runs, stopping at the first failure
+hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
+	$(PY) -m tools.hazards --check
+
+test: deps lint typecheck pytest mpytest hazards ## everything CI runs, stopping at the first failure
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)

@@ -12,6 +12,7 @@ import pump.app
 from board.sim import Plant, SimRtc, SimStepper, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump import events as ev
+from pump.alarms import A_TASK_FAULT
 from pump.app import TASK_DOSING, TASK_TELEMETRY, App
 from pump.compat import TICKS_MASK
 from pump.errors import E_RANGE, PumpError
@@ -163,9 +164,28 @@ def test_stepper_fault_disables_the_motor_before_logging(fault):
     assert not any(x[0] == "step" for x in items[i_fault:])  # and never ran again
     assert not app.hw.stepper.enabled
     assert app.fault[0] == TASK_DOSING and app.fault[1] is fault
-    rec = app.pump.log.latest(1)[0]
-    assert rec[2:] == (ev.TASK_FAULT, TASK_DOSING, getattr(fault, "code", 0))
+    recs = [r[2:] for r in app.pump.log.latest(3)]
+    assert (ev.TASK_FAULT, TASK_DOSING, getattr(fault, "code", 0)) in recs
     assert len(app.hw.stepper.step_times) == 39
+
+
+def test_a_task_fault_alarm_outlives_the_reset_and_dosing_resumes_without_catch_up():
+    app, clock, trace, lines = _app(fail_on=40, fault=ValueError("driver"))
+    with pytest.raises(ValueError):
+        _run(app, clock, 2 * HOUR_MS)
+    assert app.pump.safety.alarms.is_active(A_TASK_FAULT)
+    hw = app.hw
+    clock.t_ms += 60000  # the reset
+    hw.stepper = SimStepper(hw.plant)
+    again = App(hw, out=lines.append)
+    alarms = again.pump.safety.alarms
+    assert alarms.is_active(A_TASK_FAULT) and alarms.sounding(clock.ticks_ms()) == A_TASK_FAULT
+    assert again.pump.plan.running  # a fault alarm, not a hold: the pump doses on
+    _run(again, clock, HOUR_MS)
+    assert 0 < hw.stepper.calls <= HOUR_MS // 28800 + 1  # the program's pace, no catch-up of the lost minute
+    assert again.pump.acknowledge(A_TASK_FAULT) == 1
+    third = App(hw, out=lines.append)  # acknowledged before the next reset: gone for good
+    assert not third.pump.safety.alarms.is_active(A_TASK_FAULT)
 
 
 def test_telemetry_fault_also_stops_the_motor_first():
@@ -183,7 +203,7 @@ def test_telemetry_fault_also_stops_the_motor_first():
     i_log = items.index(("log", ev.TASK_FAULT))
     assert ("disable",) in items[:i_log]
     assert app.fault[0] == TASK_TELEMETRY
-    assert app.pump.log.latest(1)[0][2:] == (ev.TASK_FAULT, TASK_TELEMETRY, 0)
+    assert (ev.TASK_FAULT, TASK_TELEMETRY, 0) in [r[2:] for r in app.pump.log.latest(3)]
     assert 0 < len(app.hw.stepper.step_times) <= 1234000 // 28800 + 1  # dosing ran until the fault
 
 

@@ -187,6 +187,19 @@ def test_full_occlusion_is_caught_held_backed_off_and_resumed(compliance, dose_u
     assert res["max_error_steps"] <= 1  # no step while held, and the program resumes without catch-up
 
 
+def test_an_occlusion_hold_outlives_a_reset():
+    onset_h = 6.37
+    events = [{"at_h": onset_h, "type": "occlusion"}, {"at_h": onset_h + 20, "type": "occlusion_clear"},
+              {"at_h": onset_h + 20.1, "type": "resume_alarm"}]
+    doc = scenario(days=1.2, plant=HYDRAULICS, events=events)
+    plain = run(doc)
+    reset = run(dict(doc, events=sorted(events + [{"at_h": onset_h + 5, "type": "reset"}], key=lambda e: e["at_h"])))
+    assert set(_names(reset)) == {"OCCLUSION"}  # raised, then restored (logged again) at the reset
+    assert abs(reset["steps"] - plain["steps"]) <= 1  # the reset did not restart dosing into the blocked line
+    assert all(c["ok"] for c in reset["commands"])  # the resume once the line is clear releases the saved hold
+    assert reset["max_error_steps"] <= 1
+
+
 def test_no_false_alarm_in_a_month_of_noisy_pressure():
     res = run(scenario(days=30, plant=HYDRAULICS))
     assert res["alarms"] == []

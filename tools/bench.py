@@ -3,6 +3,7 @@
 Timings are printed, never asserted; the deterministic figures here are also checked by the test suite.
 """
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ for _p in (ROOT / "lib", ROOT):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from tools import mpy_build  # noqa: E402
+from tools import ble_bench, mpy_build  # noqa: E402
 from tools.scenario import Scenario, load  # noqa: E402
 from tools.sim import Simulation  # noqa: E402
 
@@ -71,6 +72,12 @@ def main():
     row("control cycle, MicroPython unix", "%.2f us" % mpy["cycle_us"], "-", "median of 15 x 500 wake-ups (x86-64)")
     row("control cycle, CPython", "%.2f us" % cpy["cycle_us"], "-",
         "same; MicroPython/CPython = %.2f" % (mpy["cycle_us"] / cpy["cycle_us"]))
+    ble = asyncio.run(ble_bench.measure(20))
+    row("BLE connect + discover", "%.1f ms" % ble["connect_discover_ms"], "-",
+        "median of %d, in-process Bumble link (host stacks only, no radio); scan %.1f ms"
+        % (ble["runs"], ble["scan_ms"]))
+    row("BLE notification latency", "%.3f ms" % ble["notify_latency_ms"], "-",
+        "gatts_notify to the central's queue, median of %d" % (10 * ble["runs"]))
     row("accounting lost on a power cut", "<= 900 s of steps", "one checkpoint",
         "power cut at every byte of every store write (host_tests/pure/test_powercut.py)")
     for board in sorted(mpy_build.BOARDS):

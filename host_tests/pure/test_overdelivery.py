@@ -168,3 +168,32 @@ def test_count_allocates_nothing():
     finally:
         micropython.heap_unlock()
     assert 3124 <= mon.total <= 3126 and not mon.breached
+
+
+def test_a_grant_widens_the_cap_while_running_and_for_one_window_after_its_end():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(100)
+    mon.grant(30)
+    assert mon.cap == 130
+    assert not mon.count(T0, 120)
+    mon.release(ticks_add(T0, 2500), 30)
+    assert mon.cap == 130 and mon.pending == 0
+    assert not mon.count(ticks_add(T0, 9000), 10)  # 130 in the window: at the cap, not past it
+    mon.count(ticks_add(T0, 10000), 0)  # the first slot (120 steps) left the window
+    assert mon.total == 10 and mon.cap == 130
+    mon.count(ticks_add(T0, 12000), 0)  # the release slot left too: the allowance is gone
+    assert mon.cap == 100
+    mon.release(ticks_add(T0, 12000), 5)  # releasing more than was granted adds nothing
+    assert mon.cap == 100
+
+
+def test_a_lower_limit_with_now_lets_the_old_steps_leave_the_window_first():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(100)
+    assert not mon.count(T0, 90)
+    mon.set_limit(20, ticks_add(T0, 500))  # a slower program: the window still holds the old one's steps
+    assert not mon.breached and mon.cap == 100
+    assert not mon.count(ticks_add(T0, 5000), 10)
+    mon.count(ticks_add(T0, 10500), 0)  # one window later: the new limit alone
+    assert mon.cap == 20 and mon.total == 10
+    assert mon.count(ticks_add(T0, 11000), 11)  # and it holds

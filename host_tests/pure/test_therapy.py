@@ -729,3 +729,35 @@ def test_hard_limit_reported_before_soft():
 def test_stopped_still_checks_the_drug():
     _rejects(_doc(drug="aspirin", therapy={"mode": "stopped"}), E_UNKNOWN_DRUG, "drug.name")
     _rejects(_doc(conc=50, therapy={"mode": "stopped"}), E_HARD_LIMIT, "drug.concentration_ug_per_ml")
+
+
+# ---- bounds for the over-delivery monitor ----
+
+
+def test_heaviest_window_spans_two_weekdays_and_matches_a_brute_force_search():
+    weekend = _steps(("00:00", 3000), ("10:00", 5500))
+    th = _flex(("00:00", 3000), ("07:30", 6500), ("12:00", 5000), ("21:45", 3500), weekly={"sat": weekend,
+                                                                                            "sun": weekend})
+    t = _parse(_doc(drug="wide", therapy=th))
+    quarter_ms = 900000
+    rates = []  # ng/day in each quarter hour of the week (every boundary is on one)
+    for d in range(7):
+        for q in range(96):
+            rates.append(t.dose_ng_per_day_at(d, q * quarter_ms))
+    for window_q in (4, 96):
+        best = 0
+        for start in range(len(rates)):
+            total = 0
+            for k in range(window_q):
+                total += rates[(start + k) % len(rates)]
+            best = max(best, total)
+        assert t.max_window_ng(window_q * quarter_ms) == -(-best * quarter_ms // 86400000)
+    # Sunday's heavy evening and Monday's heavy morning: more than any calendar day holds
+    assert t.max_window_ng(86400000) > t.max_daily_ng()
+
+
+def test_periodic_boluses_of_two_consecutive_days():
+    t = _parse(_doc(drug="wide", periodic_boluses=[_periodic("08:00", dose=50), _periodic("20:00", dose=70,
+                                                                                            days=["fri", "sat"])]))
+    assert t.max_periodic_ng() == 2 * 50000 + 2 * 70000  # Friday and Saturday
+    assert t.max_periodic_ng(1) == 50000 + 70000

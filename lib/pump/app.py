@@ -6,7 +6,6 @@ and never polls. Any exception in any task disables the motor driver before anyt
 
 import gc
 
-from pump import events as ev
 from pump.alarms import TONE_HZ, pattern, tone_at
 from pump.compat import ticks_diff
 from pump.config import PumpConfig
@@ -71,8 +70,8 @@ class App:
             self.pump.halted = True  # the dosing task may still run before the app stops: it must not step
             self.fault = (task_id, exc)
             try:
-                self.pump.log.append(self.pump.wall_s(), ev.TASK_FAULT, task_id, getattr(exc, "code", 0))
-            except Exception:  # noqa: BLE001 - the log may be what failed
+                self.pump.fault(task_id, getattr(exc, "code", 0))
+            except Exception:  # noqa: BLE001 - the log or the store may be what failed
                 pass
 
     async def _guard(self, task_id, coro):
@@ -184,7 +183,13 @@ class App:
 
 def main(hw):
     """Device and `make run` entry: build the app on `hw` and run until the board's run time (if any) is over."""
-    app = App(hw)
+    try:
+        app = App(hw)
+    except Exception as e:  # noqa: BLE001 - a pump that cannot start must not leave the motor enabled
+        hw.stepper.disable()
+        print("fault at start: %r" % (e,))
+        hw.reset()
+        raise
     therapy = app.pump.therapy
     app.out("pump %s on %s: %s" % (_version(), hw.name, therapy.describe() if therapy else "no program"))
     try:

@@ -6,8 +6,9 @@ from pump.bolus import MAX_GRANTS
 from pump.errors import E_CORRUPT, PumpError
 
 # wall_s, flags, fill_nl, remaining_nl, day, delivered_today_nl, total_ul, total_nl_rem, conc_ug_per_ml,
-# bridge_nl_left, bridge_conc_ug_per_ml, grant count; then grant times (u32 each)
-_HEAD = "<IBiiiiIHIiIB"
+# bridge_nl_left, bridge_conc_ug_per_ml, latched alarms (bit code-1), occlusion baseline (0.1 kPa) and jump per step
+# (x256) kept for a held occlusion, grant count; then grant times (u32 each)
+_HEAD = "<IBiiiiIHIiIHHIB"
 _HEAD_SIZE = struct.calcsize(_HEAD)
 FLAG_SUSPENDED = 1
 
@@ -27,6 +28,9 @@ class Counters:
         self.conc_ug_per_ml = 0
         self.bridge_nl_left = 0
         self.bridge_conc_ug_per_ml = 0
+        self.latched = 0  # alarms that must outlive a reset: holds in force, unacknowledged fault alarms
+        self.occ_base_kpa_x10 = 0
+        self.occ_jump_x256 = 0
         self.grants_s = []
 
 
@@ -35,7 +39,8 @@ def pack(c):
     buf = bytearray(_HEAD_SIZE + 4 * len(grants))
     struct.pack_into(
         _HEAD, buf, 0, c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl, c.total_ul,
-        c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml, len(grants))
+        c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml, c.latched, c.occ_base_kpa_x10,
+        c.occ_jump_x256, len(grants))
     for i, t in enumerate(grants):
         struct.pack_into("<I", buf, _HEAD_SIZE + 4 * i, t)
     return bytes(buf)
@@ -46,7 +51,8 @@ def unpack(data):
         raise PumpError(E_CORRUPT, "checkpoint: short")
     c = Counters()
     (c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl, c.total_ul, c.total_nl_rem,
-     c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml, n) = struct.unpack_from(_HEAD, data, 0)
+     c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml, c.latched, c.occ_base_kpa_x10, c.occ_jump_x256,
+     n) = struct.unpack_from(_HEAD, data, 0)
     if n > MAX_GRANTS or len(data) != _HEAD_SIZE + 4 * n:
         raise PumpError(E_CORRUPT, "checkpoint: grant count")
     c.grants_s = [struct.unpack_from("<I", data, _HEAD_SIZE + 4 * i)[0] for i in range(n)]

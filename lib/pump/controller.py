@@ -11,12 +11,12 @@ from pump import events as ev
 from pump.bolus import PatientBolusPolicy
 from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
 from pump.compat import ticks_add, ticks_diff
-from pump.doseplan import KIND_CLINICIAN, KIND_PATIENT, DosePlan
+from pump.doseplan import KIND_CLINICIAN, KIND_PATIENT, KIND_PERIODIC, DosePlan
 from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
 from pump.eventlog import EventLog
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
-from pump.alarms import A_WATCHDOG_RESET
+from pump.alarms import A_TASK_FAULT, A_WATCHDOG_RESET
 from pump.config import RESET_WATCHDOG
 from pump.safety import Safety
 from pump.store import Store
@@ -54,6 +54,8 @@ class Pump:
         self._dirty = False
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
         self.halted = False  # a task fault stopped the pump: no step until the board resets
+        self._prime_steps = 0  # over-delivery allowance of the priming in progress
+        self._bridging = False  # over-delivery bounds follow a bridge in progress
         self._restore(now)
 
     # ---- boot ----
@@ -85,11 +87,13 @@ class Pump:
             except (PumpError, ValueError) as e:
                 self._event(ev.PROGRAM_REJECTED, getattr(e, "code", E_MALFORMED))
         self._event(ev.BOOT, self.hw.reset_cause)
+        safety = self.safety
+        if raw is not None:  # holds in force stay in force; fault alarms stay latched
+            safety.restore(c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, now)
         if self.hw.reset_cause == RESET_WATCHDOG:  # latched until acknowledged: someone must look at why
-            self.safety.alarms.set_condition(A_WATCHDOG_RESET, True, now)
-            self.safety.alarms.set_condition(A_WATCHDOG_RESET, False, now)
+            safety.latch(A_WATCHDOG_RESET, now)
         self._apply_cap(now)
-        plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, not self.suspended)
+        plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, self._may_run())
         self._program_limits()
         if raw is not None:
             self._account_gap(wall_ms - c.wall_s * 1000)
@@ -122,7 +126,12 @@ class Pump:
             self._new_day()  # take_due stopped at midnight: close the old day, then go on with the new one
             self._deliver(now)
         if plan.finished:
-            self._bolus_finished()
+            self._bolus_finished(now)
+        if self._prime_steps and not plan.prime_nl_left:
+            self.safety.release(now, self._prime_steps)
+            self._prime_steps = 0
+        if self._bridging and not plan.bridge_nl_left:
+            self._program_limits(now)  # the new drug's volumes from here on
         if ticks_diff(now, self._sample_due) >= 0:
             self._sample(now)
         if self._dirty and ticks_diff(now, self._ckpt_due) >= 0:
@@ -150,10 +159,15 @@ class Pump:
             self._hold(now)
 
     def _hold(self, now):
-        """A safety hold: dosing stops (boluses cancelled) until the resume command finds the conditions gone."""
+        """A safety hold: dosing stops (boluses cancelled) until the resume command finds the conditions gone; the
+        hold is saved at once, so a reset cannot release it."""
         if self.plan.running or self.plan.prime_nl_left:
-            self._cancelled(self.plan.suspend(now))
+            self._cancelled(self.plan.suspend(now), now)
             self._event(ev.SUSPEND, self.safety.alarms.highest())
+        self._save_latched(now)
+
+    def _save_latched(self, now):
+        if self.safety.latched() != self.c.latched:
             self.checkpoint(now)
 
     def _account(self, now, n):
@@ -186,8 +200,10 @@ class Pump:
         empty = self.reservoir.state == STATE_EMPTY
         self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1)
 
-    def _bolus_finished(self):
+    def _bolus_finished(self, now):
         for kind, dose_ng in self.plan.finished:
+            if kind != KIND_PERIODIC:
+                self.safety.release(now, self._bolus_steps(dose_ng))
             self._event(ev.BOLUS_DONE, dose_ng, kind)
         self.plan.finished = []
 
@@ -207,6 +223,9 @@ class Pump:
         c.bridge_nl_left = self.plan.bridge_nl_left
         c.bridge_conc_ug_per_ml = self.plan.bridge_conc_ug_per_ml
         c.grants_s = self.policy.grants_s
+        safety = self.safety
+        c.latched = safety.latched()
+        c.occ_base_kpa_x10, c.occ_jump_x256 = safety.occlusion.saved()
         self._state_store.save(pack(c))
         self._dirty = False
         self._ckpt_due = ticks_add(now, self._ckpt_ms)
@@ -239,8 +258,8 @@ class Pump:
         self._persist_program(therapy)
         self.therapy = therapy
         cancelled = self.plan.set_therapy(now, therapy, therapy.conc_ug_per_ml, self._may_run())
-        self._cancelled(cancelled)
-        self._program_limits()
+        self._cancelled(cancelled, now)
+        self._program_limits(now)
         self._event(ev.PROGRAM, therapy.mode)
         self.checkpoint(now)
         return therapy
@@ -265,9 +284,9 @@ class Pump:
             self._persist_program(therapy)
             self.therapy = therapy
             self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run())
-            self._program_limits()
         self.reservoir.fill(ul_to_nl(fill_ul))
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
+        self._program_limits(now)
         self.safety.refilled(now, self.reservoir.state == STATE_LOW, self.reservoir.state == STATE_EMPTY)
         self._apply_cap(now)
         self._event(ev.REFILL, fill_ul, conc)
@@ -285,6 +304,9 @@ class Pump:
         if self.reservoir.remaining_nl - nl < self.reservoir.empty_nl:
             raise PumpError(E_RESERVOIR, "volume_ul")
         self.plan.start_prime(now, nl)
+        if self._prime_steps:
+            self.safety.release(now, self._prime_steps)
+        self._prime_steps = self.safety.grant_steps(nl // self.nl_per_step + 2)
         self._event(ev.PRIME, nl)
         self.checkpoint(now)
 
@@ -321,6 +343,7 @@ class Pump:
             raise PumpError(E_RESERVOIR, "bolus: reservoir empty")
         if not self.plan.start_bolus(now, kind, dose_ng, duration_ms):
             raise PumpError(E_STATE, "bolus: too many boluses in progress")
+        self.safety.grant_steps(self._bolus_steps(dose_ng))
         self._event(ev.BOLUS_GRANTED, dose_ng, log_kind)
 
     def suspend(self, now=None):
@@ -328,7 +351,7 @@ class Pump:
         if self.suspended:
             return
         self.suspended = True
-        self._cancelled(self.plan.suspend(now))
+        self._cancelled(self.plan.suspend(now), now)
         self._event(ev.SUSPEND, 0)
         self.checkpoint(now)
 
@@ -351,12 +374,15 @@ class Pump:
             self.plan.resume(now)
             self._event(ev.RESUME)
             self.checkpoint(now)
+        self._save_latched(now)
         return holding
 
     def acknowledge(self, code=0, now=None):
         """Acknowledge one alarm (or all with 0); returns how many were acknowledged."""
         now = self._now(now)
-        return self.safety.alarms.acknowledge(now, code)
+        n = self.safety.alarms.acknowledge(now, code)
+        self._save_latched(now)
+        return n
 
     def silence(self, ms, now=None):
         now = self._now(now)
@@ -365,16 +391,31 @@ class Pump:
     def _may_run(self):
         return not self.suspended and not self.safety.holding
 
-    def _program_limits(self):
-        """Over-delivery bound and battery thresholds for the program: its worst daily volume, plus a priming and a
-        bridge of the catheter, plus two clinician boluses at the library's hard maximum."""
+    def _program_limits(self, now=None):
+        """Over-delivery bounds (boluses and priming are granted as they start) and battery thresholds. Any 24 h:
+        the program's heaviest 24 h of basal (across midnight too) plus the periodic boluses of two days; any hour:
+        its peak basal rate for the hour plus the same periodic boluses. While a bridge pushes the old drug, volumes
+        follow the weaker of the two drugs."""
         usage = self.usage_nl_per_day()
-        extra = 2 * self.cfg.catheter_volume_ul * 1000
         t = self.therapy
-        if t is not None and t.mode != MODE_STOPPED and self.library is not None:
-            hard_max_ng = self.library.limits(t.drug).bounds[QTY_BOLUS][3]
-            extra += 2 * hard_max_ng * 1000 // t.conc_ug_per_ml
-        self.safety.set_program_limits(usage + extra, -(-usage // self.nl_per_step))
+        day = peak = hour = 0
+        plan = self.plan
+        self._bridging = plan.bridge_nl_left > 0
+        if t is not None and t.mode != MODE_STOPPED:
+            conc = t.conc_ug_per_ml
+            if self._bridging:
+                conc = min(conc, plan.bridge_conc_ug_per_ml)
+            periodic_ng = t.max_periodic_ng()
+            day = -(-(t.max_window_ng(86400000) + periodic_ng) * 1000 // conc)
+            for sched in t.weekly or (t.daily,):
+                for _start, ng_per_day in sched:
+                    peak = max(peak, ng_per_day)
+            peak = -(-peak * 1000 // conc)
+            hour = -(-periodic_ng * 1000 // conc)
+        self.safety.set_program_limits(day, peak, hour, -(-usage // self.nl_per_step), now)
+
+    def _bolus_steps(self, dose_ng):
+        return -(-dose_ng * 1000 // self.plan.conc_ug_per_ml) // self.nl_per_step + 2
 
     def stop(self, now=None):
         """Program a stopped therapy for the same drug (a new program is needed to run again)."""
@@ -402,8 +443,18 @@ class Pump:
         self.hw.stepper.disable()
         self.halted = True
 
-    def _cancelled(self, boluses):
+    def fault(self, task_id, code):
+        """A task failed: motor off first, then the event and a task-fault alarm that outlives the coming reset."""
+        self.halt()
+        now = self.hw.clock.ticks_ms()
+        self._event(ev.TASK_FAULT, task_id, code)
+        self.safety.latch(A_TASK_FAULT, now)
+        self.checkpoint(now)
+
+    def _cancelled(self, boluses, now):
         for b in boluses:
+            if b.kind != KIND_PERIODIC:
+                self.safety.release(now, self._bolus_steps(b.dose_ng))
             self._event(ev.BOLUS_CANCELLED, b.dose_ng, b.kind)
 
     # ---- state for telemetry (cold path) ----

@@ -115,6 +115,18 @@ class OcclusionDetector:
         self._res_ok = False  # whether _res is one to measure the next rise and jump from
         self._steps = 0  # steps delivered since the last residual
 
+    def saved(self):
+        """(baseline in 0.1 kPa, J x256): what a held occlusion needs to judge a resume after a reset."""
+        return self.base_x1024 >> _X, self.jump_x256
+
+    def restore(self, base_kpa_x10, jump_x256):
+        """Take back `saved()` after a reset (0 values: nothing saved, settle afresh)."""
+        if 0 < base_kpa_x10 <= _P_CLAMP and _JUMP_MIN <= jump_x256 <= _JUMP_MAX:
+            self.base_x1024 = self.level_x1024 = base_kpa_x10 << _X
+            self.jump_x256 = jump_x256
+            self.samples = self.settle
+            self.rearm()
+
     # ---- hot path ----
     def before_step(self, p_kpa_x10, now):
         """The residual, read in the wake-up just before its steps; updates the verdict in `state`."""
@@ -281,6 +293,12 @@ class NoSensor:
 
     def held_back_nl(self, p_kpa_x10=None):
         return 0
+
+    def saved(self):
+        return 0, 0
+
+    def restore(self, base_kpa_x10, jump_x256):
+        pass
 
     def backoff_steps(self, nl_per_step):
         return 0

@@ -4,8 +4,10 @@ It never reads the dose plan: the controller passes every forward step it hands 
 occlusion back-off's reverse steps are not dosing) and, from the active program and the drug library, the most steps
 any window may hold (`set_limit`, see `allowed_steps`). The window is a ring of `slots` per-slot counts of `slot_ms`
 each; the current slot is partial, so `total` holds the steps of the last (slots - 1) * slot_ms to slots * slot_ms,
-and the limit must be what the program allows in slots * slot_ms. A breach latches until `clear()`. `count` is the
-per-step hot path: small ints in a preallocated list, no allocation.
+and the limit must be what the program allows in slots * slot_ms. Boluses are not in that limit: each one granted
+adds its steps to the allowance while it runs (`grant`), and from its end (`release`) for one more window, so
+the allowance never lasts longer than its steps count in the window. A breach latches until `clear()`. `count` is
+the per-step hot path: small ints in preallocated lists, no allocation.
 """
 
 from pump.compat import const, ticks_add, ticks_diff
@@ -37,26 +39,54 @@ class OverDeliveryMonitor:
         self.slots = slots
         self.window_ms = slot_ms * slots
         self.limit = -1  # no limit until set_limit
+        self.pending = 0  # steps of the boluses running now
         self._ring = [0] * slots
+        self._allow = [0] * slots  # steps of the boluses that ended in each slot
         self.clear(now)
 
     def clear(self, now):
         """Empty the window and unlatch (after the clinician dealt with the breach)."""
         ring = self._ring
+        allow = self._allow
         for i in range(self.slots):
             ring[i] = 0
+            allow[i] = 0
         self._head = 0
         self._slot_start = now
         self.total = 0
         self.breached = False
+        self._update()
 
-    def set_limit(self, max_steps):
-        """The most steps the active program (with every bolus it allows) and the drug library permit in
-        slots x slot_ms; -1 disables the check (no program)."""
+    def _update(self):
+        """The most steps the window may hold now: the program's limit plus the boluses' allowance."""
+        self.cap = -1 if self.limit < 0 else min(self.limit + self.pending + sum(self._allow), 0x3FFFFFFF)
+
+    def grant(self, steps):
+        """A bolus of `steps` starts (cold path)."""
+        self.pending += steps
+        self._update()
+
+    def release(self, now, steps):
+        """A granted bolus ended (done or cancelled): its allowance stays one more window, for its last steps."""
+        self.count(now, 0)
+        steps = min(steps, self.pending)
+        self.pending -= steps
+        self._allow[self._head] += steps
+        self._update()
+
+    def set_limit(self, max_steps, now=None):
+        """The most steps the active program permits in slots x slot_ms, boluses aside; -1 disables the check (no
+        program). With `now`, a lower limit keeps the old one's excess allowed for one more window: the steps the
+        old program moved leave the window gradually (a slower program, the end of a bridge)."""
         if type(max_steps) is not int or max_steps < -1 or max_steps > 0x3FFFFFFF:
             raise PumpError(E_RANGE, "max_steps")
+        old = self.limit
+        if now is not None and 0 <= max_steps < old:
+            self.count(now, 0)
+            self._allow[self._head] += old - max_steps
         self.limit = max_steps
-        if max_steps >= 0 and self.total > max_steps:
+        self._update()
+        if self.cap >= 0 and self.total > self.cap:
             self.breached = True
 
     def count(self, now, steps):
@@ -68,7 +98,7 @@ class OverDeliveryMonitor:
             self._slot_start = now
         self._ring[self._head] += steps
         self.total += steps
-        if self.limit >= 0 and self.total > self.limit:
+        if self.total > self.cap >= 0:
             self.breached = True
         return self.breached
 
@@ -76,20 +106,28 @@ class OverDeliveryMonitor:
         k = el // self.slot_ms
         self._slot_start = ticks_add(self._slot_start, k * self.slot_ms)
         ring = self._ring
+        allow = self._allow
         n = self.slots
         if k >= n:
             for i in range(n):
                 ring[i] = 0
+                allow[i] = 0
             self.total = 0
+            self._update()
             return
         head = self._head
         total = self.total
+        aged = 0
         while k > 0:
             head += 1
             if head == n:
                 head = 0
             total -= ring[head]
             ring[head] = 0
+            aged += allow[head]
+            allow[head] = 0
             k -= 1
         self._head = head
         self.total = total
+        if aged:
+            self._update()

@@ -22,6 +22,10 @@ HOLDING = (
     | (1 << (al.A_PRESSURE_SENSOR_FAULT - 1))
 )
 
+# fault alarms latched for someone to look at, also across a reset, until acknowledged
+_KEPT = (1 << (al.A_WATCHDOG_RESET - 1)) | (1 << (al.A_TASK_FAULT - 1)) | (1 << (al.A_STORE_CORRUPT - 1))
+_HOUR_MS = const(3600000)
+
 
 class Safety:
     """The checks of docs/safety.md on the board's roles; `log_event(event_code, alarm_code)` records alarm events."""
@@ -40,7 +44,8 @@ class Safety:
         eri_mv, eos_mv = thresholds(0)
         self.battery = BatteryMonitor(eri_mv, eos_mv)
         self.battery_due = now
-        self.day_window = OverDeliveryMonitor(3600000, 24, now)
+        self.day_window = OverDeliveryMonitor(_HOUR_MS, 24, now)
+        self.hour_window = OverDeliveryMonitor(300000, 12, now)  # a runaway is caught within the hour
         encoder = getattr(hw, "encoder", None)
         self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
         self._encoder_last = encoder.count() if encoder is not None else 0
@@ -49,14 +54,29 @@ class Safety:
             self.alarms.set_condition(al.A_OCCLUSION_SENSING_UNAVAILABLE, True, now)
 
     # ---- limits from the program (cold path) ----
-    def set_program_limits(self, max_nl_per_day, steps_per_day):
-        """Over-delivery bound for 24 h and battery thresholds for the program's worst daily step count."""
-        limit = allowed_steps(max_nl_per_day, self.nl_per_step, 86400000) if max_nl_per_day else -1
-        self.day_window.set_limit(min(limit, 0x3FFFFFFF))
+    def set_program_limits(self, day_nl, peak_nl_per_day, hour_nl, steps_per_day, now=None):
+        """Over-delivery bounds without the boluses (granted as they start): 24 h, the program's worst day `day_nl`;
+        1 h, its peak basal rate plus `hour_nl` (its periodic boluses). 0 for day_nl: no program, no delivery
+        allowed. Battery thresholds for the program's worst daily step count (patient boluses included)."""
+        nl_step = self.nl_per_step
+        self.day_window.set_limit(min(allowed_steps(day_nl, nl_step, 86400000), 0x3FFFFFFF), now)
+        limit = allowed_steps(peak_nl_per_day, nl_step, _HOUR_MS) + -(-hour_nl // nl_step)
+        self.hour_window.set_limit(min(limit, 0x3FFFFFFF), now)
         try:
             self.battery.set_thresholds(*thresholds(steps_per_day))
         except Exception:  # noqa: BLE001 - no 90-day warning possible at this rate: keep the rest-rate thresholds
             pass
+
+    def grant_steps(self, steps):
+        """A bolus (or priming) of `steps` starts: both windows allow them; returns `steps`."""
+        self.day_window.grant(steps)
+        self.hour_window.grant(steps)
+        return steps
+
+    def release(self, now, steps):
+        """The bolus granted `steps` ended (done or cancelled)."""
+        self.day_window.release(now, steps)
+        self.hour_window.release(now, steps)
 
     # ---- around each burst (hot path) ----
     def may_step(self, now):
@@ -83,9 +103,7 @@ class Safety:
         """Report a burst of n forward steps handed to the driver."""
         if self.hw.pressure is not None:
             self.occlusion.after_step(self.hw.pressure.read_kpa_x10(), n, now)
-        window = self.day_window
-        window.count(now, n)
-        if window.breached:
+        if self.day_window.count(now, n) | self.hour_window.count(now, n):
             self._raise(al.A_OVER_DELIVERY, now)
             self.hw.stepper.disable()
         if self.stall is not None:
@@ -157,9 +175,31 @@ class Safety:
             self._release(al.A_MOTOR_STALL, now)
         if self.holding & (1 << (al.A_OVER_DELIVERY - 1)):
             self.day_window.clear(now)
+            self.hour_window.clear(now)
             self._release(al.A_OVER_DELIVERY, now)
         return self.holding
 
     def _release(self, code, now):
         self.holding &= ~(1 << (code - 1))
+        self.alarms.set_condition(code, False, now)
+
+    # ---- across a reset ----
+    def latched(self):
+        """Bitmap (bit code-1) of what must outlive a reset: holds in force and unacknowledged fault alarms."""
+        return self.holding | (self.alarms.active_bitmap & _KEPT)
+
+    def restore(self, latched, occ_base_kpa_x10, occ_jump_x256, now):
+        """After a reset: holds stay in force (dosing waits for the resume command), fault alarms stay latched."""
+        for code in range(1, 17):
+            bit = 1 << (code - 1)
+            if latched & bit & HOLDING:
+                self._raise(code, now)
+            elif latched & bit & _KEPT:
+                self.latch(code, now)
+        if self.holding & (1 << (al.A_OCCLUSION - 1)):
+            self.occlusion.restore(occ_base_kpa_x10, occ_jump_x256)  # the resume is judged against the old baseline
+
+    def latch(self, code, now):
+        """Raise an event alarm (no lasting condition): latched until acknowledged."""
+        self.alarms.set_condition(code, True, now)
         self.alarms.set_condition(code, False, now)

@@ -118,6 +118,47 @@ class Therapy:
         """Largest daily_ng over the week (basal plus periodic boluses)."""
         return max(self.daily_ng(d) for d in range(7))
 
+    def max_window_ng(self, window_ms):
+        """Most basal drug (ng, rounded up) any `window_ms` of the weekly cycle holds, wherever it starts: across
+        midnight too, where two different weekdays meet. It is largest with one end on a schedule boundary, so only
+        those windows are integrated (cold path: big ints)."""
+        week_ms = 7 * DAY_MS
+        bounds = []  # (start ms of week, dose ng/day) of every schedule step
+        for d in range(7):
+            for start, dose in self.schedule_for(d):
+                bounds.append((d * DAY_MS + start, dose))
+
+        def integral(t0, t1):  # ng/day x ms over [t0, t1) of the weekly cycle, t1 - t0 <= a week
+            total = 0
+            for i in range(len(bounds)):
+                s0 = bounds[i][0]
+                s1 = bounds[i + 1][0] if i + 1 < len(bounds) else week_ms
+                for shift in (0, week_ms):  # the window may run past the end of the week
+                    lo = max(t0, s0 + shift)
+                    hi = min(t1, s1 + shift)
+                    if hi > lo:
+                        total += bounds[i][1] * (hi - lo)
+            return total
+
+        best = 0
+        for b, _dose in bounds:
+            for t0 in (b, (b - window_ms) % week_ms):
+                best = max(best, integral(t0, t0 + window_ms))
+        return (best + DAY_MS - 1) // DAY_MS
+
+    def max_periodic_ng(self, days=2):
+        """Most periodic-bolus drug started on `days` consecutive weekdays."""
+        best = 0
+        for d in range(7):
+            ng = 0
+            for k in range(days):
+                bit = 1 << ((d + k) % 7)
+                for _start, dose_ng, _dur, mask in self.periodic_boluses:
+                    if mask & bit:
+                        ng += dose_ng
+            best = max(best, ng)
+        return best
+
     def max_daily_total_ng(self):
         """max_daily_ng plus every patient bolus the program allows in a day: what the library's daily maximum
         is checked against."""

@@ -1,0 +1,94 @@
+"""BLE timings over the in-process link: scan, connect + discover, notification latency (medians; printed only).
+
+    python -m tools.ble_bench [--runs N] [--json OUT]
+
+A board-style peripheral on the `bluetooth` shim and a Bumble central in one process: the figures are the host
+stacks' own cost (ATT/SMP/HCI in Python, no radio), a floor under what a phone sees over the air.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(ROOT, "lib"), ROOT):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from tools.blehost import bluetooth  # noqa: E402
+from tools.blehost.central import Central  # noqa: E402
+
+_SERVICE = bluetooth.UUID("7a1e0001-52d4-4c3f-9b1e-5d2f7c1a0b01")
+_VALUE = bluetooth.UUID("7a1e0005-52d4-4c3f-9b1e-5d2f7c1a0b01")
+_NAME = b"bench"
+
+
+class _Peripheral:
+    """Four characteristics, one notifying; advertises every 20 ms and again after each disconnection."""
+
+    def __init__(self, ble):
+        self.ble = ble
+        ble.irq(self._irq)
+        ble.active(True)
+        chars = [(bluetooth.UUID(0x2A19 + i), bluetooth.FLAG_READ) for i in range(3)]
+        ((*_, self.value),) = ble.gatts_register_services(
+            [(_SERVICE, chars + [(_VALUE, bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY)])])
+        self.advertise()
+
+    def advertise(self):
+        self.ble.gap_advertise(20000, bytes([len(_NAME) + 1, 0x09]) + _NAME)
+
+    def _irq(self, event, data):
+        if event == 2:  # central disconnected
+            self.advertise()
+
+
+async def measure(runs):
+    peripheral = _Peripheral(bluetooth.BLE())
+    phone = await Central().start()
+    scan_s, connect_s, latency_s = [], [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        advert = await phone.scan(name=_NAME.decode())
+        t1 = time.perf_counter()
+        link = await phone.connect(advert)
+        await link.discover()
+        t2 = time.perf_counter()
+        queue = await link.subscribe(_VALUE)
+        for i in range(10):
+            sent = time.perf_counter()
+            peripheral.ble.gatts_notify(link.handle, peripheral.value, bytes([i]) * 20)
+            await queue.get()
+            latency_s.append(time.perf_counter() - sent)
+        await link.disconnect()
+        scan_s.append(t1 - t0)
+        connect_s.append(t2 - t1)
+    await phone.close()
+    return {
+        "runs": runs,
+        "scan_ms": round(statistics.median(scan_s) * 1000, 2),
+        "connect_discover_ms": round(statistics.median(connect_s) * 1000, 2),
+        "notify_latency_ms": round(statistics.median(latency_s) * 1000, 3),
+    }
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.ble_bench", description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--json", metavar="OUT")
+    args = ap.parse_args(argv)
+    res = asyncio.run(measure(args.runs))
+    print("BLE in-process link, median of %d: scan %.2f ms, connect + discover %.2f ms, notification %.3f ms" % (
+        res["runs"], res["scan_ms"], res["connect_discover_ms"], res["notify_latency_ms"]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
