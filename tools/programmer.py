@@ -1,0 +1,404 @@
+"""Clinician programmer: check a prescription offline (daily volume, steps, reservoir duration, refill date), simulate
+it, and send it or a clinician command to a pump through a link (tools/pumplink.py).
+
+    python -m tools.programmer check RX.json [--fill-ul U] [--start YYYY-MM-DD] [--simulate DAYS [--plot OUT.png]
+                                               [--refill-every DAYS]] [--json]
+    python -m tools.programmer send RX.json [--confirm-soft]          (then a link: --device ..., or --dry-run)
+    python -m tools.programmer refill --fill-ul U [--concentration C] | prime [--volume-ul U]
+                               | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
+                               | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE] | status
+
+A prescription file has the scenario's therapy part (README, "Prescriptions and the drug library"); it is checked by
+the firmware's own parser against the drug library, with the mechanism calibration from config.json (or
+--nl-per-step). Every number the report shows comes from the firmware's objects (Therapy, Pump, Reservoir) on the
+simulated board. Exit codes: 0 done, 2 bad input (the message names the file and key), 3 refused by the pump,
+4 the pump could not be reached.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+from tools import boardconfig
+from tools.boardconfig import ConfigError
+from tools.pumplink import DryRunLink, LinkError, wall_s
+
+from pump.config import PumpConfig  # noqa: E402  (lib/ is on the path once tools.boardconfig is imported)
+from pump.druglib import DrugLibrary  # noqa: E402
+from pump.errors import PumpError  # noqa: E402
+from pump.therapy import MODE_STOPPED, WEEKDAYS, parse_prescription  # noqa: E402
+from pump.units import format_hhmm  # noqa: E402
+
+LIBRARY = os.path.join(boardconfig.ROOT, "lib", "druglib.json")
+EXIT_INPUT = 2
+EXIT_REFUSED = 3
+EXIT_LINK = 4
+
+
+class InputError(Exception):
+    """Bad input: the message names the file and the key."""
+
+
+# ---- inputs ----
+
+
+def load_json(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError as e:
+        raise InputError("%s: no such %s file" % (path, what)) from e
+    except OSError as e:
+        raise InputError("%s: cannot read (%s)" % (path, e.strerror)) from e
+    except ValueError as e:
+        raise InputError("%s: not valid JSON (%s)" % (path, e)) from e
+
+
+def pump_config(config_path, nl_per_step=None):
+    """(pump config dict, where nl_per_step came from): config.json's pump part, --nl-per-step over it."""
+    cfg = {}
+    source = "default: no %s" % config_path
+    if os.path.exists(config_path):
+        try:
+            cfg = dict(boardconfig.load(config_path)["pump"])
+        except ConfigError as e:
+            raise InputError(str(e)) from e
+        source = config_path if "nl_per_step" in cfg else "default: not set in %s" % config_path
+    if nl_per_step is not None:
+        cfg["nl_per_step"] = nl_per_step
+        source = "--nl-per-step"
+    try:
+        PumpConfig(cfg)
+    except PumpError as e:
+        raise InputError("%s: %s" % (source, e)) from e
+    return cfg, source
+
+
+def load_library(path=LIBRARY):
+    try:
+        return DrugLibrary.load(path)
+    except PumpError as e:
+        raise InputError("%s: %s" % (path, e)) from e
+
+
+def check_prescription(path, library, nl_per_step, confirm_soft=False):
+    """(prescription dict, Therapy) of a prescription file, checked by the firmware's parser; InputError names the
+    file and the key."""
+    doc = load_json(path, "prescription")
+    try:
+        return doc, parse_prescription(doc, library, nl_per_step, confirm_soft)
+    except PumpError as e:
+        hint = " (confirm with --confirm-soft or \"confirm_soft_limits\": true)" if e.code == 201 else ""
+        raise InputError("%s: %s%s" % (path, e, hint)) from e
+
+
+# ---- the offline report ----
+
+
+def _scenario(doc, cfg, fill_ul, days, refill_every=None):
+    events = []
+    if refill_every:
+        t = refill_every
+        while t < days:
+            events.append({"at_h": t * 24, "type": "refill", "fill_ul": fill_ul})
+            t += refill_every
+    sc = {"version": 1, "days": days, "pump": cfg, "fill_ul": fill_ul, "events": events}
+    sc.update(doc)
+    sc.pop("confirm_soft_limits", None)
+    sc["confirm_soft_limits"] = True  # checked (and confirmed or refused) before the simulation
+    return sc
+
+
+def _pump_for(doc, cfg, fill_ul, days=1, refill_every=None, library_path=LIBRARY):
+    """A Simulation whose pump (the firmware's Pump on the simulated board) holds the fill and the prescription."""
+    from tools.scenario import Scenario, ScenarioError
+    from tools.sim import Simulation
+
+    try:
+        return Simulation(Scenario(_scenario(doc, cfg, fill_ul, days, refill_every)), library_path)
+    except ScenarioError as e:
+        raise InputError(str(e)) from e
+
+
+def report(doc, cfg, fill_ul, start, library_path=LIBRARY):
+    """The report dict for a checked prescription, a pump config, a fill volume and a start date."""
+    sim = _pump_for(doc, cfg, fill_ul, library_path=library_path)
+    pump = sim.pump
+    t = pump.therapy
+    nl = pump.nl_per_step
+    conc = t.conc_ug_per_ml
+    days = []
+    for d in range(7):
+        ng = t.daily_ng(d)
+        vol_nl = ng * 1000 / conc
+        days.append({"day": WEEKDAYS[d], "dose_ug": ng / 1000, "volume_ul": vol_nl / 1000, "steps": vol_nl / nl})
+    rates = []  # one entry per distinct basal schedule, with the weekdays that follow it
+    if t.mode != MODE_STOPPED:
+        scheds = []
+        for d in range(7):
+            sched = t.schedule_for(d)
+            for entry in scheds:
+                if entry[0] == sched:
+                    entry[1].append(WEEKDAYS[d])
+                    break
+            else:
+                scheds.append((sched, [WEEKDAYS[d]]))
+        for sched, names in scheds:
+            rates.append({"days": names, "steps": [
+                {"start": format_hhmm(start_ms), "dose_ug_per_day": ng_per_day / 1000,
+                 "rate_ul_per_day": ng_per_day / conc,
+                 "step_interval_s": nl * conc * 86.4 / ng_per_day if ng_per_day else None}
+                for start_ms, ng_per_day in sched]})
+    pb = t.patient_bolus
+    bolus = None
+    if pb is not None:
+        vol_nl = pb.dose_ng * 1000 / conc
+        bolus = {"dose_ug": pb.dose_ng / 1000, "volume_ul": vol_nl / 1000, "steps": vol_nl / nl,
+                 "duration_min": pb.duration_ms // 60000, "lockout_min": pb.lockout_ms // 60000,
+                 "max_per_day": pb.max_per_day}
+    periodic = [{"start": format_hhmm(s), "dose_ug": ng / 1000, "volume_ul": ng / conc, "duration_min": ms // 60000,
+                 "days": [WEEKDAYS[i] for i in range(7) if mask >> i & 1]} for s, ng, ms, mask in t.periodic_boluses]
+    res = pump.reservoir
+    worst_nl = pump.usage_nl_per_day()  # heaviest day with every patient bolus: what the pump's status line uses
+    low_days, empty_days = pump.projected_days()
+    avg_nl = -(-sum(t.daily_ng(d) for d in range(7)) * 1000 // (7 * conc))  # programmed week, no patient boluses
+    avg_low, avg_empty = res.days_until(res.low_nl, avg_nl), res.days_until(res.empty_nl, avg_nl)
+
+    def date(n):
+        return None if n is None else (start + datetime.timedelta(days=n)).isoformat()
+
+    return {
+        "therapy": t.describe(),
+        "drug": t.drug, "concentration_ug_per_ml": conc, "mode": ("stopped", "constant", "flex")[t.mode],
+        "nl_per_step": nl,
+        "days": days, "rates": rates, "patient_bolus": bolus, "periodic_boluses": periodic,
+        "worst_day_volume_ul": worst_nl / 1000,
+        "average_day_volume_ul": avg_nl / 1000,
+        "reservoir": {
+            "fill_ul": fill_ul, "low_ul": res.low_nl // 1000, "empty_ul": res.empty_nl // 1000,
+            "start": start.isoformat(),
+            "worst_case": {"low_days": low_days, "low_date": date(low_days),
+                           "empty_days": empty_days, "empty_date": date(empty_days)},
+            "programmed": {"low_days": avg_low, "low_date": date(avg_low),
+                           "empty_days": avg_empty, "empty_date": date(avg_empty)},
+        },
+        "refill_date": date(low_days),
+    }
+
+
+def _group_days(days):
+    """Weekdays with equal figures in runs: [("mon-fri", day), ("sat", day), ...]."""
+    out = []
+    i = 0
+    while i < 7:
+        j = i
+        key = (days[i]["dose_ug"], days[i]["volume_ul"])
+        while j + 1 < 7 and (days[j + 1]["dose_ug"], days[j + 1]["volume_ul"]) == key:
+            j += 1
+        out.append((days[i]["day"] + ("-" + days[j]["day"] if j > i else ""), days[i]))
+        i = j + 1
+    return out
+
+
+def format_report(rep, source):
+    r = rep["reservoir"]
+    lines = ["prescription: %s" % rep["therapy"],
+             "mechanism: %d nL/step (%s)" % (rep["nl_per_step"], source),
+             "daily (basal + periodic boluses, no patient boluses):"]
+    for label, d in _group_days(rep["days"]):
+        lines.append("  %-8s %10.3f ug  %9.3f uL  %8.1f steps" % (label, d["dose_ug"], d["volume_ul"], d["steps"]))
+    for sched in rep["rates"]:
+        lines.append("basal rates%s:" % ("" if len(sched["days"]) == 7 else " on " + ",".join(sched["days"])))
+        for rt in sched["steps"]:
+            every = "a step every %.1f s" % rt["step_interval_s"] if rt["step_interval_s"] else "no steps"
+            lines.append("  from %s: %.3f ug/day = %.3f uL/day, %s" % (
+                rt["start"], rt["dose_ug_per_day"], rt["rate_ul_per_day"], every))
+    pb = rep["patient_bolus"]
+    if pb:
+        lines.append("patient bolus: %.3f ug = %.3f uL = %.1f steps over %d min; lockout %d min, up to %d a day" % (
+            pb["dose_ug"], pb["volume_ul"], pb["steps"], pb["duration_min"], pb["lockout_min"], pb["max_per_day"]))
+    for p in rep["periodic_boluses"]:
+        lines.append("periodic bolus at %s: %.3f ug = %.3f uL over %d min on %s" % (
+            p["start"], p["dose_ug"], p["volume_ul"], p["duration_min"], ",".join(p["days"])))
+    lines.append("volume a day: %.3f uL on average as programmed, %.3f uL on the heaviest day with every patient "
+                 "bolus" % (rep["average_day_volume_ul"], rep["worst_day_volume_ul"]))
+
+    def span(x):
+        if x["low_days"] is None:
+            return "never runs low"
+        return "low on %s (%d days), empty on %s (%d days)" % (
+            x["low_date"], x["low_days"], x["empty_date"], x["empty_days"])
+
+    lines.append("reservoir %d uL from %s (low below %d uL, empty below %d uL):" % (
+        r["fill_ul"], r["start"], r["low_ul"], r["empty_ul"]))
+    lines.append("  worst case: %s" % span(r["worst_case"]))
+    lines.append("  as programmed: %s" % span(r["programmed"]))
+    lines.append("refill date: %s" % (rep["refill_date"] or "none needed"))
+    return "\n".join(lines)
+
+
+# ---- the command line ----
+
+
+def _date(text):
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a date YYYY-MM-DD" % text) from None
+
+
+def _when(text):
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a time \"YYYY-MM-DD HH:MM\"" % text) from None
+
+
+def _parser():
+    ap = argparse.ArgumentParser(prog="python -m tools.programmer", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=boardconfig.DEFAULT_PATH, help="board config (default: config.json)")
+    ap.add_argument("--nl-per-step", type=int, help="mechanism calibration instead of the config's")
+    ap.add_argument("--druglib", default=LIBRARY, help="drug library (default: lib/druglib.json)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def linked(name, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--device", help="the pump's BLE address or name")
+        p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
+        p.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+        return p
+
+    p = sub.add_parser("check", help="check a prescription offline and report its volumes and dates")
+    p.add_argument("prescription")
+    p.add_argument("--fill-ul", type=int, help="reservoir fill (default: the config's reservoir_ul)")
+    p.add_argument("--start", type=_date, default=datetime.date.today(), help="fill date (default: today)")
+    p.add_argument("--simulate", type=float, metavar="DAYS", help="run the simulator for DAYS days")
+    p.add_argument("--plot", metavar="OUT.png", help="with --simulate: plot reservoir, delivery and rate")
+    p.add_argument("--refill-every", type=float, metavar="DAYS", help="with --simulate: refill every DAYS days")
+    p.add_argument("--json", action="store_true", help="print the report (and simulation result) as JSON")
+    p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
+    p = linked("send", "program a pump with a prescription")
+    p.add_argument("prescription")
+    p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
+    p = linked("refill", "new reservoir fill (and concentration)")
+    p.add_argument("--fill-ul", type=int, required=True)
+    p.add_argument("--concentration", type=int, metavar="UG_PER_ML")
+    p = linked("prime", "prime the catheter (therapy suspended or stopped)")
+    p.add_argument("--volume-ul", type=int)
+    p = linked("bolus", "clinician bolus")
+    p.add_argument("--dose-ug", type=float, required=True)
+    p.add_argument("--duration-min", type=int, required=True)
+    p.add_argument("--confirm-soft", action="store_true")
+    for name, text in (("suspend", "suspend delivery"), ("resume", "resume delivery"),
+                       ("resume-alarm", "resume after a safety hold once its condition is gone"),
+                       ("stop", "stop therapy"), ("status", "the pump's state")):
+        linked(name, text)
+    p = linked("set-clock", "set the pump's clock (local time)")
+    p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" (default: now)")
+    p = linked("acknowledge", "acknowledge alarms")
+    p.add_argument("--alarm", type=int, default=0, help="alarm code (default 0: all)")
+    return ap
+
+
+def _check(args, say):
+    cfg, source = pump_config(args.config, args.nl_per_step)
+    library = load_library(args.druglib)
+    nl = PumpConfig(cfg).nl_per_step
+    doc, _therapy = check_prescription(args.prescription, library, nl, args.confirm_soft)
+    fill = args.fill_ul if args.fill_ul is not None else PumpConfig(cfg).reservoir_ul
+    rep = report(doc, cfg, fill, args.start, args.druglib)
+    out = {"report": rep}
+    if not args.json:
+        say(format_report(rep, source))
+    if args.simulate is not None:
+        from tools.sim import summary
+
+        if not 0 < args.simulate <= 3650:
+            raise InputError("--simulate: %g days, must be 0..3650" % args.simulate)
+        sim = _pump_for(doc, cfg, fill, args.simulate, args.refill_every, args.druglib)
+        res = sim.run()
+        out["simulation"] = res
+        if not args.json:
+            say("simulated %g days from %s:" % (args.simulate, "2026-08-01"))
+            say(summary(res))
+        if args.plot:
+            from tools.plot import plot
+
+            plot(sim, args.plot, title=os.path.basename(args.prescription))
+            if not args.json:
+                say("plot: %s" % args.plot)
+    if args.json:
+        say(json.dumps(out, indent=1))
+    return 0
+
+
+def _call(args):
+    """(command, arguments) a link command sends."""
+    c = args.command
+    if c == "send":
+        return "program", None  # filled in after the offline check
+    if c == "refill":
+        a = {"fill_ul": args.fill_ul}
+        if args.concentration is not None:
+            a["concentration_ug_per_ml"] = args.concentration
+        return "refill", a
+    if c == "prime":
+        return "prime", {} if args.volume_ul is None else {"volume_ul": args.volume_ul}
+    if c == "bolus":
+        dose = int(args.dose_ug) if args.dose_ug == int(args.dose_ug) else args.dose_ug
+        return "bolus", {"dose_ug": dose, "duration_min": args.duration_min, "confirm_soft": args.confirm_soft}
+    if c == "set-clock":
+        return "set_clock", {"wall_s": wall_s(args.at or datetime.datetime.now().replace(microsecond=0))}
+    if c == "acknowledge":
+        return "acknowledge", {"code": args.alarm}
+    return c.replace("-", "_"), {}
+
+
+def open_link(args, say):
+    """The link a command goes through: a dry run, or the BLE link to --device with the clinician key."""
+    if args.dry_run:
+        return DryRunLink(say)
+    if not args.device:
+        raise InputError("--device: which pump? (its BLE address or name; or --dry-run)")
+    raise LinkError("BLE link: not available in this build (tools/pumpproto.py is missing)")
+
+
+def _send(args, say, link_factory):
+    command, call_args = _call(args)
+    if command == "program":
+        cfg, _ = pump_config(args.config, args.nl_per_step)
+        doc, therapy = check_prescription(args.prescription, load_library(args.druglib),
+                                          PumpConfig(cfg).nl_per_step, args.confirm_soft)
+        say("checked: %s" % therapy.describe())
+        call_args = {"prescription": doc, "confirm_soft": args.confirm_soft}
+    link = link_factory(args, say)
+    try:
+        reply = link.call(command, **call_args)
+    finally:
+        link.close()
+    if command == "status" or not reply.get("dry_run"):
+        say("%s: %s" % (command, json.dumps(reply, sort_keys=True)))
+    return 0
+
+
+def main(argv=None, say=print, link_factory=open_link):
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args, say)
+        return _send(args, say, link_factory)
+    except InputError as e:
+        say("programmer: %s" % e)
+        return EXIT_INPUT
+    except PumpError as e:
+        say("programmer: the pump refused %s: %s" % (args.command, e))
+        return EXIT_REFUSED
+    except LinkError as e:
+        say("programmer: %s" % e)
+        return EXIT_LINK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
