@@ -28,6 +28,10 @@ RUFF := $(VENV)/bin/ruff
 PYRIGHT := $(VENV)/bin/pyright
 MPREMOTE := $(VENV)/bin/mpremote
 DEPS_STAMP := $(VENV)/.deps-installed
+# browser tests: Debian's chromium, and playwright-core (pinned in package.json / package-lock.json) in node_modules/
+CHROMIUM ?= chromium
+WEB_STAMP := node_modules/.installed
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # MicroPython stubs, one folder per port (the rp2 and esp32 packages overwrite each other's files if mixed)
 STDLIB_STUBS := micropython-stdlib-stubs==1.29.0.post2
@@ -50,7 +54,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps stubs lint typecheck pytest mpytest hazards test run sim bench mpy deploy repl logs keys clean distclean
+.PHONY: help venv deps webdeps stubs lint typecheck pytest mpytest hazards test run sim bench mpy deploy repl logs keys clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -70,6 +74,15 @@ $(DEPS_STAMP): requirements.txt | $(PY)
 venv: $(PY) ## create .venv
 
 deps: $(DEPS_STAMP) ## install the pinned host tools into .venv (once)
+
+# chromium from apt when the machine has none; playwright-core exactly as locked
+$(WEB_STAMP): package.json package-lock.json
+	@command -v $(CHROMIUM) >/dev/null || { $(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+webdeps: $(WEB_STAMP) ## headless chromium (apt, when missing) and playwright-core (npm, node_modules/) for browser tests
 
 $(RP2_STAMP): | $(DEPS_STAMP)
 	rm -rf typings/rp2
@@ -104,7 +117,7 @@ mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substri
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
 	$(PY) -m tools.hazards --check
 
-test: deps lint typecheck pytest mpytest hazards ## everything CI runs, stopping at the first failure
+test: deps webdeps lint typecheck pytest mpytest hazards ## everything CI runs, stopping at the first failure
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
