@@ -241,6 +241,8 @@ def test_a_clinician_session_through_the_link(tmp_path):
     code, out = run("status")
     alarm = json.loads(out[-1].split(": ", 1)[1])["alarm"]
     assert alarm is not None  # the simulated board has no pressure sensor: occlusion sensing is unavailable
+    code, out = run("silence", "--seconds", "60")
+    assert code == 0 and out[-1] == 'silence: {"silenced_ms": 60000}'
     code, out = run("acknowledge")
     assert code == 0 and out[-1] == 'acknowledge: {"acknowledged": 1}'
     assert run("stop")[0] == 0 and sim.pump.mode_name == "stopped"

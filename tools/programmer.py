@@ -6,7 +6,8 @@ it, and send it or a clinician command to a pump through a link (tools/pumplink.
     python -m tools.programmer send RX.json [--confirm-soft]          (then a link: --device ..., or --dry-run)
     python -m tools.programmer refill --fill-ul U [--concentration C] | prime [--volume-ul U]
                                | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
-                               | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE] | status
+                               | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE]
+                               | silence [--seconds S] | status
 
 A prescription file has the scenario's therapy part (README, "Prescriptions and the drug library"); it is checked by
 the firmware's own parser against the drug library, with the mechanism calibration from config.json (or
@@ -299,6 +300,8 @@ def _parser():
     p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" (default: now)")
     p = linked("acknowledge", "acknowledge alarms")
     p.add_argument("--alarm", type=int, default=0, help="alarm code (default 0: all)")
+    p = linked("silence", "mute the buzzer for the alarms active now (at most 2 min)")
+    p.add_argument("--seconds", type=int, default=120)
     return ap
 
 
@@ -353,6 +356,8 @@ def _call(args):
         return "set_clock", {"wall_s": wall_s(args.at or datetime.datetime.now().replace(microsecond=0))}
     if c == "acknowledge":
         return "acknowledge", {"code": args.alarm}
+    if c == "silence":
+        return "silence", {"ms": args.seconds * 1000}
     return c.replace("-", "_"), {}
 
 

@@ -23,6 +23,7 @@ COMMANDS = {
     "stop": (),
     "set_clock": ("wall_s",),
     "acknowledge": ("code",),
+    "silence": ("ms",),
     "status": (),
 }
 EPOCH = datetime.datetime(2000, 1, 1)  # the pump's wall clock counts seconds from here (docs/roles.md: hw.rtc)
@@ -88,6 +89,8 @@ class LocalLink(Link):
             p.set_clock(args["wall_s"], now)
         elif command == "acknowledge":
             return {"acknowledged": p.acknowledge(args.get("code", 0), now)}
+        elif command == "silence":
+            return {"silenced_ms": p.silence(args["ms"], now)}
         return status(p, now) if command == "status" else {"ok": True}
 
 
