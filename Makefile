@@ -54,7 +54,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps webdeps stubs lint typecheck pytest mpytest hazards test run sim bench mpy deploy repl logs keys clean distclean
+.PHONY: help venv deps webdeps stubs lint typecheck pytest mpytest hazards test run sim bench mpy deploy maintenance repl logs keys clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -136,6 +136,9 @@ mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD
 
 deploy: $(DEPS_STAMP) ## build, copy firmware + config.json + keys.json to a board, verify (BOARD=pico_w|esp32_devkit PORT=dev)
 	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
+
+maintenance: $(DEPS_STAMP) ## stop the pump for bench work (watchdog and driver off), then a REPL (BOARD=... PORT=...)
+	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT) --maintenance
 
 repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0, default: first found)
 	$(MPREMOTE) connect $(PORT) repl

@@ -102,8 +102,10 @@ def test_the_commands_copy_every_built_file_once_then_verify_and_reset(bench):
     code, fake, lines = _deploy(bench, "esp32_devkit")
     assert code == 0, lines
     cmds = fake.cmds
-    # 1: driver off at the configured EN pin, old firmware removed, the pump's data/ kept
-    assert cmds[0][0] == "exec" and "machine.Pin(27, machine.Pin.OUT, value=1)" in cmds[0][1]
+    # 1: watchdog re-armed for 2 h (the ESP32's cannot stop), driver off at the configured EN pin, old firmware
+    # removed, the pump's data/ kept
+    assert cmds[0][0] == "exec" and cmds[0][1].startswith("import machine\nmachine.WDT(timeout=7200000)\n")
+    assert "machine.Pin(27, machine.Pin.OUT, value=1)" in cmds[0][1]
     assert "'lib/pump', 'board'" in cmds[0][1] and "data" not in cmds[0][1]
     # 2: every file of build/esp32_devkit copied exactly once, to its own folder, main.py last
     built = _tree(os.path.join(bench[2], "esp32_devkit"))
@@ -153,9 +155,23 @@ def test_dry_run_prints_the_commands_and_runs_none(bench):
     code, fake, lines = _deploy(bench, extra=["--dry-run"])
     assert code == 0 and fake.cmds == []
     text = "\n".join(lines)
-    assert "mpremote connect /dev/ttyFAKE exec <<\n    import machine, os" in text
+    assert "mpremote connect /dev/ttyFAKE exec <<\n    import machine\n    machine.mem32[0x40058000] &=" in text
     assert "mpremote connect /dev/ttyFAKE fs cp -f %s :keys.json" % bench[0] in text
     assert text.rstrip().endswith("mpremote connect /dev/ttyFAKE reset")
+
+
+def test_maintenance_stops_the_watchdog_and_the_driver_then_opens_a_repl(bench):
+    fake = GoodBoard()
+    calls = []
+    fake.interactive = lambda args: calls.append(args) or 0
+    lines = []
+    code = deploy.main(["--board", "pico_w", "--config", bench[1], "--maintenance"], runner=fake, say=lines.append)
+    assert code == 0 and fake.cmds == []  # no build, no copy
+    assert calls == [["exec", "import machine\nmachine.mem32[0x40058000] &= ~0x40000000\n"
+                               "machine.Pin(4, machine.Pin.OUT, value=1)\n", "repl"]]
+    assert "a reset starts it again" in lines[-1]
+    code = deploy.main(["--board", "all", "--maintenance"], runner=fake, say=lines.append)
+    assert code == 2 and len(calls) == 1
 
 
 # ---- the real mpremote against a fake board -------------------------------------------------------------------
@@ -180,7 +196,8 @@ def test_deploy_through_mpremote_to_a_board_folder(bench, tmp_path):
             if "reset" in board.events:
                 break
             time.sleep(0.05)
-        assert board.events == ["pin 4 1", "reset"]
+        # the watchdog's enable bit cleared first (other bits kept), then the driver off; the reset comes last
+        assert board.events == ["mem32 0x40058000 0x00000123", "pin 4 1", "reset"]
         verify_runs = [code for code in board.execs if code.startswith("import pump, board")]
     finally:
         board.close()
@@ -194,3 +211,13 @@ def test_deploy_through_mpremote_to_a_board_folder(bench, tmp_path):
     assert open(on_board["data/prog.a"], "rb").read() == b"program"
     # verified by the board's own firmware (the .mpy files just copied): it reported VERSION and nl_per_step 193
     assert len(verify_runs) == 1 and lines[-1].startswith("deployed pump %s to pico_w" % VERSION)
+
+
+def test_the_maintenance_code_runs_on_an_esp32_board(tmp_path):
+    board = FakeBoard(tmp_path, MICROPYTHON)
+    try:
+        mp = deploy.Mpremote(board.url)
+        mp.run(["exec", deploy.maintenance_code("esp32_devkit", 23)])
+        assert board.events == ["wdt 7200000", "pin 23 1"]
+    finally:
+        board.close()

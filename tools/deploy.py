@@ -10,6 +10,12 @@ program and counters, is kept); (2) copy build/<board>/ (tools/mpy_build.py, the
 version, parse config.json with the firmware's own code, compare keys.json's SHA-256 without printing it;
 (5) hard reset so boot.py and main.py run. Refuses (exit code 2, before touching the board) a BOARD that is not one
 board, a missing or world-readable keys file, or a config made for another board.
+
+    python -m tools.deploy --board pico_w --port /dev/ttyACM0 --maintenance      (or `make maintenance ...`)
+
+stops the pump for bench work (calibration, sensor readings): the firmware interrupted, its watchdog stopped (Pico
+W) or re-armed for 2 h (ESP32), the motor driver off, then a REPL. A reset (`machine.reset()`, the button, power)
+starts the pump again.
 """
 
 import argparse
@@ -34,9 +40,24 @@ FIRMWARE_PATHS = ("lib/pump", "board", "lib/druglib.json", "boot.py", "main.py")
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
 
-# Runs on the board: the driver stays off while files change, then the old firmware goes.
-_PREPARE = """import machine, os
+# The pump's hardware watchdog (8 s) outlives the interrupt and soft reset that mpremote starts with, and nothing
+# feeds it at the REPL: first thing, it is stopped, or where it cannot be stopped, re-armed for 2 h. A reset (the end
+# of a deployment) brings the firmware back with its own watchdog.
+WATCHDOG_OFF = {
+    # the RP2040 watchdog has no stop API: clear WATCHDOG_CTRL.ENABLE (bit 30 of the register at 0x40058000)
+    "pico_w": "machine.mem32[0x40058000] &= ~0x40000000",
+    # the ESP32 task watchdog cannot be stopped; re-arming it takes the new timeout
+    "esp32_devkit": "machine.WDT(timeout=7200000)",
+}
+
+# Bench maintenance: watchdog off, motor driver off. Runs on the board, first in a deployment and before a REPL.
+_MAINTENANCE = """import machine
+%(wdt)s
 machine.Pin(%(en)r, machine.Pin.OUT, value=1)
+"""
+
+# Then the old firmware goes.
+_PREPARE = _MAINTENANCE + """import os
 def _rm(p):
     try:
         mode = os.stat(p)[0]
@@ -82,6 +103,10 @@ class Mpremote:
         self.port = port
         self.exe = exe or str(Path(sys.executable).with_name("mpremote"))
 
+    def interactive(self, args):
+        """Run with the terminal attached (a REPL); returns mpremote's exit code."""
+        return subprocess.call([self.exe, "connect", self.port] + list(args))
+
     def run(self, args):
         cmd = [self.exe, "connect", self.port] + list(args)
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -92,14 +117,16 @@ class Mpremote:
 
 
 def check_inputs(board, keys_path, config_path):
-    """(config document, merged pins) once every input is usable; DeployError(code 2) naming the problem."""
+    """(config document, merged pins) once every input is usable (keys_path None: no keys needed);
+    DeployError(code 2) naming the problem."""
     if board not in mpy_build.BOARDS:
         raise DeployError("BOARD=%s: deploy needs one board: %s" % (board, " or ".join(sorted(mpy_build.BOARDS))),
                           EXIT_REFUSED)
-    try:
-        keys.load(keys_path)
-    except KeysError as e:
-        raise DeployError("keys: %s" % e, EXIT_REFUSED) from e
+    if keys_path is not None:
+        try:
+            keys.load(keys_path)
+        except KeysError as e:
+            raise DeployError("keys: %s" % e, EXIT_REFUSED) from e
     try:
         if os.path.exists(config_path):
             doc = boardconfig.load(config_path, board)
@@ -122,9 +149,14 @@ def firmware_files(out_dir):
     return files, sorted(dirs, key=lambda d: (d.count("/"), d))
 
 
+def maintenance_code(board, en_pin):
+    """What stops a board for bench work: its watchdog off and its motor driver's EN pin high."""
+    return _MAINTENANCE % {"wdt": WATCHDOG_OFF[board], "en": en_pin}
+
+
 def commands(board, files, dirs, en_pin, config_local, keys_local):
     """The mpremote argument lists of a deployment, in order (each one is a `connect PORT ...` call)."""
-    cmds = [["exec", _PREPARE % {"en": en_pin, "remove": FIRMWARE_PATHS, "dirs": dirs}]]
+    cmds = [["exec", _PREPARE % {"wdt": WATCHDOG_OFF[board], "en": en_pin, "remove": FIRMWARE_PATHS, "dirs": dirs}]]
     by_dir = {}
     last = []
     for local, remote in files:
@@ -196,6 +228,13 @@ def deploy(board, mp, keys_path, config_path, out_root=None, say=print, dry_run=
     return cmds
 
 
+def maintenance(board, mp, config_path, say=print):
+    """Stop the pump behind `mp` for bench work and open a REPL on it; returns the REPL's exit code."""
+    _, merged = check_inputs(board, None, config_path)
+    say("stopping the pump on %s for bench work: watchdog off, motor driver off; a reset starts it again" % mp.port)
+    return mp.interactive(["exec", maintenance_code(board, merged["en"]), "repl"])
+
+
 def describe(args):
     """A short line for one command (exec code reduced to its first line)."""
     if args[0] == "exec":
@@ -213,9 +252,12 @@ def main(argv=None, runner=None, say=print):
     ap.add_argument("--config", default=str(ROOT / CONFIG_FILE), help="board config (default: config.json)")
     ap.add_argument("--out", help="build folder (default: build/)")
     ap.add_argument("--dry-run", action="store_true", help="print the mpremote commands, run none")
+    ap.add_argument("--maintenance", action="store_true", help="stop the pump for bench work, open a REPL")
     args = ap.parse_args(argv)
     mp = runner or Mpremote(args.port)
     try:
+        if args.maintenance:
+            return maintenance(args.board, mp, args.config, say)
         deploy(args.board, mp, args.keys, args.config, args.out, say, args.dry_run)
     except DeployError as e:
         say("deploy: %s" % e)

@@ -4,7 +4,8 @@ mpremote connects to the pty's /dev/pts/N (as to QEMU) and speaks the raw REPL p
 the raw REPL, Ctrl-D on an empty line soft-resets, code ended by Ctrl-D is answered "OK", its output, Ctrl-D, its
 error, Ctrl-D, ">"; raw-paste mode (flow-controlled, which mpremote prefers) too. The code runs in a MicroPython
 unix-port process whose working folder is `root`, the board's filesystem (mpremote's fs commands, `exec`, the
-firmware's own modules). A small `machine` module records pin writes and resets in `events`. CPython only.
+firmware's own modules). A small `machine` module records pin and register writes, watchdogs and resets in
+`events`. CPython only.
 """
 
 import os
@@ -44,6 +45,21 @@ class Pin:
     IN = 0
     def __init__(self, pin_id, mode=-1, value=None):
         _log('pin %r %r' % (pin_id, value))
+class _Mem32:
+    # registers read back what was written; the RP2040 WATCHDOG_CTRL starts enabled with a timer value
+    def __init__(self):
+        self.regs = {0x40058000: 0x40000123}
+    def __getitem__(self, addr):
+        return self.regs.get(addr, 0)
+    def __setitem__(self, addr, value):
+        self.regs[addr] = value
+        _log('mem32 0x%08x 0x%08x' % (addr, value))
+mem32 = _Mem32()
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        _log('wdt %d' % timeout)
+    def feed(self):
+        pass
 def reset():
     _log('reset')
 def soft_reset():
