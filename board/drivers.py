@@ -421,7 +421,15 @@ class Hardware:
         led=None,
         stall=None,
         encoder=None,
+        ble=None,
+        bluetooth=None,
+        urandom=None,
+        keys_path=None,
     ):
+        self.ble = ble  # bluetooth.BLE() of the board, or None
+        self.bluetooth = bluetooth  # the module it came from (UUID; the service uses its own flag constants)
+        self.urandom = urandom  # urandom(n) -> n random bytes (pairing passkeys)
+        self.keys_path = keys_path  # BLE command keys file (keys.json), None: commands refused
         self.buzzer = buzzer
         self.led = led
         self.stall = stall

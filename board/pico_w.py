@@ -5,6 +5,7 @@ import binascii
 import os
 import time
 
+import bluetooth
 import machine
 import rp2
 
@@ -36,6 +37,7 @@ DEFAULT_PINS = {
 }
 
 DEFAULT_SETTINGS = {
+    "ble": 1,  # 0: no BLE (the radio stays off; status only on the console)
     "max_steps_per_s": 500,
     "max_steps_per_call": 2000,  # 4 s at 500 steps/s: a call blocks, so it must stay well inside the watchdog timeout
     "dir_forward": 1,  # DIR level that moves the pump forward (depends on motor wiring)
@@ -212,4 +214,8 @@ def build(config=None):
         led=led,
         stall=stall,
         encoder=encoder,
+        ble=bluetooth.BLE() if cfg["ble"] else None,
+        bluetooth=bluetooth,
+        urandom=os.urandom,
+        keys_path="keys.json",
     )

@@ -296,7 +296,19 @@ def build(config=None):
     )
     add_alarm_io(hw, config)
     add_pressure(hw, config)
+    add_ble(hw, config)
     return hw
+
+
+def add_ble(hw, config):
+    """hw.ble and hw.bluetooth only when config gives them (a fake radio, or the Bumble shim's BLE and module);
+    config "keys_path" for command keys (none by default), "urandom" (default os.urandom) for pairing passkeys."""
+    import os
+
+    hw.ble = config.get("ble")
+    hw.bluetooth = config.get("bluetooth")
+    hw.keys_path = config.get("keys_path")
+    hw.urandom = config.get("urandom", os.urandom)
 
 
 # --- alarm I/O and mechanism sensing (docs/roles.md: buzzer, led, stall, encoder) -------------------------------------

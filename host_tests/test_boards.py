@@ -12,6 +12,7 @@ import pytest
 
 import board
 from board import drivers
+from fakes import ble as fake_bluetooth
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,9 +212,10 @@ class FakeStateMachine:
 
 def _import_board(name):
     """Import board.<name> with fake machine/rp2 modules present only for the import itself."""
-    saved = {k: sys.modules.get(k) for k in ("machine", "rp2")}
+    saved = {k: sys.modules.get(k) for k in ("machine", "rp2", "bluetooth")}
     sys.modules["machine"] = make_machine(Bench(), "rp2")
     sys.modules["rp2"] = make_rp2()
+    sys.modules["bluetooth"] = fake_bluetooth
     try:
         return importlib.import_module("board." + name)
     finally:
@@ -235,6 +237,7 @@ def _rig(monkeypatch, mod, port):
     monkeypatch.setattr(mod, "machine", fm)
     monkeypatch.setattr(mod, "time", bench)
     monkeypatch.setattr(mod, "asyncio", types.SimpleNamespace(sleep_ms=bench.sleep_ms))
+    monkeypatch.setattr(mod, "bluetooth", fake_bluetooth)
     if mod is pico_w:
         monkeypatch.setattr(mod, "rp2", make_rp2())
     bench.adc_mv[26] = bench.adc_mv[34] = [1650]
@@ -456,6 +459,16 @@ def test_battery_and_pressure_scaling(monkeypatch):
     bench.adc_mv[35] = [2330]
     assert hw.battery.read_mv() == 3300
     assert hw.pressure.read_kpa_x10() == 1000
+
+
+def test_ble_role_is_the_boards_radio_unless_turned_off(monkeypatch):
+    for mod, port in ((pico_w, "rp2"), (esp32_devkit, "esp32")):
+        _rig(monkeypatch, mod, port)
+        hw = mod.build()
+        assert isinstance(hw.ble, fake_bluetooth.BLE) and hw.bluetooth is fake_bluetooth
+        assert hw.keys_path == "keys.json" and len(hw.urandom(4)) == 4
+        hw = mod.build({"ble": 0})
+        assert hw.ble is None
 
 
 def test_watchdog_is_created_lazily_within_board_limits(monkeypatch):

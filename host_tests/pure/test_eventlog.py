@@ -363,6 +363,7 @@ _CODES = {
     18: "ALARM_ACK",
     19: "TASK_FAULT",
     20: "STORE_CORRUPT",
+    21: "AUTH_LOCKOUT",
 }
 
 

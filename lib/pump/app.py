@@ -23,6 +23,7 @@ TASK_DOSING = 1
 TASK_TELEMETRY = 2
 TASK_HOUSEKEEPING = 3
 TASK_ANNUNCIATOR = 4
+TASK_BLE = 5
 _HOUSEKEEPING_MS = 1000  # pump-time period of gc and watchdog feeding
 _WATCHDOG_MS = 8000  # hardware watchdog timeout (the RP2040 allows at most 8388 ms)
 _DOSING_GRACE_MS = 5000  # the dosing task counts as alive while it is no later than this past its deadline
@@ -55,6 +56,27 @@ class App:
         setup = getattr(hw, "setup", None)
         if setup and self.pump.therapy is None:
             self.first_setup(setup)
+        self.ble = self.ble_service() if getattr(hw, "ble", None) is not None else None
+        self._ble_wait = -1
+        self._ble_timer = asyncio.Event()
+
+    def ble_service(self):
+        """The BLE peripheral on the board's `ble` role, with the command keys of the board's keys.json."""
+        from pump import VERSION
+        from pump.bleservice import PumpService
+        from pump.cmdauth import load_keys
+
+        hw = self.hw
+        path = getattr(hw, "keys_path", None)
+        try:
+            keys = load_keys(path) if path else None
+        except PumpError as e:  # the message names the field, never a key
+            self.out("keys unusable, BLE commands refused: %s" % e)
+            keys = None
+        if keys is None:
+            self.out("no command keys: BLE commands refused, telemetry only")
+        return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock, keys=keys,
+                           urandom=getattr(hw, "urandom", None), out=self.out, model=hw.name)
 
     def first_setup(self, setup):
         """First boot of a simulated pump: fill and program it as a clinician would."""
@@ -149,6 +171,27 @@ class App:
             self._alarm_changed.clear()
             await self._alarm_changed.wait()
 
+    async def ble_events(self, svc):
+        """BLE work as the stack reports events (commands, confirmations, pairing); waits for the next otherwise."""
+        clock = self.hw.clock
+        while True:
+            svc.flag.clear()
+            self._ble_wait = svc.run(clock.ticks_ms())
+            if self._ble_wait >= 0:
+                self._ble_timer.set()
+            await svc.flag.wait()
+
+    async def ble_timer(self, svc):
+        """Wakes the BLE task when it asked to run again (status on change at its bounded rate, history bursts)."""
+        clock = self.hw.clock
+        while True:
+            self._ble_timer.clear()
+            if self._ble_wait < 0:
+                await self._ble_timer.wait()
+                continue
+            await clock.sleep_ms(max(self._ble_wait, 1))
+            svc.flag.set()
+
     async def run(self, run_for_ms=None):
         """Run every task; returns after run_for_ms of pump time, or raises the first task fault."""
         tasks = [
@@ -157,6 +200,9 @@ class App:
             asyncio.create_task(self._guard(TASK_HOUSEKEEPING, self.housekeeping())),
             asyncio.create_task(self._guard(TASK_ANNUNCIATOR, self.annunciate())),
         ]
+        if self.ble is not None:
+            tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_events(self.ble))))
+            tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_timer(self.ble))))
         try:
             if run_for_ms is None:
                 await asyncio.gather(*tasks)

@@ -311,8 +311,11 @@ class Pump:
         self.checkpoint(now)
 
     def clinician_bolus(self, dose_ug, duration_min, confirm_soft=False, now=None):
+        self.clinician_bolus_ng(ug_to_ng(dose_ug, "bolus.dose_ug"), duration_min, confirm_soft, now)
+
+    def clinician_bolus_ng(self, dose_ng, duration_min, confirm_soft=False, now=None):
+        """A clinician bolus of a whole number of ng (BLE commands carry integer ng, never a float)."""
         now = self._now(now)
-        dose_ng = ug_to_ng(dose_ug, "bolus.dose_ug")
         duration_ms = min_to_ms(duration_min, "bolus.duration_min")
         therapy = self.therapy
         if therapy is None or not self.plan.running:

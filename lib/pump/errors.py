@@ -7,6 +7,8 @@ E_MALFORMED = const(100)  # missing key, wrong type, unparsable value
 E_RANGE = const(101)  # value outside what the firmware can represent or the hardware can do
 E_SCHEDULE = const(102)  # flex schedule not ordered / too many steps / bad time
 E_UNKNOWN_DRUG = const(103)
+E_FRAME = const(104)  # BLE frame refused: CRC, version, fragment order or length
+E_OPCODE = const(105)  # unknown command opcode
 E_HARD_LIMIT = const(200)  # drug library hard limit broken: always rejected
 E_SOFT_LIMIT = const(201)  # soft limit broken and not confirmed
 E_CONC_MISMATCH = const(202)  # program concentration differs from the reservoir's drug
@@ -17,12 +19,20 @@ E_NO_BOLUS = const(303)  # patient bolus not enabled by the program
 E_RESERVOIR = const(304)  # not enough drug for the request
 E_CORRUPT = const(400)  # stored record failed its CRC or format check
 E_STORAGE = const(401)  # storage device failed
+E_AUTH = const(500)  # command MAC wrong or role unknown
+E_REPLAY = const(501)  # command counter not above the last one accepted for its role
+E_ROLE = const(502)  # the role may not send this command
+E_AUTH_LOCKOUT = const(503)  # commands locked out after repeated authentication failures
+E_NO_KEYS = const(504)  # no command keys provisioned on this pump
+E_INSECURE = const(505)  # the link is not encrypted, or not authenticated (MITM) where that is required
 
 MESSAGES = {
     E_MALFORMED: "malformed input",
     E_RANGE: "value out of range",
     E_SCHEDULE: "invalid schedule",
     E_UNKNOWN_DRUG: "drug not in library",
+    E_FRAME: "bad frame",
+    E_OPCODE: "unknown command",
     E_HARD_LIMIT: "hard limit exceeded",
     E_SOFT_LIMIT: "soft limit needs confirmation",
     E_CONC_MISMATCH: "concentration mismatch",
@@ -33,6 +43,12 @@ MESSAGES = {
     E_RESERVOIR: "reservoir too low",
     E_CORRUPT: "stored data corrupt",
     E_STORAGE: "storage failure",
+    E_AUTH: "authentication failed",
+    E_REPLAY: "stale command counter",
+    E_ROLE: "role not permitted",
+    E_AUTH_LOCKOUT: "commands locked out",
+    E_NO_KEYS: "no command keys",
+    E_INSECURE: "link not secure enough",
 }
 
 

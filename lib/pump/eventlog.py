@@ -11,7 +11,8 @@ Record layout (24 bytes, little-endian; struct "<IIHHiiI"), read as-is by the BL
     16      4     b      i32  second argument
     20      4     crc    u32  CRC-32 (IEEE, as binascii.crc32 / zlib.crc32) of bytes 0..19
 
-A record is valid when fmt is 1, seq is not 0 and the CRC matches. `decode(buf, offset)` checks and unpacks one.
+A record is valid when fmt is 1, seq is not 0 and the CRC matches. `decode(buf, offset)` checks and unpacks one,
+`encode` packs one (the BLE history characteristic sends records in this very layout).
 
 Segments are the blobs `<name>.0` .. `<name>.K-1`; record i of a segment sits at byte offset 24 * i (fixed offsets).
 Records are added with `storage.append`; when the current segment holds R slots, the next segment in ring order (the
@@ -56,6 +57,12 @@ def decode(buf, offset=0):
     if crc32(memoryview(buf)[offset : offset + _BODY_LEN]) != crc:
         return None
     return (seq, t_s, code, a, b)
+
+
+def encode(buf, body, seq, t_s, code, a, b):
+    """Pack one record into buf[0:24]; `body` is memoryview(buf)[:20], kept by the caller (no allocation here)."""
+    struct.pack_into(_BODY, buf, 0, seq, t_s, code, _FMT_VER, a, b)
+    struct.pack_into("<I", buf, _BODY_LEN, crc32(body))
 
 
 class EventLog:
@@ -127,8 +134,7 @@ class EventLog:
         if not _I32_MIN <= b <= _I32_MAX:
             raise PumpError(E_RANGE, "b")
         seq = self.last_seq + 1
-        struct.pack_into(_BODY, self._buf, 0, seq, t_s, code, _FMT_VER, a, b)
-        struct.pack_into("<I", self._buf, _BODY_LEN, crc32(self._body))
+        encode(self._buf, self._body, seq, t_s, code, a, b)
         i = self._cur
         rotate = self._slots[i] >= self._r
         if rotate:

@@ -25,6 +25,7 @@ ALARM_CLEARED = const(17)  # a: alarm code
 ALARM_ACK = const(18)  # a: alarm code
 TASK_FAULT = const(19)  # a: task id, b: error code if any
 STORE_CORRUPT = const(20)  # a: corrupt slots/records found, b: which store (STORE_STATE, STORE_LOG)
+AUTH_LOCKOUT = const(21)  # BLE commands locked out after repeated authentication failures; a: seconds, b: level
 
 # Values of argument b
 BOLUS_PATIENT = const(1)
@@ -53,6 +54,7 @@ TEXT = {
     ALARM_ACK: "alarm acknowledged",
     TASK_FAULT: "task fault",
     STORE_CORRUPT: "store corrupt",
+    AUTH_LOCKOUT: "commands locked out",
 }
 
 # Names of the arguments (a, b), "" when unused: lets the console and the phone label values without a second table.
@@ -77,6 +79,7 @@ ARGS = {
     ALARM_ACK: ("alarm", ""),
     TASK_FAULT: ("task", "error"),
     STORE_CORRUPT: ("count", "store"),
+    AUTH_LOCKOUT: ("lockout_s", "level"),
 }
 
 

@@ -50,6 +50,7 @@ class Safety:
         self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
         self._encoder_last = encoder.count() if encoder is not None else 0
         self.last_p = 0
+        self.battery_mv = 0  # the last hourly battery reading (0: none yet), for telemetry
         if not self.occlusion.available:
             self.alarms.set_condition(al.A_OCCLUSION_SENSING_UNAVAILABLE, True, now)
 
@@ -129,7 +130,7 @@ class Safety:
         alarms.set_condition(al.A_RESERVOIR_EMPTY, reservoir_state_empty, now)
         if ticks_diff(now, self.battery_due) >= 0 and self.hw.battery is not None:
             self.battery_due = ticks_add(now, _BATTERY_PERIOD_MS)
-            mv = self.hw.battery.read_mv()
+            mv = self.battery_mv = self.hw.battery.read_mv()
             fault = self.battery_check.sample(mv, False)
             alarms.set_condition(al.A_BATTERY_SENSOR_FAULT, fault != FAULT_NONE, now)
             if fault == FAULT_NONE:

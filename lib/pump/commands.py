@@ -1,0 +1,119 @@
+"""BLE commands: opcodes, the roles allowed to send each, parameter layouts, their application to the Pump, and the
+response. A command is authenticated first (pump.cmdauth), then applied by the Pump's own methods, which validate
+everything before changing anything: a refused command changes nothing (it only uses up its counter).
+
+Response (indicated on the command point): opcode u8, result u16 (0 or a pump.errors code), counter u32 (the last
+counter the pump accepted for the command's role), then the opcode's data on success or a short reason on refusal.
+"""
+
+import json
+import struct
+
+from pump.cmdauth import HEAD_LEN, TAG_LEN
+from pump.compat import const
+from pump.errors import E_MALFORMED, PumpError
+
+OP_PROGRAM = const(1)  # flags u8 (bit 0: confirm soft limits), then the prescription as UTF-8 JSON
+OP_REFILL = const(2)  # fill_ul u32, concentration_ug_per_ml u32 (0: unchanged) -> bridge_nl u32
+OP_PRIME = const(3)  # volume_ul u16 (0: the catheter volume)
+OP_CLINICIAN_BOLUS = const(4)  # dose_ng u32, duration_min u16, flags u8 (bit 0: confirm soft limits)
+OP_PATIENT_BOLUS = const(5)
+OP_SUSPEND = const(6)
+OP_RESUME = const(7)
+OP_RESUME_ALARM = const(8)  # release safety holds whose condition is gone -> holds still in force u16
+OP_ACKNOWLEDGE = const(9)  # alarm code u8 (0: all) -> acknowledged u8
+OP_SILENCE = const(10)  # ms u32 -> ms granted u32
+OP_SET_CLOCK = const(11)  # wall clock u32, s since 2000-01-01 00:00 UTC
+OP_STOP = const(12)
+
+_C = const(2)  # 1 << cmdauth.ROLE_CLINICIAN
+_P = const(4)  # 1 << cmdauth.ROLE_PATIENT
+# opcode: (roles allowed, parameter layout; None: program)
+_TABLE = {
+    OP_PROGRAM: (_C, None),
+    OP_REFILL: (_C, "<II"),
+    OP_PRIME: (_C, "<H"),
+    OP_CLINICIAN_BOLUS: (_C, "<IHB"),
+    OP_PATIENT_BOLUS: (_P, ""),
+    OP_SUSPEND: (_C, ""),
+    OP_RESUME: (_C, ""),
+    OP_RESUME_ALARM: (_C, ""),
+    OP_ACKNOWLEDGE: (_C | _P, "<B"),
+    OP_SILENCE: (_C | _P, "<I"),
+    OP_SET_CLOCK: (_C, "<I"),
+    OP_STOP: (_C, ""),
+}
+PARAMS = {op: _TABLE[op][1] for op in _TABLE}  # for the host tools
+ROLES = {op: _TABLE[op][0] for op in _TABLE}
+RESPONSE = "<BHI"
+RESPONSE_LEN = const(7)
+
+
+def roles_for(opcode):
+    """Bitmask of the roles (bit r for role r) that may send `opcode`, None for an unknown opcode."""
+    e = _TABLE.get(opcode)
+    return e[0] if e is not None else None
+
+
+def execute(pump, auth, msg, n, now):
+    """Authenticate and apply the command in msg[:n]; returns (result code, data bytes or reason text)."""
+    code = auth.verify(msg, n, now, roles_for)
+    if code:
+        return code, ""
+    params = memoryview(msg)[HEAD_LEN : n - TAG_LEN]
+    try:
+        return 0, _apply(pump, msg[0], params, now)
+    except PumpError as e:
+        return e.code, e.detail
+
+
+def _apply(pump, op, p, now):
+    fmt = _TABLE[op][1]
+    if fmt is None:
+        if not len(p):
+            raise PumpError(E_MALFORMED, "program: flags")
+        try:
+            doc = json.loads(bytes(p[1:]))
+        except (ValueError, RuntimeError):  # RuntimeError: nested too deep for the parser
+            raise PumpError(E_MALFORMED, "program: not JSON")
+        if type(doc) is not dict:
+            raise PumpError(E_MALFORMED, "program: must be an object")
+        pump.program(doc, bool(p[0] & 1), now)
+        return b""
+    if len(p) != struct.calcsize(fmt):
+        raise PumpError(E_MALFORMED, "parameters: %d bytes expected" % struct.calcsize(fmt))
+    a = struct.unpack(fmt, p)
+    if op == OP_REFILL:
+        pump.refill(a[0], a[1] or None, now)
+        return struct.pack("<I", pump.plan.bridge_nl_left)
+    if op == OP_PRIME:
+        pump.prime(a[0] or None, now)
+    elif op == OP_CLINICIAN_BOLUS:
+        pump.clinician_bolus_ng(a[0], a[1], bool(a[2] & 1), now)
+    elif op == OP_PATIENT_BOLUS:
+        pump.patient_bolus(now)
+    elif op == OP_SUSPEND:
+        pump.suspend(now)
+    elif op == OP_RESUME:
+        pump.resume(now)
+    elif op == OP_RESUME_ALARM:
+        return struct.pack("<H", pump.resume_after_alarm(now))
+    elif op == OP_ACKNOWLEDGE:
+        return struct.pack("<B", pump.acknowledge(a[0], now))
+    elif op == OP_SILENCE:
+        return struct.pack("<I", pump.silence(a[0], now))
+    elif op == OP_SET_CLOCK:
+        pump.set_clock(a[0], now)
+    elif op == OP_STOP:
+        pump.stop(now)
+    return b""
+
+
+def pack_response(buf, opcode, code, counter, data):
+    """Response message into buf; returns its length (data or reason cut to what buf holds)."""
+    struct.pack_into(RESPONSE, buf, 0, opcode, code, counter)
+    if type(data) is str:
+        data = data.encode()
+    m = min(len(data), len(buf) - RESPONSE_LEN)
+    buf[RESPONSE_LEN : RESPONSE_LEN + m] = data[:m]
+    return RESPONSE_LEN + m
