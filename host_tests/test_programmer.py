@@ -182,9 +182,19 @@ def test_the_real_dry_run_option(tmp_path):
     assert code == 0 and out == ["dry run: would send bolus (confirm_soft=False, dose_ug=50, duration_min=15)"]
 
 
-def test_without_the_ble_link_a_command_says_so(tmp_path):
-    code, out = _run(tmp_path, "suspend", "--device", "pump-1234")
-    assert code == 4 and "BLE link: not available" in out[-1]
+def test_the_ble_link_needs_the_clinician_key_and_says_when_the_pump_is_out_of_reach(tmp_path, monkeypatch):
+    code, out = _run(tmp_path, "suspend", "--device", "PUMP-1234", "--keys", str(tmp_path / "keys.json"))
+    assert code == 2 and out[-1].startswith("programmer: --keys: ") and "no such file" in out[-1]
+    from tools import blelink, keys
+    from tools.pumplink import LinkError
+
+    async def unreachable(device, timeout_s=10.0):
+        raise LinkError("%s: no such pump in range" % device)
+
+    monkeypatch.setattr(blelink.BleakGatt, "open", unreachable)
+    keys.create(str(tmp_path / "keys.json"))
+    code, out = _run(tmp_path, "suspend", "--device", "PUMP-1234", "--keys", str(tmp_path / "keys.json"))
+    assert code == 4 and out[-1] == "programmer: PUMP-1234: no such pump in range"
 
 
 class SimPump:
@@ -223,8 +233,9 @@ def test_a_clinician_session_through_the_link(tmp_path):
     assert run("refill", "--fill-ul", "20000", "--concentration", "10000")[0] == 0
     code, out = run("status")
     status = json.loads(out[-1].split(": ", 1)[1])
-    assert status["mode"] == "running" and status["reservoir_ul"] == 20000
-    assert status["therapy"].startswith("morphine 10000 ug/mL constant")
+    assert (status["mode_name"], status["state_name"], status["reservoir_nl"]) == ("constant", "running", 20000000)
+    assert status["rate_nl_per_day"] == 500000
+    assert out[-2].startswith("constant, running: rate 500.0 uL/day, today 0.0 uL, total 0 uL, reservoir 20000.0 uL")
     code, out = run("prime")
     assert code == 3 and out[-1] == "programmer: the pump refused prime: E300 not allowed now: prime: suspend or " \
                                     "stop therapy first"
@@ -239,12 +250,12 @@ def test_a_clinician_session_through_the_link(tmp_path):
     assert run("set-clock", "--at", "2026-03-02 10:30")[0] == 0
     assert sim.pump.wall_s(sim.clock.ticks_ms()) == wall_s(datetime.datetime(2026, 3, 2, 10, 30))
     code, out = run("status")
-    alarm = json.loads(out[-1].split(": ", 1)[1])["alarm"]
-    assert alarm is not None  # the simulated board has no pressure sensor: occlusion sensing is unavailable
+    assert json.loads(out[-1].split(": ", 1)[1])["alarms"] == [10]  # no pressure sensor: occlusion sensing unavailable
+    assert "alarms: OCCLUSION_SENSING_UNAVAILABLE" in out[-2]
     code, out = run("silence", "--seconds", "60")
-    assert code == 0 and out[-1] == 'silence: {"silenced_ms": 60000}'
+    assert code == 0 and out[-1] == 'silence: done {"silence_ms": 60000}'
     code, out = run("acknowledge")
-    assert code == 0 and out[-1] == 'acknowledge: {"acknowledged": 1}'
+    assert code == 0 and out[-1] == 'acknowledge: done {"acknowledged": 1}'
     assert run("stop")[0] == 0 and sim.pump.mode_name == "stopped"
     other = dict(CONSTANT, drug={"name": "morphine", "concentration_ug_per_ml": 20000})
     code, out = run("send", _file(tmp_path, other, "other.json"))

@@ -33,6 +33,7 @@ from pump.therapy import MODE_STOPPED, WEEKDAYS, parse_prescription  # noqa: E40
 from pump.units import format_hhmm  # noqa: E402
 
 LIBRARY = os.path.join(boardconfig.ROOT, "lib", "druglib.json")
+EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
 EXIT_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_LINK = 4
@@ -366,8 +367,31 @@ def open_link(args, say):
     if args.dry_run:
         return DryRunLink(say)
     if not args.device:
-        raise InputError("--device: which pump? (its BLE address or name; or --dry-run)")
-    raise LinkError("BLE link: not available in this build (tools/pumpproto.py is missing)")
+        raise InputError("--device: which pump? (its BLE name PUMP-XXXX or address; or --dry-run)")
+    from tools import keys
+    from tools.blelink import BleakGatt, BleLink
+
+    try:
+        key = keys.load(args.keys, ("clinician",))["clinician"]
+    except keys.KeysError as e:
+        raise InputError("--keys: %s" % e) from e
+    return BleLink(lambda: BleakGatt.open(args.device), key)
+
+
+def format_status(st):
+    """One line for the status characteristic's fields (tools/pumpproto.decode_status)."""
+    from pump.alarms import NAME
+
+    day = st["refill_day"]
+    empty = (EPOCH_DATE + datetime.timedelta(days=day)).isoformat() if day is not None else "never"
+    battery = "%d %%" % st["battery_pct"] if st["battery_pct"] is not None else "not read yet"
+    alarms = ", ".join(NAME.get(c, str(c)) for c in st["alarms"]) or "none"
+    text = "%s, %s: rate %.1f uL/day, today %.1f uL, total %d uL, reservoir %.1f uL (empty by %s), battery %s, " \
+           "alarms: %s" % (st["mode_name"] or "no program", st["state_name"], st["rate_nl_per_day"] / 1000,
+                           st["today_nl"] / 1000, st["total_ul"], st["reservoir_nl"] / 1000, empty, battery, alarms)
+    if st["pressure_kpa_x10"] is not None:
+        text += ", pressure %.1f kPa" % (st["pressure_kpa_x10"] / 10)
+    return text
 
 
 def _send(args, say, link_factory):
@@ -383,8 +407,14 @@ def _send(args, say, link_factory):
         reply = link.call(command, **call_args)
     finally:
         link.close()
-    if command == "status" or not reply.get("dry_run"):
-        say("%s: %s" % (command, json.dumps(reply, sort_keys=True)))
+    if reply.get("dry_run"):
+        return 0
+    if command == "status":
+        say(format_status(reply))
+        say("status: %s" % json.dumps(reply, sort_keys=True))
+    else:
+        data = {k: v for k, v in reply.items() if k != "ok"}
+        say("%s: done%s" % (command, " %s" % json.dumps(data, sort_keys=True) if data else ""))
     return 0
 
 

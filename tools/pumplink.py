@@ -7,9 +7,18 @@ authenticate to the pump raises LinkError.
 """
 
 import datetime
+import os
+import sys
 
-from pump import alarms as al
-from pump.errors import E_MALFORMED, PumpError
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+for _p in (os.path.join(_ROOT, "lib"), _ROOT):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from pump.errors import E_MALFORMED, PumpError  # noqa: E402
+from pump.telemetry import STATUS_LEN, Telemetry  # noqa: E402
+from pump.units import ug_to_ng  # noqa: E402
+from tools.pumpproto import decode_status  # noqa: E402
 
 # command -> the arguments it takes (all optional ones may be left out)
 COMMANDS = {
@@ -58,8 +67,9 @@ class Link:
 
 
 class LocalLink(Link):
-    """Commands applied directly to a Pump (lib/pump/controller.py) at ticks `now()`: the reference every other
-    link must agree with, and what the tests program."""
+    """Commands applied directly to a Pump (lib/pump/controller.py) at ticks `now()`, as the pump's BLE service
+    applies them (pump/commands.py), with the same replies as the BLE link: the reference the other links must agree
+    with, and what the tests program."""
 
     def __init__(self, pump, now):
         self.pump = pump
@@ -69,42 +79,36 @@ class LocalLink(Link):
         check_call(command, args)
         p = self.pump
         now = self.now()
+        out = {"ok": True}
+        if command == "status":
+            buf = bytearray(STATUS_LEN)
+            Telemetry(p).status(buf, now)
+            return decode_status(buf)
         if command == "program":
             p.program(args["prescription"], args.get("confirm_soft", False), now)
         elif command == "refill":
-            p.refill(args["fill_ul"], args.get("concentration_ug_per_ml"), now)
+            p.refill(args["fill_ul"], args.get("concentration_ug_per_ml") or None, now)
+            out["bridge_nl"] = p.plan.bridge_nl_left
         elif command == "prime":
-            p.prime(args.get("volume_ul"), now)
+            p.prime(args.get("volume_ul") or None, now)
         elif command == "bolus":
-            p.clinician_bolus(args["dose_ug"], args["duration_min"], args.get("confirm_soft", False), now)
+            p.clinician_bolus_ng(ug_to_ng(args["dose_ug"], "bolus.dose_ug"), args["duration_min"],
+                                 args.get("confirm_soft", False), now)
         elif command == "suspend":
             p.suspend(now)
         elif command == "resume":
             p.resume(now)
         elif command == "resume_alarm":
-            return {"holding": p.resume_after_alarm(now)}
+            out["holds"] = p.resume_after_alarm(now)
         elif command == "stop":
             p.stop(now)
         elif command == "set_clock":
             p.set_clock(args["wall_s"], now)
         elif command == "acknowledge":
-            return {"acknowledged": p.acknowledge(args.get("code", 0), now)}
+            out["acknowledged"] = p.acknowledge(args.get("code", 0), now)
         elif command == "silence":
-            return {"silenced_ms": p.silence(args["ms"], now)}
-        return status(p, now) if command == "status" else {"ok": True}
-
-
-def status(pump, now):
-    """The pump's state as the programmer shows it."""
-    therapy = pump.therapy
-    code = pump.safety.alarms.highest()
-    return {
-        "mode": pump.mode_name,
-        "therapy": therapy.describe() if therapy is not None else None,
-        "reservoir_ul": pump.reservoir.remaining_ul,
-        "wall_s": pump.wall_s(now),
-        "alarm": al.NAME[code] if code else None,
-    }
+            out["silence_ms"] = p.silence(args["ms"], now)
+        return out
 
 
 class DryRunLink(Link):
