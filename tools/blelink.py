@@ -108,7 +108,10 @@ class PumpClient:
 
 
 class BleLink(Link):
-    """The programmer's link (tools/pumplink.Link) over BLE: `open_gatt()` is a coroutine giving a connected seam."""
+    """The programmer's link (tools/pumplink.Link) over BLE: `open_gatt()` is a coroutine giving a connected seam.
+
+    The link runs its own event loop, or with `loop` one that another thread runs (where the BLE stack lives: the
+    tests' Bumble link, or an application's loop); the calls then wait for it."""
 
     def __init__(self, open_gatt, key, counter=None, timeout_s=RESPONSE_TIMEOUT_S, loop=None):
         self._loop = loop or asyncio.new_event_loop()
@@ -120,7 +123,9 @@ class BleLink(Link):
         self.client = None
 
     def _run(self, coro):
-        return self._loop.run_until_complete(coro)
+        if self._own_loop:
+            return self._loop.run_until_complete(coro)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     async def _client(self):
         if self.client is None:
