@@ -304,6 +304,7 @@ class PumpService:
             code, data = execute(self.pump, self.auth, rx.buf, rx.n, now)
             self._respond(rx.buf[0] if rx.n else 0, code, self.auth.last_counter(self.auth.role), data)
             self._cmd_ready = False
+            self._status_due = None  # what the command changed shows at once
 
     def _respond(self, opcode, code, counter, data):
         n = pack_response(self._resp, opcode, code, counter, data)

@@ -1,0 +1,200 @@
+"""BLE command authentication: keys.json, HMAC per role, strictly increasing counters saved power-fail safe, growing
+lockout after repeated failures (logged)."""
+
+import struct
+
+from fakes.flash import FakeStorage, PowerCut
+from pump import events as ev
+from pump.cmdauth import (LOCKOUT_S, MAX_FAILURES, MAX_LEVEL, ROLE_CLINICIAN, ROLE_PATIENT, CommandAuth, load_keys,
+                          parse_keys)
+from pump.commands import OP_PATIENT_BOLUS, OP_PROGRAM, OP_SUSPEND, roles_for
+from pump.compat import TICKS_MASK, ticks_add
+from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_MALFORMED, E_NO_KEYS, E_OPCODE, E_REPLAY, E_ROLE, E_STORAGE,
+                         PumpError)
+from pump.hmac import hmac_sha256
+from support import raises
+
+KC = bytes(range(100, 132))  # clinician key
+KP = bytes(range(200, 232))  # patient key
+KEY_DOC = {"clinician": "".join("%02x" % b for b in KC), "patient": "".join("%02x" % b for b in KP)}
+T0 = TICKS_MASK - 5000  # lockouts run across the ticks wrap
+
+
+def command(key, role, counter, opcode, params=b""):
+    body = struct.pack("<BBI", opcode, role, counter) + params
+    return body + hmac_sha256(key, body)
+
+
+class Auth:
+    """A CommandAuth on fake flash with its log calls recorded; `boot()` is a reset."""
+
+    def __init__(self, keys=KEY_DOC, storage=None):
+        self.storage = storage if storage is not None else FakeStorage()
+        self.keys = parse_keys(keys) if keys is not None else None
+        self.logged = []
+        self.now = T0
+        self.boot()
+
+    def boot(self):
+        self.auth = CommandAuth(self.storage, self.keys, self._log, self.now)
+        return self.auth
+
+    def _log(self, code, a, b):
+        self.logged.append((code, a, b))
+
+    def verify(self, msg, dt_ms=0):
+        self.now = ticks_add(self.now, dt_ms)
+        return self.auth.verify(bytearray(msg), len(msg), self.now, roles_for)
+
+
+def test_keys_document():
+    keys = parse_keys(KEY_DOC)
+    assert sorted(keys) == [ROLE_CLINICIAN, ROLE_PATIENT]
+    assert keys[ROLE_CLINICIAN].digest(b"x") == hmac_sha256(KC, b"x")
+    upper = {"clinician": KEY_DOC["clinician"].upper(), "patient": KEY_DOC["patient"]}
+    assert parse_keys(upper)[ROLE_CLINICIAN].digest(b"x") == hmac_sha256(KC, b"x")
+    bad = (
+        [],
+        {"clinician": KEY_DOC["clinician"]},
+        {"clinician": KEY_DOC["clinician"], "patient": KEY_DOC["patient"], "nurse": KEY_DOC["patient"]},
+        {"clinician": KEY_DOC["clinician"][:-1], "patient": KEY_DOC["patient"]},
+        {"clinician": "zz" + KEY_DOC["clinician"][2:], "patient": KEY_DOC["patient"]},
+        {"clinician": KEY_DOC["clinician"], "patient": 5},
+        {"clinician": KEY_DOC["clinician"], "patient": KEY_DOC["clinician"]},
+    )
+    for doc in bad:
+        with raises(PumpError) as e:
+            parse_keys(doc)
+        assert e.value.code == E_MALFORMED
+        assert KEY_DOC["clinician"][2:] not in str(e.value) and KEY_DOC["patient"][2:] not in str(e.value)
+
+
+def test_keys_file():
+    import json
+    import os
+
+    assert load_keys("/nonexistent-dir/keys.json") is None
+    path = "/tmp/pump-test-keys-%d.json" % os.getpid() if hasattr(os, "getpid") else "/tmp/pump-test-keys.json"
+    try:
+        with open(path, "w") as f:
+            f.write(json.dumps(KEY_DOC))
+        assert load_keys(path)[ROLE_PATIENT].digest(b"y") == hmac_sha256(KP, b"y")
+        with open(path, "w") as f:
+            f.write("{not json")
+        with raises(PumpError) as e:
+            load_keys(path)
+        assert e.value.code == E_MALFORMED
+    finally:
+        os.remove(path)
+
+
+def test_authentic_fresh_commands_pass_and_their_counters_are_saved():
+    a = Auth()
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    assert a.auth.role == ROLE_CLINICIAN and a.auth.counter == 1
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1000, OP_PROGRAM, b"\x00{}")) == 0
+    assert a.verify(command(KP, ROLE_PATIENT, 7, OP_PATIENT_BOLUS)) == 0  # each role has its own counter
+    assert (a.auth.last_counter(ROLE_CLINICIAN), a.auth.last_counter(ROLE_PATIENT)) == (1000, 7)
+    assert a.auth.last_counter(3) == 0
+    a.boot()
+    assert (a.auth.last_counter(ROLE_CLINICIAN), a.auth.last_counter(ROLE_PATIENT)) == (1000, 7)
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1000, OP_SUSPEND)) == E_REPLAY
+    assert a.verify(command(KC, ROLE_CLINICIAN, 0xFFFFFFFF, OP_SUSPEND)) == 0  # the whole u32 range
+    assert a.logged == []
+
+
+def test_forged_replayed_reordered_and_wrong_role_commands_are_refused():
+    a = Auth()
+    first, second = command(KC, ROLE_CLINICIAN, 5, OP_SUSPEND), command(KC, ROLE_CLINICIAN, 6, OP_SUSPEND)
+    assert a.verify(second) == 0
+    assert a.verify(first) == E_REPLAY  # reordered: an older counter after a newer one
+    assert a.verify(second) == E_REPLAY  # replayed
+    a.auth.failures = 0
+    forged = bytearray(command(KC, ROLE_CLINICIAN, 9, OP_SUSPEND))
+    forged[2] ^= 1  # the counter changed after signing
+    assert a.verify(forged) == E_AUTH
+    assert a.verify(command(KP, ROLE_CLINICIAN, 9, OP_SUSPEND)) == E_AUTH  # signed with the patient's key
+    assert a.verify(command(KC, 3, 9, OP_SUSPEND)) == E_AUTH  # no such role
+    a.auth.failures = 0
+    assert a.verify(command(KP, ROLE_PATIENT, 9, OP_SUSPEND)) == E_ROLE  # the patient may not suspend
+    assert a.verify(command(KP, ROLE_PATIENT, 9, OP_PROGRAM, b"\x00{}")) == E_ROLE
+    assert a.verify(command(KC, ROLE_CLINICIAN, 9, OP_PATIENT_BOLUS)) == E_ROLE  # nor the clinician bolus for them
+    assert a.verify(command(KC, ROLE_CLINICIAN, 9, 200)) == E_OPCODE
+    assert a.verify(command(KC, ROLE_CLINICIAN, 9, OP_SUSPEND)[:37]) == E_MALFORMED
+    assert a.auth.last_counter(ROLE_CLINICIAN) == 6 and a.auth.last_counter(ROLE_PATIENT) == 0  # nothing used up
+    assert a.verify(command(KC, ROLE_CLINICIAN, 9, OP_SUSPEND)) == 0
+
+
+def test_no_keys_refuses_everything():
+    a = Auth(keys=None)
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == E_NO_KEYS
+    assert a.auth.failures == 0 and a.logged == []
+
+
+def test_lockout_grows_is_logged_and_survives_a_reset():
+    a = Auth()
+    good = 1
+    for level in range(1, MAX_LEVEL + 2):
+        for _ in range(MAX_FAILURES):
+            assert a.verify(command(KP, ROLE_CLINICIAN, 99, OP_SUSPEND)) == E_AUTH
+        lock_s = LOCKOUT_S << (min(level, MAX_LEVEL) - 1)
+        assert a.logged[-1] == (ev.AUTH_LOCKOUT, lock_s, min(level, MAX_LEVEL))
+        good += 1
+        assert a.verify(command(KC, ROLE_CLINICIAN, good, OP_SUSPEND)) == E_AUTH_LOCKOUT  # even a good command
+        assert a.auth.locked_s(a.now) == lock_s
+        assert a.verify(command(KC, ROLE_CLINICIAN, good, OP_SUSPEND), lock_s * 1000 - 1) == E_AUTH_LOCKOUT
+        if level == 3:  # a reset starts the lockout again in full
+            a.boot()
+            assert a.auth.level == 3 and a.auth.locked_s(a.now) == lock_s
+            assert a.verify(command(KC, ROLE_CLINICIAN, good, OP_SUSPEND), lock_s * 1000 - 1) == E_AUTH_LOCKOUT
+        a.now = ticks_add(a.now, 1)
+        assert a.auth.locked_s(a.now) == 0
+    assert len(a.logged) == MAX_LEVEL + 1 and a.auth.level == MAX_LEVEL  # capped at 64 min
+    assert a.verify(command(KC, ROLE_CLINICIAN, good, OP_SUSPEND)) == 0
+    assert a.auth.level == 0  # a success resets the growth
+    a.boot()
+    assert a.auth.locked_s(a.now) == 0
+    for _ in range(MAX_FAILURES - 1):  # failures short of the limit lock nothing
+        assert a.verify(command(KC, ROLE_CLINICIAN, good, OP_SUSPEND)) == E_REPLAY
+    assert a.verify(command(KC, ROLE_CLINICIAN, good + 1, OP_SUSPEND)) == 0
+    assert a.auth.failures == 0
+
+
+def test_a_power_cut_while_saving_the_counter_never_lets_a_command_run_twice():
+    msg = command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)
+    n = 0
+    while True:
+        a = Auth()
+        assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+        a.storage.cut_after(n)
+        try:
+            code = a.verify(msg)
+        except PowerCut:
+            code = None
+        a.storage.power_on()
+        a.boot()
+        if code == 0:  # the save completed: the command ran, and never runs again
+            assert a.auth.last_counter(ROLE_CLINICIAN) == 2 and a.verify(msg) == E_REPLAY
+            break
+        # cut: the command did not run; the pump holds the old counter or the new one, nothing else
+        assert code is None and a.auth.last_counter(ROLE_CLINICIAN) in (1, 2)
+        n += 1
+    assert n > 10
+
+
+def test_a_storage_failure_refuses_the_command_and_keeps_the_counter():
+    class Failing(FakeStorage):
+        fail = False
+
+        def write(self, name, data):
+            if self.fail:
+                raise OSError(5)
+            FakeStorage.write(self, name, data)
+
+    a = Auth(storage=Failing())
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    a.storage.fail = True
+    assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == E_STORAGE
+    assert a.auth.last_counter(ROLE_CLINICIAN) == 1
+    a.storage.fail = False
+    assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == 0
