@@ -1,0 +1,45 @@
+"""tools/web/frames.js (the dashboard's decoder) against tools/pumpproto.py on frames recorded from the simulator,
+and tools/web/pumpdefs.json against the firmware. Needs node (`make webdeps`)."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from browser.record import record
+from tools import webdefs
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_pumpdefs_json_is_generated_from_the_firmware():
+    assert webdefs.main(["--check"]) == 0
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rec")
+    rec = record(str(tmp))
+    path = tmp / "recording.json"
+    path.write_text(json.dumps(rec))
+    return rec, str(path)
+
+
+def test_the_recording_holds_every_kind_of_message(recording):
+    rec, _ = recording
+    exp = rec["expected"]
+    assert len(exp["status"]) > 10 and len(exp["history"]) > 5
+    assert {a["name"] for a in exp["alarm"]} >= {"OCCLUSION_SENSING_UNAVAILABLE", "RESERVOIR_LOW"}
+    assert exp["racp"][-1] == {"request": 1, "code": 1}  # the history transfer ended with success
+    assert exp["features"]["keys"] is True
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node: run `make webdeps`")
+def test_frames_js_decodes_exactly_as_pumpproto(recording):
+    rec, path = recording
+    proc = subprocess.run(["node", os.path.join(ROOT, "host_tests", "browser", "decode.mjs"), path],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(json.dumps(rec["expected"]))
