@@ -54,7 +54,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps webdeps stubs lint typecheck pytest mpytest hazards test run sim bench mpy deploy maintenance repl logs keys clean distclean
+.PHONY: help venv deps webdeps stubs lint typecheck pytest mpytest hazards test run sim bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -145,6 +145,10 @@ repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0,
 
 logs: $(DEPS_STAMP) ## stream a board's console with timestamps, read-only (PORT=/dev/ttyACM0, default: first found)
 	$(PY) -m tools.logs --port $(PORT)
+
+dashboard: $(DEPS_STAMP) ## serve the BLE dashboard (tools/web/) on http://localhost:8000 (Web Bluetooth: Chrome/Edge)
+	$(PY) -m tools.webdefs --check
+	$(PY) -m http.server --bind 127.0.0.1 --directory tools/web 8000
 
 keys: $(DEPS_STAMP) ## create keys.json (clinician and patient keys, mode 0600, git-ignored; never overwrites one)
 	$(PY) -m tools.keys
