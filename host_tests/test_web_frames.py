@@ -43,3 +43,32 @@ def test_frames_js_decodes_exactly_as_pumpproto(recording):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == json.loads(json.dumps(rec["expected"]))
+
+
+VECTORS = os.path.join(ROOT, "host_tests", "vectors", "ble_frames.json")
+
+
+def _vectors(path=VECTORS):
+    return subprocess.run(["node", os.path.join(ROOT, "host_tests", "browser", "vectors.mjs"), path],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node: run `make webdeps`")
+def test_frames_js_passes_the_protocol_vectors():
+    proc = _vectors()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip().endswith(" checks, 0 failed")
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node: run `make webdeps`")
+def test_the_vector_check_sees_a_wrong_value(tmp_path):
+    with open(VECTORS) as f:
+        doc = json.load(f)
+    status = next(m for m in doc["messages"] if m["characteristic"] == "status")
+    status["decoded"]["reservoir_nl"] += 1
+    doc["crc16"][0]["crc"] ^= 1
+    path = tmp_path / "vectors.json"
+    path.write_text(json.dumps(doc))
+    proc = _vectors(str(path))
+    assert proc.returncode == 1
+    assert "FAIL %s: decoded" % status["name"] in proc.stdout and "FAIL crc16 of" in proc.stdout

@@ -57,8 +57,9 @@ def definitions():
         "priorities": {str(alarms.PRIO_LOW): "low", str(alarms.PRIO_MEDIUM): "medium", str(alarms.PRIO_HIGH): "high"},
         "events": {str(c): {"text": events.TEXT[c], "args": list(events.args(c))} for c in sorted(events.TEXT)},
         "racp": {"report": racp.OP_REPORT, "abort": racp.OP_ABORT, "count": racp.OP_COUNT,
-                 "number": racp.OP_NUMBER, "response": racp.OP_RESPONSE, "all": racp.OPR_ALL,
-                 "last": racp.OPR_LAST, "success": racp.RC_SUCCESS, "no_records": racp.RC_NO_RECORDS},
+                 "number": racp.OP_NUMBER, "response": racp.OP_RESPONSE, "null": racp.OPR_NULL, "all": racp.OPR_ALL,
+                 "le": racp.OPR_LE, "ge": racp.OPR_GE, "range": racp.OPR_RANGE, "last": racp.OPR_LAST,
+                 "filter_seq": racp.FILTER_SEQ, "success": racp.RC_SUCCESS, "no_records": racp.RC_NO_RECORDS},
     }
 
 

@@ -3,7 +3,9 @@
 //
 //   node host_tests/browser/decode.mjs RECORDING.json
 import { readFileSync } from "node:fs";
-import { Reassembler, decodeAlarm, decodeFeatures, decodeRecord, decodeStatus, unframe } from "../../tools/web/frames.js";
+import {
+  Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, unframe,
+} from "../../tools/web/frames.js";
 
 const defs = JSON.parse(readFileSync(new URL("../../tools/web/pumpdefs.json", import.meta.url)));
 const rec = JSON.parse(readFileSync(process.argv[2]));
@@ -14,9 +16,6 @@ const out = {
   status_read: decodeStatus(defs, unframe(defs, hex(rec.reads[u.status]))),
   status: [], alarm: [], history: [], racp: [],
 };
-const decodeRacp = (p) => (p.length === 6 && p[0] === defs.racp.number
-  ? { count: new DataView(p.buffer, p.byteOffset).getUint32(2, true) }
-  : { request: p[2], code: p[3] });
 const decoders = { [u.status]: ["status", decodeStatus], [u.alarm]: ["alarm", decodeAlarm],
   [u.history]: ["history", decodeRecord], [u.racp]: ["racp", decodeRacp] };
 const rx = {};
@@ -25,7 +24,7 @@ for (const [uuid, frame] of rec.updates) {
   const payload = rx[uuid].feed(hex(frame));
   if (payload !== null) {
     const [key, decode] = decoders[uuid];
-    out[key].push(decode.length === 2 ? decode(defs, payload) : decode(payload));
+    out[key].push(decode(defs, payload));
   }
 }
 console.log(JSON.stringify(out));

@@ -2,7 +2,8 @@
 // Read-only: commands need the clinician's key and go through tools/programmer.py. window.dashboard is the page's
 // state (the tests read it).
 import {
-  Reassembler, decodeAlarm, decodeFeatures, decodeRecord, decodeStatus, split, unframe, dateOfDay, timeOfSeconds,
+  Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, racpRequest, split, unframe,
+  dateOfDay, timeOfSeconds,
 } from "./frames.js";
 
 export function bluetoothSupport(nav) {
@@ -72,11 +73,6 @@ function listen(characteristic, decode, onMessage) {
   });
 }
 
-function decodeRacp(p) {
-  if (p.length === 6 && p[0] === defs.racp.number) return { count: new DataView(p.buffer, p.byteOffset).getUint32(2, true) };
-  return { request: p[2], code: p[3] };
-}
-
 async function connect() {
   const u = defs.uuids;
   const device = await navigator.bluetooth.requestDevice({
@@ -102,10 +98,10 @@ async function connect() {
   listen(ch.status, (p) => decodeStatus(defs, p), (s) => { state.status = s; renderStatus(s); });
   listen(ch.alarm, (p) => decodeAlarm(defs, p), (a) => { state.alarm = a; renderAlarm(a); });
   listen(ch.history, (p) => decodeRecord(defs, p), (r) => { state.history.push(r); renderRecord(r); });
-  listen(ch.racp, decodeRacp, (r) => { state.racp.push(r); });
+  listen(ch.racp, (p) => decodeRacp(defs, p), (r) => { state.racp.push(r); });
   for (const name of ["status", "alarm", "history", "racp"]) await ch[name].startNotifications();
   // the whole event log, oldest first (the RACP request is framed like every other message)
-  for (const frame of split(defs, Uint8Array.of(defs.racp.report, defs.racp.all), 1)) {
+  for (const frame of split(defs, racpRequest(defs, defs.racp.report, defs.racp.all), 1)) {
     await ch.racp.writeValueWithResponse(frame);
   }
 }

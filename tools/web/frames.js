@@ -213,6 +213,29 @@ export function decodeRecord(defs, payload) {
     a_name: args[0], b_name: args[1] };
 }
 
+// A RACP request (op, operator, and the sequence numbers it needs), as tools/pumpproto.racp_request.
+export function racpRequest(defs, op, operator = defs.racp.all, first = 0, last = 0) {
+  const r = defs.racp;
+  if (op === r.abort) return Uint8Array.of(op, r.null);
+  if (operator === r.le || operator === r.ge || operator === r.range) {
+    const out = new Uint8Array(operator === r.range ? 11 : 7);
+    const view = new DataView(out.buffer);
+    out.set([op, operator, r.filter_seq]);
+    view.setUint32(3, operator === r.le ? last : first, true);
+    if (operator === r.range) view.setUint32(7, last, true);
+    return out;
+  }
+  return Uint8Array.of(op, operator);
+}
+
+// A RACP answer: {count} or {request, code}.
+export function decodeRacp(defs, data) {
+  const p = asBytes(data);
+  if (p.length === 6 && p[0] === defs.racp.number) return { count: new DataView(p.buffer, p.byteOffset).getUint32(2, true) };
+  if (p.length === 4 && p[0] === defs.racp.response) return { request: p[2], code: p[3] };
+  throw new Error("not a RACP answer");
+}
+
 // "YYYY-MM-DD" of a day number counted from 2000-01-01 (the pump's calendar), and of seconds since then.
 export function dateOfDay(day) {
   return new Date(Date.UTC(2000, 0, 1) + day * 86400000).toISOString().slice(0, 10);
