@@ -28,8 +28,8 @@ from pump.bleservice import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER,
                              FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
 from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN  # noqa: E402
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,  # noqa: E402
-                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, PARAMS, RESPONSE,
-                           RESPONSE_LEN, ROLES)
+                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
+                           RESPONSE_LEN, TABLE)
 from pump.errors import MESSAGES  # noqa: E402
 from pump.eventlog import RECORD_SIZE  # noqa: E402
 from pump.eventlog import decode as _decode_record  # noqa: E402
@@ -56,6 +56,8 @@ OPCODES = {
     "acknowledge": OP_ACKNOWLEDGE, "silence": OP_SILENCE, "set_clock": OP_SET_CLOCK, "stop": OP_STOP,
 }
 OPCODE_NAMES = {v: k for k, v in OPCODES.items()}
+PARAMS = {op: layout for op, (_roles, layout) in TABLE.items()}  # struct layout of each opcode's parameters
+COMMAND_ROLES = {op: roles for op, (roles, _layout) in TABLE.items()}  # bit r set: role r may send it
 
 
 class FrameError(ValueError):
@@ -225,4 +227,3 @@ def decode_racp(payload):
 
 ROLE_BY_NAME = {name: i + 1 for i, name in enumerate(ROLE_NAMES)}
 TAG_BYTES = TAG_LEN
-COMMAND_ROLES = ROLES
