@@ -34,6 +34,10 @@ WASM_DIR := host_tests/wasm
 WASM_STAMP := $(WASM_DIR)/node_modules/.installed
 NPM ?= npm
 NODE ?= node
+# browser tests: Debian's chromium, and playwright-core (pinned in package.json / package-lock.json) in node_modules/
+CHROMIUM ?= chromium
+WEB_STAMP := node_modules/.installed
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # MicroPython stubs, one folder per port (the rp2 and esp32 packages overwrite each other's files if mixed)
 STDLIB_STUBS := micropython-stdlib-stubs==1.29.0.post2
@@ -56,8 +60,8 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps wasmdeps stubs lint typecheck pytest mpytest wasmtest hazards test run sim soak bench mpy repl keys \
-	clean distclean
+.PHONY: help venv deps wasmdeps webdeps stubs lint typecheck pytest mpytest wasmtest hazards test run sim soak bench mpy \
+	deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -77,6 +81,15 @@ $(DEPS_STAMP): requirements.txt | $(PY)
 venv: $(PY) ## create .venv
 
 deps: $(DEPS_STAMP) ## install the pinned host tools into .venv (once)
+
+# chromium from apt when the machine has none; playwright-core exactly as locked
+$(WEB_STAMP): package.json package-lock.json
+	@command -v $(CHROMIUM) >/dev/null || { $(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+webdeps: $(WEB_STAMP) ## headless chromium (apt, when missing) and playwright-core (npm, node_modules/) for browser tests
 
 $(RP2_STAMP): | $(DEPS_STAMP)
 	rm -rf typings/rp2
@@ -122,7 +135,7 @@ wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly p
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
 	$(PY) -m tools.hazards --check
 
-test: deps lint typecheck pytest mpytest wasmtest hazards ## everything CI runs, stopping at the first failure
+test: deps webdeps lint typecheck pytest mpytest wasmtest hazards ## everything CI runs, stopping at the first failure
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
@@ -143,8 +156,21 @@ bench: $(DEPS_STAMP) ## speed, memory and wake-up table
 mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD=pico_w|esp32_devkit|all)
 	$(PY) -m tools.mpy_build --board $(BOARD)
 
+deploy: $(DEPS_STAMP) ## build, copy firmware + config.json + keys.json to a board, verify (BOARD=pico_w|esp32_devkit PORT=dev)
+	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
+
+maintenance: $(DEPS_STAMP) ## stop the pump for bench work (watchdog and driver off), then a REPL (BOARD=... PORT=...)
+	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT) --maintenance
+
 repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0, default: first found)
 	$(MPREMOTE) connect $(PORT) repl
+
+logs: $(DEPS_STAMP) ## stream a board's console with timestamps, read-only (PORT=/dev/ttyACM0, default: first found)
+	$(PY) -m tools.logs --port $(PORT)
+
+dashboard: $(DEPS_STAMP) ## serve the BLE dashboard (tools/web/) on http://localhost:8000 (Web Bluetooth: Chrome/Edge)
+	$(PY) -m tools.webdefs --check
+	$(PY) -m http.server --bind 127.0.0.1 --directory tools/web 8000
 
 keys: $(DEPS_STAMP) ## create keys.json (clinician and patient keys, mode 0600, git-ignored; never overwrites one)
 	$(PY) -m tools.keys

@@ -59,3 +59,38 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(ConfigError, match="not valid JSON"):
         boardconfig.load(str(tmp_path / "bad.json"))
+
+
+def test_set_and_show_from_the_command_line(tmp_path):
+    path = str(tmp_path / "config.json")
+    out = []
+    assert boardconfig.main(["--config", path, "--board", "pico_w", "set", "hw.pressure_adc=27",
+                             "pump.catheter_volume_ul=120", "hw.led=\"LED\""], say=out.append) == 0
+    assert boardconfig.load(path) == {"format": 1, "board": "pico_w", "hw": {"pressure_adc": 27, "led": "LED"},
+                                      "pump": {"catheter_volume_ul": 120}}
+    effective = json.loads(out[-1].split(": ", 1)[1])
+    assert effective["pressure_adc"] == 27 and effective["step"] == 2 and effective["nl_per_step"] == 200
+    assert boardconfig.main(["--config", path, "set", "hw.pressure_adc=default"], say=out.append) == 0
+    assert boardconfig.load(path)["hw"] == {"led": "LED"}
+    assert boardconfig.main(["--config", path, "show"], say=out.append) == 0
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("hw.stp=3", "config.hw.stp: unknown key for pico_w"),
+    ("pump.nl_per_step=0", "config.nl_per_step: 0 not in 1..100000"),
+    ("pump.nl_per_step=abc", "pump.nl_per_step: 'abc' is not a JSON value"),
+    ("board=esp32_devkit", "board=esp32_devkit: expected hw.KEY=VALUE or pump.KEY=VALUE"),
+])
+def test_a_bad_setting_is_named_and_nothing_is_written(tmp_path, assignment, message):
+    path = str(tmp_path / "config.json")
+    boardconfig.save(path, boardconfig.new_config("pico_w"))
+    before = open(path).read()
+    out = []
+    assert boardconfig.main(["--config", path, "set", assignment], say=out.append) == 2
+    assert message in out[-1] and open(path).read() == before
+
+
+def test_show_without_a_file_asks_for_the_board(tmp_path):
+    out = []
+    assert boardconfig.main(["--config", str(tmp_path / "none.json"), "show"], say=out.append) == 2
+    assert "give --board" in out[-1]

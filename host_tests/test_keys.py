@@ -49,10 +49,10 @@ def _write(path, doc, mode=0o600):
     ({"clinician": "ab" * 32, "patient": "cd" * 32}, 0o640, "readable by others (mode 640)"),
     ("{", 0o600, "not valid JSON"),
     ([], 0o600, "must be an object"),
-    ({"clinician": "ab" * 32}, 0o600, "patient: missing"),
+    ({"clinician": "ab" * 32}, 0o600, "keys.patient: must be 64 hex digits"),
     ({"clinician": "ab" * 32, "patient": "cd" * 31}, 0o600, "patient: must be 64 hex digits"),
     ({"clinician": "xy" * 32, "patient": "cd" * 32}, 0o600, "clinician: must be 64 hex digits"),
-    ({"clinician": "ab" * 32, "patient": "cd" * 32, "admin": "ef" * 32}, 0o600, "admin: unknown key"),
+    ({"clinician": "ab" * 32, "patient": "cd" * 32, "admin": "ef" * 32}, 0o600, "keys.admin: unknown"),
     ({"clinician": "ab" * 32, "patient": "AB" * 32}, 0o600, "must differ"),
 ])
 def test_bad_keys_files_are_refused_without_showing_a_key(tmp_path, doc, mode, message):

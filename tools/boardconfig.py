@@ -1,10 +1,17 @@
 """Host side of the board's config file (config.json): board defaults read from the board modules, load, check, save.
 
+    python -m tools.boardconfig [--config config.json] [--board pico_w] show
+    python -m tools.boardconfig [--config ...] [--board ...] set hw.pressure_adc=27 pump.catheter_volume_ul=120
+
+`set` takes JSON values (27, null, "LED"), checks the whole file with the firmware's rules and writes it; `set
+hw.KEY=default` removes an override. Exit code 2 names the bad key.
+
 The format and its checks are the firmware's own (`board.parse_config`, `pump.config.PumpConfig`,
 `board.drivers.merge_config`); this module only adds file handling and reads each board module's DEFAULT_PINS and
 DEFAULT_SETTINGS from its source, since a board module imports `machine` and cannot be imported on a laptop.
 """
 
+import argparse
 import ast
 import json
 import os
@@ -103,3 +110,52 @@ def save(path, doc):
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def set_value(doc, assignment):
+    """Apply `part.key=value` (part: hw or pump; value JSON, or `default` to drop the key) to `doc` in place."""
+    target, sep, text = assignment.partition("=")
+    part, dot, key = target.partition(".")
+    if not sep or not dot or part not in ("hw", "pump") or not key:
+        raise ConfigError("%s: expected hw.KEY=VALUE or pump.KEY=VALUE" % assignment)
+    section = doc.setdefault(part, {})
+    if text == "default":
+        section.pop(key, None)
+        return
+    try:
+        section[key] = json.loads(text)
+    except ValueError as e:
+        raise ConfigError("%s: %r is not a JSON value (a number, null, true/false or \"text\")" % (target, text)) from e
+
+
+def main(argv=None, say=print):
+    ap = argparse.ArgumentParser(prog="python -m tools.boardconfig", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=DEFAULT_PATH)
+    ap.add_argument("--board", help="board of a new config file (pico_w, esp32_devkit)")
+    ap.add_argument("command", choices=("show", "set"))
+    ap.add_argument("assignments", nargs="*", metavar="PART.KEY=VALUE")
+    args = ap.parse_args(argv)
+    try:
+        if os.path.exists(args.config):
+            doc = load(args.config, args.board)
+        elif args.board:
+            doc = new_config(args.board)
+        else:
+            raise ConfigError("%s: no such file; give --board to create one" % args.config)
+        if args.command == "set":
+            for a in args.assignments:
+                set_value(doc, a)
+            save(args.config, doc)
+        name, merged, pump = check(doc, None, args.config)
+        from pump.config import PumpConfig
+
+        say(dumps(doc).rstrip())
+        say("# in effect on %s: %s" % (name, json.dumps(dict(merged, **PumpConfig(pump).to_doc()), sort_keys=True)))
+    except ConfigError as e:
+        say("boardconfig: %s" % e)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -225,9 +225,9 @@ def _raise_few(v):
 GUIDE = """Bench calibration of nL per step (water, no drug; never on a patient)
  1. Fill the reservoir with degassed water at room temperature; prime until the catheter end drips steadily.
  2. Put a small vial with a lid (or a drop of oil on the water, against evaporation) on a 0.1 mg balance; tare.
- 3. Per run: touch the catheter tip to the vial wall, deliver the steps (on the REPL: `import board`,
-    `hw = board.build_configured()`, then `hw.stepper.step_forward(500)` as often as needed: at most
-    max_steps_per_call steps a call), touch off the last drop, close the vial and weigh at once.
+ 3. Per run: touch the catheter tip to the vial wall, deliver the steps (on the REPL of `make maintenance`:
+    `import board`, `hw = board.build_configured()`, then `hw.stepper.step_forward(500)` as often as needed: at
+    most max_steps_per_call steps a call), touch off the last drop, close the vial and weigh at once.
  4. Enter the water temperature, then each run's grams."""
 
 

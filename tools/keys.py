@@ -15,10 +15,15 @@ import stat
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if os.path.join(ROOT, "lib") not in sys.path:
+    sys.path.insert(0, os.path.join(ROOT, "lib"))
+
+from pump.cmdauth import ROLE_NAMES, parse_keys  # noqa: E402  (the pump's own check of the format)
+from pump.errors import PumpError  # noqa: E402
+
 DEFAULT_PATH = os.path.join(ROOT, "keys.json")
-KEY_NAMES = ("clinician", "patient")
+KEY_NAMES = ROLE_NAMES
 KEY_BYTES = 32
-_HEX = "0123456789abcdef"
 
 
 class KeysError(Exception):
@@ -57,21 +62,11 @@ def load(path=DEFAULT_PATH, names=KEY_NAMES):
             doc = json.load(f)
     except ValueError as e:
         raise KeysError("%s: not valid JSON" % path) from e
-    if not isinstance(doc, dict):
-        raise KeysError("%s: must be an object" % path)
-    for key in doc:
-        if key not in KEY_NAMES:
-            raise KeysError("%s: %s: unknown key" % (path, key))
-    out = {}
-    for name in KEY_NAMES:
-        v = doc.get(name)
-        if v is None:
-            raise KeysError("%s: %s: missing" % (path, name))
-        if not isinstance(v, str) or len(v) != 2 * KEY_BYTES or any(c not in _HEX for c in v.lower()):
-            raise KeysError("%s: %s: must be %d hex digits" % (path, name, 2 * KEY_BYTES))
-        out[name] = bytes.fromhex(v)
-    if out["clinician"] == out["patient"]:
-        raise KeysError("%s: the clinician and patient keys must differ" % path)
+    try:
+        parse_keys(doc)  # exactly what the pump will accept
+    except PumpError as e:
+        raise KeysError("%s: %s" % (path, e.detail)) from e
+    out = {name: bytes.fromhex(doc[name]) for name in KEY_NAMES}
     return {name: out[name] for name in names}
 
 

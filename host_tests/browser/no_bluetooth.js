@@ -1,0 +1,2 @@
+// Init script: a browser without Web Bluetooth (whatever this Chromium build offers).
+Object.defineProperty(navigator, "bluetooth", { value: undefined });
