@@ -112,15 +112,21 @@ class Phone:
     async def history(self, request):
         """A RACP request: (records notified, the final RACP answer)."""
         await self.write_frames(pp.RACP_UUID, pp.split(request, self._next_e2e(), self.frame_size))
+        return await self.history_answer()
+
+    async def history_answer(self):
+        """Records notified until the final RACP answer arrives, and that answer (decoded)."""
         records = []
         answer = asyncio.ensure_future(self.message(pp.RACP_UUID, timeout_s=5))
+        notified = self.link.listen(pp.HISTORY_UUID)
         history = pp.Reassembler(64)
         while not answer.done():
-            try:
-                _kind, frame = await self.link.next_update(pp.HISTORY_UUID, 0.05)
-            except asyncio.TimeoutError:
+            update = asyncio.ensure_future(notified.get())
+            await asyncio.wait((answer, update), return_when=asyncio.FIRST_COMPLETED)
+            if not update.done():
+                update.cancel()
                 continue
-            payload = history.feed(frame)
+            payload = history.feed(update.result()[1])
             if payload is not None:
                 records.append(pp.decode_history(payload))
         records.extend(pp.decode_history(p) for p in self._drain_history(history))
