@@ -38,7 +38,8 @@ PRIORITY_NAMES = {al.PRIO_LOW: "low", al.PRIO_MEDIUM: "medium", al.PRIO_HIGH: "h
 
 
 class Simulation:
-    """One scenario run; `run()` returns the result dict (see README, scenario format)."""
+    """One scenario run; `run()` returns the result dict (see README, scenario format). `advance(t)` runs the
+    scenario up to pump time t (ms), so it can also be run piecewise in real time (tools/simble.py)."""
 
     def __init__(self, scenario, library_path=LIBRARY, samples=2000):
         self.sc = scenario
@@ -92,16 +93,21 @@ class Simulation:
         self.marks = []  # (t_h, label) for the plot
         self._line = None
         self._seen_seq = self.pump.log.last_seq
+        self._next_event = 0
+        self._next_sample = 0
+        self._last_rate = None
 
     def _boot(self):
         return Pump(self.hw, self.cfg, self.library, self.clock.ticks_ms())
 
     # ---- main loop ----
     def run(self):
+        self.advance(self.end_ms)
+        return self.finish()
+
+    def advance(self, until_ms):
+        """Every wake-up and scenario event up to `until_ms` of pump time; the clock then reads `until_ms`."""
         clock, plant, events = self.clock, self.plant, self.sc.events
-        i = 0
-        next_sample = 0
-        last_rate = None
         while True:
             t = clock.t_ms
             self._wake(t)
@@ -112,20 +118,25 @@ class Simulation:
             if self.pump.log.last_seq != self._seen_seq:
                 self._drain_log(t)
             rate = (self.pump.plan.rate_num, self.pump.plan.rate_den)
-            if t >= next_sample or rate != last_rate:
+            if t >= self._next_sample or rate != self._last_rate:
                 self._sample(t)
-                next_sample = t + self.sample_ms
-                last_rate = rate
+                self._next_sample = t + self.sample_ms
+                self._last_rate = rate
             next_t = t + max(ticks_diff(deadline, clock.ticks_ms()), 0)
-            if i < len(events) and events[i][0] <= min(next_t, self.end_ms):
+            i = self._next_event
+            if i < len(events) and events[i][0] <= min(next_t, until_ms):
                 clock.t_ms = max(events[i][0], t)
+                self._next_event = i + 1
                 self._apply(events[i])
-                i += 1
                 continue
-            if next_t > self.end_ms:
+            if next_t > until_ms:
                 break
             clock.t_ms = next_t
-        clock.t_ms = self.end_ms
+        clock.t_ms = until_ms
+
+    def finish(self):
+        """The result once the clock has reached the scenario's end."""
+        plant = self.plant
         self._check(self.end_ms, plant.steps_forward, plant.steps_forward)
         self._sample(self.end_ms)
         self.ref.advance(self.end_ms)
