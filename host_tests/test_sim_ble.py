@@ -6,14 +6,15 @@ import json
 import os
 import socket
 
+from blerig import KEY, KEYS, SCENARIO
 from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport import open_transport
 
-from pumpphone import KEYS, SCENARIO, Phone
+from tools import ble_bench, simble
 from tools import pumpproto as pp
-from tools import simble
 from tools.blehost.central import IO_KEYBOARD_DISPLAY, Central
+from tools.pumpphone import Phone
 from tools.scenario import Scenario
 from tools.sim import Simulation, main
 
@@ -42,7 +43,7 @@ def test_serve_runs_the_pump_in_real_time_for_a_phone():
         advert = await central.scan(match=lambda a: (a.name or "").startswith("PUMP-"))
         link = await central.connect(advert)
         await link.discover()
-        phone = Phone(link)
+        phone = Phone(link, KEY)
         await phone.subscribe()
 
         async def passkey():
@@ -102,7 +103,7 @@ def test_cli_serves_through_a_transport_to_a_controller_a_phone_can_reach(tmp_pa
         await link.discover()
         features = pp.decode_features(pp.Reassembler.unframe(await link.read(pp.FEATURES_UUID)))
         assert features["keys"]  # the keys file reached the pump
-        phone = Phone(link)
+        phone = Phone(link, KEY)
         await phone.subscribe()
         await link.pair()
         notified = pp.decode_status(await phone.message(pp.STATUS_UUID))
@@ -112,3 +113,12 @@ def test_cli_serves_through_a_transport_to_a_controller_a_phone_can_reach(tmp_pa
         await hci.close()
 
     asyncio.run(asyncio.wait_for(body(), 30))
+
+
+def test_the_ble_bench_runs_both_parts():
+    """Timings are printed by `make bench`, never asserted: this only keeps the bench working."""
+    stack = asyncio.run(ble_bench.measure(1))
+    pump = asyncio.run(ble_bench.measure_pump(2, connects=1))  # every command it times must have succeeded
+    assert set(stack) == {"runs", "scan_ms", "connect_discover_ms", "notify_latency_ms"}
+    assert set(pump) == {"runs", "pump_connect_discover_ms", "pump_pair_ms", "pump_command_ms",
+                         "pump_status_after_step_ms"}
