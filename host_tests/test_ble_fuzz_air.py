@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pump import frames, racp
 from pump.cmdauth import HEAD
 from pump.errors import E_FRAME, MESSAGES
-from pumpphone import Phone, pump_on_air
+from blerig import connect, pair, pump_on_air
 from tools import pumpproto as pp
 
 EXAMPLES = int(os.environ.get("BLE_FUZZ_EXAMPLES", "2000"))
@@ -90,9 +90,9 @@ def test_fuzzed_frames_over_the_air_are_all_answered_and_change_nothing():
     try:
         async def setup():
             bsim = pump_on_air()
-            phone = await Phone.connect(bsim)
+            phone = await connect(bsim)
             await phone.link.exchange_mtu(MTU)
-            await phone.pair_mitm(bsim)
+            await pair(phone, bsim)
             return bsim, phone
 
         bsim, phone = loop.run_until_complete(asyncio.wait_for(setup(), 20))

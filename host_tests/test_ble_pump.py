@@ -8,7 +8,7 @@ from bumble import att
 
 from pump import racp
 from pump.errors import E_AUTH, E_LOCKOUT, E_REPLAY, E_ROLE
-from pumpphone import HOUR_MS, KEY, SCENARIO, Phone, pump_on_air, refused, run
+from blerig import HOUR_MS, KEY, SCENARIO, connect, pair, pump_on_air, refused, run
 from tools import pumpproto as pp
 from tools.blehost.central import IO_DISPLAY_YES_NO, Central
 from tools.blehost.uuids import UUID
@@ -20,7 +20,7 @@ def test_scan_connect_discover_device_information_battery_and_pump_service():
         central = await Central().start()
         advert = await central.scan(name=bsim.name)
         assert advert.connectable and bsim.name == "PUMP-" + bsim.sim.hw.uid_hex[-4:].upper()
-        phone = await Phone.connect(bsim, central)
+        phone = await connect(bsim, central)
         services = await phone.link.discover()
         pump_service = services[UUID(pp.SERVICE_UUID)]
         assert [UUID(u) for u in (pp.STATUS_UUID, pp.ALARM_UUID, pp.RACP_UUID, pp.HISTORY_UUID,
@@ -40,7 +40,7 @@ def test_scan_connect_discover_device_information_battery_and_pump_service():
 def test_unbonded_reads_are_refused_and_just_works_reads_but_may_not_command():
     async def body():
         bsim = pump_on_air()
-        phone = await Phone.connect(bsim)
+        phone = await connect(bsim)
         link = phone.link
         assert await link.security_requests.get()  # the pump asks to pair as soon as the phone connects
         assert await refused(link.read(pp.STATUS_UUID)) == att.ATT_INSUFFICIENT_ENCRYPTION_ERROR
@@ -66,7 +66,7 @@ def test_numeric_comparison_is_not_offered_by_a_pump_with_a_display_only():
 
     async def body():
         bsim = pump_on_air()
-        phone = await Phone.connect(bsim)
+        phone = await connect(bsim)
         await phone.link.pair(mitm=True, io=IO_DISPLAY_YES_NO)
         await bsim.settle()
         assert phone.link.delegate.shown == [] and bsim.printed == []
@@ -82,8 +82,8 @@ def test_numeric_comparison_is_not_offered_by_a_pump_with_a_display_only():
 def test_passkey_pairing_then_status_notifications_follow_the_steps():
     async def body():
         bsim = pump_on_air()
-        phone = await Phone.connect(bsim)
-        first = await phone.pair_mitm(bsim)
+        phone = await connect(bsim)
+        first = await pair(phone, bsim)
         assert bsim.svc.authenticated and first["today_nl"] == 0
         bsim.advance(HOUR_MS)
         later = pp.decode_status(await phone.message(pp.STATUS_UUID))
@@ -99,8 +99,8 @@ def test_passkey_pairing_then_status_notifications_follow_the_steps():
 def test_program_therapy_and_patient_bolus_and_its_lockout():
     async def body():
         bsim = pump_on_air()
-        phone = await Phone.connect(bsim)
-        await phone.pair_mitm(bsim)
+        phone = await connect(bsim)
+        await pair(phone, bsim)
         prescription = {"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
                         "therapy": {"mode": "constant", "dose_ug_per_day": 4000}, "patient_bolus": SCENARIO[
                             "patient_bolus"]}
@@ -124,8 +124,8 @@ def test_program_therapy_and_patient_bolus_and_its_lockout():
 def test_replayed_forged_and_wrong_role_commands_are_refused_and_change_nothing():
     async def body():
         bsim = pump_on_air()
-        phone = await Phone.connect(bsim)
-        await phone.pair_mitm(bsim)
+        phone = await connect(bsim)
+        await pair(phone, bsim)
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_RESUME))["result"] == 0
         before = (bsim.sim.pump.mode_name, bsim.sim.pump.therapy.to_doc(), bsim.counters())
@@ -154,12 +154,12 @@ def test_disconnect_and_reconnect_with_the_bond_and_after_a_pump_reset():
         doc = dict(SCENARIO, events=[{"at_h": 2, "type": "reset"}])
         bsim = pump_on_air(doc)
         central = await Central().start()
-        phone = await Phone.connect(bsim, central)
-        await phone.pair_mitm(bsim)
+        phone = await connect(bsim, central)
+        await pair(phone, bsim)
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
         await phone.link.disconnect()
 
-        phone2 = await Phone.connect(bsim, central)  # the same phone: its bond, no pairing
+        phone2 = await connect(bsim, central)  # the same phone: its bond, no pairing
         await phone2.link.encrypt()
         await bsim.settle()
         assert bsim.svc.authenticated and len(bsim.printed) == 1  # MITM level restored with the bond
@@ -169,7 +169,7 @@ def test_disconnect_and_reconnect_with_the_bond_and_after_a_pump_reset():
         bsim.advance(3 * HOUR_MS)  # the scenario resets the pump: its BLE stack restarts, the link drops
         await asyncio.wait_for(phone2.link.disconnected, 2)
         assert bsim.boots == 2
-        phone3 = await Phone.connect(bsim, central)
+        phone3 = await connect(bsim, central)
         await phone3.link.encrypt()  # bond and counters came back from the pump's storage
         await bsim.settle()
         assert bsim.svc.authenticated and len(bsim.printed) == 1
@@ -183,8 +183,8 @@ def test_disconnect_and_reconnect_with_the_bond_and_after_a_pump_reset():
 def test_history_by_sequence_range():
     async def body():
         bsim = pump_on_air()
-        phone = await Phone.connect(bsim)
-        await phone.pair_mitm(bsim)
+        phone = await connect(bsim)
+        await pair(phone, bsim)
         for _ in range(3):
             assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
             assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_RESUME))["result"] == 0

@@ -227,6 +227,21 @@ def test_writes_truncate_to_the_buffer_grow_with_local_writes_and_append_mode_ac
     run(body)
 
 
+def test_central_writes_a_long_value_in_fragments_of_the_link_payload():
+    async def body():
+        ble, service, phone, link = await connected()
+        ble.gatts_set_buffer(service.command, 100, True)
+        data = bytes(range(50))
+        assert await link.write_fragments(COMMAND, data) == 3  # 20 + 20 + 10 at the default ATT MTU
+        assert service.of(_IRQ_GATTS_WRITE) == [(link.handle, service.command)] * 3
+        assert ble.gatts_read(service.command) == data
+        assert await link.write_fragments(COMMAND, data, fragment=7, with_response=False) == 8
+        await settle()
+        assert ble.gatts_read(service.command) == data
+
+    run(body)
+
+
 def test_notify_indicate_and_mtu():
     async def body():
         ble, service, phone, link = await connected()

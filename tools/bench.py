@@ -84,6 +84,14 @@ def main():
         % (ble["runs"], ble["scan_ms"]))
     row("BLE notification latency", "%.3f ms" % ble["notify_latency_ms"], "-",
         "gatts_notify to the central's queue, median of %d" % (10 * ble["runs"]))
+    ble = asyncio.run(ble_bench.measure_pump(20))
+    row("BLE pump connect + discover", "%.0f ms" % ble["pump_connect_discover_ms"], "-",
+        "the pump service on a simulated pump: scan, connect, discover, subscribe; paced by its 1 s advertising")
+    row("BLE pump command round trip", "%.2f ms" % ble["pump_command_ms"], "-",
+        "HMAC command frames written, answer indicated and confirmed, median of 20; passkey pairing %.0f ms"
+        % ble["pump_pair_ms"])
+    row("BLE pump status after a step", "%.2f ms" % ble["pump_status_after_step_ms"], "-",
+        "step delivered to status notification at the phone, median of 20")
     row("accounting lost on a power cut", "<= 900 s of steps", "one checkpoint",
         "power cut at every byte of every store write (host_tests/pure/test_powercut.py)")
     for board in sorted(mpy_build.BOARDS):

@@ -3,7 +3,9 @@
     python -m tools.ble_bench [--runs N] [--json OUT]
 
 A board-style peripheral on the `bluetooth` shim and a Bumble central in one process: the figures are the host
-stacks' own cost (ATT/SMP/HCI in Python, no radio), a floor under what a phone sees over the air.
+stacks' own cost (ATT/SMP/HCI in Python, no radio), a floor under what a phone sees over the air. Then the pump's
+own service on a simulated pump (tools/simble.py): connect + discover (paced by its 1 s advertising interval),
+passkey pairing, an authenticated command's round trip, and a status notification after a step.
 """
 
 import argparse
@@ -19,8 +21,10 @@ for _p in (os.path.join(ROOT, "lib"), ROOT):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from tools import pumpproto as pp  # noqa: E402
 from tools.blehost import bluetooth  # noqa: E402
 from tools.blehost.central import Central  # noqa: E402
+from tools.pumpphone import Phone  # noqa: E402
 
 _SERVICE = bluetooth.UUID("7a1e0001-52d4-4c3f-9b1e-5d2f7c1a0b01")
 _VALUE = bluetooth.UUID("7a1e0005-52d4-4c3f-9b1e-5d2f7c1a0b01")
@@ -76,6 +80,58 @@ async def measure(runs):
     }
 
 
+async def measure_pump(runs, connects=3):
+    from tools.scenario import Scenario
+    from tools.sim import Simulation
+    from tools.simble import BleSim
+
+    doc = {"days": 30, "pump": {"nl_per_step": 200}, "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+           "fill_ul": 20000, "therapy": {"mode": "constant", "dose_ug_per_day": 5000}}
+    keys = {"clinician": os.urandom(32).hex(), "patient": os.urandom(32).hex()}
+    bsim = BleSim(Simulation(Scenario(doc)), keys=keys, speed=1000)
+    central = await Central().start()
+    connect_s = []
+    for _ in range(connects):
+        t0 = time.perf_counter()
+        phone = await Phone.connect(bsim.name, {pp.ROLE_CLINICIAN: bytes.fromhex(keys["clinician"])}, central)
+        connect_s.append(time.perf_counter() - t0)
+        if len(connect_s) < connects:
+            await phone.link.disconnect()
+
+    async def passkey():
+        while not bsim.printed:
+            await asyncio.sleep(0.001)
+        return int(bsim.printed[-1].split()[-1])
+
+    t0 = time.perf_counter()
+    await phone.pair_mitm(passkey)
+    pair_s = time.perf_counter() - t0
+    command_s, status_s = [], []
+    for i in range(runs):
+        t0 = time.perf_counter()
+        answer = await phone.send(pp.ROLE_CLINICIAN, pp.OP_RESUME if i % 2 else pp.OP_SUSPEND)
+        command_s.append(time.perf_counter() - t0)
+        assert answer["result"] == 0, answer
+    if runs % 2:
+        await phone.send(pp.ROLE_CLINICIAN, pp.OP_RESUME)
+    for _ in range(runs):
+        phone.forget(pp.STATUS_UUID)
+        before = bsim.sim.plant.steps_forward
+        while bsim.sim.plant.steps_forward == before:
+            t0 = time.perf_counter()
+            bsim.advance(60000)
+        await phone.message(pp.STATUS_UUID)
+        status_s.append(time.perf_counter() - t0)
+    await bsim.close()
+    return {
+        "runs": runs,
+        "pump_connect_discover_ms": round(statistics.median(connect_s) * 1000, 1),
+        "pump_pair_ms": round(pair_s * 1000, 1),
+        "pump_command_ms": round(statistics.median(command_s) * 1000, 2),
+        "pump_status_after_step_ms": round(statistics.median(status_s) * 1000, 2),
+    }
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.ble_bench", description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=20)
@@ -84,6 +140,11 @@ def main(argv=None):
     res = asyncio.run(measure(args.runs))
     print("BLE in-process link, median of %d: scan %.2f ms, connect + discover %.2f ms, notification %.3f ms" % (
         res["runs"], res["scan_ms"], res["connect_discover_ms"], res["notify_latency_ms"]))
+    res.update(asyncio.run(measure_pump(args.runs)))
+    print("pump service: connect + discover %.1f ms (1 s advertising), passkey pairing %.1f ms, command round trip "
+          "%.2f ms, status notified %.2f ms after a step (medians of %d)" % (
+              res["pump_connect_discover_ms"], res["pump_pair_ms"], res["pump_command_ms"],
+              res["pump_status_after_step_ms"], res["runs"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)

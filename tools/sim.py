@@ -1,10 +1,15 @@
 """Discrete-event simulator: runs the firmware's own Pump on the simulated board in virtual time, checks every step.
 
     python -m tools.sim SCENARIO.json [--json OUT|-] [--plot OUT.png]
+    python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--seconds N] [--keys keys.json]
 
 The same lib/pump objects the device runs are driven through `Pump.tick` (no re-implementation); virtual time jumps
 straight to the next deadline or scenario event. At every wake-up the delivered steps are compared exactly with the
 independent reference model (tools/reference.py). Exit code 2 for a malformed scenario, naming the bad key.
+
+With --ble the scenario runs in real time (`--speed` times faster) while the pump serves the firmware's BLE service
+through Bumble (tools/simble.py): on the in-process link, or on a real controller (`--transport usb:0`, any Bumble
+transport) so a phone can connect. Exit code 3 when the controller cannot be reached.
 """
 
 import argparse
@@ -352,13 +357,25 @@ def main(argv=None):
     ap.add_argument("scenario")
     ap.add_argument("--json", metavar="OUT", help="write the result as JSON (- for stdout)")
     ap.add_argument("--plot", metavar="OUT.png", help="write a plot of reservoir, delivery and rate")
+    ap.add_argument("--ble", action="store_true", help="serve the pump's BLE service, the scenario in real time")
+    ap.add_argument("--transport", metavar="SPEC", help="with --ble: a Bumble transport (usb:0, serial:...); "
+                    "default: the in-process link")
+    ap.add_argument("--speed", type=float, default=60, help="with --ble: pump time per real time (default 60)")
+    ap.add_argument("--seconds", type=float, help="with --ble: stop after this many real seconds")
+    ap.add_argument("--keys", metavar="FILE", help="with --ble: command keys (default: keys.json if present)")
     args = ap.parse_args(argv)
     try:
         sim = Simulation(load(args.scenario))
     except ScenarioError as e:
         print("scenario error: %s" % e, file=sys.stderr)
         return 2
-    res = sim.run()
+    if args.ble:
+        code = _serve_ble(sim, args)
+        if code:
+            return code
+        res = sim.finish()
+    else:
+        res = sim.run()
     if args.json == "-":
         json.dump(res, sys.stdout, indent=1)
         print()
@@ -371,6 +388,34 @@ def main(argv=None):
         from tools.plot import plot
 
         plot(sim, args.plot, title=os.path.basename(args.scenario))
+    return 0
+
+
+def _serve_ble(sim, args):
+    """Serve until the scenario's end, --seconds or Ctrl-C; the result then covers the pump time that ran."""
+    import asyncio
+
+    from tools import simble
+    from tools.keys import KeysError
+
+    path = args.keys or os.path.join(ROOT, "keys.json")
+    try:
+        keys = simble.load_keys(path) if args.keys or os.path.exists(path) else None
+    except KeysError as e:
+        print("keys: %s" % e, file=sys.stderr)
+        return 2
+    out = (lambda text: print(text, file=sys.stderr)) if args.json == "-" else print
+    try:
+        bsim = asyncio.run(simble.serve(sim, keys=keys, transport=args.transport, speed=args.speed,
+                                        seconds=args.seconds, out=out))
+        out("BLE: commands accepted up to counter %d (clinician), %d (patient); the reference check follows the "
+            "scenario's own events only" % bsim.counters())
+    except simble.ServeError as e:
+        print(e, file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        pass
+    sim.end_ms = sim.clock.t_ms
     return 0
 
 

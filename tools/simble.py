@@ -81,15 +81,16 @@ class BleSim:
             self._reboot()
         self.svc.flag.set()
 
-    async def run_realtime(self, seconds=None, tick_s=0.02):
-        """Pump time follows real time `speed` times faster, until the scenario ends or `seconds` have passed."""
+    async def run_realtime(self, seconds=None, stop=None, tick_s=0.02):
+        """Pump time follows real time `speed` times faster, until the scenario ends, `seconds` have passed or the
+        `stop` event is set."""
         loop = asyncio.get_running_loop()
         t0, pump0 = loop.time(), self.sim.clock.t_ms
         while self.sim.clock.t_ms < self.sim.end_ms:
             await asyncio.sleep(tick_s)
             elapsed = loop.time() - t0
             self.advance_to(min(pump0 + int(elapsed * 1000 * self.speed), self.sim.end_ms))
-            if seconds is not None and elapsed >= seconds:
+            if (seconds is not None and elapsed >= seconds) or (stop is not None and stop.is_set()):
                 break
 
     # ---- the BLE task (pump/app.py's ble_events + ble_timer, with pump ms scaled to real time) ----
@@ -118,17 +119,32 @@ class BleSim:
         await self.ble.settle()
 
 
-async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print):
-    """`python -m tools.sim --ble`: advertise the simulated pump and run it in real time; returns the BleSim."""
-    bsim = BleSim(sim, keys=keys, transport=transport, speed=speed, out=out)
-    await bsim.ble.settle()
-    addr_type, addr = bsim.ble.config("mac")
-    out("BLE: %s advertising as %s (%s address %s) on %s; pump time x%g; commands %s" % (
-        bsim.name, bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"),
-        transport or "the in-process link (only this process can connect)", speed,
-        "need keys.json" if keys is None else "accepted with keys.json"))
+class ServeError(Exception):
+    """The radio could not be brought up (e.g. no controller behind the transport)."""
+
+
+def load_keys(path):
+    """The keys.json document for the service, from a file only its owner may read (tools/keys.py checks it)."""
+    from tools import keys
+
+    return {name: key.hex() for name, key in keys.load(path).items()}
+
+
+async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print, link=None, stop=None):
+    """`python -m tools.sim --ble`: advertise the simulated pump and run it in real time; returns the BleSim once
+    the scenario ends or `seconds` have passed. ServeError if the controller cannot be reached."""
+    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out)
     try:
-        await bsim.run_realtime(seconds)
+        await bsim.ble.settle()
+        if bsim.ble.op_errors:
+            raise ServeError("BLE: no controller on %s: %s" % (transport or "the in-process link",
+                                                               bsim.ble.op_errors[0]))
+        addr_type, addr = bsim.ble.config("mac")
+        out("BLE: %s advertising (%s address %s) on %s; pump time x%g; %s" % (
+            bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"),
+            transport or "the in-process link (only this process can connect)", speed,
+            "commands accepted with the keys given" if keys else "no keys: telemetry only, commands refused"))
+        await bsim.run_realtime(seconds, stop)
     finally:
         await bsim.close()
     return bsim

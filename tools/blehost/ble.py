@@ -318,4 +318,6 @@ class BLE:
                 await operation()
             except Exception as e:
                 self.op_errors.append(e)
-                logger.exception("BLE operation failed")
+                logger.warning("BLE operation failed: %r", e)
+                if operation == self._power_on:  # no controller: nothing queued after it can run
+                    self._ops.clear()

@@ -1,61 +1,33 @@
-"""Test helpers for the pump over BLE: a scenario pump on the air (tools.simble) and a phone speaking its protocol
-(tools.pumpproto) through a Bumble central (tools.blehost.central)."""
+"""The pump's app on a laptop: its BLE protocol (tools.pumpproto) through a Bumble central (tools.blehost.central):
+subscribe, pair with the passkey the pump displays, read status, send authenticated commands, fetch history.
+
+    phone = await Phone.connect("PUMP-1A2B", keys={ROLE_CLINICIAN: key_bytes})   # central: in-process or usb:0
+    await phone.pair_mitm(lambda: int(input("passkey shown by the pump: ")))
+    answer = await phone.send(ROLE_CLINICIAN, OP_SUSPEND)
+"""
 
 import asyncio
 
-from bumble import att
-
 from tools import pumpproto as pp
 from tools.blehost.central import IO_KEYBOARD_DISPLAY, Central
-from tools.scenario import Scenario
-from tools.sim import Simulation
-from tools.simble import BleSim
-
-KEYS = {"clinician": "c1" * 32, "patient": "9a" * 32}
-KEY = {pp.ROLE_CLINICIAN: bytes.fromhex(KEYS["clinician"]), pp.ROLE_PATIENT: bytes.fromhex(KEYS["patient"])}
-PB = {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}
-SCENARIO = {"days": 30, "pump": {"nl_per_step": 200}, "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
-            "fill_ul": 20000, "therapy": {"mode": "constant", "dose_ug_per_day": 5000}, "patient_bolus": PB}
-HOUR_MS = 3600000
-
-
-def run(coro_fn, timeout_s=30):
-    """Run one test body on a fresh event loop (and so a fresh in-process link)."""
-
-    async def main():
-        return await asyncio.wait_for(coro_fn(), timeout_s)
-
-    return asyncio.run(main())
-
-
-def pump_on_air(doc=None, keys=KEYS, **kwargs):
-    """A scenario pump (default: 5 mg/day morphine, patient bolus enabled) serving BLE; passkeys from a counter."""
-    seed = iter(range(1, 1 << 30))
-    return BleSim(Simulation(Scenario(doc or SCENARIO)), keys=keys, speed=1000,
-                  urandom=lambda n: next(seed).to_bytes(n, "little"), **kwargs)
-
-
-async def typed_passkey(bsim):
-    """What the person pairing types: the passkey the pump prints, once it has printed it."""
-    while not any(t.startswith("BLE pairing passkey") for t in bsim.printed):
-        await asyncio.sleep(0.001)
-    return int([t for t in bsim.printed if t.startswith("BLE pairing passkey")][-1].split()[-1])
 
 
 class Phone:
     """The clinician's or patient's app: one `Link` to the pump, the protocol on top."""
 
-    def __init__(self, link):
+    def __init__(self, link, keys=None):
         self.link = link
-        self.counter = {pp.ROLE_CLINICIAN: 0, pp.ROLE_PATIENT: 0}
+        self.keys = keys or {}  # role -> 32-byte HMAC key
+        self.counter = {pp.ROLE_CLINICIAN: 0, pp.ROLE_PATIENT: 0}  # the last counter used per role
         self._e2e = 0
 
     @classmethod
-    async def connect(cls, bsim, central=None):
+    async def connect(cls, name, keys=None, central=None):
+        """Scan for the pump advertising `name`, connect, discover and subscribe."""
         central = central or await Central().start()
-        link = await central.connect(await central.scan(name=bsim.name))
+        link = await central.connect(await central.scan(name=name))
         await link.discover()
-        phone = cls(link)
+        phone = cls(link, keys)
         await phone.subscribe()
         return phone
 
@@ -66,10 +38,10 @@ class Phone:
         for uuid in (pp.ALARM_UUID, pp.COMMAND_UUID, pp.RACP_UUID):
             await self.link.subscribe(uuid, indicate=True)
 
-    async def pair_mitm(self, bsim):
-        """Passkey entry: the pump displays, the person types it on the phone (MITM-protected); returns the first
-        status the pump then notifies (so what arrives next is news)."""
-        await self.link.pair(mitm=True, io=IO_KEYBOARD_DISPLAY, passkey=lambda: typed_passkey(bsim))
+    async def pair_mitm(self, passkey):
+        """Passkey entry: the pump displays, the person types it (`passkey()`, may be a coroutine) on the phone
+        (MITM-protected); returns the first status the pump then notifies (so what arrives next is news)."""
+        await self.link.pair(mitm=True, io=IO_KEYBOARD_DISPLAY, passkey=passkey)
         return pp.decode_status(await self.message(pp.STATUS_UUID))
 
     async def status(self):
@@ -99,7 +71,7 @@ class Phone:
             self.counter[role] += 1
             counter = self.counter[role]
         e2e = self._next_e2e()
-        frames = pp.encode_command(key or KEY[role], role, counter, opcode, payload, e2e, self.frame_size)
+        frames = pp.encode_command(key or self.keys[role], role, counter, opcode, payload, e2e, self.frame_size)
         if tamper is not None:
             frames = pp.split(tamper(pp.Reassembler.unframe(frames)), e2e, self.frame_size)
         await self.write_frames(pp.COMMAND_UUID, frames)
@@ -147,12 +119,3 @@ class Phone:
     def _next_e2e(self):
         self._e2e = (self._e2e + 1) & 0xFF
         return self._e2e
-
-
-async def refused(op):
-    """The ATT error code an operation is refused with."""
-    try:
-        await op
-    except att.ATT_Error as e:
-        return e.error_code
-    raise AssertionError("not refused")

@@ -1,0 +1,61 @@
+"""Test rig for the pump over BLE: a scenario pump on the air (tools.simble) with known keys, and what the person
+pairing does (types the passkey the pump prints)."""
+
+import asyncio
+
+from bumble import att
+
+from tools import pumpproto as pp
+from tools.pumpphone import Phone
+from tools.scenario import Scenario
+from tools.sim import Simulation
+from tools.simble import BleSim
+
+KEYS = {"clinician": "c1" * 32, "patient": "9a" * 32}
+KEY = {pp.ROLE_CLINICIAN: bytes.fromhex(KEYS["clinician"]), pp.ROLE_PATIENT: bytes.fromhex(KEYS["patient"])}
+PB = {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}
+SCENARIO = {"days": 30, "pump": {"nl_per_step": 200}, "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+            "fill_ul": 20000, "therapy": {"mode": "constant", "dose_ug_per_day": 5000}, "patient_bolus": PB}
+HOUR_MS = 3600000
+
+
+def run(coro_fn, timeout_s=30):
+    """Run one test body on a fresh event loop (and so a fresh in-process link)."""
+
+    async def main():
+        return await asyncio.wait_for(coro_fn(), timeout_s)
+
+    return asyncio.run(main())
+
+
+def pump_on_air(doc=None, keys=KEYS, **kwargs):
+    """A scenario pump (default: 5 mg/day morphine, patient bolus enabled) serving BLE; passkeys from a counter."""
+    seed = iter(range(1, 1 << 30))
+    return BleSim(Simulation(Scenario(doc or SCENARIO)), keys=keys, speed=1000,
+                  urandom=lambda n: next(seed).to_bytes(n, "little"), **kwargs)
+
+
+async def typed_passkey(bsim):
+    """What the person pairing types: the passkey the pump prints, once it has printed it."""
+    while not any(t.startswith("BLE pairing passkey") for t in bsim.printed):
+        await asyncio.sleep(0.001)
+    return int([t for t in bsim.printed if t.startswith("BLE pairing passkey")][-1].split()[-1])
+
+
+async def connect(bsim, central=None):
+    """A phone (with both roles' keys) connected to the pump, subscribed."""
+    return await Phone.connect(bsim.name, KEY, central)
+
+
+async def pair(phone, bsim):
+    """Passkey pairing as the person does it; returns the first status notified after it."""
+    return await phone.pair_mitm(lambda: typed_passkey(bsim))
+
+
+async def refused(op):
+    """The ATT error code an operation is refused with."""
+    try:
+        await op
+    except att.ATT_Error as e:
+        return e.error_code
+    raise AssertionError("not refused")
