@@ -23,7 +23,7 @@ class Calendar:
         """Set the wall clock to `wall_ms` ms since 2000-01-01 at ticks `now` (cold path, big ints allowed)."""
         if wall_ms < 0:
             raise ValueError("wall clock before 2000")
-        day, ms = divmod(wall_ms, MS_PER_DAY)
+        day, ms = wall_ms // MS_PER_DAY, wall_ms % MS_PER_DAY  # not divmod: see pump.compat
         self.day = day
         self.ms_of_day = ms
         self.ref_ticks = now

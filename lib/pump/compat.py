@@ -37,6 +37,10 @@ def ticks_add(ticks, delta_ms):
     return s + TICKS_MASK + 1 if s < 0 else s
 
 
+# MicroPython's divmod() leaves its results as big-int objects even when they fit a small int, and every later
+# operation on them allocates (seen on the 32-bit port): lib/pump uses // and % instead, which return small ints.
+
+
 def ticks_diff(a, b):
     """Signed a - b in ms, like time.ticks_diff on the boards; every intermediate stays a small int."""
     d = (a - b) & TICKS_MASK

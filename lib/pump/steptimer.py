@@ -29,7 +29,7 @@ def upper_approx(num, den, n_max):
     h2, k2, h1, k1 = 0, 1, 1, 0  # the convergents before the current one: h2/k2 (index i-2) and h1/k1 (i-1)
     i = 0
     while True:
-        a, rem = divmod(num, den)
+        a, rem = num // den, num % den
         h, k = a * h1 + h2, a * k1 + k2
         if k > n_max:
             if i & 1:  # an upper convergent: the best upper semiconvergent that still fits
@@ -61,7 +61,7 @@ def interval_for(rate_num_nl_per_day, rate_den, nl_per_step):
         # never shorter than exact; plain ceil(top * N / bottom) / N drifts by up to 2**-29 ms per step, enough to
         # put fast steps more than one step behind within hours
         top, bottom = upper_approx(top, bottom, _N_MAX)
-    q, r = divmod(top, bottom)
+    q, r = top // bottom, top % bottom  # not divmod: its results stay big ints (pump.compat)
     if q >= _INTERVAL_MAX_MS:
         raise ValueError("rate too low for the ticks horizon")
     return q, r, bottom
@@ -122,7 +122,7 @@ class StepTimer:
         # owed time in the new rate = (num/den) * (q + r/n) ms = num * (q*n + r) / (den * n)
         top = num * (q * n + r)
         bottom = den * n
-        whole, frac = divmod(top, bottom)
+        whole, frac = top // bottom, top % bottom
         acc = -((-frac * n) // bottom)  # round up to the next 1/n ms (< 2**-28 ms): an exact whole ms stays exact
         if acc >= n:
             whole += 1
