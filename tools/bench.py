@@ -57,6 +57,12 @@ def main():
     row("heap per step cycle, MicroPython", "%.3f B" % mpy["heap_bytes_per_cycle"], "0",
         "gc.mem_alloc over 2000 wake-ups; then 2000 more under heap_lock: %s"
         % ("no allocation" if mpy["heap_lock_cycles_ok"] else "ALLOCATED"))
+    ble_heap = probe([str(MICROPYTHON), "-X", "heapsize=2m", "tools/bench_ble.py"],
+                     {"MICROPYPATH": ".frozen:lib:host_tests:."})
+    row("heap per BLE status notification, MicroPython", "%.3f B" % ble_heap["heap_bytes_per_notification"], "0",
+        "gc.mem_alloc over %d notifications (a step and a status each wake); %d more under heap_lock: %s"
+        % (ble_heap["notifications"], ble_heap["locked_notifications"],
+           "no allocation" if ble_heap["heap_lock_ok"] else "ALLOCATED"))
     for ml in (0.05, 0.5, 5):
         woke, minimum = wakeups_at(ml)
         row("wake-ups per day at %g mL/day" % ml, "%d" % woke, "<= 1.05 x %d (min)" % minimum,

@@ -21,6 +21,8 @@ _COPY = ("lib", "board", "tools", "host_tests", "pyproject.toml")
 _SIM = "host_tests/test_sim.py::"
 _APP = "host_tests/test_app.py::"
 _LATCH = "host_tests/pure/test_safety_latch.py::"
+_AUTH = "host_tests/pure/test_ble_auth.py::"
+_BLE = "host_tests/pure/test_ble_service.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -101,6 +103,35 @@ HAZARDS = (
      [("lib/pump/store.py", "if crc32(mv[:end]) != struct.unpack_from(\"<I\", blob, end)[0]:", "if False:")],
      ["host_tests/pure/test_store.py::test_power_cut_at_every_byte_of_a_save_into_slot_b",
       "host_tests/pure/test_store.py::test_corrupt_byte_anywhere_in_newest_falls_back_to_older"]),
+    ("H15", "Unauthorised therapy change", "a forged BLE command (no key, or another role's key)",
+     "every command carries an HMAC-SHA256 under its role's key from keys.json (provisioned over USB, never over "
+     "BLE); a wrong MAC is refused and changes nothing",
+     [("lib/pump/cmdauth.py", "if key is None or not equal(key.digest(mv[: n - TAG_LEN]), mv[n - TAG_LEN : n]):",
+       "if key is None:")],
+     [_AUTH + "test_forged_replayed_reordered_and_wrong_role_commands_are_refused",
+      _BLE + "test_a_refused_command_changes_nothing_and_says_why"]),
+    ("H16", "Unauthorised therapy change", "a recorded BLE command replayed, or sent out of order",
+     "a strictly increasing counter per role, saved power-fail safe before the command runs",
+     [("lib/pump/cmdauth.py", "if counter <= self.counters[role]:", "if False:")],
+     [_AUTH + "test_forged_replayed_reordered_and_wrong_role_commands_are_refused",
+      _AUTH + "test_a_power_cut_while_saving_the_counter_never_lets_a_command_run_twice"]),
+    ("H17", "Unauthorised therapy change", "the patient's key used to program the pump",
+     "a role table: programming, refill, prime, clinician bolus, suspend/resume and the clock need the "
+     "clinician's key; the patient's key only asks for the programmed bolus and handles alarms",
+     [("lib/pump/cmdauth.py", "if not allowed & (1 << role):", "if False:")],
+     [_AUTH + "test_forged_replayed_reordered_and_wrong_role_commands_are_refused",
+      _BLE + "test_a_refused_command_changes_nothing_and_says_why"]),
+    ("H18", "Unauthorised therapy change", "a command through a link without MITM protection (a relay)",
+     "the command point needs an authenticated (MITM) LE Secure Connections bond, checked by the stack and again "
+     "by the service from the encryption update",
+     [("lib/pump/bleservice.py", "            if not self.authenticated:\n                self._cmd_err",
+       "            if False:\n                self._cmd_err")],
+     [_BLE + "test_nothing_protected_before_encryption_and_commands_need_mitm"]),
+    ("H19", "Unauthorised therapy change", "keys guessed by trying commands again and again",
+     "after 5 failures in a row commands are locked out for 30 s, doubling up to 64 min, across resets; each "
+     "lockout is logged",
+     [("lib/pump/cmdauth.py", "if self.failures >= MAX_FAILURES:", "if False:")],
+     [_AUTH + "test_lockout_grows_is_logged_and_survives_a_reset", _BLE + "test_lockout_over_ble_is_logged"]),
 )
 
 
@@ -122,8 +153,8 @@ def markdown():
         out.append("| %s | %s | %s | %s | %s | edit in %s |" % (hid, hazard, cause, mitigation, names, files))
     out += [
         "",
-        "Not in this table yet: unauthorised programming over BLE (the BLE service's signed commands) and the limits",
-        "of each check, which `docs/safety.md` states with its detection bounds.",
+        "Not in this table yet: the limits of each check, which `docs/safety.md` states with its detection bounds.",
+        "The BLE protocol and its security model are in `docs/ble.md`.",
         "",
     ]
     return "\n".join(out)

@@ -527,7 +527,7 @@ def test_history_transfer_is_paced_and_can_be_aborted():
     assert len(b.radio.of(h)) == 8
     b.write_frames(b.svc.h_racp, split(bytes((racp.OP_REPORT, racp.OPR_ALL)), 2))
     b.settle()
-    assert b.messages(b.svc.h_racp, "indicated") == [bytes((racp.OP_RESPONSE, 0, 1, racp.RC_BUSY))]
+    assert b.messages(b.svc.h_racp, "indicated") == [bytes((racp.OP_RESPONSE, 0, 1, racp.RC_NOT_COMPLETED))]
     b.write_frames(b.svc.h_racp, split(bytes((racp.OP_ABORT, racp.OPR_NULL)), 2))
     b.settle()
     sent = len(b.radio.of(h))
@@ -580,3 +580,25 @@ def test_pairing_shows_a_passkey_and_refuses_what_the_pump_cannot_confirm():
     assert b.printed == ["BLE pairing passkey %06d" % (0x04030201 % 1000000)]
     b.radio.event(bluetooth.IRQ_PASSKEY_ACTION, (CONN, 4, 123456))  # numeric comparison: no button to press
     assert b.radio.passkeys[-1] == (CONN, 4, 0)
+
+
+def test_an_unreadable_log_ends_the_history_request_not_the_pump():
+    b = Bench()
+    b.connect()
+    for i in range(20):
+        b.rig.pump.log.append(3000 + i, ev.ALARM_CLEARED, i)
+    storage = b.rig.storage
+    read = storage.read
+
+    def failing_read(name):
+        if name.startswith("log."):
+            raise OSError(5)
+        return read(name)
+
+    storage.read = failing_read
+    done = bytes((racp.OP_RESPONSE, 0, racp.OP_COUNT, racp.RC_NOT_COMPLETED))
+    assert b.racp(bytes((racp.OP_COUNT, racp.OPR_ALL))) == [done]
+    assert b.racp(bytes((racp.OP_REPORT, racp.OPR_ALL))) == [
+        bytes((racp.OP_RESPONSE, 0, racp.OP_REPORT, racp.RC_NOT_COMPLETED))]
+    storage.read = read
+    assert b.racp(bytes((racp.OP_REPORT, racp.OPR_LAST)))[-1][-1] == racp.RC_SUCCESS

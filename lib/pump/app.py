@@ -56,7 +56,16 @@ class App:
         setup = getattr(hw, "setup", None)
         if setup and self.pump.therapy is None:
             self.first_setup(setup)
-        self.ble = self.ble_service() if getattr(hw, "ble", None) is not None else None
+        self.ble = None
+        if getattr(hw, "ble", None) is not None:
+            try:
+                self.ble = self.ble_service()
+            except Exception as e:  # noqa: BLE001 - the pump doses on without BLE, and says why
+                self.out("BLE unavailable: %r" % (e,))
+                try:
+                    hw.ble.active(False)
+                except Exception:  # noqa: BLE001
+                    pass
         self._ble_wait = -1
         self._ble_timer = asyncio.Event()
 

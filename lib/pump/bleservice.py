@@ -260,7 +260,7 @@ class PumpService:
             if not self.encrypted:
                 self._racp_err = racp.RC_INSECURE
             elif self._racp_ready:
-                self._racp_err = racp.RC_BUSY
+                self._racp_err = racp.RC_NOT_COMPLETED
             else:
                 r = self._racp_rx.feed(data)
                 if r == DONE:
@@ -333,11 +333,15 @@ class PumpService:
                 self._hist = None
                 self._racp_respond(op, racp.RC_SUCCESS)
             elif self._hist is not None:
-                self._racp_respond(op, racp.RC_BUSY)
+                self._racp_respond(op, racp.RC_NOT_COMPLETED)
             elif op == racp.OP_COUNT:
                 n = 0
-                for _ in log.read(first, last):
-                    n += 1
+                try:
+                    for _ in log.read(first, last):
+                        n += 1
+                except PumpError:  # the log could not be read (storage failure)
+                    self._racp_respond(op, racp.RC_NOT_COMPLETED)
+                    return
                 struct.pack_into(racp.NUMBER, self._racp_msg, 0, racp.OP_NUMBER, racp.OPR_NULL, n)
                 self._queue(e, self._racp_msg, 6)
             else:
@@ -362,6 +366,10 @@ class PumpService:
                 except StopIteration:
                     self._hist = None
                     self._racp_respond(racp.OP_REPORT, racp.RC_SUCCESS if self._hist_n else racp.RC_NO_RECORDS)
+                    return
+                except PumpError:  # the log could not be read (storage failure)
+                    self._hist = None
+                    self._racp_respond(racp.OP_REPORT, racp.RC_NOT_COMPLETED)
                     return
                 encode(self._rec, self._rec_body, rec[0], rec[1], rec[2], rec[3], rec[4])
                 self._e2e[1] = (self._e2e[1] + 1) & 0xFF

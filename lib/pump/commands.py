@@ -29,7 +29,7 @@ OP_STOP = const(12)
 _C = const(2)  # 1 << cmdauth.ROLE_CLINICIAN
 _P = const(4)  # 1 << cmdauth.ROLE_PATIENT
 # opcode: (roles allowed, parameter layout; None: program)
-_TABLE = {
+TABLE = {
     OP_PROGRAM: (_C, None),
     OP_REFILL: (_C, "<II"),
     OP_PRIME: (_C, "<H"),
@@ -43,15 +43,13 @@ _TABLE = {
     OP_SET_CLOCK: (_C, "<I"),
     OP_STOP: (_C, ""),
 }
-PARAMS = {op: _TABLE[op][1] for op in _TABLE}  # for the host tools
-ROLES = {op: _TABLE[op][0] for op in _TABLE}
 RESPONSE = "<BHI"
 RESPONSE_LEN = const(7)
 
 
 def roles_for(opcode):
     """Bitmask of the roles (bit r for role r) that may send `opcode`, None for an unknown opcode."""
-    e = _TABLE.get(opcode)
+    e = TABLE.get(opcode)
     return e[0] if e is not None else None
 
 
@@ -68,7 +66,7 @@ def execute(pump, auth, msg, n, now):
 
 
 def _apply(pump, op, p, now):
-    fmt = _TABLE[op][1]
+    fmt = TABLE[op][1]
     if fmt is None:
         if not len(p):
             raise PumpError(E_MALFORMED, "program: flags")
