@@ -11,6 +11,7 @@ passkey pairing, an authenticated command's round trip, and a status notificatio
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
@@ -51,7 +52,13 @@ class _Peripheral:
             self.advertise()
 
 
+def _quiet():
+    """Bumble's warnings about unsolicited notifications (the battery level) would fill the table's output."""
+    logging.getLogger("bumble").setLevel(logging.ERROR)
+
+
 async def measure(runs):
+    _quiet()
     peripheral = _Peripheral(bluetooth.BLE())
     phone = await Central().start()
     scan_s, connect_s, latency_s = [], [], []
@@ -81,6 +88,7 @@ async def measure(runs):
 
 
 async def measure_pump(runs, connects=3):
+    _quiet()
     from tools.scenario import Scenario
     from tools.sim import Simulation
     from tools.simble import BleSim

@@ -35,6 +35,7 @@ class BleSim:
         self.svc = None
         self.ble = None
         self.boots = 0
+        self._closed = False
         self._boot()
         self._task = asyncio.get_running_loop().create_task(self._ble_task())
 
@@ -95,7 +96,7 @@ class BleSim:
 
     # ---- the BLE task (pump/app.py's ble_events + ble_timer, with pump ms scaled to real time) ----
     async def _ble_task(self):
-        while True:
+        while not self._closed:
             svc = self.svc
             svc.flag.clear()
             wait_ms = svc.run(self.sim.clock.ticks_ms())
@@ -114,7 +115,13 @@ class BleSim:
         await self.ble.settle()
 
     async def close(self):
+        """Stop the BLE task (before the radio: the service never runs on a stopped stack), then the radio."""
+        self._closed = True
         self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
         self.ble.active(False)
         await self.ble.settle()
 
