@@ -17,6 +17,14 @@ K ?=
 # heap of the unix-port MicroPython for `mpytest` and `run` (a Pico W has about 190 KB free with BLE up)
 MPY_HEAP ?= 2m
 RUN_HEAP ?= 2m
+# mutants run in parallel by `make mutants` (the machine is shared: 1 or 2)
+MUT_CHILDREN ?= 1
+
+# safety-critical modules under mutation testing (`make mutants`); append new ones with `MUTANT_MODULES += ...`
+MUTANT_MODULES := \
+	lib/pump/doseplan.py lib/pump/steptimer.py lib/pump/reservoir.py \
+	lib/pump/occlusion.py lib/pump/overdelivery.py lib/pump/sensorfault.py lib/pump/stall.py lib/pump/battery.py \
+	lib/pump/safety.py lib/pump/alarms.py lib/pump/store.py
 
 # --- tools --------------------------------------------------------------------------------------------------------
 PYTHON ?= python3
@@ -50,7 +58,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps stubs lint typecheck pytest mpytest test run sim bench mpy repl clean distclean
+.PHONY: help venv deps stubs lint typecheck pytest mpytest test mutants run sim bench mpy repl clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -102,6 +110,9 @@ mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substri
 	MICROPYPATH=$(MPY_PATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))
 
 test: deps lint typecheck pytest mpytest ## everything CI runs, stopping at the first failure
+
+mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
+	$(PY) -m tools.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
