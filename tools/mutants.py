@@ -11,7 +11,7 @@ module, records which of the module's tests call each function, and runs every m
 module's tests are host_tests/pure/test_<name>.py and host_tests/test_<name>*.py, plus the files EXTRA_TESTS adds
 (tests that drive it through another module), less the long-horizon ones in DESELECTED. `run` starts each module
 afresh unless --keep (then mutants of unchanged functions keep their result; --only re-runs the mutants matching a
-pattern such as 'pump.stall.*').
+pattern such as 'pump.stall.*'; --retry re-runs the mutants the last run did not kill).
 
 The report prints a table and writes out/mutants.json: per module the mutants killed (a test failed, or it ran out
 of time), survived (no test failed, or no test ran it), equivalent, and the score = killed / (all - equivalent).
@@ -280,6 +280,7 @@ def main(argv=None):
     r.add_argument("--max-children", type=int, default=1, help="mutants run in parallel (the machine is shared)")
     r.add_argument("--keep", action="store_true", help="reuse out/mutmut/<module> (unchanged functions keep results)")
     r.add_argument("--only", nargs="*", default=[], help="with --keep: re-run only the mutants matching these")
+    r.add_argument("--retry", action="store_true", help="with --keep: re-run the mutants the last run did not kill")
     r.add_argument("modules", nargs="+")
     p = sub.add_parser("report", help="table and out/mutants.json from the last runs")
     p.add_argument("modules", nargs="+")
@@ -299,9 +300,11 @@ def main(argv=None):
     if args.cmd == "run":
         for path in paths:
             only = [o for o in args.only if o.startswith(module_name(path) + ".")]
-            if args.only and not only:
+            if args.retry:
+                only += sorted(k for k, v in results(path).items() if v not in KILLED)
+            if (args.only or args.retry) and not only:
                 continue
-            run(path, args.max_children, args.keep, only)
+            run(path, args.max_children, args.keep or args.retry, only)
     report(paths)
     return 0
 

@@ -386,3 +386,95 @@ def test_sensor_reads_tenths_of_kpa_and_its_faults():
     assert max(r) - min(r) >= 30
     with raises(ValueError):
         s.set_fault("melted")
+
+
+# ---- parameters and edges found by mutation testing (docs/mutation.md) ----
+
+_PARAMS = (  # name, smallest, largest accepted
+    ("nl_per_step", 1, 100000), ("c_nl_per_kpa", 1, 1000000), ("rise_kpa_x10", 2, 2000), ("confirm", 1, 100),
+    ("partial_nl", 1, 1000000), ("ceiling_kpa_x10", 1, 8191), ("partial_confirm", 1, 1000), ("clear_nl", 0, 1000000),
+    ("settle", 1, 1000), ("drift_kpa_x10_per_day", 1, 10000),
+)
+
+
+def _make(name, value):
+    if name == "nl_per_step":
+        return OcclusionDetector(value)
+    return OcclusionDetector(_V, **{name: value})
+
+
+def test_every_parameter_accepts_its_range_and_names_it_outside():
+    for name, lo, hi in _PARAMS:
+        _make(name, lo)
+        _make(name, hi)
+        for bad in (lo - 1, hi + 1, 1.5):
+            with raises(PumpError) as e:
+                _make(name, bad)
+            assert e.value.code == E_RANGE
+            assert e.value.detail == "occlusion.%s: %d..%d" % (name, lo, hi), e.value.detail
+
+
+def _doc_defaults():
+    here = __file__
+    for _ in range(3):
+        here = here[: here.rfind("/")] if "/" in here else "."
+    out = {}
+    with open(here + "/docs/hydraulics.md") as f:
+        for line in f:
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) > 3 and cells[1].startswith("`") and cells[2][:1].isdigit():
+                out[cells[1].strip("`")] = int(cells[2].split()[0])
+    return out
+
+
+def test_defaults_are_the_documented_parameters():
+    doc = _doc_defaults()
+    assert sorted(doc) == sorted(name for name, _, _ in _PARAMS if name != "nl_per_step")
+    det = OcclusionDetector(_V)
+    for name in ("rise_kpa_x10", "confirm", "partial_nl", "ceiling_kpa_x10", "partial_confirm", "clear_nl", "settle"):
+        assert getattr(det, name) == doc[name], name
+    assert det.c_nl_per_kpa() == doc["c_nl_per_kpa"]  # the first guess, before any jump was measured
+    # the documented upward drift: a day of a raised level moves both baselines alike
+    lines = [Line(noise=0, interval_ms=60000), Line(noise=0, interval_ms=60000)]
+    dets = [OcclusionDetector(_V), OcclusionDetector(_V, **doc)]
+    for i in range(1640):
+        for line, d in zip(lines, dets):
+            line.csf = 12 if i < 200 else 52
+            assert line.wake(d)
+        assert dets[0].baseline_kpa_x10 == dets[1].baseline_kpa_x10 and dets[0].samples == dets[1].samples
+
+
+def test_first_estimates_before_any_measurement_are_exact_integers():
+    det = OcclusionDetector(_V, c_nl_per_kpa=150, clear_nl=160, rise_kpa_x10=51)  # J = 2000 x 256 / 150 = 3413
+    assert det.c_nl_per_kpa() == 150
+    det.before_step(12, _START)  # the first residual is the baseline
+    assert det.held_back_nl() == 0 and det.held_back_nl(12) == 0
+    assert det.held_back_nl(13) == 15  # 0.1 kPa x 150 nL/kPa, in whole nL (floored)
+    assert det.held_back_nl(19) == 105
+    for v in (det.held_back_nl(19), det.backoff_steps(_V), det.c_nl_per_kpa()):
+        assert type(v) is int
+
+
+def test_cleared_and_backoff_at_their_edges():
+    det = OcclusionDetector(_V, clear_nl=160)  # first J: 12.5 counts per step, 16 nL per count
+    det.before_step(12, _START)
+    assert det.held_back_nl(22) == 160
+    assert det.cleared(22)  # exactly clear_nl is still cleared
+    det = OcclusionDetector(_V, clear_nl=1000000, rise_kpa_x10=51)
+    det.before_step(12, _START)
+    assert det.cleared(12 + 24) and not det.cleared(12 + 25)  # within half the rise (25.5 counts: 25 is not)
+    det = OcclusionDetector(_V, rise_kpa_x10=2)  # any elevation is evidence: the baseline stays put
+    det.before_step(12, _START)
+    det.before_step(12 + 7, _START + 1000)  # 7 counts up: 112 nL held back
+    assert det.state == SUSPECT and det.held_back_nl() == 112
+    assert det.backoff_steps(_V) == 1  # 0.56 of a step rounds to one
+    assert det.backoff_steps(1) == 112
+    with raises(PumpError) as e:
+        det.backoff_steps(0)
+    assert (e.value.code, e.value.detail) == (E_RANGE, "nl_per_step")
+
+
+def test_a_reading_far_below_zero_is_no_occlusion():
+    line, det = _settled()
+    det.before_step(-20000, line.t + 1000)  # a faulty sensor: the sensor-fault check's business, not this one's
+    assert det.state == OK
