@@ -305,6 +305,9 @@ def main(argv=None):
             if (args.only or args.retry) and not only:
                 continue
             run(path, args.max_children, args.keep or args.retry, only)
+            fresh = sorted(k for k, v in results(path).items() if v == "not checked")
+            if fresh and (args.keep or args.retry):  # functions changed since the last run: their new mutants
+                run(path, args.max_children, True, fresh)
     report(paths)
     return 0
 

@@ -478,3 +478,180 @@ def test_a_reading_far_below_zero_is_no_occlusion():
     line, det = _settled()
     det.before_step(-20000, line.t + 1000)  # a faulty sensor: the sensor-fault check's business, not this one's
     assert det.state == OK
+
+
+def _isolated(**params):
+    """A detector for the full-occlusion rule alone: partial and ceiling out of the way; baseline 40, J measured."""
+    kw = {"partial_nl": 1000000, "ceiling_kpa_x10": 8191}
+    kw.update(params)
+    line, det = _settled(Line(csf=40, noise=0), **kw)
+    return det, line.t
+
+
+def _residuals(det, t, values, peak=13):
+    """One step per residual; returns the states after each."""
+    out = []
+    for v in values:
+        t += 1000
+        det.before_step(v, t)
+        out.append(det.state)
+        det.after_step(v + peak, 1, t)
+    return out
+
+
+def test_the_rise_count_is_leaky_exactly_as_documented():
+    # a rise (one step's jump) counts +1, a smaller rise -1, no rise at all resets it; 3 in a row alarm
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 113, 113, 126, 139)) == [SUSPECT] * 5  # flat resets: 1, 2, 0, 1, 2
+    assert _residuals(det, t + 5000, (152,)) == [OCCLUDED] and det.reason == REASON_FULL
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 113, 114, 127, 140)) == [SUSPECT] * 4 + [OCCLUDED]  # 1, 2, 1, 2, 3
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 102, 115, 128)) == [SUSPECT] * 4  # 1, 0, 1, 2
+    r = det.jump_x256 >> 9  # the rise one step must show: J/2
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 100 + r, 100 + 2 * r)) == [SUSPECT, SUSPECT, OCCLUDED]  # exactly J/2 counts
+
+
+def test_steps_between_residuals_all_count_towards_the_rise():
+    det, t = _isolated()
+    j = det.jump_x256
+    got = []
+    p = 100
+    for _ in range(5):  # one sampled step and three unsampled: a rise of 4 x J/2 is needed, 3 x J/2 shown
+        t += 1000
+        det.before_step(p, t)
+        got.append(det.state)
+        det.after_step(p + 13, 1, t)
+        det.steps_unsampled(3)
+        p += (3 * j >> 9) + 1
+    assert got == [SUSPECT] * 5 and det.rises <= 1
+    det, t = _isolated()
+    p = 100
+    for _ in range(5):  # two bursts of two steps between residuals: the same
+        t += 1000
+        det.before_step(p, t)
+        det.after_step(p + 26, 2, t)
+        det.after_step(p + 52, 2, t)
+        p += (3 * j >> 9) + 1
+    assert det.state == SUSPECT and det.rises <= 1
+    det, t = _isolated()
+    det.before_step(100, t + 1000)
+    det.steps_unsampled(5000)  # a very long unsampled run counts as the clamp's 1000 steps
+    det.before_step(110, t + 2000)
+    assert det.state == SUSPECT
+
+
+def test_partial_leaky_count_and_its_exact_confirmation():
+    line, det = _settled(Line(jump_x16=40, noise=0))  # C = 800 nL/kPa: 5 uL held back = 62.5 counts
+    base = det.baseline_kpa_x10
+    got = []
+    for i in range(14):  # two residuals holding 5.6 uL, one holding 4.4 uL, again and again: +1 +1 -1
+        p = base + (55 if i % 3 == 2 else 70)
+        line.t += 1000
+        det.before_step(p, line.t)
+        got.append(det.state)
+        det.after_step(p + 3, 1, line.t)
+    assert got == [SUSPECT] * 13 + [OCCLUDED] and det.reason == REASON_PARTIAL  # 1 2 1 2 3 2 3 4 3 4 5 4 5 6
+
+
+def test_the_partial_volume_and_the_ceiling_are_inclusive():
+    def verdict(e, nl=_V, c=160, partial=5000, base=40):
+        det = OcclusionDetector(nl, c_nl_per_kpa=c, rise_kpa_x10=2, confirm=100, partial_nl=partial,
+                                partial_confirm=1, ceiling_kpa_x10=8191)
+        det.before_step(base, _START)
+        det.before_step(base + e, _START + 1000)
+        return det.state
+
+    # J = 12.5 counts (the first guess): 5000 nL = 400 steps x16 held back from 313 counts (312 hold 399.4)
+    assert verdict(312) == SUSPECT and verdict(313) == OCCLUDED
+    # 3 nL steps, C = 1 nL/kPa: 1 nL (5.33 steps x16, rounded up to 6) from 12 counts (11 hold 5.87)
+    assert verdict(11, 3, 1, 1) == SUSPECT and verdict(12, 3, 1, 1) == OCCLUDED
+    det = OcclusionDetector(_V, confirm=100)
+    det.before_step(90, _START)
+    det.before_step(120, _START + 1000)  # exactly the ceiling, 3 kPa above the baseline
+    assert det.state == SUSPECT and det.partial == 1
+
+
+def test_a_second_occlusion_after_a_resume_needs_as_many_steps_as_the_first():
+    line, det = _settled(Line(noise=0))
+    line.csf = 12 + 70  # one cough: suspect, then back
+    line.run(det, 1)
+    line.csf = 12
+    assert det.state == SUSPECT and line.run(det, 3) == 3 and det.state == OK
+    line.occluded = True
+    first = line.run(det, 100)
+    det.rearm()
+    assert det.held_back_nl() == 0 and det.state == OK  # back at the baseline until a residual says otherwise
+    line.occluded = False
+    line.trapped_x16 = 0
+    assert line.run(det, 50) == 50
+    line.occluded = True
+    assert line.run(det, 100) == first
+
+
+def test_jump_measurement_is_robust_and_unbiased():
+    line, det = _settled(Line(jump_x16=256, noise=0))  # exactly 16 counts per step: C = 125 nL/kPa
+    assert det.c_nl_per_kpa() == 125  # the rounded running average does not sink below the true jump
+    j = det.jump_x256
+    det.before_step(40, line.t + 1000)
+    det.after_step(8191 + 5000, 1, line.t + 1000)  # one wild peak (clamped to the sensor span first)
+    assert j < det.jump_x256 <= j + (3 * j + 16 >> 5)  # at most 3/32 up
+    j = det.jump_x256
+    det.before_step(40, line.t + 2000)
+    det.after_step(-20000, 1, line.t + 2000)  # a wild low reading pulls it down, never up, and by 3/32 at most
+    assert j - (3 * j + 16 >> 5) <= det.jump_x256 < j
+    det.before_step(40, line.t + 3000)
+    det.after_step(60, 0, line.t + 3000)  # a burst of no steps measures nothing
+    det.before_step(40, line.t + 4000)
+    j = det.jump_x256
+    det.after_step(40 + 5000, 1000, line.t + 4000)  # the largest burst still measures: 5 counts per step
+    assert det.jump_x256 < j
+    line, det = _settled(Line(jump_x16=0, noise=0))  # no jump at all: J stops at its floor
+    assert det.jump_x256 == 16
+    for _ in range(300):
+        line.t += 1000
+        det.before_step(40, line.t)
+        det.after_step(40 + 8191, 1, line.t)  # and at its ceiling
+    assert det.jump_x256 == 262143
+
+
+def test_settling_takes_exactly_settle_residuals():
+    det = OcclusionDetector(_V, settle=4)
+    for i in range(4):
+        assert not det.settled
+        det.before_step(40, _START + i * 1000)
+    assert det.settled
+    det = OcclusionDetector(_V, settle=1)
+    det.before_step(40, _START)
+    det.before_step(48, _START + 1000)  # settled: the level takes 1/64 of the step, the baseline stays
+    assert det.baseline_kpa_x10 == 40
+
+
+def test_the_baseline_earns_no_drift_credit_from_time_running_backwards_and_never_passes_the_level():
+    line, det = _settled(Line(csf=40, noise=0))
+    line.csf = 45
+    line.run(det, 2)  # the level moves above the baseline
+    base = det.base_x1024
+    det.before_step(45, line.t - 5000)  # stamped before the last residual
+    assert det.base_x1024 == base
+    det.before_step(45, line.t + 0x20000000)  # exactly half the ticks range later: as ambiguous, no credit either
+    assert det.base_x1024 == base
+    line, det = _settled(Line(csf=40, noise=0))
+    det.before_step(41, line.t + 1000)  # the level a little above the baseline
+    det.before_step(41, line.t + 1000 + 3600000)  # an hour of credit: far more than the gap
+    assert det.base_x1024 == det.level_x1024
+
+
+def test_a_wild_low_peak_reading_does_not_inflate_the_back_off():
+    # Regression: a peak read below the residual (a loose sensor wire during the burst) pulled the jump average down
+    # without bound: one 0 V rail reading made C, the volume held back and the back-off 1.6 times too big, a wilder
+    # reading up to 200 times (J at its floor). Now one reading moves J by at most 3/32 either way.
+    line, det = _settled(Line(noise=0))
+    line.t += 1000
+    det.before_step(line.pressure(), line.t)
+    det.after_step(-125, 1, line.t)  # the 0 V rail read as -12.5 kPa
+    assert 150 <= det.c_nl_per_kpa() <= 180
+    line.occluded = True
+    stepped = line.run(det, 100)
+    assert det.state == OCCLUDED and abs(det.backoff_steps(_V) - stepped) <= 1

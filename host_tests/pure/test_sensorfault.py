@@ -234,7 +234,7 @@ def test_noisy_means_a_mean_difference_above_noise_max_not_equal_to_it():
 
 
 def test_a_fault_clears_after_noise_window_good_samples_by_default():
-    c = _check()
+    c = sf.SensorCheck(LO, HI, OPEN_LO, OPEN_HI, STUCK_N, WINDOW, NOISE_MAX)
     c.sample(0, True)
     assert c.sample(0, True) == sf.FAULT_OPEN
     got = [c.sample(3000 + (i % 3), True) for i in range(WINDOW)]
