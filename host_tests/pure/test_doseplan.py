@@ -583,6 +583,10 @@ def test_a_suspended_pump_wakes_only_at_midnight_and_starts_no_periodic_bolus():
     plan = plan_for(th, 200)
     plan.suspend(START)
     assert drive(plan, 2 * DAY_MS) == [] and plan.boluses == [] and plan.finished == []
+    midnight = ((0, 50000, 30 * 60000, ALL_DAYS),)  # a periodic bolus due on a boundary the plan wakes for anyway
+    plan = plan_for(therapy(((0, 2000000),), 10000, midnight), 200, MONDAY_S + 3600)
+    plan.suspend(START)
+    assert drive(plan, 2 * DAY_MS) == [] and plan.finished == []
 
 
 def test_periodic_bolus_at_midnight_on_its_day_only():

@@ -252,12 +252,12 @@ def test_over_delivery_in_24_hours_disables_the_driver_and_holds():
 
 
 def test_steps_leave_the_window_24_hours_after_they_were_counted():
-    s, hw = _safety(now=1800000)  # the pump started at ticks 30 min
-    s.set_program_limits(1000000, 5000)
-    limit = s.day_window.limit
-    s.stepped(1800000, limit)
-    s.stepped(1800000 + DAY_MS, 1)
-    assert not s.alarms.is_active(al.A_OVER_DELIVERY)
+    for later, breach in ((DAY_MS - 1000, True), (DAY_MS, False)):
+        s, hw = _safety(now=1800000)  # the pump started at ticks 30 min: the window's hours start there
+        s.set_program_limits(1000000, 5000)
+        s.stepped(1800000, s.day_window.limit)
+        s.stepped(1800000 + later, 1)
+        assert s.alarms.is_active(al.A_OVER_DELIVERY) == breach
 
 
 def test_no_program_means_no_over_delivery_limit_and_absurd_limits_are_capped():
@@ -311,7 +311,8 @@ def test_battery_sensor_settings():
         s, hw = _safety()
         _hourly(s, hw, [edge] * 4)
         assert s.battery_check.fault == FAULT_NONE
-    for bad, fault in ((1499, FAULT_OUT_OF_RANGE), (4501, FAULT_OUT_OF_RANGE), (200, FAULT_OPEN), (4900, FAULT_OPEN)):
+    for bad, fault in ((1499, FAULT_OUT_OF_RANGE), (4501, FAULT_OUT_OF_RANGE), (200, FAULT_OPEN), (4900, FAULT_OPEN),
+                       (201, FAULT_OUT_OF_RANGE)):
         s, hw = _safety()
         now = _hourly(s, hw, [3000, 3000, bad, bad])
         assert s.battery_check.fault == fault and _since(s, al.A_BATTERY_SENSOR_FAULT) == ticks_add(T0, 3 * HOUR_MS)
@@ -338,6 +339,9 @@ def test_battery_sensor_settings():
 
 def test_reservoir_alarms_and_the_refill():
     s, hw = _safety()
+    s.refilled(T0 + 3, True, False)  # a refill that leaves the reservoir low raises the alarm then and there
+    assert _since(s, al.A_RESERVOIR_LOW) == T0 + 3
+    s, hw = _safety()
     s.sample(T0, True, False)
     assert _since(s, al.A_RESERVOIR_LOW) == T0
     s.sample(ticks_add(T0, 10), True, True)
@@ -349,6 +353,8 @@ def test_reservoir_alarms_and_the_refill():
     assert not s.alarms.is_active(al.A_RESERVOIR_EMPTY)
     assert s.alarms.is_active(al.A_RESERVOIR_LOW) and not s.alarms.is_acknowledged(al.A_RESERVOIR_LOW)
     assert s.alarms.is_active(al.A_OCCLUSION) and not s.alarms.is_acknowledged(al.A_OCCLUSION)
+    s.alarms.acknowledge(ticks_add(t, 2), al.A_RESERVOIR_LOW)
+    assert s.alarms.is_active(al.A_RESERVOIR_LOW)  # its condition is still there
 
 
 # ---- motor stall ----
@@ -382,3 +388,32 @@ def test_the_driver_diag_latches_a_stall_at_once():
     hw.stall.fired = True
     s.stepped(T0, 1)
     assert not s.alarms.is_active(al.A_MOTOR_STALL) and s.stall is None
+
+
+def test_a_resume_keeps_the_sensor_history_and_a_jam_in_progress():
+    enc = _Encoder()
+    s, hw = _safety(_Hw(encoder=enc))
+    now = T0
+    for _ in range(24):  # three healthy 8-step windows; the pressure sensor repeats itself all along
+        now = ticks_add(now, 1000)
+        hw.pressure.kpa_x10 = 40
+        s.may_step(now)
+        enc.move(1)
+        s.stepped(now, 1)
+    for _ in range(7):  # then the mechanism jams: 7 steps of the next window (31 identical readings by now)
+        now = ticks_add(now, 1000)
+        s.may_step(now)
+        s.stepped(now, 1)
+    s.day_window.set_limit(0)
+    s.stepped(now, 0)  # an over-delivery hold meanwhile
+    assert s.holding == 1 << (al.A_OVER_DELIVERY - 1)
+    assert s.release_holds(ticks_add(now, 1)) == 0
+    now = ticks_add(now, 1000)
+    s.stepped(now, 1)  # the 8th jammed step completes the window started before the resume
+    assert s.alarms.is_active(al.A_MOTOR_STALL)
+    got = []
+    for _ in range(12):
+        now = ticks_add(now, 1000)
+        s.may_step(now)
+        got.append(s.pressure_check.fault)
+    assert got[0] == FAULT_STUCK  # the 32nd identical reading: the run from before the resume counts
