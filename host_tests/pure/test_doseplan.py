@@ -620,3 +620,29 @@ def test_boluses_ending_a_millisecond_apart_end_in_order():
     assert plan.finished == [(KIND_CLINICIAN, 10000)]
     plan.take_due(ticks_add(end, 1), 1000)
     assert plan.finished == [(KIND_CLINICIAN, 10000), (KIND_PATIENT, 20000)]
+
+
+def test_a_plan_without_a_wall_clock_keeps_midnight_at_2000_01_01():
+    plan = DosePlan(200, PRIME_NL_PER_DAY)
+    plan.set_therapy(0, therapy(((0, 1000),), 10000), 10000)  # 100 nL/day: the first step is days away
+    assert plan.next_deadline() == DAY_MS
+
+
+def test_a_command_at_a_bolus_end_ends_it_then():
+    plan = plan_for(therapy(((0, 2000000),), 10000), 200)
+    plan.start_bolus(START, KIND_CLINICIAN, 10000, 600000)
+    end = ticks_add(START, 600000)
+    plan.refill(end, 10000, 0)  # a command exactly at the end, before the plan was woken for it
+    assert plan.next_deadline() == end
+    plan.take_due(end, 1000)
+    assert plan.finished == [(KIND_CLINICIAN, 10000)]
+
+
+def test_removing_a_cap_that_was_never_set_changes_nothing():
+    plan = plan_for(therapy(((0, 2000000),), 10000), 200)
+    retimes = plan.retimes
+    plan.set_cap(START, -1)
+    assert plan.retimes == retimes
+    plan.set_cap(START, 0)
+    plan.set_cap(START, -1)
+    assert plan.retimes == retimes + 2
