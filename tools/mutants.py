@@ -1,8 +1,8 @@
 """Mutation testing of the safety-critical modules (mutmut): stage, run each module on its tests, score, survivors.
 
-    python -m tools.mutants run [--max-children N] [--keep] [--only PATTERN ...] lib/pump/x.py ...
+    python -m tools.mutants run [--max-children N] [--keep] [--only PATTERN ...] [--retry] lib/pump/x.py ...
     python -m tools.mutants report lib/pump/x.py ...
-    python -m tools.mutants show MUTANT_NAME
+    python -m tools.mutants show lib/pump/x.py MUTANT_NAME
 
 Each module runs in its own staging folder, out/mutmut/<module>/ (mutmut names mutants by module path, e.g.
 `pump.stall.xǁStallCheckǁsteps__mutmut_3`, and imports what it mutates from `mutants/src/`): `src` is the repo's lib/,
@@ -139,13 +139,20 @@ def stage(path, keep):
 
 
 def run(path, max_children, keep, only):
+    """mutmut on one module; its output goes to out/mutmut/<module>.log, one summary line here."""
     d = stage(path, keep)
     cmd = [str(MUTMUT), "run", "--max-children", str(max_children)] + list(only)
-    print("== %s: %s" % (path, " ".join(tests_for(path))), flush=True)
-    code = subprocess.call(cmd, cwd=d, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
-    print(flush=True)
+    print("%s (%s) ..." % (path, ", ".join(t.rpartition("/")[2] for t in tests_for(path))), end=" ", flush=True)
+    log = STAGES / (module_name(path) + ".log")
+    with open(log, "w") as f:
+        code = subprocess.call(cmd, cwd=d, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"), stdout=f,
+                               stderr=subprocess.STDOUT)
     if code:
-        raise SystemExit("mutmut exited with %d for %s" % (code, path))
+        print("failed")
+        print(log.read_text(errors="replace")[-3000:])
+        raise SystemExit("mutmut exited with %d for %s (log: %s)" % (code, path, log.relative_to(ROOT)))
+    res = results(path)
+    print("%d mutants, %d killed" % (len(res), sum(1 for v in res.values() if v in KILLED)), flush=True)
 
 
 # ---- results ------------------------------------------------------------------------------------------------------
