@@ -635,7 +635,7 @@ def test_the_baseline_earns_no_drift_credit_from_time_running_backwards_and_neve
     base = det.base_x1024
     det.before_step(45, line.t - 5000)  # stamped before the last residual
     assert det.base_x1024 == base
-    det.before_step(45, line.t + 0x20000000)  # exactly half the ticks range later: as ambiguous, no credit either
+    det.before_step(45, (line.t - 5000 + 0x20000000) & 0x3FFFFFFF)  # exactly half the ticks range on: no credit
     assert det.base_x1024 == base
     line, det = _settled(Line(csf=40, noise=0))
     det.before_step(41, line.t + 1000)  # the level a little above the baseline
@@ -655,3 +655,64 @@ def test_a_wild_low_peak_reading_does_not_inflate_the_back_off():
     line.occluded = True
     stepped = line.run(det, 100)
     assert det.state == OCCLUDED and abs(det.backoff_steps(_V) - stepped) <= 1
+
+
+def _j_update(avg, jump_x256):
+    """The documented jump average: the new jump clipped to [-2 J, 4 J], 1/32 of the way, rounded, kept in range."""
+    j = max(-2 * avg, min(4 * avg, jump_x256))
+    return max(16, min(262143, avg + ((j - avg + 16) >> 5)))
+
+
+def test_each_peak_moves_the_jump_average_as_documented():
+    line, det = _settled(Line(jump_x16=256, noise=0))
+    t = line.t
+    for jump_counts in (-100000, -60, -30, -10, -5, -3, 0, 16, 17, 40, 70, 100000):  # wild, moderate, low, high
+        t += 1000
+        det.before_step(40, t)
+        j = det.jump_x256
+        det.after_step(40 + jump_counts, 1, t)
+        assert det.jump_x256 == _j_update(j, max(-8191 - 40, min(8191 - 40, jump_counts)) << 8), jump_counts
+    line, det = _settled(Line(jump_x16=0, noise=0))
+    assert det.jump_x256 == 16
+    det.before_step(12, line.t + 1000)
+    det.after_step(11, 1, line.t + 1000)  # below the floor: stays there
+    assert det.jump_x256 == 16
+
+
+def test_full_needs_the_rise_threshold_reached_exactly_at_the_ceiling():
+    line, det = _settled(Line(csf=100, noise=0))  # a high baseline: the 12 kPa ceiling is 2 kPa above it
+    got = _residuals(det, line.t, (120, 130, 140, 150))  # rising from the ceiling on; 5 kPa above at the 4th
+    assert got == [SUSPECT] * 3 + [OCCLUDED] and det.reason == REASON_FULL
+
+
+def test_a_long_unsampled_run_counts_as_the_clamp_and_takes_a_rise_off():
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 113)) == [SUSPECT, SUSPECT] and det.rises == 2
+    det.steps_unsampled(5000)
+    det.before_step(120, t + 3000)  # 7 counts over 1000 steps: far less than a rise
+    assert det.rises == 1
+    assert _residuals(det, t + 3000, (133,)) == [SUSPECT]
+
+
+def test_a_flat_level_saves_no_drift_credit():
+    line, det = _settled(Line(csf=40, noise=0, interval_ms=60000))
+    assert line.run(det, 100) == 100  # 100 minutes flat
+    base = det.base_x1024
+    assert det.level_x1024 == base
+    line.csf = 45
+    line.run(det, 1)
+    assert det.base_x1024 - base <= 60000 // (86400000 // (10 << 10))  # one minute's credit, not the flat hours
+
+
+def test_a_partial_occlusion_after_a_cough_needs_as_many_residuals():
+    counts = []
+    for cough in (False, True):
+        line, det = _settled(Line(jump_x16=40, noise=0))
+        if cough:
+            line.csf = 12 + 80
+            line.run(det, 1)
+            line.csf = 12
+            assert det.state == SUSPECT and line.run(det, 2) == 2 and det.state == OK
+        line.csf = 12 + 70  # steady: 5.6 uL held back
+        counts.append(line.run(det, 50))
+    assert counts[0] == counts[1] and det.reason == REASON_PARTIAL
