@@ -260,6 +260,12 @@ def test_steps_leave_the_window_24_hours_after_they_were_counted():
         assert s.alarms.is_active(al.A_OVER_DELIVERY) == breach
 
 
+def test_the_day_limit_is_the_allowance_of_exactly_24_hours():
+    s, hw = _safety()
+    s.set_program_limits(1035788, 5000)  # a rate whose allowance one more ms of window would raise by a step
+    assert s.day_window.limit == allowed_steps(1035788, NL, DAY_MS) == allowed_steps(1035788, NL, DAY_MS + 1) - 1
+
+
 def test_no_program_means_no_over_delivery_limit_and_absurd_limits_are_capped():
     s, hw = _safety()
     s.set_program_limits(0, 0)
