@@ -1,6 +1,6 @@
 """Mutation testing of the safety-critical modules (mutmut): stage, run each module on its tests, score, survivors.
 
-    python -m tools.mutants run [--max-children N] [--keep] [--only PATTERN ...] [--retry] lib/pump/x.py ...
+    python -m tools.mutants run [--max-children N] [--keep [--only PATTERN]...] [--retry] lib/pump/x.py ...
     python -m tools.mutants report lib/pump/x.py ...
     python -m tools.mutants show lib/pump/x.py MUTANT_NAME
 
@@ -286,7 +286,7 @@ def main(argv=None):
     r = sub.add_parser("run", help="mutate each module, run its tests on every mutant, report")
     r.add_argument("--max-children", type=int, default=1, help="mutants run in parallel (the machine is shared)")
     r.add_argument("--keep", action="store_true", help="reuse out/mutmut/<module> (unchanged functions keep results)")
-    r.add_argument("--only", nargs="*", default=[], help="with --keep: re-run only the mutants matching these")
+    r.add_argument("--only", action="append", default=[], help="with --keep: re-run the mutants matching it (repeat)")
     r.add_argument("--retry", action="store_true", help="with --keep: re-run the mutants the last run did not kill")
     r.add_argument("modules", nargs="+")
     p = sub.add_parser("report", help="table and out/mutants.json from the last runs")
