@@ -61,7 +61,7 @@ LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 .PHONY: help venv deps stubs lint typecheck pytest mpytest test mutants run sim bench mpy repl clean distclean
 
 help: ## list the targets
-	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
+	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 14
 
 # --- install ------------------------------------------------------------------------------------------------------
