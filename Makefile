@@ -18,6 +18,14 @@ SEED ?= 1
 # heap of the unix-port MicroPython for `mpytest` and `run` (a Pico W has about 190 KB free with BLE up)
 MPY_HEAP ?= 2m
 RUN_HEAP ?= 2m
+# mutants run in parallel by `make mutants` (the machine is shared: 1 or 2)
+MUT_CHILDREN ?= 1
+
+# safety-critical modules under mutation testing (`make mutants`); append new ones with `MUTANT_MODULES += ...`
+MUTANT_MODULES := \
+	lib/pump/doseplan.py lib/pump/steptimer.py lib/pump/reservoir.py \
+	lib/pump/occlusion.py lib/pump/overdelivery.py lib/pump/sensorfault.py lib/pump/stall.py lib/pump/battery.py \
+	lib/pump/safety.py lib/pump/alarms.py lib/pump/store.py
 
 # --- tools --------------------------------------------------------------------------------------------------------
 PYTHON ?= python3
@@ -60,11 +68,11 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps wasmdeps webdeps stubs lint typecheck pytest mpytest wasmtest hazards test run sim soak bench mpy \
-	deploy maintenance repl logs keys dashboard clean distclean
+.PHONY: help venv deps wasmdeps webdeps stubs lint typecheck pytest mpytest wasmtest hazards test mutants run sim \
+	soak bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
-	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
+	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 14
 
 # --- install ------------------------------------------------------------------------------------------------------
@@ -136,6 +144,9 @@ hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmw
 	$(PY) -m tools.hazards --check
 
 test: deps webdeps lint typecheck pytest mpytest wasmtest hazards ## everything CI runs, stopping at the first failure
+
+mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
+	$(PY) -m tools.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)

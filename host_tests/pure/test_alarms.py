@@ -322,3 +322,91 @@ def test_sim_buzzer_and_led_record_changes():
     led.on()
     led.off()
     assert led.changes == 2 and not led.lit
+
+
+def test_the_last_codes_behave_like_the_first():
+    # STORE_CORRUPT (13) and TASK_FAULT (12) are the table's last entries: every scan must reach them
+    a, log = _rig()
+    assert a.set_condition(al.A_STORE_CORRUPT, True, T0)
+    assert a.is_active(al.A_STORE_CORRUPT) and a.highest() == al.A_STORE_CORRUPT
+    assert a.silence(T0, 1000) == 1000 and a.sounding(T0) == 0
+    assert a.acknowledge(T0 + 1, al.A_STORE_CORRUPT) == 1 and a.is_acknowledged(al.A_STORE_CORRUPT)
+    assert a.set_condition(al.A_STORE_CORRUPT, False, T0 + 2)  # acknowledged, condition gone: cleared
+    assert a.active_bitmap == 0 and not a.is_active(al.A_STORE_CORRUPT)
+    a.set_condition(al.A_TASK_FAULT, True, T0 + 3)
+    assert a.active_bitmap == 1 << 11 and a.highest() == al.A_TASK_FAULT
+    a.acknowledge(T0 + 4)
+    assert a.set_condition(al.A_TASK_FAULT, False, T0 + 5) and a.active_bitmap == 0
+    assert log[-1] == (ev.ALARM_CLEARED, al.A_TASK_FAULT)
+
+
+def test_is_active_and_is_acknowledged_out_of_the_table():
+    a, _ = _rig()
+    a.set_condition(al.A_OCCLUSION, True, T0)
+    a.acknowledge(T0)
+    assert a.is_acknowledged(al.A_OCCLUSION)
+    for code in (0, -1, 14, 99):
+        assert not a.is_active(code) and not a.is_acknowledged(code)
+
+
+def test_a_condition_back_before_the_acknowledgement_keeps_the_alarm():
+    a, _ = _rig()
+    a.set_condition(al.A_OCCLUSION, True, T0)
+    a.set_condition(al.A_OCCLUSION, False, T0 + 1)  # gone, latched
+    a.set_condition(al.A_OCCLUSION, True, T0 + 2)  # back
+    assert a.acknowledge(T0 + 3) == 1
+    assert a.is_active(al.A_OCCLUSION)  # present again: the acknowledgement does not clear it
+    assert a.set_condition(al.A_OCCLUSION, False, T0 + 4)  # gone and acknowledged: cleared
+    assert not a.is_active(al.A_OCCLUSION)
+
+
+def test_an_absent_condition_of_an_inactive_alarm_changes_nothing():
+    a, log = _rig()
+    assert not a.set_condition(al.A_RESERVOIR_LOW, False, T0)
+    assert log == [] and a.active_bitmap == 0
+
+
+def test_an_alarm_raised_during_a_silence_sounds_whatever_its_code():
+    a, _ = _rig()
+    a.set_condition(al.A_OCCLUSION, True, T0)
+    a.silence(T0, 60000)
+    a.set_condition(al.A_STORE_CORRUPT, True, T0 + 1)
+    assert a.sounding(T0 + 2) == al.A_STORE_CORRUPT  # the silenced high alarm does not hide it
+
+
+def test_the_shortest_silence_and_a_zero_silence():
+    a, _ = _rig()
+    a.set_condition(al.A_OCCLUSION, True, T0)
+    assert a.silence(T0, 1) == 1
+    assert a.sounding(T0) == 0 and a.sounding(T0 + 1) == al.A_OCCLUSION
+    assert a.silence(T0 + 1, 0) == 0
+    assert a.next_deadline(T0 + 1) is None  # no silence, so nothing ends
+
+
+def test_acknowledging_during_a_silence():
+    a, _ = _rig()
+    a.set_condition(al.A_OCCLUSION, True, T0)
+    a.set_condition(al.A_RESERVOIR_LOW, True, T0)
+    a.silence(T0, 1000)
+    assert a.acknowledge(T0 + 10, al.A_OCCLUSION) == 1
+    assert a.sounding(T0 + 999) == 0
+    assert a.sounding(T0 + 1000) == al.A_RESERVOIR_LOW  # the silence ended; the acknowledged one stays quiet
+    assert a.acknowledge(T0 + 2000) == 1 and a.sounding(T0 + 2000) == 0
+
+
+def test_advance_reports_no_change_for_an_unacknowledged_alarm():
+    a, _ = _rig()
+    a.set_condition(al.A_BATTERY_ERI, True, 5)
+    assert not a.advance(al.REPEAT_MS + 10)  # a day on, never acknowledged: nothing to repeat
+    assert a.sounding(al.REPEAT_MS + 10) == al.A_BATTERY_ERI
+
+
+def test_acknowledge_range_and_error():
+    a, _ = _rig()
+    for code in (-1, 14):
+        with raises(PumpError) as e:
+            a.acknowledge(T0, code)
+        assert (e.value.code, e.value.detail) == (E_RANGE, "code")
+    with raises(PumpError) as e:
+        a.silence(T0, None)
+    assert (e.value.code, e.value.detail) == (E_RANGE, "ms")

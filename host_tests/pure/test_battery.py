@@ -225,3 +225,55 @@ def test_a_stuck_battery_reading_raises_the_sensor_fault_within_its_64_hourly_sa
     rig.run(3 * HOUR_MS)
     assert alarms.is_active(al.A_BATTERY_SENSOR_FAULT)
     assert rig.pump.plan.running  # reported, dosing goes on (docs/safety.md: no action)
+
+
+def test_dod_at_is_the_smallest_dod_at_or_below_every_voltage():
+    for mv in range(1990, 3160):
+        d = b.dod_at(mv)
+        assert b.mv_at(d) <= mv or d == 1000000, mv
+        assert d == 0 or b.mv_at(d - 1) > mv, mv
+
+
+def test_no_daily_step_count_when_the_reserve_exceeds_the_cell():
+    assert b.max_steps_per_day(days=5000) == 0  # 14 years of warning: no threshold at any rate
+
+
+def test_an_empty_library_allows_no_steps():
+    class _Empty:
+        def names(self):
+            return []
+
+    assert b.max_daily_steps(_Empty(), 200) == 0
+
+
+def test_monitor_from_a_fresh_or_reset_state_needs_the_full_debounce():
+    for fresh in (True, False):
+        m = b.BatteryMonitor(2900, 2441)
+        if not fresh:
+            m.sample(2000, 0)
+            m.sample(2000, 1)
+            m.reset()
+        assert m.state == b.STATE_OK and m.changed_ms == 0
+        assert [m.sample(2441, t) for t in (5, 6, 7)] == [None, None, b.STATE_EOS]  # at the EOS threshold counts
+        assert m.changed_ms == 7
+
+
+def test_default_hysteresis_is_50_mv():
+    m = b.BatteryMonitor(2900, 2441)
+    assert [m.sample(2900, t) for t in range(3)] == [None, None, b.STATE_ERI]
+    assert [m.sample(2950, t) for t in range(3, 9)] == [None] * 6
+    assert [m.sample(2951, t) for t in range(9, 12)] == [None, None, b.STATE_OK]
+
+
+def test_monitor_argument_edges_and_errors():
+    b.BatteryMonitor(2, 1, debounce=1, hyst_mv=0)
+    m = b.BatteryMonitor(2900, 2441)
+    m.set_thresholds(2, 1)
+    for args in ((2900, 0), (2441, 2900), (2900, 2441, 0), (2900, 2441, 3, -1)):
+        with raises(PumpError) as e:
+            b.BatteryMonitor(*args)
+        assert (e.value.code, e.value.detail) == (E_RANGE, "eri_mv")
+    for eri, eos in ((2900, 0), (2441, 2900)):
+        with raises(PumpError) as e:
+            m.set_thresholds(eri, eos)
+        assert (e.value.code, e.value.detail) == (E_RANGE, "eri_mv")

@@ -520,3 +520,129 @@ def test_boundary_at_least_daily_without_therapy():
     assert ticks_diff(plan.next_deadline(), START) == 23 * HOUR_MS
     assert drive(plan, 3 * DAY_MS) == []
     assert plan.cal.day == MONDAY_S // 86400 + 3
+
+
+# ---- edges found by mutation testing (docs/mutation.md) ----
+
+
+def test_a_fresh_plan_has_no_rate_and_wakes_at_midnight():
+    plan = DosePlan(200, PRIME_NL_PER_DAY)  # no wall clock yet: 2000-01-01 00:00 at ticks 0
+    assert plan.rate_num == 0 and plan.rate_den > 0
+    assert plan.next_deadline() == DAY_MS
+    plan.resume(0)  # nothing to resume
+    assert not plan.running and plan.take_due(DAY_MS, 10) == 0
+    assert plan.start_bolus(0, KIND_CLINICIAN, 100000, 600000)  # no drug concentration known: nothing moves
+    assert plan.rate_num == 0 and plan.take_due(600000, 10) == 0
+
+
+def test_setting_the_wall_clock_moves_the_schedule():
+    plan = plan_for(therapy(((0, 4000000), (2 * HOUR_MS, 8000000)), 10000), 200)  # Monday 00:00
+    plan.set_wall_s(START, MONDAY_S + 2 * 3600 - 60)  # the clock was an hour and 59 minutes behind
+    assert ticks_diff(plan.next_deadline(), START) <= 60000
+    plan.take_due(ticks_add(START, 60000), 1000)
+    num, den = dose_rate(8000000, 10000)
+    assert plan.rate_num * den == num * plan.rate_den
+
+
+def test_lowest_concentration_and_dose_still_move():
+    plan = plan_for(therapy(((0, 1),), 1), 200)  # 1 ng/day at 1 ug/mL: 1000 nL/day
+    assert (plan.rate_num, plan.rate_den) == (1000, 1)
+    plan = plan_for(therapy(((0, 4000000),), 10000), 200, conc=0)  # no concentration: nothing can be dosed
+    assert plan.rate_num == 0 and not plan.timer.running
+
+
+def test_a_refill_bridges_any_catheter_volume_but_none():
+    for catheter_nl, bridged in ((0, 0), (1, 1)):
+        plan = plan_for(therapy(((0, 6000000),), 10000), 200)
+        plan.refill(START, 20000, catheter_nl)
+        assert plan.bridge_nl_left == bridged
+
+
+def _step_at(interval_ms, change_ms, new_dose):
+    """A schedule stepping exactly every interval_ms (1 ms or more) from Monday 00:00, changing at change_ms."""
+    dose = 200 * 86400  # with conc = interval_ms ug/mL: 200 nL * 86400000 ms / interval_ms per day
+    return therapy(((0, dose), (change_ms, new_dose)), interval_ms)
+
+
+def test_a_step_due_just_before_a_schedule_change_is_not_late():
+    steps = drive(plan_for(_step_at(2 * HOUR_MS - 1, 2 * HOUR_MS, 200 * 86400), 200), 3 * HOUR_MS)
+    assert steps[0] == 2 * HOUR_MS - 1
+
+
+def test_a_step_due_at_a_change_to_zero_is_delivered():
+    steps = drive(plan_for(_step_at(2 * HOUR_MS, 2 * HOUR_MS, 0), 200), 5 * HOUR_MS)
+    assert steps == [2 * HOUR_MS]  # due at the old rate; the new rate is zero
+
+
+def test_a_suspended_pump_wakes_only_at_midnight_and_starts_no_periodic_bolus():
+    periodic = ((10 * HOUR_MS, 50000, 30 * 60000, ALL_DAYS),)
+    th = therapy(((0, 2000000), (6 * HOUR_MS, 3000000)), 10000, periodic)
+    plan = plan_for(th, 200)
+    plan.suspend(START)
+    assert ticks_diff(plan.next_deadline(), START) == DAY_MS
+    plan = plan_for(th, 200)
+    plan.suspend(START)
+    assert drive(plan, 2 * DAY_MS) == [] and plan.boluses == [] and plan.finished == []
+    midnight = ((0, 50000, 30 * 60000, ALL_DAYS),)  # a periodic bolus due on a boundary the plan wakes for anyway
+    plan = plan_for(therapy(((0, 2000000),), 10000, midnight), 200, MONDAY_S + 3600)
+    plan.suspend(START)
+    assert drive(plan, 2 * DAY_MS) == [] and plan.finished == []
+
+
+def test_periodic_bolus_at_midnight_on_its_day_only():
+    periodic = ((0, 20000, 60000, 1 << 2),)  # Wednesdays at 00:00
+    plan = plan_for(therapy(((0, 2000000),), 10000, periodic), 200, MONDAY_S + 3600)
+    drive(plan, 7 * DAY_MS)
+    assert plan.finished == [(KIND_PERIODIC, 20000)]
+
+
+def test_a_periodic_bolus_on_another_day_adds_no_wake_up():
+    periodic = ((10 * HOUR_MS, 50000, 30 * 60000, 1 << 1),)  # Tuesdays at 10:00
+    plan = plan_for(therapy(((0, 0),), 10000, periodic), 200)  # Monday 00:00, no basal
+    assert ticks_diff(plan.next_deadline(), START) == DAY_MS
+
+
+def test_a_periodic_bolus_never_makes_a_fourth():
+    periodic = ((0, 20000, 60000, ALL_DAYS),)
+    plan = plan_for(therapy(((0, 2000000),), 10000, periodic), 200, MONDAY_S - 60)
+    for _ in range(3):
+        assert plan.start_bolus(START, KIND_CLINICIAN, 10000, 10 * 60000)
+    drive(plan, 20 * 60000)
+    assert plan.finished == [(KIND_CLINICIAN, 10000)] * 3  # midnight came with three running: no periodic one
+
+
+def test_boluses_ending_a_millisecond_apart_end_in_order():
+    plan = plan_for(therapy(((0, 2000000),), 10000), 200)
+    plan.start_bolus(START, KIND_CLINICIAN, 10000, 600000)
+    plan.start_bolus(ticks_add(START, 1), KIND_PATIENT, 20000, 600000)
+    end = ticks_add(START, 600000)
+    plan.take_due(end, 1000)
+    assert plan.finished == [(KIND_CLINICIAN, 10000)]
+    plan.take_due(ticks_add(end, 1), 1000)
+    assert plan.finished == [(KIND_CLINICIAN, 10000), (KIND_PATIENT, 20000)]
+
+
+def test_a_plan_without_a_wall_clock_keeps_midnight_at_2000_01_01():
+    plan = DosePlan(200, PRIME_NL_PER_DAY)
+    plan.set_therapy(0, therapy(((0, 1000),), 10000), 10000)  # 100 nL/day: the first step is days away
+    assert plan.next_deadline() == DAY_MS
+
+
+def test_a_command_at_a_bolus_end_ends_it_then():
+    plan = plan_for(therapy(((0, 2000000),), 10000), 200)
+    plan.start_bolus(START, KIND_CLINICIAN, 10000, 600000)
+    end = ticks_add(START, 600000)
+    plan.refill(end, 10000, 0)  # a command exactly at the end, before the plan was woken for it
+    assert plan.next_deadline() == end
+    plan.take_due(end, 1000)
+    assert plan.finished == [(KIND_CLINICIAN, 10000)]
+
+
+def test_removing_a_cap_that_was_never_set_changes_nothing():
+    plan = plan_for(therapy(((0, 2000000),), 10000), 200)
+    retimes = plan.retimes
+    plan.set_cap(START, -1)
+    assert plan.retimes == retimes
+    plan.set_cap(START, 0)
+    plan.set_cap(START, -1)
+    assert plan.retimes == retimes + 2

@@ -386,3 +386,333 @@ def test_sensor_reads_tenths_of_kpa_and_its_faults():
     assert max(r) - min(r) >= 30
     with raises(ValueError):
         s.set_fault("melted")
+
+
+# ---- parameters and edges found by mutation testing (docs/mutation.md) ----
+
+_PARAMS = (  # name, smallest, largest accepted
+    ("nl_per_step", 1, 100000), ("c_nl_per_kpa", 1, 1000000), ("rise_kpa_x10", 2, 2000), ("confirm", 1, 100),
+    ("partial_nl", 1, 1000000), ("ceiling_kpa_x10", 1, 8191), ("partial_confirm", 1, 1000), ("clear_nl", 0, 1000000),
+    ("settle", 1, 1000), ("drift_kpa_x10_per_day", 1, 10000),
+)
+
+
+def _make(name, value):
+    if name == "nl_per_step":
+        return OcclusionDetector(value)
+    return OcclusionDetector(_V, **{name: value})
+
+
+def test_every_parameter_accepts_its_range_and_names_it_outside():
+    for name, lo, hi in _PARAMS:
+        _make(name, lo)
+        _make(name, hi)
+        for bad in (lo - 1, hi + 1, 1.5):
+            with raises(PumpError) as e:
+                _make(name, bad)
+            assert e.value.code == E_RANGE
+            assert e.value.detail == "occlusion.%s: %d..%d" % (name, lo, hi), e.value.detail
+
+
+def _doc_defaults():
+    here = __file__
+    for _ in range(3):
+        here = here[: here.rfind("/")] if "/" in here else "."
+    out = {}
+    with open(here + "/docs/hydraulics.md") as f:
+        for line in f:
+            cells = [c.strip() for c in line.split("|")]
+            if len(cells) > 3 and cells[1].startswith("`") and cells[2][:1].isdigit():
+                out[cells[1].strip("`")] = int(cells[2].split()[0])
+    return out
+
+
+def test_defaults_are_the_documented_parameters():
+    doc = _doc_defaults()
+    assert sorted(doc) == sorted(name for name, _, _ in _PARAMS if name != "nl_per_step")
+    det = OcclusionDetector(_V)
+    for name in ("rise_kpa_x10", "confirm", "partial_nl", "ceiling_kpa_x10", "partial_confirm", "clear_nl", "settle"):
+        assert getattr(det, name) == doc[name], name
+    assert det.c_nl_per_kpa() == doc["c_nl_per_kpa"]  # the first guess, before any jump was measured
+    # the documented upward drift: a day of a raised level moves both baselines alike
+    lines = [Line(noise=0, interval_ms=60000), Line(noise=0, interval_ms=60000)]
+    dets = [OcclusionDetector(_V), OcclusionDetector(_V, **doc)]
+    for i in range(1640):
+        for line, d in zip(lines, dets):
+            line.csf = 12 if i < 200 else 52
+            assert line.wake(d)
+        assert dets[0].baseline_kpa_x10 == dets[1].baseline_kpa_x10 and dets[0].samples == dets[1].samples
+
+
+def test_first_estimates_before_any_measurement_are_exact_integers():
+    det = OcclusionDetector(_V, c_nl_per_kpa=150, clear_nl=160, rise_kpa_x10=51)  # J = 2000 x 256 / 150 = 3413
+    assert det.c_nl_per_kpa() == 150
+    det.before_step(12, _START)  # the first residual is the baseline
+    assert det.held_back_nl() == 0 and det.held_back_nl(12) == 0
+    assert det.held_back_nl(13) == 15  # 0.1 kPa x 150 nL/kPa, in whole nL (floored)
+    assert det.held_back_nl(19) == 105
+    for v in (det.held_back_nl(19), det.backoff_steps(_V), det.c_nl_per_kpa()):
+        assert type(v) is int
+
+
+def test_cleared_and_backoff_at_their_edges():
+    det = OcclusionDetector(_V, clear_nl=160)  # first J: 12.5 counts per step, 16 nL per count
+    det.before_step(12, _START)
+    assert det.held_back_nl(22) == 160
+    assert det.cleared(22)  # exactly clear_nl is still cleared
+    det = OcclusionDetector(_V, clear_nl=1000000, rise_kpa_x10=51)
+    det.before_step(12, _START)
+    assert det.cleared(12 + 24) and not det.cleared(12 + 25)  # within half the rise (25.5 counts: 25 is not)
+    det = OcclusionDetector(_V, rise_kpa_x10=2)  # any elevation is evidence: the baseline stays put
+    det.before_step(12, _START)
+    det.before_step(12 + 7, _START + 1000)  # 7 counts up: 112 nL held back
+    assert det.state == SUSPECT and det.held_back_nl() == 112
+    assert det.backoff_steps(_V) == 1  # 0.56 of a step rounds to one
+    assert det.backoff_steps(1) == 112
+    with raises(PumpError) as e:
+        det.backoff_steps(0)
+    assert (e.value.code, e.value.detail) == (E_RANGE, "nl_per_step")
+
+
+def test_a_reading_far_below_zero_is_no_occlusion():
+    line, det = _settled()
+    det.before_step(-20000, line.t + 1000)  # a faulty sensor: the sensor-fault check's business, not this one's
+    assert det.state == OK
+
+
+def _isolated(**params):
+    """A detector for the full-occlusion rule alone: partial and ceiling out of the way; baseline 40, J measured."""
+    kw = {"partial_nl": 1000000, "ceiling_kpa_x10": 8191}
+    kw.update(params)
+    line, det = _settled(Line(csf=40, noise=0), **kw)
+    return det, line.t
+
+
+def _residuals(det, t, values, peak=13):
+    """One step per residual; returns the states after each."""
+    out = []
+    for v in values:
+        t += 1000
+        det.before_step(v, t)
+        out.append(det.state)
+        det.after_step(v + peak, 1, t)
+    return out
+
+
+def test_the_rise_count_is_leaky_exactly_as_documented():
+    # a rise (one step's jump) counts +1, a smaller rise -1, no rise at all resets it; 3 in a row alarm
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 113, 113, 126, 139)) == [SUSPECT] * 5  # flat resets: 1, 2, 0, 1, 2
+    assert _residuals(det, t + 5000, (152,)) == [OCCLUDED] and det.reason == REASON_FULL
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 113, 114, 127, 140)) == [SUSPECT] * 4 + [OCCLUDED]  # 1, 2, 1, 2, 3
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 102, 115, 128)) == [SUSPECT] * 4  # 1, 0, 1, 2
+    r = det.jump_x256 >> 9  # the rise one step must show: J/2
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 100 + r, 100 + 2 * r)) == [SUSPECT, SUSPECT, OCCLUDED]  # exactly J/2 counts
+
+
+def test_steps_between_residuals_all_count_towards_the_rise():
+    det, t = _isolated()
+    j = det.jump_x256
+    got = []
+    p = 100
+    for _ in range(5):  # one sampled step and three unsampled: a rise of 4 x J/2 is needed, 3 x J/2 shown
+        t += 1000
+        det.before_step(p, t)
+        got.append(det.state)
+        det.after_step(p + 13, 1, t)
+        det.steps_unsampled(3)
+        p += (3 * j >> 9) + 1
+    assert got == [SUSPECT] * 5 and det.rises <= 1
+    det, t = _isolated()
+    p = 100
+    for _ in range(5):  # two bursts of two steps between residuals: the same
+        t += 1000
+        det.before_step(p, t)
+        det.after_step(p + 26, 2, t)
+        det.after_step(p + 52, 2, t)
+        p += (3 * j >> 9) + 1
+    assert det.state == SUSPECT and det.rises <= 1
+    det, t = _isolated()
+    det.before_step(100, t + 1000)
+    det.steps_unsampled(5000)  # a very long unsampled run counts as the clamp's 1000 steps
+    det.before_step(110, t + 2000)
+    assert det.state == SUSPECT
+
+
+def test_partial_leaky_count_and_its_exact_confirmation():
+    line, det = _settled(Line(jump_x16=40, noise=0))  # C = 800 nL/kPa: 5 uL held back = 62.5 counts
+    base = det.baseline_kpa_x10
+    got = []
+    for i in range(14):  # two residuals holding 5.6 uL, one holding 4.4 uL, again and again: +1 +1 -1
+        p = base + (55 if i % 3 == 2 else 70)
+        line.t += 1000
+        det.before_step(p, line.t)
+        got.append(det.state)
+        det.after_step(p + 3, 1, line.t)
+    assert got == [SUSPECT] * 13 + [OCCLUDED] and det.reason == REASON_PARTIAL  # 1 2 1 2 3 2 3 4 3 4 5 4 5 6
+
+
+def test_the_partial_volume_and_the_ceiling_are_inclusive():
+    def verdict(e, nl=_V, c=160, partial=5000, base=40):
+        det = OcclusionDetector(nl, c_nl_per_kpa=c, rise_kpa_x10=2, confirm=100, partial_nl=partial,
+                                partial_confirm=1, ceiling_kpa_x10=8191)
+        det.before_step(base, _START)
+        det.before_step(base + e, _START + 1000)
+        return det.state
+
+    # J = 12.5 counts (the first guess): 5000 nL = 400 steps x16 held back from 313 counts (312 hold 399.4)
+    assert verdict(312) == SUSPECT and verdict(313) == OCCLUDED
+    # 3 nL steps, C = 1 nL/kPa: 1 nL (5.33 steps x16, rounded up to 6) from 12 counts (11 hold 5.87)
+    assert verdict(11, 3, 1, 1) == SUSPECT and verdict(12, 3, 1, 1) == OCCLUDED
+    det = OcclusionDetector(_V, confirm=100)
+    det.before_step(90, _START)
+    det.before_step(120, _START + 1000)  # exactly the ceiling, 3 kPa above the baseline
+    assert det.state == SUSPECT and det.partial == 1
+
+
+def test_a_second_occlusion_after_a_resume_needs_as_many_steps_as_the_first():
+    line, det = _settled(Line(noise=0))
+    line.csf = 12 + 70  # one cough: suspect, then back
+    line.run(det, 1)
+    line.csf = 12
+    assert det.state == SUSPECT and line.run(det, 3) == 3 and det.state == OK
+    line.occluded = True
+    first = line.run(det, 100)
+    det.rearm()
+    assert det.held_back_nl() == 0 and det.state == OK  # back at the baseline until a residual says otherwise
+    line.occluded = False
+    line.trapped_x16 = 0
+    assert line.run(det, 50) == 50
+    line.occluded = True
+    assert line.run(det, 100) == first
+
+
+def test_jump_measurement_is_robust_and_unbiased():
+    line, det = _settled(Line(jump_x16=256, noise=0))  # exactly 16 counts per step: C = 125 nL/kPa
+    assert det.c_nl_per_kpa() == 125  # the rounded running average does not sink below the true jump
+    j = det.jump_x256
+    det.before_step(40, line.t + 1000)
+    det.after_step(8191 + 5000, 1, line.t + 1000)  # one wild peak (clamped to the sensor span first)
+    assert j < det.jump_x256 <= j + (3 * j + 16 >> 5)  # at most 3/32 up
+    j = det.jump_x256
+    det.before_step(40, line.t + 2000)
+    det.after_step(-20000, 1, line.t + 2000)  # a wild low reading pulls it down, never up, and by 3/32 at most
+    assert j - (3 * j + 16 >> 5) <= det.jump_x256 < j
+    det.before_step(40, line.t + 3000)
+    det.after_step(60, 0, line.t + 3000)  # a burst of no steps measures nothing
+    det.before_step(40, line.t + 4000)
+    j = det.jump_x256
+    det.after_step(40 + 5000, 1000, line.t + 4000)  # the largest burst still measures: 5 counts per step
+    assert det.jump_x256 < j
+    line, det = _settled(Line(jump_x16=0, noise=0))  # no jump at all: J stops at its floor
+    assert det.jump_x256 == 16
+    for _ in range(300):
+        line.t += 1000
+        det.before_step(40, line.t)
+        det.after_step(40 + 8191, 1, line.t)  # and at its ceiling
+    assert det.jump_x256 == 262143
+
+
+def test_settling_takes_exactly_settle_residuals():
+    det = OcclusionDetector(_V, settle=4)
+    for i in range(4):
+        assert not det.settled
+        det.before_step(40, _START + i * 1000)
+    assert det.settled
+    det = OcclusionDetector(_V, settle=1)
+    det.before_step(40, _START)
+    det.before_step(48, _START + 1000)  # settled: the level takes 1/64 of the step, the baseline stays
+    assert det.baseline_kpa_x10 == 40
+
+
+def test_the_baseline_earns_no_drift_credit_from_time_running_backwards_and_never_passes_the_level():
+    line, det = _settled(Line(csf=40, noise=0))
+    line.csf = 45
+    line.run(det, 2)  # the level moves above the baseline
+    base = det.base_x1024
+    det.before_step(45, line.t - 5000)  # stamped before the last residual
+    assert det.base_x1024 == base
+    det.before_step(45, (line.t - 5000 + 0x20000000) & 0x3FFFFFFF)  # exactly half the ticks range on: no credit
+    assert det.base_x1024 == base
+    line, det = _settled(Line(csf=40, noise=0))
+    det.before_step(41, line.t + 1000)  # the level a little above the baseline
+    det.before_step(41, line.t + 1000 + 3600000)  # an hour of credit: far more than the gap
+    assert det.base_x1024 == det.level_x1024
+
+
+def test_a_wild_low_peak_reading_does_not_inflate_the_back_off():
+    # Regression: a peak read below the residual (a loose sensor wire during the burst) pulled the jump average down
+    # without bound: one 0 V rail reading made C, the volume held back and the back-off 1.6 times too big, a wilder
+    # reading up to 200 times (J at its floor). Now one reading moves J by at most 3/32 either way.
+    line, det = _settled(Line(noise=0))
+    line.t += 1000
+    det.before_step(line.pressure(), line.t)
+    det.after_step(-125, 1, line.t)  # the 0 V rail read as -12.5 kPa
+    assert 150 <= det.c_nl_per_kpa() <= 180
+    line.occluded = True
+    stepped = line.run(det, 100)
+    assert det.state == OCCLUDED and abs(det.backoff_steps(_V) - stepped) <= 1
+
+
+def _j_update(avg, jump_x256):
+    """The documented jump average: the new jump clipped to [-2 J, 4 J], 1/32 of the way, rounded, kept in range."""
+    j = max(-2 * avg, min(4 * avg, jump_x256))
+    return max(16, min(262143, avg + ((j - avg + 16) >> 5)))
+
+
+def test_each_peak_moves_the_jump_average_as_documented():
+    line, det = _settled(Line(jump_x16=256, noise=0))
+    t = line.t
+    for jump_counts in (-100000, -60, -30, -10, -5, -3, 0, 16, 17, 40, 70, 100000):  # wild, moderate, low, high
+        t += 1000
+        det.before_step(40, t)
+        j = det.jump_x256
+        det.after_step(40 + jump_counts, 1, t)
+        assert det.jump_x256 == _j_update(j, max(-8191 - 40, min(8191 - 40, jump_counts)) << 8), jump_counts
+    line, det = _settled(Line(jump_x16=0, noise=0))
+    assert det.jump_x256 == 16
+    det.before_step(12, line.t + 1000)
+    det.after_step(11, 1, line.t + 1000)  # below the floor: stays there
+    assert det.jump_x256 == 16
+
+
+def test_full_needs_the_rise_threshold_reached_exactly_at_the_ceiling():
+    line, det = _settled(Line(csf=100, noise=0))  # a high baseline: the 12 kPa ceiling is 2 kPa above it
+    got = _residuals(det, line.t, (120, 130, 140, 150))  # rising from the ceiling on; 5 kPa above at the 4th
+    assert got == [SUSPECT] * 3 + [OCCLUDED] and det.reason == REASON_FULL
+
+
+def test_a_long_unsampled_run_counts_as_the_clamp_and_takes_a_rise_off():
+    det, t = _isolated()
+    assert _residuals(det, t, (100, 113)) == [SUSPECT, SUSPECT] and det.rises == 2
+    det.steps_unsampled(5000)
+    det.before_step(120, t + 3000)  # 7 counts over 1000 steps: far less than a rise
+    assert det.rises == 1
+    assert _residuals(det, t + 3000, (133,)) == [SUSPECT]
+
+
+def test_a_flat_level_saves_no_drift_credit():
+    line, det = _settled(Line(csf=40, noise=0, interval_ms=60000))
+    assert line.run(det, 100) == 100  # 100 minutes flat
+    base = det.base_x1024
+    assert det.level_x1024 == base
+    line.csf = 45
+    line.run(det, 1)
+    assert det.base_x1024 - base <= 60000 // (86400000 // (10 << 10))  # one minute's credit, not the flat hours
+
+
+def test_a_partial_occlusion_after_a_cough_needs_as_many_residuals():
+    counts = []
+    for cough in (False, True):
+        line, det = _settled(Line(jump_x16=40, noise=0))
+        if cough:
+            line.csf = 12 + 80
+            line.run(det, 1)
+            line.csf = 12
+            assert det.state == SUSPECT and line.run(det, 2) == 2 and det.state == OK
+        line.csf = 12 + 70  # steady: 5.6 uL held back
+        counts.append(line.run(det, 50))
+    assert counts[0] == counts[1] and det.reason == REASON_PARTIAL

@@ -197,3 +197,61 @@ def test_a_lower_limit_with_now_lets_the_old_steps_leave_the_window_first():
     mon.count(ticks_add(T0, 10500), 0)  # one window later: the new limit alone
     assert mon.cap == 20 and mon.total == 10
     assert mon.count(ticks_add(T0, 11000), 11)  # and it holds
+
+
+def test_allowed_steps_names_the_bad_argument_and_accepts_the_edges():
+    assert allowed_steps(0, 1, 1, 0) == 1
+    # 1 nL per ms at 1 nL per step: one step per ms of window and of late delivery (1 s by default), plus one
+    assert allowed_steps(DAY_MS, 1, 1000) == 2001
+    assert allowed_steps(DAY_MS, 1, 1000, 0) == 1001
+    for args, name in (((-1, 200, 1000), "max_nl_per_day"), ((1000, 0, 1000), "nl_per_step"),
+                       ((1000, 200, 0), "window_ms"), ((1000, 200, 1000, -1), "late_ms")):
+        with raises(PumpError) as e:
+            allowed_steps(*args)
+        assert e.value.code == E_RANGE and e.value.detail == name, (args, e.value.detail)
+
+
+def test_window_geometry_edges():
+    OverDeliveryMonitor(1, 2)  # the smallest window
+    OverDeliveryMonitor(0x10000000 - 1, 2)  # just inside the ticks horizon
+    for args in ((0, 10), (1000, 1), (0x10000000, 2)):
+        with raises(PumpError) as e:
+            OverDeliveryMonitor(*args)
+        assert e.value.code == E_RANGE and e.value.detail == "slot_ms"
+
+
+def test_a_zero_limit_refuses_every_step_and_the_limit_itself_is_allowed():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(0)
+    assert mon.count(T0, 1)
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.count(T0, 3)
+    mon.set_limit(0)
+    assert mon.breached  # steps already in the window count against a new limit at once
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.count(T0, 5)
+    mon.set_limit(5)
+    assert not mon.breached  # exactly the limit is allowed
+    assert mon.count(T0, 1)
+
+
+def test_set_limit_range_and_error():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(0x3FFFFFFF)  # the largest small int: what the supervisor caps a day's limit to
+    for bad in (1 << 30, -2):
+        with raises(PumpError) as e:
+            mon.set_limit(bad)
+        assert e.value.code == E_RANGE and e.value.detail == "max_steps"
+
+
+def test_the_window_counts_exactly_after_a_gap_longer_than_the_window():
+    mon = OverDeliveryMonitor(1000, 4, T0)
+    mon.count(T0, 7)
+    t = ticks_add(T0, 60000)  # a minute without a call: everything dropped
+    mon.count(t, 2)
+    totals = []
+    for k in range(1, 6):
+        mon.count(ticks_add(t, 1000 * k), 1)
+        totals.append(mon.total)
+    # slots of the 4-slot ring after the gap: 2, 1, 1, 1, then the 2 leaves, then the first 1
+    assert totals == [3, 4, 5, 4, 4]

@@ -72,3 +72,21 @@ def test_days_until():
     assert r.days_until(30000000, 1000000) == 0
     r.restore(_LOW)
     assert r.days_until(_LOW, 1000000) == 0
+
+
+def test_a_pump_never_filled_shows_no_fill_and_delivering_changes_nothing():
+    r = Reservoir(_LOW, _EMPTY)
+    assert r.fill_nl == 0
+    assert not r.delivered(200)  # already empty: no new crossing to report
+    assert r.state == STATE_EMPTY and r.remaining_nl == -200
+
+
+def test_days_until_at_the_edges():
+    r = Reservoir(_LOW, _EMPTY)
+    r.restore(_LOW)
+    assert r.days_until(_LOW, 0) == 0  # already at the level: today, even with the pump stopped
+    r.restore(_LOW + 1)
+    assert r.days_until(_LOW, 0) is None  # above it and nothing delivered: never
+    assert r.days_until(_LOW, 1) == 1  # 1 nL above at 1 nL/day
+    r.restore(_LOW + 5)
+    assert r.days_until(_LOW, 1) == 5

@@ -169,3 +169,84 @@ def test_sample_allocates_nothing():
     finally:
         micropython.heap_unlock()
     assert faults > 0
+
+
+def test_parameter_edges():
+    sf.SensorCheck(LO, LO, OPEN_LO, OPEN_HI, 2, 9, 1)  # lo == hi, the smallest stuck_n, noise_window, noise_max
+    for args in ((OPEN_LO, HI, OPEN_LO, OPEN_HI), (LO, OPEN_HI, OPEN_LO, OPEN_HI), (HI, LO, OPEN_LO, OPEN_HI)):
+        with raises(PumpError) as e:
+            sf.SensorCheck(*(args + (STUCK_N, WINDOW, NOISE_MAX)))
+        assert (e.value.code, e.value.detail) == (E_RANGE, "lo")
+
+
+def test_the_range_and_rail_limits_themselves():
+    c = _check()
+    for v in [LO] * 20 + [HI] * 20:
+        assert c.sample(v, False) == sf.FAULT_NONE  # lo and hi are plausible readings
+    for rail in (OPEN_LO, OPEN_HI):
+        c = _check()
+        assert [c.sample(rail, True) for _ in range(2)] == [sf.FAULT_NONE, sf.FAULT_OPEN]
+
+
+def test_a_fresh_check_needs_two_bad_samples_too():
+    c = _check()
+    assert [c.sample(0, True) for _ in range(2)] == [sf.FAULT_NONE, sf.FAULT_OPEN]
+    c = _check()
+    assert [c.sample(1000, True) for _ in range(2)] == [sf.FAULT_NONE, sf.FAULT_OUT_OF_RANGE]
+
+
+def test_mixed_bad_samples():
+    c = _check()
+    _healthy(c, 40)
+    assert c.sample(1000, True) == sf.FAULT_NONE
+    assert c.sample(0, True) == sf.FAULT_OUT_OF_RANGE  # a rail is out of range too: two bad samples in a row
+    c = _check()
+    _healthy(c, 40)
+    assert [c.sample(v, True) for v in (0, 1000, 0)] == [sf.FAULT_NONE] + [sf.FAULT_OUT_OF_RANGE] * 2
+    assert c.sample(0, True) == sf.FAULT_OPEN  # only now two rail samples in a row
+
+
+def test_stuck_counts_moving_samples_from_the_very_first():
+    c = _check()
+    got = [c.sample(3010, True) for _ in range(STUCK_N)]
+    assert got == [sf.FAULT_NONE] * (STUCK_N - 1) + [sf.FAULT_STUCK]
+    c = _check()
+    assert c.sample(3010, False) == sf.FAULT_NONE  # at rest: not counted
+    got = [c.sample(3010, True) for _ in range(STUCK_N)]
+    assert got == [sf.FAULT_NONE] * (STUCK_N - 1) + [sf.FAULT_STUCK]
+    c = _check()
+    _healthy(c, 40)
+    c.sample(3020, False)  # a new value at rest starts no run either
+    got = [c.sample(3020, True) for _ in range(STUCK_N)]
+    assert got == [sf.FAULT_NONE] * (STUCK_N - 1) + [sf.FAULT_STUCK]
+
+
+def test_noisy_means_a_mean_difference_above_noise_max_not_equal_to_it():
+    c = _check()
+    c.sample(3000, False)
+    c.sample(3000, False)  # a zero difference first
+    v = 3000
+    for _ in range(5 * WINDOW):  # every difference exactly NOISE_MAX: the mean equals it, not noisy
+        v = 3000 + NOISE_MAX if v == 3000 else 3000
+        assert c.sample(v, False) == sf.FAULT_NONE
+    got = c.sample(v + NOISE_MAX + 1 if v == 3000 else v - NOISE_MAX - 1, False)
+    assert got == sf.FAULT_NOISY  # one difference of NOISE_MAX + 1: the mean is just above
+
+
+def test_a_fault_clears_after_noise_window_good_samples_by_default():
+    c = sf.SensorCheck(LO, HI, OPEN_LO, OPEN_HI, STUCK_N, WINDOW, NOISE_MAX)
+    c.sample(0, True)
+    assert c.sample(0, True) == sf.FAULT_OPEN
+    got = [c.sample(3000 + (i % 3), True) for i in range(WINDOW)]
+    assert got == [sf.FAULT_OPEN] * (WINDOW - 1) + [sf.FAULT_NONE]
+
+
+def test_one_out_of_range_sample_restarts_the_clearing_run():
+    c = _check(clear_n=10)
+    c.sample(0, True)
+    c.sample(0, True)
+    for i in range(9):
+        assert c.sample(3000 + (i % 3), True) == sf.FAULT_OPEN
+    assert c.sample(1000, True) == sf.FAULT_OPEN  # out of range, not a rail: still no good sample
+    got = [c.sample(3000 + (i % 3), True) for i in range(10)]
+    assert got == [sf.FAULT_OPEN] * 9 + [sf.FAULT_NONE]

@@ -207,3 +207,31 @@ def test_sim_encoder_and_stall_follow_the_plant():
     plant.jammed = False
     stepper.step_reverse(3)
     assert enc.count() == before + 6 and not diag.triggered()
+
+
+def test_defaults_see_a_jam_within_12_steps_and_pass_exactly_half():
+    worst = 0
+    for start in range(24):
+        worst = max(worst, _steps_to_detect(StallCheck(1), start))
+    assert worst == 12  # docs/safety.md: 2.4 uL at 200 nL per step
+    c = StallCheck(1)
+    assert not c.steps(7, 7) and c.windows == 0  # 7 steps: the 8-step window is not complete yet
+    assert not c.steps(1, 0) and c.windows == 1  # 4 of 8 expected counts: exactly half passes
+    assert c.steps(8, 3)
+
+
+def test_just_below_the_ratio_trips_on_a_fine_encoder():
+    c = StallCheck(100, 50, 8)
+    assert not c.steps(8, 400)  # exactly half of the 800 expected counts
+    assert c.steps(8, 399)  # one count short of half
+
+
+def test_parameter_edges_and_the_error_names_the_parameter():
+    for args in ((1, 1), (1, 100), (1, 50, 1), (1, 50, 1, 4)):
+        StallCheck(*args)  # accepted
+    assert StallCheck(1, 50, 1).steps(1, 0)  # a one-step window judges every step
+    for args, name in (((0,), "counts_per_step"), ((2, 50, 8, 2), "counts_per_step"), ((1, 0), "min_ratio_pct"),
+                       ((1, 101), "min_ratio_pct"), ((1, 50, 0), "window_steps"), ((1, 50, 8, 0), "steps_per_count")):
+        with raises(PumpError) as e:
+            StallCheck(*args)
+        assert e.value.code == E_RANGE and e.value.detail == name, (args, e.value.detail)

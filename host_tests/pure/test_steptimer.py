@@ -238,3 +238,32 @@ def test_hot_path_values_stay_small_ints():
             t.stepped()
             for v in (t._acc, t._r, t._n, t._q + 1, t._n - t._r, t.deadline, t._base):
                 assert -_SMALL <= v <= _SMALL
+
+
+def test_phase_within_a_hair_of_a_whole_ms_is_carried_exactly():
+    # Rates chosen so that, stopped at ticks 23 and restarted at 30 on a 7644353 ms interval, the owed fraction of a
+    # step lands 4e-11 ms before a whole ms: the carried phase rounds up onto that ms (never more than 2**-28 ms).
+    t = StepTimer()
+    t.set_interval(0, interval_for(7 * 1000003, 3, 200))
+    while t.deadline < 8:
+        t.stepped()
+    t.set_interval(8, interval_for(5 * 999983, 11, 200))
+    t.set_interval(23, None)
+    num, den = t.remaining(30)
+    exact_ms_floor, rest = divmod(num * 7644353, den)
+    assert den - rest == 1  # the exact next step is 1/den ms before the next whole ms
+    t.set_interval(30, (7644353, 0, 1))
+    first = 30 + exact_ms_floor + 1
+    assert t.deadline in (first - 1, first)  # at or within one ms of the exact time, never before the ms under it
+    deadlines = []
+    for _ in range(3):
+        t.stepped()
+        deadlines.append(t.deadline)
+    assert deadlines == [first + k * 7644353 for k in (1, 2, 3)]  # and exact from there on
+
+
+def test_the_longest_interval_is_just_inside_the_ticks_horizon():
+    q, r, n = interval_for(200 * MS_PER_DAY, 0x1FFFFFFE, 200)
+    assert (q, r) == (0x1FFFFFFE, 0)
+    with raises(ValueError):
+        interval_for(200 * MS_PER_DAY, 0x1FFFFFFF, 200)  # 2**29 - 1 ms: the ticks_diff horizon itself

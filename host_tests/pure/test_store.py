@@ -259,3 +259,71 @@ def test_fake_storage_cuts_like_the_role_says():
     st.remove("x")
     st.remove("x")
     assert st.read("x") is None
+
+
+def _record(seq, payload, magic=0x5453, version=1):
+    from pump.compat import crc32
+
+    body = struct.pack("<HBBIH", magic, version, 0, seq, len(payload)) + payload
+    return bytearray(body + struct.pack("<I", crc32(body)))
+
+
+def test_a_record_in_slot_b_alone_is_found():
+    st = FakeStorage()
+    st.blobs["state.b"] = _record(7, b"only b")
+    s = Store(st)
+    assert s.load() == b"only b" and s.seq == 7
+    s.save(b"next")
+    assert st.last_written == "state.a" and Store(st).load() == b"next"
+
+
+def test_newer_follows_serial_number_arithmetic_at_its_edges():
+    cases = (
+        (5, 5, b"a"),  # the same number: neither is newer, the first valid slot stands
+        (0, 0x80000000, b"a"),  # exactly half the range apart: neither is newer
+        (0, 0x7FFFFFFF, b"b"),  # the largest step forward
+        (0x80000001, 0, b"b"),  # 0 is 2**31 - 1 after 0x80000001
+    )
+    for seq_a, seq_b, winner in cases:
+        st = FakeStorage()
+        st.blobs["state.a"] = _record(seq_a, b"a")
+        st.blobs["state.b"] = _record(seq_b, b"b")
+        assert Store(st).load() == winner, (seq_a, seq_b)
+
+
+def test_a_wrong_magic_is_invalid_even_with_a_good_crc():
+    st = _saved(b"one")
+    st.blobs["state.b"] = _record(9, b"bad magic", magic=0x5454)
+    s = Store(st)
+    assert s.load() == b"one" and s.corrupt_slots == 1
+
+
+def test_before_any_load_nothing_was_found():
+    s = Store(_saved(b"one", b"two"))
+    assert (s.seq, s.writes, s.corrupt_slots, s.other_version_slots) == (0, 0, 0, 0)
+
+
+def test_parameter_edges():
+    Store(FakeStorage(), version=1)
+    Store(FakeStorage(), version=255)
+    s = Store(FakeStorage(), max_payload=0)
+    s.save(b"")
+    with raises(PumpError):
+        s.save(b"x")
+    Store(FakeStorage(), max_payload=65535)
+    for kw, name in (({"version": 0}, "version"), ({"version": 256}, "version"), ({"max_payload": -1}, "max_payload"),
+                     ({"max_payload": 65536}, "max_payload")):
+        with raises(PumpError) as e:
+            Store(FakeStorage(), **kw)
+        assert (e.value.code, e.value.detail) == (E_RANGE, name)
+
+
+class _UnreadableStorage(FakeStorage):
+    def read(self, name):
+        raise OSError(5)
+
+
+def test_a_read_error_is_a_storage_error_naming_the_slot():
+    with raises(PumpError) as e:
+        Store(_UnreadableStorage()).load()
+    assert (e.value.code, e.value.detail) == (E_STORAGE, "state.a")

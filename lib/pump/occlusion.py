@@ -220,7 +220,9 @@ class OcclusionDetector:
             avg = self.jump_x256
             j = ((p - self._res) << _JUMP_SHIFT) // steps
             if j > avg << 2:
-                j = avg << 2  # one stray reading moves the average by at most 3/32 of itself upwards
+                j = avg << 2  # one stray reading moves the average by at most 3/32 of itself, upwards
+            elif j < -(avg << 1):
+                j = -(avg << 1)  # or downwards (a wild low peak must not collapse J, inflating C and the back-off)
             j = avg + ((j - avg + _JUMP_ROUND) >> _JUMP_AVG_SHIFT)  # rounded: a floored average would sink
             if j < _JUMP_MIN:
                 j = _JUMP_MIN

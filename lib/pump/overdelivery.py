@@ -23,8 +23,10 @@ def allowed_steps(max_nl_per_day, nl_per_step, window_ms, late_ms=1000):
     are at most floor(rate * L / nl_per_step) + 1. A step handed to the driver up to `late_ms` after it fell due (a
     busy dosing task) may land in the window too: those are added.
     """
-    if nl_per_step <= 0 or window_ms <= 0 or max_nl_per_day < 0 or late_ms < 0:
-        raise PumpError(E_RANGE, "nl_per_step")
+    for name, value, lowest in (("max_nl_per_day", max_nl_per_day, 0), ("nl_per_step", nl_per_step, 1),
+                                ("window_ms", window_ms, 1), ("late_ms", late_ms, 0)):
+        if value < lowest:
+            raise PumpError(E_RANGE, name)
     return max_nl_per_day * (window_ms + late_ms) // (_DAY_MS * nl_per_step) + 1
 
 

@@ -21,8 +21,10 @@ class StallCheck:
     encoder; then window_steps should be >= 4 * steps_per_count so count quantization cannot fake a stall)."""
 
     def __init__(self, counts_per_step, min_ratio_pct=50, window_steps=8, steps_per_count=1):
-        if counts_per_step < 1 or steps_per_count < 1 or (counts_per_step > 1 and steps_per_count > 1):
+        if counts_per_step < 1 or (counts_per_step > 1 and steps_per_count > 1):
             raise PumpError(E_RANGE, "counts_per_step")
+        if steps_per_count < 1:
+            raise PumpError(E_RANGE, "steps_per_count")
         if not 0 < min_ratio_pct <= 100:
             raise PumpError(E_RANGE, "min_ratio_pct")
         if window_steps < 1:
