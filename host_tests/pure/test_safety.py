@@ -263,7 +263,8 @@ def test_steps_leave_the_window_24_hours_after_they_were_counted():
 
 def test_the_day_limit_is_the_allowance_of_exactly_24_hours():
     s, hw = _safety()
-    s.set_program_limits(1035788, 1035788, 0, 5000)  # a rate whose allowance one more ms of window would raise by a step
+    # a rate whose allowance one more ms of window would raise by a step
+    s.set_program_limits(1035788, 1035788, 0, 5000)
     assert s.day_window.limit == allowed_steps(1035788, NL, DAY_MS) == allowed_steps(1035788, NL, DAY_MS + 1) - 1
 
 
