@@ -1,12 +1,12 @@
 """Board selection and the board's config file: picks the hardware module, builds its hardware object lazily."""
 
-import json
 import sys
 
 # Why the board last reset (hw.reset_cause): stable numbers, logged and sent over BLE.
 from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: E402,F401
 from pump.config import PumpConfig  # noqa: E402
 from pump.errors import E_MALFORMED, PumpError  # noqa: E402
+from pump.jsonfile import read_json  # noqa: E402
 
 BOARDS = ("pico_w", "esp32_devkit", "sim")
 
@@ -70,16 +70,7 @@ def parse_config(doc, name):
 
 def read_config(path=CONFIG_FILE):
     """The config document in `path`, or None when there is no such file; E_MALFORMED when it is not JSON."""
-    try:
-        f = open(path)
-    except OSError:
-        return None
-    with f:
-        text = f.read()
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise PumpError(E_MALFORMED, "config: %s is not valid JSON" % path)
+    return read_json(path, "config")
 
 
 def build_configured(name=None, path=CONFIG_FILE):

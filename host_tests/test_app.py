@@ -188,7 +188,8 @@ def test_a_task_fault_alarm_outlives_the_reset_and_dosing_resumes_without_catch_
     assert not third.pump.safety.alarms.is_active(A_TASK_FAULT)
 
 
-def test_telemetry_fault_also_stops_the_motor_first():
+def _console_fails_on_the_second_line():
+    """An app whose console raises OSError on its second status line (1234 s in), run until that fault."""
     calls = []
 
     def out(line):
@@ -199,7 +200,11 @@ def test_telemetry_fault_also_stops_the_motor_first():
     app, clock, trace, lines = _app(out=out, pump_config={"status_interval_s": 1234})
     with pytest.raises(OSError):
         _run(app, clock, 3 * HOUR_MS)
-    items = trace.items
+    return app, trace.items
+
+
+def test_telemetry_fault_also_stops_the_motor_first():
+    app, items = _console_fails_on_the_second_line()
     i_log = items.index(("log", ev.TASK_FAULT))
     assert ("disable",) in items[:i_log]
     assert app.fault[0] == TASK_TELEMETRY
@@ -210,17 +215,7 @@ def test_telemetry_fault_also_stops_the_motor_first():
 def test_no_step_after_a_fault_in_another_task():
     # When a task other than dosing faults, the dosing task may run on until the app notices (with run_for_ms: at
     # _until's next 60 s poll); it must not step the motor again after the safe state.
-    calls = []
-
-    def out(line):
-        calls.append(line)
-        if len(calls) == 2:
-            raise OSError("console gone")
-
-    app, clock, trace, lines = _app(out=out, pump_config={"status_interval_s": 1234})
-    with pytest.raises(OSError):
-        _run(app, clock, 3 * HOUR_MS)
-    items = trace.items
+    app, items = _console_fails_on_the_second_line()
     i_log = items.index(("log", ev.TASK_FAULT))
     assert [x for x in items[i_log:] if x[0] == "step"] == []
 

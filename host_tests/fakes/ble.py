@@ -11,32 +11,21 @@ done, disconnect). Use the module itself as the `bluetooth` module:
 With `record = False` nothing is copied or appended (only counted): allocation-free calls for heap_lock tests.
 """
 
-FLAG_BROADCAST = 0x0001
-FLAG_READ = 0x0002
-FLAG_WRITE_NO_RESPONSE = 0x0004
-FLAG_WRITE = 0x0008
-FLAG_NOTIFY = 0x0010
-FLAG_INDICATE = 0x0020
-FLAG_AUTHENTICATED_SIGNED_WRITE = 0x0040
-FLAG_AUX_WRITE = 0x0100
-FLAG_READ_ENCRYPTED = 0x0200
-FLAG_READ_AUTHENTICATED = 0x0400
-FLAG_READ_AUTHORIZED = 0x0800
-FLAG_WRITE_ENCRYPTED = 0x1000
-FLAG_WRITE_AUTHENTICATED = 0x2000
-FLAG_WRITE_AUTHORIZED = 0x4000
 
-IRQ_CENTRAL_CONNECT = 1
-IRQ_CENTRAL_DISCONNECT = 2
-IRQ_GATTS_WRITE = 3
-IRQ_GATTS_READ_REQUEST = 4
-IRQ_GATTS_INDICATE_DONE = 20
-IRQ_MTU_EXCHANGED = 21
-IRQ_CONNECTION_UPDATE = 27
-IRQ_ENCRYPTION_UPDATE = 28
-IRQ_GET_SECRET = 29
-IRQ_SET_SECRET = 30
-IRQ_PASSKEY_ACTION = 31
+# the module's flag and event numbers, as MicroPython's `bluetooth` has them (one table for the fake and the shim)
+from tools.blehost.constants import *  # noqa: E402, F403
+from tools.blehost.constants import (  # noqa: E402 - the ones the fake itself uses
+    FLAG_INDICATE,
+    FLAG_NOTIFY,
+    IRQ_CENTRAL_CONNECT,
+    IRQ_CENTRAL_DISCONNECT,
+    IRQ_CONNECTION_UPDATE,
+    IRQ_ENCRYPTION_UPDATE,
+    IRQ_GATTS_INDICATE_DONE,
+    IRQ_GATTS_READ_REQUEST,
+    IRQ_GATTS_WRITE,
+    IRQ_MTU_EXCHANGED,
+)
 
 CONN = 64  # the connection handle the fake gives a central by default
 DEFAULT_BUFFER = 20

@@ -7,7 +7,8 @@ from pump import alarms as al
 from pump import events as ev
 from pump.compat import TICKS_MASK, ticks_add
 from pump.errors import E_RANGE, PumpError
-from support import SkipTest, raises
+from pure.test_heap import _micropython
+from support import raises
 
 T0 = TICKS_MASK - 60000  # a minute before the ticks wrap
 DOC_PRIO = {"high": al.PRIO_HIGH, "medium": al.PRIO_MEDIUM, "low": al.PRIO_LOW}
@@ -23,16 +24,6 @@ def _doc_path():
 def _rig():
     log = []
     return al.Alarms(lambda e, c: log.append((e, c))), log
-
-
-def _micropython():
-    try:
-        import micropython
-    except ImportError:
-        raise SkipTest("no heap lock on CPython")
-    if not hasattr(micropython, "heap_lock"):
-        raise SkipTest("this port has no heap lock")
-    return micropython
 
 
 def test_codes_names_and_priorities_match_the_safety_doc():

@@ -8,7 +8,6 @@ replayed, reordered or power-cut-and-resent command is refused. Keys come only f
 """
 
 import binascii
-import json
 import struct
 
 from pump import events as ev
@@ -16,6 +15,7 @@ from pump.compat import const, ticks_add, ticks_diff
 from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_MALFORMED, E_NO_KEYS, E_OPCODE, E_REPLAY, E_ROLE, E_STORAGE,
                          PumpError)
 from pump.hmac import Hmac, equal
+from pump.jsonfile import read_json
 from pump.store import Store
 
 ROLE_CLINICIAN = const(1)
@@ -55,17 +55,8 @@ def parse_keys(doc):
 
 def load_keys(path):
     """parse_keys of the JSON file at `path`; None when there is no such file."""
-    try:
-        f = open(path)
-    except OSError:
-        return None
-    with f:
-        text = f.read()
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise PumpError(E_MALFORMED, "keys: not JSON")
-    return parse_keys(doc)
+    doc = read_json(path, "keys")
+    return None if doc is None else parse_keys(doc)
 
 
 class CommandAuth:

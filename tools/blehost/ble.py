@@ -18,15 +18,19 @@ from bumble import att, gatt
 from bumble.device import AdvertisingType
 from bumble.hci import Address, OwnAddressType
 
-from tools.blehost.gatts import FLAG_INDICATE, FLAG_NOTIFY, GattServer
+from tools.blehost.constants import (
+    FLAG_INDICATE,
+    FLAG_NOTIFY,
+    IRQ_CENTRAL_CONNECT,
+    IRQ_CENTRAL_DISCONNECT,
+    IRQ_CONNECTION_UPDATE,
+    IRQ_GATTS_INDICATE_DONE,
+    IRQ_MTU_EXCHANGED,
+)
+from tools.blehost.gatts import GattServer
 from tools.blehost.radio import Radio
 from tools.blehost.security import Security
 
-IRQ_CENTRAL_CONNECT = 1
-IRQ_CENTRAL_DISCONNECT = 2
-IRQ_GATTS_INDICATE_DONE = 20
-IRQ_MTU_EXCHANGED = 21
-IRQ_CONNECTION_UPDATE = 27
 
 INDICATE_TIMEOUT_STATUS = 13  # NimBLE's BLE_HS_ETIMEOUT: no confirmation (or the link went away)
 _MTU_MIN, _MTU_MAX = 23, 517

@@ -8,7 +8,7 @@ Event and flag numbers are MicroPython's; `_IRQ_*` constants are not module attr
 """
 
 from tools.blehost.ble import BLE
-from tools.blehost.gatts import (
+from tools.blehost.constants import (
     FLAG_AUTHENTICATED_SIGNED_WRITE,
     FLAG_AUX_WRITE,
     FLAG_BROADCAST,

@@ -16,10 +16,13 @@ from bumble import pairing
 from bumble.hci import Address
 from bumble.keys import KeyStore, PairingKeys
 
-IRQ_ENCRYPTION_UPDATE = 28
-IRQ_GET_SECRET = 29
-IRQ_SET_SECRET = 30
-IRQ_PASSKEY_ACTION = 31
+from tools.blehost.constants import (
+    IRQ_ENCRYPTION_UPDATE,
+    IRQ_GET_SECRET,
+    IRQ_PASSKEY_ACTION,
+    IRQ_SET_SECRET,
+)
+
 
 PASSKEY_ACTION_INPUT = 2
 PASSKEY_ACTION_DISPLAY = 3
