@@ -18,7 +18,7 @@ from pump.status import status_line
 try:
     import asyncio
 except ImportError:  # pragma: no cover
-    import uasyncio as asyncio  # type: ignore
+    import uasyncio as asyncio  # pyright: ignore[reportMissingImports]
 
 TASK_DOSING = 1
 TASK_TELEMETRY = 2
