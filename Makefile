@@ -56,7 +56,7 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps wasmdeps stubs lint typecheck pytest mpytest wasmtest test run sim soak bench mpy repl clean distclean
+.PHONY: help venv deps wasmdeps stubs lint typecheck pytest mpytest wasmtest test test-steps run sim soak bench mpy repl clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr]"
@@ -118,7 +118,11 @@ mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substri
 wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly port under node; K=substring)
 	$(NODE) $(WASM_DIR)/run.mjs --heapsize $(MPY_HEAP) $(if $(K),-k $(K))
 
-test: deps lint typecheck pytest mpytest wasmtest ## everything CI runs, stopping at the first failure
+test: ## everything CI runs, stopping at the first failure; the wall time goes to out/test-time.txt (make bench)
+	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; \
+		mkdir -p out; echo "$$(( $$(date +%s) - start )) s" > out/test-time.txt
+
+test-steps: deps wasmdeps lint typecheck pytest mpytest wasmtest
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)

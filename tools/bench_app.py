@@ -1,7 +1,7 @@
 """Whole-app probe run by `make bench` on the MicroPython unix port: the asyncio firmware (pump.app.App, every task) on
 the simulated board in virtual time; prints one JSON line with wake-ups per task, steps and heap figures.
 
-    micropython -X heapsize=N tools/bench_app.py [DAYS] [DOSE_UG_PER_DAY]     (MICROPYPATH=.frozen:lib:.)
+    micropython -X heapsize=N tools/bench_app.py [DAYS] [DOSE_UG_PER_DAY] [UG_PER_ML]   (MICROPYPATH=.frozen:lib:.)
 
 The virtual clock jumps from one task's wake-up to the next, so a week takes seconds. Heap: `gc.mem_alloc()` is
 read at each of the app's own collections (the most the heap held: its peak) and just after the real ones (what
@@ -67,13 +67,14 @@ class HeapProbe:
 def main(argv):
     days = float(argv[0]) if argv else 7
     dose = int(argv[1]) if len(argv) > 1 else 5000
+    conc = int(argv[2]) if len(argv) > 2 else 10000
     probe = HeapProbe()
     app_module.gc = probe
     clock = CountingClock()
     plant = simboard.Plant(fill_ul=40000)
     simboard.Hydraulics(clock).attach(plant)
     setup = {"fill_ul": 40000, "prescription": {
-        "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+        "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
         "therapy": {"mode": "constant", "dose_ug_per_day": dose},
         "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}}}
     hw = simboard.build({"clock": clock, "plant": plant, "storage": FakeStorage(), "setup": setup,
