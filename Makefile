@@ -68,8 +68,8 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps wasmdeps webdeps stubs lint typecheck pytest mpytest wasmtest hazards test mutants run sim \
-	soak bench mpy deploy maintenance repl logs keys dashboard clean distclean
+.PHONY: help venv deps wasmdeps webdeps stubs lint typecheck pytest mpytest wasmtest hazards test test-steps mutants \
+	run sim soak bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
@@ -143,7 +143,11 @@ wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly p
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
 	$(PY) -m tools.hazards --check
 
-test: deps webdeps lint typecheck pytest mpytest wasmtest hazards ## everything CI runs, stopping at the first failure
+test: ## everything CI runs, stopping at the first failure; the wall time goes to out/test-time.txt (make bench)
+	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; \
+		mkdir -p out; echo "$$(( $$(date +%s) - start )) s" > out/test-time.txt
+
+test-steps: deps webdeps lint typecheck pytest mpytest wasmtest hazards
 
 mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
 	$(PY) -m tools.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)

@@ -176,7 +176,7 @@ class BleakGatt:
         from bleak.exc import BleakError
 
         try:
-            if ":" in device or "-" in device and len(device) == 36:
+            if ":" in device or ("-" in device and len(device) == 36):
                 target = await BleakScanner.find_device_by_address(device, timeout=timeout_s)
             else:
                 target = await BleakScanner.find_device_by_name(device, timeout=timeout_s)
