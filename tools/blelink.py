@@ -251,17 +251,31 @@ class BleakTransport:
         return await BleakGatt.connect(target, timeout_s, pair=self.pair)
 
     async def _find(self, device, timeout_s):
+        """The first advertiser that is `device` (or any pump): the callback is in place before the scan starts,
+        so an advertisement reported at once is not missed."""
         from bleak import BleakScanner
 
-        def wanted(d, adv):
+        found = asyncio.get_running_loop().create_future()
+
+        def seen(d, adv):
             name = adv.local_name or d.name or ""
             if device is None:
-                return pp.is_pump(name, adv.service_uuids)
-            return _key(d.address) == _key(device) or name == device
+                wanted = pp.is_pump(name, adv.service_uuids)
+            else:
+                wanted = _key(d.address) == _key(device) or name == device
+            if wanted and not found.done():
+                found.set_result(d)
 
         try:
-            target = await BleakScanner.find_device_by_filter(wanted, timeout=timeout_s, **self._scanner_args())
-        except Exception as e:
+            scanner = BleakScanner(detection_callback=seen, **self._scanner_args())
+            await scanner.start()
+            try:
+                target = await asyncio.wait_for(found, timeout_s)
+            except asyncio.TimeoutError:
+                target = None
+            finally:
+                await scanner.stop()
+        except Exception as e:  # BleakError, or OSError/D-Bus errors: no BlueZ, no adapter, no permission
             raise LinkError("%s: cannot scan: %s" % (device or "pump", e or type(e).__name__)) from e
         if target is None:
             raise LinkError("%s: no such pump in range" % device if device else "no pump in range")
