@@ -46,8 +46,10 @@ def test_frames_are_reassembled_and_decoded_as_the_vectors_say():
     assert alarm == ("alarm", MESSAGES["alarm: occlusion, sounding"]["decoded"])
     assert (state.statuses, state.alarms_seen, state.refused) == (1, 1, 0)
     assert state.active_alarms() == [(A_OCCLUSION, "occlusion", 3)]  # the alarm message came last
-    _feed(state, "status, running")
-    assert [a[0] for a in state.active_alarms()] == [10]  # now the status's set
+    _feed(state, "status, held, no readings")
+    assert [a[0] for a in state.active_alarms()] == [1, 2]  # now the status's set
+    assert _feed(state, "status, held, no readings") == [None, None]  # the same message again: nothing new
+    assert _feed(state, "status, running")[-1][0] == "status" and state.statuses == 3
 
 
 def test_refused_frames_are_counted_with_their_reason_and_the_next_message_decodes():
@@ -61,7 +63,7 @@ def test_refused_frames_are_counted_with_their_reason_and_the_next_message_decod
     assert state.value(pp.STATUS_UUID, bytes.fromhex(MESSAGES["status, running"]["frames"][0])) is None
     assert (state.refused, state.refusal) == (6, "length")  # a read value must be one whole frame
     one = bytes.fromhex(MESSAGES["status, one frame (MTU 185)"]["frames"][0])
-    assert state.value(pp.STATUS_UUID, one) == ("status", MESSAGES["status, running"]["decoded"])
+    assert tv.ClientState().value(pp.STATUS_UUID, one) == ("status", MESSAGES["status, running"]["decoded"])
 
 
 def test_status_fields_in_words():

@@ -205,6 +205,12 @@ async def read_history(gatt, request=None, timeout_s=RESPONSE_TIMEOUT_S):
 # ---- the seam on a real pump: bleak ----
 
 
+def _scan_error(e):
+    if isinstance(e, OSError):
+        return "cannot scan: no Bluetooth stack to reach (BlueZ on the system D-Bus): %s" % e
+    return "cannot scan: %s" % (e or type(e).__name__)
+
+
 def _key(device):
     return device.upper() if ":" in device else device  # addresses in any case; names as advertised
 
@@ -230,7 +236,7 @@ class BleakTransport:
         try:
             found = await BleakScanner.discover(timeout=timeout_s, return_adv=True, **self._scanner_args())
         except Exception as e:  # BleakError, or OSError/D-Bus errors: no BlueZ, no adapter, no permission
-            raise LinkError("cannot scan: %s" % (e or type(e).__name__)) from e
+            raise LinkError(_scan_error(e)) from e
         pumps = []
         for device, adv in found.values():
             name = adv.local_name or device.name or ""
@@ -276,7 +282,7 @@ class BleakTransport:
             finally:
                 await scanner.stop()
         except Exception as e:  # BleakError, or OSError/D-Bus errors: no BlueZ, no adapter, no permission
-            raise LinkError("%s: cannot scan: %s" % (device or "pump", e or type(e).__name__)) from e
+            raise LinkError(("%s: " % device if device else "") + _scan_error(e)) from e
         if target is None:
             raise LinkError("%s: no such pump in range" % device if device else "no pump in range")
         self._remember(target, target.name)
@@ -314,16 +320,20 @@ class BleakGatt:
         client = BleakClient(target, timeout=timeout_s, disconnected_callback=lambda _c: lost.set())
         try:
             await client.connect()
-            if pair:
-                try:
-                    await client.pair()
-                except NotImplementedError:
-                    pass  # the system pairs by itself at the first encrypted read
         except (BleakError, asyncio.TimeoutError) as e:
             await _quietly(client.disconnect())
             raise LinkError("%s: %s" % (name, e or "connection timed out")) from e
         except OSError as e:  # no BlueZ on the D-Bus, no adapter, no permission
             raise LinkError("%s: cannot reach the Bluetooth stack (%s)" % (name, e)) from e
+        if pair:
+            try:
+                await client.pair()
+            except NotImplementedError:
+                pass  # the system pairs by itself at the first encrypted read
+            except (BleakError, asyncio.TimeoutError) as e:
+                await _quietly(client.disconnect())
+                raise LinkError("%s: pairing failed (%s): a Bluetooth agent must ask for the passkey the pump prints "
+                                "(the desktop's, or `bluetoothctl` with `agent on`)" % (name, e or "timed out")) from e
         gatt = cls(client, lost)
         gatt.name = name
         return gatt

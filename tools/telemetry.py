@@ -1,5 +1,6 @@
-"""Laptop telemetry client: find pumps, follow one live (status and alarms) in the terminal, log it to CSV, dump its
-event log. What it shows and logs is tools/telemetryview.py; the link is a transport of tools/blelink.py (bleak).
+"""Laptop telemetry client: find pumps, follow one live in the terminal, log it to CSV, dump its event log.
+
+What it shows and logs is tools/telemetryview.py; the link is a transport of tools/blelink.py (bleak).
 
     python -m tools.telemetry scan [--timeout S] [--adapter hci0]
     python -m tools.telemetry [--device NAME|ADDR] [--csv FILE] [--history] [--once] [--duration S] [--adapter hci0]

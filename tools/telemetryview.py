@@ -11,8 +11,8 @@ import struct
 from tools import pumpproto as pp
 from tools.pumplink import EPOCH
 
-from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: E402
-from pump.therapy import MODE_NAMES  # noqa: E402
+from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # (lib/ is on the path by now)
+from pump.therapy import MODE_NAMES
 
 PRIORITY_NAMES = {3: "high", 2: "medium", 1: "low"}
 # rich styles of the alarm priorities: high red (reversed, it must not be missed), medium yellow, low cyan
@@ -45,6 +45,7 @@ class ClientState:
         self.refusal = ""
         self.link = "connecting"
         self._rx = {}
+        self._last = {}
         self._active = []
 
     def frame(self, uuid, frame):
@@ -68,7 +69,11 @@ class ClientState:
             return None
 
     def message(self, uuid, payload):
-        """A complete status or alarm message (a read value unframed, or reassembled notifications)."""
+        """A complete status or alarm message (a read value unframed, or reassembled notifications); None when it
+        repeats the last one of its kind (the value read at connection, then notified as the link is encrypted)."""
+        if self._last.get(uuid) == payload:
+            return None
+        self._last[uuid] = payload
         if uuid == pp.STATUS_UUID:
             self.status = pp.decode_status(payload)
             self.statuses += 1
