@@ -50,7 +50,8 @@ EXTRA_TESTS = {
                   "host_tests/test_pumpproto.py"],
     "pump.frames": ["host_tests/pure/test_ble_frames.py", "host_tests/pure/test_ble_service.py",
                     "host_tests/test_pumpproto.py"],
-    "pump.commands": ["host_tests/pure/test_ble_auth.py", "host_tests/pure/test_ble_service.py",
+    "pump.commands": ["host_tests/pure/test_ble_commands.py", "host_tests/pure/test_ble_auth.py",
+                      "host_tests/pure/test_ble_service.py",
                       "host_tests/test_ble_fuzz.py", "host_tests/test_pumpproto.py"],
 }
 
