@@ -8,7 +8,8 @@ from fakes.flash import FakeStorage
 from fakes.recpump import RecordingPump
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, CommandAuth, parse_keys
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
-                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, execute)
+                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
+                           RESPONSE_LEN, execute, pack_response)
 from pump.compat import ticks_add
 from pump.errors import E_AUTH, E_MALFORMED
 from pure.test_ble_auth import KC, KEY_DOC, KP, T0, command
@@ -83,3 +84,13 @@ def test_a_command_refused_by_authentication_has_no_reason_and_reaches_nothing()
     link = Link()
     assert link.send(OP_SUSPEND, key=KP) == (E_AUTH, "")  # signed with the patient's key
     assert link.pump.calls == []
+
+
+def test_the_answer_is_packed_into_the_buffer_in_place_and_cut_to_it():
+    buf = bytearray(b"\xee" * 20)
+    n = pack_response(buf, OP_SILENCE, 0, 0xFFFFFFFF, b"\x01\x02")
+    assert n == RESPONSE_LEN + 2 and len(buf) == 20  # the preallocated buffer neither grows nor moves
+    assert struct.unpack_from(RESPONSE, buf, 0) == (OP_SILENCE, 0, 0xFFFFFFFF)
+    assert bytes(buf[RESPONSE_LEN:n]) == b"\x01\x02" and bytes(buf[n:]) == b"\xee" * (20 - n)
+    n = pack_response(buf, OP_PROGRAM, E_MALFORMED, 3, "program: must be an object")  # a reason, as UTF-8
+    assert n == 20 and len(buf) == 20 and bytes(buf[RESPONSE_LEN:]) == b"program: must"
