@@ -41,7 +41,7 @@ COPIED = ("host_tests", "board", "tools", "docs", "boot.py", "main.py")
 EXTRA_TESTS = {
     "pump.steptimer": ["host_tests/pure/test_doseplan.py", "host_tests/test_doseplan_props.py"],
     "pump.store": ["host_tests/pure/test_powercut.py"],
-    "pump.safety": ["host_tests/pure/test_controller.py", "host_tests/test_sim.py"],
+    "pump.safety": ["host_tests/pure/test_controller.py", "host_tests/pure/test_holds.py", "host_tests/test_sim.py"],
     # the command authentication: its own tests, then the service (frames, HMAC and counters over the fake radio)
     # and tools/pumpproto.py's vectors, which the host side and the firmware share
     "pump.cmdauth": ["host_tests/pure/test_ble_auth.py", "host_tests/pure/test_ble_service.py",

@@ -428,3 +428,35 @@ def test_a_resume_keeps_the_sensor_history_and_a_jam_in_progress():
         s.may_step(now)
         got.append(s.pressure_check.fault)
     assert got[0] == FAULT_STUCK  # the 32nd identical reading: the run from before the resume counts
+
+
+def test_the_hour_limit_adds_the_periodic_boluses_rounded_up_to_whole_steps():
+    s, hw = _safety()
+    s.set_program_limits(1000000, 1000000, 1001, 5000)  # 1001 nL of periodic boluses: 6 steps of 200 nL
+    assert s.hour_window.limit == allowed_steps(1000000, NL, HOUR_MS) + 6
+
+
+def test_steps_leave_the_hour_window_an_hour_after_their_slot_started():
+    start = 1900000  # the pump started at ticks 31 min 40 s: the window's 5-min slots start there
+    first = start + 150000  # steps counted 2.5 min into the first slot
+    for t, breach in ((start + HOUR_MS - 1, True), (start + HOUR_MS, False)):
+        s, hw = _safety(now=start)
+        s.set_program_limits(24 * 1000000, 24 * 1000000, 0, 5000)
+        s.stepped(first, s.hour_window.limit)
+        s.stepped(t, 1)
+        assert s.alarms.is_active(al.A_OVER_DELIVERY) == breach, t
+
+
+def test_a_battery_reading_stuck_for_64_hours_is_a_sensor_fault():
+    s, hw = _safety()
+    assert s.battery_mv == 0  # telemetry: no reading yet
+    _hourly(s, hw, [3000] * 64)
+    assert s.battery_mv == 3000
+    assert s.battery_check.fault == FAULT_STUCK and s.alarms.is_active(al.A_BATTERY_SENSOR_FAULT)
+
+
+def test_the_last_pressure_reading_is_kept_for_the_status():
+    s, hw = _safety()
+    assert s.last_p == 0  # telemetry's pressure before the first burst
+    _settle(s, hw, n=3)  # residuals 40, 41, 42 (each peak 12 above is read after the steps)
+    assert s.last_p == 42
