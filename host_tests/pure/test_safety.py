@@ -226,7 +226,9 @@ def test_a_resume_for_one_hold_leaves_the_other_checks_alone():
     s.stepped(now, 0)
     assert s.holding == 1 << (al.A_MOTOR_STALL - 1)
     samples = s.occlusion.samples
+    reads = hw.battery.reads
     assert s.release_holds(ticks_add(now, 1)) == 0
+    assert hw.battery.reads == reads  # no end-of-service hold: the battery is not read (nor its checks fed)
     assert s.day_window.total == counted  # the over-delivery window keeps its steps
     assert s.occlusion.settled and s.occlusion.samples == samples  # the occlusion baseline is kept
 
@@ -460,3 +462,45 @@ def test_the_last_pressure_reading_is_kept_for_the_status():
     assert s.last_p == 0  # telemetry's pressure before the first burst
     _settle(s, hw, n=3)  # residuals 40, 41, 42 (each peak 12 above is read after the steps)
     assert s.last_p == 42
+
+
+def _eos(s, hw):
+    """Hourly readings down to end of service; returns the time after them."""
+    eri, eos = thresholds(0)
+    now = _hourly(s, hw, [eri] * 3 + [eos] * 3)
+    assert s.holding == 1 << (al.A_BATTERY_EOS - 1)
+    return now
+
+
+def test_end_of_service_is_released_only_by_a_working_sensor_reading_above_eri():
+    s, hw = _safety()
+    now = _eos(s, hw)
+    hw.battery.mv = s.battery.eri_mv  # at ERI: not a fresh cell
+    assert s.release_holds(now) and s.alarms.is_active(al.A_BATTERY_EOS)
+    hw.battery.mv = s.battery.eri_mv + 1
+    assert s.release_holds(now) == 0
+    # a sensor stuck at a plausible value: its 64th identical reading, the resume's, is a fault and releases nothing
+    s, hw = _safety()
+    now = _eos(s, hw)
+    now = _hourly(s, hw, [s.battery.eri_mv + 100] * 63, now)  # end of service stays: it is final for the cell
+    assert s.holding and s.battery_check.fault == FAULT_NONE
+    assert s.release_holds(now) and s.battery_check.fault == FAULT_STUCK
+
+
+def test_a_reset_keeps_the_holds_and_the_unacknowledged_fault_alarms():
+    s, hw = _safety()
+    now, _ = _occlude(s, hw, _settle(s, hw))
+    s.latch(al.A_WATCHDOG_RESET, now)
+    latched, (base, jump) = s.latched(), s.occlusion.saved()
+    t = ticks_add(now, 5000)  # the reset: a new supervisor on the same board
+    r, _ = _safety(hw, now=t)
+    r.restore(latched, base, jump, t)
+    assert r.holding == s.holding == 1 << (al.A_OCCLUSION - 1)
+    assert _since(r, al.A_OCCLUSION) == t and _since(r, al.A_WATCHDOG_RESET) == t  # raised again at the restore
+    assert r.occlusion.saved() == (base, jump) and r.occlusion.settled  # the resume is judged as before the reset
+    r.alarms.acknowledge(t, al.A_WATCHDOG_RESET)
+    assert not r.alarms.is_active(al.A_WATCHDOG_RESET)  # an event: acknowledged, it is gone
+    # without an occlusion hold the detector settles afresh, whatever was saved
+    q, _ = _safety(hw, now=t)
+    q.restore(1 << (al.A_WATCHDOG_RESET - 1), base, jump, t)
+    assert q.holding == 0 and _since(q, al.A_WATCHDOG_RESET) == t and not q.occlusion.settled
