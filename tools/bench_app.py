@@ -1,12 +1,15 @@
 """Whole-app probe run by `make bench` on the MicroPython unix port: the asyncio firmware (pump.app.App, every task) on
 the simulated board in virtual time; prints one JSON line with wake-ups per task, steps and heap figures.
 
-    micropython -X heapsize=N tools/bench_app.py [DAYS] [DOSE_UG_PER_DAY] [UG_PER_ML]   (MICROPYPATH=.frozen:lib:.)
+    micropython -X heapsize=N tools/bench_app.py [DAYS] [DOSE_UG_PER_DAY] [UG_PER_ML] [ble]
+                                                        (MICROPYPATH=.frozen:lib:host_tests:.)
+
+With `ble`, the board also has the BLE role: the recording fake radio (host_tests/fakes/ble.py, counting only) with
+a connected, encrypted central, so the BLE service runs and notifies every status change.
 
 The virtual clock jumps from one task's wake-up to the next, so a week takes seconds. Heap: `gc.mem_alloc()` is
-read at each of the app's own collections (the most the heap held: its peak) and just after the real ones (what
-stays live); see HeapProbe. `make bench` reruns it with smaller and smaller `-X heapsize=` to find the least heap a
-7-day run survives.
+read before and after each of the app's own collections; see HeapProbe. `make bench` reruns it with smaller and
+smaller `-X heapsize=` to find the least heap a 7-day run survives.
 """
 
 import gc
@@ -38,25 +41,20 @@ class CountingClock(simboard.VirtualClock):
 
 
 class HeapProbe:
-    """Stands in for the gc module inside pump.app: records the heap at each of the app's collections (once a pump
-    second) and really collects at every `every`-th (a collection walks the whole live heap: at one a second a
-    simulated week would take minutes). The peak is then the most the heap held within `every` seconds."""
+    """Stands in for the gc module inside pump.app: at each of the app's own collections (after every console
+    status line) it records the heap before (the most it held since the last one) and after (what stays live).
+    MicroPython also collects on its own whenever an allocation does not fit: the least -X heapsize= that runs,
+    found by `make bench`, is the figure that counts."""
 
-    def __init__(self, every=60):
+    def __init__(self):
         self.peak = 0
         self.live_max = 0
         self.collections = 0
-        self.every = every
-        self._n = 0
 
     def collect(self):
         used = gc.mem_alloc()
         if used > self.peak:
             self.peak = used
-        self._n += 1
-        if self._n < self.every:
-            return
-        self._n = 0
         gc.collect()
         live = gc.mem_alloc()
         if live > self.live_max:
@@ -68,6 +66,7 @@ def main(argv):
     days = float(argv[0]) if argv else 7
     dose = int(argv[1]) if len(argv) > 1 else 5000
     conc = int(argv[2]) if len(argv) > 2 else 10000
+    with_ble = len(argv) > 3 and argv[3] == "ble"
     probe = HeapProbe()
     app_module.gc = probe
     clock = CountingClock()
@@ -77,11 +76,25 @@ def main(argv):
         "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
         "therapy": {"mode": "constant", "dose_ug_per_day": dose},
         "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}}}
-    hw = simboard.build({"clock": clock, "plant": plant, "storage": FakeStorage(), "setup": setup,
-                         "library_path": "lib/druglib.json"})
+    config = {"clock": clock, "plant": plant, "storage": FakeStorage(), "setup": setup,
+              "library_path": "lib/druglib.json"}
+    radio = None
+    if with_ble:
+        from fakes import ble as bluetooth
+
+        radio = bluetooth.BLE()
+        radio.record = False
+        config.update({"ble": radio, "bluetooth": bluetooth, "urandom": bytes})
+    hw = simboard.build(config)
     lines = []
     gc.collect()
     app = app_module.App(hw, out=lines.append)
+    if radio is not None:
+        # The fake radio calls the IRQ handler in this thread: a plain Event does what the ThreadSafeFlag does on a
+        # board, without the unix port's 1 ms real-time poll per wait that would make a simulated week take an hour.
+        app.ble.flag = asyncio.Event()
+        radio.connect()
+        radio.encrypt()
     asyncio.run(app.run(int(days * _DAY_MS)))
     gc.collect()
     print(json.dumps({
@@ -91,6 +104,7 @@ def main(argv):
         "dosing_wakeups": app.wakeups,
         "status_lines": len(lines),
         "watchdog_feeds": hw.watchdog.feeds,
+        "notifications": radio.notifies if radio is not None else 0,
         "heap_peak_bytes": probe.peak,
         "heap_live_max_bytes": probe.live_max,
         "heap_end_bytes": gc.mem_alloc(),
