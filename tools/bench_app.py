@@ -9,7 +9,8 @@ a connected, encrypted central, so the BLE service runs and notifies every statu
 
 The virtual clock jumps from one task's wake-up to the next, so a week takes seconds. Heap: `gc.mem_alloc()` is
 read before and after each of the app's own collections; see HeapProbe. `make bench` reruns it with smaller and
-smaller `-X heapsize=` to find the least heap a 7-day run survives.
+smaller `-X heapsize=` to find the least heap a 7-day run survives. `flash_bytes`: what the simulated flash holds at
+the end; it lives in this heap, on a board in flash.
 """
 
 import gc
@@ -86,7 +87,8 @@ def main(argv):
         "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
         "therapy": {"mode": "constant", "dose_ug_per_day": dose},
         "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}}}
-    config = {"clock": clock, "plant": plant, "storage": FakeStorage(), "setup": setup,
+    storage = FakeStorage()
+    config = {"clock": clock, "plant": plant, "storage": storage, "setup": setup,
               "library_path": "lib/druglib.json"}
     radio = None
     if with_ble:
@@ -118,6 +120,7 @@ def main(argv):
         "heap_peak_bytes": probe.peak,
         "heap_live_max_bytes": probe.live_max,
         "heap_end_bytes": gc.mem_alloc(),
+        "flash_bytes": sum(len(blob) for blob in storage.blobs.values()),
         "collections": probe.collections,
         "fault": None if app.fault is None else repr(app.fault[1]),
     }))
