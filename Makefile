@@ -68,8 +68,8 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
-.PHONY: help venv deps wasmdeps webdeps stubs lint typecheck pytest mpytest wasmtest hazards test mutants run sim \
-	soak bench mpy deploy maintenance repl logs keys dashboard clean distclean
+.PHONY: help venv deps wasmdeps webdeps dbusdeps stubs lint typecheck pytest mpytest wasmtest hazards test test-steps mutants \
+	run sim soak bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
@@ -98,6 +98,12 @@ $(WEB_STAMP): package.json package-lock.json
 	touch $@
 
 webdeps: $(WEB_STAMP) ## headless chromium (apt, when missing) and playwright-core (npm, node_modules/) for browser tests
+
+# dbus-daemon from apt when the machine has none: the package of that name (Debian 12 on), else the older `dbus`
+dbusdeps: ## dbus-daemon (apt, when missing): a private bus per test of the telemetry client on emulated BlueZ
+	@command -v dbus-daemon >/dev/null || { $(SUDO) apt-get update -q && \
+		pkg=$$(apt-cache show dbus-daemon >/dev/null 2>&1 && echo dbus-daemon || echo dbus) && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$pkg; }
 
 $(RP2_STAMP): | $(DEPS_STAMP)
 	rm -rf typings/rp2
@@ -143,7 +149,11 @@ wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly p
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
 	$(PY) -m tools.hazards --check
 
-test: deps webdeps lint typecheck pytest mpytest wasmtest hazards ## everything CI runs, stopping at the first failure
+test: ## everything CI runs, stopping at the first failure; the wall time goes to out/test-time.txt (make bench)
+	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; \
+		mkdir -p out; echo "$$(( $$(date +%s) - start )) s" > out/test-time.txt
+
+test-steps: deps webdeps dbusdeps lint typecheck pytest mpytest wasmtest hazards
 
 mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
 	$(PY) -m tools.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)

@@ -404,7 +404,7 @@ class Watchdog:
 class Hardware:
     """The hardware object a board builds: one attribute per role (docs/roles.md); a missing role is None."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913, PLR0917 - one argument per role
         self,
         name,
         uid_hex,

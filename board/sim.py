@@ -12,13 +12,13 @@ import time
 from board.drivers import Hardware
 from board.simflash import FakeStorage
 from pump import battery
-from pump.compat import TICKS_MASK, ticks_add
+from pump.compat import TICKS_MASK, ticks_add, ticks_diff
 from pump.config import RESET_POWER_ON
 
 try:
     import asyncio
 except ImportError:  # pragma: no cover
-    import uasyncio as asyncio  # type: ignore
+    import uasyncio as asyncio  # pyright: ignore[reportMissingImports]
 
 _START_TICKS = TICKS_MASK - 3600000  # ticks wrap one hour into every run: wrap bugs show at once
 _EPOCH_2026_S = 838857600  # 2026-08-01 00:00 UTC in seconds since 2000-01-01
@@ -63,11 +63,16 @@ class VirtualClock:
         pending.append(target)
         try:
             await asyncio.sleep(0)  # tasks asleep from the same instant register their wake times first
+            settled = False
             while self.t_ms < target:
-                if target <= min(pending):
-                    self.t_ms = target
-                else:
+                if target > min(pending):
+                    settled = False
                     await asyncio.sleep(0)
+                elif not settled:  # one more round: a task started in the meantime registers its wake time first
+                    settled = True
+                    await asyncio.sleep(0)
+                else:
+                    self.t_ms = target
         finally:
             pending.remove(target)
 
@@ -194,10 +199,14 @@ class SimBattery:
         self.offset_uah += self.full_uah * (100 - percent) // 100 - self.used_uah()
 
     def used_uah(self):
+        # small ints within a simulated day, as a board's ADC read: whole days, then seconds of the day
         p = self.plant
         used = self.offset_uah + (p.steps_forward + p.steps_reverse) * battery.STEP_NAH // 1000
         if self.clock is not None:
-            used += battery.FIXED_UAH_PER_DAY * self.clock.t_ms // 86400000
+            t_ms = self.clock.t_ms
+            days = t_ms // 86400000  # (not divmod: its tuple is an allocation)
+            s = (t_ms - days * 86400000) // 1000
+            used += battery.FIXED_UAH_PER_DAY * days + battery.FIXED_UAH_PER_DAY * s // 86400
         return used
 
     def _uniform(self, k):  # xorshift32: an int in -k..k
@@ -213,7 +222,12 @@ class SimBattery:
             return self._last
         if self.fault == "open":
             return 0
-        dod_ppm = min(self.used_uah() * 1000000 // self.full_uah, 1000000)
+        used = self.used_uah()
+        full = self.full_uah
+        if full % 4000 == 0 and 0 <= used < 4000000:  # used x 250 stays a small int
+            dod_ppm = min(used * 250 // (full // 4000), 1000000)
+        else:
+            dod_ppm = min(used * 1000000 // full, 1000000)
         k = 200 if self.fault == "noisy" else self.noise_mv
         mv = battery.mv_at(dod_ppm)
         if k:
@@ -223,15 +237,25 @@ class SimBattery:
 
 
 class SimWatchdog:
-    def __init__(self):
+    """Counts feeds and keeps the longest pump-time gap between them (from start), as a board's timer would see."""
+
+    def __init__(self, clock):
+        self.clock = clock
         self.feeds = 0
         self.timeout_ms = 0
+        self.longest_gap_ms = 0
+        self._last = None
 
     def start(self, timeout_ms):
         self.timeout_ms = timeout_ms
+        self._last = self.clock.ticks_ms()
 
     def feed(self):
         self.feeds += 1
+        now = self.clock.ticks_ms()
+        if self._last is not None:
+            self.longest_gap_ms = max(self.longest_gap_ms, ticks_diff(now, self._last))
+        self._last = now
 
 
 class SimHardware(Hardware):
@@ -240,7 +264,7 @@ class SimHardware(Hardware):
     def __init__(self, clock, plant, storage, rtc, pump_config, library_path, setup, run_for_ms):
         super().__init__(
             "sim", "5e4d000000000001", clock, rtc, SimStepper(plant), storage, SimBattery(plant, clock=clock), None,
-            SimWatchdog(), RESET_POWER_ON, self._request_reset)
+            SimWatchdog(clock), RESET_POWER_ON, self._request_reset)
         self.plant = plant
         self.pump_config = pump_config
         self.library_path = library_path
@@ -604,7 +628,7 @@ class Hydraulics:
             self._t_ms = t_ms
             if self.state != HYD_OCCLUDED and self._e:
                 x = dt / (1000.0 * self.tau_s)
-                self._e = self._e * math.exp(-x) if x < 60.0 else 0.0
+                self._e = self._e * math.exp(-x) if x < 60.0 else 0.0  # noqa: PLR2004 - e**-60: nothing left
 
     def _pressure(self, t_ms):
         self._advance(t_ms)
@@ -692,7 +716,7 @@ class Hydraulics:
 
 def quantise_kpa_x10(p_kpa, lsb_kpa):
     """The sensor's conversion to lsb_kpa steps, then the role's 0.1 kPa unit, both rounding down."""
-    return int(math.floor(math.floor(p_kpa / lsb_kpa) * lsb_kpa * 10.0))
+    return int(math.floor(math.floor(p_kpa / lsb_kpa) * lsb_kpa * 10.0))  # noqa: RUF046 - an int on every port
 
 
 class SimPressure:

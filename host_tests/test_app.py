@@ -139,7 +139,10 @@ def test_dosing_wakes_once_per_step_or_boundary():
     assert len(steps) == ideal_nl_x24 // (24 * 200) == 232
     assert app.pump.plan.cal.day == MONDAY_S // 86400
     assert len(lines) in (3, 4)  # telemetry at 0, 1 h (and 2 h, as the run ends), and the final status line
-    assert 2 * HOUR_MS // 1000 <= app.hw.watchdog.feeds <= 2 * HOUR_MS // 1000 + 1
+    # the watchdog is fed on every dosing wake-up, and at least every 4 s between steps (half its 8 s timeout)
+    wd = app.hw.watchdog
+    assert wd.longest_gap_ms <= pump.app.FEED_MS
+    assert 2 * HOUR_MS // pump.app.FEED_MS <= wd.feeds <= 2 * HOUR_MS // pump.app.FEED_MS + app.wakeups
     assert app.fault is None and not stepper.enabled
 
 
@@ -268,17 +271,38 @@ def test_a_stall_sounds_the_high_priority_pattern_lights_the_led_and_ack_silence
     assert later == []
 
 
-def test_watchdog_is_fed_only_while_dosing_keeps_its_deadlines():
+def test_watchdog_starves_when_the_dosing_task_hangs():
     app, clock, trace, lines = _app()
     _run(app, clock, 60000)
     fed = app.hw.watchdog.feeds
     assert app.hw.watchdog.timeout_ms == 8000
-    assert fed >= 50  # once a second
-    app._dosing_due = clock.ticks_ms() - 10000  # as if the dosing task hung 10 s ago
-    app.dosing = _hung  # and never runs again
-
+    assert fed >= 60000 // pump.app.FEED_MS
+    app.dosing = _hung  # the feeder never runs again
     _run(app, clock, 60000)
     assert app.hw.watchdog.feeds == fed  # starved: the hardware resets the board
+
+
+def test_watchdog_is_fed_only_while_every_task_that_owes_a_wake_up_checks_in():
+    # the console task owes one every status interval (1 h here): hung, it stops the feeding 5 s after that
+    app, clock, trace, lines = _app()
+    app.telemetry = _hung
+    _run(app, clock, HOUR_MS)
+    wd = app.hw.watchdog
+    assert wd.feeds == 0  # it never checked in: the supervisor counts it as silent from the start
+    app2, clock2, _t, lines2 = _app(out=[].append)
+    app2.telemetry = lambda: _first_line_then_hang(app2)  # the real task prints its line at 0, then hangs
+    _run(app2, clock2, 2 * HOUR_MS)
+    wd = app2.hw.watchdog
+    # fed every <= 4 s until its window (3600 s + 5 s after its check-in) ran out, never after
+    assert HOUR_MS // pump.app.FEED_MS <= wd.feeds <= (HOUR_MS + pump.app._LATE_MS) // 1000
+    assert app2.supervisor.overdue(clock2.ticks_ms()) == TASK_TELEMETRY
+
+
+async def _first_line_then_hang(app):
+    task = asyncio.create_task(App.telemetry(app))
+    await asyncio.sleep(0)
+    task.cancel()
+    await _hung()
 
 
 async def _hung():

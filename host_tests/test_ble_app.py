@@ -42,7 +42,7 @@ def _app(keys_path, monkeypatch):
     radio = TimedRadio(clock)
     hw = build({"clock": clock, "plant": Plant(fill_ul=SETUP["fill_ul"]), "storage": FakeStorage(),
                 "rtc": SimRtc(clock, MONDAY_S), "setup": SETUP, "library_path": LIBRARY, "ble": radio,
-                "bluetooth": bluetooth, "keys_path": keys_path, "urandom": lambda n: bytes(n)})
+                "bluetooth": bluetooth, "keys_path": keys_path, "urandom": bytes})
     lines = []
     app = App(hw, out=lines.append)
     radio.h_status = app.ble.h_status

@@ -21,7 +21,7 @@ from pure.test_ble_service import Bench, _snapshot
 
 FRAMES = int(os.environ.get("PUMP_FUZZ_FRAMES", "100000"))
 PER_EXAMPLE = 50
-_CODES = set(v for k, v in vars(errors).items() if k.startswith("E_")) | {0}
+_CODES = {v for k, v in vars(errors).items() if k.startswith("E_")} | {0}
 
 
 def _frame(ctl, e2e, idx, chunk, good_crc):

@@ -189,7 +189,7 @@ def test_no_answer_is_a_link_error(rig):
         raise asyncio.TimeoutError
 
     gatt.receive = silent
-    with pytest.raises(LinkError, match="no answer from the pump within 0.05 s"):
+    with pytest.raises(LinkError, match=r"no answer from the pump within 0\.05 s"):
         _run(PumpClient(gatt, key, counter=3, timeout_s=0.05).command("suspend", {}))
 
 

@@ -48,7 +48,7 @@ def test_bad_configs_name_the_file_and_key(tmp_path, doc, message):
 def test_a_config_for_another_board_is_refused(tmp_path):
     path = str(tmp_path / "config.json")
     boardconfig.save(path, boardconfig.new_config("pico_w"))
-    with pytest.raises(ConfigError, match="config.board: 'pico_w', but this board is esp32_devkit"):
+    with pytest.raises(ConfigError, match=r"config\.board: 'pico_w', but this board is esp32_devkit"):
         boardconfig.load(path, "esp32_devkit")
     assert boardconfig.load_or_new(str(tmp_path / "none.json"), "esp32_devkit")["board"] == "esp32_devkit"
 

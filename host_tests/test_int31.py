@@ -11,7 +11,7 @@ continues. The last tests show the checker catches an overflow the 64-bit host w
 import pytest
 from int31 import LIMIT, Int31, Int31Overflow, cold, convert, to31, unchecked
 
-import pump.steptimer as steptimer
+from pump import steptimer
 from board.sim import Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump.compat import TICKS_MASK, ticks_add, ticks_diff

@@ -237,8 +237,8 @@ def test_a_clinician_session_through_the_link(tmp_path):
     assert status["rate_nl_per_day"] == 500000
     assert out[-2].startswith("constant, running: rate 500.0 uL/day, today 0.0 uL, total 0 uL, reservoir 20000.0 uL")
     code, out = run("prime")
-    assert code == 3 and out[-1] == "programmer: the pump refused prime: E300 not allowed now: prime: suspend or " \
-                                    "stop therapy first"
+    assert code == 3 and out[-1] == ("programmer: the pump refused prime: E300 not allowed now: prime: suspend or "
+                                     "stop therapy first")
     assert run("suspend")[0] == 0 and sim.pump.mode_name == "suspended"
     assert run("prime", "--volume-ul", "20")[0] == 0 and sim.pump.mode_name == "priming"
     sim.run_for(60000)  # 20 uL at 25 uL/min

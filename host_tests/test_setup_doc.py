@@ -27,7 +27,7 @@ def _table(section):
 def _suggested(board):
     """Pins the board module suggests in comments for its optional roles (`"key": None,  # 27 when ...`)."""
     with open(os.path.join(ROOT, "board", board + ".py")) as f:
-        return {k: v for k, v in re.findall(r'^\s+"(\w+)": None,\s+#\s+(\d+)', f.read(), re.M)}
+        return dict(re.findall(r'^\s+"(\w+)": None,\s+#\s+(\d+)', f.read(), re.M))
 
 
 def test_wiring_tables_match_the_board_modules():

@@ -57,7 +57,8 @@ def open_page(url, name, inits=(), click=None, wait=None):
         cmd += ["--click", click]
     if wait:
         cmd += ["--wait", wait]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=dict(os.environ, CHROMIUM=CHROMIUM))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=dict(os.environ, CHROMIUM=CHROMIUM),
+                          check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert os.path.getsize(shot) > 1000

@@ -31,7 +31,7 @@ def build():
     pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
                   "therapy": {"mode": "constant", "dose_ug_per_day": 15000}})
     radio = bluetooth.BLE()
-    svc = PumpService(radio, bluetooth, pump, hw.storage, hw.uid_hex, "bench", clock, urandom=lambda n: bytes(n),
+    svc = PumpService(radio, bluetooth, pump, hw.storage, hw.uid_hex, "bench", clock, urandom=bytes,
                       out=lambda text: None)
     radio.connect()
     radio.encrypt()

@@ -81,7 +81,7 @@ class Result:
         self.sd = math.sqrt(sum((v - self.mean) ** 2 for v in self.values) / (n - 1)) if n > 1 else 0.0
         self.cv = self.sd / self.mean if self.mean else 0.0
         self.median = sorted(self.values)[n // 2] if n % 2 else sum(sorted(self.values)[n // 2 - 1:n // 2 + 1]) / 2
-        self.recommended = int(math.floor(self.mean + 0.5))
+        self.recommended = math.floor(self.mean + 0.5)
 
     def report(self):
         lines = ["run  steps   mass g   temp C   uL        nL/step"]

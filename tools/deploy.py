@@ -109,7 +109,7 @@ class Mpremote:
 
     def run(self, args):
         cmd = [self.exe, "connect", self.port] + list(args)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise DeployError("mpremote %s: exit code %d: %s" % (args[0], proc.returncode,
                                                                  (proc.stdout + proc.stderr).strip()[-400:]))

@@ -84,13 +84,12 @@ HAZARDS = (
      "encoder or driver stall input compared with the steps commanded; a stall alarm holds dosing",
      [("lib/pump/safety.py", "if self.stall is not None and self.stall.stalled:", "if False:")],
      [_SIM + "test_motor_stall_is_caught_within_a_few_steps_and_stops_dosing"]),
-    ("H12", "Software hang", "a task stops running (dosing late or stuck)",
-     "the hardware watchdog is fed only while the dosing task keeps its deadlines; a watchdog reset is latched as "
-     "an alarm and dosing resumes without catch-up",
-     [("lib/pump/app.py",
-       "if watchdog is not None and ticks_diff(clock.ticks_ms(), self._dosing_due) < _DOSING_GRACE_MS:",
-       "if watchdog is not None:")],
-     [_APP + "test_watchdog_is_fed_only_while_dosing_keeps_its_deadlines"]),
+    ("H12", "Software hang", "a task stops running (dosing, console, a sounding alarm, BLE work)",
+     "the hardware watchdog is fed only by the dosing task and only while every task that owes a wake-up has "
+     "checked in with the supervisor on time; a watchdog reset is latched as an alarm and dosing resumes without "
+     "catch-up",
+     [("lib/pump/app.py", "if watchdog is not None and self.supervisor.healthy(now):", "if watchdog is not None:")],
+     [_APP + "test_watchdog_is_fed_only_while_every_task_that_owes_a_wake_up_checks_in"]),
     ("H13", "Uncontrolled motor", "an exception in any task",
      "the driver is disabled first, then the fault is logged and latched, then the board resets",
      [("lib/pump/app.py", "        try:\n            self.hw.stepper.disable()\n        finally:",
@@ -191,7 +190,7 @@ def check(hid, remove, tests):
             with open(full, "w") as f:
                 f.write(text.replace(old, new))
         cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly"] + tests
-        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
     lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
     last = lines[-1] if lines else r.stderr.strip()[-200:]
     return r.returncode == 1, time.time() - t0, last  # 1: tests ran and failed; 0 passed; others: errors

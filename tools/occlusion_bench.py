@@ -46,7 +46,7 @@ _MAX_STEPS = 5000  # give up on an alarm after this many steps
 
 
 def rate_nl_per_day(rate_ml_per_day):
-    return int(round(rate_ml_per_day * 1000000))
+    return round(rate_ml_per_day * 1000000)
 
 
 class Schedule:
@@ -403,7 +403,7 @@ def _summary_partial(rate, c, factor, res):
             "worst_held_ul": max(r["worst_held_ul"] for r in res),
             "held_at_alarm_ul_max": max((r["held_at_alarm_ul"] for r in hit), default=None),
             "time_to_alarm_s_max": max((r["time_to_alarm_s"] for r in hit), default=None),
-            "reasons": sorted(set(r["reason"] for r in hit)), "tau_s": res[0]["tau_s"]}
+            "reasons": sorted({r["reason"] for r in hit}), "tau_s": res[0]["tau_s"]}
 
 
 def _dur(s):
@@ -443,8 +443,8 @@ def tables(out):
         for rate in RATES_ML_PER_DAY:
             cells = []
             for f in PARTIAL_FACTORS:
-                row = [r for r in out["partial"] if r["c_ul_per_kpa"] == c and r["factor"] == f
-                       and r["rate_ml_per_day"] == rate][0]
+                row = next(r for r in out["partial"] if r["c_ul_per_kpa"] == c and r["factor"] == f
+                       and r["rate_ml_per_day"] == rate)
                 alarm = "-" if not row["detected"] else "%.2f uL %s" % (
                     row["held_at_alarm_ul_max"], "/".join(x[0].upper() for x in row["reasons"]))
                 cells.append("%8.2f %14s" % (row["worst_held_ul"], alarm))
@@ -456,8 +456,8 @@ def tables(out):
         for rate in RATES_ML_PER_DAY:
             cells = []
             for d in CREEP_DECADE_STEPS:
-                row = [r for r in out["creep"] if r["c_ul_per_kpa"] == c and r["decade_steps"] == d
-                       and r["rate_ml_per_day"] == rate][0]
+                row = next(r for r in out["creep"] if r["c_ul_per_kpa"] == c and r["decade_steps"] == d
+                       and r["rate_ml_per_day"] == rate)
                 if row["detected"]:
                     cells.append("%25.2f uL %s %9s" % (row["held_at_alarm_ul"], row["reason"][0].upper(),
                                                      _dur(row["time_to_alarm_s"])))

@@ -24,6 +24,8 @@ from pump import events  # noqa: E402
 from pump import frames as _frames  # noqa: E402
 from pump import racp  # noqa: E402
 from pump.alarms import NAME as ALARM_NAMES  # noqa: E402
+from pump.alarms import PRIORITY as ALARM_PRIORITIES  # noqa: E402
+from pump.alarms import TEXT as ALARM_TEXTS  # noqa: E402
 from pump.bleservice import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,  # noqa: E402
                              FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
 from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN  # noqa: E402
@@ -38,18 +40,56 @@ from pump.telemetry import ALARM, STATE_NAMES, STATUS  # noqa: E402
 from pump.therapy import MODE_NAMES  # noqa: E402
 
 __all__ = [
-    "SERVICE_UUID", "STATUS_UUID", "ALARM_UUID", "RACP_UUID", "HISTORY_UUID", "COMMAND_UUID", "FEATURES_UUID",
-    "DIS_UUID", "BATTERY_UUID", "BATTERY_LEVEL_UUID", "ROLE_CLINICIAN", "ROLE_PATIENT", "OP_PROGRAM", "OP_REFILL",
-    "OP_PRIME", "OP_CLINICIAN_BOLUS", "OP_PATIENT_BOLUS", "OP_SUSPEND", "OP_RESUME", "OP_RESUME_ALARM",
-    "OP_ACKNOWLEDGE", "OP_SILENCE", "OP_SET_CLOCK", "OP_STOP", "FrameError", "Reassembler", "split",
-    "encode_command", "command_payload", "program_payload", "decode_response", "decode_status", "decode_alarm",
-    "decode_history", "decode_features", "racp_request", "decode_racp", "result_text",
+    "ALARM_NAMES",
+    "ALARM_PRIORITIES",
+    "ALARM_TEXTS",
+    "ALARM_UUID",
+    "BATTERY_LEVEL_UUID",
+    "BATTERY_UUID",
+    "COMMAND_UUID",
+    "DIS_UUID",
+    "FEATURES_UUID",
+    "HISTORY_UUID",
+    "NAME_PREFIX",
+    "OP_ACKNOWLEDGE",
+    "OP_CLINICIAN_BOLUS",
+    "OP_PATIENT_BOLUS",
+    "OP_PRIME",
+    "OP_PROGRAM",
+    "OP_REFILL",
+    "OP_RESUME",
+    "OP_RESUME_ALARM",
+    "OP_SET_CLOCK",
+    "OP_SILENCE",
+    "OP_STOP",
+    "OP_SUSPEND",
+    "RACP_UUID",
+    "ROLE_CLINICIAN",
+    "ROLE_PATIENT",
+    "SERVICE_UUID",
+    "STATUS_UUID",
+    "FrameError",
+    "Reassembler",
+    "command_payload",
+    "decode_alarm",
+    "decode_features",
+    "decode_history",
+    "decode_racp",
+    "decode_response",
+    "decode_status",
+    "encode_command",
+    "is_pump",
+    "program_payload",
+    "racp_request",
+    "result_text",
+    "split",
 ]
 
 DIS_UUID = 0x180A
 BATTERY_UUID = 0x180F
 BATTERY_LEVEL_UUID = 0x2A19
 FRAME_SIZE = _frames.MIN_FRAME
+NAME_PREFIX = "PUMP-"  # advertised local name: PUMP- and the last four hex digits of the board's unique id
 OPCODES = {
     "program": OP_PROGRAM, "refill": OP_REFILL, "prime": OP_PRIME, "clinician_bolus": OP_CLINICIAN_BOLUS,
     "patient_bolus": OP_PATIENT_BOLUS, "suspend": OP_SUSPEND, "resume": OP_RESUME, "resume_alarm": OP_RESUME_ALARM,
@@ -104,6 +144,13 @@ class Reassembler:
         if payload is None:
             raise FrameError("length")
         return payload
+
+
+def is_pump(name, service_uuids=()):
+    """Whether an advertiser is a pump: its local name is PUMP-xxxx, or it lists the pump service (scan response)."""
+    if name and name.startswith(NAME_PREFIX):
+        return True
+    return SERVICE_UUID in (str(u).lower() for u in service_uuids)
 
 
 # ---- commands ----

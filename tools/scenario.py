@@ -107,7 +107,7 @@ class Scenario:
                 raise ScenarioError("%s%s: missing" % (path, key))
         if kind == "reset" and e.get("cause", "power_on") not in ("power_on", "watchdog"):
             raise ScenarioError("%scause: %r is not power_on or watchdog" % (path, e["cause"]))
-        return int(round(at_h * 3600000)), kind, e
+        return round(at_h * 3600000), kind, e
 
 
 def load(path):

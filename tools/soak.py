@@ -84,8 +84,8 @@ class Soak(Simulation):
         super().__init__(Scenario(doc), samples=200)
         self.checks = 0
         self.violations = []
-        self.counts = {k: 0 for k in ("resets", "watchdog_resets", "refills", "patient_boluses", "clinician_boluses",
-                                      "programs", "suspends", "faults", "battery_replacements", "resume_retries")}
+        self.counts = dict.fromkeys(("resets", "watchdog_resets", "refills", "patient_boluses", "clinician_boluses",
+                                     "programs", "suspends", "faults", "battery_replacements", "resume_retries"), 0)
         self.faults = {}
         self.false_alarms = {}
         self.false_alarm_times = []
@@ -345,7 +345,7 @@ class Soak(Simulation):
         causes = (
             (al.A_PRESSURE_SENSOR_FAULT, self.hw.pressure.fault is not None),
             (al.A_MOTOR_STALL, jammed),
-            (al.A_OCCLUSION, occluded or hyd != HYD_OPEN and hyd != HYD_CLEARED),
+            (al.A_OCCLUSION, occluded or (hyd != HYD_OPEN and hyd != HYD_CLEARED)),
             (al.A_BATTERY_SENSOR_FAULT, self.hw.battery.fault is not None),
             (al.A_OVER_DELIVERY, False),
         )

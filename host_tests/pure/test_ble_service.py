@@ -238,9 +238,9 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     read = b.radio.values[b.svc.h_status]  # the readable value: the same message in one frame
     assert Reassemble(read) == b.messages(b.svc.h_status)[-1] and read[1] == frames[0][1]
     sent = len(frames)
-    for _ in range(5):  # nothing changed but the time: nothing sent, however often it runs
+    for _ in range(5):  # nothing changed but the time: nothing sent, however often it runs, and no wake-up asked
         b.rig.clock.t_ms += 1000
-        assert 0 < b.run() <= 1000
+        assert b.run() == -1
     assert len(b.radio.of(b.svc.h_status)) == sent
     b.rig.run(120000)  # about three steps at 0.4 mL/day
     b.run()
@@ -248,7 +248,7 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     b.rig.run(120000)
     b.rig.clock.t_ms -= 1  # inside the interval after the last notification... the change waits
     b.svc._status_due = b.now + 500
-    b.run()
+    assert b.run() == 500  # ... and the task asks to run again when it may go
     assert len(b.radio.of(b.svc.h_status)) == sent + 2
     b.rig.clock.t_ms += 500
     b.run()
@@ -264,10 +264,12 @@ def test_larger_mtu_one_frame_and_slow_connections_space_the_notifications():
     b = Bench()
     b.connect()
     b.rig.run(120000)
+    assert b.run() == -1  # sent; nothing more to do until the pump changes again
     assert b.run() == 1000  # a 50 ms connection interval carries two frames well within the 1 s status interval
     b.radio.update_connection(800)  # 1 s connection interval: two frames need 2 s
     n = len(b.radio.of(b.svc.h_status))
     b.rig.run(120000)
+    assert b.run() == -1
     assert b.run() == 2000  # sent, and the next status waits for two connection intervals
     assert len(b.radio.of(b.svc.h_status)) == n + 2
     b.rig.run(120000)

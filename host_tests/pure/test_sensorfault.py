@@ -32,7 +32,7 @@ class _Noise:
         s = 0.0
         for _ in range(12):
             s += self._u()
-        return int(round((s - 6.0) * self.sigma))
+        return int(round((s - 6.0) * self.sigma))  # noqa: RUF046 - MicroPython's round() of a float
 
 
 def _healthy(check, n, base=3000, sigma=2, moving=True, seed=7):

@@ -106,7 +106,7 @@ try:
     sys.argv = [${JSON.stringify(args.script)}] + list(_wasm_argv)
 except AttributeError:  # this port's sys has no argv: the script finds its arguments in _wasm_argv
     pass
-for _p in ("/repo", "/repo/lib"):
+for _p in ("/repo/host_tests", "/repo", "/repo/lib"):
     sys.path.insert(0, _p)
 _wasm_rc = 0
 try:

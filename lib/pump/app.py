@@ -1,7 +1,10 @@
-"""The asyncio firmware: dosing, console telemetry and housekeeping tasks around one Pump; faults stop the motor first.
+"""The asyncio firmware: dosing, console telemetry, annunciator and BLE tasks around one Pump; faults stop the motor.
 
-The dosing task is event-driven: it sleeps until the controller's next deadline (a step or a schedule boundary)
-and never polls. Any exception in any task disables the motor driver before anything else, then is logged.
+The dosing task is event-driven: it sleeps until the controller's next deadline (a step, a schedule boundary or a
+sensor sample) and never polls. It also feeds the hardware watchdog, at least every FEED_MS (so a gap between
+steps longer than that costs one extra wake-up), and only while every other task that owes a wake-up has checked in
+with the supervisor on time. Any exception in any task disables the motor driver before anything else, then is
+logged.
 """
 
 import gc
@@ -13,21 +16,22 @@ from pump.controller import Pump
 from pump.druglib import DrugLibrary
 from pump.errors import PumpError
 from pump.status import status_line
+from pump.supervisor import Supervisor
 
 try:
     import asyncio
 except ImportError:  # pragma: no cover
-    import uasyncio as asyncio  # type: ignore
+    import uasyncio as asyncio  # pyright: ignore[reportMissingImports]
 
 TASK_DOSING = 1
 TASK_TELEMETRY = 2
-TASK_HOUSEKEEPING = 3
 TASK_ANNUNCIATOR = 4
 TASK_BLE = 5
-_HOUSEKEEPING_MS = 1000  # pump-time period of gc and watchdog feeding
 _WATCHDOG_MS = 8000  # hardware watchdog timeout (the RP2040 allows at most 8388 ms)
-_DOSING_GRACE_MS = 5000  # the dosing task counts as alive while it is no later than this past its deadline
+FEED_MS = 4000  # the dosing task wakes at least this often to feed the watchdog: half its timeout
+_LATE_MS = 5000  # a task counts as alive while it is no later than this past the wake-up it asked for
 _SILENCED_POLL_MS = 1000  # while silenced, a new alarm is looked for this often
+_UNTIL_CHECK_MS = 3600000  # a run with an end (tests, `make run DAYS=`) looks for task faults this often
 
 
 def load_library(path):
@@ -50,7 +54,7 @@ class App:
         self.pump = Pump(hw, self.config, self.library)
         self.wakeups = 0
         self.fault = None
-        self._dosing_due = hw.clock.ticks_ms()
+        self.supervisor = Supervisor()
         self._alarm_changed = asyncio.Event()
         self._alarm_bits = -1
         setup = getattr(hw, "setup", None)
@@ -115,43 +119,53 @@ class App:
             raise
 
     async def dosing(self):
+        """Steps and checks at the controller's deadlines; feeds the watchdog on every wake-up."""
         clock = self.hw.clock
         tick = self.pump.tick
         alarms = self.pump.safety.alarms
+        watchdog = self.hw.watchdog
+        if watchdog is not None:
+            watchdog.start(_WATCHDOG_MS)
+        deadline = clock.ticks_ms()
         while True:
-            deadline = tick(clock.ticks_ms())
-            self._dosing_due = deadline
-            self.wakeups += 1
-            if alarms.active_bitmap != self._alarm_bits:
-                self.alarm_changed()
+            now = clock.ticks_ms()
+            if ticks_diff(now, deadline) >= 0:
+                deadline = tick(now)
+                self.wakeups += 1
+                if alarms.active_bitmap != self._alarm_bits:
+                    self.alarm_changed()
+                self.ble_look()  # the status may have changed
+            if watchdog is not None and self.supervisor.healthy(now):
+                watchdog.feed()
             wait_ms = ticks_diff(deadline, clock.ticks_ms())
+            if wait_ms > FEED_MS:
+                wait_ms = FEED_MS
             if wait_ms > 0:
                 await clock.sleep_ms(wait_ms)
             else:
                 await asyncio.sleep(0)
 
     async def telemetry(self):
+        """The console status line every status_interval_s, then a garbage collection (the line allocated)."""
+        clock = self.hw.clock
         interval_ms = self.config.status_interval_s * 1000
         while True:
-            self.out(status_line(self.pump, self.hw.clock.ticks_ms()))
-            await self.hw.clock.sleep_ms(interval_ms)
+            now = clock.ticks_ms()
+            self.supervisor.register(TASK_TELEMETRY, interval_ms + _LATE_MS, now)
+            self.out(status_line(self.pump, now))
+            gc.collect()
+            await clock.sleep_ms(interval_ms)
+
+    def ble_look(self):
+        """With a central connected, run the BLE task: it notifies what changed, at its bounded rate."""
+        ble = self.ble
+        if ble is not None and ble.conn is not None:
+            ble.flag.set()
 
     def alarm_changed(self):
         """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced)."""
         self._alarm_bits = self.pump.safety.alarms.active_bitmap
         self._alarm_changed.set()
-
-    async def housekeeping(self):
-        """gc, and the hardware watchdog fed only while the dosing task keeps its deadlines: a hung task resets."""
-        clock = self.hw.clock
-        watchdog = self.hw.watchdog
-        if watchdog is not None:
-            watchdog.start(_WATCHDOG_MS)
-        while True:
-            gc.collect()
-            if watchdog is not None and ticks_diff(clock.ticks_ms(), self._dosing_due) < _DOSING_GRACE_MS:
-                watchdog.feed()
-            await clock.sleep_ms(_HOUSEKEEPING_MS)
 
     async def annunciate(self):
         """Buzzer plays the sounding alarm's pattern, the LED is lit while any alarm is active; idle otherwise."""
@@ -163,6 +177,7 @@ class App:
         while True:
             now = clock.ticks_ms()
             alarms.advance(now)
+            self.ble_look()  # a silence may have ended: the alarm characteristic follows
             if led is not None:
                 led.on() if alarms.active_bitmap else led.off()
             code = alarms.sounding(now)
@@ -170,13 +185,17 @@ class App:
                 on, wait_ms = tone_at(pattern(code), ticks_diff(now, alarms.since_ms[code]))
                 if buzzer is not None:
                     buzzer.tone(TONE_HZ) if on else buzzer.off()
-                await clock.sleep_ms(max(wait_ms, 1))
+                wait_ms = max(wait_ms, 1)
+                self.supervisor.register(TASK_ANNUNCIATOR, wait_ms + _LATE_MS, now)  # a sounding alarm must go on
+                await clock.sleep_ms(wait_ms)
                 continue
             if buzzer is not None:
                 buzzer.off()
             if alarms.next_deadline(now) is not None:  # silenced, or a repeat is due: keep an eye on it
+                self.supervisor.register(TASK_ANNUNCIATOR, _SILENCED_POLL_MS + _LATE_MS, now)
                 await clock.sleep_ms(_SILENCED_POLL_MS)
                 continue
+            self.supervisor.unregister(TASK_ANNUNCIATOR)  # nothing to sound: it owes no wake-up
             self._alarm_changed.clear()
             await self._alarm_changed.wait()
 
@@ -194,19 +213,22 @@ class App:
         """Wakes the BLE task when it asked to run again (status on change at its bounded rate, history bursts)."""
         clock = self.hw.clock
         while True:
+            await self._ble_timer.wait()
             self._ble_timer.clear()
             if self._ble_wait < 0:
-                await self._ble_timer.wait()
                 continue
-            await clock.sleep_ms(max(self._ble_wait, 1))
+            wait_ms = max(self._ble_wait, 1)
+            self.supervisor.register(TASK_BLE, wait_ms + _LATE_MS, clock.ticks_ms())
+            await clock.sleep_ms(wait_ms)
+            self.supervisor.unregister(TASK_BLE)
             svc.flag.set()
 
     async def run(self, run_for_ms=None):
         """Run every task; returns after run_for_ms of pump time, or raises the first task fault."""
+        self.supervisor.register(TASK_TELEMETRY, self.config.status_interval_s * 1000 + _LATE_MS)  # silent till seen
         tasks = [
             asyncio.create_task(self._guard(TASK_DOSING, self.dosing())),
             asyncio.create_task(self._guard(TASK_TELEMETRY, self.telemetry())),
-            asyncio.create_task(self._guard(TASK_HOUSEKEEPING, self.housekeeping())),
             asyncio.create_task(self._guard(TASK_ANNUNCIATOR, self.annunciate())),
         ]
         if self.ble is not None:
@@ -230,8 +252,8 @@ class App:
             for t in tasks:
                 if t.done():
                     t.result()  # re-raise the fault that ended a task
-            await clock.sleep_ms(min(left, 60000))
-            left = run_for_ms - (clock.t_ms - start) if start is not None else left - 60000
+            await clock.sleep_ms(min(left, _UNTIL_CHECK_MS))
+            left = run_for_ms - (clock.t_ms - start) if start is not None else left - _UNTIL_CHECK_MS
         self.out(status_line(self.pump, self.hw.clock.ticks_ms()))
         self.pump.checkpoint(clock.ticks_ms())
 

@@ -283,11 +283,11 @@ class PumpService:
         wait = -1
         if self.encrypted:
             self._alarm(now)
-            self._status(now)
-            wait = max(ticks_diff(self._status_due, now), 0) if self._status_due is not None else 0
+            if self._status(now):
+                wait = max(ticks_diff(self._status_due, now), 0)
             if self._hist is not None:
                 self._stream()
-                wait = min(wait, self.interval_ms)
+                wait = self.interval_ms if wait < 0 else min(wait, self.interval_ms)
         self._battery()
         self._indicate()
         return wait
@@ -384,8 +384,11 @@ class PumpService:
             self._rec_i += 1
 
     def _status(self, now):
+        """Notify the status when anything but the time changed, at most once per status_interval_ms; True when it
+        must be looked at again at _status_due (too soon after the last one, or the stack was full). The app runs
+        the BLE task whenever the pump ticked, so an unchanged status costs no wake-up."""
         if self._status_due is not None and ticks_diff(now, self._status_due) < 0:
-            return
+            return True
         self._status_due = ticks_add(now, self.status_interval_ms)
         st = self._st
         last = self._st_last
@@ -397,7 +400,7 @@ class PumpService:
                     same = False
                     break
         if same:
-            return
+            return False
         for i in range(STATUS_LEN):
             last[i] = st[i]
         self._e2e[0] = c = (self._e2e[0] + 1) & 0xFF
@@ -415,6 +418,7 @@ class PumpService:
                 break
         if k * self.interval_ms > self.status_interval_ms:  # never faster than the link carries the frames
             self._status_due = ticks_add(now, k * self.interval_ms)
+        return not self._st_sent
 
     def _alarm(self, now):
         al = self.pump.safety.alarms

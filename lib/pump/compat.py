@@ -55,4 +55,4 @@ def is_micropython():
     return sys.implementation.name == "micropython"
 
 
-__all__ = ["const", "heap_lock", "heap_unlock", "crc32", "ticks_add", "ticks_diff", "TICKS_MASK", "is_micropython"]
+__all__ = ["TICKS_MASK", "const", "crc32", "heap_lock", "heap_unlock", "is_micropython", "ticks_add", "ticks_diff"]

@@ -61,7 +61,7 @@ def _bounds(obj, key):
 
 
 class DrugLimits:
-    """Limits of one drug: `bounds[qty]` = (hard_min, soft_min, soft_max, hard_max) in ng units (µg × 1000)."""
+    """Limits of one drug: `bounds[qty]` = (hard_min, soft_min, soft_max, hard_max) in ng units (µg x 1000)."""
 
     def __init__(self, name, bounds, example):
         self.name = name

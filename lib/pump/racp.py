@@ -39,7 +39,7 @@ NUMBER = "<BBI"
 RESPONSE = "<BBBB"
 
 
-def parse(msg, n, first_seq, last_seq):
+def parse(msg, n, first_seq, last_seq):  # noqa: PLR0911 - one return per RACP result code
     """(op, code, first, last) of the request in msg[:n] against a log holding first_seq..last_seq; code 0 when it
     is valid (first..last is then the sequence range asked for, possibly empty)."""
     op = msg[0] if n else 0

@@ -10,6 +10,7 @@ MINUTE_MS = const(60000)
 MAX_SMALL_INT = const(0x3FFFFFFF)
 
 _INF = float("inf")
+_HALF = 0.5
 
 
 def as_int(x, key="value"):
@@ -18,7 +19,7 @@ def as_int(x, key="value"):
     if t is int:
         return x
     if t is float:
-        if x != x or x == _INF or x == -_INF:
+        if x != x or x == _INF or x == -_INF:  # noqa: PLR0124 - NaN is the one value unequal to itself
             raise PumpError(E_RANGE, "%s: not a finite number" % key)
         i = int(x)
         if i != x:
@@ -37,7 +38,7 @@ def _milli(x, key):
         return x * 1000
     if t is not float:
         raise PumpError(E_MALFORMED, "%s: must be a number" % key)
-    if x != x or x == _INF or x == -_INF:
+    if x != x or x == _INF or x == -_INF:  # noqa: PLR0124 - NaN is the one value unequal to itself
         raise PumpError(E_RANGE, "%s: not a finite number" % key)
     if x < 0:
         raise PumpError(E_RANGE, "%s: negative" % key)
@@ -45,7 +46,7 @@ def _milli(x, key):
     frac = (x - whole) * 1000
     k = int(frac)
     rest = frac - k
-    if rest > 0.5 or (rest == 0.5 and k & 1):
+    if rest > _HALF or (rest == _HALF and k & 1):  # round half to even
         k += 1
     return whole * 1000 + k
 
