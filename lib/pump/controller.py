@@ -140,17 +140,26 @@ class Pump:
         return deadline if ticks_diff(self._sample_due, deadline) > 0 else self._sample_due
 
     def _deliver(self, now):
-        n = self.plan.take_due(now, self._max_steps)
+        plan = self.plan
+        bridge_nl = plan.bridge_nl_left
+        n = plan.take_due(now, self._max_steps)
         if n:
             safety = self.safety
             if not safety.may_step(now):
-                self._hold(now)  # the steps just taken are not delivered: never more than programmed
+                # the steps just taken are not delivered: never more than programmed; nor do they push the bridge's
+                # old drug out (the hold retimes the plan, priming is cancelled with it)
+                plan.bridge_nl_left = bridge_nl
+                self._hold(now)
                 return
             self._step(n)
             self._account(now, n)
             safety.stepped(now, n)
             if safety.holding:
                 self._hold(now)
+            if self._bridging and self._dirty:
+                # the bridge's progress decides which drug is at the catheter tip: saved with every burst, or a
+                # reset would push the new drug at the old one's volume rate for the steps since the last checkpoint
+                self.checkpoint(now)
 
     def _sample(self, now):
         state = self.reservoir.state
