@@ -385,6 +385,25 @@ def test_steps_a_safety_check_refuses_leave_the_bridge_as_it_was():
     moved = len(rig.step_times) - n0
     assert pump.plan.bridge_nl_left == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
 
+
+def test_a_bolus_during_a_bridge_is_allowed_the_old_drugs_steps():
+    # soak, seed 1: a patient bolus granted at the new, stronger drug's volume moved the bridge's old drug (twice the
+    # steps, as it should) and the over-delivery monitor held dosing
+    for minutes_before_the_end in (300, 5):  # well inside the bridge; across its end
+        rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB))
+        pump = rig.pump
+        rig.run(HOUR_MS)
+        pump.refill(30000, 20000, now=rig.now)
+        n0 = len(rig.step_times)
+        rig.run(750 * 43200 - minutes_before_the_end * 60000)  # 750 steps of 43.2 s: the bridge at 0.4 mL/day
+        assert pump.plan.bridge_nl_left
+        pump.patient_bolus(rig.now)
+        rig.run(6 * HOUR_MS)
+        assert not pump.safety.holding and not pump.plan.bridge_nl_left
+        assert len(rig.step_times) - n0 > 750 + 25  # the bolus moved more steps than the new drug's 25
+        for window in (pump.safety.hour_window, pump.safety.day_window):
+            assert window.pending == 0  # the steps granted, handed back
+
 def test_low_and_empty_then_refill_resets():
     # 15 mL/day; 3.6 mL in: low (3 mL left) after 3000 steps, empty (0.5 mL left) after 15500 steps
     rig = Rig(fill_ul=3600, prescription=rx(15000, conc=1000))
