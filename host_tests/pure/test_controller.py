@@ -316,7 +316,7 @@ def test_refill_with_new_concentration_bridges_and_revalidates():
     assert rig.events()[-1] == (ev.REFILL, 30000, 20000)
     assert pump.reservoir.remaining_nl == 30000000
     rig.run(3 * DAY_MS)
-    # 150 uL of the old drug: 750 steps at 0.4 mL/day (1.875 days), then 0.2 mL/day
+    # 150 uL of the old drug: 750 steps at 0.4 mL/day (9 h), then 0.2 mL/day
     bridge_end = rig.step_times[len([t for t in rig.step_times if t <= t_r]) + 749]
     assert pump.plan.bridge_nl_left == 0
     assert pump.plan.rate_num == 200000 * pump.plan.rate_den
