@@ -167,9 +167,9 @@ sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=
 	mkdir -p out
 	$(PY) -m tools.sim $(SCENARIO) --json out/sim.json --plot out/sim.png
 
-soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n)
+soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n, RATE=mL/day)
 	mkdir -p out
-	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) --json out/soak.json
+	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
 
 bench: $(DEPS_STAMP) ## speed, memory and wake-up table
 	$(PY) -m tools.bench

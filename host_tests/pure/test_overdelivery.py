@@ -192,11 +192,30 @@ def test_a_lower_limit_with_now_lets_the_old_steps_leave_the_window_first():
     mon.set_limit(100)
     assert not mon.count(T0, 90)
     mon.set_limit(20, ticks_add(T0, 500))  # a slower program: the window still holds the old one's steps
-    assert not mon.breached and mon.cap == 100
-    assert not mon.count(ticks_add(T0, 5000), 10)
+    assert not mon.breached and mon.cap == 110  # the 90 old steps, and the new program's 20
+    assert not mon.count(ticks_add(T0, 5000), 20)  # the new program's whole allowance while the old steps are in
     mon.count(ticks_add(T0, 10500), 0)  # one window later: the new limit alone
-    assert mon.cap == 20 and mon.total == 10
-    assert mon.count(ticks_add(T0, 11000), 11)  # and it holds
+    assert mon.cap == 20 and mon.total == 20
+    assert mon.count(ticks_add(T0, 11000), 1)  # and it holds
+
+
+def test_a_window_straddling_a_heavier_program_holds_both_and_no_more():
+    # soak, seed 1: a constant 0.2 mL/day, then a heavier flex program whose light hours are where the old one ran:
+    # the last 24 h held 1215 basal steps, above the new program's heaviest 24 h (1209), all as programmed
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(50)
+    for k in range(9):
+        assert not mon.count(ticks_add(T0, 1000 * k), 5)  # 45 old steps, 5 a slot
+    mon.set_limit(60, ticks_add(T0, 9000))
+    assert not mon.count(ticks_add(T0, 9000), 30)  # the new program's heavy hours: 75 in the window, not a breach
+    t = 10000
+    new = 30
+    while new < 60:  # the old steps leave slot by slot; the new program may still move 60 of its own
+        assert not mon.count(ticks_add(T0, t), 2), new
+        assert mon.cap - mon.total == 60 - new - 2
+        new += 2
+        t += 500
+    assert mon.count(ticks_add(T0, t), 1)  # its 61st step in the window is one too many
 
 
 def test_allowed_steps_names_the_bad_argument_and_accepts_the_edges():
