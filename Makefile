@@ -70,11 +70,11 @@ ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 
 .PHONY: help venv deps wasmdeps webdeps dbusdeps stubs lint typecheck pytest mpytest wasmtest hazards test test-steps mutants \
-	run sim soak bench mpy deploy maintenance repl logs keys dashboard clean distclean
+	run sim soak bench frozen-bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
 
 # --- install ------------------------------------------------------------------------------------------------------
 $(PY):
@@ -168,12 +168,17 @@ sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=
 	mkdir -p out
 	$(PY) -m tools.sim $(SCENARIO) --json out/sim.json --plot out/sim.png
 
-soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n)
+soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n, RATE=mL/day)
 	mkdir -p out
-	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) --json out/soak.json
+	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
 
 bench: $(DEPS_STAMP) ## speed, memory and wake-up table
 	$(PY) -m tools.bench
+
+# one-off, not in `make test`: needs unix-port interpreters built from MicroPython's source with board/manifest.py
+# frozen in (docs/boards.md, "A frozen firmware image"); MICROPYTHON may list several (a 64-bit and a 32-bit one)
+frozen-bench: $(DEPS_STAMP) ## least heap, firmware frozen vs .mpy (MICROPYTHON="path [path32]")
+	$(PY) -m tools.frozen_bench $(foreach m,$(MICROPYTHON),--micropython $(m))
 
 mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD=pico_w|esp32_devkit|all)
 	$(PY) -m tools.mpy_build --board $(BOARD)

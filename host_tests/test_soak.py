@@ -8,7 +8,9 @@ from tools.soak import HOUR_MS, Soak, summary
 
 @pytest.fixture(scope="module")
 def year():
-    return Soak(days=365, seed=1).run()
+    # seed 4: a year that draws every kind of event (seed 1's first year, once posture no longer read as a noisy
+    # pressure sensor, held one refill, no battery change and 5 faults; `make soak` runs ten years of seed 1)
+    return Soak(days=365, seed=4).run()
 
 
 def test_a_year_of_soak_violates_no_invariant(year):

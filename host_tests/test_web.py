@@ -72,20 +72,40 @@ def test_without_web_bluetooth_the_page_says_so_and_offers_no_connect(server):
     assert res["dom"]["support"].startswith("This browser has no Web Bluetooth")
 
 
-def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
-    rec = record(str(tmp_path))
-    exp = rec["expected"]
+def _session(server, tmp_path, name, pressure):
+    """Record a simulated pump, play it to the page through the fake Bluetooth; (recording, page result)."""
+    rec = record(str(tmp_path), pressure=pressure)
     page_rec = dict(rec, service_uuid=pp.SERVICE_UUID, status_uuid=pp.STATUS_UUID, alarm_uuid=pp.ALARM_UUID,
                     history_uuid=pp.HISTORY_UUID, racp_uuid=pp.RACP_UUID)
     page_rec.pop("expected")
     init = tmp_path / "recording.js"
     init.write_text("window.__recording = %s;\n" % json.dumps(page_rec))
-    n = len(exp["history"])
-    res = open_page(server + "index.html", "dashboard", [str(init), os.path.join(BROWSER, "fake_bluetooth.js")],
-                    click="#connect", wait="window.dashboard.racp.length > 0 && window.dashboard.history.length >= %d"
-                    % n)
+    wait = ("window.dashboard.racp.length > 0 && window.dashboard.history.length >= %d"
+            " && window.dashboard.drawn === window.dashboard.statuses" % len(rec["expected"]["history"]))
+    res = open_page(server + "index.html", name, [str(init), os.path.join(BROWSER, "fake_bluetooth.js")],
+                    click="#connect", wait=wait)
+    assert res["errors"] == [] and res["state"]["errors"] == []
+    return rec, res
+
+
+def _check_chart(series, points, statuses, value):
+    """A chart's series holds the session's statuses (newest value per second), bounded, spanning all of it."""
+    truth = {}
+    for s in statuses:
+        if value(s) is not None:
+            truth[s["t_s"]] = value(s)
+    t, v = series["t"], series["v"]
+    assert 0 < len(t) <= series["max"] and points == len(t)  # every point drawn
+    assert len(t) >= min(len(truth), series["max"] // 2)  # halving when full keeps at least half
+    assert all(a < b for a, b in zip(t, t[1:]))
+    assert (t[0], t[-1]) == (min(truth), max(truth))  # the whole session's span
+    assert all(abs(v[i] - truth[t[i]]) < 1e-9 for i in range(len(t)))
+
+
+def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
+    rec, res = _session(server, tmp_path, "dashboard", pressure=True)
+    exp = rec["expected"]
     state, dom, fake = res["state"], res["dom"], res["fake"]
-    assert res["errors"] == [] and state["errors"] == []
     # what the page asked the browser for, and the history request it framed
     assert fake["requests"] == [{"filters": [{"namePrefix": "PUMP-"}],
                                  "optionalServices": [pp.SERVICE_UUID, pp.BATTERY_UUID]}]
@@ -101,8 +121,28 @@ def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
     assert dom["reservoir"] == "%.1f µL of %d µL" % (last["reservoir_nl"] / 1000, exp["features"]["reservoir_ul"])
     assert dom["mode"] == "%s, %s" % (last["mode_name"], last["state_name"])
     assert dom["rate"] == "%.1f µL/day" % (last["rate_nl_per_day"] / 1000)
+    assert dom["pressure"] == "%.1f kPa" % (last["pressure_kpa_x10"] / 10)
     assert dom["alarm"].startswith("reservoir low (medium") and dom["alarmClass"] == "medium"
-    assert "occlusion sensing unavailable" in dom["alarm-list"]
-    assert dom["historyRows"] == n
+    assert dom["historyRows"] == len(exp["history"])
     assert dom["history"].count("reservoir low") >= 2  # the event, and the alarm it raised, by name
+    assert dom["device"].startswith("%s: 200 nL/step, reservoir 40000 µL, pressure sensor" % rec["name"])
+    # the live charts: every status read or notified, the reservoir falling over the session
+    statuses = [exp["status_read"], *exp["status"]]
+    assert state["statuses"] == len(statuses) > 1000
+    _check_chart(state["series"]["reservoir_ul"], dom["chartPoints"]["reservoir-chart"], statuses,
+                 lambda s: s["reservoir_nl"] / 1000)
+    _check_chart(state["series"]["pressure_kpa"], dom["chartPoints"]["pressure-chart"], statuses,
+                 lambda s: None if s["pressure_kpa_x10"] is None else s["pressure_kpa_x10"] / 10)
+    res_ul = state["series"]["reservoir_ul"]["v"]
+    assert res_ul[0] > res_ul[-1]
+    assert dom["reservoir-chart"].startswith("%.0f–%.0f µL, " % (min(res_ul), max(res_ul)))
+
+
+def test_without_a_pressure_sensor_the_dashboard_says_so(server, tmp_path):
+    rec, res = _session(server, tmp_path, "dashboard-no-pressure", pressure=False)
+    dom, state = res["dom"], res["state"]
     assert dom["device"].startswith("%s: 200 nL/step, reservoir 40000 µL, no pressure sensor" % rec["name"])
+    assert dom["pressure"] == "no sensor" and "occlusion sensing unavailable" in dom["alarm-list"]
+    assert dom["pressure-chart"] == "no readings" and dom["chartPoints"]["pressure-chart"] == 0
+    assert state["series"]["pressure_kpa"]["t"] == []
+    assert dom["chartPoints"]["reservoir-chart"] == len(state["series"]["reservoir_ul"]["t"]) > 0

@@ -8,7 +8,6 @@ against BUDGETS by host_tests/test_budgets.py, so a regression fails `make test`
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,10 +20,17 @@ for _p in (ROOT / "lib", ROOT):
 
 from pump import app as pump_app  # noqa: E402
 from tools import ble_bench, mpy_build  # noqa: E402
+from tools.heapsearch import (  # noqa: E402 - the whole-app probe runs, shared with tools/frozen_bench.py
+    MICROPYTHON,
+    app_run,
+    conc_ug_per_ml,
+    min_heap_kb,
+    probe,
+    unix_mpy_tree,
+)
 from tools.scenario import Scenario, load  # noqa: E402
 from tools.sim import Simulation  # noqa: E402
 
-MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"
 NODE = os.environ.get("NODE", "node")
 WASM_RUN = ROOT / "host_tests" / "wasm" / "run.mjs"
 POLL_10HZ_PER_DAY = 864000
@@ -46,70 +52,9 @@ BUDGETS = {
 }
 
 
-# ---- probes on the interpreters ------------------------------------------------------------------------------------
-def probe(cmd, env=None, check=True):
-    """Run a probe; the last stdout line is its JSON. None when it failed and check is False."""
-    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, **(env or {})), capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        if check:
-            raise RuntimeError("%s failed:\n%s%s" % (" ".join(map(str, cmd)), proc.stdout[-2000:], proc.stderr[-2000:]))
-        return None
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def unix_mpy_tree(out):
-    """lib/pump and the board modules cross-compiled to bytecode .mpy for the unix port (as the boards load them);
-    returns the MICROPYPATH that puts them first."""
-    binary = mpy_build._mpy_cross_binary()
-    files = sorted((ROOT / "lib" / "pump").glob("*.py"))
-    files += [ROOT / "board" / n for n in ("__init__.py", "drivers.py", "sim.py", "simflash.py")]
-    for src in files:
-        rel = src.relative_to(ROOT)
-        dst = Path(out) / rel.with_suffix(".mpy")
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([binary, "-o", str(dst), str(rel)], cwd=ROOT, check=True)
-    return ".frozen:%s/lib:%s:lib:host_tests:." % (out, out)
-
-
-def _conc(ml_per_day):
-    return 1000 if ml_per_day > 1 else 10000  # morphine doses inside the example library's limits
-
-
-def app_run(mpy_path, heap_kb, days, ml_per_day=0.5, ble=True):
-    """The whole app (tools/bench_app.py; with the BLE service on the fake radio, a central connected) for `days` at
-    `heap_kb`; its JSON, or None when it ran out of heap."""
-    conc = _conc(ml_per_day)
-    cmd = [str(MICROPYTHON), "-X", "heapsize=%dk" % heap_kb, "tools/bench_app.py", str(days),
-           str(round(ml_per_day * conc)), str(conc)] + (["ble"] if ble else [])
-    res = probe(cmd, {"MICROPYPATH": mpy_path}, check=False)
-    print("  app %g days in %d KB at %g mL/day%s: %s" % (days, heap_kb, ml_per_day, " with BLE" if ble else "",
-                                                          "ran" if res else "out of heap"), file=sys.stderr)
-    if res is None or res.get("fault"):
-        return None
-    return res
-
-
-def min_heap_kb(mpy_path, days=7, lo=64, hi=512, step=4, probe_days=0.25):
-    """Least -X heapsize (KB, multiple of `step`) on which the app runs `days`: bisected on `probe_days` runs (every
-    hourly sample, checkpoint and status line comes round in them), then confirmed on a `days` run (raised by `step`
-    until it passes)."""
-    if app_run(mpy_path, hi, probe_days) is None:
-        raise RuntimeError("the app does not run in %d KB" % hi)
-    while hi - lo > step:
-        mid = (lo + hi) // 2 // step * step
-        if app_run(mpy_path, mid, probe_days) is None:
-            lo = mid
-        else:
-            hi = mid
-    while app_run(mpy_path, hi, days) is None:
-        hi += 2 * step
-    return hi
-
-
 def wakeups_engine(ml_per_day):
     """One simulated day of the dose engine (Pump.tick) at a constant rate: its wake-ups and the minimum."""
-    conc = _conc(ml_per_day)
+    conc = conc_ug_per_ml(ml_per_day)
     doc = {"days": 1, "pump": {"nl_per_step": 200}, "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
            "fill_ul": 40000, "therapy": {"mode": "constant", "dose_ug_per_day": round(ml_per_day * conc)}}
     res = Simulation(Scenario(doc)).run()

@@ -9,7 +9,8 @@ a connected, encrypted central, so the BLE service runs and notifies every statu
 
 The virtual clock jumps from one task's wake-up to the next, so a week takes seconds. Heap: `gc.mem_alloc()` is
 read before and after each of the app's own collections; see HeapProbe. `make bench` reruns it with smaller and
-smaller `-X heapsize=` to find the least heap a 7-day run survives.
+smaller `-X heapsize=` to find the least heap a 7-day run survives. `flash_bytes`: what the simulated flash holds at
+the end; it lives in this heap, on a board in flash.
 """
 
 import gc
@@ -62,6 +63,16 @@ class HeapProbe:
         self.collections += 1
 
 
+class LineCounter:
+    """The app's console: counts the status lines and keeps none (a week of kept lines would be 34 KB of heap)."""
+
+    def __init__(self):
+        self.n = 0
+
+    def __call__(self, line):
+        self.n += 1
+
+
 def main(argv):
     days = float(argv[0]) if argv else 7
     dose = int(argv[1]) if len(argv) > 1 else 5000
@@ -76,7 +87,8 @@ def main(argv):
         "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
         "therapy": {"mode": "constant", "dose_ug_per_day": dose},
         "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}}}
-    config = {"clock": clock, "plant": plant, "storage": FakeStorage(), "setup": setup,
+    storage = FakeStorage()
+    config = {"clock": clock, "plant": plant, "storage": storage, "setup": setup,
               "library_path": "lib/druglib.json"}
     radio = None
     if with_ble:
@@ -86,9 +98,9 @@ def main(argv):
         radio.record = False
         config.update({"ble": radio, "bluetooth": bluetooth, "urandom": bytes})
     hw = simboard.build(config)
-    lines = []
+    lines = LineCounter()
     gc.collect()
-    app = app_module.App(hw, out=lines.append)
+    app = app_module.App(hw, out=lines)
     if radio is not None:
         # The fake radio calls the IRQ handler in this thread: a plain Event does what the ThreadSafeFlag does on a
         # board, without the unix port's 1 ms real-time poll per wait that would make a simulated week take an hour.
@@ -102,12 +114,13 @@ def main(argv):
         "steps": plant.steps_forward,
         "wakeups": clock.sleeps,
         "dosing_wakeups": app.wakeups,
-        "status_lines": len(lines),
+        "status_lines": lines.n,
         "watchdog_feeds": hw.watchdog.feeds,
         "notifications": radio.notifies if radio is not None else 0,
         "heap_peak_bytes": probe.peak,
         "heap_live_max_bytes": probe.live_max,
         "heap_end_bytes": gc.mem_alloc(),
+        "flash_bytes": sum(len(blob) for blob in storage.blobs.values()),
         "collections": probe.collections,
         "fault": None if app.fault is None else repr(app.fault[1]),
     }))

@@ -1,12 +1,15 @@
 """Long soak: years of pump life in the simulator with random resets, refills, boluses, program changes, sensor
 noise, occlusions, sensor faults, stalls and battery events; invariants checked at every wake-up. Seeded, deterministic.
 
-    python -m tools.soak [--days 3650] [--seed 1] [--json OUT]      (make soak; CI runs one year in host_tests)
+    python -m tools.soak [--days 3650] [--seed 1] [--ml-per-day R] [--json OUT]
+                                                    (make soak; CI runs one year in host_tests)
 
 The firmware's own Pump runs on the simulated board through tools.sim.Simulation (hydraulic plant, pressure noise,
 exact reference). A simulated clinician reacts to the alarms as a clinic would (refill after a low reservoir, a new
 battery after ERI or EOS, the line cleared and dosing resumed after an occlusion) and random events arrive as
-Poisson processes. Invariants (each violation is listed with its time):
+Poisson processes. Programs are drawn from 0.025 to 0.5 mL/day; `--ml-per-day R` holds every program at R instead
+(morphine at 10 mg/mL, constant rate, refills of the same strength) to soak one rate. Invariants (each violation is
+listed with its time):
 
 - over-delivery: the delivered steps never lead the exact program plus granted boluses by more than one step;
 - no step while suspended (outside priming), while a safety hold is in force (occlusion, stall, sensor fault,
@@ -64,15 +67,16 @@ def _bit(code):
 class Soak(Simulation):
     """One soak run; `run()` returns the Simulation result plus `soak` (counts, invariant checks, violations)."""
 
-    def __init__(self, days=365, seed=1):
+    def __init__(self, days=365, seed=1, ml_per_day=None):
         self.rng = random.Random(seed)
+        self.ml_per_day = ml_per_day
         conc = CONCENTRATIONS[0]
         doc = {
             "days": days, "seed": seed,
             "pump": {"nl_per_step": NL_PER_STEP, "catheter_volume_ul": 150},
             "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
             "fill_ul": 40000,
-            "therapy": {"mode": "constant", "dose_ug_per_day": 2000},
+            "therapy": {"mode": "constant", "dose_ug_per_day": self._dose_ug(conc, 2000)},
             "patient_bolus": PATIENT_BOLUS,
             "plant": {"compliance_ul_per_kpa": 0.16, "catheter_resistance_kpa_s_per_ul": 0.32,
                       "sensor_noise_kpa": 0.05, "battery_mah": 2200},
@@ -107,6 +111,10 @@ class Soak(Simulation):
         for kind, mean_days in (("reset", 20), ("patient_bolus", 0.3), ("clinician_bolus", 45), ("program", 60),
                                 ("suspend", 90), ("fault", 40)):
             self._next(kind, mean_days)
+
+    def _dose_ug(self, conc, dose_ug):
+        """The daily dose of a program: `dose_ug`, or the one giving --ml-per-day at `conc`."""
+        return dose_ug if self.ml_per_day is None else round(self.ml_per_day * conc)
 
     # ---- event scheduling ----
     def _at(self, t_ms, kind, **e):
@@ -173,6 +181,8 @@ class Soak(Simulation):
         if kind == "refill_now":
             fill = rng.choice((20000, 30000, 40000))
             conc = rng.choice(CONCENTRATIONS) if rng.random() < 0.3 else None
+            if self.ml_per_day is not None:
+                conc = None  # the same strength: the rate stays
             self._at(now, "refill", fill_ul=fill, **({"concentration_ug_per_ml": conc} if conc else {}))
             self._at(now + int(0.1 * HOUR_MS), "acknowledge")
             return
@@ -200,7 +210,9 @@ class Soak(Simulation):
         rng = self.rng
         conc = self.pump.plan.conc_ug_per_ml or CONCENTRATIONS[0]
         rx = {"drug": {"name": "morphine", "concentration_ug_per_ml": conc}, "patient_bolus": PATIENT_BOLUS}
-        if rng.random() < 0.5:
+        if self.ml_per_day is not None:
+            rx["therapy"] = {"mode": "constant", "dose_ug_per_day": self._dose_ug(conc, 0)}
+        elif rng.random() < 0.5:
             rx["therapy"] = {"mode": "constant", "dose_ug_per_day": rng.choice(DOSES_UG)}
         else:
             starts = sorted(rng.sample(range(1, 24), rng.randint(1, 4)))
@@ -419,7 +431,8 @@ class Soak(Simulation):
         for a in res["alarms"]:
             by_code[a["name"]] = by_code.get(a["name"], 0) + 1
         res["soak"] = {
-            "days": res["days"], "steps": res["steps"], "wakeups": res["wakeups"], "seconds": round(secs, 1),
+            "days": res["days"], "ml_per_day": self.ml_per_day, "steps": res["steps"], "wakeups": res["wakeups"],
+            "seconds": round(secs, 1),
             "counts": self.counts, "faults": self.faults, "alarms_by_code": by_code,
             "invariant_checks": self.checks, "violations": self.violations,
             "false_alarms": self.false_alarms, "false_alarm_times_h": self.false_alarm_times,
@@ -434,8 +447,9 @@ def summary(res):
     s = res["soak"]
     c = s["counts"]
     lines = [
-        "soak: %.0f days (%.1f years) in %.0f s: %d steps, %d wake-ups" % (
-            s["days"], s["days"] / 365.25, s["seconds"], s["steps"], s["wakeups"]),
+        "soak: %.0f days (%.1f years) in %.0f s: %d steps, %d wake-ups%s" % (
+            s["days"], s["days"] / 365.25, s["seconds"], s["steps"], s["wakeups"],
+            ", every program at %g mL/day" % s["ml_per_day"] if s["ml_per_day"] is not None else ""),
         "resets %d (%d watchdog), refills %d, patient boluses %d asked (%d granted), clinician boluses %d, "
         "programs %d, suspends %d, battery replacements %d" % (
             c["resets"], c["watchdog_resets"], c["refills"], c["patient_boluses"],
@@ -459,9 +473,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__.split("\n")[0])
     ap.add_argument("--days", type=float, default=3650)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ml-per-day", type=float, metavar="R", help="every program at R mL/day (morphine 10 mg/mL)")
     ap.add_argument("--json", metavar="OUT", help="write the result as JSON")
     args = ap.parse_args(argv)
-    res = Soak(args.days, args.seed).run()
+    res = Soak(args.days, args.seed, args.ml_per_day).run()
     print(summary(res))
     if args.json:
         with open(args.json, "w") as f:

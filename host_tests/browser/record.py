@@ -26,13 +26,17 @@ _SETUP = {"fill_ul": 3400, "prescription": {  # a small fill: RESERVOIR_LOW is r
     "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}}}
 
 
-def record(tmp_dir, hours=26):
+def record(tmp_dir, hours=26, pressure=False):
+    """The recording; with `pressure`, the plant has catheter hydraulics and the pump a pressure sensor."""
     path = os.path.join(tmp_dir, "keys.json")
     if not os.path.exists(path):
         keys.create(path)
     clock = simboard.VirtualClock()
     radio = fakeble.BLE()
-    hw = simboard.build({"clock": clock, "plant": simboard.Plant(fill_ul=_SETUP["fill_ul"]),
+    plant = simboard.Plant(fill_ul=_SETUP["fill_ul"])
+    if pressure:
+        simboard.Hydraulics(clock).attach(plant)
+    hw = simboard.build({"clock": clock, "plant": plant,
                          "storage": FakeStorage(), "rtc": simboard.SimRtc(clock), "pump_config": None,
                          "setup": _SETUP, "library_path": LIBRARY, "ble": radio, "bluetooth": fakeble,
                          "keys_path": path})
@@ -60,9 +64,12 @@ def record(tmp_dir, hours=26):
                 return
 
     end = clock.t_ms + hours * 3600000
+    status_read = None  # the status a central reads as it connects: the first one; the notifications follow it
     while clock.t_ms < end:
         deadline = pump.tick(clock.ticks_ms())
         serve()
+        if status_read is None:
+            status_read = radio.values[svc.h_status].hex()
         step = max(1, min(ticks_diff(deadline, clock.ticks_ms()), 600000))
         clock.t_ms = min(end, clock.t_ms + step)
     serve()
@@ -75,7 +82,7 @@ def record(tmp_dir, hours=26):
         serve()
         if len(updates) == n and svc._hist is None:
             break
-    reads = {pp.STATUS_UUID: radio.values[svc.h_status].hex(), pp.FEATURES_UUID: radio.values[svc.h_features].hex()}
+    reads = {pp.STATUS_UUID: status_read, pp.FEATURES_UUID: radio.values[svc.h_features].hex()}
     return {"name": svc.name, "reads": reads, "updates": updates, "racp_request": [f.hex() for f in request],
             "expected": expected(reads, updates)}
 

@@ -46,6 +46,11 @@ try {
     dom.connectEnabled = !document.getElementById("connect").disabled;
     dom.alarmClass = document.getElementById("alarm-panel").className;
     dom.historyRows = document.querySelectorAll("#history tbody tr").length;
+    dom.chartPoints = {};
+    for (const fig of document.querySelectorAll("figure.chart")) {
+      const line = fig.querySelector("polyline");
+      dom.chartPoints[fig.id] = line ? line.points.numberOfItems : 0;
+    }
     return { state: window.dashboard, dom, fake: window.__fakeBluetooth || null };
   });
   await page.screenshot({ path: screenshot, fullPage: true });

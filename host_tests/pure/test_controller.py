@@ -5,7 +5,7 @@ states, checkpoints, resets without catch-up, and every step checked against the
 power-cut tests.
 """
 
-from board.sim import Plant, SimRtc, VirtualClock, build
+from board.sim import Hydraulics, Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump import events as ev
 from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
@@ -316,7 +316,7 @@ def test_refill_with_new_concentration_bridges_and_revalidates():
     assert rig.events()[-1] == (ev.REFILL, 30000, 20000)
     assert pump.reservoir.remaining_nl == 30000000
     rig.run(3 * DAY_MS)
-    # 150 uL of the old drug: 750 steps at 0.4 mL/day (1.875 days), then 0.2 mL/day
+    # 150 uL of the old drug: 750 steps at 0.4 mL/day (9 h), then 0.2 mL/day
     bridge_end = rig.step_times[len([t for t in rig.step_times if t <= t_r]) + 749]
     assert pump.plan.bridge_nl_left == 0
     assert pump.plan.rate_num == 200000 * pump.plan.rate_den
@@ -348,6 +348,61 @@ def test_refill_checks_volume_and_first_concentration():
     rig.pump.refill(40000, 10000, now=rig.now)
     assert rig.pump.reservoir.state == STATE_OK
 
+
+
+def test_a_reset_during_a_bridge_loses_none_of_its_progress():
+    # soak, seed 1, 10 years: resets between checkpoints each gave the bridge back the steps moved since the last one,
+    # so it pushed the stronger new drug at the old drug's volume rate 4 steps too long (2 steps over the program)
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    rig.run(HOUR_MS)
+    rig.pump.refill(30000, 20000, now=rig.now)
+    n0 = len(rig.step_times)
+    for minutes in (7, 11, 3, 13, 5, 14, 9) * 12:  # a reset every few minutes, between two 15-min checkpoints
+        rig.run(minutes * 60000 + 17)
+        rig.boot()
+        moved = len(rig.step_times) - n0
+        assert rig.pump.plan.bridge_nl_left == max(0, 150000 - 200 * moved), moved
+        if not rig.pump.plan.bridge_nl_left:
+            break
+    # 150 uL of the old drug is 750 steps: then the new strength's rate, 0.2 mL/day instead of 0.4
+    assert len(rig.step_times) - n0 >= 750 and rig.pump.plan.rate_num == 200000 * rig.pump.plan.rate_den
+
+
+def test_steps_a_safety_check_refuses_leave_the_bridge_as_it_was():
+    rig = Rig()
+    Hydraulics(rig.clock).attach(rig.plant)  # a line and its pressure sensor
+    pump = rig.boot()
+    pump.refill(20000, 20000)
+    rig.plant.refill(20000)
+    pump.program(rx(4000, conc=20000))
+    rig.run(HOUR_MS)
+    pump.refill(30000, 10000, now=rig.now)  # a weaker drug: the stronger one in the catheter goes at its own rate
+    n0 = len(rig.step_times)
+    rig.run(HOUR_MS)
+    rig.hw.pressure.set_fault("open")
+    rig.run(HOUR_MS)
+    assert pump.safety.holding  # the burst at the second open reading was taken from the plan, not moved
+    moved = len(rig.step_times) - n0
+    assert pump.plan.bridge_nl_left == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
+
+
+def test_a_bolus_during_a_bridge_is_allowed_the_old_drugs_steps():
+    # soak, seed 1: a patient bolus granted at the new, stronger drug's volume moved the bridge's old drug (twice the
+    # steps, as it should) and the over-delivery monitor held dosing
+    for minutes_before_the_end in (300, 5):  # well inside the bridge; across its end
+        rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB))
+        pump = rig.pump
+        rig.run(HOUR_MS)
+        pump.refill(30000, 20000, now=rig.now)
+        n0 = len(rig.step_times)
+        rig.run(750 * 43200 - minutes_before_the_end * 60000)  # 750 steps of 43.2 s: the bridge at 0.4 mL/day
+        assert pump.plan.bridge_nl_left
+        pump.patient_bolus(rig.now)
+        rig.run(6 * HOUR_MS)
+        assert not pump.safety.holding and not pump.plan.bridge_nl_left
+        assert len(rig.step_times) - n0 > 750 + 25  # the bolus moved more steps than the new drug's 25
+        for window in (pump.safety.hour_window, pump.safety.day_window):
+            assert window.pending == 0  # the steps granted, handed back
 
 def test_low_and_empty_then_refill_resets():
     # 15 mL/day; 3.6 mL in: low (3 mL left) after 3000 steps, empty (0.5 mL left) after 15500 steps

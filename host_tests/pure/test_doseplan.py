@@ -121,6 +121,11 @@ def drive(plan, until_ms, actions=(), start=START, limit=1, on_step=None):
     return steps
 
 
+def ended(plan):
+    """(kind, dose_ng) of the boluses the plan reports ended."""
+    return [(b.kind, b.dose_ng) for b in plan.finished]
+
+
 def therapy(daily, conc, periodic=(), weekly=None, mode=None):
     """A Therapy built directly (no drug library): `daily` is ((start_ms, dose_ng_per_day), ...)."""
     if mode is None:
@@ -292,7 +297,7 @@ def test_bolus_on_top_exact_and_reported_when_done():
     until = 3 * HOUR_MS
     steps = drive(plan, until, [(t1, b1), (t2, b2)])
     check_steps(steps, ideal, until)
-    assert plan.finished == [(KIND_CLINICIAN, 250000), (KIND_PATIENT, 100000)]
+    assert ended(plan) == [(KIND_CLINICIAN, 250000), (KIND_PATIENT, 100000)]
     assert plan.boluses == []
     # the bolus volumes were delivered: 25 uL + 10 uL on top of 0.4 mL/day for 3 h
     assert len(steps) == (400000 * 3 // 24 + 25000 + 10000) // nl
@@ -320,11 +325,11 @@ def test_periodic_bolus_runs_on_its_days_only():
     done = []
 
     def collect(t, p):
-        done.extend(p.finished)
+        done.extend(ended(p))
         p.finished = []
 
     steps = drive(plan, until, on_step=collect)
-    done.extend(plan.finished)
+    done.extend(ended(plan))
     check_steps(steps, ideal, until)
     assert done == [(KIND_PERIODIC, 50000), (KIND_PERIODIC, 50000)]
 
@@ -333,7 +338,7 @@ def test_periodic_bolus_every_day_at_midnight():
     periodic = ((0, 20000, 60000, ALL_DAYS),)
     plan = plan_for(therapy(((0, 2000000),), 10000, periodic), 200, MONDAY_S + 3600)
     drive(plan, 3 * DAY_MS)
-    assert plan.finished == [(KIND_PERIODIC, 20000)] * 3
+    assert ended(plan) == [(KIND_PERIODIC, 20000)] * 3
 
 
 def test_set_therapy_cancels_boluses_and_returns_them():
@@ -593,7 +598,7 @@ def test_periodic_bolus_at_midnight_on_its_day_only():
     periodic = ((0, 20000, 60000, 1 << 2),)  # Wednesdays at 00:00
     plan = plan_for(therapy(((0, 2000000),), 10000, periodic), 200, MONDAY_S + 3600)
     drive(plan, 7 * DAY_MS)
-    assert plan.finished == [(KIND_PERIODIC, 20000)]
+    assert ended(plan) == [(KIND_PERIODIC, 20000)]
 
 
 def test_a_periodic_bolus_on_another_day_adds_no_wake_up():
@@ -608,7 +613,7 @@ def test_a_periodic_bolus_never_makes_a_fourth():
     for _ in range(3):
         assert plan.start_bolus(START, KIND_CLINICIAN, 10000, 10 * 60000)
     drive(plan, 20 * 60000)
-    assert plan.finished == [(KIND_CLINICIAN, 10000)] * 3  # midnight came with three running: no periodic one
+    assert ended(plan) == [(KIND_CLINICIAN, 10000)] * 3  # midnight came with three running: no periodic one
 
 
 def test_boluses_ending_a_millisecond_apart_end_in_order():
@@ -617,9 +622,9 @@ def test_boluses_ending_a_millisecond_apart_end_in_order():
     plan.start_bolus(ticks_add(START, 1), KIND_PATIENT, 20000, 600000)
     end = ticks_add(START, 600000)
     plan.take_due(end, 1000)
-    assert plan.finished == [(KIND_CLINICIAN, 10000)]
+    assert ended(plan) == [(KIND_CLINICIAN, 10000)]
     plan.take_due(ticks_add(end, 1), 1000)
-    assert plan.finished == [(KIND_CLINICIAN, 10000), (KIND_PATIENT, 20000)]
+    assert ended(plan) == [(KIND_CLINICIAN, 10000), (KIND_PATIENT, 20000)]
 
 
 def test_a_plan_without_a_wall_clock_keeps_midnight_at_2000_01_01():
@@ -635,7 +640,7 @@ def test_a_command_at_a_bolus_end_ends_it_then():
     plan.refill(end, 10000, 0)  # a command exactly at the end, before the plan was woken for it
     assert plan.next_deadline() == end
     plan.take_due(end, 1000)
-    assert plan.finished == [(KIND_CLINICIAN, 10000)]
+    assert ended(plan) == [(KIND_CLINICIAN, 10000)]
 
 
 def test_removing_a_cap_that_was_never_set_changes_nothing():

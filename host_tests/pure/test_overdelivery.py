@@ -192,11 +192,30 @@ def test_a_lower_limit_with_now_lets_the_old_steps_leave_the_window_first():
     mon.set_limit(100)
     assert not mon.count(T0, 90)
     mon.set_limit(20, ticks_add(T0, 500))  # a slower program: the window still holds the old one's steps
-    assert not mon.breached and mon.cap == 100
-    assert not mon.count(ticks_add(T0, 5000), 10)
+    assert not mon.breached and mon.cap == 110  # the 90 old steps, and the new program's 20
+    assert not mon.count(ticks_add(T0, 5000), 20)  # the new program's whole allowance while the old steps are in
     mon.count(ticks_add(T0, 10500), 0)  # one window later: the new limit alone
-    assert mon.cap == 20 and mon.total == 10
-    assert mon.count(ticks_add(T0, 11000), 11)  # and it holds
+    assert mon.cap == 20 and mon.total == 20
+    assert mon.count(ticks_add(T0, 11000), 1)  # and it holds
+
+
+def test_a_window_straddling_a_heavier_program_holds_both_and_no_more():
+    # soak, seed 1: a constant 0.2 mL/day, then a heavier flex program whose light hours are where the old one ran:
+    # the last 24 h held 1215 basal steps, above the new program's heaviest 24 h (1209), all as programmed
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(50)
+    for k in range(9):
+        assert not mon.count(ticks_add(T0, 1000 * k), 5)  # 45 old steps, 5 a slot
+    mon.set_limit(60, ticks_add(T0, 9000))
+    assert not mon.count(ticks_add(T0, 9000), 30)  # the new program's heavy hours: 75 in the window, not a breach
+    t = 10000
+    new = 30
+    while new < 60:  # the old steps leave slot by slot; the new program may still move 60 of its own
+        assert not mon.count(ticks_add(T0, t), 2), new
+        assert mon.cap - mon.total == 60 - new - 2
+        new += 2
+        t += 500
+    assert mon.count(ticks_add(T0, t), 1)  # its 61st step in the window is one too many
 
 
 def test_allowed_steps_names_the_bad_argument_and_accepts_the_edges():
@@ -288,16 +307,15 @@ def test_without_a_limit_no_bolus_makes_a_cap():
 def test_limit_changes_with_and_without_now():
     mon = OverDeliveryMonitor(1000, 10, T0)
     mon.set_limit(100)
-    mon.set_limit(200, T0)  # a higher limit applies as it is
+    mon.set_limit(200, T0)  # a higher limit over an empty window applies as it is
     assert mon.cap == 200
     mon.set_limit(100)
     assert not mon.count(T0, 90)
-    mon.set_limit(60, ticks_add(T0, 100))
-    mon.set_limit(20, ticks_add(T0, 200))  # two lowerings in one slot: both excesses stay for one window
-    assert mon.cap == 100 and not mon.breached
-    mon.set_limit(0, ticks_add(T0, 300))  # down to nothing: the old steps still leave first
-    assert mon.cap == 100 and not mon.breached
-    mon.count(ticks_add(T0, 10000), 0)
+    mon.set_limit(20, ticks_add(T0, 100))  # a slower program: the 90 steps already in the window stay allowed
+    assert mon.cap == 110 and not mon.breached
+    mon.set_limit(0, ticks_add(T0, 300))  # down to nothing: still allowed, and not twice
+    assert mon.cap == 90 and not mon.breached
+    mon.count(ticks_add(T0, 10000), 0)  # they left the window, and their allowance with them
     assert mon.cap == 0 and mon.total == 0
     mon.set_limit(100)
     assert not mon.count(ticks_add(T0, 10000), 90)

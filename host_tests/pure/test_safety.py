@@ -152,10 +152,16 @@ def test_pressure_sensor_settings():
     assert [check.sample(501 + i % 2, False) for i in range(4)] == [FAULT_STUCK] * 3 + [FAULT_NONE]  # 4 good ones
     check.reset()
     v, got = 500, []
-    for i in range(20):  # jumps of 9 and 8 counts: 8.5 on average, above 0.8 kPa
+    for i in range(40):  # residuals jumping by 9 and 8 counts: posture and waves between bursts, not noise
         v += 8 if i % 2 else -9
         got.append(check.sample(v, False))
-    assert got.index(FAULT_NOISY) == 16  # the 16th jump: the window's 16 jumps add up to more than 16 x 8
+    assert FAULT_NOISY not in got
+    check.reset()
+    jump, got = 12, []
+    for i in range(20):  # the jump of each burst changes by 9 and 8 counts: 8.5 on average, above 0.8 kPa
+        jump += (9 if i % 2 else -8) if i else 0
+        got.append(check.pair(v, v + jump, 1))
+    assert got.index(FAULT_NOISY) == 16  # the 16th change: the window's 16 changes add up to more than 16 x 8
 
 
 # ---- occlusion ----

@@ -250,3 +250,137 @@ def test_one_out_of_range_sample_restarts_the_clearing_run():
     assert c.sample(1000, True) == sf.FAULT_OPEN  # out of range, not a rail: still no good sample
     got = [c.sample(3000 + (i % 3), True) for i in range(10)]
     assert got == [sf.FAULT_OPEN] * 9 + [sf.FAULT_NONE]
+
+
+# ---- paired: noise judged on two readings taken close together (the pressure around each burst) ----
+
+# the residuals before 18 bursts at 0.1 mL/day (2.9 min apart) in the soak, seed 1, day 31: two posture episodes
+# (+2.9 and +3.2 kPa) on breathing and pulse; the successive-difference rule took them for noise
+SOAK_RESIDUALS = (12, 12, 14, 10, 11, 43, 39, 11, 15, 12, 7, 13, 16, 12, 13, 12, 8, 43)
+P_ARGS = (1, 999, 0, 1000, 32, 16, 8, 4)  # pump.safety's pressure check
+JUMP = 12  # counts per step (1.25 kPa at the default compliance, rounded down)
+
+
+def _paired(**kw):
+    return _check(**kw) if kw else sf.SensorCheck(LO, HI, OPEN_LO, OPEN_HI, STUCK_N, WINDOW, NOISE_MAX, 0, True)
+
+
+def _bursts(check, residuals, jumps, key=1):
+    """One burst per residual: sample the residual, then the pair (residual, residual + jump); the faults seen."""
+    got = []
+    for r, j in zip(residuals, jumps):
+        got.append(check.sample(r, True))
+        got.append(check.pair(r, r + j, key))
+    return got
+
+
+def _healthy_jumps(n, seed=3):
+    noise = _Noise(1, seed)  # the peak and the residual each carry the sensor's noise: the jump moves by ~1 count
+    return [JUMP + noise() for _ in range(n)]
+
+
+def test_the_soak_posture_sequence_is_no_noise_for_the_paired_check():
+    old = sf.SensorCheck(*P_ARGS)
+    assert [old.sample(r, True) for r in SOAK_RESIDUALS][-1] == sf.FAULT_NOISY  # the false fault, reproduced
+    new = sf.SensorCheck(*(P_ARGS + (True,)))
+    for _ in range(20):  # the same posture changes again and again: never noise
+        assert set(_bursts(new, SOAK_RESIDUALS, _healthy_jumps(len(SOAK_RESIDUALS)))) == {sf.FAULT_NONE}
+
+
+def test_paired_noisy_is_reported_within_the_window():
+    c = _paired()
+    noise = _Noise(2)
+    residuals = [3000 + noise() for _ in range(100)]
+    assert set(_bursts(c, residuals, _healthy_jumps(100))) == {sf.FAULT_NONE}
+    jumps = [JUMP + (NOISE_MAX + 1 if i % 2 == 0 else 0) for i in range(WINDOW)]  # every change 9 > 8
+    got = _bursts(c, [3000 + (i * 37) % 200 for i in range(WINDOW)], jumps)[1::2]  # what each pair returned
+    assert got[-1] == sf.FAULT_NOISY  # at the WINDOW-th noisy burst, whatever the residuals do
+    assert got.index(sf.FAULT_NOISY) >= WINDOW // 2
+
+
+def test_paired_noisy_means_a_mean_change_above_noise_max_not_equal_to_it():
+    c = _paired()
+    c.pair(3000, 3000 + JUMP, 1)
+    c.pair(3000, 3000 + JUMP, 1)  # a zero change first
+    j = JUMP
+    for _ in range(5 * WINDOW):  # every change exactly NOISE_MAX: the mean equals it, not noisy
+        j = JUMP + NOISE_MAX if j == JUMP else JUMP
+        assert c.pair(3000, 3000 + j, 1) == sf.FAULT_NONE
+    j = j + NOISE_MAX + 1 if j == JUMP else j - NOISE_MAX - 1
+    assert c.pair(3000, 3000 + j, 1) == sf.FAULT_NOISY  # one change of NOISE_MAX + 1: the mean is just above
+
+
+def test_a_pair_is_compared_with_the_last_good_pair_of_the_same_key():
+    c = _paired()
+    for _ in range(5 * WINDOW):  # bursts of 1 and 3 steps in turn: jumps of 12 and 36 are no noise
+        assert c.pair(3000, 3000 + JUMP, 1) == sf.FAULT_NONE
+        assert c.pair(3000, 3000 + 3 * JUMP, 3) == sf.FAULT_NONE
+    assert c._sum == 0
+    for bad in ((0, 3000), (3000, 6600), (1000, 3000), (3000, 5000)):  # a rail or out-of-range reading: left out
+        assert c.pair(*bad, 3) == sf.FAULT_NONE
+    assert c._sum == 0
+    assert c.pair(3100, 3100 + 3 * JUMP + 5, 3) == sf.FAULT_NONE  # compared with the last good pair of 3 steps
+    assert c._sum == 5
+
+
+def test_a_single_glitch_in_a_pair_is_no_fault():
+    c = _paired()
+    residuals = [3000 + i % 5 for i in range(40)]
+    assert set(_bursts(c, residuals, _healthy_jumps(40))) == {sf.FAULT_NONE}
+    glitch = 4 * NOISE_MAX * 3
+    assert c.pair(3000, 3000 + JUMP + glitch, 1) == sf.FAULT_NONE
+    assert c.pair(3001, 3001 + JUMP, 1) == sf.FAULT_NONE
+    assert c._sum >= 2 * 4 * NOISE_MAX  # the glitch counted twice, each change clamped to 4 x NOISE_MAX
+    assert set(_bursts(c, residuals, _healthy_jumps(40, seed=5))) == {sf.FAULT_NONE}
+
+
+def test_paired_samples_still_check_range_rail_and_stuck_but_not_noise():
+    c = _paired()
+    got = [c.sample(3000 + (NOISE_MAX * 4 if i % 2 else 0), True) for i in range(5 * WINDOW)]
+    assert set(got) == {sf.FAULT_NONE}  # readings 32 apart: noise only from the pairs
+    assert [c.sample(3010, True) for _ in range(STUCK_N)][-1] == sf.FAULT_STUCK
+    c = _paired()
+    assert [c.sample(0, True) for _ in range(2)] == [sf.FAULT_NONE, sf.FAULT_OPEN]
+    c = _paired()
+    assert [c.sample(1000, True) for _ in range(2)] == [sf.FAULT_NONE, sf.FAULT_OUT_OF_RANGE]
+    assert c.pair(3000, 3000 + JUMP, 1) == sf.FAULT_OUT_OF_RANGE  # a pair reports the fault in force
+    c = _check()
+    for i in range(5 * WINDOW):  # an unpaired check ignores pairs
+        assert c.pair(3000, 3000 + (NOISE_MAX * 4 if i % 2 else 0), 1) == sf.FAULT_NONE
+    assert c._sum == 0
+
+
+def test_a_noisy_pair_outranks_nothing_and_reset_forgets_the_last_pair():
+    c = _paired()
+    for _ in range(STUCK_N):
+        c.sample(3010, True)
+    assert c.fault == sf.FAULT_STUCK
+    for i in range(WINDOW):
+        assert c.pair(3010, 3010 + JUMP + (NOISE_MAX * 4 if i % 2 else 0), 1) == sf.FAULT_STUCK  # stuck first
+    c.reset()
+    assert c.pair(3000, 3000 + JUMP + 100, 1) == sf.FAULT_NONE and c._sum == 0  # nothing to compare with
+
+
+def test_pair_allocates_nothing():
+    try:
+        import micropython
+    except ImportError:
+        raise SkipTest("no heap lock on CPython")
+    c = _paired()
+    values = [3000 + (i * 7919) % 13 - 6 for i in range(500)] + [0, 0, 3000] + [3005] * 20 + [6600, 2500, 1000]
+    jumps = [JUMP + (i * 31) % 5 for i in range(300)] + [JUMP + (NOISE_MAX * 3 if i % 2 else 0) for i in range(250)]
+    faults = 0
+    i = 0
+    n = len(values)
+    micropython.heap_lock()
+    try:
+        while i < n:
+            v = values[i]
+            if c.sample(v, True):
+                faults += 1
+            if c.pair(v, v + jumps[i], 1 + (i >> 8)):
+                faults += 1
+            i += 1
+    finally:
+        micropython.heap_unlock()
+    assert faults > 0

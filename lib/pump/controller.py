@@ -140,17 +140,26 @@ class Pump:
         return deadline if ticks_diff(self._sample_due, deadline) > 0 else self._sample_due
 
     def _deliver(self, now):
-        n = self.plan.take_due(now, self._max_steps)
+        plan = self.plan
+        bridge_nl = plan.bridge_nl_left
+        n = plan.take_due(now, self._max_steps)
         if n:
             safety = self.safety
             if not safety.may_step(now):
-                self._hold(now)  # the steps just taken are not delivered: never more than programmed
+                # the steps just taken are not delivered: never more than programmed; nor do they push the bridge's
+                # old drug out (the hold retimes the plan, priming is cancelled with it)
+                plan.bridge_nl_left = bridge_nl
+                self._hold(now)
                 return
             self._step(n)
             self._account(now, n)
             safety.stepped(now, n)
             if safety.holding:
                 self._hold(now)
+            if self._bridging and self._dirty:
+                # the bridge's progress decides which drug is at the catheter tip: saved with every burst, or a
+                # reset would push the new drug at the old one's volume rate for the steps since the last checkpoint
+                self.checkpoint(now)
 
     def _sample(self, now):
         state = self.reservoir.state
@@ -201,10 +210,10 @@ class Pump:
         self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1)
 
     def _bolus_finished(self, now):
-        for kind, dose_ng in self.plan.finished:
-            if kind != KIND_PERIODIC:
-                self.safety.release(now, self._bolus_steps(dose_ng))
-            self._event(ev.BOLUS_DONE, dose_ng, kind)
+        for b in self.plan.finished:
+            if b.kind != KIND_PERIODIC:
+                self.safety.release(now, b.steps)
+            self._event(ev.BOLUS_DONE, b.dose_ng, b.kind)
         self.plan.finished = []
 
     def _new_day(self):
@@ -344,9 +353,10 @@ class Pump:
     def _start_bolus(self, now, kind, log_kind, dose_ng, duration_ms):
         if self.reservoir.state == STATE_EMPTY:
             raise PumpError(E_RESERVOIR, "bolus: reservoir empty")
-        if not self.plan.start_bolus(now, kind, dose_ng, duration_ms):
+        steps = self._bolus_steps(dose_ng)
+        if not self.plan.start_bolus(now, kind, dose_ng, duration_ms, steps):
             raise PumpError(E_STATE, "bolus: too many boluses in progress")
-        self.safety.grant_steps(self._bolus_steps(dose_ng))
+        self.safety.grant_steps(steps)
         self._event(ev.BOLUS_GRANTED, dose_ng, log_kind)
 
     def suspend(self, now=None):
@@ -418,7 +428,13 @@ class Pump:
         self.safety.set_program_limits(day, peak, hour, -(-usage // self.nl_per_step), now)
 
     def _bolus_steps(self, dose_ng):
-        return -(-dose_ng * 1000 // self.plan.conc_ug_per_ml) // self.nl_per_step + 2
+        """Steps a bolus may move: at the weaker drug while a bridge runs (the bolus pushes the catheter's old drug
+        at its strength, then the new one), plus two for the step phase at its start and end."""
+        plan = self.plan
+        conc = plan.conc_ug_per_ml
+        if plan.bridge_nl_left:
+            conc = min(conc, plan.bridge_conc_ug_per_ml)
+        return -(-dose_ng * 1000 // conc) // self.nl_per_step + 2
 
     def stop(self, now=None):
         """Program a stopped therapy for the same drug (a new program is needed to run again)."""
@@ -457,7 +473,7 @@ class Pump:
     def _cancelled(self, boluses, now):
         for b in boluses:
             if b.kind != KIND_PERIODIC:
-                self.safety.release(now, self._bolus_steps(b.dose_ng))
+                self.safety.release(now, b.steps)
             self._event(ev.BOLUS_CANCELLED, b.dose_ng, b.kind)
 
     # ---- state for telemetry (cold path) ----

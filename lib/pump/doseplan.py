@@ -25,13 +25,15 @@ def _frac_add(a_num, a_den, b_num, b_den):
 
 
 class Bolus:
-    """One bolus in progress: `dose_ng` spread evenly over `duration_ms`, ending at ticks `end`."""
+    """One bolus in progress: `dose_ng` spread evenly over `duration_ms`, ending at ticks `end`; `steps`: the
+    over-delivery allowance the caller granted for it, handed back when it ends."""
 
-    def __init__(self, kind, dose_ng, duration_ms, end):
+    def __init__(self, kind, dose_ng, duration_ms, end, steps=0):
         self.kind = kind
         self.dose_ng = dose_ng
         self.duration_ms = duration_ms
         self.end = end
+        self.steps = steps
 
 
 class DosePlan:
@@ -53,7 +55,7 @@ class DosePlan:
         self.rate_num = 0  # current volume rate, nL/day = rate_num / rate_den
         self.rate_den = 1
         self.boundary = ticks_add(now, _MAX_BOUNDARY_MS)
-        self.finished = []  # boluses ended since the caller last looked (kind, dose_ng)
+        self.finished = []  # the Bolus objects ended since the caller last looked
         self.retimes = 0
 
     # ---- commands (cold path) ----
@@ -78,10 +80,10 @@ class DosePlan:
         self.running = self.therapy is not None and self.therapy.mode != 0
         self.retime(now)
 
-    def start_bolus(self, now, kind, dose_ng, duration_ms):
+    def start_bolus(self, now, kind, dose_ng, duration_ms, steps=0):
         if len(self.boluses) >= _MAX_BOLUSES:
             return False
-        self.boluses.append(Bolus(kind, dose_ng, duration_ms, ticks_add(now, duration_ms)))
+        self.boluses.append(Bolus(kind, dose_ng, duration_ms, ticks_add(now, duration_ms), steps))
         self.retime(now)
         return True
 
@@ -213,7 +215,7 @@ class DosePlan:
         keep = []
         for b in self.boluses:
             if ticks_diff(b.end, at) <= 0:
-                self.finished.append((b.kind, b.dose_ng))
+                self.finished.append(b)
             else:
                 keep.append(b)
         self.boluses = keep

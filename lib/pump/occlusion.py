@@ -116,8 +116,11 @@ class OcclusionDetector:
         self._steps = 0  # steps delivered since the last residual
 
     def saved(self):
-        """(baseline in 0.1 kPa, J x256): what a held occlusion needs to judge a resume after a reset."""
-        return self.base_x1024 >> _X, self.jump_x256
+        """(baseline in 0.1 kPa, J x256): what a held occlusion needs to judge a resume after a reset. A baseline at
+        or below 0 kPa (a sensor reading around zero) is no CSF level: saved as 0, nothing (the store keeps it
+        unsigned), so `restore` settles afresh."""
+        base = self.base_x1024 >> _X
+        return (base if base > 0 else 0), self.jump_x256
 
     def restore(self, base_kpa_x10, jump_x256):
         """Take back `saved()` after a reset (0 values: nothing saved, settle afresh)."""

@@ -6,8 +6,9 @@ any window may hold (`set_limit`, see `allowed_steps`). The window is a ring of 
 each; the current slot is partial, so `total` holds the steps of the last (slots - 1) * slot_ms to slots * slot_ms,
 and the limit must be what the program allows in slots * slot_ms. Boluses are not in that limit: each one granted
 adds its steps to the allowance while it runs (`grant`), and from its end (`release`) for one more window, so
-the allowance never lasts longer than its steps count in the window. A breach latches until `clear()`. `count` is
-the per-step hot path: small ints in preallocated lists, no allocation.
+the allowance never lasts longer than its steps count in the window. A new limit (`set_limit` with `now`) allows the
+steps already in the window until they leave it, so it bounds the new program's own steps. A breach latches until
+`clear()`. `count` is the per-step hot path: small ints in preallocated lists, no allocation.
 """
 
 from pump.compat import const, ticks_add, ticks_diff
@@ -78,14 +79,18 @@ class OverDeliveryMonitor:
 
     def set_limit(self, max_steps, now=None):
         """The most steps the active program permits in slots x slot_ms, boluses aside; -1 disables the check (no
-        program). With `now`, a lower limit keeps the old one's excess allowed for one more window: the steps the
-        old program moved leave the window gradually (a slower program, the end of a bridge)."""
+        program). With `now`, a new limit applies to the steps from now on: each step the window already holds (the
+        old program's, a bolus's) stays allowed until it leaves the window, slot by slot. A window straddling the
+        change holds the old program's steps plus at most the new limit: a bound on either alone is no bound on the
+        mix (a heavier program from the hours where the old one ran faster than the new one does)."""
         if type(max_steps) is not int or max_steps < -1 or max_steps > 0x3FFFFFFF:
             raise PumpError(E_RANGE, "max_steps")
-        old = self.limit
-        if now is not None and 0 <= max_steps < old:
+        if now is not None and max_steps != self.limit:
             self.count(now, 0)
-            self._allow[self._head] += old - max_steps
+            ring = self._ring
+            allow = self._allow
+            for i in range(self.slots):
+                allow[i] = ring[i]  # covers the ended boluses' allowances too: their steps are in the ring
         self.limit = max_steps
         self._update()
         if self.cap >= 0 and self.total > self.cap:

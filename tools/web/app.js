@@ -1,10 +1,11 @@
-// Pump dashboard: connects over Web Bluetooth, shows status, alarms and history as the pump sends them.
+// Pump dashboard: connects over Web Bluetooth, shows status, alarms, live charts and history as the pump sends them.
 // Read-only: commands need the clinician's key and go through tools/programmer.py. window.dashboard is the page's
 // state (the tests read it).
 import {
   Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, racpRequest, split, unframe,
   dateOfDay, timeOfSeconds,
 } from "./frames.js";
+import { Series, drawChart } from "./chart.js";
 
 export function bluetoothSupport(nav) {
   if (!nav || !nav.bluetooth || typeof nav.bluetooth.requestDevice !== "function") {
@@ -13,9 +14,11 @@ export function bluetoothSupport(nav) {
   return { ok: true, text: "Web Bluetooth available: connect to a pump in range." };
 }
 
+const CHART_POINTS = 600;  // per chart, over the whole session (chart.js halves the resolution when full)
 const state = {
   ready: false, bluetooth: false, connected: false, device: null, features: null, status: null, alarm: null,
-  history: [], racp: [], errors: [],
+  history: [], racp: [], errors: [], statuses: 0, drawn: 0,
+  series: { reservoir_ul: new Series(CHART_POINTS), pressure_kpa: new Series(CHART_POINTS) },
 };
 window.dashboard = state;
 let defs = null;
@@ -33,6 +36,30 @@ function renderStatus(s) {
   $("battery").textContent = s.battery_pct === null ? "not read yet" : s.battery_pct + " %";
   $("pressure").textContent = s.pressure_kpa_x10 === null ? "no sensor" : (s.pressure_kpa_x10 / 10).toFixed(1) + " kPa";
   $("clock").textContent = timeOfSeconds(s.t_s);
+}
+
+let drawPending = false;
+
+// Every status adds to the charts; they are drawn at most once per animation frame (a burst of notifications
+// after a reconnection costs one drawing).
+function chartStatus(s) {
+  state.statuses += 1;
+  state.series.reservoir_ul.push(s.t_s, s.reservoir_nl / 1000);
+  state.series.pressure_kpa.push(s.t_s, s.pressure_kpa_x10 === null ? null : s.pressure_kpa_x10 / 10);
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    drawChart($("reservoir-chart"), state.series.reservoir_ul, "µL", 0, timeOfSeconds);
+    drawChart($("pressure-chart"), state.series.pressure_kpa, "kPa", 1, timeOfSeconds);
+    state.drawn = state.statuses;
+  });
+}
+
+function onStatus(s) {
+  state.status = s;
+  renderStatus(s);
+  chartStatus(s);
 }
 
 function renderAlarm(a) {
@@ -93,9 +120,8 @@ async function connect() {
   $("device").textContent = device.name + ": " + f.nl_per_step + " nL/step, reservoir " + f.reservoir_ul + " µL"
     + (f.pressure_sensor ? ", pressure sensor" : ", no pressure sensor") + (f.keys ? "" : ", no command keys");
   // the status value needs an encrypted link: the browser pairs with the pump when it first reads it
-  state.status = decodeStatus(defs, unframe(defs, await ch.status.readValue()));
-  renderStatus(state.status);
-  listen(ch.status, (p) => decodeStatus(defs, p), (s) => { state.status = s; renderStatus(s); });
+  onStatus(decodeStatus(defs, unframe(defs, await ch.status.readValue())));
+  listen(ch.status, (p) => decodeStatus(defs, p), onStatus);
   listen(ch.alarm, (p) => decodeAlarm(defs, p), (a) => { state.alarm = a; renderAlarm(a); });
   listen(ch.history, (p) => decodeRecord(defs, p), (r) => { state.history.push(r); renderRecord(r); });
   listen(ch.racp, (p) => decodeRacp(defs, p), (r) => { state.racp.push(r); });
