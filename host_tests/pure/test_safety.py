@@ -510,3 +510,35 @@ def test_a_reset_keeps_the_holds_and_the_unacknowledged_fault_alarms():
     q, _ = _safety(hw, now=t)
     q.restore(1 << (al.A_WATCHDOG_RESET - 1), base, jump, t)
     assert q.holding == 0 and _since(q, al.A_WATCHDOG_RESET) == t and not q.occlusion.settled
+
+
+def test_a_faulty_pressure_reading_goes_no_further_than_the_sensor_check():
+    s, hw = _safety()
+    hw.pressure.kpa_x10 = 0
+    assert s.may_step(ticks_add(T0, 1))  # one rail reading is no fault yet
+    samples = s.occlusion.samples
+    assert not s.may_step(ticks_add(T0, 2))  # the second is: the occlusion detector does not see it
+    assert s.occlusion.samples == samples
+
+
+def test_burst_pairs_are_compared_per_burst_size_and_a_noisy_one_raises_at_its_time():
+    s, hw = _safety()
+    now = T0
+    for i in range(40):  # bursts of 1 and 3 steps in turn: jumps of 12 and 36 counts are no noise
+        now = ticks_add(now, 1000)
+        n = 1 if i % 2 else 3
+        hw.pressure.kpa_x10 = 40 + i % 3
+        assert s.may_step(now)
+        hw.pressure.kpa_x10 = 40 + i % 3 + 12 * n
+        s.stepped(now, n)
+    assert not s.alarms.is_active(al.A_PRESSURE_SENSOR_FAULT)
+    jump = 12
+    for i in range(20):  # the jump of one-step bursts changing by 9 and 8 counts: noise, at the 16th change
+        now = ticks_add(now, 1000)
+        jump += 9 if i % 2 else -8
+        hw.pressure.kpa_x10 = 40 + i % 3
+        if not s.may_step(now):
+            break
+        hw.pressure.kpa_x10 = 40 + i % 3 + jump
+        s.stepped(now, 1)
+    assert _since(s, al.A_PRESSURE_SENSOR_FAULT) == ticks_add(now, -1000)  # raised at the noisy burst
