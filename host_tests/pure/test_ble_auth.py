@@ -198,3 +198,85 @@ def test_a_storage_failure_refuses_the_command_and_keeps_the_counter():
     assert a.auth.last_counter(ROLE_CLINICIAN) == 1
     a.storage.fail = False
     assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == 0
+
+
+def test_a_refused_keys_document_says_which_field_and_why():
+    hex_c, hex_p = KEY_DOC["clinician"], KEY_DOC["patient"]
+    cases = (
+        ([], "keys: must be an object"),
+        ({"clinician": hex_c, "patient": hex_p, "nurse": hex_p}, "keys.nurse: unknown"),
+        ({"patient": hex_p}, "keys.clinician: must be 64 hex digits"),
+        ({"clinician": hex_c, "patient": hex_p[:-2]}, "keys.patient: must be 64 hex digits"),
+        ({"clinician": hex_c, "patient": "zz" + hex_p[2:]}, "keys.patient: must be 64 hex digits"),
+        ({"clinician": hex_c, "patient": hex_c}, "keys: clinician and patient keys must differ"),
+    )
+    for doc, detail in cases:
+        with raises(PumpError) as e:
+            parse_keys(doc)
+        assert (e.value.code, e.value.detail) == (E_MALFORMED, detail), (doc, e.value.detail)
+
+
+def test_a_keys_file_that_is_not_json_is_named_in_the_refusal():
+    import os
+
+    path = "/tmp/pump-test-badkeys-%d.json" % os.getpid() if hasattr(os, "getpid") else "/tmp/pump-test-badkeys.json"
+    try:
+        with open(path, "w") as f:
+            f.write("[1,")
+        with raises(PumpError) as e:
+            load_keys(path)
+        assert e.value.detail == "keys: %s is not valid JSON" % path
+    finally:
+        os.remove(path)
+
+
+def test_the_counters_live_in_the_documented_two_slot_store():
+    a = Auth()
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == 0
+    assert sorted(a.storage.blobs) == ["cmdauth.a", "cmdauth.b"]  # docs/ble.md: `cmdauth.a/b`
+
+
+def test_role_and_counter_are_those_of_the_message_just_checked():
+    a = Auth()
+    assert a.verify(command(KP, ROLE_PATIENT, 7, OP_PATIENT_BOLUS)) == 0
+    assert (a.auth.role, a.auth.counter) == (ROLE_PATIENT, 7)
+    # a message too short for a counter: no counter read, and no role unless its second byte arrived
+    buf = bytearray(command(KP, ROLE_PATIENT, 8, OP_PATIENT_BOLUS))
+    for n, role in ((0, 0), (1, 0), (2, ROLE_PATIENT), (37, ROLE_PATIENT)):
+        assert a.auth.verify(buf, n, a.now, roles_for) == E_MALFORMED
+        assert (a.auth.role, a.auth.counter) == (role, 0), n
+    # the service answers with the last counter of that role: 7 for the patient, 0 for no role
+    assert a.auth.last_counter(a.auth.role) == 7
+
+
+def test_repeated_wrong_role_or_replayed_commands_lock_out_too():
+    for bad, code in ((command(KP, ROLE_PATIENT, 50, OP_SUSPEND), E_ROLE),
+                      (command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND), E_REPLAY)):
+        a = Auth()
+        assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+        for _ in range(MAX_FAILURES):
+            assert a.verify(bad, 1000) == code
+        assert a.logged == [(ev.AUTH_LOCKOUT, LOCKOUT_S, 1)]
+        assert a.auth.locked_s(a.now) == LOCKOUT_S  # from the fifth failure on
+        assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND), LOCKOUT_S * 1000 - 1) == E_AUTH_LOCKOUT
+        assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND), 1) == 0
+
+
+def test_a_lockout_that_ended_stays_ended_across_the_ticks_wrap():
+    half = 1 << 29  # ticks_diff is signed over 2**30: an instant this far after the end looks like one before it
+    a = Auth()
+    for _ in range(MAX_FAILURES):
+        assert a.verify(command(KP, ROLE_CLINICIAN, 99, OP_SUSPEND)) == E_AUTH
+    # no command for days after the 30 s lockout ended: the next one is not locked out
+    a.now = ticks_add(ticks_add(a.now, half - 1), 60000)
+    assert a.auth.locked_s(a.now) == 0
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    for _ in range(MAX_FAILURES):
+        assert a.verify(command(KP, ROLE_CLINICIAN, 99, OP_SUSPEND)) == E_AUTH
+    # seen ended at its very last millisecond, it never comes back, even a whole ticks period later
+    a.now = ticks_add(a.now, LOCKOUT_S * 1000)
+    assert a.auth.locked_s(a.now) == 0
+    a.now = ticks_add(ticks_add(a.now, half - 1), half - 1000)
+    assert a.auth.locked_s(a.now) == 0
+    assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == 0

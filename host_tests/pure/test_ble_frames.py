@@ -91,8 +91,9 @@ def test_at_most_256_fragments():
     frames = split(_data(n), 9)
     r = Reassembler(n)
     assert [r.feed(f) for f in frames][-1] == DONE and r.n == n
-    with raises(ValueError):
+    with raises(ValueError) as e:
         split(_data(n + 1), 9)
+    assert str(e.value) == "message too long"  # refused before any frame is written
 
 
 def _refused(r, frame, why):
@@ -137,3 +138,15 @@ def test_a_255th_fragment_must_be_the_last():
     c = crc16(last, 0, len(last) - 2)
     last[-2], last[-1] = c & 0xFF, c >> 8
     _refused(r, bytes(last), "length")
+
+
+def test_a_message_starts_only_at_fragment_0():
+    frames = split(_data(40), 0)  # counter 0, as a fresh Reassembler's
+    r = Reassembler(40)
+    _refused(r, frames[1], "order")  # before any message
+    assert [r.feed(f) for f in frames] == [MORE, MORE, DONE]
+    _refused(r, frames[1], "order")  # after a complete message
+    assert r.feed(frames[0]) == MORE
+    r.reset()  # the service resets on a new connection
+    _refused(r, frames[1], "order")
+    assert [r.feed(f) for f in frames] == [MORE, MORE, DONE] and bytes(r.buf[: r.n]) == _data(40)

@@ -51,4 +51,5 @@ def test_against_cpython_hmac():
 def test_equal():
     assert equal(b"abc", b"abc") and equal(b"", b"")
     assert not equal(b"abc", b"abd") and not equal(b"abc", b"ab") and not equal(b"\x00", b"\x80")
+    assert not equal(b"abc", b"xbc") and not equal(b"abc", b"axc")  # a difference before the last byte counts too
     assert equal(memoryview(b"xabc")[1:], b"abc")

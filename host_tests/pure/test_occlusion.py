@@ -718,6 +718,31 @@ def test_a_partial_occlusion_after_a_cough_needs_as_many_residuals():
     assert counts[0] == counts[1] and det.reason == REASON_PARTIAL
 
 
+def test_a_baseline_and_jump_saved_before_a_reset_are_taken_back():
+    line, det = _settled(Line(csf=40, noise=0))
+    base, jump = det.saved()
+    assert base == det.baseline_kpa_x10 == 40 and jump == det.jump_x256 != OcclusionDetector(_V).jump_x256
+    fresh = OcclusionDetector(_V)
+    fresh.restore(base, jump)
+    assert fresh.settled and fresh.state == OK and fresh.saved() == (base, jump) and fresh.baseline_kpa_x10 == 40
+    # on a blocked line the restored detector alarms after as many wake-ups as the one never reset (the same line
+    # again, from the same instant)
+    twin, _ = _settled(Line(csf=40, noise=0))
+    line.occluded = twin.occluded = True
+    assert twin.run(fresh, 100) == line.run(det, 100) < 10
+    # the accepted ranges: a baseline of 1 to 8191 counts, a jump of 1/16 to 1024 counts per step x256
+    for b, j in ((1, 16), (8191, 262143)):
+        d = OcclusionDetector(_V)
+        d.restore(b, j)
+        assert d.settled and d.saved() == (b, j), (b, j)
+    # nothing saved (a pump without a pressure sensor saves zeros) or out of range: settle afresh
+    assert NoSensor().saved() == (0, 0)
+    for b, j in ((0, 0), (0, 16), (8192, 16), (1, 15), (1, 262144)):
+        d = OcclusionDetector(_V)
+        d.restore(b, j)
+        assert not d.settled and d.saved() == OcclusionDetector(_V).saved(), (b, j)
+
+
 def test_a_baseline_at_or_below_zero_is_saved_as_none_and_fits_the_checkpoint():
     # a noisy sensor around 0 kPa drags the level and the baseline below zero (seen in the soak at 0.1 mL/day): the
     # unsigned checkpoint field must not get a negative baseline, and a restore of it settles afresh

@@ -274,3 +274,50 @@ def test_the_window_counts_exactly_after_a_gap_longer_than_the_window():
         totals.append(mon.total)
     # slots of the 4-slot ring after the gap: 2, 1, 1, 1, then the 2 leaves, then the first 1
     assert totals == [3, 4, 5, 4, 4]
+
+
+def test_bolus_allowances_add_up_and_age_out_exactly():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(100)
+    mon.grant(30)
+    mon.grant(20)  # two boluses running at once: both widen the cap
+    assert mon.cap == 150
+    mon.release(ticks_add(T0, 500), 30)
+    mon.release(ticks_add(T0, 600), 20)  # both ended in the same slot: both allowances stay
+    assert mon.cap == 150 and mon.pending == 0
+    mon.count(ticks_add(T0, 1000), 0)
+    mon.count(ticks_add(T0, 2000), 0)
+    # nine slots at once: the release slot leaves the window, then an empty one (the last to leave)
+    mon.count(ticks_add(T0, 11000), 0)
+    assert mon.cap == 100
+    mon.grant(40)
+    mon.release(ticks_add(T0, 11000), 40)
+    mon.count(ticks_add(T0, 60000), 0)  # a gap longer than the window drops every allowance too
+    assert mon.cap == 100
+    assert not mon.count(ticks_add(T0, 60000), 100) and mon.count(ticks_add(T0, 60000), 1)
+
+
+def test_without_a_limit_no_bolus_makes_a_cap():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.grant(10)
+    mon.release(T0, 5)
+    assert mon.cap == -1 and not mon.count(T0, 1000)
+
+
+def test_limit_changes_with_and_without_now():
+    mon = OverDeliveryMonitor(1000, 10, T0)
+    mon.set_limit(100)
+    mon.set_limit(200, T0)  # a higher limit over an empty window applies as it is
+    assert mon.cap == 200
+    mon.set_limit(100)
+    assert not mon.count(T0, 90)
+    mon.set_limit(20, ticks_add(T0, 100))  # a slower program: the 90 steps already in the window stay allowed
+    assert mon.cap == 110 and not mon.breached
+    mon.set_limit(0, ticks_add(T0, 300))  # down to nothing: still allowed, and not twice
+    assert mon.cap == 90 and not mon.breached
+    mon.count(ticks_add(T0, 10000), 0)  # they left the window, and their allowance with them
+    assert mon.cap == 0 and mon.total == 0
+    mon.set_limit(100)
+    assert not mon.count(ticks_add(T0, 10000), 90)
+    mon.set_limit(20)  # without `now`: the lower limit applies at once
+    assert mon.cap == 20 and mon.breached

@@ -232,7 +232,9 @@ def test_a_resume_for_one_hold_leaves_the_other_checks_alone():
     s.stepped(now, 0)
     assert s.holding == 1 << (al.A_MOTOR_STALL - 1)
     samples = s.occlusion.samples
+    reads = hw.battery.reads
     assert s.release_holds(ticks_add(now, 1)) == 0
+    assert hw.battery.reads == reads  # no end-of-service hold: the battery is not read (nor its checks fed)
     assert s.day_window.total == counted  # the over-delivery window keeps its steps
     assert s.occlusion.settled and s.occlusion.samples == samples  # the occlusion baseline is kept
 
@@ -434,3 +436,109 @@ def test_a_resume_keeps_the_sensor_history_and_a_jam_in_progress():
         s.may_step(now)
         got.append(s.pressure_check.fault)
     assert got[0] == FAULT_STUCK  # the 32nd identical reading: the run from before the resume counts
+
+
+def test_the_hour_limit_adds_the_periodic_boluses_rounded_up_to_whole_steps():
+    s, hw = _safety()
+    s.set_program_limits(1000000, 1000000, 1001, 5000)  # 1001 nL of periodic boluses: 6 steps of 200 nL
+    assert s.hour_window.limit == allowed_steps(1000000, NL, HOUR_MS) + 6
+
+
+def test_steps_leave_the_hour_window_an_hour_after_their_slot_started():
+    start = 1900000  # the pump started at ticks 31 min 40 s: the window's 5-min slots start there
+    first = start + 150000  # steps counted 2.5 min into the first slot
+    for t, breach in ((start + HOUR_MS - 1, True), (start + HOUR_MS, False)):
+        s, hw = _safety(now=start)
+        s.set_program_limits(24 * 1000000, 24 * 1000000, 0, 5000)
+        s.stepped(first, s.hour_window.limit)
+        s.stepped(t, 1)
+        assert s.alarms.is_active(al.A_OVER_DELIVERY) == breach, t
+
+
+def test_a_battery_reading_stuck_for_64_hours_is_a_sensor_fault():
+    s, hw = _safety()
+    assert s.battery_mv == 0  # telemetry: no reading yet
+    _hourly(s, hw, [3000] * 64)
+    assert s.battery_mv == 3000
+    assert s.battery_check.fault == FAULT_STUCK and s.alarms.is_active(al.A_BATTERY_SENSOR_FAULT)
+
+
+def test_the_last_pressure_reading_is_kept_for_the_status():
+    s, hw = _safety()
+    assert s.last_p == 0  # telemetry's pressure before the first burst
+    _settle(s, hw, n=3)  # residuals 40, 41, 42 (each peak 12 above is read after the steps)
+    assert s.last_p == 42
+
+
+def _eos(s, hw):
+    """Hourly readings down to end of service; returns the time after them."""
+    eri, eos = thresholds(0)
+    now = _hourly(s, hw, [eri] * 3 + [eos] * 3)
+    assert s.holding == 1 << (al.A_BATTERY_EOS - 1)
+    return now
+
+
+def test_end_of_service_is_released_only_by_a_working_sensor_reading_above_eri():
+    s, hw = _safety()
+    now = _eos(s, hw)
+    hw.battery.mv = s.battery.eri_mv  # at ERI: not a fresh cell
+    assert s.release_holds(now) and s.alarms.is_active(al.A_BATTERY_EOS)
+    hw.battery.mv = s.battery.eri_mv + 1
+    assert s.release_holds(now) == 0
+    # a sensor stuck at a plausible value: its 64th identical reading, the resume's, is a fault and releases nothing
+    s, hw = _safety()
+    now = _eos(s, hw)
+    now = _hourly(s, hw, [s.battery.eri_mv + 100] * 63, now)  # end of service stays: it is final for the cell
+    assert s.holding and s.battery_check.fault == FAULT_NONE
+    assert s.release_holds(now) and s.battery_check.fault == FAULT_STUCK
+
+
+def test_a_reset_keeps_the_holds_and_the_unacknowledged_fault_alarms():
+    s, hw = _safety()
+    now, _ = _occlude(s, hw, _settle(s, hw))
+    s.latch(al.A_WATCHDOG_RESET, now)
+    latched, (base, jump) = s.latched(), s.occlusion.saved()
+    t = ticks_add(now, 5000)  # the reset: a new supervisor on the same board
+    r, _ = _safety(hw, now=t)
+    r.restore(latched, base, jump, t)
+    assert r.holding == s.holding == 1 << (al.A_OCCLUSION - 1)
+    assert _since(r, al.A_OCCLUSION) == t and _since(r, al.A_WATCHDOG_RESET) == t  # raised again at the restore
+    assert r.occlusion.saved() == (base, jump) and r.occlusion.settled  # the resume is judged as before the reset
+    r.alarms.acknowledge(t, al.A_WATCHDOG_RESET)
+    assert not r.alarms.is_active(al.A_WATCHDOG_RESET)  # an event: acknowledged, it is gone
+    # without an occlusion hold the detector settles afresh, whatever was saved
+    q, _ = _safety(hw, now=t)
+    q.restore(1 << (al.A_WATCHDOG_RESET - 1), base, jump, t)
+    assert q.holding == 0 and _since(q, al.A_WATCHDOG_RESET) == t and not q.occlusion.settled
+
+
+def test_a_faulty_pressure_reading_goes_no_further_than_the_sensor_check():
+    s, hw = _safety()
+    hw.pressure.kpa_x10 = 0
+    assert s.may_step(ticks_add(T0, 1))  # one rail reading is no fault yet
+    samples = s.occlusion.samples
+    assert not s.may_step(ticks_add(T0, 2))  # the second is: the occlusion detector does not see it
+    assert s.occlusion.samples == samples
+
+
+def test_burst_pairs_are_compared_per_burst_size_and_a_noisy_one_raises_at_its_time():
+    s, hw = _safety()
+    now = T0
+    for i in range(40):  # bursts of 1 and 3 steps in turn: jumps of 12 and 36 counts are no noise
+        now = ticks_add(now, 1000)
+        n = 1 if i % 2 else 3
+        hw.pressure.kpa_x10 = 40 + i % 3
+        assert s.may_step(now)
+        hw.pressure.kpa_x10 = 40 + i % 3 + 12 * n
+        s.stepped(now, n)
+    assert not s.alarms.is_active(al.A_PRESSURE_SENSOR_FAULT)
+    jump = 12
+    for i in range(20):  # the jump of one-step bursts changing by 9 and 8 counts: noise, at the 16th change
+        now = ticks_add(now, 1000)
+        jump += 9 if i % 2 else -8
+        hw.pressure.kpa_x10 = 40 + i % 3
+        if not s.may_step(now):
+            break
+        hw.pressure.kpa_x10 = 40 + i % 3 + jump
+        s.stepped(now, 1)
+    assert _since(s, al.A_PRESSURE_SENSOR_FAULT) == ticks_add(now, -1000)  # raised at the noisy burst

@@ -384,3 +384,34 @@ def test_pair_allocates_nothing():
     finally:
         micropython.heap_unlock()
     assert faults > 0
+
+
+def test_paired_readings_at_the_range_ends_are_judged():
+    big = 2 * NOISE_MAX  # pairs alternating a difference of 0 and 2 x noise_max: every change is noise
+    for zero, wide in (((LO, LO), (LO, LO + big)), ((HI, HI), (HI - big, HI))):
+        c = _paired()
+        got = []
+        for i in range(2 * WINDOW):
+            got.append(c.pair(*(zero if i % 2 else wide), 1))
+        assert sf.FAULT_NOISY in got, (zero, wide)
+
+
+def test_a_paired_noise_fault_clears_after_clear_n_good_samples():
+    c = _paired()
+    for i in range(2 * WINDOW):
+        c.pair(3000, 3000 + (2 * NOISE_MAX if i % 2 else 0), 1)
+    assert c.fault == sf.FAULT_NOISY
+    for _ in range(WINDOW + 1):  # steady pairs: the changes leave the window, the fault stays latched
+        assert c.pair(3000, 3000 + JUMP, 1) == sf.FAULT_NOISY
+    for i in range(WINDOW - 1):  # clear_n (the window) good samples clear it, not one fewer
+        assert c.sample(3000 + i % 3, True) == sf.FAULT_NOISY, i
+    assert c.sample(3001, True) == sf.FAULT_NONE
+
+
+def test_after_a_reset_the_first_pair_is_compared_with_nothing():
+    c = _paired()
+    c.pair(3000, 3000 + JUMP, 0)
+    c.reset()
+    # then changes of exactly noise_max in every later pair: at the limit, not above it, with the first pair left out
+    for i in range(WINDOW + 1):
+        assert c.pair(3000, 3000 + 8 * NOISE_MAX + (NOISE_MAX if i % 2 else 0), 0) == sf.FAULT_NONE, i

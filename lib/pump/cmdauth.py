@@ -86,7 +86,7 @@ class CommandAuth:
         if self._until is None:
             return 0
         left = ticks_diff(self._until, now)
-        if left <= 0:
+        if left <= 0 or left > self._lock_ms():  # more than a whole lockout left: ticks wrapped since it ended
             self._until = None
             return 0
         return (left + 999) // 1000

@@ -1,0 +1,57 @@
+"""A Pump stand-in for the command layer's tests: records each method called with its arguments, and answers the
+methods that return a value (bridge volume, holds left, alarms acknowledged, silence granted) with set values."""
+
+
+class _Plan:
+    def __init__(self, bridge_nl_left):
+        self.bridge_nl_left = bridge_nl_left
+
+
+class RecordingPump:
+    """`calls` lists (method name, arguments...) in order; the signatures are the Pump's (pump.controller)."""
+
+    def __init__(self, bridge_nl=0, holds=0, acknowledged=0, granted_ms=0):
+        self.calls = []
+        self.plan = _Plan(bridge_nl)
+        self._holds = holds
+        self._acknowledged = acknowledged
+        self._granted_ms = granted_ms
+
+    def program(self, doc, confirm_soft=False, now=None):
+        self.calls.append(("program", doc, confirm_soft, now))
+
+    def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
+        self.calls.append(("refill", fill_ul, conc_ug_per_ml, now))
+
+    def prime(self, volume_ul=None, now=None):
+        self.calls.append(("prime", volume_ul, now))
+
+    def clinician_bolus_ng(self, dose_ng, duration_min, confirm_soft=False, now=None):
+        self.calls.append(("clinician_bolus_ng", dose_ng, duration_min, confirm_soft, now))
+
+    def patient_bolus(self, now=None):
+        self.calls.append(("patient_bolus", now))
+
+    def suspend(self, now=None):
+        self.calls.append(("suspend", now))
+
+    def resume(self, now=None):
+        self.calls.append(("resume", now))
+
+    def resume_after_alarm(self, now=None):
+        self.calls.append(("resume_after_alarm", now))
+        return self._holds
+
+    def acknowledge(self, code=0, now=None):
+        self.calls.append(("acknowledge", code, now))
+        return self._acknowledged
+
+    def silence(self, ms, now=None):
+        self.calls.append(("silence", ms, now))
+        return self._granted_ms
+
+    def set_clock(self, wall_s, now=None):
+        self.calls.append(("set_clock", wall_s, now))
+
+    def stop(self, now=None):
+        self.calls.append(("stop", now))
