@@ -138,7 +138,7 @@ typecheck: $(DEPS_STAMP) stubs ## pyright on the firmware, once per board agains
 	$(PYRIGHT) -p pyright/rp2.json --level error $(RP2_TYPED)
 	$(PYRIGHT) -p pyright/esp32.json --level error $(ESP32_TYPED)
 
-pytest: $(DEPS_STAMP) ## host tests on CPython (pytest + hypothesis)
+pytest: $(DEPS_STAMP) $(WASM_STAMP) ## host tests on CPython (pytest + hypothesis; the budget tests also run the 32-bit port)
 	$(PY) -m pytest -q host_tests
 
 mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substring to filter)

@@ -190,8 +190,12 @@ def test_an_occlusion_stops_backs_off_and_holds_until_the_pressure_is_back():
     assert not s.may_step(ticks_add(t, 1000))
     assert s.release_holds(ticks_add(t, 2000))  # still high: refused
     assert s.holding and s.occlusion.state == OCCLUDED
+    assert s.pressure_check._pair_ok  # the occluded bursts' pairs are in the noise check
     hw.pressure.kpa_x10 = 41
     assert s.release_holds(ticks_add(t, 3000)) == 0
+    # the occluded rise and the back-off are not sensor noise: the pressure check starts afresh, so the first burst
+    # after the resume is compared with nothing
+    assert not s.pressure_check._pair_ok and s.pressure_check._sum == 0
     assert s.may_step(ticks_add(t, 4000))
 
 
