@@ -126,6 +126,11 @@ def ended(plan):
     return [(b.kind, b.dose_ng) for b in plan.finished]
 
 
+def granted(plan):
+    """The over-delivery allowance each ended bolus carried back (steps)."""
+    return [b.steps for b in plan.finished]
+
+
 def therapy(daily, conc, periodic=(), weekly=None, mode=None):
     """A Therapy built directly (no drug library): `daily` is ((start_ms, dose_ng_per_day), ...)."""
     if mode is None:
@@ -285,7 +290,7 @@ def test_bolus_on_top_exact_and_reported_when_done():
     t2, d2 = t1 + 5 * 60000, 60 * 60000
 
     def b1(now, t):
-        assert plan.start_bolus(now, KIND_CLINICIAN, 250000, d1)
+        assert plan.start_bolus(now, KIND_CLINICIAN, 250000, d1, 125)  # with the allowance the caller granted
 
     def b2(now, t):
         assert plan.start_bolus(now, KIND_PATIENT, 100000, d2)
@@ -298,6 +303,7 @@ def test_bolus_on_top_exact_and_reported_when_done():
     steps = drive(plan, until, [(t1, b1), (t2, b2)])
     check_steps(steps, ideal, until)
     assert ended(plan) == [(KIND_CLINICIAN, 250000), (KIND_PATIENT, 100000)]
+    assert granted(plan) == [125, 0]  # handed back as granted; none when none was
     assert plan.boluses == []
     # the bolus volumes were delivered: 25 uL + 10 uL on top of 0.4 mL/day for 3 h
     assert len(steps) == (400000 * 3 // 24 + 25000 + 10000) // nl
@@ -339,6 +345,7 @@ def test_periodic_bolus_every_day_at_midnight():
     plan = plan_for(therapy(((0, 2000000),), 10000, periodic), 200, MONDAY_S + 3600)
     drive(plan, 3 * DAY_MS)
     assert ended(plan) == [(KIND_PERIODIC, 20000)] * 3
+    assert granted(plan) == [0] * 3  # the program's own boluses: inside the day limit, no allowance of their own
 
 
 def test_set_therapy_cancels_boluses_and_returns_them():
