@@ -28,6 +28,15 @@ def run(coro_fn, timeout_s=30):
     return asyncio.run(main())
 
 
+async def until(condition, timeout_s=10):
+    """Wait (polling every 5 ms) until condition() holds; fail the test after timeout_s."""
+    for _ in range(int(timeout_s / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not met in %g s" % timeout_s)
+
+
 def pump_on_air(doc=None, keys=KEYS, **kwargs):
     """A scenario pump (default: 5 mg/day morphine, patient bolus enabled) serving BLE; passkeys from a counter."""
     seed = iter(range(1, 1 << 30))

@@ -8,7 +8,7 @@ import io
 
 from rich.console import Console
 
-from blerig import HOUR_MS, SCENARIO, pump_on_air, run, typed_passkey
+from blerig import HOUR_MS, SCENARIO, pump_on_air, run, typed_passkey, until
 from pump import events
 from pump.alarms import A_OCCLUSION
 from tools import pumpproto as pp
@@ -62,14 +62,6 @@ class CentralTransport:
         self.opened += 1
         gatt = CentralGatt(link)
         return self.wrap(gatt) if self.wrap else gatt
-
-
-async def until(condition, timeout_s=10):
-    for _ in range(int(timeout_s / 0.005)):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not met in %g s" % timeout_s)
 
 
 def pump_status(bsim):

@@ -20,7 +20,8 @@ import csv
 
 import pytest
 
-from blerig import HOUR_MS, SCENARIO
+import blerig
+from blerig import HOUR_MS, SCENARIO, until
 from bluezrig import LAPTOP, PUMP, Bluez, DbusPump, dbus_daemon, device_path, device_property, laptop_agent
 from bluezrig import other_advertiser
 from pump import events
@@ -49,19 +50,8 @@ def bluez(monkeypatch):
     rig.stop()
 
 
-def run(coro_fn, timeout_s=60):
-    async def main():
-        return await asyncio.wait_for(coro_fn(), timeout_s)
-
-    return asyncio.run(main())
-
-
-async def until(condition, timeout_s=10):
-    for _ in range(int(timeout_s / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition not met in %g s" % timeout_s)
+def run(coro_fn):
+    return blerig.run(coro_fn, timeout_s=60)  # a private dbus-daemon and BlueZoo: slower than the in-process link
 
 
 def test_scan_lists_the_pump_by_name_and_leaves_other_advertisers_out(bluez):

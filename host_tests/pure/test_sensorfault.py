@@ -149,26 +149,39 @@ def test_reset_forgets_everything():
     assert _healthy(c, 100) == 0
 
 
-def test_sample_allocates_nothing():
+# noise, both rails, a stuck run and out-of-range readings: every path of `sample` for the heap-lock tests
+LOCK_VALUES = [3000 + (i * 7919) % 13 - 6 for i in range(500)] + [0, 0, 3000] + [3005] * 20 + [6600, 2500, 1000]
+
+
+def _faults_under_heap_lock(c, jumps=None):
+    """Every LOCK_VALUES reading through `c.sample` (and, with `jumps`, the pair around a burst of that jump, burst
+    sizes 1 to 3) under heap_lock; the faults reported."""
     try:
         import micropython
     except ImportError:
         raise SkipTest("no heap lock on CPython")
-    c = _check()
-    values = [3000 + (i * 7919) % 13 - 6 for i in range(500)] + [0, 0, 3000] + [3005] * 20 + [6600, 2500, 1000]
-    _healthy(c, 40)
+    values = LOCK_VALUES
     faults = 0
     i = 0
     n = len(values)
     micropython.heap_lock()
     try:
         while i < n:
-            if c.sample(values[i], True):
+            v = values[i]
+            if c.sample(v, True):
+                faults += 1
+            if jumps is not None and c.pair(v, v + jumps[i], 1 + (i >> 8)):
                 faults += 1
             i += 1
     finally:
         micropython.heap_unlock()
-    assert faults > 0
+    return faults
+
+
+def test_sample_allocates_nothing():
+    c = _check()
+    _healthy(c, 40)
+    assert _faults_under_heap_lock(c) > 0
 
 
 def test_parameter_edges():
@@ -362,28 +375,8 @@ def test_a_noisy_pair_outranks_nothing_and_reset_forgets_the_last_pair():
 
 
 def test_pair_allocates_nothing():
-    try:
-        import micropython
-    except ImportError:
-        raise SkipTest("no heap lock on CPython")
-    c = _paired()
-    values = [3000 + (i * 7919) % 13 - 6 for i in range(500)] + [0, 0, 3000] + [3005] * 20 + [6600, 2500, 1000]
     jumps = [JUMP + (i * 31) % 5 for i in range(300)] + [JUMP + (NOISE_MAX * 3 if i % 2 else 0) for i in range(250)]
-    faults = 0
-    i = 0
-    n = len(values)
-    micropython.heap_lock()
-    try:
-        while i < n:
-            v = values[i]
-            if c.sample(v, True):
-                faults += 1
-            if c.pair(v, v + jumps[i], 1 + (i >> 8)):
-                faults += 1
-            i += 1
-    finally:
-        micropython.heap_unlock()
-    assert faults > 0
+    assert _faults_under_heap_lock(_paired(), jumps) > 0
 
 
 def test_paired_readings_at_the_range_ends_are_judged():

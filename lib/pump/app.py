@@ -119,7 +119,7 @@ class App:
             raise
 
     async def dosing(self):
-        """Steps and checks at the controller's deadlines; feeds the watchdog on every wake-up."""
+        """Steps and checks at the controller's deadlines; feeds the watchdog while every task checks in on time."""
         clock = self.hw.clock
         tick = self.pump.tick
         alarms = self.pump.safety.alarms
