@@ -23,6 +23,7 @@ _APP = "host_tests/test_app.py::"
 _LATCH = "host_tests/pure/test_safety_latch.py::"
 _AUTH = "host_tests/pure/test_ble_auth.py::"
 _BLE = "host_tests/pure/test_ble_service.py::"
+_REC = "host_tests/pure/test_bolus_records.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -131,6 +132,14 @@ HAZARDS = (
      "lockout is logged",
      [("lib/pump/cmdauth.py", "if self.failures >= MAX_FAILURES:", "if False:")],
      [_AUTH + "test_lockout_grows_is_logged_and_survives_a_reset", _BLE + "test_lockout_over_ble_is_logged"]),
+    ("H20", "Wrong dose", "the history says a bolus cancelled part-way (suspend, new program, hold, empty reservoir) "
+     "delivered its whole dose: the next dose is decided on drug never given",
+     "a bolus's end record carries the drug its pacing delivered (dose x elapsed / duration, whole ng; the whole "
+     "dose only when done) and its kind by the event log's numbers; no bolus runs from an empty reservoir",
+     [("lib/pump/doseplan.py", "self.delivered_ng = self.dose_ng * (self.duration_ms - left) // self.duration_ms",
+       "self.delivered_ng = self.dose_ng")],
+     [_REC + "test_a_bolus_cancelled_part_way_records_what_its_steps_delivered",
+      _REC + "test_the_controller_logs_a_cancelled_bolus_with_the_drug_it_delivered"]),
 )
 
 

@@ -128,7 +128,7 @@ class Reference:
     def _at_break(self):
         t = self.t_ms
         self.boluses = [b for b in self.boluses if b[0] > t]
-        if t == int(t) and self.running and not self.stopped:
+        if t == int(t) and self.running and not self.stopped and self.cap_nl_per_day is None:
             ms = int(t) % DAY_MS
             wd = self._weekday(int(t))
             for start, dose, dur, days in self.periodic:
@@ -186,4 +186,6 @@ class Reference:
         self.cap_nl_per_day = None
 
     def set_cap(self, cap_nl_per_day):
+        """The reservoir is empty: the rate is capped, and no bolus runs (in progress: cancelled; periodic: none)."""
         self.cap_nl_per_day = cap_nl_per_day
+        self.boluses = []

@@ -256,7 +256,7 @@ def test_delivery_with_bolus_suspend_and_resume_is_exact():
     assert rig.plant.steps_forward == len(rig.step_times)
     assert [e for e in rig.events() if e[0] in (ev.BOLUS_GRANTED, ev.BOLUS_DONE, ev.SUSPEND, ev.RESUME)] == [
         (ev.BOLUS_GRANTED, 100000, ev.BOLUS_PATIENT),
-        (ev.BOLUS_DONE, 100000, 2),
+        (ev.BOLUS_DONE, 100000, ev.BOLUS_PATIENT),
         (ev.SUSPEND, 0, 0),
         (ev.RESUME, 0, 0),
     ]
@@ -270,7 +270,7 @@ def test_suspend_cancels_boluses_and_persists():
     pump.suspend(now=rig.now)
     pump.suspend(now=rig.now)  # again: nothing new
     evs = rig.events()
-    assert evs[-2:] == [(ev.BOLUS_CANCELLED, 100000, 1), (ev.SUSPEND, 0, 0)]
+    assert evs[-2:] == [(ev.BOLUS_CANCELLED, 3333, ev.BOLUS_CLINICIAN), (ev.SUSPEND, 0, 0)]  # 1 of its 30 min
     assert pump.mode_name == "suspended"
     n = len(rig.step_times)
     rig.boot()  # a reset keeps the pump suspended
@@ -528,7 +528,7 @@ def test_clinician_bolus_limits():
     rig.run(300 * 60000)
     # 0.4 mL/day for 5 h plus 60 uL: (83333 + 60000) nL of 200 nL steps
     assert len(rig.step_times) == (400000 * 5 // 24 + 60000) // 200
-    assert rig.events()[-1] == (ev.BOLUS_DONE, 600000, 1)
+    assert rig.events()[-1] == (ev.BOLUS_DONE, 600000, ev.BOLUS_CLINICIAN)
     pump.suspend(now=rig.now)
     with raises(PumpError) as e:
         pump.clinician_bolus(100, 30, now=rig.now)

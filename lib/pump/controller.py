@@ -11,7 +11,7 @@ from pump import events as ev
 from pump.bolus import PatientBolusPolicy
 from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
 from pump.compat import ticks_add, ticks_diff
-from pump.doseplan import KIND_CLINICIAN, KIND_PATIENT, KIND_PERIODIC, DosePlan
+from pump.doseplan import DosePlan
 from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
 from pump.eventlog import EventLog
@@ -207,13 +207,13 @@ class Pump:
 
     def _apply_cap(self, now):
         empty = self.reservoir.state == STATE_EMPTY
-        self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1)
+        self._cancelled(self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1), now)
 
     def _bolus_finished(self, now):
         for b in self.plan.finished:
-            if b.kind != KIND_PERIODIC:
+            if b.kind != ev.BOLUS_PERIODIC:
                 self.safety.release(now, b.steps)
-            self._event(ev.BOLUS_DONE, b.dose_ng, b.kind)
+            self._event(ev.BOLUS_DONE, b.delivered_ng, b.kind)
         self.plan.finished = []
 
     def _new_day(self):
@@ -331,7 +331,7 @@ class Pump:
             raise PumpError(E_STATE, "bolus: therapy not running")
         check_bolus(dose_ng, duration_ms, therapy.conc_ug_per_ml, self.nl_per_step, "bolus")
         self.library.check(therapy.drug, QTY_BOLUS, dose_ng, "bolus.dose_ug", confirm_soft)
-        self._start_bolus(now, KIND_CLINICIAN, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
+        self._start_bolus(now, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
 
     def patient_bolus(self, now=None):
         """Start the programmed patient bolus, or refuse with the reason (logged) as a PumpError."""
@@ -343,21 +343,21 @@ class Pump:
             code = self.policy.check(self.wall_s(now), pb)
             if code or pb is None:
                 raise PumpError(code or E_STATE, "patient_bolus")
-            self._start_bolus(now, KIND_PATIENT, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
+            self._start_bolus(now, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
         except PumpError as e:
             self._event(ev.BOLUS_REFUSED, e.code, ev.BOLUS_PATIENT)
             raise
         self.policy.grant(self.wall_s(now))
         self.checkpoint(now)
 
-    def _start_bolus(self, now, kind, log_kind, dose_ng, duration_ms):
+    def _start_bolus(self, now, kind, dose_ng, duration_ms):
         if self.reservoir.state == STATE_EMPTY:
             raise PumpError(E_RESERVOIR, "bolus: reservoir empty")
         steps = self._bolus_steps(dose_ng)
         if not self.plan.start_bolus(now, kind, dose_ng, duration_ms, steps):
             raise PumpError(E_STATE, "bolus: too many boluses in progress")
         self.safety.grant_steps(steps)
-        self._event(ev.BOLUS_GRANTED, dose_ng, log_kind)
+        self._event(ev.BOLUS_GRANTED, dose_ng, kind)
 
     def suspend(self, now=None):
         now = self._now(now)
@@ -472,9 +472,9 @@ class Pump:
 
     def _cancelled(self, boluses, now):
         for b in boluses:
-            if b.kind != KIND_PERIODIC:
+            if b.kind != ev.BOLUS_PERIODIC:
                 self.safety.release(now, b.steps)
-            self._event(ev.BOLUS_CANCELLED, b.dose_ng, b.kind)
+            self._event(ev.BOLUS_CANCELLED, b.delivered_ng, b.kind)
 
     # ---- state for telemetry (cold path) ----
     @property
