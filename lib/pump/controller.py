@@ -21,7 +21,7 @@ from pump.config import RESET_WATCHDOG
 from pump.safety import Safety
 from pump.store import Store
 from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
-from pump.units import min_to_ms, ug_to_ng, ul_to_nl
+from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
 
 _PROGRAM_MAX_BYTES = 8192
 _HALTED_WAKE_MS = 3600000
@@ -279,15 +279,19 @@ class Pump:
     def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
         """New fill volume; a new concentration re-validates the program and starts a bridge bolus."""
         now = self._now(now)
-        if type(fill_ul) is not int or not 0 < fill_ul <= self.cfg.reservoir_ul:
+        fill_ul = as_int(fill_ul, "fill_ul")  # 20000.0 is 20000 (JSON writers); 1.5, NaN, true are refused
+        if not 0 < fill_ul <= self.cfg.reservoir_ul:
             raise PumpError(E_RANGE, "fill_ul: 1..%d" % self.cfg.reservoir_ul)
-        conc = self.plan.conc_ug_per_ml if conc_ug_per_ml is None else conc_ug_per_ml
+        if conc_ug_per_ml is None:
+            conc = self.plan.conc_ug_per_ml
+        else:
+            conc = as_int(conc_ug_per_ml, "concentration_ug_per_ml")
         therapy = self.therapy
         if therapy is not None and conc != therapy.conc_ug_per_ml:
             doc = therapy.to_doc()
             doc["drug"]["concentration_ug_per_ml"] = conc
             therapy = parse_prescription(doc, self.library, self.nl_per_step)
-        elif therapy is None and (type(conc) is not int or conc <= 0):
+        elif therapy is None and conc <= 0:
             raise PumpError(E_RANGE, "concentration_ug_per_ml: needed for a first fill")
         if therapy is not self.therapy:
             self._persist_program(therapy)
@@ -306,8 +310,8 @@ class Pump:
         now = self._now(now)
         if self.plan.running:
             raise PumpError(E_STATE, "prime: suspend or stop therapy first")
-        volume_ul = self.cfg.catheter_volume_ul if volume_ul is None else volume_ul
-        if type(volume_ul) is not int or not 0 < volume_ul <= 5000:
+        volume_ul = self.cfg.catheter_volume_ul if volume_ul is None else as_int(volume_ul, "volume_ul")
+        if not 0 < volume_ul <= 5000:
             raise PumpError(E_RANGE, "volume_ul: 1..5000")
         nl = ul_to_nl(volume_ul)
         if self.reservoir.remaining_nl - nl < self.reservoir.empty_nl:
@@ -449,8 +453,9 @@ class Pump:
 
     def set_clock(self, wall_s, now=None):
         now = self._now(now)
-        if type(wall_s) is not int or wall_s < 0:
-            raise PumpError(E_RANGE, "wall_s")
+        wall_s = as_int(wall_s, "wall_s")
+        if wall_s < 0:
+            raise PumpError(E_RANGE, "wall_s: must be >= 0, got %d" % wall_s)
         old = self.wall_s(now)
         self.plan.set_wall_s(now, wall_s)
         self.hw.rtc.set_ms(wall_s * 1000)
