@@ -24,6 +24,7 @@ _LATCH = "host_tests/pure/test_safety_latch.py::"
 _AUTH = "host_tests/pure/test_ble_auth.py::"
 _BLE = "host_tests/pure/test_ble_service.py::"
 _REC = "host_tests/pure/test_bolus_records.py::"
+_NUM = "host_tests/pure/test_json_numbers.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -140,6 +141,15 @@ HAZARDS = (
        "self.delivered_ng = self.dose_ng")],
      [_REC + "test_a_bolus_cancelled_part_way_records_what_its_steps_delivered",
       _REC + "test_the_controller_logs_a_cancelled_bolus_with_the_drug_it_delivered"]),
+    ("H21", "Wrong dose", "a fraction, NaN, infinity or true where a whole number is meant (calibration, "
+     "concentration, lockout, boluses a day, a pin) read as a number: 199.6 nL/step taken as 199, true as 1",
+     "every whole number read from JSON (config.json, druglib.json, prescriptions, command arguments, scenarios) goes "
+     "through pump.units.as_int: an integral float (10000.0) is that integer, anything else is refused in one line "
+     "naming the file, the key and the expected type",
+     [("lib/pump/units.py", "        if i == x:\n            return i", "        if True:\n            return i")],
+     [_NUM + "test_as_int_takes_integral_floats_and_names_everything_else",
+      _NUM + "test_pump_config_takes_integral_floats_for_every_key",
+      _NUM + "test_prescriptions_take_integral_floats_wherever_integers_are_read"]),
 )
 
 
