@@ -7,6 +7,7 @@ from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG 
 from pump.config import PumpConfig  # noqa: E402
 from pump.errors import E_MALFORMED, PumpError  # noqa: E402
 from pump.jsonfile import read_json  # noqa: E402
+from pump.units import json_text, whole  # noqa: E402
 
 BOARDS = ("pico_w", "esp32_devkit", "sim")
 
@@ -40,32 +41,41 @@ def build(name=None, config=None):
 # --- the board's config file ----------------------------------------------------------------------------------------
 # config.json in the board's root folder, written by `make deploy` (tools/deploy.py) and `python -m tools.calibrate`:
 #   {"format": 1, "board": "pico_w", "hw": {pin and setting overrides}, "pump": {PumpConfig keys}}
-# "hw" is laid over the board module's DEFAULT_PINS / DEFAULT_SETTINGS (unknown keys refused by the board's build),
-# "pump" is checked whole by PumpConfig. Both parts are optional.
+# "hw" is laid over the board module's DEFAULT_PINS / DEFAULT_SETTINGS (board.drivers.merge_config: unknown keys
+# refused, numbers checked), "pump" is checked whole by PumpConfig. Both parts are optional. A whole number may be
+# written as a float (200.0); refusals name the file and the key path in it: "config.json: pump.nl_per_step: ...".
 
 CONFIG_FILE = "config.json"
 CONFIG_FORMAT = 1
 _CONFIG_KEYS = ("format", "board", "hw", "pump")
 
 
-def parse_config(doc, name):
-    """(hw overrides, pump config) for board `name` from a config document; PumpError naming the bad key."""
+def parse_config(doc, name, where=CONFIG_FILE):
+    """(hw overrides, pump config with its numbers as ints) for board `name` from a config document; PumpError naming
+    `where` (the file) and the bad key."""
+    try:
+        return _parse_config(doc, name)
+    except PumpError as e:
+        raise PumpError(e.code, "%s: %s" % (where, e.detail))
+
+
+def _parse_config(doc, name):
     if type(doc) is not dict:
-        raise PumpError(E_MALFORMED, "config: must be an object")
+        raise PumpError(E_MALFORMED, "must be an object, got %s" % json_text(doc))
     for key in doc:
         if key not in _CONFIG_KEYS:
-            raise PumpError(E_MALFORMED, "config.%s: unknown key" % key)
-    if doc.get("format") != CONFIG_FORMAT or type(doc.get("format")) is not int:
-        raise PumpError(E_MALFORMED, "config.format: must be %d" % CONFIG_FORMAT)
+            raise PumpError(E_MALFORMED, "%s: unknown key" % key)
+    if whole(doc.get("format")) != CONFIG_FORMAT:
+        raise PumpError(E_MALFORMED, "format: must be %d, got %s" % (CONFIG_FORMAT, json_text(doc.get("format"))))
     if doc.get("board") != name:
-        raise PumpError(E_MALFORMED, "config.board: %r, but this board is %s" % (doc.get("board"), name))
+        raise PumpError(E_MALFORMED, "board: %r, but this board is %s" % (doc.get("board"), name))
     hw = doc.get("hw", {})
     pump = doc.get("pump", {})
     for key, part in (("hw", hw), ("pump", pump)):
         if type(part) is not dict:
-            raise PumpError(E_MALFORMED, "config.%s: must be an object" % key)
-    PumpConfig(pump)  # the whole pump part is checked now, not at the first use of a key
-    return hw, pump
+            raise PumpError(E_MALFORMED, "%s: must be an object" % key)
+    cfg = PumpConfig(pump)  # the whole pump part is checked now, not at the first use of a key
+    return hw, {key: getattr(cfg, key) for key in pump}
 
 
 def read_config(path=CONFIG_FILE):

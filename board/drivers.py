@@ -3,8 +3,9 @@
 from pump.calendar import civil_from_days, days_from_civil
 from pump.compat import TICKS_MASK, const
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
+from pump.units import as_int, json_text
 
-from board import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
+from board import CONFIG_FILE, RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
 
 _ENOENT = const(2)
 _EEXIST = const(17)
@@ -14,23 +15,34 @@ _TONE_MAX_HZ = const(20000)
 _HALF_DUTY = const(32768)
 
 
-def merge_config(pins, settings, config):
-    """A new dict: `pins` and `settings` with `config` laid over them; a key neither knows is refused (typo guard)."""
+_HW = CONFIG_FILE + ": hw"  # where a board's overrides come from
+
+
+def merge_config(pins, settings, config, where=_HW):
+    """A new dict: `pins` and `settings` with `config` (config.json's "hw") laid over them. A key neither knows is
+    refused (typo guard); a setting is an integer, a pin an integer, a name or null (200.0 is 200). PumpError names
+    `where` and the key."""
     merged = dict(pins)
     merged.update(settings)
     if config:
         for key in config:
+            path = "%s.%s" % (where, key)
             if key not in merged:
-                raise PumpError(E_MALFORMED, key)
-            merged[key] = config[key]
+                raise PumpError(E_MALFORMED, "%s: unknown key" % path)
+            v = config[key]
+            if key in settings:
+                v = as_int(v, path)
+            elif v is not None and type(v) is not str:
+                v = as_int(v, path, "a pin number, a pin name or null")
+            merged[key] = v
     return merged
 
 
 def int_setting(cfg, key, lo, hi):
-    """cfg[key] as an int in [lo, hi], else PumpError(E_RANGE, key)."""
+    """cfg[key] (an int after merge_config) in [lo, hi], else PumpError(E_RANGE) naming config.json's key."""
     v = cfg[key]
-    if not isinstance(v, int) or v < lo or v > hi:
-        raise PumpError(E_RANGE, key)
+    if type(v) is not int or v < lo or v > hi:
+        raise PumpError(E_RANGE, "%s.%s: must be %d..%d, got %s" % (_HW, key, lo, hi, json_text(v)))
     return v
 
 
@@ -445,7 +457,8 @@ class Hardware:
         self.watchdog = watchdog
         self.reset_cause = reset_cause
         self._reset_fn = reset_fn
-        self.pump_config = None  # dict of PumpConfig keys from the board's config file (board.build_configured)
+        # dict of PumpConfig keys from the board's config file (board.build_configured)
+        self.pump_config = None  # type: dict | None
 
     def reset(self):
         """Hard reset, with the motor driver disabled first."""

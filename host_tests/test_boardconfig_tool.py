@@ -32,10 +32,11 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 @pytest.mark.parametrize("doc, message", [
-    ({"format": 1, "board": "pico_w", "hw": {"stp": 3}}, "config.hw.stp: unknown key for pico_w"),
-    ({"format": 1, "board": "pico_w", "pump": {"nl_per_step": -1}}, "config.nl_per_step: -1 not in 1..100000"),
-    ({"format": 1, "board": "uno"}, "config.board: 'uno' is not one of"),
-    ({"format": 3, "board": "pico_w"}, "config.format: must be 1"),
+    ({"format": 1, "board": "pico_w", "hw": {"stp": 3}}, "config.json: hw.stp: unknown key"),
+    ({"format": 1, "board": "pico_w", "pump": {"nl_per_step": -1}},
+     "config.json: pump.nl_per_step: -1 not in 1..100000"),
+    ({"format": 1, "board": "uno"}, "config.json: board: 'uno' is not one of"),
+    ({"format": 3, "board": "pico_w"}, "config.json: format: must be 1, got 3"),
 ])
 def test_bad_configs_name_the_file_and_key(tmp_path, doc, message):
     path = tmp_path / "config.json"
@@ -48,7 +49,7 @@ def test_bad_configs_name_the_file_and_key(tmp_path, doc, message):
 def test_a_config_for_another_board_is_refused(tmp_path):
     path = str(tmp_path / "config.json")
     boardconfig.save(path, boardconfig.new_config("pico_w"))
-    with pytest.raises(ConfigError, match=r"config\.board: 'pico_w', but this board is esp32_devkit"):
+    with pytest.raises(ConfigError, match=r"config\.json: board: 'pico_w', but this board is esp32_devkit"):
         boardconfig.load(path, "esp32_devkit")
     assert boardconfig.load_or_new(str(tmp_path / "none.json"), "esp32_devkit")["board"] == "esp32_devkit"
 
@@ -76,8 +77,8 @@ def test_set_and_show_from_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize("assignment, message", [
-    ("hw.stp=3", "config.hw.stp: unknown key for pico_w"),
-    ("pump.nl_per_step=0", "config.nl_per_step: 0 not in 1..100000"),
+    ("hw.stp=3", "config.json: hw.stp: unknown key"),
+    ("pump.nl_per_step=0", "config.json: pump.nl_per_step: 0 not in 1..100000"),
     ("pump.nl_per_step=abc", "pump.nl_per_step: 'abc' is not a JSON value"),
     ("board=esp32_devkit", "board=esp32_devkit: expected hw.KEY=VALUE or pump.KEY=VALUE"),
 ])

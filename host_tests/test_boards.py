@@ -264,7 +264,7 @@ def test_unknown_board_and_unknown_config_key_are_refused():
     assert e.value.code == E_MALFORMED
     with pytest.raises(PumpError) as e:
         drivers.merge_config(pico_w.DEFAULT_PINS, pico_w.DEFAULT_SETTINGS, {"stp": 5})
-    assert (e.value.code, e.value.detail) == (E_MALFORMED, "stp")
+    assert (e.value.code, e.value.detail) == (E_MALFORMED, "config.json: hw.stp: unknown key")
     cfg = drivers.merge_config(pico_w.DEFAULT_PINS, pico_w.DEFAULT_SETTINGS, {"step": 10})
     assert cfg["step"] == 10 and cfg["dir"] == pico_w.DEFAULT_PINS["dir"]
 
@@ -560,8 +560,8 @@ def test_build_configured_refuses_a_bad_file_before_touching_a_pin(monkeypatch, 
     path = tmp_path / "config.json"
     for text, detail in (
         ("{not json", "config: %s is not valid JSON" % path),
-        ('{"format": 1, "board": "esp32_devkit"}', "config.board: 'esp32_devkit', but this board is pico_w"),
-        ('{"format": 1, "board": "pico_w", "hw": {"stp": 5}}', "stp"),
+        ('{"format": 1, "board": "esp32_devkit"}', "config.json: board: 'esp32_devkit', but this board is pico_w"),
+        ('{"format": 1, "board": "pico_w", "hw": {"stp": 5}}', "config.json: hw.stp: unknown key"),
     ):
         path.write_text(text)
         with pytest.raises(PumpError) as e:

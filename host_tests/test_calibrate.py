@@ -153,7 +153,7 @@ def test_a_config_for_another_board_or_none_at_all_is_an_input_error(tmp_path):
     out = []
     assert calibrate.main(["--csv", runs, "--temp-c", "22", "--config", cfg, "--board", "esp32_devkit"],
                           say=out.append) == 2
-    assert "config.board: 'pico_w', but this board is esp32_devkit" in out[-1]
+    assert "config.json: board: 'pico_w', but this board is esp32_devkit" in out[-1]
     assert calibrate.main(["--csv", runs, "--temp-c", "22", "--config", str(tmp_path / "x.json")],
                           say=out.append) == 2
     assert "give --board" in out[-1]

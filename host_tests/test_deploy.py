@@ -82,7 +82,7 @@ def test_a_config_for_another_board_is_refused(bench):
     boardconfig.save(bench[1], boardconfig.new_config("esp32_devkit"))
     code, fake, lines = _deploy(bench, "pico_w")
     assert code == 2 and fake.cmds == []
-    assert "config.board: 'esp32_devkit', but this board is pico_w" in lines[-1]
+    assert "config.json: board: 'esp32_devkit', but this board is pico_w" in lines[-1]
 
 
 def _tree(folder):

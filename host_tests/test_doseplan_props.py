@@ -260,7 +260,7 @@ def test_commands_keep_delivery_exact(dose, conc, nl, commands, start):
                 if e < t:
                     ref.set(e, rate_at(e))
         if kind == "bolus":
-            if state["running"] and len([1 for end, _ in state["boluses"] if end > t]) < 3:
+            if state["running"] and state["cap"] is None and len([1 for end, _ in state["boluses"] if end > t]) < 3:
                 state["boluses"].append((t + arg[1], Fraction(arg[0] * 1000 * DAY_MS, conc * arg[1])))
                 ends.append(t + arg[1])
         elif kind in ("suspend", "rate"):
@@ -272,8 +272,10 @@ def test_commands_keep_delivery_exact(dose, conc, nl, commands, start):
             ends = []
         elif kind == "resume":
             state["running"] = True
-        elif kind == "cap":
+        elif kind == "cap":  # the reservoir is empty: no bolus runs under a cap
             state["cap"] = arg
+            state["boluses"] = []
+            ends = []
         else:
             state["cap"] = None
         ref.set(t, rate_at(t))

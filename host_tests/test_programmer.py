@@ -127,10 +127,10 @@ def test_soft_limits_pass_when_confirmed_and_say_how(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["check", "missing.json"], "missing.json: no such prescription file"),
-    (["--nl-per-step", "0", "check", "RX"], "--nl-per-step: E101 value out of range: config.nl_per_step: 0"),
+    (["--nl-per-step", "0", "check", "RX"], "--nl-per-step: E101 value out of range: pump.nl_per_step: 0"),
     (["check", "RX", "--fill-ul", "50000"], "fill_ul: 1..40000"),
     (["check", "RX", "--simulate", "0"], "--simulate: 0 days, must be 0..3650"),
-    (["--druglib", "nolib.json", "check", "RX"], "nolib.json: E401"),
+    (["--druglib", "nolib.json", "check", "RX"], "E401 storage failure: druglib: cannot read nolib.json"),
     (["send", "RX"], "--device: which pump?"),
 ])
 def test_bad_options_exit_2_naming_the_option(tmp_path, argv, message):
@@ -143,7 +143,7 @@ def test_a_broken_config_json_is_named(tmp_path):
     cfg = tmp_path / "config.json"
     cfg.write_text('{"format": 1, "board": "pico_w", "pump": {"nl_per_stp": 1}}')
     code, out = _run(tmp_path, "check", _file(tmp_path, CONSTANT), config=str(cfg))
-    assert code == 2 and "config.json: E100 malformed input: config.nl_per_stp: unknown key" in out[-1]
+    assert code == 2 and out[-1] == "programmer: %s: pump.nl_per_stp: unknown key" % cfg
 
 
 def test_simulation_runs_the_prescription_with_refills_and_plots(tmp_path):

@@ -91,6 +91,23 @@ def test_refused_frame_vectors():
         assert e.value.reason == v["reason"]
 
 
+def test_history_records_name_the_bolus_kind():
+    from pump import events
+    from pump.eventlog import RECORD_SIZE, encode
+
+    def record(code, a, b):
+        buf = bytearray(RECORD_SIZE)
+        encode(buf, memoryview(buf)[:20], 7, 839059123, code, a, b)
+        return pumpproto.decode_history(bytes(buf))
+
+    assert record(events.BOLUS_GRANTED, 100000, events.BOLUS_PATIENT)["kind"] == "patient"
+    assert record(events.BOLUS_REFUSED, 301, events.BOLUS_PATIENT)["kind"] == "patient"
+    assert record(events.BOLUS_CANCELLED, 36000, events.BOLUS_CLINICIAN)["kind"] == "clinician"
+    assert record(events.BOLUS_DONE, 50000, events.BOLUS_PERIODIC)["kind"] == "periodic"
+    assert record(events.BOLUS_DONE, 50000, 9)["kind"] == "kind 9"
+    assert "kind" not in record(events.REFILL, 20000, 10000)  # b is no kind there
+
+
 def test_helpers():
     assert pumpproto.command_payload(OP_REFILL, 20000, 0) == struct.pack("<II", 20000, 0)
     assert pumpproto.command_payload(OP_SUSPEND) == b""

@@ -167,6 +167,23 @@ def test_history_lines_say_what_each_record_means():
     assert lines[2] == "%8d  %-19s  %s" % (43, "clock not set", "resumed")
 
 
+def test_history_lines_name_every_kind_of_bolus_by_the_event_log_numbers():
+    from pump import events
+
+    for name, code, a, b, detail in (
+        ("history record: bolus cancelled (clinician)", events.BOLUS_CANCELLED, 36000, events.BOLUS_CLINICIAN,
+         "delivered_ng 36000, clinician"),
+        ("history record: bolus done (periodic)", events.BOLUS_DONE, 50000, events.BOLUS_PERIODIC,
+         "delivered_ng 50000, periodic"),
+    ):
+        rec = MESSAGES[name]["decoded"]
+        assert (rec["code"], rec["a"], rec["b"]) == (code, a, b)
+        assert tv.history_detail(rec) == detail
+    assert tv.history_detail(MESSAGES["history record"]["decoded"]) == "dose_ng 100000, patient"
+    unknown = dict(MESSAGES["history record"]["decoded"], b=9)
+    assert tv.history_detail(unknown) == "dose_ng 100000, kind 9"  # from a newer firmware
+
+
 def test_scan_list_backoff_and_what_counts_as_a_pump():
     pumps = [{"name": "PUMP-0A0B", "address": "00:00:00:00:0A:0B", "rssi": -48}]
     assert tv.scan_lines(pumps) == ["PUMP-0A0B  00:00:00:00:0A:0B   -48 dBm"] and tv.scan_lines([]) == []

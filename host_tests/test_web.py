@@ -125,6 +125,12 @@ def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
     assert dom["alarm"].startswith("reservoir low (medium") and dom["alarmClass"] == "medium"
     assert dom["historyRows"] == len(exp["history"])
     assert dom["history"].count("reservoir low") >= 2  # the event, and the alarm it raised, by name
+    # the boluses by the kind their records carry (1 patient, 2 clinician), the cancelled one with what it delivered
+    bolus = [(r["text"], r["a"], r["kind"]) for r in exp["history"] if "kind" in r]
+    assert bolus == [("bolus granted", 100000, "patient"), ("bolus done", 100000, "patient"),
+                     ("bolus granted", 50000, "clinician"), ("bolus cancelled", 10000, "clinician")]
+    for text, a, kind in bolus:
+        assert "%s %d, %s" % ("dose_ng" if text == "bolus granted" else "delivered_ng", a, kind) in dom["history"]
     assert dom["device"].startswith("%s: 200 nL/step, reservoir 40000 µL, pressure sensor" % rec["name"])
     # the live charts: every status read or notified, the reservoir falling over the session
     statuses = [exp["status_read"], *exp["status"]]

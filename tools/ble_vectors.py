@@ -86,6 +86,12 @@ def vectors():
     messages.append(_message("alarm: none", "alarm", none, 4, pumpproto.decode_alarm(none)))
     rec = _record(42, 839059123, events.BOLUS_GRANTED, 100000, events.BOLUS_PATIENT)
     messages.append(_message("history record", "history", rec, 9, pumpproto.decode_history(rec)))
+    for name, code, a, kind, e2e in (
+        ("history record: bolus cancelled (clinician)", events.BOLUS_CANCELLED, 36000, events.BOLUS_CLINICIAN, 10),
+        ("history record: bolus done (periodic)", events.BOLUS_DONE, 50000, events.BOLUS_PERIODIC, 11),
+    ):
+        rec = _record(43, 839059200, code, a, kind)
+        messages.append(_message(name, "history", rec, e2e, pumpproto.decode_history(rec)))
     feat = struct.pack(pumpproto.FEATURES, 5, 3072, 200, 40000)
     messages.append(_message("features", "features", feat, 0, pumpproto.decode_features(feat), 244))
     for name, payload, e2e in (

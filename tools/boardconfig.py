@@ -55,22 +55,20 @@ def new_config(name):
 
 
 def check(doc, name=None, where="config.json"):
-    """(name, merged pins+settings, pump dict) of a config document; ConfigError naming `where` and the key.
+    """(name, merged pins+settings, pump dict), their numbers ints, of a config document; ConfigError naming `where`
+    and the key.
 
     `name` is the board it must be for (None: the one the document names)."""
     if name is None:
         name = doc.get("board") if isinstance(doc, dict) else None
         if name not in BOARDS:
-            raise ConfigError("%s: config.board: %r is not one of %s" % (where, name, ", ".join(sorted(BOARDS))))
+            raise ConfigError("%s: board: %r is not one of %s" % (where, name, ", ".join(sorted(BOARDS))))
     try:
-        hw, pump = board.parse_config(doc, name)
+        hw, pump = board.parse_config(doc, name, where)
+        pins, settings = board_defaults(name)
+        merged = drivers.merge_config(pins, settings, hw, "%s: hw" % where)
     except PumpError as e:
-        raise ConfigError("%s: %s" % (where, e)) from e
-    pins, settings = board_defaults(name)
-    try:
-        merged = drivers.merge_config(pins, settings, hw)
-    except PumpError as e:
-        raise ConfigError("%s: config.hw.%s: unknown key for %s" % (where, e.detail, name)) from e
+        raise ConfigError(e.detail) from e  # names the file and the key
     return name, merged, pump
 
 

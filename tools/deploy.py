@@ -117,8 +117,8 @@ class Mpremote:
 
 
 def check_inputs(board, keys_path, config_path):
-    """(config document, merged pins) once every input is usable (keys_path None: no keys needed);
-    DeployError(code 2) naming the problem."""
+    """(config document, merged pins, pump part with its numbers as ints) once every input is usable (keys_path None:
+    no keys needed); DeployError(code 2) naming the problem."""
     if board not in mpy_build.BOARDS:
         raise DeployError("BOARD=%s: deploy needs one board: %s" % (board, " or ".join(sorted(mpy_build.BOARDS))),
                           EXIT_REFUSED)
@@ -132,10 +132,10 @@ def check_inputs(board, keys_path, config_path):
             doc = boardconfig.load(config_path, board)
         else:
             doc = boardconfig.new_config(board)
-        _, merged, _ = boardconfig.check(doc, board)
+        _, merged, pump = boardconfig.check(doc, board)
     except ConfigError as e:
         raise DeployError("config: %s" % e, EXIT_REFUSED) from e
-    return doc, merged
+    return doc, merged, pump
 
 
 def firmware_files(out_dir):
@@ -197,7 +197,7 @@ _NOT_RESET = " (the board was not reset: it stays at its REPL; deploy again once
 def deploy(board, mp, keys_path, config_path, out_root=None, say=print, dry_run=False):
     """Deploy to the board behind `mp` (an Mpremote, or a fake with .port and .run(args) -> stdout); returns the
     commands (with dry_run, only printed)."""
-    doc, merged = check_inputs(board, keys_path, config_path)
+    doc, merged, pump = check_inputs(board, keys_path, config_path)
     if not os.path.exists(config_path):
         say("note: no %s: the board gets its defaults (uncalibrated nl_per_step); see python -m tools.calibrate"
             % config_path)
@@ -221,7 +221,7 @@ def deploy(board, mp, keys_path, config_path, out_root=None, say=print, dry_run=
     for i, args in enumerate(cmds):
         say("[%d/%d] mpremote %s" % (i + 1, len(cmds), describe(args)))
         if args == ["reset"]:  # only a verified board is restarted into its new firmware
-            verify(outputs[-2], outputs[-1], keys_path, VERSION, doc["pump"].get("nl_per_step", "default"))
+            verify(outputs[-2], outputs[-1], keys_path, VERSION, pump.get("nl_per_step", "default"))
         outputs.append(mp.run(args))
     say("deployed pump %s to %s (%d files), config.json and keys.json verified; board reset" % (
         VERSION, board, len(files)))
@@ -230,7 +230,7 @@ def deploy(board, mp, keys_path, config_path, out_root=None, say=print, dry_run=
 
 def maintenance(board, mp, config_path, say=print):
     """Stop the pump behind `mp` for bench work and open a REPL on it; returns the REPL's exit code."""
-    _, merged = check_inputs(board, None, config_path)
+    _, merged, _ = check_inputs(board, None, config_path)
     say("stopping the pump on %s for bench work: watchdog off, motor driver off; a reset starts it again" % mp.port)
     return mp.interactive(["exec", maintenance_code(board, merged["en"]), "repl"])
 

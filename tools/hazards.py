@@ -23,6 +23,8 @@ _APP = "host_tests/test_app.py::"
 _LATCH = "host_tests/pure/test_safety_latch.py::"
 _AUTH = "host_tests/pure/test_ble_auth.py::"
 _BLE = "host_tests/pure/test_ble_service.py::"
+_REC = "host_tests/pure/test_bolus_records.py::"
+_NUM = "host_tests/pure/test_json_numbers.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -131,6 +133,23 @@ HAZARDS = (
      "lockout is logged",
      [("lib/pump/cmdauth.py", "if self.failures >= MAX_FAILURES:", "if False:")],
      [_AUTH + "test_lockout_grows_is_logged_and_survives_a_reset", _BLE + "test_lockout_over_ble_is_logged"]),
+    ("H20", "Wrong dose", "the history says a bolus cancelled part-way (suspend, new program, hold, empty reservoir) "
+     "delivered its whole dose: the next dose is decided on drug never given",
+     "a bolus's end record carries the drug its pacing delivered (dose x elapsed / duration, whole ng; the whole "
+     "dose only when done) and its kind by the event log's numbers; no bolus runs from an empty reservoir",
+     [("lib/pump/doseplan.py", "self.delivered_ng = self.dose_ng * (self.duration_ms - left) // self.duration_ms",
+       "self.delivered_ng = self.dose_ng")],
+     [_REC + "test_a_bolus_cancelled_part_way_records_what_its_steps_delivered",
+      _REC + "test_the_controller_logs_a_cancelled_bolus_with_the_drug_it_delivered"]),
+    ("H21", "Wrong dose", "a fraction, NaN, infinity or true where a whole number is meant (calibration, "
+     "concentration, lockout, boluses a day, a pin) read as a number: 199.6 nL/step taken as 199, true as 1",
+     "every whole number read from JSON (config.json, druglib.json, prescriptions, command arguments, scenarios) goes "
+     "through pump.units.as_int: an integral float (10000.0) is that integer, anything else is refused in one line "
+     "naming the file, the key and the expected type",
+     [("lib/pump/units.py", "        if i == x:\n            return i", "        if True:\n            return i")],
+     [_NUM + "test_as_int_takes_integral_floats_and_names_everything_else",
+      _NUM + "test_pump_config_takes_integral_floats_for_every_key",
+      _NUM + "test_prescriptions_take_integral_floats_wherever_integers_are_read"]),
 )
 
 

@@ -77,7 +77,7 @@ def load_library(path=LIBRARY):
     try:
         return DrugLibrary.load(path)
     except PumpError as e:
-        raise InputError("%s: %s" % (path, e)) from e
+        raise InputError(str(e)) from e  # the file is named in the detail
 
 
 def check_prescription(path, library, nl_per_step, confirm_soft=False):

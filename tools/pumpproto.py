@@ -79,6 +79,7 @@ __all__ = [
     "decode_status",
     "encode_command",
     "is_pump",
+    "kind_text",
     "program_payload",
     "racp_request",
     "result_text",
@@ -233,14 +234,23 @@ def decode_alarm(payload):
 
 
 def decode_history(payload):
-    """One history record (the event log's 24-byte layout, its CRC-32 checked): seq, t_s, code, a, b, text."""
+    """One history record (the event log's 24-byte layout, its CRC-32 checked): seq, t_s, code, a, b, text, the
+    names of a and b, and for the bolus events `kind` in words."""
     rec = _decode_record(bytes(payload)) if len(payload) == RECORD_SIZE else None
     if rec is None:
         raise ValueError("not a valid event record")
     seq, t_s, code, a, b = rec
     names = events.args(code)
-    return {"seq": seq, "t_s": t_s, "code": code, "a": a, "b": b, "text": events.text(code),
-            "a_name": names[0], "b_name": names[1]}
+    out = {"seq": seq, "t_s": t_s, "code": code, "a": a, "b": b, "text": events.text(code),
+           "a_name": names[0], "b_name": names[1]}
+    if names[1] == "kind":
+        out["kind"] = kind_text(b)
+    return out
+
+
+def kind_text(kind):
+    """A bolus kind (argument b of the bolus events) in words: patient, clinician, periodic; else "kind N"."""
+    return events.BOLUS_NAMES[kind] if 0 < kind < len(events.BOLUS_NAMES) else "kind %d" % kind
 
 
 def decode_features(payload):

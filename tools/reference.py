@@ -21,6 +21,10 @@ def _ng(ug):
     return Fraction(ug) * 1000 if isinstance(ug, int) else Fraction(round(ug * 1000))
 
 
+def _ms(minutes):
+    return Fraction(minutes) * 60000  # exact for 30 and for 30.0 alike (a file's whole number written as a float)
+
+
 def _schedule(steps):
     return [(_hhmm(s["start"]), _ng(s["dose_ug_per_day"])) for s in steps]
 
@@ -61,10 +65,10 @@ class Reference:
         self.periodic = []
         for p in prescription.get("periodic_boluses", []):
             days = p.get("days", _WEEKDAYS)
-            self.periodic.append((_hhmm(p["start"]), _ng(p["dose_ug"]), p["duration_min"] * 60000,
+            self.periodic.append((_hhmm(p["start"]), _ng(p["dose_ug"]), _ms(p["duration_min"]),
                                   {_WEEKDAYS.index(d) for d in days}))
         pb = prescription.get("patient_bolus")
-        self.patient = (_ng(pb["dose_ug"]), pb["duration_min"] * 60000) if pb else None
+        self.patient = (_ng(pb["dose_ug"]), _ms(pb["duration_min"])) if pb else None
         self.boluses = []
 
     # ---- calendar ----
@@ -128,7 +132,7 @@ class Reference:
     def _at_break(self):
         t = self.t_ms
         self.boluses = [b for b in self.boluses if b[0] > t]
-        if t == int(t) and self.running and not self.stopped:
+        if t == int(t) and self.running and not self.stopped and self.cap_nl_per_day is None:
             ms = int(t) % DAY_MS
             wd = self._weekday(int(t))
             for start, dose, dur, days in self.periodic:
@@ -186,4 +190,6 @@ class Reference:
         self.cap_nl_per_day = None
 
     def set_cap(self, cap_nl_per_day):
+        """The reservoir is empty: the rate is capped, and no bolus runs (in progress: cancelled; periodic: none)."""
         self.cap_nl_per_day = cap_nl_per_day
+        self.boluses = []

@@ -1,6 +1,16 @@
-"""Scenario files (format version 1): load and check every key, naming the bad one; times become integer ms."""
+"""Scenario files (format version 1): load and check every key, naming the bad one; times become integer ms, whole
+numbers ints (20000.0 is 20000: JSON writers emit it so; 1.5, NaN, inf or true where an integer belongs are refused)."""
 
 import json
+import os
+import sys
+
+_LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
+if _LIB not in sys.path:
+    sys.path.insert(0, _LIB)
+
+from pump.errors import PumpError  # noqa: E402
+from pump.units import as_int, as_number, json_text, whole  # noqa: E402
 
 SCENARIO_VERSION = 1
 _TOP = {
@@ -32,21 +42,26 @@ EVENT_KEYS = {
     "resume_alarm": {},
     "acknowledge": {},
 }
+# event arguments that are numbers (the others are names, or a prescription the pump checks): True for an integer
+_EVENT_NUMBERS = {"dose_ug": False, "duration_min": True, "fill_ul": True, "concentration_ug_per_ml": True,
+                  "volume_ul": True, "shift_min": False, "resistance_x": False, "percent": False}
 
 
 class ScenarioError(Exception):
     """A malformed scenario: the message names the offending key."""
 
 
-def _num(doc, key, path, lo, hi, integer=False, default=None):
+def _num(doc, key, path, lo=None, hi=None, integer=False, default=None):
+    """doc[key] as an int (integer) or a finite number, within lo..hi when given; ScenarioError naming path + key."""
     if key not in doc:
         if default is None:
             raise ScenarioError("%s%s: missing" % (path, key))
         return default
-    v = doc[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
-        raise ScenarioError("%s%s: must be %s" % (path, key, "an integer" if integer else "a number"))
-    if not lo <= v <= hi:
+    try:
+        v = as_int(doc[key], path + key) if integer else as_number(doc[key], path + key)
+    except PumpError as e:
+        raise ScenarioError(e.detail) from e
+    if lo is not None and not lo <= v <= hi:
         raise ScenarioError("%s%s: %r not in %r..%r" % (path, key, v, lo, hi))
     return v
 
@@ -65,15 +80,16 @@ class Scenario:
         for key in doc:
             if key not in _TOP:
                 raise ScenarioError("%s: unknown key" % key)
-        if doc.get("version", SCENARIO_VERSION) != SCENARIO_VERSION:
-            raise ScenarioError("version: only %d is understood" % SCENARIO_VERSION)
+        version = doc.get("version", SCENARIO_VERSION)
+        if whole(version) != SCENARIO_VERSION:
+            raise ScenarioError("version: only %d is understood, got %s" % (SCENARIO_VERSION, json_text(version)))
         self.doc = doc
         self.days = _num(doc, "days", "", 0.001, 3650 * 2)
         self.seed = _num(doc, "seed", "", 0, 2**31, integer=True, default=1)
         pump = _obj(doc.get("pump", {}), "pump")
         self.pump_config = dict(pump)  # checked by PumpConfig (names the key)
         if "low_reservoir_ul" in doc:
-            self.pump_config["low_reservoir_ul"] = doc["low_reservoir_ul"]
+            self.pump_config["low_reservoir_ul"] = _num(doc, "low_reservoir_ul", "", integer=True)
         self.fill_ul = _num(doc, "fill_ul", "", 0, 100000, integer=True, default=0)
         for key in ("drug", "therapy"):
             if key not in doc:
@@ -83,6 +99,7 @@ class Scenario:
         for key in plant:
             if key not in _PLANT:
                 raise ScenarioError("plant.%s: unknown key" % key)
+            _num(plant, key, "plant.")
         self.plant = plant
         self.events = []
         events = doc.get("events", [])
@@ -107,15 +124,20 @@ class Scenario:
                 raise ScenarioError("%s%s: missing" % (path, key))
         if kind == "reset" and e.get("cause", "power_on") not in ("power_on", "watchdog"):
             raise ScenarioError("%scause: %r is not power_on or watchdog" % (path, e["cause"]))
+        e = dict(e)
+        for key in allowed:
+            if key in _EVENT_NUMBERS and key in e:
+                e[key] = _num(e, key, path, integer=_EVENT_NUMBERS[key])
         return round(at_h * 3600000), kind, e
 
 
 def load(path):
+    """The checked Scenario of a file; ScenarioError (the caller names the file)."""
     try:
         with open(path) as f:
             doc = json.load(f)
     except OSError as e:
-        raise ScenarioError("%s: cannot read (%s)" % (path, e.strerror)) from e
+        raise ScenarioError("cannot read (%s)" % e.strerror) from e
     except ValueError as e:
-        raise ScenarioError("%s: not JSON (%s)" % (path, e)) from e
+        raise ScenarioError("not JSON (%s)" % e) from e
     return Scenario(doc)

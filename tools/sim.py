@@ -32,6 +32,7 @@ from pump.config import RESET_POWER_ON, RESET_WATCHDOG, PumpConfig  # noqa: E402
 from pump.controller import Pump  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
 from pump.errors import MESSAGES, PumpError  # noqa: E402
+from pump.therapy import parse_prescription  # noqa: E402
 from tools.reference import Reference  # noqa: E402
 from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load  # noqa: E402
 
@@ -51,7 +52,7 @@ class Simulation:
         try:
             self.cfg = PumpConfig(scenario.pump_config)
         except PumpError as e:
-            raise ScenarioError("pump: %s" % e) from e
+            raise ScenarioError(e.detail) from e
         self.clock = simboard.VirtualClock()
         nl_true = scenario.plant.get("nl_per_step_true", self.cfg.nl_per_step)
         self.plant = simboard.Plant(nl_per_step=nl_true, fill_ul=scenario.fill_ul,
@@ -75,9 +76,9 @@ class Simulation:
         self.hw = simboard.build(board_cfg)
         self.library = DrugLibrary.load(library_path)
         self.pump = self._boot()
-        conc = scenario.prescription["drug"].get("concentration_ug_per_ml")
         try:
-            if scenario.fill_ul:
+            if scenario.fill_ul:  # the first fill needs the program's concentration, as the pump's parser reads it
+                conc = parse_prescription(scenario.prescription, self.library, self.cfg.nl_per_step).conc_ug_per_ml
                 self.pump.refill(scenario.fill_ul, conc)
             self.pump.program(scenario.prescription)
         except PumpError as e:
@@ -367,7 +368,7 @@ def main(argv=None):
     try:
         sim = Simulation(load(args.scenario))
     except ScenarioError as e:
-        print("scenario error: %s" % e, file=sys.stderr)
+        print("scenario error: %s: %s" % (args.scenario, e), file=sys.stderr)
         return 2
     if args.ble:
         code = _serve_ble(sim, args)

@@ -23,7 +23,6 @@ CSV_COLUMNS = (
 )
 BACKOFF_MAX_S = 30.0
 _RESETS = {RESET_POWER_ON: "power on", RESET_WATCHDOG: "watchdog", RESET_SOFT: "soft", RESET_OTHER: "other"}
-_KINDS = {1: "patient", 2: "clinician"}
 _STORES = {1: "state", 2: "log"}
 
 
@@ -177,7 +176,7 @@ def _detail(name, value):
     if name == "error":
         return "E%d %s" % (value, pp.result_text(value))
     if name == "kind":
-        return _KINDS.get(value, "kind %d" % value)
+        return pp.kind_text(value)
     if name == "store":
         return "store " + _STORES.get(value, str(value))
     if name == "mode":

@@ -1,6 +1,6 @@
 """The dashboard's pump definitions (tools/web/pumpdefs.json), generated from the firmware so the browser and the
 pump cannot drift apart: UUIDs, frame constants, the struct layouts of status, alarm, features and history records,
-and the names of modes, states, alarms, events and RACP codes.
+and the names of modes, states, alarms, events, bolus kinds and RACP codes.
 
     python -m tools.webdefs            write tools/web/pumpdefs.json
     python -m tools.webdefs --check    exit 1 if the file differs from what the firmware gives (a test runs this)
@@ -56,6 +56,7 @@ def definitions():
                    for c in sorted(alarms.NAME)},
         "priorities": {str(alarms.PRIO_LOW): "low", str(alarms.PRIO_MEDIUM): "medium", str(alarms.PRIO_HIGH): "high"},
         "events": {str(c): {"text": events.TEXT[c], "args": list(events.args(c))} for c in sorted(events.TEXT)},
+        "bolus_kinds": list(events.BOLUS_NAMES),
         "racp": {"report": racp.OP_REPORT, "abort": racp.OP_ABORT, "count": racp.OP_COUNT,
                  "number": racp.OP_NUMBER, "response": racp.OP_RESPONSE, "null": racp.OPR_NULL, "all": racp.OPR_ALL,
                  "le": racp.OPR_LE, "ge": racp.OPR_GE, "range": racp.OPR_RANGE, "last": racp.OPR_LAST,

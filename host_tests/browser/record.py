@@ -64,13 +64,21 @@ def record(tmp_dir, hours=26, pressure=False):
                 return
 
     end = clock.t_ms + hours * 3600000
+    # boluses of two kinds in the history: a patient bolus done, a clinician bolus cancelled after 2 of its 10 min
+    at = clock.t_ms + 12 * 3600000
+    actions = [(at - 9 * 3600000, pump.patient_bolus), (at, lambda now: pump.clinician_bolus(50, 10, now=now)),
+               (at + 120000, pump.suspend), (at + 180000, pump.resume)]
     status_read = None  # the status a central reads as it connects: the first one; the notifications follow it
     while clock.t_ms < end:
+        if actions and actions[0][0] <= clock.t_ms:
+            actions.pop(0)[1](clock.ticks_ms())
         deadline = pump.tick(clock.ticks_ms())
         serve()
         if status_read is None:
             status_read = radio.values[svc.h_status].hex()
         step = max(1, min(ticks_diff(deadline, clock.ticks_ms()), 600000))
+        if actions:
+            step = max(1, min(step, actions[0][0] - clock.t_ms))
         clock.t_ms = min(end, clock.t_ms + step)
     serve()
     request = pp.split(pp.racp_request(racp.OP_REPORT, racp.OPR_ALL), e2e=1)

@@ -31,19 +31,19 @@ def _refused(doc, name="pico_w"):
 
 
 def test_malformed_configs_are_refused_naming_the_key():
-    assert _refused([]) == (E_MALFORMED, "config: must be an object")
-    assert _refused(_doc(extra=1)) == (E_MALFORMED, "config.extra: unknown key")
-    assert _refused(_doc(format=2))[1] == "config.format: must be 1"
-    assert _refused(_doc(format=True))[1] == "config.format: must be 1"
-    assert _refused(_doc(hw=[]))[1] == "config.hw: must be an object"
-    assert _refused(_doc(pump=None))[1] == "config.pump: must be an object"
+    assert _refused([]) == (E_MALFORMED, "config.json: must be an object, got a list")
+    assert _refused(_doc(extra=1)) == (E_MALFORMED, "config.json: extra: unknown key")
+    assert _refused(_doc(format=2))[1] == "config.json: format: must be 1, got 2"
+    assert _refused(_doc(format=True))[1] == "config.json: format: must be 1, got true"
+    assert _refused(_doc(hw=[]))[1] == "config.json: hw: must be an object"
+    assert _refused(_doc(pump=None))[1] == "config.json: pump: must be an object"
     code, detail = _refused(_doc(pump={"nl_per_step": 0}))
-    assert code == E_RANGE and detail.startswith("config.nl_per_step:")
+    assert code == E_RANGE and detail.startswith("config.json: pump.nl_per_step:")
     code, detail = _refused(_doc(pump={"nl_per_stp": 200}))
-    assert code == E_MALFORMED and detail == "config.nl_per_stp: unknown key"
+    assert code == E_MALFORMED and detail == "config.json: pump.nl_per_stp: unknown key"
 
 
 def test_a_config_made_for_another_board_is_refused():
     code, detail = _refused(_doc(), "esp32_devkit")
-    assert code == E_MALFORMED and detail.startswith("config.board:") and "esp32_devkit" in detail
-    assert _refused({"format": 1})[1].startswith("config.board:")
+    assert code == E_MALFORMED and detail.startswith("config.json: board:") and "esp32_devkit" in detail
+    assert _refused({"format": 1})[1].startswith("config.json: board:")

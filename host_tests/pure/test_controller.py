@@ -256,7 +256,7 @@ def test_delivery_with_bolus_suspend_and_resume_is_exact():
     assert rig.plant.steps_forward == len(rig.step_times)
     assert [e for e in rig.events() if e[0] in (ev.BOLUS_GRANTED, ev.BOLUS_DONE, ev.SUSPEND, ev.RESUME)] == [
         (ev.BOLUS_GRANTED, 100000, ev.BOLUS_PATIENT),
-        (ev.BOLUS_DONE, 100000, 2),
+        (ev.BOLUS_DONE, 100000, ev.BOLUS_PATIENT),
         (ev.SUSPEND, 0, 0),
         (ev.RESUME, 0, 0),
     ]
@@ -270,7 +270,7 @@ def test_suspend_cancels_boluses_and_persists():
     pump.suspend(now=rig.now)
     pump.suspend(now=rig.now)  # again: nothing new
     evs = rig.events()
-    assert evs[-2:] == [(ev.BOLUS_CANCELLED, 100000, 1), (ev.SUSPEND, 0, 0)]
+    assert evs[-2:] == [(ev.BOLUS_CANCELLED, 3333, ev.BOLUS_CLINICIAN), (ev.SUSPEND, 0, 0)]  # 1 of its 30 min
     assert pump.mode_name == "suspended"
     n = len(rig.step_times)
     rig.boot()  # a reset keeps the pump suspended
@@ -341,10 +341,11 @@ def test_refill_refused_when_the_program_breaks_at_the_new_concentration():
 
 def test_refill_checks_volume_and_first_concentration():
     rig = Rig()
-    for args in ((1000,), (0, 10000), (40001, 10000), ("5", 10000)):
+    for args, code in (((1000,), E_RANGE), ((0, 10000), E_RANGE), ((40001, 10000), E_RANGE),
+                       (("5", 10000), E_MALFORMED)):
         with raises(PumpError) as e:
             rig.pump.refill(*args, now=rig.now)
-        assert e.value.code == E_RANGE
+        assert e.value.code == code
     rig.pump.refill(40000, 10000, now=rig.now)
     assert rig.pump.reservoir.state == STATE_OK
 
@@ -528,7 +529,7 @@ def test_clinician_bolus_limits():
     rig.run(300 * 60000)
     # 0.4 mL/day for 5 h plus 60 uL: (83333 + 60000) nL of 200 nL steps
     assert len(rig.step_times) == (400000 * 5 // 24 + 60000) // 200
-    assert rig.events()[-1] == (ev.BOLUS_DONE, 600000, 1)
+    assert rig.events()[-1] == (ev.BOLUS_DONE, 600000, ev.BOLUS_CLINICIAN)
     pump.suspend(now=rig.now)
     with raises(PumpError) as e:
         pump.clinician_bolus(100, 30, now=rig.now)
@@ -578,10 +579,10 @@ def test_set_clock():
     assert rig.events()[-1] == (ev.CLOCK_SET, 5 * 3600, 0)
     assert rig.rtc.now_ms() == (MONDAY_S + 13 * 3600) * 1000
     assert unpack(pump._state_store.load()).wall_s == MONDAY_S + 13 * 3600
-    for bad in (-1, "x", 1.5):
+    for bad, code in ((-1, E_RANGE), ("x", E_MALFORMED), (1.5, E_MALFORMED)):
         with raises(PumpError) as e:
             pump.set_clock(bad, now=rig.now)
-        assert e.value.code == E_RANGE
+        assert e.value.code == code
     pump.set_clock(MONDAY_S + 11 * 3600, now=rig.now)
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den
     assert rig.events()[-1] == (ev.CLOCK_SET, -2 * 3600, 0)
@@ -596,10 +597,10 @@ def test_prime_only_when_not_running():
         pump.prime(now=rig.now)
     assert e.value.code == E_STATE
     pump.suspend(now=rig.now)
-    for bad in (0, 5001, "1"):
+    for bad, code in ((0, E_RANGE), (5001, E_RANGE), ("1", E_MALFORMED)):
         with raises(PumpError) as e:
             pump.prime(bad, now=rig.now)
-        assert e.value.code == E_RANGE
+        assert e.value.code == code
     n = len(rig.step_times)
     pump.prime(now=rig.now)  # the catheter volume, 150 uL: 750 steps at 25 uL/min (480 ms per step)
     assert pump.mode_name == "priming"

@@ -3,6 +3,7 @@
 from pump.compat import const
 from pump.errors import E_MALFORMED, E_RANGE, PumpError
 from pump.therapy import MIN_RATE_NL_PER_DAY
+from pump.units import as_int
 
 RESET_POWER_ON = const(0)
 RESET_WATCHDOG = const(1)
@@ -25,31 +26,30 @@ _FIELDS = {
 
 
 class PumpConfig:
-    """Validated configuration; attributes named as the keys of _FIELDS."""
+    """Validated configuration; attributes named as the keys of _FIELDS. Errors name the key as `where`.KEY (where:
+    the object's place in its file, "pump" in config.json and in scenarios); 200.0 is 200."""
 
-    def __init__(self, doc=None):
+    def __init__(self, doc=None, where="pump"):
         doc = {} if doc is None else doc
         if type(doc) is not dict:
-            raise PumpError(E_MALFORMED, "config: must be an object")
+            raise PumpError(E_MALFORMED, "%s: must be an object" % where)
         for key in doc:
             if key not in _FIELDS:
-                raise PumpError(E_MALFORMED, "config.%s: unknown key" % key)
+                raise PumpError(E_MALFORMED, "%s.%s: unknown key" % (where, key))
         values = {}
         for key, (default, lo, hi) in _FIELDS.items():
-            v = doc.get(key, default)
-            if type(v) is not int:
-                raise PumpError(E_MALFORMED, "config.%s: must be an integer" % key)
+            v = as_int(doc.get(key, default), "%s.%s" % (where, key))
             if not lo <= v <= hi:
-                raise PumpError(E_RANGE, "config.%s: %d not in %d..%d" % (key, v, lo, hi))
+                raise PumpError(E_RANGE, "%s.%s: %d not in %d..%d" % (where, key, v, lo, hi))
             values[key] = v
         if values["empty_reservoir_ul"] > values["low_reservoir_ul"]:
-            raise PumpError(E_RANGE, "config.empty_reservoir_ul: above low_reservoir_ul")
+            raise PumpError(E_RANGE, "%s.empty_reservoir_ul: above low_reservoir_ul" % where)
         # a rate the pump may run at must be a therapy rate (>= 0.01 mL/day and >= one step a day): a slower one has
         # no step interval within the ticks horizon, and the dose plan could not time it
         lowest = max(MIN_RATE_NL_PER_DAY, values["nl_per_step"])
         for key in ("prime_rate_nl_per_day", "min_rate_at_empty_nl_per_day"):
             if 0 < values[key] < lowest:
-                raise PumpError(E_RANGE, "config.%s: below the lowest rate, %d nL/day" % (key, lowest))
+                raise PumpError(E_RANGE, "%s.%s: below the lowest rate, %d nL/day" % (where, key, lowest))
         self.nl_per_step = values["nl_per_step"]
         self.catheter_volume_ul = values["catheter_volume_ul"]
         self.reservoir_ul = values["reservoir_ul"]

@@ -11,7 +11,7 @@ from pump import events as ev
 from pump.bolus import PatientBolusPolicy
 from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
 from pump.compat import ticks_add, ticks_diff
-from pump.doseplan import KIND_CLINICIAN, KIND_PATIENT, KIND_PERIODIC, DosePlan
+from pump.doseplan import DosePlan
 from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
 from pump.eventlog import EventLog
@@ -21,7 +21,7 @@ from pump.config import RESET_WATCHDOG
 from pump.safety import Safety
 from pump.store import Store
 from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
-from pump.units import min_to_ms, ug_to_ng, ul_to_nl
+from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
 
 _PROGRAM_MAX_BYTES = 8192
 _HALTED_WAKE_MS = 3600000
@@ -207,13 +207,13 @@ class Pump:
 
     def _apply_cap(self, now):
         empty = self.reservoir.state == STATE_EMPTY
-        self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1)
+        self._cancelled(self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1), now)
 
     def _bolus_finished(self, now):
         for b in self.plan.finished:
-            if b.kind != KIND_PERIODIC:
+            if b.kind != ev.BOLUS_PERIODIC:
                 self.safety.release(now, b.steps)
-            self._event(ev.BOLUS_DONE, b.dose_ng, b.kind)
+            self._event(ev.BOLUS_DONE, b.delivered_ng, b.kind)
         self.plan.finished = []
 
     def _new_day(self):
@@ -279,15 +279,19 @@ class Pump:
     def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
         """New fill volume; a new concentration re-validates the program and starts a bridge bolus."""
         now = self._now(now)
-        if type(fill_ul) is not int or not 0 < fill_ul <= self.cfg.reservoir_ul:
+        fill_ul = as_int(fill_ul, "fill_ul")  # 20000.0 is 20000 (JSON writers); 1.5, NaN, true are refused
+        if not 0 < fill_ul <= self.cfg.reservoir_ul:
             raise PumpError(E_RANGE, "fill_ul: 1..%d" % self.cfg.reservoir_ul)
-        conc = self.plan.conc_ug_per_ml if conc_ug_per_ml is None else conc_ug_per_ml
+        if conc_ug_per_ml is None:
+            conc = self.plan.conc_ug_per_ml
+        else:
+            conc = as_int(conc_ug_per_ml, "concentration_ug_per_ml")
         therapy = self.therapy
         if therapy is not None and conc != therapy.conc_ug_per_ml:
             doc = therapy.to_doc()
             doc["drug"]["concentration_ug_per_ml"] = conc
             therapy = parse_prescription(doc, self.library, self.nl_per_step)
-        elif therapy is None and (type(conc) is not int or conc <= 0):
+        elif therapy is None and conc <= 0:
             raise PumpError(E_RANGE, "concentration_ug_per_ml: needed for a first fill")
         if therapy is not self.therapy:
             self._persist_program(therapy)
@@ -306,8 +310,8 @@ class Pump:
         now = self._now(now)
         if self.plan.running:
             raise PumpError(E_STATE, "prime: suspend or stop therapy first")
-        volume_ul = self.cfg.catheter_volume_ul if volume_ul is None else volume_ul
-        if type(volume_ul) is not int or not 0 < volume_ul <= 5000:
+        volume_ul = self.cfg.catheter_volume_ul if volume_ul is None else as_int(volume_ul, "volume_ul")
+        if not 0 < volume_ul <= 5000:
             raise PumpError(E_RANGE, "volume_ul: 1..5000")
         nl = ul_to_nl(volume_ul)
         if self.reservoir.remaining_nl - nl < self.reservoir.empty_nl:
@@ -331,7 +335,7 @@ class Pump:
             raise PumpError(E_STATE, "bolus: therapy not running")
         check_bolus(dose_ng, duration_ms, therapy.conc_ug_per_ml, self.nl_per_step, "bolus")
         self.library.check(therapy.drug, QTY_BOLUS, dose_ng, "bolus.dose_ug", confirm_soft)
-        self._start_bolus(now, KIND_CLINICIAN, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
+        self._start_bolus(now, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
 
     def patient_bolus(self, now=None):
         """Start the programmed patient bolus, or refuse with the reason (logged) as a PumpError."""
@@ -343,21 +347,21 @@ class Pump:
             code = self.policy.check(self.wall_s(now), pb)
             if code or pb is None:
                 raise PumpError(code or E_STATE, "patient_bolus")
-            self._start_bolus(now, KIND_PATIENT, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
+            self._start_bolus(now, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
         except PumpError as e:
             self._event(ev.BOLUS_REFUSED, e.code, ev.BOLUS_PATIENT)
             raise
         self.policy.grant(self.wall_s(now))
         self.checkpoint(now)
 
-    def _start_bolus(self, now, kind, log_kind, dose_ng, duration_ms):
+    def _start_bolus(self, now, kind, dose_ng, duration_ms):
         if self.reservoir.state == STATE_EMPTY:
             raise PumpError(E_RESERVOIR, "bolus: reservoir empty")
         steps = self._bolus_steps(dose_ng)
         if not self.plan.start_bolus(now, kind, dose_ng, duration_ms, steps):
             raise PumpError(E_STATE, "bolus: too many boluses in progress")
         self.safety.grant_steps(steps)
-        self._event(ev.BOLUS_GRANTED, dose_ng, log_kind)
+        self._event(ev.BOLUS_GRANTED, dose_ng, kind)
 
     def suspend(self, now=None):
         now = self._now(now)
@@ -449,8 +453,9 @@ class Pump:
 
     def set_clock(self, wall_s, now=None):
         now = self._now(now)
-        if type(wall_s) is not int or wall_s < 0:
-            raise PumpError(E_RANGE, "wall_s")
+        wall_s = as_int(wall_s, "wall_s")
+        if wall_s < 0:
+            raise PumpError(E_RANGE, "wall_s: must be >= 0, got %d" % wall_s)
         old = self.wall_s(now)
         self.plan.set_wall_s(now, wall_s)
         self.hw.rtc.set_ms(wall_s * 1000)
@@ -472,9 +477,9 @@ class Pump:
 
     def _cancelled(self, boluses, now):
         for b in boluses:
-            if b.kind != KIND_PERIODIC:
+            if b.kind != ev.BOLUS_PERIODIC:
                 self.safety.release(now, b.steps)
-            self._event(ev.BOLUS_CANCELLED, b.dose_ng, b.kind)
+            self._event(ev.BOLUS_CANCELLED, b.delivered_ng, b.kind)
 
     # ---- state for telemetry (cold path) ----
     @property

@@ -8,11 +8,13 @@ the caller wakes late. Only `take_due` runs per step; everything else is cold pa
 
 from pump.calendar import MS_PER_DAY, Calendar
 from pump.compat import const, ticks_add, ticks_diff
+# A bolus's kind is the event log's number (pump.events BOLUS_*: on the wire and in stored logs); these names are
+# what the dose plan's callers and tests know them by.
+from pump.events import BOLUS_CLINICIAN as KIND_CLINICIAN  # noqa: F401
+from pump.events import BOLUS_PATIENT as KIND_PATIENT  # noqa: F401
+from pump.events import BOLUS_PERIODIC as KIND_PERIODIC
 from pump.steptimer import StepTimer, gcd, interval_for
 
-KIND_CLINICIAN = const(1)
-KIND_PATIENT = const(2)
-KIND_PERIODIC = const(3)
 _MAX_BOLUSES = const(3)
 _MAX_BOUNDARY_MS = const(86400000)  # wake at least daily, well inside the ticks horizon
 
@@ -26,7 +28,7 @@ def _frac_add(a_num, a_den, b_num, b_den):
 
 class Bolus:
     """One bolus in progress: `dose_ng` spread evenly over `duration_ms`, ending at ticks `end`; `steps`: the
-    over-delivery allowance the caller granted for it, handed back when it ends."""
+    over-delivery allowance the caller granted for it, handed back when it ends; `delivered_ng`: set when it ends."""
 
     def __init__(self, kind, dose_ng, duration_ms, end, steps=0):
         self.kind = kind
@@ -34,6 +36,14 @@ class Bolus:
         self.duration_ms = duration_ms
         self.end = end
         self.steps = steps
+        self.delivered_ng = 0
+
+    def stop(self, at):
+        """It ends at ticks `at` (done or cancelled): `delivered_ng` is what its pacing gave, dose x elapsed /
+        duration rounded down to whole ng (the whole dose at its end); big ints on a board, but cold path."""
+        left = min(max(ticks_diff(self.end, at), 0), self.duration_ms)
+        self.delivered_ng = self.dose_ng * (self.duration_ms - left) // self.duration_ms
+        return self
 
 
 class DosePlan:
@@ -61,7 +71,7 @@ class DosePlan:
     # ---- commands (cold path) ----
     def set_therapy(self, now, therapy, conc_ug_per_ml, run=True):
         """Adopt a validated therapy (running unless `run` is False); boluses in progress are cancelled, returned."""
-        cancelled = self._cancel_boluses()
+        cancelled = self._cancel_boluses(now)
         self.therapy = therapy
         self.conc_ug_per_ml = conc_ug_per_ml
         self.running = run and therapy is not None and therapy.mode != 0
@@ -70,7 +80,7 @@ class DosePlan:
 
     def suspend(self, now):
         """Stop delivery keeping the phase; boluses and priming are cancelled (returned)."""
-        cancelled = self._cancel_boluses()
+        cancelled = self._cancel_boluses(now)
         self.prime_nl_left = 0
         self.running = False
         self.retime(now)
@@ -81,7 +91,8 @@ class DosePlan:
         self.retime(now)
 
     def start_bolus(self, now, kind, dose_ng, duration_ms, steps=0):
-        if len(self.boluses) >= _MAX_BOLUSES:
+        """Start a bolus of a kind of pump.events (BOLUS_*); False with three running, or under a cap (empty)."""
+        if len(self.boluses) >= _MAX_BOLUSES or self.cap_nl_per_day >= 0:
             return False
         self.boluses.append(Bolus(kind, dose_ng, duration_ms, ticks_add(now, duration_ms), steps))
         self.retime(now)
@@ -100,10 +111,15 @@ class DosePlan:
         self.retime(now)
 
     def set_cap(self, now, cap_nl_per_day):
-        """Cap the rate (reservoir empty); -1 removes the cap."""
+        """Cap the rate (reservoir empty); -1 removes the cap. No bolus runs under a cap (the pacing would count drug
+        that never moves): those in progress are cancelled (returned), periodic ones do not start."""
+        cancelled = []
         if cap_nl_per_day != self.cap_nl_per_day:
+            if cap_nl_per_day >= 0:
+                cancelled = self._cancel_boluses(now)
             self.cap_nl_per_day = cap_nl_per_day
             self.retime(now)
+        return cancelled
 
     def set_wall_s(self, now, wall_s):
         self.cal.set_wall_s(wall_s, now)
@@ -152,9 +168,11 @@ class DosePlan:
             if not self.bridge_nl_left:
                 self.retime(at)
 
-    def _cancel_boluses(self):
+    def _cancel_boluses(self, now):
         cancelled = self.boluses
         self.boluses = []
+        for b in cancelled:
+            b.stop(now)
         return cancelled
 
     def basal_ng_per_day(self):
@@ -215,12 +233,12 @@ class DosePlan:
         keep = []
         for b in self.boluses:
             if ticks_diff(b.end, at) <= 0:
-                self.finished.append(b)
+                self.finished.append(b.stop(at))
             else:
                 keep.append(b)
         self.boluses = keep
         therapy = self.therapy
-        if therapy is not None and self.running:
+        if therapy is not None and self.running and self.cap_nl_per_day < 0:
             bit = 1 << self.cal.weekday
             for start, dose_ng, duration_ms, mask in therapy.periodic_boluses:
                 if mask & bit and start == self.cal.ms_of_day and len(self.boluses) < _MAX_BOLUSES:

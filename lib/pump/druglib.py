@@ -4,7 +4,7 @@ import json
 
 from pump.compat import const
 from pump.errors import E_HARD_LIMIT, E_MALFORMED, E_SOFT_LIMIT, E_STORAGE, E_UNKNOWN_DRUG, PumpError
-from pump.units import MAX_SMALL_INT, format_ug, ug_to_ng
+from pump.units import MAX_SMALL_INT, format_ug, json_text, ug_to_ng, whole
 
 FORMAT = const(1)
 
@@ -93,8 +93,8 @@ class DrugLibrary:
         for k in doc:
             if k not in _TOP_KEYS:
                 raise _bad(k, "unknown key")
-        if doc.get("format") != FORMAT or type(doc.get("format")) is not int:
-            raise _bad("format", "must be %d" % FORMAT)
+        if whole(doc.get("format")) != FORMAT:
+            raise _bad("format", "must be %d, got %s" % (FORMAT, json_text(doc.get("format"))))
         version = doc.get("version")
         if type(version) is not str or not version:
             raise _bad("version", "must be a non-empty string")
@@ -126,13 +126,17 @@ class DrugLibrary:
 
     @classmethod
     def load(cls, path):
-        """Read and parse a library file; an unreadable file is E_STORAGE, a malformed one E_MALFORMED."""
+        """Read and parse a library file; an unreadable file is E_STORAGE, a malformed one E_MALFORMED naming the
+        file and the key ("/lib/druglib.json: format: must be 1, got 1.5")."""
         try:
             with open(path, "rb") as f:
                 text = f.read()
         except OSError:
             raise PumpError(E_STORAGE, "druglib: cannot read %s" % path)
-        return cls.from_json(text)
+        try:
+            return cls.from_json(text)
+        except PumpError as e:
+            raise PumpError(e.code, "%s: %s" % (path, e.detail))
 
     def names(self):
         return sorted(self.drugs)

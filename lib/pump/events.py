@@ -12,8 +12,8 @@ REFILL = const(4)  # a: fill volume µL
 PRIME = const(5)  # a: priming volume nL
 BOLUS_GRANTED = const(6)  # a: dose ng, b: BOLUS_PATIENT or BOLUS_CLINICIAN
 BOLUS_REFUSED = const(7)  # a: pump.errors code (the reason), b: BOLUS_PATIENT or BOLUS_CLINICIAN
-BOLUS_DONE = const(8)  # a: delivered ng, b: kind
-BOLUS_CANCELLED = const(9)  # a: delivered ng before the cancel, b: kind
+BOLUS_DONE = const(8)  # a: delivered ng (the whole dose), b: kind (BOLUS_*)
+BOLUS_CANCELLED = const(9)  # a: ng delivered before the cancel (dose x elapsed / duration, rounded down), b: kind
 SUSPEND = const(10)  # a: reason (0 user, else the alarm code that suspended)
 RESUME = const(11)
 STOP = const(12)
@@ -27,9 +27,12 @@ TASK_FAULT = const(19)  # a: task id, b: error code if any
 STORE_CORRUPT = const(20)  # a: corrupt slots/records found, b: which store (STORE_STATE, STORE_LOG)
 AUTH_LOCKOUT = const(21)  # BLE commands locked out after repeated authentication failures; a: seconds, b: level
 
-# Values of argument b
+# Values of argument b. The bolus kinds are the dose plan's too (pump.doseplan): one numbering, on the wire and in
+# stored logs. A periodic bolus (the program's own schedule) is never granted or refused, only done or cancelled.
 BOLUS_PATIENT = const(1)
 BOLUS_CLINICIAN = const(2)
+BOLUS_PERIODIC = const(3)
+BOLUS_NAMES = ("", "patient", "clinician", "periodic")  # by kind
 STORE_STATE = const(1)
 STORE_LOG = const(2)
 

@@ -1,4 +1,5 @@
-"""Exact integer unit conversions: µg→ng, µL→nL, minutes→ms, "HH:MM"→ms of day, dose and concentration→nL/day."""
+"""Exact integer unit conversions: µg→ng, µL→nL, minutes→ms, "HH:MM"→ms of day, dose and concentration→nL/day; the
+checks of numbers read from JSON (an integral float is that integer: JSON writers emit 10000.0)."""
 
 from pump.compat import const
 from pump.errors import E_MALFORMED, E_RANGE, E_SCHEDULE, PumpError
@@ -13,33 +14,66 @@ _INF = float("inf")
 _HALF = 0.5
 
 
-def as_int(x, key="value"):
-    """An int, or a float with an integral value, as int. bool, str, NaN, inf or a fraction raise PumpError."""
+def json_text(x):
+    """A value as its JSON file spells it, for refusals: 1.5, NaN, Infinity, true, null, "text", a list, an object."""
+    t = type(x)
+    if t is bool:
+        return "true" if x else "false"
+    if x is None:
+        return "null"
+    if t is float and not _finite(x):
+        return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")  # noqa: PLR0124 - NaN only
+    if t is str:
+        return '"%s"' % (x if len(x) <= 32 else x[:32] + "...")
+    if t is list:
+        return "a list"
+    if t is dict:
+        return "an object"
+    return repr(x)
+
+
+def _finite(x):
+    return x == x and x != _INF and x != -_INF  # noqa: PLR0124 - NaN is the one value unequal to itself
+
+
+def whole(x):
+    """An int, or a float with an integral value, as int; None for anything else (a fraction, NaN, inf, a bool)."""
     t = type(x)
     if t is int:
         return x
-    if t is float:
-        if x != x or x == _INF or x == -_INF:  # noqa: PLR0124 - NaN is the one value unequal to itself
-            raise PumpError(E_RANGE, "%s: not a finite number" % key)
+    if t is float and _finite(x):
         i = int(x)
-        if i != x:
-            raise PumpError(E_MALFORMED, "%s: must be a whole number" % key)
-        return i
-    raise PumpError(E_MALFORMED, "%s: must be a number" % key)
+        if i == x:
+            return i
+    return None
+
+
+def as_int(x, key="value", what="an integer"):
+    """whole(x), or PumpError naming `key` (file and key path), what it must be and what it is: "config.json:
+    pump.nl_per_step: must be an integer, got 1.5". NaN and inf are E_RANGE, every other refusal E_MALFORMED."""
+    i = whole(x)
+    if i is None:
+        code = E_RANGE if type(x) is float and not _finite(x) else E_MALFORMED
+        raise PumpError(code, "%s: must be %s, got %s" % (key, what, json_text(x)))
+    return i
+
+
+def as_number(x, key="value"):
+    """An int or a finite float (not a bool), else PumpError naming `key`, as as_int."""
+    t = type(x)
+    if t is int or (t is float and _finite(x)):
+        return x
+    raise PumpError(E_RANGE if t is float else E_MALFORMED, "%s: must be a finite number, got %s" % (key, json_text(x)))
 
 
 def _milli(x, key):
     # x * 1000 as an int: exact for ints; for floats the fractional part is scaled on its own (so a single-precision
     # float keeps what precision it has) and rounded half to even.
-    t = type(x)
-    if t is int:
+    x = as_number(x, key)
+    if type(x) is int:
         if x < 0:
             raise PumpError(E_RANGE, "%s: negative" % key)
         return x * 1000
-    if t is not float:
-        raise PumpError(E_MALFORMED, "%s: must be a number" % key)
-    if x != x or x == _INF or x == -_INF:  # noqa: PLR0124 - NaN is the one value unequal to itself
-        raise PumpError(E_RANGE, "%s: not a finite number" % key)
     if x < 0:
         raise PumpError(E_RANGE, "%s: negative" % key)
     whole = int(x)

@@ -79,7 +79,7 @@ function renderRecord(r) {
   const row = document.createElement("tr");
   const alarm = (c) => (defs.alarms[String(c)] ? defs.alarms[String(c)].text : "alarm " + c);
   const details = [[r.a_name, r.a], [r.b_name, r.b]].filter(([name]) => name)
-    .map(([n, v]) => (n === "alarm" ? alarm(v) : n + " " + v));
+    .map(([n, v]) => (n === "alarm" ? alarm(v) : n === "kind" ? r.kind : n + " " + v));
   for (const text of [r.seq, timeOfSeconds(r.t_s), r.text, details.join(", ")]) {
     const td = document.createElement("td");
     td.textContent = String(text);

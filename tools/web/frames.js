@@ -209,8 +209,16 @@ export function decodeRecord(defs, payload) {
   if (r.format !== 1 || r.seq === 0 || crc32(bytes, 0, layout.crc_of) !== r.crc) throw new Error("not a valid event record");
   const ev = defs.events[String(r.code)];
   const args = ev ? ev.args : ["a", "b"];
-  return { seq: r.seq, t_s: r.t_s, code: r.code, a: r.a, b: r.b, text: ev ? ev.text : "event " + r.code,
+  const out = { seq: r.seq, t_s: r.t_s, code: r.code, a: r.a, b: r.b, text: ev ? ev.text : "event " + r.code,
     a_name: args[0], b_name: args[1] };
+  if (args[1] === "kind") out.kind = kindText(defs, r.b);
+  return out;
+}
+
+// A bolus kind (argument b of the bolus events) in words, as tools/pumpproto.kind_text.
+export function kindText(defs, kind) {
+  const names = defs.bolus_kinds;
+  return kind > 0 && kind < names.length ? names[kind] : "kind " + kind;
 }
 
 // A RACP request (op, operator, and the sequence numbers it needs), as tools/pumpproto.racp_request.
