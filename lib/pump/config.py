@@ -24,6 +24,11 @@ _FIELDS = {
 }
 
 
+def field_max(key):
+    """The largest value configuration key `key` may take (stored records are checked against it)."""
+    return _FIELDS[key][2]
+
+
 class PumpConfig:
     """Validated configuration; attributes named as the keys of _FIELDS."""
 
