@@ -31,7 +31,11 @@ EVENT_KEYS = {
     "battery": {"percent": True},
     "resume_alarm": {},
     "acknowledge": {},
+    "flash_corrupt": {"store": True, "slot": True},
 }
+# flash_corrupt: which store's slots get a flipped bit (they are read back at the next reset)
+FLASH_STORES = ("state", "prog", "cmdauth", "log")
+FLASH_SLOTS = ("a", "b", "both")
 
 
 class ScenarioError(Exception):
@@ -107,6 +111,10 @@ class Scenario:
                 raise ScenarioError("%s%s: missing" % (path, key))
         if kind == "reset" and e.get("cause", "power_on") not in ("power_on", "watchdog"):
             raise ScenarioError("%scause: %r is not power_on or watchdog" % (path, e["cause"]))
+        if kind == "flash_corrupt":
+            for key, allowed in (("store", FLASH_STORES), ("slot", FLASH_SLOTS)):
+                if e[key] not in allowed:
+                    raise ScenarioError("%s%s: %r is not one of %s" % (path, key, e[key], ", ".join(allowed)))
         return round(at_h * 3600000), kind, e
 
 
