@@ -330,3 +330,34 @@ def test_a_checkpoint_that_does_not_parse_falls_back_to_the_other_slot():
         assert e.value.code == E_CORRUPT
         pump = rig.boot()
         assert pump.plan.running and not pump.safety.holding and al.A_STORE_CORRUPT in _active(pump)
+
+
+def test_a_library_without_the_drug_still_lets_the_clinician_stop_the_pump():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    other = {"concentration_ug_per_ml": _bounds(1, 2, 3, 4), "daily_dose_ug_per_day": _bounds(1, 2, 3, 4),
+             "bolus_dose_ug": _bounds(1, 2, 3, 4)}
+    rig.library = DrugLibrary.from_doc({"format": 1, "version": "3", "drugs": {"baclofen": other}})
+    pump = rig.boot()
+    assert pump.plan.running and (ev.PROGRAM_UNCHECKED, E_UNKNOWN_DRUG, 0) in rig.events()
+    with raises(PumpError) as e:
+        pump.refill(20000, 20000, now=rig.now)  # a new strength is a new dose: it needs the library
+    assert e.value.code == E_UNKNOWN_DRUG and pump.plan.conc_ug_per_ml == 10000
+    pump.refill(20000, now=rig.now)  # the same drug again: no new dose
+    pump.stop(now=rig.now)
+    assert pump.mode_name == "stopped" and _stepping(rig) == 0
+
+
+def test_a_boot_whose_alarms_cannot_be_saved_still_runs_with_them():
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    rig.run(HOUR_MS)
+    rig.storage.corrupt("log.0", 3)  # bit rot found at the next boot: an alarm to save at once ...
+    real_write = rig.storage.write
+
+    def failing_write(name, data):
+        if name.startswith("state"):
+            raise OSError(28)  # ... on a flash that refuses the write
+        real_write(name, data)
+
+    rig.storage.write = failing_write
+    pump = rig.boot()
+    assert al.A_STORE_CORRUPT in _active(pump) and pump.plan.running and pump._dirty

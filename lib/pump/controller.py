@@ -113,7 +113,10 @@ class Pump:
         if s.counters is not None:
             self._account_gap(wall_ms - c.wall_s * 1000)
             self._apply_cap(now)
-        self._save_latched(now)
+        try:
+            self._save_latched(now)  # holds and faults found at this boot survive the next reset
+        except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
+            self._dirty = True
 
     def _boot_wall_ms(self, wall_ms, saved_s):
         """The wall clock to start from: the RTC's `wall_ms`, unless it reads before the last checkpoint (it lost
@@ -481,7 +484,7 @@ class Pump:
         doc["therapy"] = {"mode": "stopped"}
         doc.pop("patient_bolus", None)
         doc.pop("periodic_boluses", None)
-        self.program(doc, True, now, self.library is not None)  # stopping needs no drug library
+        self.program(doc, True, now, False)  # a stop delivers nothing: no library needed (it may be gone)
         self._event(ev.STOP)
 
     def set_clock(self, wall_s, now=None):
