@@ -59,7 +59,7 @@ class App:
         self._alarm_changed = asyncio.Event()
         self._alarm_bits = -1
         setup = getattr(hw, "setup", None)
-        if setup and self.pump.therapy is None:
+        if setup and self.pump.first_boot:  # never over a program lost later: that is an alarm, not a set-up
             self.first_setup(setup)
         self.ble = None
         if getattr(hw, "ble", None) is not None:

@@ -22,7 +22,7 @@ from pump.alarms import (A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_STATE_LOST,
 from pump.config import RESET_WATCHDOG
 from pump.safety import Safety
 from pump.store import Store
-from pump.stored import STATE_LOST, Stored
+from pump.stored import STATE_FIRST, STATE_LOST, Stored
 from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
 from pump.units import min_to_ms, ug_to_ng, ul_to_nl
 
@@ -58,6 +58,7 @@ class Pump:
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
         self.halted = False  # a task fault stopped the pump: no step until the board resets
         self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
+        self.first_boot = False  # no record in the state and program stores at boot: a new pump
         self._prime_steps = 0  # over-delivery allowance of the priming in progress
         self._bridging = False  # over-delivery bounds follow a bridge in progress
         self._restore(now)
@@ -68,6 +69,7 @@ class Pump:
         lost store or an older program than the one applied is an event and an alarm, never a boot that fails;
         holds found here are saved at once."""
         s = Stored(self._state_store, self._prog_store, self.library, self.nl_per_step)
+        self.first_boot = s.state == STATE_FIRST
         c = s.counters
         if c is not None:
             self.c = c
