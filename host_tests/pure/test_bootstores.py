@@ -361,3 +361,22 @@ def test_a_boot_whose_alarms_cannot_be_saved_still_runs_with_them():
     rig.storage.write = failing_write
     pump = rig.boot()
     assert al.A_STORE_CORRUPT in _active(pump) and pump.plan.running and pump._dirty
+
+
+def test_a_new_pumps_first_saves_cut_by_a_power_failure_are_no_loss():
+    for first in (lambda rig: rig.pump.refill(20000, 10000, now=rig.now),
+                  lambda rig: rig.pump.program(rx(4000), now=rig.now)):
+        n = 0
+        while True:
+            rig = Rig()
+            rig.storage.cut_after(n)
+            try:
+                first(rig)
+                break
+            except PowerCut:
+                pass
+            rig.storage.power_on()
+            pump = rig.boot()
+            assert not pump.safety.holding and al.A_STORE_CORRUPT not in _active(pump), (n, _active(pump))
+            n += 1
+        assert n > 20

@@ -2,8 +2,9 @@
 change therapy. Each record is checked against its ranges (one that does not parse is a storage fault like a bad
 CRC, and the other slot is tried); the verdicts say what the pump may trust and what it must raise.
 
-- state: FIRST on a new pump (neither store holds a blob), OK, or LOST (blobs there, none readable: the reservoir,
-  the holds and the user's suspend are unknown; the pump holds dosing with an alarm until a clinician confirms).
+- state: FIRST on a new pump (neither store holds a record: no blob, or only its first save torn by a power cut),
+  OK, or LOST (records there, none readable, or a program stored without any state: the reservoir, the holds and
+  the user's suspend are unknown; the pump holds dosing with an alarm until a clinician confirms).
 - program: the one applied last, or a FALLBACK (the program store is older than the program the last checkpoint
   says was applied, none of its records reads, or it cannot run on the drug the reservoir holds): held with a
   high-priority alarm. A program store *newer* than the checkpoint is a command cut by a power failure between
@@ -56,14 +57,14 @@ class Stored:
         self._judged(prog_store, ev.STORE_PROG)
         if c is not None:
             self.state = STATE_OK
-        elif state_store.found_slots or prog_store.found_slots:
-            self.state = STATE_LOST
+        elif state_store.rotten_slots or prog_store.found_slots > prog_store.torn_slots:
+            self.state = STATE_LOST  # records there but none readable, or a program stored without any state
         else:
-            self.state = STATE_FIRST
+            self.state = STATE_FIRST  # nothing, or only the first save of a new pump cut by a power failure
         applied = c.prog_seq if c is not None else None  # None: not known
         if doc is None:
             # none readable though records were there, or none while the checkpoint says one was applied
-            self.fallback = prog_store.found_slots > 0 or bool(applied)
+            self.fallback = prog_store.rotten_slots > 0 or bool(applied)
             return
         if applied is not None and newer(applied, prog_store.seq):
             self.fallback = True  # its newer slot was lost: an older prescription than the one applied
