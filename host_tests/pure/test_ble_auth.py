@@ -334,6 +334,16 @@ def test_lost_counters_refuse_every_command_with_an_alarm_until_new_keys():
     assert a.verify(command(KC2, ROLE_CLINICIAN, 1, OP_SUSPEND)) == E_REPLAY and not a.auth.lost
 
 
+def test_new_keys_at_the_very_next_boot_end_a_loss():
+    a = Auth()
+    _lose_both_slots(a)
+    a.boot()
+    assert a.auth.lost
+    a.boot(NEW_DOC)
+    assert not a.auth.lost and a.verify(command(KC2, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    assert a.logged.count((ev.STORE_CORRUPT, 2, ev.STORE_CMDAUTH)) == 1  # both slots rewritten at the loss
+
+
 def test_lost_counters_without_keys_are_judged_by_the_keys_of_a_later_boot():
     a = Auth()
     _lose_both_slots(a)

@@ -151,8 +151,10 @@ class CommandAuth:
         not saved: the keys of a later boot are then the ones it is judged by (never a blank that any key ends)."""
         self.lost = True
         if self.keys is not None:
-            try:
-                self._store.save(struct.pack(_STATE, 0, 0, 0, _LOST, self._fp))
+            try:  # into both slots: no slot left in doubt to count against the new keys at a later boot
+                record = struct.pack(_STATE, 0, 0, 0, _LOST, self._fp)
+                self._store.save(record)
+                self._store.save(record)
             except PumpError:
                 pass  # refused in memory all the same; the next boot finds the loss again
 
