@@ -1,7 +1,9 @@
-"""Firmware entry: pick the board (by platform, or PUMP_BOARD on the unix port), build it from config.json, run."""
+"""Firmware entry: pick the board (by platform, or PUMP_BOARD on the unix port), build it from config.json, run; a
+failure before the app runs ends in the board's fail-safe (board.start)."""
+
+import sys
 
 import board
-from pump.app import main
 
 
 def _board_name():
@@ -13,4 +15,5 @@ def _board_name():
         return None
 
 
-main(board.build_configured(_board_name()))
+if board.start(_board_name()) is None:
+    sys.exit(1)  # off a board only (the unix port): on a board the fail-safe never returns

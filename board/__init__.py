@@ -2,6 +2,7 @@
 
 import sys
 
+from board import failsafe  # imported now: a failure (a MemoryError too) must not first need an import
 # Why the board last reset (hw.reset_cause): stable numbers, logged and sent over BLE.
 from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: E402,F401
 from pump.config import PumpConfig  # noqa: E402
@@ -81,6 +82,25 @@ def _parse_config(doc, name):
 def read_config(path=CONFIG_FILE):
     """The config document in `path`, or None when there is no such file; E_MALFORMED when it is not JSON."""
     return read_json(path, "config")
+
+
+def start(name=None, path=CONFIG_FILE, fail_safe=None):
+    """main.py's whole job: the board `name` built from its config file, the app built on it, run. Whatever fails
+    before the app runs (the config, the board, the stored data, the app itself) ends in the fail-safe
+    (board.failsafe: motor off, the high-priority alarm pattern, one console line), never in a REPL or a reset loop.
+    Returns the app once its run is over (the board's run time, e.g. `make run DAYS=`), None after a fail-safe."""
+    if name is None:
+        name = board_for_platform(sys.platform)
+    hw = None
+    try:
+        hw = build_configured(name, path)
+        from pump.app import App, run
+
+        app = App(hw)
+    except Exception as e:  # noqa: BLE001 - anything at all: the pump must not be left silent with the motor on
+        (fail_safe or failsafe.fail_safe)(e, name, hw)
+        return None
+    return run(app)
 
 
 def build_configured(name=None, path=CONFIG_FILE):

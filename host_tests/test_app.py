@@ -11,6 +11,7 @@ import pytest
 import pump.app
 from board.sim import Plant, SimRtc, SimStepper, VirtualClock, build
 from fakes.flash import FakeStorage
+from pump import alarms as al
 from pump import events as ev
 from pump.alarms import A_TASK_FAULT
 from pump.app import TASK_DOSING, TASK_TELEMETRY, App
@@ -307,3 +308,35 @@ async def _first_line_then_hang(app):
 
 async def _hung():
     await asyncio.Event().wait()
+
+
+def _reboot(app, clock, library_path=LIBRARY):
+    """A reset of `app`'s board: a new App on the same storage, plant and clock."""
+    old = app.hw
+    hw = build({"clock": clock, "plant": old.plant, "storage": old.storage, "rtc": old.rtc, "setup": SETUP,
+                "library_path": library_path})
+    lines = []
+    return App(hw, out=lines.append), lines
+
+
+def test_without_its_drug_library_the_pump_doses_on_and_the_user_hears_the_alarm():
+    app, clock, _trace, _lines = _app()
+    _run(app, clock, HOUR_MS)
+    app, lines = _reboot(app, clock, "/nonexistent/druglib.json")
+    steps = app.hw.plant.steps_forward
+    _run(app, clock, HOUR_MS)
+    assert app.hw.plant.steps_forward - steps >= 17  # 0.4321 mL/day from 23:00: about 18 steps an hour
+    assert lines[0].startswith("drug library unavailable: E401 storage failure: druglib: cannot read")
+    medium = pump.app.pattern(al.A_DRUG_LIBRARY_FAULT)
+    ons = [t for t, f in app.hw.buzzer.changes if f]
+    assert medium == al.PATTERN[al.PRIO_MEDIUM] and len(ons) >= 3 * 150  # 3 pulses every 20 s for an hour
+    assert app.pump.safety.alarms.sounding(clock.ticks_ms()) == al.A_DRUG_LIBRARY_FAULT
+
+
+def test_a_lost_program_is_an_alarm_never_a_fresh_first_set_up():
+    app, clock, _trace, _lines = _app()
+    _run(app, clock, HOUR_MS)
+    for name in ("prog.a", "prog.b"):
+        app.hw.storage.remove(name)
+    app, _lines = _reboot(app, clock)
+    assert app.pump.therapy is None and app.pump.safety.alarms.is_active(al.A_PROGRAM_FALLBACK)

@@ -155,6 +155,18 @@ def test_a_stale_counter_is_resynchronised_once(rig):
     assert app.ble.auth.last_counter(pp.ROLE_CLINICIAN) == 501
 
 
+def test_a_counter_too_far_ahead_is_resynchronised_once(rig):
+    # the link starts from the host clock (seconds since 2000, about 8.4e8): far more than 2**16 above a pump's
+    # counter, so the first command is refused (E507) and signed again just above the pump's counter
+    app, gatt, key, _ = rig
+    _run(PumpClient(gatt, key, counter=500).command("suspend", {}))
+    late = PumpClient(gatt, key)
+    assert late.counter > 500 + 0x10000
+    reply = _run(late.command("resume", {}))
+    assert reply["result"] == 0 and late.counter == 502
+    assert app.ble.auth.last_counter(pp.ROLE_CLINICIAN) == 501
+
+
 def test_the_wrong_key_or_role_is_refused(rig):
     app, gatt, key, patient = rig
     with pytest.raises(PumpError) as e:

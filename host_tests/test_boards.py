@@ -11,8 +11,10 @@ import types
 import pytest
 
 import board
-from board import drivers
+import pump.app as pump_app
+from board import drivers, failsafe
 from fakes import ble as fake_bluetooth
+from fakes.flash import FakeStorage
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +99,22 @@ def make_machine(bench, port):
         def feed(self):
             self.feeds += 1
 
-    m.Pin, m.ADC, m.RTC, m.WDT = Pin, ADC, RTC, WDT
+    class PWM:
+        made = []
+
+        def __init__(self, pin, freq=0, duty_u16=0):
+            self.pin = pin.id
+            self.hz = freq
+            PWM.made.append(self)
+            self.duty_u16(duty_u16)
+
+        def freq(self, hz):
+            self.hz = hz
+
+        def duty_u16(self, duty):
+            bench.log.append((bench.t_us, ("pwm", self.pin), duty))
+
+    m.Pin, m.ADC, m.RTC, m.WDT, m.PWM = Pin, ADC, RTC, WDT, PWM
     m.PWRON_RESET, m.WDT_RESET = 1, 3
     if port == "esp32":
         m.HARD_RESET, m.DEEPSLEEP_RESET, m.SOFT_RESET = 2, 4, 5
@@ -575,3 +592,100 @@ def test_the_simulated_board_reads_no_config_file(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text("{not json")
     hw = board.build_configured("sim")
     assert hw.name == "sim"
+
+
+# --- the fail-safe: whatever fails before the app runs (board.start, board.failsafe) ------------------------------
+
+
+def _buzzer_bursts(bench, pin):
+    """Start times (ms) of the buzzer's pulses on PWM `pin`, and how many there were per 10 s."""
+    return [t // 1000 for t, p, v in bench.log if p == ("pwm", pin) and v]
+
+
+def _fail_safe_rig(monkeypatch, periods=7):
+    bench, fm = _rig(monkeypatch, pico_w, "rp2")
+    lines = []
+    seen = {}
+
+    def fs(exc, name, hw):
+        seen.update(exc=exc, name=name, hw=hw)
+        failsafe.fail_safe(exc, name, hw, machine=fm, out=lines.append, sleep_ms=bench.sleep_ms, periods=periods)
+
+    return bench, fm, lines, seen, fs
+
+
+def test_the_fail_safe_pins_are_each_boards_defaults():
+    for mod in (pico_w, esp32_devkit):
+        assert failsafe.PINS[mod.NAME] == (mod.DEFAULT_PINS["en"], mod.DEFAULT_PINS["buzzer"])
+
+
+def test_a_config_that_cannot_be_read_ends_in_the_fail_safe_not_a_repl_or_a_reset(monkeypatch, tmp_path):
+    bench, fm, lines, seen, fs = _fail_safe_rig(monkeypatch)
+    path = tmp_path / "config.json"
+    path.write_text('{"format": 1, "board": "pico_w", "pump": {"nl_per_step": 0}}')
+    assert board.start("pico_w", str(path), fail_safe=fs) is None
+    assert seen["hw"] is None and seen["exc"].code == E_RANGE  # the board was never built from it
+    assert [(p, v) for _, p, v in bench.log if p == pico_w.DEFAULT_PINS["en"]] == [(4, 1)]  # driver off
+    assert lines[0] == ("PUMP STOPPED, cannot start: E101 value out of range: config.json: pump.nl_per_step: 0 not in "
+                        "1..100000. Motor off, alarm sounding; fix the cause, then reset.")
+    assert lines == [lines[0]] * 2  # once at once, again after a minute (70 s of patterns here)
+    starts = _buzzer_bursts(bench, pico_w.DEFAULT_PINS["buzzer"])
+    assert len(starts) == 5 * 7  # the high-priority pattern: 5 pulses every 10 s
+    assert starts[:6] == [0, 250, 500, 750, 1000, 10000]
+    assert fm.resets == [] and fm.WDT.made == []  # no reset loop, no watchdog to cause one
+    assert bench.log[-1][1:] == (("pwm", 15), 0)  # silent when it returns (only tests stop it)
+
+
+def test_an_exception_building_the_app_stops_the_built_motor_and_sounds_its_buzzer(monkeypatch, tmp_path):
+    bench, fm, lines, seen, fs = _fail_safe_rig(monkeypatch, periods=1)
+
+    def broken_app(hw, out=print):
+        raise MemoryError("heap exhausted")
+
+    monkeypatch.setattr(pump_app, "App", broken_app)
+    path = tmp_path / "config.json"
+    path.write_text('{"format": 1, "board": "pico_w", "hw": {"buzzer": 16}}')
+    assert board.start("pico_w", str(path), fail_safe=fs) is None
+    assert seen["hw"].name == "pico_w"
+    en = [v for _, p, v in bench.log if p == pico_w.DEFAULT_PINS["en"]]
+    assert en[-2:] == [1, 1]  # the built stepper disabled, then the pin itself
+    assert "MemoryError: heap exhausted" in lines[0]
+    assert len(_buzzer_bursts(bench, 16)) == 5  # the configured buzzer, built
+    assert fm.resets == []
+
+
+def test_stored_data_the_boot_cannot_read_from_flash_ends_in_the_fail_safe(monkeypatch):
+    # a storage role failing at boot (not a corrupt record: a failing device) is a fault before the app runs
+    class Broken(FakeStorage):
+        def read(self, name):
+            raise OSError(5)
+
+    lines = []
+    monkeypatch.setattr(board, "build_configured", lambda name, path: board.build("sim", {"storage": Broken()}))
+    assert board.start("sim", fail_safe=lambda e, name, hw: failsafe.fail_safe(e, name, hw, out=lines.append)) is None
+    assert lines == ["PUMP STOPPED, cannot start: E401 storage failure: log.0. Motor off, alarm sounding; fix the "
+                     "cause, then reset."]
+
+
+def test_off_a_board_the_fail_safe_says_why_and_returns(capsys):
+    failsafe.fail_safe(ValueError("x"), "sim")  # CPython: no machine module, nothing to sound
+    assert capsys.readouterr().out == ("PUMP STOPPED, cannot start: ValueError: x. Motor off, alarm sounding; fix the "
+                                       "cause, then reset.\n")
+
+
+def test_main_py_exits_1_after_the_fail_safe_off_a_board(monkeypatch, capsys):
+    def broken_app(hw, out=print):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pump_app, "App", broken_app)
+    monkeypatch.setenv("PUMP_BOARD", "sim")
+    with pytest.raises(SystemExit) as e:
+        runpy.run_path(os.path.join(_REPO, "main.py"), run_name="__main__")
+    assert e.value.code == 1 and "PUMP STOPPED, cannot start: RuntimeError: boom" in capsys.readouterr().out
+
+
+def test_the_app_runs_when_nothing_fails(monkeypatch):
+    started = []
+    monkeypatch.setattr(pump_app, "run", lambda app: started.append(app) or app)
+    app = board.start("sim", fail_safe=lambda *a: pytest.fail("no fail-safe expected"))
+    assert started == [app] and app.pump.therapy is not None

@@ -260,3 +260,14 @@ def test_a_clinician_session_through_the_link(tmp_path):
     other = dict(CONSTANT, drug={"name": "morphine", "concentration_ug_per_ml": 20000})
     code, out = run("send", _file(tmp_path, other, "other.json"))
     assert code == 3 and "E202 concentration mismatch: drug.concentration_ug_per_ml" in out[-1]
+
+
+def test_set_clock_outside_the_pumps_range_is_refused_before_anything_is_sent(tmp_path):
+    sent = []
+    for at, s in (("2100-01-01 00:00", 3155760000), ("2023-12-31 23:59", 757382340)):
+        code, out = _run(tmp_path, "set-clock", "--at", at, "--device", "x", link_factory=lambda a, say: sent.append(a))
+        assert code == 2 and out == ["programmer: --at %s: %d not in 2024-01-01 00:00 .. 2099-12-31 23:59:59 "
+                                     "(757382400..3155759999 s since 2000-01-01)" % (at, s)]
+    assert sent == []
+    code, out = _run(tmp_path, "set-clock", "--at", "2099-12-31 23:59", "--dry-run")
+    assert code == 0, out

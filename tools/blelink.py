@@ -8,9 +8,10 @@ wait for ever); `pending(uuid) -> [bytes]` (what already arrived, not waiting); 
 link drops); `close()`. A transport finds pumps and opens seams: `scan(timeout_s) -> [{"name", "address",
 "rssi"}]`, strongest first, and `open(device, timeout_s) -> seam` (a name, an address, or None: the first pump heard).
 
-Command counters: the pump accepts a role's command only with a counter above the last one it accepted. The link
-starts from the host clock (seconds since 2000) and counts up from there; if the pump answers "stale command counter"
-it reports its last accepted counter, and the command is signed again once above it (one retry).
+Command counters: the pump accepts a role's command only with a counter above the last one it accepted, by at most
+2**16 (pump.cmdauth.MAX_COUNTER_STEP). The link starts from the host clock (seconds since 2000) and counts up from
+there; if the pump answers "stale command counter" or "command counter too far ahead" it reports its last accepted
+counter, and the command is signed again just above it (one retry).
 """
 
 import asyncio
@@ -22,7 +23,7 @@ from tools.pumplink import EPOCH, Link, LinkError, check_call  # (puts lib/ on t
 from tools import pumpproto as pp  # noqa: E402
 
 from pump import racp  # noqa: E402
-from pump.errors import E_REPLAY, PumpError  # noqa: E402
+from pump.errors import E_COUNTER_AHEAD, E_REPLAY, PumpError  # noqa: E402
 from pump.frames import MAX_FRAME, MIN_FRAME  # noqa: E402
 from pump.units import ug_to_ng  # noqa: E402
 
@@ -84,8 +85,9 @@ class PumpClient:
             await self.gatt.subscribe(pp.COMMAND_UUID)
             self._subscribed = True
         resp = await self._send(opcode, payload)
-        if resp["result"] == E_REPLAY and resp["counter"] >= self.counter - 1:
-            self.counter = resp["counter"] + 1  # the pump's last accepted counter is ahead of ours: once more
+        stale = resp["result"] == E_REPLAY and resp["counter"] >= self.counter - 1  # the pump's is ahead of ours
+        if stale or resp["result"] == E_COUNTER_AHEAD:  # or ours too far ahead of the pump's: just above it, once
+            self.counter = resp["counter"] + 1
             resp = await self._send(opcode, payload)
         if resp["result"]:
             raise PumpError(resp["result"], resp["detail"] or pp.result_text(resp["result"]))

@@ -25,6 +25,9 @@ _AUTH = "host_tests/pure/test_ble_auth.py::"
 _BLE = "host_tests/pure/test_ble_service.py::"
 _REC = "host_tests/pure/test_bolus_records.py::"
 _NUM = "host_tests/pure/test_json_numbers.py::"
+_BOOT = "host_tests/pure/test_bootstores.py::"
+_STORE_SIM = "host_tests/test_sim_store.py::"
+_BOARDS = "host_tests/test_boards.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -150,6 +153,65 @@ HAZARDS = (
      [_NUM + "test_as_int_takes_integral_floats_and_names_everything_else",
       _NUM + "test_pump_config_takes_integral_floats_for_every_key",
       _NUM + "test_prescriptions_take_integral_floats_wherever_integers_are_read"]),
+    ("H22", "Therapy stopped", "a clock set far ahead (near the top of u32): the next checkpoint cannot be written and "
+     "every boot fails",
+     "set-clock accepts only 2024-01-01 .. 2099-12-31 and names the range when it refuses; the RTC read at boot "
+     "outside it is replaced by the last checkpoint's time",
+     [("lib/pump/controller.py", 'wall_s = check_wall_s(as_int(wall_s, "wall_s"))',
+       'wall_s = as_int(wall_s, "wall_s")')],
+     [_BOOT + "test_a_clock_outside_the_valid_range_is_refused_naming_the_range"]),
+    ("H23", "Therapy stopped", "a stored record with a value out of its range (bit rot behind a valid CRC, older "
+     "firmware, a forged write) crashes every boot",
+     "every field the boot reads is checked against its range; a record that fails is a storage fault like a bad "
+     "CRC: the other slot is used, an event and an alarm follow",
+     [("lib/pump/checkpoint.py", " for i in range(n)]\n    _check(c)\n", " for i in range(n)]\n")],
+     [_BOOT + "test_a_stored_clock_beyond_the_range_never_stops_the_boot",
+      "host_tests/pure/test_controller.py::test_a_checkpoint_field_out_of_its_range_is_refused_naming_it"]),
+    ("H24", "Wrong dose", "the newest program slot lost: the pump boots on an older prescription",
+     "the checkpoint records the program store's sequence number when a program is applied; a program store found "
+     "older is a fallback: high-priority alarm, held until a clinician confirms or reprograms (a save cut by a power "
+     "failure, never acknowledged, is not one)",
+     [("lib/pump/stored.py", "if applied is not None and newer(applied, prog_store.seq):", "if False:")],
+     [_BOOT + "test_a_lost_newer_program_slot_is_a_fallback_held_with_a_high_alarm",
+      _STORE_SIM + "test_a_corrupt_newer_program_slot_is_a_held_fallback_until_confirmed"]),
+    ("H25", "Over-delivery", "the state store lost: holds and the user's suspend forgotten, the pump runs",
+     "a state store with records but none readable (or none beside a stored program) is a hold with a "
+     "high-priority alarm until a clinician confirms; a first boot (no records at all) is not",
+     [("lib/pump/controller.py", "            safety.hold(A_STATE_LOST, now)", "            pass")],
+     [_BOOT + "test_both_state_slots_lost_is_a_hold_with_an_alarm_not_running",
+      _STORE_SIM + "test_both_state_slots_corrupt_hold_until_refilled_and_confirmed"]),
+    ("H26", "Unauthorised therapy change", "the command counters lost (corrupt slots, a firmware up- or downgrade): "
+     "every recorded command replays",
+     "older counter formats are migrated; lost counters are saved as lost under the keys' fingerprint and every "
+     "command is refused with an alarm until new keys are provisioned over USB",
+     [("lib/pump/cmdauth.py", "        if self.lost:\n            return E_COUNTERS_LOST",
+       "        if False:\n            return E_COUNTERS_LOST")],
+     [_AUTH + "test_lost_counters_refuse_every_command_with_an_alarm_until_new_keys"]),
+    ("H27", "Loss of therapy control", "one authentic command with counter 0xFFFFFFFF locks its role out for good",
+     "a command's counter may be at most 2**16 above the last one accepted",
+     [("lib/pump/cmdauth.py", "if counter - self.counters[role] > MAX_COUNTER_STEP:", "if False:")],
+     [_AUTH + "test_one_authentic_frame_cannot_use_up_its_roles_counters"]),
+    ("H28", "Withdrawal (abrupt stop)", "druglib.json missing, malformed or now rejecting the stored program: the "
+     "program is dropped at boot",
+     "the stored program, validated when programmed, keeps running with its structure checked again and a "
+     "medium-priority alarm; a program that cannot be trusted at all is a high-priority fallback",
+     [("lib/pump/stored.py", "            self.unchecked = e.code  #", "            return None  #")],
+     [_BOOT + "test_without_a_drug_library_the_stored_program_keeps_running_with_an_alarm",
+      _BOOT + "test_a_library_that_now_rejects_the_stored_program_keeps_it_running_with_an_alarm"]),
+    ("H29", "Uncontrolled motor", "an exception before the app runs (config.json, building the board, the app): a "
+     "REPL or a silent reset loop",
+     "board.start ends it in the fail-safe: motor driver off, the high-priority pattern on the buzzer (from the "
+     "board's default pins when the board could not be built), one console line, no reset",
+     [("board/__init__.py", "        (fail_safe or failsafe.fail_safe)(e, name, hw)\n        return None",
+       "        raise")],
+     [_BOARDS + "test_a_config_that_cannot_be_read_ends_in_the_fail_safe_not_a_repl_or_a_reset",
+      _BOARDS + "test_an_exception_building_the_app_stops_the_built_motor_and_sounds_its_buzzer"]),
+    ("H30", "Data loss", "bit rot in a store or the event log goes unnoticed until the other copy rots too",
+     "a slot failing a check no power cut explains is an event and a medium-priority STORE_CORRUPT alarm; a "
+     "torn write is an event only",
+     [("lib/pump/controller.py", "            safety.latch(A_STORE_CORRUPT, now)", "            pass")],
+     [_BOOT + "test_one_rotten_state_slot_is_an_alarm_a_torn_one_an_event_only",
+      _STORE_SIM + "test_one_corrupt_state_slot_is_an_alarm_and_delivery_goes_on"]),
 )
 
 

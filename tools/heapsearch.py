@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"  # the pinned unix port (requirements.txt)
 
 # board modules the whole-app probe needs besides lib/pump (board.sim is host-only: a board's own module is smaller)
-SIM_BOARD_FILES = ("__init__.py", "drivers.py", "sim.py", "simflash.py")
+SIM_BOARD_FILES = ("__init__.py", "drivers.py", "failsafe.py", "sim.py", "simflash.py")
 
 
 def probe(cmd, env=None, check=True):

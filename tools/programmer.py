@@ -27,7 +27,8 @@ from tools.boardconfig import ConfigError
 from tools.pumplink import DryRunLink, LinkError, wall_s
 from tools.rxreport import LIBRARY, InputError, format_report, report, simulation
 
-from pump.config import PumpConfig  # noqa: E402  (lib/ is on the path once tools.boardconfig is imported)
+from pump.calendar import check_wall_s  # noqa: E402  (lib/ is on the path once tools.boardconfig is imported)
+from pump.config import PumpConfig  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
 from pump.errors import PumpError  # noqa: E402
 from pump.therapy import parse_prescription  # noqa: E402
@@ -147,7 +148,7 @@ def _parser():
                        ("resume-alarm", "resume after a safety hold once its condition is gone"),
                        ("stop", "stop therapy"), ("status", "the pump's state")):
         linked(name, text)
-    p = linked("set-clock", "set the pump's clock (local time)")
+    p = linked("set-clock", "set the pump's clock (local time, 2024-01-01 00:00 .. 2099-12-31 23:59)")
     p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" (default: now)")
     p = linked("acknowledge", "acknowledge alarms")
     p.add_argument("--alarm", type=int, default=0, help="alarm code (default 0: all)")
@@ -204,7 +205,11 @@ def _call(args):
         dose = int(args.dose_ug) if args.dose_ug == int(args.dose_ug) else args.dose_ug
         return "bolus", {"dose_ug": dose, "duration_min": args.duration_min, "confirm_soft": args.confirm_soft}
     if c == "set-clock":
-        return "set_clock", {"wall_s": wall_s(args.at or datetime.datetime.now().replace(microsecond=0))}
+        when = args.at or datetime.datetime.now().replace(microsecond=0)
+        try:  # the pump's own range check, before anything is sent
+            return "set_clock", {"wall_s": check_wall_s(wall_s(when), "--at %s" % when.strftime("%Y-%m-%d %H:%M"))}
+        except PumpError as e:
+            raise InputError(e.detail) from e
     if c == "acknowledge":
         return "acknowledge", {"code": args.alarm}
     if c == "silence":

@@ -41,10 +41,14 @@ EVENT_KEYS = {
     "battery": {"percent": True},
     "resume_alarm": {},
     "acknowledge": {},
+    "flash_corrupt": {"store": True, "slot": True},
 }
 # event arguments that are numbers (the others are names, or a prescription the pump checks): True for an integer
 _EVENT_NUMBERS = {"dose_ug": False, "duration_min": True, "fill_ul": True, "concentration_ug_per_ml": True,
                   "volume_ul": True, "shift_min": False, "resistance_x": False, "percent": False}
+# flash_corrupt: which store's slots get a flipped bit (they are read back at the next reset)
+FLASH_STORES = ("state", "prog", "cmdauth", "log")
+FLASH_SLOTS = ("a", "b", "both")
 
 
 class ScenarioError(Exception):
@@ -128,6 +132,10 @@ class Scenario:
         for key in allowed:
             if key in _EVENT_NUMBERS and key in e:
                 e[key] = _num(e, key, path, integer=_EVENT_NUMBERS[key])
+        if kind == "flash_corrupt":
+            for key, names in (("store", FLASH_STORES), ("slot", FLASH_SLOTS)):
+                if e[key] not in names:
+                    raise ScenarioError("%s%s: %r is not one of %s" % (path, key, e[key], ", ".join(names)))
         return round(at_h * 3600000), kind, e
 
 

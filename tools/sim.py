@@ -27,11 +27,13 @@ from board import sim as simboard  # noqa: E402
 from board.simflash import FakeStorage  # noqa: E402
 from pump import alarms as al  # noqa: E402
 from pump import events as ev  # noqa: E402
+from pump.cmdauth import CommandAuth  # noqa: E402
 from pump.compat import ticks_diff  # noqa: E402
 from pump.config import RESET_POWER_ON, RESET_WATCHDOG, PumpConfig  # noqa: E402
 from pump.controller import Pump  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
-from pump.errors import MESSAGES, PumpError  # noqa: E402
+from pump.errors import E_STATE, MESSAGES, PumpError  # noqa: E402
+from pump.eventlog import EventLog  # noqa: E402
 from pump.therapy import parse_prescription  # noqa: E402
 from tools.reference import Reference  # noqa: E402
 from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load  # noqa: E402
@@ -75,6 +77,7 @@ class Simulation:
                                                          noise_kpa=p.get("sensor_noise_kpa", 0.05))
         self.hw = simboard.build(board_cfg)
         self.library = DrugLibrary.load(library_path)
+        self.check_commands = True  # check the command counters at each boot (tools/simble's service does it there)
         self.pump = self._boot()
         try:
             if scenario.fill_ul:  # the first fill needs the program's concentration, as the pump's parser reads it
@@ -104,7 +107,14 @@ class Simulation:
         self._last_rate = None
 
     def _boot(self):
-        return Pump(self.hw, self.cfg, self.library, self.clock.ticks_ms())
+        now = self.clock.ticks_ms()
+        if hasattr(self, "_seen_seq"):  # numbering goes on after the newest readable record: maybe below the last seen
+            self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
+        pump = Pump(self.hw, self.cfg, self.library, now)
+        if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm (no keys here)
+            CommandAuth(self.storage, None, lambda code, a, b: pump.log.append(pump.wall_s(now), code, a, b), now,
+                        pump.safety.alarms)
+        return pump
 
     # ---- main loop ----
     def run(self):
@@ -206,9 +216,11 @@ class Simulation:
         try:
             if kind == "reset":
                 self.hw.reset_cause = RESET_WATCHDOG if e.get("cause") == "watchdog" else RESET_POWER_ON
+                before = self.pump.therapy
                 self.pump = self._boot()
                 self.resets += 1
                 ref.rebase(delivered)
+                self._follow_boot(before)
             elif kind == "patient_bolus":
                 self._patient_bolus(t, now)
             elif kind == "clinician_bolus":
@@ -256,6 +268,8 @@ class Simulation:
                 ref.rebase(self.plant.steps_forward)
                 if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
                     ref.resume()
+            elif kind == "flash_corrupt":
+                self._corrupt(e["store"], e["slot"])
             elif kind == "set_clock":
                 wall = self.pump.plan.cal.wall_s() + int(e["shift_min"] * 60)
                 self.pump.set_clock(wall, now=now)
@@ -265,6 +279,35 @@ class Simulation:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
         if self.pump.log.last_seq != self._seen_seq:
             self._drain_log(t)
+
+    def _follow_boot(self, before):
+        """The reference follows what the pump restarted with: another program (a fallback to an older one in the
+        store), or none running (a hold found at boot)."""
+        therapy = self.pump.therapy
+        if therapy != before and therapy is not None:
+            self.ref.program(therapy.to_doc())
+        if not self.pump.plan.running:
+            self.ref.suspend()
+
+    def _corrupt(self, store, slot):
+        """Flip a bit in the slots of a store (a: the first record a store writes, b: the second; they alternate),
+        in the middle of the record; for the event log, in every record of segment log.0 (a) or log.1 (b)."""
+        names = ("a", "b") if slot == "both" else (slot,)
+        if store == "log":
+            names = tuple("log.%d" % "ab".index(n) for n in names)
+        else:
+            names = tuple("%s.%s" % (store, n) for n in names)
+        hit = 0
+        for name in names:
+            blob = self.storage.blobs.get(name)
+            if not blob:
+                continue
+            offsets = range(4, len(blob), 24) if store == "log" else (len(blob) // 2,)
+            for off in offsets:
+                blob[off] ^= 0x10
+            hit += 1
+        if not hit:
+            raise PumpError(E_STATE, "flash_corrupt: no %s slot %s written yet" % (store, slot))
 
     def _occlusion_alarm(self, t):
         o = self.occlusions[-1]

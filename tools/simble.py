@@ -36,6 +36,7 @@ class BleSim:
         self.ble = None
         self.boots = 0
         self._closed = False
+        sim.check_commands = False  # the pump's own BLE service checks its command counters at each boot
         self._boot()
         self._task = asyncio.get_running_loop().create_task(self._ble_task())
 

@@ -5,12 +5,14 @@ import struct
 
 from fakes.flash import FakeStorage, PowerCut
 from pump import events as ev
-from pump.cmdauth import (LOCKOUT_S, MAX_FAILURES, MAX_LEVEL, ROLE_CLINICIAN, ROLE_PATIENT, CommandAuth, load_keys,
-                          parse_keys)
+from pump import alarms as al
+from pump.cmdauth import (LOCKOUT_S, MAX_COUNTER_STEP, MAX_FAILURES, MAX_LEVEL, ROLE_CLINICIAN, ROLE_PATIENT,
+                          CommandAuth, load_keys, parse_keys)
 from pump.commands import OP_PATIENT_BOLUS, OP_PROGRAM, OP_SUSPEND, roles_for
 from pump.compat import TICKS_MASK, ticks_add
-from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_MALFORMED, E_NO_KEYS, E_OPCODE, E_REPLAY, E_ROLE, E_STORAGE,
-                         PumpError)
+from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_COUNTER_AHEAD, E_COUNTERS_LOST, E_MALFORMED, E_NO_KEYS, E_OPCODE,
+                         E_REPLAY, E_ROLE, E_STORAGE, PumpError)
+from pump.store import Store
 from pump.hmac import hmac_sha256
 from support import raises
 
@@ -26,7 +28,7 @@ def command(key, role, counter, opcode, params=b""):
 
 
 class Auth:
-    """A CommandAuth on fake flash with its log calls recorded; `boot()` is a reset."""
+    """A CommandAuth on fake flash with its log calls and alarms recorded; `boot()` is a reset."""
 
     def __init__(self, keys=KEY_DOC, storage=None):
         self.storage = storage if storage is not None else FakeStorage()
@@ -35,8 +37,11 @@ class Auth:
         self.now = T0
         self.boot()
 
-    def boot(self):
-        self.auth = CommandAuth(self.storage, self.keys, self._log, self.now)
+    def boot(self, keys=None):
+        if keys is not None:
+            self.keys = parse_keys(keys)
+        self.alarms = al.Alarms()
+        self.auth = CommandAuth(self.storage, self.keys, self._log, self.now, self.alarms)
         return self.auth
 
     def _log(self, code, a, b):
@@ -99,7 +104,7 @@ def test_authentic_fresh_commands_pass_and_their_counters_are_saved():
     a.boot()
     assert (a.auth.last_counter(ROLE_CLINICIAN), a.auth.last_counter(ROLE_PATIENT)) == (1000, 7)
     assert a.verify(command(KC, ROLE_CLINICIAN, 1000, OP_SUSPEND)) == E_REPLAY
-    assert a.verify(command(KC, ROLE_CLINICIAN, 0xFFFFFFFF, OP_SUSPEND)) == 0  # the whole u32 range
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1000 + MAX_COUNTER_STEP, OP_SUSPEND)) == 0  # the largest step
     assert a.logged == []
 
 
@@ -280,3 +285,120 @@ def test_a_lockout_that_ended_stays_ended_across_the_ticks_wrap():
     a.now = ticks_add(ticks_add(a.now, half - 1), half - 1000)
     assert a.auth.locked_s(a.now) == 0
     assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == 0
+
+
+# ---- the counters' range and their loss (docs/ble.md, "Security") ----
+
+KC2 = bytes(range(40, 72))  # keys provisioned again over USB
+NEW_DOC = {"clinician": "".join("%02x" % b for b in KC2), "patient": KEY_DOC["patient"]}
+
+
+def test_one_authentic_frame_cannot_use_up_its_roles_counters():
+    a = Auth()
+    assert a.verify(command(KC, ROLE_CLINICIAN, 5, OP_SUSPEND)) == 0
+    for counter in (0xFFFFFFFF, 5 + MAX_COUNTER_STEP + 1):
+        assert a.verify(command(KC, ROLE_CLINICIAN, counter, OP_SUSPEND)) == E_COUNTER_AHEAD
+        assert a.auth.last_counter(ROLE_CLINICIAN) == 5  # nothing used up, nothing saved
+    a.boot()
+    assert a.auth.last_counter(ROLE_CLINICIAN) == 5
+    assert a.verify(command(KC, ROLE_CLINICIAN, 6, OP_SUSPEND)) == 0  # the role still works
+    assert a.verify(command(KC, ROLE_CLINICIAN, 6 + MAX_COUNTER_STEP, OP_SUSPEND)) == 0  # the bound itself is allowed
+    assert a.verify(command(KP, ROLE_PATIENT, MAX_COUNTER_STEP + 1, OP_PATIENT_BOLUS)) == E_COUNTER_AHEAD  # from 0
+    assert a.verify(command(KP, ROLE_PATIENT, MAX_COUNTER_STEP, OP_PATIENT_BOLUS)) == 0
+
+
+def _lose_both_slots(a):
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == 0
+    for name in ("cmdauth.a", "cmdauth.b"):
+        a.storage.corrupt(name, 5)  # a bit flip in each record's sequence number: the CRC fails
+
+
+def test_lost_counters_refuse_every_command_with_an_alarm_until_new_keys():
+    a = Auth()
+    _lose_both_slots(a)
+    a.boot()
+    recorded = command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)  # recorded by someone before the loss
+    assert a.verify(recorded) == E_COUNTERS_LOST  # not a replay: counters did not restart at 0
+    assert a.verify(command(KP, ROLE_PATIENT, 1, OP_PATIENT_BOLUS)) == E_COUNTERS_LOST
+    assert a.alarms.is_active(al.A_COMMAND_COUNTERS_LOST)
+    assert (ev.STORE_CORRUPT, 2, ev.STORE_CMDAUTH) in a.logged
+    assert a.auth.failures == 0  # the pump's own state, not an attack: no lockout
+    a.boot()  # a reset with the same keys: still lost (it was saved)
+    assert a.verify(recorded) == E_COUNTERS_LOST and a.alarms.is_active(al.A_COMMAND_COUNTERS_LOST)
+    a.boot(NEW_DOC)  # keys.json provisioned again over USB: fresh counters under the new keys
+    assert not a.alarms.is_active(al.A_COMMAND_COUNTERS_LOST)
+    assert a.verify(recorded) == E_AUTH  # the old recording does not verify under the new keys
+    assert a.verify(command(KC2, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    a.boot()
+    assert a.verify(command(KC2, ROLE_CLINICIAN, 1, OP_SUSPEND)) == E_REPLAY and not a.auth.lost
+
+
+def test_new_keys_at_the_very_next_boot_end_a_loss():
+    a = Auth()
+    _lose_both_slots(a)
+    a.boot()
+    assert a.auth.lost
+    a.boot(NEW_DOC)
+    assert not a.auth.lost and a.verify(command(KC2, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    assert a.logged.count((ev.STORE_CORRUPT, 2, ev.STORE_CMDAUTH)) == 1  # both slots rewritten at the loss
+
+
+def test_lost_counters_without_keys_are_judged_by_the_keys_of_a_later_boot():
+    a = Auth()
+    _lose_both_slots(a)
+    a.keys = None
+    a.boot()
+    assert a.auth.lost and a.verify(command(KC, ROLE_CLINICIAN, 3, OP_SUSPEND)) == E_NO_KEYS
+    a.boot(KEY_DOC)  # the same keys back (a malformed keys.json repaired): still lost, not a blank any key ends
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == E_COUNTERS_LOST
+
+
+def test_one_rotten_slot_or_a_storage_failure_is_a_loss_a_torn_one_is_not():
+    a = Auth()
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    assert a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == 0
+    a.storage.corrupt("cmdauth.a", 12)  # the older record rotted: the newer one may be stale as far as we know
+    a.boot()
+    assert a.auth.lost
+    b = Auth()
+    assert b.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    b.storage.cut_after(7)  # the second command's save cut by a power failure: it never ran
+    try:
+        b.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND))
+    except PowerCut:
+        pass
+    b.storage.power_on()
+    b.boot()
+    assert not b.auth.lost and b.auth.last_counter(ROLE_CLINICIAN) == 1
+
+    class Failing(FakeStorage):
+        def read(self, name):
+            raise OSError(5)
+
+    c = Auth(storage=Failing())
+    assert c.auth.lost and c.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == E_COUNTERS_LOST
+
+
+def test_counters_are_carried_over_from_the_older_record_format():
+    a = Auth()
+    Store(a.storage, "cmdauth", 1, 9).save(struct.pack("<IIB", 700, 9, 0))  # what the firmware before wrote
+    a.boot()
+    assert not a.auth.lost
+    assert (a.auth.last_counter(ROLE_CLINICIAN), a.auth.last_counter(ROLE_PATIENT)) == (700, 9)
+    assert a.verify(command(KC, ROLE_CLINICIAN, 700, OP_SUSPEND)) == E_REPLAY
+    assert a.verify(command(KC, ROLE_CLINICIAN, 701, OP_SUSPEND)) == 0
+    a.boot()
+    assert a.auth.last_counter(ROLE_CLINICIAN) == 701  # now in the new format, with the keys' fingerprint
+
+
+def test_a_record_format_this_firmware_cannot_read_is_a_loss():
+    a = Auth()
+    assert a.verify(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)) == 0
+    Store(a.storage, "cmdauth", 3, 32).save(bytes(20))  # left by a newer firmware (then downgraded)
+    a.boot()
+    assert a.auth.lost and a.verify(command(KC, ROLE_CLINICIAN, 2, OP_SUSPEND)) == E_COUNTERS_LOST
+    c = Auth()
+    Store(c.storage, "cmdauth", 2, 18).save(struct.pack("<IIBB8s", 1, 1, MAX_LEVEL + 1, 0, bytes(8)))
+    c.boot()
+    assert c.auth.lost  # a lockout level out of range: not a record of this firmware

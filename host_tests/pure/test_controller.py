@@ -5,9 +5,12 @@ states, checkpoints, resets without catch-up, and every step checked against the
 power-cut tests.
 """
 
+import struct
+
 from board.sim import Hydraulics, Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump import events as ev
+from pump.calendar import WALL_MAX_S
 from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
 from pump.compat import TICKS_MASK, ticks_diff
 from pump.config import PumpConfig
@@ -87,7 +90,8 @@ class Rig:
     """A Pump on the simulated board; `run(ms)` wakes at every deadline; every step's time (clock.t_ms) is recorded."""
 
     def __init__(self, pump_config=None, wall_s=MONDAY_S + 8 * 3600, storage=None, fill_ul=None, prescription=None,
-                 start_ticks=TICKS_MASK - 3600000):
+                 start_ticks=TICKS_MASK - 3600000, library=LIB):
+        self.library = library  # the drug library of every boot (None: none loaded)
         self.clock = VirtualClock(start_ticks)
         self.storage = storage if storage is not None else FakeStorage()
         self.pump_config = pump_config
@@ -112,7 +116,7 @@ class Rig:
                 "pump_config": self.pump_config, "setup": None,
             }
         )
-        self.pump = Pump(self.hw, self.cfg, LIB)
+        self.pump = Pump(self.hw, self.cfg, self.library)
         self.pump._step = self._record
         return self.pump
 
@@ -699,15 +703,25 @@ def test_restore_of_a_corrupt_state_logs_it():
 # ---- checkpoint record and config ----
 
 
-def test_checkpoint_record_round_trip():
+def _counters_at_edges():
     c = Counters()
-    c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day = 0xFFFFFFFF, FLAG_SUSPENDED, 40000000, -300000, 9711
-    c.delivered_today_nl, c.total_ul, c.total_nl_rem, c.conc_ug_per_ml = 50000000, 4000000000, 999, 30000
-    c.bridge_nl_left, c.bridge_conc_ug_per_ml = 150000, 10000
+    c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day = WALL_MAX_S, FLAG_SUSPENDED, 100000000, -0x80000000, 36524
+    c.delivered_today_nl, c.total_ul, c.total_nl_rem, c.conc_ug_per_ml = 0x3FFFFFFF, 0x3FFFFFFF, 999, 0x3FFFFFFF
+    c.bridge_nl_left, c.bridge_conc_ug_per_ml = 5000000, 1
+    c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq = 1 << 16, 0xFFFF, 262143, 0xFFFFFFFF
     c.grants_s = [MONDAY_S + i for i in range(60)]
+    return c
+
+
+_FIELDS = ("wall_s", "flags", "fill_nl", "remaining_nl", "day", "delivered_today_nl", "total_ul", "total_nl_rem",
+           "conc_ug_per_ml", "bridge_nl_left", "bridge_conc_ug_per_ml", "latched", "occ_base_kpa_x10", "occ_jump_x256",
+           "prog_seq")
+
+
+def test_checkpoint_record_round_trip():
+    c = _counters_at_edges()
     d = unpack(pack(c))
-    for key in ("wall_s", "flags", "fill_nl", "remaining_nl", "day", "delivered_today_nl", "total_ul", "total_nl_rem",
-                "conc_ug_per_ml", "bridge_nl_left", "bridge_conc_ug_per_ml"):
+    for key in _FIELDS:
         assert getattr(d, key) == getattr(c, key), key
     assert d.grants_s == c.grants_s[-48:]
     raw = pack(c)
@@ -715,6 +729,47 @@ def test_checkpoint_record_round_trip():
         with raises(PumpError) as e:
             unpack(bad)
         assert e.value.code == E_CORRUPT
+
+
+def test_a_checkpoint_field_out_of_its_range_is_refused_naming_it():
+    # each field one past its range (the type would hold it): the record is refused, so the store tries its other
+    # slot and the boot never runs on it
+    for key, value in (("wall_s", WALL_MAX_S + 1), ("flags", 2), ("fill_nl", 100000001), ("day", 36525),
+                       ("delivered_today_nl", 0x40000000), ("delivered_today_nl", -1), ("total_ul", 0x40000000),
+                       ("total_nl_rem", 1000), ("conc_ug_per_ml", 0x40000000), ("bridge_nl_left", 5000001),
+                       ("bridge_nl_left", -1), ("latched", 1 << 17), ("fill_nl", -1)):
+        c = _counters_at_edges()
+        setattr(c, key, value)
+        with raises(PumpError) as e:
+            unpack(pack(c))
+        assert e.value.code == E_CORRUPT and e.value.detail.startswith("checkpoint.%s: " % key), (key, e.value.detail)
+    c = _counters_at_edges()
+    c.remaining_nl = c.fill_nl + 1  # more left than was filled
+    c.bridge_conc_ug_per_ml = 0  # a bridge of a drug of no strength
+    for key in ("remaining_nl", "bridge_conc_ug_per_ml"):
+        with raises(PumpError) as e:
+            unpack(pack(c))
+        assert e.value.detail.startswith("checkpoint.%s: " % key)
+        setattr(c, key, getattr(_counters_at_edges(), key))
+    c.grants_s = [WALL_MAX_S + 1]
+    with raises(PumpError) as e:
+        unpack(pack(c))
+    assert e.value.detail.startswith("checkpoint.grants_s: ")
+
+
+def test_a_version_1_checkpoint_is_read_and_migrated():
+    c = _counters_at_edges()
+    c.latched, c.occ_jump_x256 = 0xFFFF & ((1 << 13) - 1), 65535
+    body = struct.pack("<IBiiiiIHIiIHHIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
+                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
+                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, 2) + struct.pack("<II", MONDAY_S, MONDAY_S + 1)
+    d = unpack(body, 1)
+    for key in _FIELDS[:-1]:
+        assert getattr(d, key) == getattr(c, key), key
+    assert d.prog_seq is None and d.grants_s == [MONDAY_S, MONDAY_S + 1]  # no program seq known: nothing judged
+    with raises(PumpError) as e:
+        unpack(body, 3)  # a newer firmware's record: not guessed at
+    assert e.value.code == E_CORRUPT
 
 
 def test_config_defaults_and_validation():

@@ -394,6 +394,8 @@ _CODES = {
     19: "TASK_FAULT",
     20: "STORE_CORRUPT",
     21: "AUTH_LOCKOUT",
+    22: "PROGRAM_UNCHECKED",
+    23: "CLOCK_INVALID",
 }
 
 

@@ -4,7 +4,7 @@ used to resume dosing into an occluded line, on a jammed mechanism or at end of 
 """
 
 from pump import alarms as al
-from pump.checkpoint import unpack
+from pump.checkpoint import VERSION, unpack
 from pump.store import Store
 from pure.test_controller import HOUR_MS, Rig, rx
 
@@ -23,7 +23,7 @@ def _stalled_rig():
 
 def test_a_stall_hold_survives_a_reset_and_ends_only_by_the_resume_command():
     rig = _stalled_rig()
-    stored = unpack(Store(rig.storage, "state").load())
+    stored = Store(rig.storage, "state", VERSION).load(unpack)
     assert stored.latched == _STALL
     for _ in range(3):
         rig.boot()  # a reset while the mechanism is still jammed

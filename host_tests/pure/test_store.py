@@ -327,3 +327,56 @@ def test_a_read_error_is_a_storage_error_naming_the_slot():
     with raises(PumpError) as e:
         Store(_UnreadableStorage()).load()
     assert (e.value.code, e.value.detail) == (E_STORAGE, "state.a")
+
+
+# ---- what the boot needs to judge: older versions, payload checks, torn against rotten slots ----
+
+
+def test_older_versions_are_read_and_newer_unknown_ones_are_not():
+    st = _saved(b"v1 older", b"v1 newer")
+    s = Store(st, version=2, older=(1,))
+    assert s.load() == b"v1 newer" and s.version_loaded == 1 and s.failed_slots == 0
+    s.save(b"v2")  # the older v1 slot is the one written
+    s = Store(st, version=2, older=(1,))
+    assert s.load() == b"v2" and s.version_loaded == 2
+    other = FakeStorage()
+    Store(other, version=3).save(b"v3")
+    st.blobs["state.b"] = other.blobs["state.a"]  # a newer firmware's record beside it: never guessed at
+    s = Store(st, version=2, older=(1,))
+    assert s.load() == b"v2" and s.other_version_slots == 1 and s.rotten_slots == 1
+
+
+def test_a_record_its_parser_refuses_counts_as_invalid_and_the_other_slot_is_used():
+    st = _saved(b"good", b"bad!")
+
+    def parse(payload, version):
+        if payload == b"bad!":
+            raise PumpError(E_RANGE, "value")
+        return payload.upper()
+
+    s = Store(st)
+    assert s.load(parse) == b"GOOD" and s.seq == 1
+    assert (s.invalid_slots, s.corrupt_slots, s.failed_slots, s.rotten_slots) == (1, 0, 1, 1)
+    s.save(b"next")  # over the refused record, the good one kept
+    assert Store(st).load() == b"next" and bytes(st.blobs["state.a"])[10:14] == b"good"
+    st2 = _saved(b"bad!", b"bad!")
+    s = Store(st2)
+    assert s.load(parse) is None and s.invalid_slots == 2 and s.seq == 0
+
+
+def test_a_torn_slot_is_told_from_a_rotten_one():
+    st = _saved(b"older", b"newest payload")
+    full = bytes(st.blobs["state.b"])
+    for cut in (0, 1, 2, 9, 10, len(full) - 1):
+        st.blobs["state.b"] = bytearray(full[:cut])  # what a write cut by a power failure leaves
+        s = Store(st)
+        assert s.load() == b"older" and s.found_slots == 2
+        assert (s.corrupt_slots, s.torn_slots, s.rotten_slots) == (1, 1, 0), cut
+    for rot in (bytearray(full[:-1] + bytes([full[-1] ^ 1])), bytearray(b"XY" + full[2:8]), bytearray(full + b"\0")):
+        st.blobs["state.b"] = rot  # a flipped CRC bit, a wrong magic, a blob longer than its record
+        s = Store(st)
+        assert s.load() == b"older" and (s.corrupt_slots, s.torn_slots, s.rotten_slots) == (1, 0, 1)
+    st.blobs["state.a"] = bytearray(full[:5])
+    st.blobs["state.b"] = bytearray(full[:7])
+    s = Store(st)  # both torn: no power cut does that (a save never writes the newest slot)
+    assert s.load() is None and (s.corrupt_slots, s.torn_slots, s.rotten_slots) == (2, 0, 2)

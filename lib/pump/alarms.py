@@ -27,7 +27,11 @@ A_OCCLUSION_SENSING_UNAVAILABLE = const(10)
 A_WATCHDOG_RESET = const(11)
 A_TASK_FAULT = const(12)
 A_STORE_CORRUPT = const(13)
-_N = const(13)  # highest code
+A_PROGRAM_FALLBACK = const(14)
+A_STATE_LOST = const(15)
+A_COMMAND_COUNTERS_LOST = const(16)
+A_DRUG_LIBRARY_FAULT = const(17)
+_N = const(17)  # highest code
 
 PRIO_LOW = const(1)
 PRIO_MEDIUM = const(2)
@@ -50,6 +54,10 @@ NAME = {
     A_WATCHDOG_RESET: "WATCHDOG_RESET",
     A_TASK_FAULT: "TASK_FAULT",
     A_STORE_CORRUPT: "STORE_CORRUPT",
+    A_PROGRAM_FALLBACK: "PROGRAM_FALLBACK",
+    A_STATE_LOST: "STATE_LOST",
+    A_COMMAND_COUNTERS_LOST: "COMMAND_COUNTERS_LOST",
+    A_DRUG_LIBRARY_FAULT: "DRUG_LIBRARY_FAULT",
 }
 
 TEXT = {
@@ -66,6 +74,10 @@ TEXT = {
     A_WATCHDOG_RESET: "watchdog reset",
     A_TASK_FAULT: "task fault",
     A_STORE_CORRUPT: "stored data corrupt",
+    A_PROGRAM_FALLBACK: "program not the one applied",
+    A_STATE_LOST: "pump state lost",
+    A_COMMAND_COUNTERS_LOST: "command counters lost",
+    A_DRUG_LIBRARY_FAULT: "drug library unusable",
 }
 
 PRIORITY = {
@@ -82,6 +94,10 @@ PRIORITY = {
     A_WATCHDOG_RESET: PRIO_MEDIUM,
     A_TASK_FAULT: PRIO_HIGH,
     A_STORE_CORRUPT: PRIO_MEDIUM,
+    A_PROGRAM_FALLBACK: PRIO_HIGH,
+    A_STATE_LOST: PRIO_HIGH,
+    A_COMMAND_COUNTERS_LOST: PRIO_MEDIUM,
+    A_DRUG_LIBRARY_FAULT: PRIO_MEDIUM,
 }
 
 # code -> ms after an acknowledgement at which a still-present condition re-annunciates

@@ -34,12 +34,13 @@ _SILENCED_POLL_MS = 1000  # while silenced, a new alarm is looked for this often
 _UNTIL_CHECK_MS = 3600000  # a run with an end (tests, `make run DAYS=`) looks for task faults this often
 
 
-def load_library(path):
-    """The drug library, or None (programming is then refused, delivery stays stopped) when missing or malformed."""
+def load_library(path, out=print):
+    """The drug library, or None when missing or malformed: programming is then refused, and the stored program keeps
+    running, unchecked, with the DRUG_LIBRARY_FAULT alarm (pump.controller)."""
     try:
         return DrugLibrary.load(path)
     except (OSError, PumpError) as e:
-        print("drug library unavailable:", e)
+        out("drug library unavailable: %s" % (e,))
         return None
 
 
@@ -50,7 +51,7 @@ class App:
         self.hw = hw
         self.out = out
         self.config = PumpConfig(getattr(hw, "pump_config", None))
-        self.library = load_library(getattr(hw, "library_path", "/lib/druglib.json"))
+        self.library = load_library(getattr(hw, "library_path", "/lib/druglib.json"), out)
         self.pump = Pump(hw, self.config, self.library)
         self.wakeups = 0
         self.fault = None
@@ -58,7 +59,7 @@ class App:
         self._alarm_changed = asyncio.Event()
         self._alarm_bits = -1
         setup = getattr(hw, "setup", None)
-        if setup and self.pump.therapy is None:
+        if setup and self.pump.first_boot:  # never over a program lost later: that is an alarm, not a set-up
             self.first_setup(setup)
         self.ble = None
         if getattr(hw, "ble", None) is not None:
@@ -258,15 +259,10 @@ class App:
         self.pump.checkpoint(clock.ticks_ms())
 
 
-def main(hw):
-    """Device and `make run` entry: build the app on `hw` and run until the board's run time (if any) is over."""
-    try:
-        app = App(hw)
-    except Exception as e:  # noqa: BLE001 - a pump that cannot start must not leave the motor enabled
-        hw.stepper.disable()
-        print("fault at start: %r" % (e,))
-        hw.reset()
-        raise
+def run(app):
+    """Device and `make run` entry (board.start): run the app until the board's run time (if any) is over; a fault in
+    a task resets the board (its alarm latched). Failures before this point are board.start's: the fail-safe."""
+    hw = app.hw
     therapy = app.pump.therapy
     app.out("pump %s on %s: %s" % (_version(), hw.name, therapy.describe() if therapy else "no program"))
     try:

@@ -91,7 +91,9 @@ class PumpService:
         self.status_interval_ms = status_interval_ms
         self.flag = _Flag()
         self.telemetry = Telemetry(pump)
-        self.auth = CommandAuth(storage, keys, self._log, clock.ticks_ms())
+        self.auth = CommandAuth(storage, keys, self._log, clock.ticks_ms(), pump.safety.alarms)
+        if self.auth.lost:
+            out("command counters lost: BLE commands refused until a new keys.json is provisioned over USB")
         self.secrets = Secrets(storage)
         self.name = "PUMP-" + uid_hex[-4:].upper()
         self._cmd_rx = Reassembler(CMD_MAX)

@@ -1,9 +1,24 @@
 """Wall-clock calendar kept from ticks: day number since 2000-01-01, ms of day and weekday, without big ints."""
 
 from pump.compat import const, ticks_add, ticks_diff
+from pump.errors import E_RANGE, PumpError
 
 MS_PER_DAY = const(86400000)
 _EPOCH_WEEKDAY = const(5)  # 2000-01-01 was a Saturday; weekday 0 is Monday
+# The wall clock the pump accepts (set-clock, the RTC at boot, stored records), in s since 2000-01-01: every such time
+# fits the u32 of the checkpoint, the event log and the BLE frames. Above 2**30: plain ints, not consts.
+WALL_MIN_S = 757382400  # 2024-01-01 00:00:00
+WALL_MAX_S = 3155759999  # 2099-12-31 23:59:59
+WALL_MAX_DAY = const(36524)  # the day of WALL_MAX_S
+WALL_RANGE = "2024-01-01 00:00 .. 2099-12-31 23:59:59"
+
+
+def check_wall_s(wall_s, key="wall_s"):
+    """`wall_s` when it is an int within WALL_MIN_S .. WALL_MAX_S, else E_RANGE naming `key` and the range."""
+    if type(wall_s) is not int or not WALL_MIN_S <= wall_s <= WALL_MAX_S:
+        raise PumpError(E_RANGE, "%s: %r not in %s (%d..%d s since 2000-01-01)" % (
+            key, wall_s, WALL_RANGE, WALL_MIN_S, WALL_MAX_S))
+    return wall_s
 
 
 class Calendar:

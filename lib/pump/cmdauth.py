@@ -3,17 +3,28 @@ a power-fail-safe store, and commands locked out for a growing interval after re
 
 Command message: opcode u8, role u8, counter u32 (little-endian), parameters, then the 32-byte HMAC-SHA256 under the
 role's key of everything before it. A command is accepted when its MAC checks, its role may send the opcode and its
-counter is above the last one accepted for that role; the new counter is saved before the command runs, so a
-replayed, reordered or power-cut-and-resent command is refused. Keys come only from the board's file system.
+counter is above the last one accepted for that role, by at most MAX_COUNTER_STEP (so no single frame can use up the
+u32 range); the new counter is saved before the command runs, so a replayed, reordered or power-cut-and-resent command
+is refused. Keys come only from the board's file system.
+
+Counter record (store `cmdauth`, version 2, 18 bytes "<IIBB8s"): clinician counter, patient counter, lockout level,
+flags (bit 0: counters lost), and the fingerprint of the keys (8 bytes of an HMAC of a fixed text under each key:
+never the keys). Version 1 (9 bytes "<IIB", no fingerprint) is read and carried over. Counters that are lost (a slot
+unreadable for any reason but a power cut, a record format this firmware does not know, a storage failure) could be
+behind the last ones accepted and let recorded commands replay: instead the loss is saved as "lost under keys F" and
+every command is refused with E_COUNTERS_LOST (an alarm sounds, pump.alarms.A_COMMAND_COUNTERS_LOST) while the keys
+are still F; once keys.json holds other keys (provisioned over USB), the counters start afresh: nothing recorded
+under the old keys verifies under the new ones.
 """
 
 import binascii
 import struct
 
 from pump import events as ev
+from pump.alarms import A_COMMAND_COUNTERS_LOST
 from pump.compat import const, ticks_add, ticks_diff
-from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_MALFORMED, E_NO_KEYS, E_OPCODE, E_REPLAY, E_ROLE, E_STORAGE,
-                         PumpError)
+from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_CORRUPT, E_COUNTER_AHEAD, E_COUNTERS_LOST, E_MALFORMED, E_NO_KEYS,
+                         E_OPCODE, E_REPLAY, E_ROLE, E_STORAGE, PumpError)
 from pump.hmac import Hmac, equal
 from pump.jsonfile import read_json
 from pump.store import Store
@@ -27,7 +38,14 @@ TAG_LEN = const(32)
 MAX_FAILURES = const(5)  # consecutive failures that start a lockout
 LOCKOUT_S = const(30)  # lockout level k lasts LOCKOUT_S * 2**(k-1) s
 MAX_LEVEL = const(8)  # 64 min
-_STATE = "<IIB"  # clinician counter, patient counter, lockout level
+MAX_COUNTER_STEP = const(0x10000)  # a command's counter is at most this far above the last one accepted
+_STATE = "<IIBB8s"  # clinician counter, patient counter, lockout level, flags, fingerprint of the keys
+_STATE_LEN = const(18)
+_STATE_V1 = "<IIB"  # version 1: clinician counter, patient counter, lockout level
+_STATE_V1_LEN = const(9)
+_LOST = const(1)  # flags: the counters were lost while the keys had this fingerprint
+_NO_KEYS = bytes(8)
+_FINGERPRINT_TEXT = b"pump command keys fingerprint"
 
 
 def parse_keys(doc):
@@ -53,6 +71,28 @@ def parse_keys(doc):
     return {ROLE_CLINICIAN: Hmac(raw[0]), ROLE_PATIENT: Hmac(raw[1])}
 
 
+def fingerprint(keys):
+    """8 bytes that change whenever either key changes and tell nothing about them; `_NO_KEYS` without keys."""
+    if not keys:
+        return _NO_KEYS
+    return keys[ROLE_CLINICIAN].digest(_FINGERPRINT_TEXT, keys[ROLE_PATIENT].digest(_FINGERPRINT_TEXT))[:8]
+
+
+def _parse_state(payload, version):
+    """(clinician counter, patient counter, lockout level, flags, fingerprint) of a counter record; E_CORRUPT when
+    it is malformed or its level is out of range (the store then tries the other slot)."""
+    if version == 1 and len(payload) == _STATE_V1_LEN:
+        c1, c2, level = struct.unpack(_STATE_V1, payload)
+        flags, fp = 0, None  # carried over from version 1: no fingerprint recorded
+    elif version == 2 and len(payload) == _STATE_LEN:
+        c1, c2, level, flags, fp = struct.unpack(_STATE, payload)
+    else:
+        raise PumpError(E_CORRUPT, "cmdauth: length")
+    if level > MAX_LEVEL or flags & ~_LOST:
+        raise PumpError(E_CORRUPT, "cmdauth: level or flags")
+    return c1, c2, level, flags, fp
+
+
 def load_keys(path):
     """parse_keys of the JSON file at `path`; None when there is no such file."""
     doc = read_json(path, "keys")
@@ -60,26 +100,63 @@ def load_keys(path):
 
 
 class CommandAuth:
-    """Checks command messages; `log(event, a, b)` records lockouts. After a verify(): `role` and `counter` as read."""
+    """Checks command messages; `log(event, a, b)` records lockouts and store faults; `alarms` (pump.alarms.Alarms,
+    optional) gets COMMAND_COUNTERS_LOST while the counters are lost. After a verify(): `role` and `counter` as read;
+    `lost`: commands refused until new keys."""
 
-    def __init__(self, storage, keys, log, now):
+    def __init__(self, storage, keys, log, now, alarms=None):
         self.keys = keys  # {role: Hmac}, or None: every command refused with E_NO_KEYS
+        self._fp = fingerprint(keys)
         self._log = log
-        self._store = Store(storage, "cmdauth", max_payload=9)
+        self._store = Store(storage, "cmdauth", 2, _STATE_LEN, older=(1,))
         self.counters = [0, 0, 0]  # last accepted counter per role (index 0 unused)
         self.level = 0
         self.failures = 0
         self._until = None  # ticks at which the lockout ends
         self.role = 0
         self.counter = 0
-        try:
-            raw = self._store.load()
-        except PumpError:
-            raw = None
-        if raw is not None and len(raw) == 9:
-            self.counters[1], self.counters[2], self.level = struct.unpack(_STATE, raw)
+        self.lost = False
+        self._restore()
         if self.level:  # a reset does not end a lockout: it starts again in full
             self._until = ticks_add(now, self._lock_ms())
+        if self.lost and alarms is not None:  # a condition for as long as this boot lasts: new keys need a reset
+            alarms.set_condition(A_COMMAND_COUNTERS_LOST, True, now)
+
+    def _restore(self):
+        """The counters, unless they may be behind the last ones accepted: a slot no power cut explains (bit rot,
+        a value out of range, a record format this firmware does not read) may have held newer ones. A torn slot
+        is a save cut by a power failure: its command never ran, so the other slot's counters are the right ones."""
+        store = self._store
+        try:
+            rec = store.load(_parse_state)
+            failed, doubt = store.failed_slots, store.rotten_slots
+        except PumpError:  # the storage failed: what it holds is not known, so neither are the counters
+            rec, failed, doubt = None, 1, 1
+        if failed:
+            self._log(ev.STORE_CORRUPT, failed, ev.STORE_CMDAUTH)
+        if doubt:
+            self._lose()
+            return
+        if rec is None:
+            return  # none at all (or only a torn first save): no command was ever accepted on this pump
+        c1, c2, level, flags, fp = rec
+        if flags & _LOST:
+            if self.keys is None or fp == self._fp:
+                self.lost = True  # the keys are still those the counters were lost under
+            return  # new keys: fresh counters (saved with the first command accepted)
+        self.counters[1], self.counters[2], self.level = c1, c2, level
+
+    def _lose(self):
+        """Refuse every command until the keys change; saved, so a reset does not forget it. Without keys it is
+        not saved: the keys of a later boot are then the ones it is judged by (never a blank that any key ends)."""
+        self.lost = True
+        if self.keys is not None:
+            try:  # into both slots: no slot left in doubt to count against the new keys at a later boot
+                record = struct.pack(_STATE, 0, 0, 0, _LOST, self._fp)
+                self._store.save(record)
+                self._store.save(record)
+            except PumpError:
+                pass  # refused in memory all the same; the next boot finds the loss again
 
     def locked_s(self, now):
         """Seconds of lockout left at ticks `now` (0: commands accepted)."""
@@ -100,6 +177,8 @@ class CommandAuth:
             return E_AUTH_LOCKOUT
         if self.keys is None:
             return E_NO_KEYS
+        if self.lost:
+            return E_COUNTERS_LOST
         if n < HEAD_LEN + TAG_LEN:
             return E_MALFORMED
         opcode, role, counter = struct.unpack_from(HEAD, msg, 0)
@@ -115,6 +194,8 @@ class CommandAuth:
             return self._fail(E_ROLE, now)
         if counter <= self.counters[role]:
             return self._fail(E_REPLAY, now)
+        if counter - self.counters[role] > MAX_COUNTER_STEP:  # one frame must not use up the counter's range
+            return self._fail(E_COUNTER_AHEAD, now)
         old, old_level = self.counters[role], self.level
         self.counters[role] = counter
         self.level = 0
@@ -149,4 +230,4 @@ class CommandAuth:
         return (LOCKOUT_S * 1000) << (self.level - 1)
 
     def _save(self):
-        self._store.save(struct.pack(_STATE, self.counters[1], self.counters[2], self.level))
+        self._store.save(struct.pack(_STATE, self.counters[1], self.counters[2], self.level, 0, self._fp))

@@ -25,6 +25,11 @@ _FIELDS = {
 }
 
 
+def field_max(key):
+    """The largest value configuration key `key` may take (stored records are checked against it)."""
+    return _FIELDS[key][2]
+
+
 class PumpConfig:
     """Validated configuration; attributes named as the keys of _FIELDS. Errors name the key as `where`.KEY (where:
     the object's place in its file, "pump" in config.json and in scenarios); 200.0 is 200."""

@@ -9,17 +9,20 @@ import json
 
 from pump import events as ev
 from pump.bolus import PatientBolusPolicy
-from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
+from pump.calendar import WALL_MAX_S, check_wall_s
+from pump.checkpoint import FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
 from pump.compat import ticks_add, ticks_diff
 from pump.doseplan import DosePlan
 from pump.druglib import QTY_BOLUS
-from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
+from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
 from pump.eventlog import EventLog
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
-from pump.alarms import A_TASK_FAULT, A_WATCHDOG_RESET
+from pump.alarms import (A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT,
+                         A_WATCHDOG_RESET)
 from pump.config import RESET_WATCHDOG
 from pump.safety import Safety
 from pump.store import Store
+from pump.stored import STATE_FIRST, STATE_LOST, Stored
 from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
 from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
 
@@ -39,7 +42,7 @@ class Pump:
         self._max_steps = config.max_steps_per_wake
         self._ckpt_ms = config.checkpoint_interval_s * 1000
         self.log = EventLog(hw.storage).open()
-        self._state_store = Store(hw.storage, "state")
+        self._state_store = Store(hw.storage, "state", VERSION, older=OLDER)
         self._prog_store = Store(hw.storage, "prog", max_payload=_PROGRAM_MAX_BYTES)
         self.reservoir = Reservoir(config.low_reservoir_ul * 1000, config.empty_reservoir_ul * 1000)
         self.policy = PatientBolusPolicy()
@@ -54,25 +57,34 @@ class Pump:
         self._dirty = False
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
         self.halted = False  # a task fault stopped the pump: no step until the board resets
+        self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
+        self.first_boot = False  # no record in the state and program stores at boot: a new pump
         self._prime_steps = 0  # over-delivery allowance of the priming in progress
         self._bridging = False  # over-delivery bounds follow a bridge in progress
         self._restore(now)
 
     # ---- boot ----
     def _restore(self, now):
-        c = self.c
-        raw = self._state_store.load()
-        if raw is not None:
-            try:
-                c = self.c = unpack(raw)
-            except PumpError:
-                raw = None
-        wall_ms = self.hw.rtc.now_ms()
-        if wall_ms < c.wall_s * 1000:
-            wall_ms = c.wall_s * 1000  # the clock lost time (power cut): never run the calendar backwards
+        """Take back what the stores hold, as far as it can be trusted (pump.stored): a record out of its range, a
+        lost store or an older program than the one applied is an event and an alarm, never a boot that fails;
+        holds found here are saved at once."""
+        s = Stored(self._state_store, self._prog_store, self.library, self.nl_per_step)
+        self.first_boot = s.state == STATE_FIRST
+        c = s.counters
+        if c is not None:
+            self.c = c
+        else:
+            c = self.c
+        rtc_ms = self.hw.rtc.now_ms()
+        wall_ms = self._boot_wall_ms(rtc_ms, c.wall_s)
         self.plan.cal.set_wall_ms(wall_ms, now)
-        if self._state_store.corrupt_slots:
-            self._event(ev.STORE_CORRUPT, self._state_store.corrupt_slots, ev.STORE_STATE)
+        for code, a, b in s.events:
+            self._event(code, a, b)
+        if rtc_ms > WALL_MAX_S * 1000:
+            self._event(ev.CLOCK_INVALID, min(rtc_ms // 1000, 0x7FFFFFFF))
+        log_rotten = self.log.rotten  # records of the event log that bit rot (not a power cut) left unreadable
+        if log_rotten:
+            self._event(ev.STORE_CORRUPT, log_rotten, ev.STORE_LOG)
         self.reservoir.fill_nl = c.fill_nl
         self.reservoir.restore(c.remaining_nl)
         self.policy.grants_s = list(c.grants_s)
@@ -80,24 +92,48 @@ class Pump:
         plan = self.plan
         plan.bridge_nl_left = c.bridge_nl_left
         plan.bridge_conc_ug_per_ml = c.bridge_conc_ug_per_ml
-        prog = self._prog_store.load()
-        if prog is not None:
-            try:
-                self.therapy = parse_prescription(json.loads(prog), self.library, self.nl_per_step, True)
-            except (PumpError, ValueError) as e:
-                self._event(ev.PROGRAM_REJECTED, getattr(e, "code", E_MALFORMED))
+        self.therapy = s.therapy
+        self.unchecked = s.unchecked
+        if s.unchecked:
+            self._event(ev.PROGRAM_UNCHECKED, s.unchecked)
         self._event(ev.BOOT, self.hw.reset_cause)
         safety = self.safety
-        if raw is not None:  # holds in force stay in force; fault alarms stay latched
+        if s.counters is not None:  # holds in force stay in force; fault alarms stay latched
             safety.restore(c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, now)
         if self.hw.reset_cause == RESET_WATCHDOG:  # latched until acknowledged: someone must look at why
             safety.latch(A_WATCHDOG_RESET, now)
+        if s.rotten or log_rotten:
+            safety.latch(A_STORE_CORRUPT, now)
+        if s.state == STATE_LOST:  # reservoir, holds and the user's suspend unknown: held until confirmed
+            safety.hold(A_STATE_LOST, now)
+        if s.fallback:  # not the program last applied (or none readable): held until confirmed or reprogrammed
+            safety.hold(A_PROGRAM_FALLBACK, now)
+        self._library_alarm(now)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, self._may_run())
         self._program_limits()
-        if raw is not None:
+        if s.counters is not None:
             self._account_gap(wall_ms - c.wall_s * 1000)
             self._apply_cap(now)
+        try:
+            self._save_latched(now)  # holds and faults found at this boot survive the next reset
+        except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
+            self._dirty = True
+
+    def _boot_wall_ms(self, wall_ms, saved_s):
+        """The wall clock to start from: the RTC's `wall_ms`, unless it reads before the last checkpoint (it lost
+        time: the calendar never runs backwards) or beyond the valid range (an invalid clock: the RTC set back)."""
+        if wall_ms > WALL_MAX_S * 1000:
+            wall_ms = saved_s * 1000
+            try:
+                self.hw.rtc.set_ms(wall_ms)
+            except Exception:  # noqa: BLE001 - the calendar runs from ticks all the same
+                pass
+        return max(wall_ms, saved_s * 1000)
+
+    def _library_alarm(self, now):
+        """DRUG_LIBRARY_FAULT while the pump has no usable drug library or runs a program it did not check."""
+        self.safety.alarms.set_condition(A_DRUG_LIBRARY_FAULT, self.library is None or bool(self.unchecked), now)
 
     def _account_gap(self, gap_ms):
         """Steps since the last checkpoint were lost with the reset: book the whole steps the current program moves
@@ -235,6 +271,7 @@ class Pump:
         safety = self.safety
         c.latched = safety.latched()
         c.occ_base_kpa_x10, c.occ_jump_x256 = safety.occlusion.saved()
+        c.prog_seq = self._prog_store.seq  # the program applied: a program store found older at boot fell back
         self._state_store.save(pack(c))
         self._dirty = False
         self._ckpt_due = ticks_add(now, self._ckpt_ms)
@@ -253,11 +290,11 @@ class Pump:
         return now
 
     # ---- commands: validate, persist, apply ----
-    def program(self, doc, confirm_soft=False, now=None):
+    def program(self, doc, confirm_soft=False, now=None, check_library=True):
         """Replace the therapy with a validated prescription; a refusal is logged and changes nothing."""
         now = self._now(now)
         try:
-            therapy = parse_prescription(doc, self.library, self.nl_per_step, confirm_soft)
+            therapy = parse_prescription(doc, self.library, self.nl_per_step, confirm_soft, check_library)
             conc = self.plan.conc_ug_per_ml
             if conc and therapy.conc_ug_per_ml != conc:
                 raise PumpError(E_CONC_MISMATCH, "drug.concentration_ug_per_ml: reservoir holds %d ug/mL" % conc)
@@ -266,6 +303,9 @@ class Pump:
             raise
         self._persist_program(therapy)
         self.therapy = therapy
+        self.unchecked = 0  # checked now (or a stop, which needs no library)
+        self.safety.release_hold(A_PROGRAM_FALLBACK, now)  # reprogrammed: the clinician chose the program
+        self._library_alarm(now)
         cancelled = self.plan.set_therapy(now, therapy, therapy.conc_ug_per_ml, self._may_run())
         self._cancelled(cancelled, now)
         self._program_limits(now)
@@ -333,6 +373,8 @@ class Pump:
         therapy = self.therapy
         if therapy is None or not self.plan.running:
             raise PumpError(E_STATE, "bolus: therapy not running")
+        if self.library is None:  # the stored program may run without a library; a new dose may not
+            raise PumpError(E_UNKNOWN_DRUG, "bolus: no drug library loaded")
         check_bolus(dose_ng, duration_ms, therapy.conc_ug_per_ml, self.nl_per_step, "bolus")
         self.library.check(therapy.drug, QTY_BOLUS, dose_ng, "bolus.dose_ug", confirm_soft)
         self._start_bolus(now, ev.BOLUS_CLINICIAN, dose_ng, duration_ms)
@@ -448,14 +490,12 @@ class Pump:
         doc["therapy"] = {"mode": "stopped"}
         doc.pop("patient_bolus", None)
         doc.pop("periodic_boluses", None)
-        self.program(doc, True, now)
+        self.program(doc, True, now, False)  # a stop delivers nothing: no library needed (it may be gone)
         self._event(ev.STOP)
 
     def set_clock(self, wall_s, now=None):
         now = self._now(now)
-        wall_s = as_int(wall_s, "wall_s")
-        if wall_s < 0:
-            raise PumpError(E_RANGE, "wall_s: must be >= 0, got %d" % wall_s)
+        wall_s = check_wall_s(as_int(wall_s, "wall_s"))  # a time beyond the valid range would fit no stored record
         old = self.wall_s(now)
         self.plan.set_wall_s(now, wall_s)
         self.hw.rtc.set_ms(wall_s * 1000)
@@ -486,6 +526,8 @@ class Pump:
     def mode_name(self):
         if self.plan.prime_nl_left:
             return "priming"
+        if self.safety.holding:
+            return "held"  # as the BLE status says: a safety hold waits for the resume command
         if self.therapy is None or self.therapy.mode == MODE_STOPPED:
             return "stopped"
         return "suspended" if self.suspended else "running"

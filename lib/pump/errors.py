@@ -25,6 +25,8 @@ E_ROLE = const(502)  # the role may not send this command
 E_AUTH_LOCKOUT = const(503)  # commands locked out after repeated authentication failures
 E_NO_KEYS = const(504)  # no command keys provisioned on this pump
 E_INSECURE = const(505)  # the link is not encrypted, or not authenticated (MITM) where that is required
+E_COUNTERS_LOST = const(506)  # the command counters were lost: commands refused until new keys are provisioned
+E_COUNTER_AHEAD = const(507)  # command counter more than cmdauth.MAX_COUNTER_STEP above the last one accepted
 
 MESSAGES = {
     E_MALFORMED: "malformed input",
@@ -49,6 +51,8 @@ MESSAGES = {
     E_AUTH_LOCKOUT: "commands locked out",
     E_NO_KEYS: "no command keys",
     E_INSECURE: "link not secure enough",
+    E_COUNTERS_LOST: "command counters lost: new keys needed",
+    E_COUNTER_AHEAD: "command counter too far ahead",
 }
 
 

@@ -11,7 +11,7 @@ Record layout (24 bytes, little-endian; struct "<IIHHiiI"), read as-is by the BL
     16      4     b      i32  second argument
     20      4     crc    u32  CRC-32 (IEEE, as binascii.crc32 / zlib.crc32) of bytes 0..19
 
-A record is valid when fmt is 1, seq is not 0 and the CRC matches. `decode(buf, offset)` checks and unpacks one,
+A record is valid when fmt is 1, seq is 1 .. MAX_SEQ and the CRC matches. `decode(buf, offset)` checks and unpacks one,
 `encode` packs one (the BLE history characteristic sends records in this very layout).
 
 Segments are the blobs `<name>.0` .. `<name>.K-1`; record i of a segment sits at byte offset 24 * i (fixed offsets).
@@ -24,8 +24,11 @@ zero-padded to 24 bytes (nearly always failing its CRC; if the missing bytes hap
 record) and the next `append` first appends those zero bytes, so every later record is again at a fixed offset and
 readable; the torn slot costs one slot. A cut overwrite leaves the recycled segment holding a partial record: no
 valid record there, so the previous segment stays current and the next append overwrites the torn one again. Any
-record failing its CRC (bit rot) is skipped alone. After a boot, `seq` continues after the highest valid one, so a
-torn or rotted newest record's number is given to the next record (it was never readable).
+record failing its CRC (bit rot) is skipped alone and counted in `rotten` (a whole slot that is neither a record nor
+a torn one padded with zeros, which fails its CRC and ends in 0). After a boot, `seq` continues after the highest
+valid one, so a torn or rotted newest record's number is given to the next record (it was never readable). Numbers
+stop at MAX_SEQ (2**30 - 1: a small int on the boards, 34 years at one event a second); only a forged record can hold
+it, and an append after it starts the log afresh at 1 (every segment removed) rather than fail.
 
 `append` packs into one preallocated 24-byte buffer and hands it to the storage role: no allocation of its own on the
 unix port (tested under heap_lock). On the boards ints >= 2**30 are boxed, so the CRC value (3 times in 4) and, from
@@ -39,6 +42,7 @@ from pump.compat import const, crc32
 from pump.errors import E_RANGE, E_STORAGE, PumpError
 
 RECORD_SIZE = const(24)
+MAX_SEQ = const(0x3FFFFFFF)
 _BODY = "<IIHHii"
 _BODY_LEN = const(20)
 _FMT_VER = const(1)
@@ -52,11 +56,20 @@ def decode(buf, offset=0):
     if len(buf) - offset < RECORD_SIZE:
         return None
     seq, t_s, code, fmt, a, b, crc = struct.unpack_from("<IIHHiiI", buf, offset)
-    if fmt != _FMT_VER or seq == 0:
+    if fmt != _FMT_VER or not 0 < seq <= MAX_SEQ:
         return None
     if crc32(memoryview(buf)[offset : offset + _BODY_LEN]) != crc:
         return None
     return (seq, t_s, code, a, b)
+
+
+def _rotten(buf, offset):
+    """1 for a whole slot that is no valid record and no torn one padded with zeros (a torn record fails its CRC and
+    ends in 0): bit rot, or a record with a good CRC around fields out of range. Else 0."""
+    if decode(buf, offset) is not None:
+        return 0
+    crc = struct.unpack_from("<I", buf, offset + _BODY_LEN)[0]
+    return 1 if crc32(memoryview(buf)[offset : offset + _BODY_LEN]) == crc or buf[offset + RECORD_SIZE - 1] else 0
 
 
 def encode(buf, body, seq, t_s, code, a, b):
@@ -92,15 +105,20 @@ class EventLog:
         self.first_seq = 0
         self.last_seq = 0
         self.count = 0
+        self.rotten = 0  # whole slots found unreadable by open() that no power cut explains
 
     def open(self):
         """Scan every segment: validate records, find the newest, resume after it. Reads only, never writes."""
         cur = 0
         cur_tail = 0
+        rotten = 0
         for i in range(self._k):
             first = last = count = 0
             blob = self._read(i)
             size = 0 if blob is None else len(blob)
+            if blob is not None:
+                for off in range(0, size - RECORD_SIZE + 1, RECORD_SIZE):
+                    rotten += _rotten(blob, off)
             for rec in self._records_of(blob):
                 seq = rec[0]
                 if first == 0 or seq < first:
@@ -117,6 +135,7 @@ class EventLog:
                 cur_tail = size % RECORD_SIZE
         self._cur = cur
         self._pad = RECORD_SIZE - cur_tail if cur_tail else 0
+        self.rotten = rotten
         self._totals()
         self._open = True
         return self
@@ -133,6 +152,8 @@ class EventLog:
             raise PumpError(E_RANGE, "a")
         if not _I32_MIN <= b <= _I32_MAX:
             raise PumpError(E_RANGE, "b")
+        if self.last_seq >= MAX_SEQ:
+            self._restart()
         seq = self.last_seq + 1
         encode(self._buf, self._body, seq, t_s, code, a, b)
         i = self._cur
@@ -208,6 +229,18 @@ class EventLog:
         return kept[-n:]
 
     # --- internals ---
+
+    def _restart(self):
+        """The numbers are used up (only a forged record can get there): every segment removed, numbering from 1."""
+        for name in self._names:
+            try:
+                self._storage.remove(name)
+            except OSError:
+                raise PumpError(E_STORAGE, name)
+        for i in range(self._k):
+            self._first[i] = self._last[i] = self._count[i] = self._slots[i] = 0
+        self._cur = self._pad = 0
+        self._totals()
 
     def _read(self, i):
         try:

@@ -24,8 +24,10 @@ ALARM_RAISED = const(16)  # a: alarm code
 ALARM_CLEARED = const(17)  # a: alarm code
 ALARM_ACK = const(18)  # a: alarm code
 TASK_FAULT = const(19)  # a: task id, b: error code if any
-STORE_CORRUPT = const(20)  # a: corrupt slots/records found, b: which store (STORE_STATE, STORE_LOG)
+STORE_CORRUPT = const(20)  # at boot, a: slots/records that failed their check, b: which store (STORE_*)
 AUTH_LOCKOUT = const(21)  # BLE commands locked out after repeated authentication failures; a: seconds, b: level
+PROGRAM_UNCHECKED = const(22)  # the stored program runs without the drug library's check; a: that check's error
+CLOCK_INVALID = const(23)  # the RTC read outside the valid range at boot (the checkpoint's time kept); a: its s
 
 # Values of argument b. The bolus kinds are the dose plan's too (pump.doseplan): one numbering, on the wire and in
 # stored logs. A periodic bolus (the program's own schedule) is never granted or refused, only done or cancelled.
@@ -35,6 +37,8 @@ BOLUS_PERIODIC = const(3)
 BOLUS_NAMES = ("", "patient", "clinician", "periodic")  # by kind
 STORE_STATE = const(1)
 STORE_LOG = const(2)
+STORE_PROG = const(3)
+STORE_CMDAUTH = const(4)
 
 TEXT = {
     BOOT: "boot",
@@ -58,6 +62,8 @@ TEXT = {
     TASK_FAULT: "task fault",
     STORE_CORRUPT: "store corrupt",
     AUTH_LOCKOUT: "commands locked out",
+    PROGRAM_UNCHECKED: "program not checked by library",
+    CLOCK_INVALID: "clock invalid",
 }
 
 # Names of the arguments (a, b), "" when unused: lets the console and the phone label values without a second table.
@@ -83,6 +89,8 @@ ARGS = {
     TASK_FAULT: ("task", "error"),
     STORE_CORRUPT: ("count", "store"),
     AUTH_LOCKOUT: ("lockout_s", "level"),
+    PROGRAM_UNCHECKED: ("error", ""),
+    CLOCK_INVALID: ("rtc_s", ""),
 }
 
 

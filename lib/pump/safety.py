@@ -20,7 +20,12 @@ HOLDING = (
     | (1 << (al.A_MOTOR_STALL - 1))
     | (1 << (al.A_OVER_DELIVERY - 1))
     | (1 << (al.A_PRESSURE_SENSOR_FAULT - 1))
+    | (1 << (al.A_PROGRAM_FALLBACK - 1))
+    | (1 << (al.A_STATE_LOST - 1))
 )
+# holds raised at boot from what the stores held: the resume command is the clinician's confirmation that releases
+# them (a new program also releases PROGRAM_FALLBACK, pump.controller)
+_CONFIRMED = (1 << (al.A_PROGRAM_FALLBACK - 1)) | (1 << (al.A_STATE_LOST - 1))
 
 # fault alarms latched for someone to look at, also across a reset, until acknowledged
 _KEPT = (1 << (al.A_WATCHDOG_RESET - 1)) | (1 << (al.A_TASK_FAULT - 1)) | (1 << (al.A_STORE_CORRUPT - 1))
@@ -133,6 +138,11 @@ class Safety:
         if HOLDING & (1 << (code - 1)):
             self.holding |= 1 << (code - 1)
 
+    def hold(self, code, now):
+        """Raise a HOLDING alarm found at boot (a lost state store, a program fallback): dosing stops until the
+        resume command releases it."""
+        self._raise(code, now)
+
     # ---- sampling cadence (cold path) ----
     def sample(self, now, reservoir_state_low, reservoir_state_empty):
         """Battery every hour, reservoir alarms from the reservoir state; returns the next sampling deadline."""
@@ -196,11 +206,18 @@ class Safety:
             self.day_window.clear(now)
             self.hour_window.clear(now)
             self._release(al.A_OVER_DELIVERY, now)
+        for code in (al.A_PROGRAM_FALLBACK, al.A_STATE_LOST):
+            self.release_hold(code, now)
         return self.holding
 
     def _release(self, code, now):
         self.holding &= ~(1 << (code - 1))
         self.alarms.set_condition(code, False, now)
+
+    def release_hold(self, code, now):
+        """Release a hold the clinician confirmed (_CONFIRMED: the resume command, a new program); no-op if absent."""
+        if self.holding & _CONFIRMED & (1 << (code - 1)):
+            self._release(code, now)
 
     # ---- across a reset ----
     def latched(self):
@@ -209,7 +226,7 @@ class Safety:
 
     def restore(self, latched, occ_base_kpa_x10, occ_jump_x256, now):
         """After a reset: holds stay in force (dosing waits for the resume command), fault alarms stay latched."""
-        for code in range(1, 17):
+        for code in range(1, 33):
             bit = 1 << (code - 1)
             if latched & bit & HOLDING:
                 self._raise(code, now)

@@ -13,8 +13,16 @@ single `storage.write`. Record layout (little-endian, 14 bytes + payload):
     10+n    4     crc      u32  CRC-32 (IEEE, as binascii.crc32) of bytes 0 .. 10+n-1
 
 A slot is valid when its blob is exactly 14 + length bytes, the magic, length and CRC check, and the version equals the
-Store's version. A record of another version is treated as invalid (as if absent; counted in `other_version_slots`),
-so firmware that changes the payload format bumps `version` and starts from defaults instead of misreading old state.
+Store's version or one of its `older` ones (the caller migrates those). A record of any other version is treated as
+invalid (counted in `other_version_slots`), so firmware that changes the payload format bumps `version`, reads the
+older layouts it knows, and never misreads a newer one. `load(parse)` also checks the payload itself: a record whose
+fields `parse` refuses (PumpError) counts in `invalid_slots` and the other slot is tried, so a value out of its range
+is a storage fault like a bad CRC, never a boot that fails.
+
+What `load` found is kept for the boot's verdicts: `found_slots` (blobs present at all: none on a new pump),
+`corrupt_slots` (a blob that is no whole, CRC-checked record), `torn_slots` (those of them shorter than the record
+their header announces: what a power cut during a write leaves, not bit rot; a save never writes the slot holding
+the newest record, so two torn slots are no power cut and count as none), `other_version_slots`, `invalid_slots`.
 
 `save` writes the slot that does NOT hold the newest valid record, so a power cut at any byte of a save leaves the
 newest valid record untouched: the next `load` returns either the old payload or the new one. Sequence numbers are
@@ -35,17 +43,18 @@ _CRC_LEN = const(4)
 _SLOTS = const(2)
 
 
-def _newer(a, b):
+def newer(a, b):
     """True when u32 sequence number a is after b (serial-number arithmetic, survives the 2**32 wrap)."""
     d = (a - b) & 0xFFFFFFFF
     return 0 < d < 0x80000000
 
 
 class Store:
-    """Two-slot record store on a storage role. Attributes: `seq` (of the newest valid record, 0 before any),
-    `writes` (successful saves by this object), `corrupt_slots` / `other_version_slots` (found by the last load)."""
+    """Two-slot record store on a storage role. Attributes: `seq` (of the record `load` returned, 0 before any),
+    `version_loaded` (its version), `writes` (successful saves by this object), and the slot counts of the last
+    load (module docstring)."""
 
-    def __init__(self, storage, name="state", version=1, max_payload=MAX_PAYLOAD):
+    def __init__(self, storage, name="state", version=1, max_payload=MAX_PAYLOAD, older=()):
         if not 0 < version < 256:
             raise PumpError(E_RANGE, "version")
         if not 0 <= max_payload < 65536:
@@ -53,42 +62,79 @@ class Store:
         self._storage = storage
         self._names = (name + ".a", name + ".b")
         self._version = version
+        self._older = older  # older record versions load() still returns, for the caller to migrate
         self._max = max_payload
         self._buf = bytearray(_HDR_LEN + max_payload + _CRC_LEN)
-        self._newest = -1  # slot index of the newest valid record, -1 when none
+        self._newest = -1  # slot index of the record load() returned (or last saved), -1 when none
         self._loaded = False
         self.seq = 0
+        self.version_loaded = 0
         self.writes = 0
+        self.found_slots = 0
         self.corrupt_slots = 0
+        self.torn_slots = 0
         self.other_version_slots = 0
+        self.invalid_slots = 0
 
-    def load(self):
-        """Payload (bytes) of the valid slot with the newest sequence number, or None when no slot is valid."""
-        best = -1
-        best_seq = 0
-        best_payload = None
-        corrupt = 0
-        other = 0
+    @property
+    def failed_slots(self):
+        """Slots present that the last load could not use: each is a storage event."""
+        return self.corrupt_slots + self.other_version_slots + self.invalid_slots
+
+    @property
+    def rotten_slots(self):
+        """Failed slots no power cut explains (bit rot, a foreign write, values out of range, a record version this
+        firmware does not read): a storage fault."""
+        return self.failed_slots - self.torn_slots
+
+    def load(self, parse=None):
+        """The payload (bytes) of the newest valid record, or None when no slot holds one. With `parse`, what
+        `parse(payload, version)` returns for the newest record it accepts; a record it refuses with a PumpError
+        counts as invalid and the other slot is tried."""
+        found = corrupt = torn = other = invalid = 0
+        cands = []  # (seq, slot, version, payload), newest first
         for i in range(_SLOTS):
             blob = self._read(i)
             if blob is None:
                 continue
+            found += 1
             rec = self._parse(blob)
             if rec is None:
                 corrupt += 1
+                torn += self._torn(blob)
                 continue
             version, seq, payload = rec
-            if version != self._version:
+            if version != self._version and version not in self._older:
                 other += 1
                 continue
-            if best < 0 or _newer(seq, best_seq):
-                best, best_seq, best_payload = i, seq, payload
+            if cands and newer(seq, cands[0][0]):
+                cands.insert(0, (seq, i, version, payload))
+            else:
+                cands.append((seq, i, version, payload))
+        best = -1
+        best_seq = best_version = 0
+        result = None
+        for seq, i, version, payload in cands:
+            if parse is None:
+                result = payload
+            else:
+                try:
+                    result = parse(payload, version)
+                except PumpError:
+                    invalid += 1
+                    continue
+            best, best_seq, best_version = i, seq, version
+            break
+        self.found_slots = found
         self.corrupt_slots = corrupt
+        self.torn_slots = torn if torn < 2 else 0  # a power cut tears the slot being written, never both
         self.other_version_slots = other
+        self.invalid_slots = invalid
         self._newest = best
         self.seq = best_seq
+        self.version_loaded = best_version
         self._loaded = True
-        return best_payload
+        return result
 
     def save(self, payload):
         """Write payload as record seq+1 into the slot not holding the newest valid record."""
@@ -118,6 +164,17 @@ class Store:
             return self._storage.read(self._names[i])
         except OSError:
             raise PumpError(E_STORAGE, self._names[i])
+
+    def _torn(self, blob):
+        """1 when a blob failing its check is shorter than the record its header announces (a write cut short by
+        a power failure leaves such a prefix), else 0 (bit rot, a foreign or overlong blob)."""
+        size = len(blob)
+        if size >= 2 and struct.unpack_from("<H", blob, 0)[0] != _MAGIC:
+            return 0
+        if size < _HDR_LEN:
+            return 1
+        n = struct.unpack_from(_HDR, blob, 0)[4]
+        return 1 if n <= self._max and size < _HDR_LEN + n + _CRC_LEN else 0
 
     def _parse(self, blob):
         """(version, seq, payload bytes) of a well-formed record with a good CRC, else None."""

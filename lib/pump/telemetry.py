@@ -5,7 +5,8 @@ recomputed only when its input changed.
 Status (29 bytes, "<IBBIIIIHBHh"): t_s u32 (wall clock, s since 2000-01-01), mode u8 (therapy mode, 255: no
 program), state u8 (STATE_*), rate_nl_per_day u32, today_nl u32, total_ul u32, reservoir_nl u32, refill_day u16
 (day since 2000-01-01 the reservoir reaches empty at worst-case use, 65535: never), battery_pct u8 (255: not read
-yet), alarms u16 (bit code-1 per active alarm), pressure_kpa_x10 i16 (-32768: no sensor).
+yet), alarms u16 (bit code-1 per active alarm, codes 1-16: later codes show only as the alarm payload's code),
+pressure_kpa_x10 i16 (-32768: no sensor).
 
 Alarm (9 bytes, "<BBIHB"): code u8 (highest-priority active alarm, 0: none), priority u8, since_s u32 (when it was
 raised, s since 2000-01-01), alarms u16 (active bitmap), sounding u8 (the alarm the buzzer plays, 0: none/silenced).
@@ -35,6 +36,7 @@ NO_BATTERY = const(255)
 NO_PRESSURE = const(-32768)
 _DAY_MS = const(86400000)
 _U32 = 0xFFFFFFFF
+_BITMAP = const(0xFFFF)  # the frames' alarm bitmaps are u16 (alarm codes 1-16)
 
 
 class Telemetry:
@@ -97,7 +99,7 @@ class Telemetry:
         struct.pack_into(STATUS, buf, 0, self.wall_s(now), NO_PROGRAM if t is None else t.mode, state, self._rate,
                          p.c.delivered_today_nl, p.c.total_ul, max(r.remaining_nl, 0),
                          NO_DAY if days is None else min(plan.cal.day + days, NO_DAY - 1), self.battery(),
-                         safety.alarms.active_bitmap, pressure)
+                         safety.alarms.active_bitmap & _BITMAP, pressure)
 
     def alarm(self, buf, now):
         """Pack the alarm payload into buf[0:9] (cold path: alarms change rarely)."""
@@ -106,5 +108,5 @@ class Telemetry:
         since = 0
         if code:  # from ticks: exact for 6 days back; an alarm raised before that reads as raised now
             since = self.wall_s(now) - max(ticks_diff(now, alarms.since_ms[code]), 0) // 1000
-        struct.pack_into(ALARM, buf, 0, code, PRIORITY.get(code, 0), max(since, 0), alarms.active_bitmap,
+        struct.pack_into(ALARM, buf, 0, code, PRIORITY.get(code, 0), max(since, 0), alarms.active_bitmap & _BITMAP,
                          alarms.sounding(now))

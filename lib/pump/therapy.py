@@ -409,7 +409,7 @@ def _periodic(v, ctx):
     return tuple(sorted(out))
 
 
-def parse_prescription(doc, library, nl_per_step, confirm_soft=False):
+def parse_prescription(doc, library, nl_per_step, confirm_soft=False, check_library=True):
     """Validate a prescription dict into a new Therapy, or raise PumpError whose detail starts with the key path.
 
     doc = {"drug": {"name", "concentration_ug_per_ml"},
@@ -422,7 +422,9 @@ def parse_prescription(doc, library, nl_per_step, confirm_soft=False):
     Unknown keys are refused. `library` is the DrugLibrary (None refuses with E_UNKNOWN_DRUG); `nl_per_step` the
     pump's calibration. Soft limits pass only with confirm_soft or "confirm_soft_limits": true. The library's daily
     limits apply to the largest day's total including every allowed patient bolus (maxima), to the smallest day's
-    total (minima) and to the highest schedule rate (maxima). Nothing is mutated.
+    total (minima) and to the highest schedule rate (maxima). Nothing is mutated. With check_library False only the
+    structure and the mechanism's limits are checked (a stored program, validated when it was programmed, read back
+    at a boot without a usable library): `library` is not used, the drug's name is kept as it is.
     """
     if type(nl_per_step) is not int or not 0 < nl_per_step <= MAX_SMALL_INT:
         raise PumpError(E_RANGE, "nl_per_step: %r" % (nl_per_step,))
@@ -449,6 +451,8 @@ def parse_prescription(doc, library, nl_per_step, confirm_soft=False):
         key = "patient_bolus" if pb is not None else "periodic_boluses"
         raise _malformed(key, "not allowed when therapy is stopped")
 
+    if not check_library:
+        return Therapy(name, conc, mode, daily, weekly, pb, periodic, confirmed)
     if library is None:
         raise PumpError(E_UNKNOWN_DRUG, "drug.name: no drug library loaded")
     lim = library.limits(name)
