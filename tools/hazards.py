@@ -30,8 +30,8 @@ HAZARDS = (
      "an independent monitor counts the steps handed to the driver in 1 h and 24 h windows against the program's "
      "bounds (boluses granted as they start); a breach latches a high-priority alarm, holds dosing and disables "
      "the driver",
-     [("lib/pump/safety.py", "if self.day_window.count(now, n) | self.hour_window.count(now, n):",
-       "if (self.day_window.count(now, n) | self.hour_window.count(now, n)) and False:")],
+     [("lib/pump/safety.py", "if self.day_window.count(now_s, n) | self.hour_window.count(now_s, n):",
+       "if (self.day_window.count(now_s, n) | self.hour_window.count(now_s, n)) and False:")],
      [_LATCH + "test_a_dose_engine_delivering_three_times_the_program_is_caught_within_the_hour",
       _LATCH + "test_a_runaway_engine_is_caught_within_one_hour_allowance"]),
     ("H2", "Over-delivery", "a reset during a safety hold restarts dosing (into a blocked line, or after a breach)",
@@ -42,8 +42,7 @@ HAZARDS = (
       _SIM + "test_an_occlusion_hold_outlives_a_reset"]),
     ("H3", "Over-delivery", "a patient bolus requested again and again",
      "patient-bolus policy: lockout interval and daily maximum, refusals logged with their reason",
-     [("lib/pump/bolus.py", "if self.grants_s and (wall_s - self.grants_s[-1]) * 1000 < patient_bolus.lockout_ms:",
-       "if False:")],
+     [("lib/pump/bolus.py", "if grants and (mono_s - grants[-1]) * 1000 < patient_bolus.lockout_ms:", "if False:")],
      [_SIM + "test_lockout_and_daily_maximum_refusals_carry_their_reason"]),
     ("H4", "Wrong dose", "a program beyond the drug library's hard limits",
      "every program, bolus and refill is checked against the library; hard limits refuse, soft ones need a "

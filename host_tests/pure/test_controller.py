@@ -8,7 +8,7 @@ power-cut tests.
 from board.sim import Hydraulics, Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump import events as ev
-from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, Counters, pack, unpack
 from pump.compat import TICKS_MASK, ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
@@ -498,7 +498,7 @@ def test_patient_bolus_refused_when_empty_or_too_many():
         pump.patient_bolus(now=rig.now)
     assert e.value.code == E_STATE  # three boluses already running
     assert rig.events()[-1] == (ev.BOLUS_REFUSED, E_STATE, ev.BOLUS_PATIENT)
-    assert len(pump.policy.grants_s) == 3
+    assert len(pump.policy.grants_mono_s) == 3
     pump.reservoir.restore(400000)
     pump._apply_cap(rig.now)
     rig.run(HOUR_MS)
@@ -573,20 +573,24 @@ def test_set_clock():
     rig = Rig(fill_ul=20000, prescription=doc)  # 08:00
     pump = rig.pump
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den
-    pump.set_clock(MONDAY_S + 13 * 3600, now=rig.now)  # 5 h forward: the 12:00 step is in force
-    assert pump.plan.rate_num == 800000 * pump.plan.rate_den
-    assert rig.events()[-1] == (ev.CLOCK_SET, 5 * 3600, 0)
+    pump.set_clock(MONDAY_S + 13 * 3600, now=rig.now)  # 5 h forward
+    # for a day the schedule is the least of the old one (at 08:00) and the new one (at 13:00): pump.phases
+    assert pump.plan.rate_num == 400000 * pump.plan.rate_den
+    assert rig.events()[-1] == (ev.CLOCK_SET, 5 * 3600, 2)  # two schedule phases in force
     assert rig.rtc.now_ms() == (MONDAY_S + 13 * 3600) * 1000
-    assert unpack(pump._state_store.load()).wall_s == MONDAY_S + 13 * 3600
+    c = unpack(pump._state_store.load())
+    assert c.wall_s == MONDAY_S + 13 * 3600 and not c.flags & FLAG_CLOCK_SET
+    assert c.phase_shift_ms == [7 * DAY_MS - 5 * HOUR_MS]
     for bad in (-1, "x", 1.5):
         with raises(PumpError) as e:
             pump.set_clock(bad, now=rig.now)
         assert e.value.code == E_RANGE
-    pump.set_clock(MONDAY_S + 11 * 3600, now=rig.now)
+    rig.run(4 * HOUR_MS)  # 17:00: the old schedule reaches its 12:00 step too
+    assert pump.plan.rate_num == 800000 * pump.plan.rate_den
+    rig.run(DAY_MS - 4 * HOUR_MS)  # a day after the correction: the new clock alone (13:00: its 12:00 step)
+    assert pump.plan.phases.shift_ms == [] and pump.plan.rate_num == 800000 * pump.plan.rate_den
+    rig.run(11 * HOUR_MS)  # 00:00 by the new clock
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den
-    assert rig.events()[-1] == (ev.CLOCK_SET, -2 * 3600, 0)
-    rig.run(HOUR_MS)
-    assert pump.plan.rate_num == 800000 * pump.plan.rate_den  # the 12:00 boundary of the new clock
 
 
 def test_prime_only_when_not_running():
@@ -627,11 +631,12 @@ def test_checkpoint_writes_are_bounded():
     # 15 mL/day (75000 steps a day) with the default 900 s cadence: at most 96 periodic checkpoints a day, plus one
     # at midnight; none while nothing changes
     rig = Rig(fill_ul=40000, prescription=rx(15000, conc=1000))
+    rig.pump._step = rig.hw.stepper.step_forward  # the plant counts the steps (a list of 75000 times needs 1 MB)
     store = rig.pump._state_store
     writes = store.writes
     appends = rig.storage.appends
     rig.run(DAY_MS)
-    assert len(rig.step_times) > 74000
+    assert rig.plant.steps_forward > 74000
     assert 90 <= store.writes - writes <= 86400 // 900 + 1
     assert rig.storage.appends == appends  # no event in steady state
     rig.pump.suspend(now=rig.now)
@@ -703,17 +708,41 @@ def test_checkpoint_record_round_trip():
     c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day = 0xFFFFFFFF, FLAG_SUSPENDED, 40000000, -300000, 9711
     c.delivered_today_nl, c.total_ul, c.total_nl_rem, c.conc_ug_per_ml = 50000000, 4000000000, 999, 30000
     c.bridge_nl_left, c.bridge_conc_ug_per_ml = 150000, 10000
-    c.grants_s = [MONDAY_S + i for i in range(60)]
+    c.grants_mono_s = [MONDAY_S + i for i in range(60)]
     d = unpack(pack(c))
     for key in ("wall_s", "flags", "fill_nl", "remaining_nl", "day", "delivered_today_nl", "total_ul", "total_nl_rem",
                 "conc_ug_per_ml", "bridge_nl_left", "bridge_conc_ug_per_ml"):
         assert getattr(d, key) == getattr(c, key), key
-    assert d.grants_s == c.grants_s[-48:]
+    assert d.grants_mono_s == c.grants_mono_s[-48:]
     raw = pack(c)
     for bad in (raw[:10], raw[:-1], raw + b"\0\0\0\0"):
         with raises(PumpError) as e:
             unpack(bad)
         assert e.value.code == E_CORRUPT
+
+
+def test_checkpoint_record_keeps_the_monotonic_time_the_phases_and_the_windows():
+    c = Counters()
+    c.set_times(MONDAY_S * 1000 + 999, (1 << 30) * 1000 - 1)  # the last small-int second, 999 ms
+    c.phase_shift_ms, c.phase_until_s = [1, 7 * DAY_MS - 1, 3 * HOUR_MS], [0, 0xFFFFFFFF, 12345]
+    for day, hour in (([0] * 23 + [255], [3] * 12),  # one byte a value
+                      ([256] * 24, [0] * 11 + [65535]),  # two
+                      ([65536] + [0] * 23, [0xFFFFFFFF] * 12)):  # four
+        for allow in ([0] * 24, [0] * 23 + [7]):
+            c.windows = [(0xFFFFFFFF, 0x7FFFFFFF, -1, day, allow), (0, 0, 0x3FFFFFFF, hour, [1] * 12)]
+            d = unpack(pack(c))
+            assert d.times() == c.times() == (MONDAY_S * 1000 + 999, (1 << 30) * 1000 - 1)
+            assert (d.phase_shift_ms, d.phase_until_s) == (c.phase_shift_ms, c.phase_until_s)
+            assert d.windows == c.windows
+    raw = pack(c)
+    for bad in (raw[:-1], raw + b"\0", raw[:-4 * 24 - 13 - 1]):
+        with raises(PumpError) as e:
+            unpack(bad)
+        assert e.value.code == E_CORRUPT
+    c.windows = [c.windows[0]]  # both windows or none
+    with raises(PumpError) as e:
+        pack(c)
+    assert e.value.code == E_CORRUPT
 
 
 def test_config_defaults_and_validation():

@@ -2,19 +2,21 @@
 
 `tick(now)` is the only per-step entry: it delivers the steps due, accounts for them and returns the next deadline.
 Commands validate everything first, persist second and change memory last, so a refusal or a storage failure
-leaves the running program untouched. After a reset the plan restarts with a whole step owed: no catch-up.
+leaves the running program untouched. After a reset the plan restarts with a whole step owed: no catch-up. The
+safety limits that count time run on the monotonic clock (pump.monoclock), never on the wall clock.
 """
 
 import json
 
 from pump import events as ev
 from pump.bolus import PatientBolusPolicy
-from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, Counters, pack, unpack
 from pump.compat import ticks_add, ticks_diff
 from pump.doseplan import KIND_CLINICIAN, KIND_PATIENT, KIND_PERIODIC, DosePlan
 from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_MALFORMED, E_RANGE, E_RESERVOIR, E_STATE, PumpError
 from pump.eventlog import EventLog
+from pump.monoclock import MonoClock, boot_times
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
 from pump.alarms import A_TASK_FAULT, A_WATCHDOG_RESET
 from pump.config import RESET_WATCHDOG
@@ -48,8 +50,10 @@ class Pump:
         self.suspended = False
         self.steps = 0  # steps delivered since boot, modulo 2**30 like ticks (a small int on the boards)
         now = hw.clock.ticks_ms() if now is None else now
-        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now)
-        self.safety = Safety(hw, config.nl_per_step, self._event, now)
+        self.mono = MonoClock(now)  # restored from the checkpoint below
+        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now, self.mono)
+        self.safety = Safety(hw, config.nl_per_step, self._event, now, self.mono)
+        self._clock_setting = False  # a clock setting is between saving the new time and writing the RTC
         self._sample_due = now
         self._dirty = False
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
@@ -67,17 +71,25 @@ class Pump:
                 c = self.c = unpack(raw)
             except PumpError:
                 raw = None
-        wall_ms = self.hw.rtc.now_ms()
-        if wall_ms < c.wall_s * 1000:
-            wall_ms = c.wall_s * 1000  # the clock lost time (power cut): never run the calendar backwards
-        self.plan.cal.set_wall_ms(wall_ms, now)
+        saved_wall_ms, saved_mono_ms = c.times()
+        rtc_trusted = not c.flags & FLAG_CLOCK_SET
+        wall_ms, mono_ms = boot_times(self.hw.rtc.now_ms(), saved_wall_ms, saved_mono_ms, rtc_trusted)
+        if not rtc_trusted:
+            self.hw.rtc.set_ms(wall_ms)  # the clock setting that stopped midway is finished
+            self._dirty = True
+        self.mono.set_ms(mono_ms if raw is not None else 0, now)
+        self.plan.cal.set_wall_ms(wall_ms, now)  # never before the checkpoint: the RTC may have lost power
         if self._state_store.corrupt_slots:
             self._event(ev.STORE_CORRUPT, self._state_store.corrupt_slots, ev.STORE_STATE)
         self.reservoir.fill_nl = c.fill_nl
         self.reservoir.restore(c.remaining_nl)
-        self.policy.grants_s = list(c.grants_s)
+        self.policy.grants_mono_s = list(c.grants_mono_s)
         self.suspended = bool(c.flags & FLAG_SUSPENDED)
         plan = self.plan
+        try:
+            plan.phases.restore(c.phase_shift_ms, c.phase_until_s)
+        except PumpError:
+            pass  # a corrupt record: the schedule follows the wall clock at once
         plan.bridge_nl_left = c.bridge_nl_left
         plan.bridge_conc_ug_per_ml = c.bridge_conc_ug_per_ml
         prog = self._prog_store.load()
@@ -90,13 +102,14 @@ class Pump:
         safety = self.safety
         if raw is not None:  # holds in force stay in force; fault alarms stay latched
             safety.restore(c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, now)
+            safety.restore_windows(c.windows, now)  # a breach that was building is still caught
         if self.hw.reset_cause == RESET_WATCHDOG:  # latched until acknowledged: someone must look at why
             safety.latch(A_WATCHDOG_RESET, now)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, self._may_run())
-        self._program_limits()
+        self._program_limits(now)  # a program saved after the windows' checkpoint phases in over a window
         if raw is not None:
-            self._account_gap(wall_ms - c.wall_s * 1000)
+            self._account_gap(wall_ms - saved_wall_ms)
             self._apply_cap(now)
 
     def _account_gap(self, gap_ms):
@@ -118,6 +131,7 @@ class Pump:
     # ---- time (hot path) ----
     def tick(self, now):
         """Deliver what is due at ticks `now`; return the ticks of the next deadline."""
+        self.mono.advance(now)  # at least once per ticks horizon: every path below wakes again within a day
         if self.halted:
             return ticks_add(now, _HALTED_WAKE_MS)
         plan = self.plan
@@ -224,15 +238,18 @@ class Pump:
     def checkpoint(self, now):
         """Persist the counters (bounded cadence; also right after every command)."""
         c = self.c
-        c.wall_s = self.wall_s(now)
-        c.flags = FLAG_SUSPENDED if self.suspended else 0
+        c.set_times(self.plan.cal.wall_ms_at(now), self.mono.ms_at(now))
+        c.flags = (FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
         c.conc_ug_per_ml = self.plan.conc_ug_per_ml
         c.bridge_nl_left = self.plan.bridge_nl_left
         c.bridge_conc_ug_per_ml = self.plan.bridge_conc_ug_per_ml
-        c.grants_s = self.policy.grants_s
+        c.grants_mono_s = self.policy.grants_mono_s
+        c.phase_shift_ms = self.plan.phases.shift_ms
+        c.phase_until_s = self.plan.phases.until_s
         safety = self.safety
+        c.windows = safety.windows_saved()
         c.latched = safety.latched()
         c.occ_base_kpa_x10, c.occ_jump_x256 = safety.occlusion.saved()
         self._state_store.save(pack(c))
@@ -340,14 +357,14 @@ class Pump:
         try:
             if not self.plan.running:
                 raise PumpError(E_STATE, "bolus: therapy not running")
-            code = self.policy.check(self.wall_s(now), pb)
+            code = self.policy.check(self.mono.s, pb)  # monotonic: no clock setting opens or closes the limits
             if code or pb is None:
                 raise PumpError(code or E_STATE, "patient_bolus")
             self._start_bolus(now, KIND_PATIENT, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
         except PumpError as e:
             self._event(ev.BOLUS_REFUSED, e.code, ev.BOLUS_PATIENT)
             raise
-        self.policy.grant(self.wall_s(now))
+        self.policy.grant(self.mono.s)
         self.checkpoint(now)
 
     def _start_bolus(self, now, kind, log_kind, dose_ng, duration_ms):
@@ -448,13 +465,20 @@ class Pump:
         self._event(ev.STOP)
 
     def set_clock(self, wall_s, now=None):
+        """Set the wall clock. The schedule phases in over a day (pump.phases: never more than the program allows in
+        24 h); the safety limits that count time do not move. E_STATE when too many corrections are phasing in."""
         now = self._now(now)
         if type(wall_s) is not int or wall_s < 0:
             raise PumpError(E_RANGE, "wall_s")
         old = self.wall_s(now)
-        self.plan.set_wall_s(now, wall_s)
+        self.plan.correct_clock(now, wall_s * 1000)
+        # the new time is saved, marked, before the RTC is written: a reset between the two must not take the RTC's
+        # old time for time gone by (pump.monoclock.boot_times)
+        self._clock_setting = True
+        self.checkpoint(now)  # (if the store fails, the mark goes on with every checkpoint until a reset settles it)
         self.hw.rtc.set_ms(wall_s * 1000)
-        self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)))
+        self._clock_setting = False
+        self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)), 1 + len(self.plan.phases.shift_ms))
         self.checkpoint(now)
 
     def halt(self):
