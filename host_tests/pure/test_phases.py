@@ -108,7 +108,7 @@ def test_too_many_corrections_are_refused_and_change_nothing():
     assert e.value.code == E_STATE and e.value.detail.startswith("wall_s: 3 clock corrections")
     assert "in 1381 min" in e.value.detail  # the first leaves at 86400 s: 23 h from 3600 s, and a minute
     assert ph.shift_ms == shifts and ph.until_s == untils
-    ph.expire(86400000)
+    ph.expire(None, 86400000, 0)
     ph.correct(HOUR_MS, 86400000)  # possible again once the first one left
     assert len(ph.shift_ms) == MAX_PHASES - 1
 
@@ -117,12 +117,30 @@ def test_phases_leave_one_by_one_and_the_next_leaving_time_is_known():
     ph = Phases()
     ph.correct(HOUR_MS, 0)
     ph.correct(HOUR_MS, 3600000)
-    assert ph.next_until_ms(0) == 86400000
-    assert ph.next_until_ms(86400000) == 3600000  # the first one's time has come: the next is the second's
-    ph.expire(86400000)
+    assert ph.next_leave_ms(None, 0, 0) == 86400000
+    assert ph.next_leave_ms(None, 86400000, 0) == 3600000  # the first one's time has come: the next is the second's
+    ph.expire(None, 86400000, 0)
     assert ph.shift_ms == [WEEK_MS - HOUR_MS] and ph.until_s == [90000]
-    ph.expire(90000000)
-    assert ph.shift_ms == [] and ph.next_until_ms(90000000) is None
+    ph.expire(None, 90000000, 0)
+    assert ph.shift_ms == [] and ph.next_leave_ms(None, 90000000, 0) is None
+
+
+def test_a_phase_leaves_at_the_end_of_the_current_schedules_periodic_bolus_running_at_its_until():
+    th = _th()
+    ph = Phases()
+    ph.correct(-10 * _MIN, 0)  # until: monotonic 86400 s
+    # at monotonic 3600 s the current schedule is where its until (86400 s) falls on Tuesday 12:05, 5 min into its
+    # 12:00 bolus: the phase waits for that bolus's end, 12:30
+    now_ms = 3600000
+    week_ms = _wk(1, 12, 5) - (86400000 - now_ms)
+    assert ph.leave_ms(0, th, now_ms, week_ms) == 86400000 + 25 * _MIN
+    assert ph.leave_ms(0, None, now_ms, week_ms) == 86400000  # no program, no bolus to wait for
+    assert ph.leave_ms(0, th, now_ms, week_ms - 5 * _MIN) == 86400000  # the bolus starts at the until: no wait
+    ph.expire(th, 86400000 + 25 * _MIN - 1, week_ms + 86400000 - now_ms + 25 * _MIN - 1)
+    assert len(ph.shift_ms) == 1
+    assert ph.next_leave_ms(th, 86400000, week_ms + 86400000 - now_ms) == 25 * _MIN
+    ph.expire(th, 86400000 + 25 * _MIN, week_ms + 86400000 - now_ms + 25 * _MIN)
+    assert ph.shift_ms == []
 
 
 def test_restore_refuses_a_corrupt_record_and_changes_nothing():

@@ -10,7 +10,7 @@ schedule in over a day (pump.phases): meanwhile the schedule's rate is the least
 from pump.calendar import MS_PER_DAY, Calendar
 from pump.compat import const, ticks_add, ticks_diff
 from pump.monoclock import MonoClock
-from pump.phases import Phases, periodic_at
+from pump.phases import Phases
 from pump.steptimer import StepTimer, gcd, interval_for
 
 KIND_CLINICIAN = const(1)
@@ -212,6 +212,7 @@ class DosePlan:
         """Recompute the rate and the next boundary at ticks `now`, carrying the step phase."""
         self.cal.sync(now)
         self.mono.advance(now)  # (a no-op when the controller's tick did it)
+        self._expire_phases(now)
         self.rate_num, self.rate_den = self.volume_rate()
         self.timer.set_interval(now, interval_for(self.rate_num, self.rate_den, self.nl_per_step))
         self.boundary = self._next_boundary(now)
@@ -223,11 +224,12 @@ class DosePlan:
         therapy = self.therapy
         phases = self.phases
         if phases.shift_ms:
-            until = phases.next_until_ms(self.mono.ms_at(now))
-            if until is not None:
-                best = min(best, until)
+            week_ms = cal.weekday * MS_PER_DAY + cal.ms_of_day
+            leave = phases.next_leave_ms(therapy, self.mono.ms_at(now), week_ms)
+            if leave is not None:
+                best = min(best, leave)
             if therapy is not None and self.running:
-                best = min(best, phases.next_change_ms(therapy, cal.weekday * MS_PER_DAY + cal.ms_of_day))
+                best = min(best, phases.next_change_ms(therapy, week_ms))
         elif therapy is not None and self.running:
             for start, _dose in therapy.schedule_for(cal.weekday):
                 if start > cal.ms_of_day:
@@ -241,6 +243,13 @@ class DosePlan:
             best = min(best, ticks_diff(b.end, now))
         return ticks_add(now, max(best, 0))
 
+    def _expire_phases(self, now):
+        """Earlier schedule phases whose time is over leave (pump.phases.Phases.leave_ms); the calendar is at `now`."""
+        phases = self.phases
+        if phases.shift_ms:
+            cal = self.cal
+            phases.expire(self.therapy, self.mono.ms_at(now), cal.weekday * MS_PER_DAY + cal.ms_of_day)
+
     def _on_boundary(self, at):
         cal = self.cal
         cal.sync(at)
@@ -253,12 +262,7 @@ class DosePlan:
                 keep.append(b)
         self.boluses = keep
         therapy = self.therapy
-        if self.phases.shift_ms:
-            # an earlier phase leaves once its day is over, but not while the current schedule's periodic bolus that
-            # started before now runs (it would be cut off: no Bolus object runs it); its end is a boundary too
-            p = periodic_at(therapy, cal.weekday * MS_PER_DAY + cal.ms_of_day) if therapy and self.running else None
-            if p is None or p[0] == 0:
-                self.phases.expire(self.mono.ms_at(at))
+        self._expire_phases(at)
         if therapy is not None and self.running and not self.phases.shift_ms:
             bit = 1 << self.cal.weekday
             for start, dose_ng, duration_ms, mask in therapy.periodic_boluses:

@@ -53,22 +53,34 @@ class Phases:
         self.shift_ms = list(shifts)
         self.until_s = list(untils)
 
-    def expire(self, mono_ms):
-        """Drop the phases whose day is over at monotonic `mono_ms`."""
+    def leave_ms(self, i, therapy, mono_ms, week_ms):
+        """Monotonic ms at which phase i leaves: its until; or, when the current schedule (at `week_ms` of its week at
+        monotonic `mono_ms`) runs a periodic bolus at that instant that started before it, that bolus's end, so the
+        bolus is not cut short (no Bolus object would run the rest). A function of the state alone: the same at any
+        time it is asked, after a reset too."""
+        until = self.until_s[i] * 1000
+        if therapy is not None:
+            p = periodic_at(therapy, (week_ms - mono_ms + until) % WEEK_MS)
+            if p is not None and p[0] > 0:
+                return until + p[2] - p[0]
+        return until
+
+    def expire(self, therapy, mono_ms, week_ms):
+        """Drop the phases whose time is over at monotonic `mono_ms` (see leave_ms)."""
         shifts = []
         untils = []
         for i in range(len(self.shift_ms)):
-            if self.until_s[i] * 1000 > mono_ms:
+            if self.leave_ms(i, therapy, mono_ms, week_ms) > mono_ms:
                 shifts.append(self.shift_ms[i])
                 untils.append(self.until_s[i])
         self.shift_ms = shifts
         self.until_s = untils
 
-    def next_until_ms(self, mono_ms):
+    def next_leave_ms(self, therapy, mono_ms, week_ms):
         """ms from monotonic `mono_ms` to the next phase's leaving time still ahead, or None."""
         best = None
-        for until in self.until_s:
-            dt = until * 1000 - mono_ms
+        for i in range(len(self.shift_ms)):
+            dt = self.leave_ms(i, therapy, mono_ms, week_ms) - mono_ms
             if dt > 0 and (best is None or dt < best):
                 best = dt
         return best
