@@ -107,6 +107,8 @@ class Scenario:
                 raise ScenarioError("%s%s: missing" % (path, key))
         if kind == "reset" and e.get("cause", "power_on") not in ("power_on", "watchdog"):
             raise ScenarioError("%scause: %r is not power_on or watchdog" % (path, e["cause"]))
+        if kind == "set_clock":
+            _num(e, "shift_min", path, -20 * 527040, 20 * 527040)  # twenty years either way
         return round(at_h * 3600000), kind, e
 
 

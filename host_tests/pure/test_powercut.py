@@ -151,7 +151,7 @@ def test_cut_while_setting_the_clock_never_moves_the_safety_limits():
 
     for shift_s in (86400, -86400):
 
-        def check(rig, n):
+        def check(rig, n, shift_s=shift_s):
             pump = rig.pump
             assert pump.mono.s - grant_s < 2 * 3600, n  # about 41 min went by, as the pump counts
             with raises(PumpError) as e:
@@ -161,7 +161,7 @@ def test_cut_while_setting_the_clock_never_moves_the_safety_limits():
             got = pump.wall_s(rig.now)
             assert abs(got - (wall + 40 * 60)) < 60 or abs(got - (wall + shift_s + 30 * 60)) < 60, n
 
-        _cut_everywhere(storage, wall, lambda rig: rig.pump.set_clock(wall + shift_s, now=rig.now), check)
+        _cut_everywhere(storage, wall, lambda rig, s=shift_s: rig.pump.set_clock(wall + s, now=rig.now), check)
 
 
 def test_cut_during_a_periodic_checkpoint():
