@@ -248,6 +248,8 @@ class Reference:
     def refill(self, new_conc, catheter_nl, delivered_steps):
         """A new concentration: the catheter's old drug goes first, at the old strength (bridge)."""
         new_conc = Fraction(new_conc)
+        if new_conc != self.conc:
+            self.boluses = []  # the program is validated again at the new strength: the boluses in progress end
         if new_conc != self.conc and catheter_nl > 0:
             self.bridge_conc = self.conc
             self.phase = ("bridge", delivered_steps + -(-catheter_nl // self.nl_per_step))

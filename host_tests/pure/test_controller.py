@@ -12,6 +12,7 @@ from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, Counters, pack, unpa
 from pump.compat import TICKS_MASK, ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
+from pump.doseplan import KIND_PATIENT, KIND_PERIODIC
 from pump.druglib import DrugLibrary
 from pump.errors import (
     E_CONC_MISMATCH,
@@ -384,6 +385,24 @@ def test_steps_a_safety_check_refuses_leave_the_bridge_as_it_was():
     assert pump.safety.holding  # the burst at the second open reading was taken from the plan, not moved
     moved = len(rig.step_times) - n0
     assert pump.plan.bridge_nl_left == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
+
+
+def test_a_refill_with_a_new_strength_cancels_the_boluses_in_progress_and_says_so():
+    # the refill re-validates the program at the new strength, which ends the boluses in progress: each is logged as
+    # cancelled and hands its over-delivery allowance back (they were dropped silently and their steps stayed
+    # granted); found by the soak once its programs had periodic boluses
+    periodic = [{"start": "09:00", "dose_ug": 50, "duration_min": 240}]
+    rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB, periodic_boluses=periodic))  # 08:00
+    pump = rig.pump
+    rig.run(HOUR_MS + 60000)  # 09:01: the periodic bolus runs
+    pump.patient_bolus(now=rig.now)
+    assert sorted(b.kind for b in pump.plan.boluses) == [KIND_PATIENT, KIND_PERIODIC]
+    pump.refill(30000, 20000, now=rig.now)
+    assert pump.plan.boluses == []
+    cancelled = [e for e in rig.events() if e[0] == ev.BOLUS_CANCELLED]
+    assert sorted(e[2] for e in cancelled) == [KIND_PATIENT, KIND_PERIODIC]
+    for window in (pump.safety.hour_window, pump.safety.day_window):
+        assert window.pending == 0
 
 
 def test_a_bolus_during_a_bridge_is_allowed_the_old_drugs_steps():
