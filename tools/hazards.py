@@ -23,6 +23,8 @@ _APP = "host_tests/test_app.py::"
 _LATCH = "host_tests/pure/test_safety_latch.py::"
 _AUTH = "host_tests/pure/test_ble_auth.py::"
 _BLE = "host_tests/pure/test_ble_service.py::"
+_CLOCK = "host_tests/pure/test_clocksafety.py::"
+_SIM_CLOCK = "host_tests/test_sim_clock.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -130,6 +132,48 @@ HAZARDS = (
      "lockout is logged",
      [("lib/pump/cmdauth.py", "if self.failures >= MAX_FAILURES:", "if False:")],
      [_AUTH + "test_lockout_grows_is_logged_and_survives_a_reset", _BLE + "test_lockout_over_ble_is_logged"]),
+    ("H20", "Over-delivery", "the wall clock set forward (or back): patient boluses counted by the clock let through "
+     "twice the daily maximum in a day (or none for a year)",
+     "the lockout and the rolling daily maximum count monotonic pump time (checkpointed), which no clock setting "
+     "moves",
+     [("lib/pump/controller.py", "code = self.policy.check(self.mono.s, pb)",
+       "code = self.policy.check(self.wall_s(now), pb)"),
+      ("lib/pump/controller.py", "self.policy.grant(self.mono.s)", "self.policy.grant(self.wall_s(now))")],
+     [_CLOCK + "test_a_clock_set_forward_a_day_lets_no_more_than_the_daily_maximum_through_in_any_24_hours",
+      _CLOCK + "test_a_clock_set_back_a_year_does_not_lock_the_patient_out",
+      _SIM_CLOCK + "test_a_clock_set_forward_a_day_in_the_simulator_keeps_four_boluses_a_day"]),
+    ("H21", "Over-delivery", "a clock correction replays hours of a time-of-day schedule (or skips light ones)",
+     "the schedule phases in over a day: the rate is the least of the old and the new schedule (periodic boluses "
+     "included), so no 24 h hold more than the program allows in 24 h and the monitor raises no false hold",
+     [("lib/pump/doseplan.py", "self.phases.correct(wall_ms - self.cal.wall_ms_at(now), self.mono.ms_at(now))",
+       "pass")],
+     [_SIM_CLOCK + "test_a_clock_correction_never_gives_more_than_the_program_allows_in_24_hours[36.2-12 h back]",
+      _SIM_CLOCK + "test_a_clock_correction_never_gives_more_than_the_program_allows_in_24_hours[11.75-a day back]"]),
+    ("H22", "Under-delivery", "a suspend or a hold longer than the ticks horizon (6.2 days): the over-delivery "
+     "windows kept stale counts and raised a false hold at the resume",
+     "the windows count monotonic seconds, so idle time of any length ages them; the clock advances at every wake "
+     "(at least daily, halted too)",
+     [("lib/pump/safety.py", "        mono.advance(now)\n        return mono.s", "        return now // 1000")],
+     [_CLOCK + "test_a_week_or_five_weeks_suspended_end_without_a_false_over_delivery",
+      _CLOCK + "test_a_week_long_hold_ends_without_a_false_over_delivery"]),
+    ("H23", "Over-delivery", "a reset empties the over-delivery windows: a dose-engine fault that resets is never "
+     "caught",
+     "the windows' contents (counts, allowances, limit) are checkpointed and restored at boot",
+     [("lib/pump/controller.py", "safety.restore_windows(c.windows, now)", "pass")],
+     [_CLOCK + "test_a_breach_building_before_a_reset_is_still_caught_after_it"]),
+    ("H24", "Over-delivery", "a reset between saving a clock setting and writing the RTC: the RTC's time taken for "
+     "time gone by ends a lockout at once",
+     "a clock setting is saved marked before the RTC is written; a boot that finds the mark takes the saved time and "
+     "sets the RTC from it",
+     [("lib/pump/controller.py", "rtc_trusted = not c.flags & FLAG_CLOCK_SET", "rtc_trusted = True")],
+     ["host_tests/pure/test_powercut.py::test_cut_while_setting_the_clock_never_moves_the_safety_limits"]),
+    ("H25", "Under-delivery", "a reset shifts the schedule against the over-delivery windows (the wall clock counts "
+     "the time since the last checkpoint, the windows would not): a false hold in a flex program",
+     "at boot the monotonic clock counts the gap since the checkpoint as far as the RTC vouches for it (at most two "
+     "days), so wall and monotonic time move together",
+     [("lib/pump/monoclock.py", "return wall_ms, saved_mono_ms + min(wall_ms - saved_wall_ms, MAX_CREDIT_MS)",
+       "return wall_ms, saved_mono_ms")],
+     [_CLOCK + "test_resets_in_a_flex_program_raise_no_false_over_delivery"]),
 )
 
 
