@@ -44,7 +44,7 @@ BUDGETS = {
     "heap_per_cycle_bytes": 0,
     "app_heap_kb": 64,
     "app_heap_guard_kb": 320,
-    "mpy_guard_kb": 84,
+    "mpy_guard_kb": 90,  # 86.9 KB with the monotonic clock and the schedule phases (81.5 KB before)
     "data_heap_kb": 64,
     "wakeups_over_minimum": 1.05,
     "mpy_kb": 64,

@@ -155,7 +155,7 @@ HAZARDS = (
      "(at least daily, halted too)",
      [("lib/pump/safety.py", "        mono.advance(now)\n        return mono.s", "        return now // 1000")],
      [_CLOCK + "test_a_week_or_five_weeks_suspended_end_without_a_false_over_delivery",
-      _CLOCK + "test_a_week_long_hold_ends_without_a_false_over_delivery"]),
+      _CLOCK + "test_holds_of_a_week_or_five_weeks_end_without_a_false_over_delivery"]),
     ("H23", "Over-delivery", "a reset empties the over-delivery windows: a dose-engine fault that resets is never "
      "caught",
      "the windows' contents (counts, allowances, limit) are checkpointed and restored at boot",
