@@ -111,6 +111,11 @@ def test_too_many_corrections_are_refused_and_change_nothing():
     ph.expire(None, 86400000, 0)
     ph.correct(HOUR_MS, 86400000)  # possible again once the first one left
     assert len(ph.shift_ms) == MAX_PHASES - 1
+    late = Phases()
+    late.restore([1, 2, 3], [100, 100, 100])  # their days are over, they wait for a periodic bolus's end
+    with raises(PumpError) as e:
+        late.correct(HOUR_MS, 200000)
+    assert "possible in 1 min" in e.value.detail
 
 
 def test_phases_leave_one_by_one_and_the_next_leaving_time_is_known():
