@@ -190,7 +190,7 @@ def test_a_fourth_correction_within_a_day_is_refused_and_changes_nothing():
     events.append({"at_h": 5 + 24 + 0.1, "type": "set_clock", "shift_min": 10})  # the first one has left by then
     sim, res = run(events, days=2)
     assert [c["ok"] for c in res["commands"]] == [True, True, True, False, True]
-    assert res["commands"][3]["code"] == 300 and "still phasing in" in res["commands"][3]["error"]
+    assert res["commands"][3]["code"] == 300 and "corrections phasing in" in res["commands"][3]["error"]
     assert res["max_error_steps"] <= 1 and _alarm_names(res) == []
 
 

@@ -38,8 +38,8 @@ class Phases:
         _merge(shifts, untils, (-step_ms) % WEEK_MS, -(-mono_ms // 1000) + TRANSITION_S)
         if len(shifts) >= MAX_PHASES:
             wait_min = max((min(self.until_s) * 1000 - mono_ms) // 60000 + 1, 1)  # (one may wait for a bolus's end)
-            raise PumpError(E_STATE, "wall_s: %d clock corrections of the last day are still phasing in; another is "
-                                     "possible in %d min at the earliest" % (len(self.shift_ms), wait_min))
+            # (within the 48 bytes a BLE answer carries)
+            raise PumpError(E_STATE, "wall_s: %d corrections phasing in, wait %d min" % (len(self.shift_ms), wait_min))
         self.shift_ms = shifts
         self.until_s = untils
 
