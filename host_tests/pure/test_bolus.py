@@ -57,7 +57,7 @@ def test_memory_is_bounded():
     for i in range(MAX_GRANTS + 20):
         p.grant(_T0 + i)
     assert len(p.grants_mono_s) == MAX_GRANTS
-    assert p.grants_mono_s[-1] == _T0 + MAX_GRANTS + 19
+    assert p.grants_mono_s[0] == _T0 + 20 and p.grants_mono_s[-1] == _T0 + MAX_GRANTS + 19  # the oldest went
     pb = _pb(lockout_min=0, max_per_day=48)
     assert p.check(_T0 + 100, pb) == E_DAILY_MAX
     p.grant(_T0 + 86400 * 2)  # the old ones are forgotten

@@ -43,6 +43,12 @@ def test_advancing_at_least_once_per_horizon_keeps_it_exact_for_weeks():
     assert total > 35 * DAY_MS // 2
 
 
+def test_a_clock_made_without_ticks_starts_at_ticks_zero():
+    clock = MonoClock()
+    clock.advance(1000)
+    assert (clock.s, clock.ms) == (1, 0)
+
+
 def test_restore_sets_seconds_and_ms():
     clock = MonoClock(T0)
     clock.set_ms(((1 << 30) - 1) * 1000 + 999, T0)  # the last small-int second

@@ -137,6 +137,13 @@ def test_idle_time_of_any_length_ages_the_window_exactly():
         assert mon.total == 100 and mon.count(T0 + idle_s + 3599, 1), idle_s
 
 
+def test_a_window_made_without_a_start_starts_at_second_zero():
+    mon = OverDeliveryMonitor(1, 10)
+    mon.set_limit(5)
+    mon.count(0, 5)
+    assert mon.count(10, 1) is False  # slot 0 left the window at second 10
+
+
 def test_slots_follow_monotonic_seconds_wherever_the_window_was_created():
     mon = OverDeliveryMonitor(60, 60)  # created at monotonic second 0, first used thirty years later
     mon.set_limit(allowed_steps(5000000, NL_PER_STEP, mon.window_ms))
@@ -153,7 +160,8 @@ def test_breach_latches_until_cleared_and_a_lower_limit_applies_at_once():
     mon.count(T0 + 60, 0)
     assert mon.total == 0 and mon.breached  # latched
     mon.clear(T0 + 60)
-    assert not mon.breached and mon.total == 0
+    assert mon.breached is False and mon.total == 0
+    assert mon.count(T0 + 60, 0) is False  # a plain bool: the supervisor or's the two windows' answers
     mon.set_limit(-1)
     assert not mon.count(T0 + 61, 1000)
     for bad in (-2, 1.5, 1 << 31):
@@ -247,8 +255,9 @@ def test_allowed_steps_names_the_bad_argument_and_accepts_the_edges():
 
 def test_window_geometry_edges():
     OverDeliveryMonitor(1, 2)  # the smallest window
-    assert OverDeliveryMonitor(536870, 2).window_ms == 1073740000  # the longest: window_ms a small int
-    for args in ((0, 10), (1000, 1), (536871, 2), (1, 1073742)):
+    assert OverDeliveryMonitor(536870, 2).window_ms == 1073740000
+    assert OverDeliveryMonitor(18199, 59).window_ms == 1073741000  # the longest: window_ms a small int
+    for args in ((0, 10), (1000, 1), (536871, 2), (18200, 59)):
         with raises(PumpError) as e:
             OverDeliveryMonitor(*args)
         assert e.value.code == E_RANGE and e.value.detail == "slot_s"
@@ -341,14 +350,14 @@ def test_limit_changes_with_and_without_now():
 # ---- across a reset ----
 
 
-def _building(slot_s=300):
-    """A window at its hour's bound minus ten, with a bolus running and one ended (allowance) in it."""
-    mon = OverDeliveryMonitor(slot_s, 12, T0)
+def _building():
+    """A window below its hour's bound (slots counting 1 to 9 steps), a bolus running and one ended in it."""
+    mon = OverDeliveryMonitor(300, 12, T0)
     mon.set_limit(100)
     mon.grant(20)
     mon.grant(8)
     for k in range(9):
-        mon.count(T0 + 300 * k, 10)
+        mon.count(T0 + 300 * k, k + 1)
     mon.release(T0 + 2400, 8)
     return mon
 
@@ -357,30 +366,51 @@ def test_a_restored_window_keeps_its_counts_allowances_and_limit():
     mon = _building()
     head, pending, limit, counts, allowances = mon.saved()
     assert (head, pending, limit) == ((T0 + 2400) // 300, 20, 100)
-    assert counts == [0, 0, 0] + [10] * 9 and allowances == [0] * 11 + [8]
+    assert counts == [0, 0, 0] + list(range(1, 10)) and allowances == [0] * 11 + [8]
     new = OverDeliveryMonitor(300, 12, 0)
     assert new.restore(head, pending, limit, counts, allowances, T0 + 2500)
     # the bolus that was running is not resumed after a reset: its allowance stays one more window, as a release
-    assert new.total == 90 and new.pending == 0 and new.cap == 100 + 20 + 8 == mon.cap
-    assert not new.count(T0 + 2500, 38) and new.count(T0 + 2500, 1)  # the building breach is caught as before
+    assert new.total == 45 and new.pending == 0 and new.cap == 100 + 20 + 8 == mon.cap
+    assert new.count(T0 + 2500, 0) is False and new.breached is False
+    assert not new.count(T0 + 2500, 83) and new.count(T0 + 2500, 1)  # the building breach is caught as before
 
 
 def test_a_restored_window_ages_by_the_time_gone_by():
     mon = _building()
     new = OverDeliveryMonitor(300, 12, 0)
     assert new.restore(*(mon.saved() + (T0 + 3600,)))
-    assert new.total == 90 - 10  # the first slot left the window
+    assert new.total == 45 - 1  # four slots on: the three empty ones and the one step of the oldest left
+    assert new.count(T0 + 3600 + 300, 0) is False and new.total == 45 - 1 - 2  # then the next oldest, 2 steps
     new = OverDeliveryMonitor(300, 12, 0)
     assert new.restore(*(mon.saved() + (T0 + 2 * DAY_S,)))
     assert new.total == 0 and new.cap == 100
+
+
+def test_a_restored_allowance_leaves_a_window_after_the_checkpoints_slot():
+    mon = _building()  # checkpointed in the slot of T0 + 2400 s, where the ended bolus's 8 steps are allowed
+    new = OverDeliveryMonitor(300, 12, 0)
+    assert new.restore(*(mon.saved() + (T0 + 2400,)))
+    new.count(T0 + 2400 + 11 * 300, 0)
+    assert new.cap == 128  # the running bolus's 20, released at the checkpoint, and the 8: still in the window
+    new.count(T0 + 2400 + 12 * 300, 0)
+    assert new.cap == 100
+
+
+def test_a_record_without_a_bolus_or_a_limit_restores():
+    for limit in (-1, 0, 0x3FFFFFFF):
+        new = OverDeliveryMonitor(300, 12, 0)
+        assert new.restore(T0 // 300, 0, limit, [1] * 12, [0] * 12, T0), limit
+        assert new.total == 12 and new.limit == limit
 
 
 def test_a_record_of_another_window_or_from_the_future_is_not_restored():
     mon = _building()
     head, pending, limit, counts, allowances = mon.saved()
     for args in ((head, pending, limit, counts[1:], allowances[1:], T0 + 2500),  # another window size
+                 (head, pending, limit, counts, allowances[1:], T0 + 2500),
                  (head, pending, limit, counts, allowances, T0),  # its head slot is after now
                  (head, -1, limit, counts, allowances, T0 + 2500),
+                 (head, pending, -2, counts, allowances, T0 + 2500),
                  (head, pending, 1 << 30, counts, allowances, T0 + 2500)):
         new = OverDeliveryMonitor(300, 12, T0)
         assert not new.restore(*args)

@@ -70,6 +70,8 @@ def test_next_change_is_the_next_step_midnight_or_periodic_edge():
     assert next_change_ms(th, _wk(6, 22)) == HOUR_MS  # Sunday's periodic start
     assert next_change_ms(th, _wk(6, 23, 30)) == 30 * _MIN  # midnight, the week's end
     assert next_change_ms(th, _wk(0, 0, 30)) == 30 * _MIN  # the end of the bolus from Sunday
+    assert next_change_ms(th, _wk(2, 12) - 1) == 1  # a millisecond away
+    assert next_change_ms(th, _wk(2, 12, 30) - 1) == 1
 
 
 # ---- the phase list ----
@@ -77,6 +79,7 @@ def test_next_change_is_the_next_step_midnight_or_periodic_edge():
 
 def test_a_correction_keeps_the_old_schedule_as_a_phase_for_a_day():
     ph = Phases()
+    assert (ph.shift_ms, ph.until_s) == ([], [])
     ph.correct(5 * HOUR_MS, 1000500)  # 5 h forward at monotonic 1000.5 s
     assert ph.shift_ms == [WEEK_MS - 5 * HOUR_MS]  # the old schedule clock is 5 h behind the new wall clock
     assert ph.until_s == [1001 + 86400]  # a day from the next whole second: never less than a day
@@ -142,6 +145,9 @@ def test_a_phase_leaves_at_the_end_of_the_current_schedules_periodic_bolus_runni
     assert ph.leave_ms(0, th, now_ms, week_ms) == 86400000 + 25 * _MIN
     assert ph.leave_ms(0, None, now_ms, week_ms) == 86400000  # no program, no bolus to wait for
     assert ph.leave_ms(0, th, now_ms, week_ms - 5 * _MIN) == 86400000  # the bolus starts at the until: no wait
+    assert ph.leave_ms(0, th, now_ms, week_ms - 5 * _MIN + 1) == 86400000 + 30 * _MIN - 1  # it started 1 ms before
+    later = 86400000 + 30 * _MIN - 2  # the same mapping (wall and monotonic time move together), 1 ms before it leaves
+    assert ph.next_leave_ms(th, later, week_ms - 5 * _MIN + 1 + later - now_ms) == 1
     ph.expire(th, 86400000 + 25 * _MIN - 1, week_ms + 86400000 - now_ms + 25 * _MIN - 1)
     assert len(ph.shift_ms) == 1
     assert ph.next_leave_ms(th, 86400000, week_ms + 86400000 - now_ms) == 25 * _MIN
@@ -155,7 +161,7 @@ def test_restore_refuses_a_corrupt_record_and_changes_nothing():
     for shifts, untils in (([0], [1]), ([WEEK_MS], [1]), ([1, 2], [1]), ([1, 2, 3, 4], [1, 1, 1, 1])):
         with raises(PumpError) as e:
             ph.restore(shifts, untils)
-        assert e.value.code == E_RANGE
+        assert e.value.code == E_RANGE and e.value.detail == "phases"
         assert ph.shift_ms == [WEEK_MS - HOUR_MS]
     ph.restore([1, WEEK_MS - 1], [5, 6])
     assert ph.shift_ms == [1, WEEK_MS - 1] and ph.until_s == [5, 6]

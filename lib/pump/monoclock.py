@@ -15,9 +15,6 @@ class MonoClock:
     """`s` whole seconds plus `ms` (0..999) since the pump first ran, as of ticks `_ref`."""
 
     def __init__(self, now=0, total_ms=0):
-        self.s = 0
-        self.ms = 0
-        self._ref = now
         self.set_ms(total_ms, now)
 
     def advance(self, now):

@@ -29,13 +29,14 @@ class Phases:
 
     def correct(self, step_ms, mono_ms):
         """The wall clock moves by `step_ms` at monotonic `mono_ms`: the schedule in force so far becomes an earlier
-        phase until a day later (rounded up to a whole second). A phase that meets the current one or another is
-        merged with it. E_STATE, nothing changed, when more than MAX_PHASES would be in force."""
+        phase until a day later (rounded up to a whole second). An earlier phase the new clock meets again is the
+        current schedule itself and leaves (two earlier phases never meet: each met the current one first). E_STATE,
+        nothing changed, when more than MAX_PHASES would be in force."""
         shifts = []
         untils = []
         for i in range(len(self.shift_ms)):
-            _merge(shifts, untils, (self.shift_ms[i] - step_ms) % WEEK_MS, self.until_s[i])
-        _merge(shifts, untils, (-step_ms) % WEEK_MS, -(-mono_ms // 1000) + TRANSITION_S)
+            _keep(shifts, untils, (self.shift_ms[i] - step_ms) % WEEK_MS, self.until_s[i])
+        _keep(shifts, untils, (-step_ms) % WEEK_MS, -(-mono_ms // 1000) + TRANSITION_S)
         if len(shifts) >= MAX_PHASES:
             wait_min = max((min(self.until_s) * 1000 - mono_ms) // 60000 + 1, 1)  # (one may wait for a bolus's end)
             # (within the 48 bytes a BLE answer carries)
@@ -103,15 +104,10 @@ class Phases:
         return best
 
 
-def _merge(shifts, untils, shift, until):
-    if shift == 0:
-        return  # the current schedule itself: always in force
-    for i in range(len(shifts)):
-        if shifts[i] == shift:
-            untils[i] = max(untils[i], until)
-            return
-    shifts.append(shift)
-    untils.append(until)
+def _keep(shifts, untils, shift, until):
+    if shift:  # (shift 0: the current schedule itself, always in force)
+        shifts.append(shift)
+        untils.append(until)
 
 
 def periodic_at(therapy, at_ms):
