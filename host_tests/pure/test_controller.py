@@ -610,6 +610,11 @@ def test_set_clock():
     assert pump.plan.phases.shift_ms == [] and pump.plan.rate_num == 800000 * pump.plan.rate_den
     rig.run(11 * HOUR_MS)  # 00:00 by the new clock
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den
+    rig.run(500)
+    writes = pump._state_store.writes
+    pump.set_clock(pump.wall_s(rig.now), now=rig.now)  # the second it reads (and 500 ms): nothing to phase in
+    assert pump.plan.phases.shift_ms == [] and rig.events()[-1] == (ev.CLOCK_SET, 0, 1)
+    assert pump.plan.cal.wall_ms_at(rig.now) % 1000 == 500 and pump._state_store.writes == writes + 1
 
 
 def test_prime_only_when_not_running():

@@ -471,13 +471,15 @@ class Pump:
         if type(wall_s) is not int or wall_s < 0:
             raise PumpError(E_RANGE, "wall_s")
         old = self.wall_s(now)
-        self.plan.correct_clock(now, wall_s * 1000)
-        # the new time is saved, marked, before the RTC is written: a reset between the two must not take the RTC's
-        # old time for time gone by (pump.monoclock.boot_times)
-        self._clock_setting = True
-        self.checkpoint(now)  # (if the store fails, the mark goes on with every checkpoint until a reset settles it)
-        self.hw.rtc.set_ms(wall_s * 1000)
-        self._clock_setting = False
+        if wall_s != old:  # (the second the clock already reads changes nothing: no transition for its ms)
+            self.plan.correct_clock(now, wall_s * 1000)
+            # the new time is saved, marked, before the RTC is written: a reset between the two must not take the
+            # RTC's old time for time gone by (pump.monoclock.boot_times); if the store fails, the mark goes on with
+            # every checkpoint until a reset settles it
+            self._clock_setting = True
+            self.checkpoint(now)
+            self.hw.rtc.set_ms(wall_s * 1000)
+            self._clock_setting = False
         self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)), 1 + len(self.plan.phases.shift_ms))
         self.checkpoint(now)
 
