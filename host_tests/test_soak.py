@@ -18,6 +18,7 @@ def test_a_year_of_soak_violates_no_invariant(year):
     assert s["violations"] == [], summary(year)
     assert s["invariant_checks"] == year["wakeups"]  # checked at every wake-up
     assert s["max_lead_steps"] <= 1
+    assert "OVER_DELIVERY" not in s["false_alarms"]  # clock corrections, resets and long suspends included
 
 
 def test_the_year_exercised_every_kind_of_event(year):
@@ -26,6 +27,7 @@ def test_the_year_exercised_every_kind_of_event(year):
     assert c["resets"] >= 10 and c["watchdog_resets"] >= 2
     assert c["refills"] >= 2 and c["patient_boluses"] >= 500 and c["clinician_boluses"] >= 2
     assert c["programs"] >= 2 and c["suspends"] >= 2 and c["battery_replacements"] >= 1
+    assert c["clock_sets"] >= 10 and c["clock_sets_refused"] >= 1  # a fourth correction within a day is refused
     assert sum(s["faults"].values()) >= 8
     for name in ("OCCLUSION", "RESERVOIR_LOW", "WATCHDOG_RESET", "BATTERY_EOS"):
         assert s["alarms_by_code"].get(name, 0) >= 1, name

@@ -106,7 +106,7 @@ def test_short_blobs_like_a_cut_write_never_fail_the_boot(store, which, cut):
 
 @_SETTINGS
 @given(store=st.sampled_from(["state", "prog", "cmdauth"]), which=st.sampled_from(["a", "b", "both"]),
-       version=st.sampled_from([1, 2, 3, 255]), payload=st.binary(max_size=120))
+       version=st.sampled_from([1, 2, 3, 4, 255]), payload=st.binary(max_size=120))
 def test_valid_crc_around_random_payloads(store, which, version, payload):
     storage = BASE.clone()
     for name in _slots(store, which):
@@ -116,10 +116,11 @@ def test_valid_crc_around_random_payloads(store, which, version, payload):
 
 
 _OUT_OF_RANGE = {
-    "wall_s": [0xFFFFFFFE, 3155760000], "flags": [2, 255], "fill_nl": [100000001, -1, -0x80000000],
+    "wall_s": [0xFFFFFFFE, 3155760000], "flags": [4, 255], "fill_nl": [100000001, -1, -0x80000000],
     "remaining_nl": [0x7FFFFFFF], "day": [36525, -1, 0x7FFFFFFF], "delivered_today_nl": [-1, _MAX + 1, 0x7FFFFFFF],
     "total_ul": [_MAX + 1, 0xFFFFFFFF], "total_nl_rem": [1000, 0xFFFF], "conc_ug_per_ml": [_MAX + 1, 0xFFFFFFFF],
     "bridge_nl_left": [5000001, -1, 0x7FFFFFFF], "latched": [1 << 17, 0xFFFFFFFF, 1 << 31],
+    "mono_s": [_MAX + 1, 0xFFFFFFFF], "mono_ms": [1000, 0xFFFF], "wall_rem_ms": [1000, 0xFFFF],
 }
 
 
@@ -146,13 +147,13 @@ def test_checkpoints_with_a_field_out_of_its_range(which, field, data):
 
 @_SETTINGS
 @given(which=st.sampled_from(["a", "b", "both"]), grants=st.lists(st.integers(0, 0xFFFFFFFF), max_size=60),
-       version=st.sampled_from([1, 2]), fill=st.integers(-0x80000000, 0x7FFFFFFF),
+       version=st.sampled_from([1, 2, 3]), fill=st.integers(-0x80000000, 0x7FFFFFFF),
        occ=st.integers(0, 0xFFFF), jump=st.integers(0, 0xFFFF), prog_seq=st.integers(0, 0xFFFFFFFF))
 def test_checkpoints_with_random_counts_and_grants(which, grants, version, fill, occ, jump, prog_seq):
     c = _counters({"fill_nl": fill, "occ_base_kpa_x10": occ, "occ_jump_x256": jump, "prog_seq": prog_seq,
                    "latched": 1 << (al.A_OCCLUSION - 1)})
-    c.grants_s = grants
-    raw = pack(c) if version == VERSION else _pack_v1(c)
+    c.grants_mono_s = grants
+    raw = pack(c) if version == VERSION else _pack_v1(c) if version == 1 else _pack_v2(c)
     storage = BASE.clone()
     for name in _slots("state", which):
         storage.blobs[name] = bytearray(_record(version, raw, seq=1000))
@@ -160,9 +161,18 @@ def test_checkpoints_with_random_counts_and_grants(which, grants, version, fill,
     _check(rig, moved, False)  # some of these are valid records: the properties, not an alarm, are what must hold
 
 
+def _pack_v2(c):
+    """The checkpoint layout before the monotonic clock: grants in wall seconds, nothing after them."""
+    grants = c.grants_mono_s[-48:]
+    return struct.pack("<IBiiiiIHIiIIHIIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
+                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
+                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq or 0, len(grants)) + b"".join(
+                           struct.pack("<I", t) for t in grants)
+
+
 def _pack_v1(c):
-    """The previous checkpoint layout: a u16 alarm bitmap, no program sequence number."""
-    grants = c.grants_s[-48:]
+    """The first checkpoint layout: a u16 alarm bitmap, no program sequence number, grants in wall seconds."""
+    grants = c.grants_mono_s[-48:]
     return struct.pack("<IBiiiiIHIiIHHIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
                        c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
                        c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, len(grants)) + b"".join(

@@ -28,6 +28,8 @@ _NUM = "host_tests/pure/test_json_numbers.py::"
 _BOOT = "host_tests/pure/test_bootstores.py::"
 _STORE_SIM = "host_tests/test_sim_store.py::"
 _BOARDS = "host_tests/test_boards.py::"
+_CLOCK = "host_tests/pure/test_clocksafety.py::"
+_SIM_CLOCK = "host_tests/test_sim_clock.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -35,8 +37,8 @@ HAZARDS = (
      "an independent monitor counts the steps handed to the driver in 1 h and 24 h windows against the program's "
      "bounds (boluses granted as they start); a breach latches a high-priority alarm, holds dosing and disables "
      "the driver",
-     [("lib/pump/safety.py", "if self.day_window.count(now, n) | self.hour_window.count(now, n):",
-       "if (self.day_window.count(now, n) | self.hour_window.count(now, n)) and False:")],
+     [("lib/pump/safety.py", "if self.day_window.count(now_s, n) | self.hour_window.count(now_s, n):",
+       "if (self.day_window.count(now_s, n) | self.hour_window.count(now_s, n)) and False:")],
      [_LATCH + "test_a_dose_engine_delivering_three_times_the_program_is_caught_within_the_hour",
       _LATCH + "test_a_runaway_engine_is_caught_within_one_hour_allowance"]),
     ("H2", "Over-delivery", "a reset during a safety hold restarts dosing (into a blocked line, or after a breach)",
@@ -47,8 +49,7 @@ HAZARDS = (
       _SIM + "test_an_occlusion_hold_outlives_a_reset"]),
     ("H3", "Over-delivery", "a patient bolus requested again and again",
      "patient-bolus policy: lockout interval and daily maximum, refusals logged with their reason",
-     [("lib/pump/bolus.py", "if self.grants_s and (wall_s - self.grants_s[-1]) * 1000 < patient_bolus.lockout_ms:",
-       "if False:")],
+     [("lib/pump/bolus.py", "if grants and (mono_s - grants[-1]) * 1000 < patient_bolus.lockout_ms:", "if False:")],
      [_SIM + "test_lockout_and_daily_maximum_refusals_carry_their_reason"]),
     ("H4", "Wrong dose", "a program beyond the drug library's hard limits",
      "every program, bolus and refill is checked against the library; hard limits refuse, soft ones need a "
@@ -164,7 +165,7 @@ HAZARDS = (
      "firmware, a forged write) crashes every boot",
      "every field the boot reads is checked against its range; a record that fails is a storage fault like a bad "
      "CRC: the other slot is used, an event and an alarm follow",
-     [("lib/pump/checkpoint.py", " for i in range(n)]\n    _check(c)\n", " for i in range(n)]\n")],
+     [("lib/pump/checkpoint.py", "        _migrate(c, grants)\n    _check(c)\n", "        _migrate(c, grants)\n")],
      [_BOOT + "test_a_stored_clock_beyond_the_range_never_stops_the_boot",
       "host_tests/pure/test_controller.py::test_a_checkpoint_field_out_of_its_range_is_refused_naming_it"]),
     ("H24", "Wrong dose", "the newest program slot lost: the pump boots on an older prescription",
@@ -212,6 +213,48 @@ HAZARDS = (
      [("lib/pump/controller.py", "            safety.latch(A_STORE_CORRUPT, now)", "            pass")],
      [_BOOT + "test_one_rotten_state_slot_is_an_alarm_a_torn_one_an_event_only",
       _STORE_SIM + "test_one_corrupt_state_slot_is_an_alarm_and_delivery_goes_on"]),
+    ("H31", "Over-delivery", "the wall clock set forward (or back): patient boluses counted by the clock let through "
+     "twice the daily maximum in a day (or none for a year)",
+     "the lockout and the rolling daily maximum count monotonic pump time (checkpointed), which no clock setting "
+     "moves",
+     [("lib/pump/controller.py", "code = self.policy.check(self.mono.s, pb)",
+       "code = self.policy.check(self.wall_s(now), pb)"),
+      ("lib/pump/controller.py", "self.policy.grant(self.mono.s)", "self.policy.grant(self.wall_s(now))")],
+     [_CLOCK + "test_a_clock_set_forward_a_day_lets_no_more_than_the_daily_maximum_through_in_any_24_hours",
+      _CLOCK + "test_a_clock_set_back_a_year_does_not_lock_the_patient_out",
+      _SIM_CLOCK + "test_a_clock_set_forward_a_day_in_the_simulator_keeps_four_boluses_a_day"]),
+    ("H32", "Over-delivery", "a clock correction replays hours of a time-of-day schedule (or skips light ones)",
+     "the schedule phases in over a day: the rate is the least of the old and the new schedule (periodic boluses "
+     "included), so no 24 h hold more than the program allows in 24 h and the monitor raises no false hold",
+     [("lib/pump/doseplan.py", "self.phases.correct(wall_ms - self.cal.wall_ms_at(now), self.mono.ms_at(now))",
+       "pass")],
+     [_SIM_CLOCK + "test_a_clock_correction_never_gives_more_than_the_program_allows_in_24_hours[36.2-12 h back]",
+      _SIM_CLOCK + "test_a_clock_correction_never_gives_more_than_the_program_allows_in_24_hours[11.75-a day back]"]),
+    ("H33", "Under-delivery", "a suspend or a hold longer than the ticks horizon (6.2 days): the over-delivery "
+     "windows kept stale counts and raised a false hold at the resume",
+     "the windows count monotonic seconds, so idle time of any length ages them; the clock advances at every wake "
+     "(at least daily, halted too)",
+     [("lib/pump/safety.py", "        mono.advance(now)\n        return mono.s", "        return now // 1000")],
+     [_CLOCK + "test_a_week_or_five_weeks_suspended_end_without_a_false_over_delivery",
+      _CLOCK + "test_holds_of_a_week_or_five_weeks_end_without_a_false_over_delivery"]),
+    ("H34", "Over-delivery", "a reset empties the over-delivery windows: a dose-engine fault that resets is never "
+     "caught",
+     "the windows' contents (counts, allowances, limit) are checkpointed and restored at boot",
+     [("lib/pump/controller.py", "safety.restore_windows(c.windows, now)", "pass")],
+     [_CLOCK + "test_a_breach_building_before_a_reset_is_still_caught_after_it"]),
+    ("H35", "Over-delivery", "a reset between saving a clock setting and writing the RTC: the RTC's time taken for "
+     "time gone by ends a lockout at once",
+     "a clock setting is saved marked before the RTC is written; a boot that finds the mark takes the saved time and "
+     "sets the RTC from it",
+     [("lib/pump/controller.py", "rtc_trusted = rtc_valid and not c.flags & FLAG_CLOCK_SET", "rtc_trusted = rtc_valid")],
+     ["host_tests/pure/test_powercut.py::test_cut_while_setting_the_clock_never_moves_the_safety_limits"]),
+    ("H36", "Under-delivery", "a reset shifts the schedule against the over-delivery windows (the wall clock counts "
+     "the time since the last checkpoint, the windows would not): a false hold in a flex program",
+     "at boot the monotonic clock counts the gap since the checkpoint as far as the RTC vouches for it (at most two "
+     "days), so wall and monotonic time move together",
+     [("lib/pump/monoclock.py", "return wall_ms, saved_mono_ms + min(wall_ms - saved_wall_ms, MAX_CREDIT_MS)",
+       "return wall_ms, saved_mono_ms")],
+     [_CLOCK + "test_resets_in_a_flex_program_raise_no_false_over_delivery"]),
 )
 
 

@@ -50,6 +50,10 @@ EXTRA_TESTS = {
                   "host_tests/test_pumpproto.py"],
     "pump.frames": ["host_tests/pure/test_ble_frames.py", "host_tests/pure/test_ble_service.py",
                     "host_tests/test_pumpproto.py"],
+    # the monotonic clock and what runs on it, through the controller; the schedule phases also through the simulator
+    "pump.monoclock": ["host_tests/pure/test_clocksafety.py"],
+    "pump.phases": ["host_tests/pure/test_clocksafety.py", "host_tests/test_sim_clock.py"],
+    "pump.bolus": ["host_tests/pure/test_clocksafety.py"],
     "pump.commands": ["host_tests/pure/test_ble_commands.py", "host_tests/pure/test_ble_auth.py",
                       "host_tests/pure/test_ble_service.py",
                       "host_tests/test_ble_fuzz.py", "host_tests/test_pumpproto.py"],
@@ -61,6 +65,7 @@ DESELECTED = (
     "host_tests/test_occlusion_targets.py::test_no_false_alarm_in_a_year",
     "host_tests/test_sim.py::test_example_scenarios_deliver_within_one_step_of_the_program",
     "host_tests/test_sim.py::test_plot_is_written",
+    "host_tests/test_sim_clock.py::test_property_no_correction_gives_more_than_24_hours_allow_or_a_false_hold",
     # 100 000 fuzzed frames (8 s unmutated), checked against a Reassembler of the same (mutated) module: the
     # authenticated-commands fuzz test and the refused-frame tests cover the same paths in a fraction of the time
     "host_tests/test_ble_fuzz.py::test_fuzzed_frames_are_answered_and_change_nothing",

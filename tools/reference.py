@@ -3,12 +3,18 @@
 It reads the prescription itself (schedule, weekly overrides, periodic boluses) and uses Python's exact Fractions
 and the standard calendar, so the firmware's integer engine is checked against a separate implementation. Its
 unit is motor steps at the pump's calibrated volume per step.
+
+Clock corrections follow the policy of docs/safety.md, written here afresh: the schedule in force before a correction
+stays in force for a day after it (longer while the current schedule's periodic bolus that had started by then
+runs), and while more than one schedule is in force the program's rate (basal plus periodic bolus) is the least of
+them, with no periodic bolus of its own. The reference's time is the pump's monotonic time (the simulator's clock).
 """
 
 import datetime
 from fractions import Fraction
 
 DAY_MS = 86400000
+WEEK_MS = 7 * DAY_MS
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -35,11 +41,16 @@ class Reference:
     def __init__(self, prescription, nl_per_step, start_date, prime_nl_per_day):
         self.nl_per_step = nl_per_step
         self.prime_nl_per_day = prime_nl_per_day
-        self.start_date = start_date
+        # ms of the week (Monday 00:00 = 0) the wall clock reads at t = 0; corrections add to `clock_ms`
+        midnight = datetime.datetime(start_date.year, start_date.month, start_date.day)
+        self.week0_ms = start_date.weekday() * DAY_MS + (start_date - midnight) // datetime.timedelta(milliseconds=1)
+        self.wall0 = start_date
+        self.clock_ms = 0
+        self.schedules = []  # [shift_ms, until_t_ms] of the schedules still in force from before a correction
         self.t_ms = 0
         self.ideal = Fraction(0)
         self.running = True
-        self.boluses = []  # [end_ms, rate ng/day]
+        self.boluses = []  # [end_ms, rate ng/day, periodic?]
         self.phase = None  # (kind, end_ideal): priming or bridging until `ideal` reaches end_ideal
         self.bridge_conc = None
         self.cap_nl_per_day = None
@@ -72,25 +83,57 @@ class Reference:
         self.boluses = []
 
     # ---- calendar ----
-    def _weekday(self, t_ms):
-        return (self.start_date + datetime.timedelta(milliseconds=int(t_ms))).weekday()
+    def wall_ms(self, t_ms):
+        """The wall clock at t_ms, ms since 2000-01-01 (what the pump shows)."""
+        return (self.wall0 - datetime.datetime(2000, 1, 1)) // datetime.timedelta(milliseconds=1) + self.clock_ms + t_ms
 
-    def _basal_ng(self, t_ms):
-        if not self.running or self.stopped:
-            return Fraction(0)
-        ms = t_ms % DAY_MS
+    def _week_ms(self, t_ms, shift_ms=0):
+        return (self.week0_ms + self.clock_ms + shift_ms + t_ms) % WEEK_MS
+
+    def _program_ng(self, week_ms, periodic):
+        """ng/day the program calls for at `week_ms`: the basal rate, plus the periodic bolus running if `periodic`."""
+        day = int(week_ms // DAY_MS)
+        ms = week_ms - day * DAY_MS
         dose = Fraction(0)
-        for start, d in self.week[self._weekday(t_ms)]:
+        for start, d in self.week[day]:
             if start <= ms:
                 dose = d
+        if periodic:
+            for start, p_dose, dur, days in self.periodic:
+                for d in days:
+                    if (week_ms - d * DAY_MS - start) % WEEK_MS < dur:
+                        dose += p_dose * DAY_MS / dur
         return dose
+
+    def _leave(self, schedule):
+        """When an earlier schedule stops being in force: a day after its correction, or at the end of the periodic
+        bolus the current schedule runs then, if that one started before."""
+        until = schedule[1]
+        wk = self._week_ms(until)
+        for start, _dose, dur, days in self.periodic:
+            for d in days:
+                since = (wk - d * DAY_MS - start) % WEEK_MS
+                if 0 < since < dur:
+                    return until + dur - since
+        return until
+
+    def _in_force(self, t_ms):
+        return [p for p in self.schedules if self._leave(p) > t_ms]
+
+    def _scheduled_ng(self, t_ms):
+        if not self.running or self.stopped:
+            return Fraction(0)
+        earlier = self._in_force(t_ms)
+        if not earlier:
+            return self._program_ng(self._week_ms(t_ms), False)  # periodic boluses are in self.boluses
+        return min(self._program_ng(self._week_ms(t_ms, shift), True) for shift in [0] + [p[0] for p in earlier])
 
     # ---- rate ----
     def rate_steps_per_ms(self, t_ms):
         steps_per_nl_ms = Fraction(1, self.nl_per_step * DAY_MS)
         if self.phase and self.phase[0] == "prime":
             return self.prime_nl_per_day * steps_per_nl_ms
-        ng = self._basal_ng(t_ms) + sum((b[1] for b in self.boluses), Fraction(0))
+        ng = self._scheduled_ng(t_ms) + sum((b[1] for b in self.boluses), Fraction(0))
         conc = self.bridge_conc if self.phase else self.conc
         nl = ng * 1000 / conc
         if self.cap_nl_per_day is not None and nl > self.cap_nl_per_day:
@@ -98,19 +141,28 @@ class Reference:
         return nl * steps_per_nl_ms
 
     def _next_break(self, t_ms):
-        """Next instant the rate may change by the clock (schedule step, midnight, bolus end, periodic start)."""
-        day0 = t_ms - t_ms % DAY_MS
-        ms = t_ms % DAY_MS
-        best = day0 + DAY_MS
-        wd = self._weekday(t_ms)
-        for start, _d in self.week[wd]:
-            if start > ms:
-                best = min(best, day0 + start)
-        for start, _d, _dur, days in self.periodic:
-            if start > ms and wd in days:
-                best = min(best, day0 + start)
-        for end, _r in self.boluses:
-            best = min(best, end)
+        """Next instant the rate may change by the clock: a schedule step, midnight, a periodic bolus's start (or end,
+        while several schedules are in force), a bolus end, a schedule leaving."""
+        best = t_ms + DAY_MS
+        earlier = self._in_force(t_ms)
+        for shift in [0] + [p[0] for p in earlier]:
+            wk = self._week_ms(t_ms, shift)
+            day = int(wk // DAY_MS)
+            ms = wk - day * DAY_MS
+            best = min(best, t_ms + DAY_MS - ms)
+            for start, _d in self.week[day]:
+                if start > ms:
+                    best = min(best, t_ms + start - ms)
+            for start, _d, dur, days in self.periodic:
+                for d in days:
+                    for edge in (d * DAY_MS + start, d * DAY_MS + start + dur) if earlier else (d * DAY_MS + start,):
+                        dt = (edge - wk) % WEEK_MS
+                        if dt:
+                            best = min(best, t_ms + dt)
+        for p in earlier:
+            best = min(best, self._leave(p))
+        for b in self.boluses:
+            best = min(best, b[0])
         return best
 
     def advance(self, t_ms):
@@ -132,12 +184,13 @@ class Reference:
     def _at_break(self):
         t = self.t_ms
         self.boluses = [b for b in self.boluses if b[0] > t]
-        if t == int(t) and self.running and not self.stopped and self.cap_nl_per_day is None:
-            ms = int(t) % DAY_MS
-            wd = self._weekday(int(t))
+        running = self.running and not self.stopped
+        self.schedules = self._in_force(t)
+        if t == int(t) and running and not self.schedules and self.cap_nl_per_day is None:
+            wk = self._week_ms(t)
             for start, dose, dur, days in self.periodic:
-                if start == ms and wd in days:
-                    self.boluses.append([t + dur, dose * DAY_MS / dur])
+                if any(wk == d * DAY_MS + start for d in days):
+                    self.boluses.append([t + dur, dose * DAY_MS / dur, True])
 
     def line(self, t_ms):
         """Advance to t_ms; return (a, b, y, valid_until_ms): ideal(t) = (a + t * b) / y exactly, for t up to then.
@@ -155,7 +208,23 @@ class Reference:
 
     # ---- events (the simulator calls these at the event's time, after advance) ----
     def bolus(self, dose_ng, duration_ms):
-        self.boluses.append([self.t_ms + duration_ms, Fraction(dose_ng) * DAY_MS / duration_ms])
+        self.boluses.append([self.t_ms + duration_ms, Fraction(dose_ng) * DAY_MS / duration_ms, False])
+
+    def set_clock(self, step_ms):
+        """The wall clock moves by step_ms: the schedule so far stays in force for a day (from the next whole second
+        of the pump's monotonic time), a schedule equal to the new one or to another is one; a periodic bolus in
+        progress goes on inside the earlier schedule."""
+        t = self.t_ms
+        until = -(-t // 1000) * 1000 + DAY_MS
+        kept = {}
+        for shift, u in self.schedules + [[0, until]]:
+            shift = (shift - step_ms) % WEEK_MS
+            if shift:
+                kept[shift] = max(kept.get(shift, u), u)
+        self.schedules = [[shift, u] for shift, u in kept.items()]
+        if self.schedules:
+            self.boluses = [b for b in self.boluses if not b[2]]
+        self.clock_ms += step_ms
 
     def patient_bolus(self):
         self.bolus(*self.patient)
@@ -183,6 +252,8 @@ class Reference:
     def refill(self, new_conc, catheter_nl, delivered_steps):
         """A new concentration: the catheter's old drug goes first, at the old strength (bridge)."""
         new_conc = Fraction(new_conc)
+        if new_conc != self.conc:
+            self.boluses = []  # the program is validated again at the new strength: the boluses in progress end
         if new_conc != self.conc and catheter_nl > 0:
             self.bridge_conc = self.conc
             self.phase = ("bridge", delivered_steps + -(-catheter_nl // self.nl_per_step))

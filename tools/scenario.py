@@ -136,6 +136,8 @@ class Scenario:
             for key, names in (("store", FLASH_STORES), ("slot", FLASH_SLOTS)):
                 if e[key] not in names:
                     raise ScenarioError("%s%s: %r is not one of %s" % (path, key, e[key], ", ".join(names)))
+        if kind == "set_clock":
+            _num(e, "shift_min", path, -20 * 527040, 20 * 527040)  # twenty years either way
         return round(at_h * 3600000), kind, e
 
 

@@ -270,10 +270,11 @@ class Simulation:
                     ref.resume()
             elif kind == "flash_corrupt":
                 self._corrupt(e["store"], e["slot"])
-            elif kind == "set_clock":
-                wall = self.pump.plan.cal.wall_s() + int(e["shift_min"] * 60)
-                self.pump.set_clock(wall, now=now)
-                ref.start_date += datetime.timedelta(minutes=e["shift_min"])
+            elif kind == "set_clock":  # the clinician sets the clock shift_min off what it reads (whole seconds)
+                wall_ms = ref.wall_ms(t)
+                new_s = wall_ms // 1000 + round(e["shift_min"] * 60)
+                self.pump.set_clock(new_s, now=now)
+                ref.set_clock(new_s * 1000 - wall_ms)
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
         except PumpError as err:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})

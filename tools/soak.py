@@ -1,5 +1,6 @@
-"""Long soak: years of pump life in the simulator with random resets, refills, boluses, program changes, sensor
-noise, occlusions, sensor faults, stalls and battery events; invariants checked at every wake-up. Seeded, deterministic.
+"""Long soak: years of pump life in the simulator with random resets, refills, boluses, program changes, clock
+corrections, sensor noise, occlusions, sensor faults, stalls and battery events; invariants checked at every wake-up.
+Seeded, deterministic.
 
     python -m tools.soak [--days 3650] [--seed 1] [--ml-per-day R] [--json OUT]
                                                     (make soak; CI runs one year in host_tests)
@@ -8,8 +9,9 @@ The firmware's own Pump runs on the simulated board through tools.sim.Simulation
 exact reference). A simulated clinician reacts to the alarms as a clinic would (refill after a low reservoir, a new
 battery after ERI or EOS, the line cleared and dosing resumed after an occlusion) and random events arrive as
 Poisson processes. Programs are drawn from 0.025 to 0.5 mL/day; `--ml-per-day R` holds every program at R instead
-(morphine at 10 mg/mL, constant rate, refills of the same strength) to soak one rate. Invariants (each violation is
-listed with its time):
+(morphine at 10 mg/mL, constant rate, refills of the same strength) to soak one rate. The clock is corrected about
+monthly, by minutes, hours, a day or a year either way, sometimes several times within a day (drawn from a random
+stream of their own, so the other events keep their draws). Invariants (each violation is listed with its time):
 
 - over-delivery: the delivered steps never lead the exact program plus granted boluses by more than one step;
 - no step while suspended (outside priming), while a safety hold is in force (occlusion, stall, sensor fault,
@@ -50,6 +52,7 @@ PRESSURE_FAULT_MAX_READS = 80  # two reads per burst (before, after); 32 identic
 BATTERY_FAULT_MAX_SAMPLES = 70  # hourly samples: 64 identical readings make "stuck"; plus margin
 BATTERY_MAX_SAMPLES = 5  # hourly samples: 3 debounced below the threshold, one at boot, one of margin
 BATTERY_NOISE_MV = 7  # SimBattery's reading noise bound (three draws of +-2 mV) plus 1
+CLOCK_SHIFTS_MIN = (-525600, -1440, -720, -90, -7, -1, 1, 3, 15, 180, 720, 1440, 525600)
 CONCENTRATIONS = (10000, 20000)
 DOSES_UG = (500, 1000, 2000, 3000, 5000)  # 0.025 to 0.5 mL/day at these strengths
 PATIENT_BOLUS = {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}
@@ -69,6 +72,7 @@ class Soak(Simulation):
 
     def __init__(self, days=365, seed=1, ml_per_day=None):
         self.rng = random.Random(seed)
+        self.clock_rng = random.Random(seed * 7919 + 1)  # clock corrections: a stream of their own
         self.ml_per_day = ml_per_day
         conc = CONCENTRATIONS[0]
         doc = {
@@ -85,7 +89,8 @@ class Soak(Simulation):
         self.checks = 0
         self.violations = []
         self.counts = dict.fromkeys(("resets", "watchdog_resets", "refills", "patient_boluses", "clinician_boluses",
-                                     "programs", "suspends", "faults", "battery_replacements", "resume_retries"), 0)
+                                     "programs", "suspends", "faults", "battery_replacements", "resume_retries",
+                                     "clock_sets", "clock_sets_refused"), 0)
         self.faults = {}
         self.false_alarms = {}
         self.false_alarm_times = []
@@ -111,6 +116,7 @@ class Soak(Simulation):
         for kind, mean_days in (("reset", 20), ("patient_bolus", 0.3), ("clinician_bolus", 45), ("program", 60),
                                 ("suspend", 90), ("fault", 40)):
             self._next(kind, mean_days)
+        self._next_clock()
 
     def _dose_ug(self, conc, dose_ug):
         """The daily dose of a program: `dose_ug`, or the one giving --ml-per-day at `conc`."""
@@ -127,6 +133,15 @@ class Soak(Simulation):
         t = self.clock.t_ms + int(self.rng.expovariate(1.0 / mean_days) * DAY_MS) + 1
         self._at(t, "soak_" + kind, mean_days=mean_days)
 
+    def _next_clock(self):
+        """The next clock correction, about monthly; one time in four two to four within hours (the fourth within
+        a day is refused: pump.phases)."""
+        rng = self.clock_rng
+        t = self.clock.t_ms + int(rng.expovariate(1.0 / 30) * DAY_MS) + 1
+        for k in range(rng.choice((2, 3, 4)) if rng.random() < 0.25 else 1):
+            self._at(t + int(k * rng.uniform(0.5, 6) * HOUR_MS), "set_clock", shift_min=rng.choice(CLOCK_SHIFTS_MIN))
+        self._at(t, "soak_clock")
+
     def _later(self, h_lo, h_hi):
         return self.clock.t_ms + int(self.rng.uniform(h_lo, h_hi) * HOUR_MS)
 
@@ -139,6 +154,8 @@ class Soak(Simulation):
         ok = self.commands[-1]["ok"] if self.commands else True
         if kind == "reset":
             self._booted(t, e.get("cause") == "watchdog")
+        elif kind == "set_clock":
+            self.counts["clock_sets" if ok else "clock_sets_refused"] += 1
         elif kind == "refill" and ok:
             self.counts["refills"] += 1
             self._pending_refill = False
@@ -170,6 +187,9 @@ class Soak(Simulation):
             return
         if kind == "fault_done":
             self.fault_active = None
+            return
+        if kind == "clock":
+            self._next_clock()
             return
         if kind == "battery_change":  # a new cell: the pump restarts on it
             self.counts["battery_replacements"] += 1
@@ -219,7 +239,27 @@ class Soak(Simulation):
             steps = [{"start": "00:00", "dose_ug_per_day": rng.choice(DOSES_UG)}]
             steps += [{"start": "%02d:00" % h, "dose_ug_per_day": rng.choice(DOSES_UG)} for h in starts]
             rx["therapy"] = {"mode": "flex", "steps": steps}
+        if self.ml_per_day is None:
+            self._day_and_time_of_day(rx)
         return rx
+
+    def _day_and_time_of_day(self, rx):
+        """Some programs also have a weekday of their own and a periodic bolus, so that clock corrections move
+        something (drawn from the clock corrections' stream: the other events keep their draws)."""
+        rng = self.clock_rng
+        th = rx["therapy"]
+        if th["mode"] == "flex" and rng.random() < 0.4:
+            day = rng.choice(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+            th["weekly"] = {day: [{"start": "00:00", "dose_ug_per_day": rng.choice(DOSES_UG)},
+                                  {"start": "%02d:30" % rng.randrange(1, 24), "dose_ug_per_day": rng.choice(DOSES_UG)}]}
+        if rng.random() < 0.4:
+            q = rng.randrange(96)
+            periodic = {"start": "%02d:%02d" % (q // 4, q % 4 * 15), "dose_ug": rng.choice((25, 50, 100)),
+                        "duration_min": rng.choice((15, 60, 240))}
+            if rng.random() < 0.5:
+                periodic["days"] = sorted(rng.sample(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), 3),
+                                          key=("mon", "tue", "wed", "thu", "fri", "sat", "sun").index)
+            rx["periodic_boluses"] = [periodic]
 
     def _inject(self, fault):
         rng = self.rng
@@ -451,10 +491,10 @@ def summary(res):
             s["days"], s["days"] / 365.25, s["seconds"], s["steps"], s["wakeups"],
             ", every program at %g mL/day" % s["ml_per_day"] if s["ml_per_day"] is not None else ""),
         "resets %d (%d watchdog), refills %d, patient boluses %d asked (%d granted), clinician boluses %d, "
-        "programs %d, suspends %d, battery replacements %d" % (
+        "programs %d, suspends %d, battery replacements %d, clock corrections %d (%d refused)" % (
             c["resets"], c["watchdog_resets"], c["refills"], c["patient_boluses"],
             sum(1 for b in res["boluses"] if b["granted"]), c["clinician_boluses"], c["programs"], c["suspends"],
-            c["battery_replacements"]),
+            c["battery_replacements"], c["clock_sets"], c["clock_sets_refused"]),
         "faults injected %d: %s" % (c["faults"], ", ".join("%s %d" % kv for kv in sorted(s["faults"].items()))),
         "alarms by code: %s" % (", ".join("%s %d" % kv for kv in sorted(s["alarms_by_code"].items())) or "none"),
         "alarms without an injected cause: %s" % (

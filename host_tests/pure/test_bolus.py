@@ -1,10 +1,11 @@
-"""Patient bolus policy: lockout to the ms, rolling 24-hour maximum, disabled bolus, clock set back, bounded memory."""
+"""Patient bolus policy on monotonic seconds: lockout to the second, rolling 24-hour maximum, disabled bolus, a grant
+time ahead of the clock (a corrupt record), bounded memory, and 34 years of pump time in small ints."""
 
 from pump.bolus import MAX_GRANTS, PatientBolusPolicy
 from pump.errors import E_DAILY_MAX, E_LOCKOUT, E_NO_BOLUS
 from pump.therapy import PatientBolus
 
-_T0 = 839030400
+_T0 = 30 * 365 * 86400  # thirty years of pump time, in monotonic seconds
 
 
 def _pb(lockout_min=60, max_per_day=4):
@@ -42,8 +43,8 @@ def test_rolling_daily_maximum():
     assert p.check(_T0 + 86400 + 3600, pb) == 0  # the +1 h grant is a day old
 
 
-def test_grant_in_the_future_counts_as_recent():
-    # the clock was set back after a grant: the grant stays recent (lockout) instead of being forgotten
+def test_grant_ahead_of_the_clock_counts_as_recent():
+    # a monotonic clock never gives one; a corrupt record might: the grant stays recent (lockout), never forgotten
     p = PatientBolusPolicy()
     pb = _pb(lockout_min=60)
     p.grant(_T0)
@@ -55,9 +56,20 @@ def test_memory_is_bounded():
     p = PatientBolusPolicy()
     for i in range(MAX_GRANTS + 20):
         p.grant(_T0 + i)
-    assert len(p.grants_s) == MAX_GRANTS
-    assert p.grants_s[-1] == _T0 + MAX_GRANTS + 19
+    assert len(p.grants_mono_s) == MAX_GRANTS
+    assert p.grants_mono_s[0] == _T0 + 20 and p.grants_mono_s[-1] == _T0 + MAX_GRANTS + 19  # the oldest went
     pb = _pb(lockout_min=0, max_per_day=48)
     assert p.check(_T0 + 100, pb) == E_DAILY_MAX
     p.grant(_T0 + 86400 * 2)  # the old ones are forgotten
-    assert p.grants_s == [_T0 + 86400 * 2]
+    assert p.grants_mono_s == [_T0 + 86400 * 2]
+
+
+def test_the_last_small_int_second_still_counts():
+    # 2**30 - 1 s of pump time (34 years): the limits work to the end of the boards' small ints
+    p = PatientBolusPolicy()
+    pb = _pb(lockout_min=60, max_per_day=2)
+    last = (1 << 30) - 1
+    p.grant(last - 86400)
+    p.grant(last - 3600)
+    assert p.check(last - 1, pb) == E_LOCKOUT
+    assert p.check(last, pb) == 0  # the first grant is a day old, the second an hour

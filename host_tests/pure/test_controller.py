@@ -11,10 +11,11 @@ from board.sim import Hydraulics, Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump import events as ev
 from pump.calendar import WALL_MAX_S
-from pump.checkpoint import FLAG_SUSPENDED, Counters, pack, unpack
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, Counters, pack, unpack
 from pump.compat import TICKS_MASK, ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
+from pump.doseplan import KIND_PATIENT, KIND_PERIODIC
 from pump.druglib import DrugLibrary
 from pump.errors import (
     E_CONC_MISMATCH,
@@ -391,6 +392,24 @@ def test_steps_a_safety_check_refuses_leave_the_bridge_as_it_was():
     assert pump.plan.bridge_nl_left == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
 
 
+def test_a_refill_with_a_new_strength_cancels_the_boluses_in_progress_and_says_so():
+    # the refill re-validates the program at the new strength, which ends the boluses in progress: each is logged as
+    # cancelled and hands its over-delivery allowance back (they were dropped silently and their steps stayed
+    # granted); found by the soak once its programs had periodic boluses
+    periodic = [{"start": "09:00", "dose_ug": 50, "duration_min": 240}]
+    rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB, periodic_boluses=periodic))  # 08:00
+    pump = rig.pump
+    rig.run(HOUR_MS + 60000)  # 09:01: the periodic bolus runs
+    pump.patient_bolus(now=rig.now)
+    assert sorted(b.kind for b in pump.plan.boluses) == [KIND_PATIENT, KIND_PERIODIC]
+    pump.refill(30000, 20000, now=rig.now)
+    assert pump.plan.boluses == []
+    cancelled = [e for e in rig.events() if e[0] == ev.BOLUS_CANCELLED]
+    assert sorted(e[2] for e in cancelled) == [KIND_PATIENT, KIND_PERIODIC]
+    for window in (pump.safety.hour_window, pump.safety.day_window):
+        assert window.pending == 0
+
+
 def test_a_bolus_during_a_bridge_is_allowed_the_old_drugs_steps():
     # soak, seed 1: a patient bolus granted at the new, stronger drug's volume moved the bridge's old drug (twice the
     # steps, as it should) and the over-delivery monitor held dosing
@@ -503,7 +522,7 @@ def test_patient_bolus_refused_when_empty_or_too_many():
         pump.patient_bolus(now=rig.now)
     assert e.value.code == E_STATE  # three boluses already running
     assert rig.events()[-1] == (ev.BOLUS_REFUSED, E_STATE, ev.BOLUS_PATIENT)
-    assert len(pump.policy.grants_s) == 3
+    assert len(pump.policy.grants_mono_s) == 3
     pump.reservoir.restore(400000)
     pump._apply_cap(rig.now)
     rig.run(HOUR_MS)
@@ -578,20 +597,29 @@ def test_set_clock():
     rig = Rig(fill_ul=20000, prescription=doc)  # 08:00
     pump = rig.pump
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den
-    pump.set_clock(MONDAY_S + 13 * 3600, now=rig.now)  # 5 h forward: the 12:00 step is in force
-    assert pump.plan.rate_num == 800000 * pump.plan.rate_den
-    assert rig.events()[-1] == (ev.CLOCK_SET, 5 * 3600, 0)
+    pump.set_clock(MONDAY_S + 13 * 3600, now=rig.now)  # 5 h forward
+    # for a day the schedule is the least of the old one (at 08:00) and the new one (at 13:00): pump.phases
+    assert pump.plan.rate_num == 400000 * pump.plan.rate_den
+    assert rig.events()[-1] == (ev.CLOCK_SET, 5 * 3600, 2)  # two schedule phases in force
     assert rig.rtc.now_ms() == (MONDAY_S + 13 * 3600) * 1000
-    assert unpack(pump._state_store.load()).wall_s == MONDAY_S + 13 * 3600
+    c = unpack(pump._state_store.load())
+    assert c.wall_s == MONDAY_S + 13 * 3600 and not c.flags & FLAG_CLOCK_SET
+    assert c.phase_shift_ms == [7 * DAY_MS - 5 * HOUR_MS]
     for bad, code in ((-1, E_RANGE), ("x", E_MALFORMED), (1.5, E_MALFORMED)):
         with raises(PumpError) as e:
             pump.set_clock(bad, now=rig.now)
         assert e.value.code == code
-    pump.set_clock(MONDAY_S + 11 * 3600, now=rig.now)
+    rig.run(4 * HOUR_MS)  # 17:00: the old schedule reaches its 12:00 step too
+    assert pump.plan.rate_num == 800000 * pump.plan.rate_den
+    rig.run(DAY_MS - 4 * HOUR_MS)  # a day after the correction: the new clock alone (13:00: its 12:00 step)
+    assert pump.plan.phases.shift_ms == [] and pump.plan.rate_num == 800000 * pump.plan.rate_den
+    rig.run(11 * HOUR_MS)  # 00:00 by the new clock
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den
-    assert rig.events()[-1] == (ev.CLOCK_SET, -2 * 3600, 0)
-    rig.run(HOUR_MS)
-    assert pump.plan.rate_num == 800000 * pump.plan.rate_den  # the 12:00 boundary of the new clock
+    rig.run(500)
+    writes = pump._state_store.writes
+    pump.set_clock(pump.wall_s(rig.now), now=rig.now)  # the second it reads (and 500 ms): nothing to phase in
+    assert pump.plan.phases.shift_ms == [] and rig.events()[-1] == (ev.CLOCK_SET, 0, 1)
+    assert pump.plan.cal.wall_ms_at(rig.now) % 1000 == 500 and pump._state_store.writes == writes + 1
 
 
 def test_prime_only_when_not_running():
@@ -632,11 +660,12 @@ def test_checkpoint_writes_are_bounded():
     # 15 mL/day (75000 steps a day) with the default 900 s cadence: at most 96 periodic checkpoints a day, plus one
     # at midnight; none while nothing changes
     rig = Rig(fill_ul=40000, prescription=rx(15000, conc=1000))
+    rig.pump._step = rig.hw.stepper.step_forward  # the plant counts the steps (a list of 75000 times needs 1 MB)
     store = rig.pump._state_store
     writes = store.writes
     appends = rig.storage.appends
     rig.run(DAY_MS)
-    assert len(rig.step_times) > 74000
+    assert rig.plant.steps_forward > 74000
     assert 90 <= store.writes - writes <= 86400 // 900 + 1
     assert rig.storage.appends == appends  # no event in steady state
     rig.pump.suspend(now=rig.now)
@@ -709,7 +738,8 @@ def _counters_at_edges():
     c.delivered_today_nl, c.total_ul, c.total_nl_rem, c.conc_ug_per_ml = 0x3FFFFFFF, 0x3FFFFFFF, 999, 0x3FFFFFFF
     c.bridge_nl_left, c.bridge_conc_ug_per_ml = 5000000, 1
     c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq = 1 << 16, 0xFFFF, 262143, 0xFFFFFFFF
-    c.grants_s = [MONDAY_S + i for i in range(60)]
+    c.mono_s, c.mono_ms, c.wall_rem_ms = 0x3FFFFFFF, 999, 999
+    c.grants_mono_s = [MONDAY_S + i for i in range(60)]
     return c
 
 
@@ -723,7 +753,7 @@ def test_checkpoint_record_round_trip():
     d = unpack(pack(c))
     for key in _FIELDS:
         assert getattr(d, key) == getattr(c, key), key
-    assert d.grants_s == c.grants_s[-48:]
+    assert d.grants_mono_s == c.grants_mono_s[-48:]
     raw = pack(c)
     for bad in (raw[:10], raw[:-1], raw + b"\0\0\0\0"):
         with raises(PumpError) as e:
@@ -734,10 +764,11 @@ def test_checkpoint_record_round_trip():
 def test_a_checkpoint_field_out_of_its_range_is_refused_naming_it():
     # each field one past its range (the type would hold it): the record is refused, so the store tries its other
     # slot and the boot never runs on it
-    for key, value in (("wall_s", WALL_MAX_S + 1), ("flags", 2), ("fill_nl", 100000001), ("day", 36525),
+    for key, value in (("wall_s", WALL_MAX_S + 1), ("flags", 4), ("fill_nl", 100000001), ("day", 36525),
                        ("delivered_today_nl", 0x40000000), ("delivered_today_nl", -1), ("total_ul", 0x40000000),
                        ("total_nl_rem", 1000), ("conc_ug_per_ml", 0x40000000), ("bridge_nl_left", 5000001),
-                       ("bridge_nl_left", -1), ("latched", 1 << 17), ("fill_nl", -1)):
+                       ("bridge_nl_left", -1), ("latched", 1 << 17), ("fill_nl", -1), ("mono_s", 0x40000000),
+                       ("mono_ms", 1000), ("wall_rem_ms", 1000)):
         c = _counters_at_edges()
         setattr(c, key, value)
         with raises(PumpError) as e:
@@ -751,10 +782,11 @@ def test_a_checkpoint_field_out_of_its_range_is_refused_naming_it():
             unpack(pack(c))
         assert e.value.detail.startswith("checkpoint.%s: " % key)
         setattr(c, key, getattr(_counters_at_edges(), key))
-    c.grants_s = [WALL_MAX_S + 1]
+    c.grants_mono_s = [c.mono_s]
+    c.mono_s -= 1  # a grant after the checkpoint that saved it
     with raises(PumpError) as e:
         unpack(pack(c))
-    assert e.value.detail.startswith("checkpoint.grants_s: ")
+    assert e.value.detail.startswith("checkpoint.grants_mono_s: ")
 
 
 def test_a_version_1_checkpoint_is_read_and_migrated():
@@ -762,13 +794,55 @@ def test_a_version_1_checkpoint_is_read_and_migrated():
     c.latched, c.occ_jump_x256 = 0xFFFF & ((1 << 13) - 1), 65535
     body = struct.pack("<IBiiiiIHIiIHHIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
                        c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
-                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, 2) + struct.pack("<II", MONDAY_S, MONDAY_S + 1)
+                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, 2)
+    body += struct.pack("<II", c.wall_s - 86401, c.wall_s - 100)  # grants in wall seconds: a day and more ago, 100 s
     d = unpack(body, 1)
     for key in _FIELDS[:-1]:
         assert getattr(d, key) == getattr(c, key), key
-    assert d.prog_seq is None and d.grants_s == [MONDAY_S, MONDAY_S + 1]  # no program seq known: nothing judged
+    assert d.prog_seq is None  # no program seq known: nothing judged
+    # the monotonic clock starts a day in; the last day's grants keep their age, so an update opens no lockout
+    assert (d.mono_s, d.mono_ms, d.grants_mono_s, d.phase_shift_ms, d.windows) == (86400, 0, [86300], [], [])
     with raises(PumpError) as e:
-        unpack(body, 3)  # a newer firmware's record: not guessed at
+        unpack(body, 4)  # a newer firmware's record: not guessed at
+    assert e.value.code == E_CORRUPT
+
+
+def test_a_version_2_checkpoint_is_read_and_migrated():
+    c = _counters_at_edges()
+    body = struct.pack("<IBiiiiIHIiIIHIIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
+                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
+                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq, 1)
+    body += struct.pack("<I", c.wall_s - 3600)
+    d = unpack(body, 2)
+    for key in _FIELDS:
+        assert getattr(d, key) == getattr(c, key), key
+    assert (d.mono_s, d.grants_mono_s) == (86400, [82800])
+    with raises(PumpError) as e:
+        unpack(body + b"\0", 2)
+    assert e.value.code == E_CORRUPT
+
+
+def test_checkpoint_record_keeps_the_monotonic_time_the_phases_and_the_windows():
+    c = Counters()
+    c.set_times(MONDAY_S * 1000 + 999, (1 << 30) * 1000 - 1)  # the last small-int second, 999 ms
+    c.phase_shift_ms, c.phase_until_s = [1, 7 * DAY_MS - 1, 3 * HOUR_MS], [0, 0xFFFFFFFF, 12345]
+    for day, hour in (([0] * 23 + [255], [3] * 12),  # one byte a value
+                      ([256] * 24, [0] * 11 + [65535]),  # two
+                      ([65536] + [0] * 23, [0xFFFFFFFF] * 12)):  # four
+        for allow in ([0] * 24, [0] * 23 + [7]):
+            c.windows = [(0xFFFFFFFF, 0x7FFFFFFF, -1, day, allow), (0, 0, 0x3FFFFFFF, hour, [1] * 12)]
+            d = unpack(pack(c))
+            assert d.times() == c.times() == (MONDAY_S * 1000 + 999, (1 << 30) * 1000 - 1)
+            assert (d.phase_shift_ms, d.phase_until_s) == (c.phase_shift_ms, c.phase_until_s)
+            assert d.windows == c.windows
+    raw = pack(c)
+    for bad in (raw[:-1], raw + b"\0", raw[:-4 * 24 - 13 - 1]):
+        with raises(PumpError) as e:
+            unpack(bad)
+        assert e.value.code == E_CORRUPT
+    c.windows = [c.windows[0]]  # both windows or none
+    with raises(PumpError) as e:
+        pack(c)
     assert e.value.code == E_CORRUPT
 
 

@@ -1,9 +1,11 @@
 """Steady-state dosing allocates nothing (MicroPython only): pump.tick, StepTimer.stepped and Reservoir.delivered run
-under micropython.heap_lock(), where any allocation raises MemoryError. The last test shows the harness catches one.
+under micropython.heap_lock(), where any allocation raises MemoryError; so do the monotonic clock and the windows on
+it, in a clock-correction transition and at 34 years of pump time. The last test shows the harness catches one.
 """
 
 from board.sim import Plant, SimEncoder, VirtualClock
-from pump.compat import TICKS_MASK, ticks_diff
+from pump.compat import TICKS_MASK, ticks_add, ticks_diff
+from pump.monoclock import MonoClock
 from pump.reservoir import Reservoir
 from pump.steptimer import StepTimer, interval_for
 from pure.test_controller import Rig, rx
@@ -62,6 +64,39 @@ def test_pump_tick_allocates_nothing():
     assert pump.plan.retimes == retimes and pump._state_store.writes == writes  # no boundary, no checkpoint inside
     assert ticks_diff(rig.now, t0) > 0 and rig.now < t0  # the window crossed the ticks wrap
     assert rig.plant.steps_forward == pump.steps
+
+
+def test_pump_tick_allocates_nothing_in_a_clock_transition_at_34_years_of_pump_time():
+    mp = _micropython()
+    rig = _warm_pump()
+    pump = rig.pump
+    last_s = (1 << 30) - 1  # the last small int: 34 years of pump time
+    pump.mono.set_ms((last_s - 3600) * 1000, rig.now)  # the windows, the grants, the phases all follow it
+    pump.set_clock(pump.wall_s(rig.now) + 180, now=rig.now)  # 3 min forward: two schedule phases for a day
+    assert len(pump.plan.phases.shift_ms) == 1
+    steps = pump.steps
+    retimes = pump.plan.retimes
+    assert _locked_wakes(mp, rig, _STEPS) == _STEPS
+    assert pump.steps - steps == _STEPS and pump.plan.retimes == retimes
+    assert last_s - 3600 + 570 < pump.mono.s < last_s  # every step counted at a small-int second
+    assert pump.safety.hour_window.total >= 200 and not pump.safety.holding
+
+
+def test_the_monotonic_clock_advances_without_allocating_across_the_wrap():
+    mp = _micropython()
+    now = TICKS_MASK - 5000
+    clock = MonoClock(now, ((1 << 30) - 100) * 1000 + 999)
+    i = 0
+    mp.heap_lock()
+    try:
+        while i < 2000:
+            now = ticks_add(now, 37)
+            clock.advance(now)
+            clock.advance(now - 1)  # a late caller moves nothing
+            i += 1
+    finally:
+        mp.heap_unlock()
+    assert (clock.s, clock.ms) == ((1 << 30) - 100 + 74, 999)  # 2000 x 37 ms
 
 
 def test_steptimer_and_reservoir_allocate_nothing():

@@ -5,6 +5,7 @@ exactly its program from a whole step after the reset: never more, no catch-up b
 
 from fakes.flash import PowerCut
 from pump import events as ev
+from pump.errors import E_LOCKOUT, PumpError
 from pump.reservoir import STATE_LOW
 from pump.therapy import MODE_STOPPED
 from pure.test_controller import MONDAY_S, PB, Rig, rx
@@ -109,7 +110,7 @@ def test_cut_while_granting_a_patient_bolus():
     storage, wall = _baseline()
 
     def check(rig, n):
-        assert len(rig.pump.policy.grants_s) <= 1
+        assert len(rig.pump.policy.grants_mono_s) <= 1
         assert rig.pump.plan.boluses == []  # a bolus in progress does not survive a reset
 
     _cut_everywhere(storage, wall, lambda rig: rig.pump.patient_bolus(now=rig.now), check)
@@ -135,6 +136,32 @@ def test_cut_while_stopping():
 def test_cut_while_setting_the_clock():
     storage, wall = _baseline()
     _cut_everywhere(storage, wall, lambda rig: rig.pump.set_clock(wall + 7200, now=rig.now))
+
+
+def test_cut_while_setting_the_clock_never_moves_the_safety_limits():
+    # the new time is saved, marked, before the RTC is written: a reset between the two must not take the RTC's
+    # time for time gone by (a day forward, or the old time after a day back, would end a lockout at once)
+    rig = Rig(fill_ul=20000, prescription=rx(_DOSE_UG, patient_bolus=PB))
+    rig.run(3600000)
+    rig.pump.patient_bolus(now=rig.now)  # its lockout (2 h) runs past every check below
+    rig.run(_MIN_MS)
+    rig.pump.checkpoint(rig.now)
+    storage, wall = rig.storage.clone(), rig.rtc.now_ms() // 1000
+    grant_s = rig.pump.policy.grants_mono_s[-1]
+
+    for shift_s in (86400, -86400):
+
+        def check(rig, n, shift_s=shift_s):
+            pump = rig.pump
+            assert pump.mono.s - grant_s < 2 * 3600, n  # about 41 min went by, as the pump counts
+            with raises(PumpError) as e:
+                pump.patient_bolus(now=rig.now)
+            assert e.value.code == E_LOCKOUT, n
+            # the old time, 40 min on; or the new one (set 10 min in), 30 min on
+            got = pump.wall_s(rig.now)
+            assert abs(got - (wall + 40 * 60)) < 60 or abs(got - (wall + shift_s + 30 * 60)) < 60, n
+
+        _cut_everywhere(storage, wall, lambda rig, s=shift_s: rig.pump.set_clock(wall + s, now=rig.now), check)
 
 
 def test_cut_during_a_periodic_checkpoint():

@@ -64,6 +64,11 @@ class Calendar:
             day += 1
         return day, ms
 
+    def wall_ms_at(self, now):
+        """Milliseconds since 2000-01-01 at ticks `now` (cold path: a big int), without moving the calendar."""
+        day, ms = self.at(now)
+        return day * MS_PER_DAY + ms
+
     def wall_s_at(self, now):
         """Seconds since 2000-01-01 at ticks `now` (cold path), without moving the calendar."""
         day, ms = self.at(now)

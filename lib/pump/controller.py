@@ -2,7 +2,8 @@
 
 `tick(now)` is the only per-step entry: it delivers the steps due, accounts for them and returns the next deadline.
 Commands validate everything first, persist second and change memory last, so a refusal or a storage failure
-leaves the running program untouched. After a reset the plan restarts with a whole step owed: no catch-up.
+leaves the running program untouched. After a reset the plan restarts with a whole step owed: no catch-up. The
+safety limits that count time run on the monotonic clock (pump.monoclock), never on the wall clock.
 """
 
 import json
@@ -10,12 +11,13 @@ import json
 from pump import events as ev
 from pump.bolus import PatientBolusPolicy
 from pump.calendar import WALL_MAX_S, check_wall_s
-from pump.checkpoint import FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
 from pump.compat import ticks_add, ticks_diff
 from pump.doseplan import DosePlan
 from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
 from pump.eventlog import EventLog
+from pump.monoclock import MonoClock, boot_times
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
 from pump.alarms import (A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT,
                          A_WATCHDOG_RESET)
@@ -51,8 +53,10 @@ class Pump:
         self.suspended = False
         self.steps = 0  # steps delivered since boot, modulo 2**30 like ticks (a small int on the boards)
         now = hw.clock.ticks_ms() if now is None else now
-        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now)
-        self.safety = Safety(hw, config.nl_per_step, self._event, now)
+        self.mono = MonoClock(now)  # restored from the checkpoint below
+        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now, self.mono)
+        self.safety = Safety(hw, config.nl_per_step, self._event, now, self.mono)
+        self._clock_setting = False  # a clock setting is between saving the new time and writing the RTC
         self._sample_due = now
         self._dirty = False
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
@@ -76,20 +80,31 @@ class Pump:
         else:
             c = self.c
         rtc_ms = self.hw.rtc.now_ms()
-        wall_ms = self._boot_wall_ms(rtc_ms, c.wall_s)
-        self.plan.cal.set_wall_ms(wall_ms, now)
+        rtc_valid = rtc_ms <= WALL_MAX_S * 1000  # beyond the valid range: an invalid clock, set back from the record
+        saved_wall_ms, saved_mono_ms = c.times()
+        rtc_trusted = rtc_valid and not c.flags & FLAG_CLOCK_SET
+        wall_ms, mono_ms = boot_times(rtc_ms, saved_wall_ms, saved_mono_ms, rtc_trusted)
+        if not rtc_trusted:  # an invalid clock, or a clock setting that stopped midway: finished from the record
+            self._set_rtc(wall_ms)
+            self._dirty = True
+        self.mono.set_ms(mono_ms if s.counters is not None else 0, now)
+        self.plan.cal.set_wall_ms(wall_ms, now)  # never before the checkpoint: the RTC may have lost power
         for code, a, b in s.events:
             self._event(code, a, b)
-        if rtc_ms > WALL_MAX_S * 1000:
+        if not rtc_valid:
             self._event(ev.CLOCK_INVALID, min(rtc_ms // 1000, 0x7FFFFFFF))
         log_rotten = self.log.rotten  # records of the event log that bit rot (not a power cut) left unreadable
         if log_rotten:
             self._event(ev.STORE_CORRUPT, log_rotten, ev.STORE_LOG)
         self.reservoir.fill_nl = c.fill_nl
         self.reservoir.restore(c.remaining_nl)
-        self.policy.grants_s = list(c.grants_s)
+        self.policy.grants_mono_s = list(c.grants_mono_s)
         self.suspended = bool(c.flags & FLAG_SUSPENDED)
         plan = self.plan
+        try:
+            plan.phases.restore(c.phase_shift_ms, c.phase_until_s)
+        except PumpError:
+            pass  # a corrupt record: the schedule follows the wall clock at once
         plan.bridge_nl_left = c.bridge_nl_left
         plan.bridge_conc_ug_per_ml = c.bridge_conc_ug_per_ml
         self.therapy = s.therapy
@@ -100,6 +115,7 @@ class Pump:
         safety = self.safety
         if s.counters is not None:  # holds in force stay in force; fault alarms stay latched
             safety.restore(c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, now)
+            safety.restore_windows(c.windows, now)  # a breach that was building is still caught
         if self.hw.reset_cause == RESET_WATCHDOG:  # latched until acknowledged: someone must look at why
             safety.latch(A_WATCHDOG_RESET, now)
         if s.rotten or log_rotten:
@@ -111,25 +127,20 @@ class Pump:
         self._library_alarm(now)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, self._may_run())
-        self._program_limits()
+        self._program_limits(now)  # a program saved after the windows' checkpoint phases in over a window
         if s.counters is not None:
-            self._account_gap(wall_ms - c.wall_s * 1000)
+            self._account_gap(wall_ms - saved_wall_ms)
             self._apply_cap(now)
         try:
             self._save_latched(now)  # holds and faults found at this boot survive the next reset
         except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
             self._dirty = True
 
-    def _boot_wall_ms(self, wall_ms, saved_s):
-        """The wall clock to start from: the RTC's `wall_ms`, unless it reads before the last checkpoint (it lost
-        time: the calendar never runs backwards) or beyond the valid range (an invalid clock: the RTC set back)."""
-        if wall_ms > WALL_MAX_S * 1000:
-            wall_ms = saved_s * 1000
-            try:
-                self.hw.rtc.set_ms(wall_ms)
-            except Exception:  # noqa: BLE001 - the calendar runs from ticks all the same
-                pass
-        return max(wall_ms, saved_s * 1000)
+    def _set_rtc(self, wall_ms):
+        try:
+            self.hw.rtc.set_ms(wall_ms)
+        except Exception:  # noqa: BLE001 - the calendar runs from ticks all the same
+            pass
 
     def _library_alarm(self, now):
         """DRUG_LIBRARY_FAULT while the pump has no usable drug library or runs a program it did not check."""
@@ -154,6 +165,7 @@ class Pump:
     # ---- time (hot path) ----
     def tick(self, now):
         """Deliver what is due at ticks `now`; return the ticks of the next deadline."""
+        self.mono.advance(now)  # at least once per ticks horizon: every path below wakes again within a day
         if self.halted:
             return ticks_add(now, _HALTED_WAKE_MS)
         plan = self.plan
@@ -260,15 +272,18 @@ class Pump:
     def checkpoint(self, now):
         """Persist the counters (bounded cadence; also right after every command)."""
         c = self.c
-        c.wall_s = self.wall_s(now)
-        c.flags = FLAG_SUSPENDED if self.suspended else 0
+        c.set_times(self.plan.cal.wall_ms_at(now), self.mono.ms_at(now))
+        c.flags = (FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
         c.conc_ug_per_ml = self.plan.conc_ug_per_ml
         c.bridge_nl_left = self.plan.bridge_nl_left
         c.bridge_conc_ug_per_ml = self.plan.bridge_conc_ug_per_ml
-        c.grants_s = self.policy.grants_s
+        c.grants_mono_s = self.policy.grants_mono_s
+        c.phase_shift_ms = self.plan.phases.shift_ms
+        c.phase_until_s = self.plan.phases.until_s
         safety = self.safety
+        c.windows = safety.windows_saved()
         c.latched = safety.latched()
         c.occ_base_kpa_x10, c.occ_jump_x256 = safety.occlusion.saved()
         c.prog_seq = self._prog_store.seq  # the program applied: a program store found older at boot fell back
@@ -336,7 +351,7 @@ class Pump:
         if therapy is not self.therapy:
             self._persist_program(therapy)
             self.therapy = therapy
-            self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run())
+            self._cancelled(self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run()), now)
         self.reservoir.fill(ul_to_nl(fill_ul))
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
         self._program_limits(now)
@@ -386,14 +401,14 @@ class Pump:
         try:
             if not self.plan.running:
                 raise PumpError(E_STATE, "bolus: therapy not running")
-            code = self.policy.check(self.wall_s(now), pb)
+            code = self.policy.check(self.mono.s, pb)  # monotonic: no clock setting opens or closes the limits
             if code or pb is None:
                 raise PumpError(code or E_STATE, "patient_bolus")
             self._start_bolus(now, ev.BOLUS_PATIENT, pb.dose_ng, pb.duration_ms)
         except PumpError as e:
             self._event(ev.BOLUS_REFUSED, e.code, ev.BOLUS_PATIENT)
             raise
-        self.policy.grant(self.wall_s(now))
+        self.policy.grant(self.mono.s)
         self.checkpoint(now)
 
     def _start_bolus(self, now, kind, dose_ng, duration_ms):
@@ -494,12 +509,21 @@ class Pump:
         self._event(ev.STOP)
 
     def set_clock(self, wall_s, now=None):
+        """Set the wall clock. The schedule phases in over a day (pump.phases: never more than the program allows in
+        24 h); the safety limits that count time do not move. E_STATE when too many corrections are phasing in."""
         now = self._now(now)
         wall_s = check_wall_s(as_int(wall_s, "wall_s"))  # a time beyond the valid range would fit no stored record
         old = self.wall_s(now)
-        self.plan.set_wall_s(now, wall_s)
-        self.hw.rtc.set_ms(wall_s * 1000)
-        self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)))
+        if wall_s != old:  # (the second the clock already reads changes nothing: no transition for its ms)
+            self.plan.correct_clock(now, wall_s * 1000)
+            # the new time is saved, marked, before the RTC is written: a reset between the two must not take the
+            # RTC's old time for time gone by (pump.monoclock.boot_times); if the store fails, the mark goes on with
+            # every checkpoint until a reset settles it
+            self._clock_setting = True
+            self.checkpoint(now)
+            self.hw.rtc.set_ms(wall_s * 1000)
+            self._clock_setting = False
+        self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)), 1 + len(self.plan.phases.shift_ms))
         self.checkpoint(now)
 
     def halt(self):

@@ -3,7 +3,8 @@
 Everything the patient should receive is summed into a single volume rate (a rational number of nL/day), so one
 StepTimer carries the phase across every change: schedule steps, bolus start and end, suspend and resume. Rate
 changes happen at *boundaries* (ticks) computed ahead; steps and boundaries are processed in time order even when
-the caller wakes late. Only `take_due` runs per step; everything else is cold path.
+the caller wakes late. Only `take_due` runs per step; everything else is cold path. A clock correction phases the
+schedule in over a day (pump.phases): meanwhile the schedule's rate is the least over the phases in force.
 """
 
 from pump.calendar import MS_PER_DAY, Calendar
@@ -13,6 +14,8 @@ from pump.compat import const, ticks_add, ticks_diff
 from pump.events import BOLUS_CLINICIAN as KIND_CLINICIAN  # noqa: F401
 from pump.events import BOLUS_PATIENT as KIND_PATIENT  # noqa: F401
 from pump.events import BOLUS_PERIODIC as KIND_PERIODIC
+from pump.monoclock import MonoClock
+from pump.phases import Phases
 from pump.steptimer import StepTimer, gcd, interval_for
 
 _MAX_BOLUSES = const(3)
@@ -49,10 +52,13 @@ class Bolus:
 class DosePlan:
     """Step deadlines for the current therapy; `take_due(now)` says how many steps to deliver now."""
 
-    def __init__(self, nl_per_step, prime_nl_per_day, wall_s=0, now=0):
+    def __init__(self, nl_per_step, prime_nl_per_day, wall_s=0, now=0, mono=None):
+        """`mono`: the pump's monotonic clock (pump.monoclock), which times the schedule phases; its own if None."""
         self.nl_per_step = nl_per_step
         self.prime_nl_per_day = prime_nl_per_day
         self.cal = Calendar(wall_s, now)
+        self.mono = mono if mono is not None else MonoClock(now)
+        self.phases = Phases()  # earlier schedule phases still in force after a clock correction
         self.timer = StepTimer()
         self.therapy = None
         self.conc_ug_per_ml = 0  # drug in the reservoir
@@ -122,7 +128,19 @@ class DosePlan:
         return cancelled
 
     def set_wall_s(self, now, wall_s):
+        """Place the schedule at once (at boot; a correction goes through correct_clock)."""
         self.cal.set_wall_s(wall_s, now)
+        self.retime(now)
+
+    def correct_clock(self, now, wall_ms):
+        """A clock correction: the wall clock reads `wall_ms` at ticks `now`. The schedule so far stays in force a day
+        longer as an earlier phase (pump.phases); a periodic bolus in progress goes on inside that phase's rate.
+        E_STATE, nothing changed, when too many corrections are phasing in."""
+        self.cal.sync(now)
+        self.phases.correct(wall_ms - self.cal.wall_ms_at(now), self.mono.ms_at(now))
+        if self.phases.shift_ms:
+            self.boluses = [b for b in self.boluses if b.kind != KIND_PERIODIC]
+        self.cal.set_wall_ms(wall_ms, now)
         self.retime(now)
 
     def reset_phase(self, now):
@@ -175,15 +193,20 @@ class DosePlan:
             b.stop(now)
         return cancelled
 
-    def basal_ng_per_day(self):
+    def scheduled_ng_per_day(self):
+        """(num, den) ng/day the schedule calls for now: the basal rate (periodic boluses run as Bolus objects), or
+        while earlier phases are in force the least over the phases of basal plus periodic bolus."""
         therapy = self.therapy
         if not self.running or therapy is None:
-            return 0
-        return therapy.dose_ng_per_day_at(self.cal.weekday, self.cal.ms_of_day)
+            return 0, 1
+        cal = self.cal
+        if self.phases.shift_ms:
+            return self.phases.rate(therapy, cal.weekday * MS_PER_DAY + cal.ms_of_day)
+        return therapy.dose_ng_per_day_at(cal.weekday, cal.ms_of_day), 1
 
     def dose_rate_ng_per_day(self):
-        """(num, den) ng/day of drug the patient should receive now, basal plus boluses."""
-        num, den = self.basal_ng_per_day(), 1
+        """(num, den) ng/day of drug the patient should receive now, the schedule plus boluses."""
+        num, den = self.scheduled_ng_per_day()
         for b in self.boluses:
             num, den = _frac_add(num, den, b.dose_ng * MS_PER_DAY, b.duration_ms)
         return num, den
@@ -206,6 +229,8 @@ class DosePlan:
     def retime(self, now):
         """Recompute the rate and the next boundary at ticks `now`, carrying the step phase."""
         self.cal.sync(now)
+        self.mono.advance(now)  # (a no-op when the controller's tick did it)
+        self._expire_phases(now)
         self.rate_num, self.rate_den = self.volume_rate()
         self.timer.set_interval(now, interval_for(self.rate_num, self.rate_den, self.nl_per_step))
         self.boundary = self._next_boundary(now)
@@ -215,7 +240,15 @@ class DosePlan:
         cal = self.cal
         best = _MAX_BOUNDARY_MS - cal.ms_of_day  # midnight: new weekday, daily counters, periodic boluses
         therapy = self.therapy
-        if therapy is not None and self.running:
+        phases = self.phases
+        if phases.shift_ms:
+            week_ms = cal.weekday * MS_PER_DAY + cal.ms_of_day
+            leave = phases.next_leave_ms(therapy, self.mono.ms_at(now), week_ms)
+            if leave is not None:
+                best = min(best, leave)
+            if therapy is not None and self.running:
+                best = min(best, phases.next_change_ms(therapy, week_ms))
+        elif therapy is not None and self.running:
             for start, _dose in therapy.schedule_for(cal.weekday):
                 if start > cal.ms_of_day:
                     best = min(best, start - cal.ms_of_day)
@@ -228,8 +261,17 @@ class DosePlan:
             best = min(best, ticks_diff(b.end, now))
         return ticks_add(now, max(best, 0))
 
+    def _expire_phases(self, now):
+        """Earlier schedule phases whose time is over leave (pump.phases.Phases.leave_ms); the calendar is at `now`."""
+        phases = self.phases
+        if phases.shift_ms:
+            cal = self.cal
+            phases.expire(self.therapy, self.mono.ms_at(now), cal.weekday * MS_PER_DAY + cal.ms_of_day)
+
     def _on_boundary(self, at):
-        self.cal.sync(at)
+        cal = self.cal
+        cal.sync(at)
+        self.mono.advance(at)
         keep = []
         for b in self.boluses:
             if ticks_diff(b.end, at) <= 0:
@@ -238,7 +280,8 @@ class DosePlan:
                 keep.append(b)
         self.boluses = keep
         therapy = self.therapy
-        if therapy is not None and self.running and self.cap_nl_per_day < 0:
+        self._expire_phases(at)
+        if therapy is not None and self.running and self.cap_nl_per_day < 0 and not self.phases.shift_ms:
             bit = 1 << self.cal.weekday
             for start, dose_ng, duration_ms, mask in therapy.periodic_boluses:
                 if mask & bit and start == self.cal.ms_of_day and len(self.boluses) < _MAX_BOLUSES:

@@ -17,7 +17,8 @@ BOLUS_CANCELLED = const(9)  # a: ng delivered before the cancel (dose x elapsed 
 SUSPEND = const(10)  # a: reason (0 user, else the alarm code that suspended)
 RESUME = const(11)
 STOP = const(12)
-CLOCK_SET = const(13)  # a: step in s (new - old wall time, clamped to i32); the record's t_s is the new time
+CLOCK_SET = const(13)  # a: step in s (new - old wall time, clamped to i32); b: schedule phases in force (pump.phases,
+# 1: the schedule follows the new clock at once; more: it phases in over a day); the record's t_s is the new time
 LOW_RESERVOIR = const(14)  # a: remaining µL
 EMPTY_RESERVOIR = const(15)  # a: remaining µL
 ALARM_RAISED = const(16)  # a: alarm code
@@ -80,7 +81,7 @@ ARGS = {
     SUSPEND: ("reason", ""),
     RESUME: ("", ""),
     STOP: ("", ""),
-    CLOCK_SET: ("step_s", ""),
+    CLOCK_SET: ("step_s", "phases"),
     LOW_RESERVOIR: ("remaining_ul", ""),
     EMPTY_RESERVOIR: ("remaining_ul", ""),
     ALARM_RAISED: ("alarm", ""),

@@ -7,6 +7,7 @@ from pump import alarms as al
 from pump.alarms import Alarms
 from pump.battery import STATE_EOS, STATE_ERI, BatteryMonitor, thresholds
 from pump.compat import const, ticks_add, ticks_diff
+from pump.monoclock import MonoClock
 from pump.occlusion import OCCLUDED, detector_for
 from pump.overdelivery import OverDeliveryMonitor, allowed_steps
 from pump.sensorfault import FAULT_NONE, SensorCheck
@@ -35,8 +36,10 @@ _HOUR_MS = const(3600000)
 class Safety:
     """The checks of docs/safety.md on the board's roles; `log_event(event_code, alarm_code)` records alarm events."""
 
-    def __init__(self, hw, nl_per_step, log_event, now):
+    def __init__(self, hw, nl_per_step, log_event, now, mono=None):
+        """`mono`: the pump's monotonic clock (pump.monoclock), shared with the controller; its own if None."""
         self.hw = hw
+        self.mono = mono if mono is not None else MonoClock(now)
         self.nl_per_step = nl_per_step
         self.alarms = Alarms(log_event)
         self.holding = 0  # bitmap of HOLDING alarms whose hold is not released yet
@@ -51,8 +54,9 @@ class Safety:
         eri_mv, eos_mv = thresholds(0)
         self.battery = BatteryMonitor(eri_mv, eos_mv)
         self.battery_due = now
-        self.day_window = OverDeliveryMonitor(_HOUR_MS, 24, now)
-        self.hour_window = OverDeliveryMonitor(300000, 12, now)  # a runaway is caught within the hour
+        # on the monotonic clock: idle time of any length ages them, no wall-clock change moves them
+        self.day_window = OverDeliveryMonitor(3600, 24, self.mono.s)
+        self.hour_window = OverDeliveryMonitor(300, 12, self.mono.s)  # a runaway is caught within the hour
         encoder = getattr(hw, "encoder", None)
         self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
         self._encoder_last = encoder.count() if encoder is not None else 0
@@ -65,11 +69,13 @@ class Safety:
     def set_program_limits(self, day_nl, peak_nl_per_day, hour_nl, steps_per_day, now=None):
         """Over-delivery bounds without the boluses (granted as they start): 24 h, the program's worst day `day_nl`;
         1 h, its peak basal rate plus `hour_nl` (its periodic boluses). 0 for day_nl: no program, no delivery
-        allowed. Battery thresholds for the program's worst daily step count (patient boluses included)."""
+        allowed. Battery thresholds for the program's worst daily step count (patient boluses included). With `now`
+        (ticks), the steps already in the windows stay allowed until they leave them."""
         nl_step = self.nl_per_step
-        self.day_window.set_limit(min(allowed_steps(day_nl, nl_step, 86400000), 0x3FFFFFFF), now)
+        now_s = self._mono_s(now) if now is not None else None
+        self.day_window.set_limit(min(allowed_steps(day_nl, nl_step, 86400000), 0x3FFFFFFF), now_s)
         limit = allowed_steps(peak_nl_per_day, nl_step, _HOUR_MS) + -(-hour_nl // nl_step)
-        self.hour_window.set_limit(min(limit, 0x3FFFFFFF), now)
+        self.hour_window.set_limit(min(limit, 0x3FFFFFFF), now_s)
         try:
             self.battery.set_thresholds(*thresholds(steps_per_day))
         except Exception:  # noqa: BLE001 - no 90-day warning possible at this rate: keep the rest-rate thresholds
@@ -83,8 +89,15 @@ class Safety:
 
     def release(self, now, steps):
         """The bolus granted `steps` ended (done or cancelled)."""
-        self.day_window.release(now, steps)
-        self.hour_window.release(now, steps)
+        now_s = self._mono_s(now)
+        self.day_window.release(now_s, steps)
+        self.hour_window.release(now_s, steps)
+
+    def _mono_s(self, now):
+        """The monotonic second at ticks `now` (the controller has advanced the clock already; tests may not)."""
+        mono = self.mono
+        mono.advance(now)
+        return mono.s
 
     # ---- around each burst (hot path) ----
     def may_step(self, now):
@@ -113,7 +126,8 @@ class Safety:
             self.occlusion.after_step(p, n, now)
             if self.pressure_check is not None:  # the pair around the burst: a noisy one holds dosing now
                 self._pressure_fault(self.pressure_check.pair(self.last_p, p, n), now)
-        if self.day_window.count(now, n) | self.hour_window.count(now, n):
+        now_s = self._mono_s(now)
+        if self.day_window.count(now_s, n) | self.hour_window.count(now_s, n):
             self._raise(al.A_OVER_DELIVERY, now)
             self.hw.stepper.disable()
         if self.stall is not None:
@@ -203,8 +217,9 @@ class Safety:
                 self.battery.reset()
                 self._release(al.A_BATTERY_EOS, now)
         if self.holding & (1 << (al.A_OVER_DELIVERY - 1)):
-            self.day_window.clear(now)
-            self.hour_window.clear(now)
+            now_s = self._mono_s(now)
+            self.day_window.clear(now_s)
+            self.hour_window.clear(now_s)
             self._release(al.A_OVER_DELIVERY, now)
         for code in (al.A_PROGRAM_FALLBACK, al.A_STATE_LOST):
             self.release_hold(code, now)
@@ -234,6 +249,16 @@ class Safety:
                 self.latch(code, now)
         if self.holding & (1 << (al.A_OCCLUSION - 1)):
             self.occlusion.restore(occ_base_kpa_x10, occ_jump_x256)  # the resume is judged against the old baseline
+
+    def windows_saved(self):
+        """The over-delivery windows' contents for the checkpoint (day window first)."""
+        return [self.day_window.saved(), self.hour_window.saved()]
+
+    def restore_windows(self, saved, now):
+        """After a reset: the over-delivery windows as checkpointed, so a breach that was building is still caught."""
+        now_s = self._mono_s(now)
+        for window, rec in zip((self.day_window, self.hour_window), saved):
+            window.restore(rec[0], rec[1], rec[2], rec[3], rec[4], now_s)
 
     def latch(self, code, now):
         """Raise an event alarm (no lasting condition): latched until acknowledged."""
