@@ -143,7 +143,8 @@ def test_cli_json_to_stdout_has_the_documented_keys(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tools.sim", str(path), "--json", "-"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     res = json.loads(out)
-    for key in ("delivered_ul", "steps", "max_error_steps", "reservoir_ul", "alarms", "boluses", "wakeups", "days"):
+    for key in ("delivered_ul", "delivered_ug", "programmed_ul", "programmed_ug", "steps", "max_error_steps",
+                "reservoir_ul", "alarms", "boluses", "wakeups", "days"):
         assert key in res
     assert res["boluses"] == [{"t_h": 2.0, "granted": True, "reason": "", "code": 0}]
     assert res["days"] == 1

@@ -92,7 +92,7 @@ class Rig:
         self.storage = storage if storage is not None else FakeStorage()
         self.pump_config = pump_config
         self.cfg = PumpConfig(pump_config)
-        self.plant = Plant(nl_per_step=self.cfg.nl_per_step)
+        self.plant = Plant(nl_per_step=self.cfg.nl_per_step, catheter_ul=self.cfg.catheter_volume_ul)
         self.rtc = SimRtc(self.clock, wall_s)
         self.step_times = []
         self.wakes = 0
@@ -100,7 +100,7 @@ class Rig:
         if fill_ul:
             conc = prescription["drug"]["concentration_ug_per_ml"] if prescription else 10000
             self.pump.refill(fill_ul, conc)
-            self.plant.refill(fill_ul)
+            self.plant.refill(fill_ul, conc)
         if prescription:
             self.pump.program(prescription)
 
@@ -139,6 +139,11 @@ class Rig:
             self.clock.t_ms += wait
             pump.tick(self.clock.ticks_ms())
             self.wakes += 1
+
+    def refill(self, fill_ul, conc=None):
+        """A clinician's refill: the pump's command at the rig's time, then the same drug into the plant."""
+        self.pump.refill(fill_ul, conc, now=self.now)
+        self.plant.refill(fill_ul, self.pump.plan.conc_ug_per_ml)
 
     def steps_in(self, t0, t1):
         return len([t for t in self.step_times if t0 < t <= t1])
