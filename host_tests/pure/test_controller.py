@@ -316,14 +316,14 @@ def test_refill_with_new_concentration_bridges_and_revalidates():
     t_r = rig.clock.t_ms
     assert pump.therapy.conc_ug_per_ml == 20000
     assert pump.plan.conc_ug_per_ml == 20000
-    assert pump.plan.bridge_nl_left == 150000
+    assert pump.plan.catheter.old_nl == 150000
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den  # old drug in the catheter: old strength
     assert rig.events()[-1] == (ev.REFILL, 30000, 20000)
     assert pump.reservoir.remaining_nl == 30000000
     rig.run(3 * DAY_MS)
     # 150 uL of the old drug: 750 steps at 0.4 mL/day (9 h), then 0.2 mL/day
     bridge_end = rig.step_times[len([t for t in rig.step_times if t <= t_r]) + 749]
-    assert pump.plan.bridge_nl_left == 0
+    assert pump.plan.catheter.old_nl == 0
     assert pump.plan.rate_num == 200000 * pump.plan.rate_den
     ideal = Ideal(200, dose_rate(4000000, 10000))
     ideal.rate(bridge_end, dose_rate(4000000, 20000))
@@ -366,8 +366,8 @@ def test_a_reset_during_a_bridge_loses_none_of_its_progress():
         rig.run(minutes * 60000 + 17)
         rig.boot()
         moved = len(rig.step_times) - n0
-        assert rig.pump.plan.bridge_nl_left == max(0, 150000 - 200 * moved), moved
-        if not rig.pump.plan.bridge_nl_left:
+        assert rig.pump.plan.catheter.old_nl == max(0, 150000 - 200 * moved), moved
+        if not rig.pump.plan.catheter.old_nl:
             break
     # 150 uL of the old drug is 750 steps: then the new strength's rate, 0.2 mL/day instead of 0.4
     assert len(rig.step_times) - n0 >= 750 and rig.pump.plan.rate_num == 200000 * rig.pump.plan.rate_den
@@ -388,7 +388,7 @@ def test_steps_a_safety_check_refuses_leave_the_bridge_as_it_was():
     rig.run(HOUR_MS)
     assert pump.safety.holding  # the burst at the second open reading was taken from the plan, not moved
     moved = len(rig.step_times) - n0
-    assert pump.plan.bridge_nl_left == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
+    assert pump.plan.catheter.old_nl == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
 
 
 def test_a_bolus_during_a_bridge_is_allowed_the_old_drugs_steps():
@@ -401,10 +401,10 @@ def test_a_bolus_during_a_bridge_is_allowed_the_old_drugs_steps():
         pump.refill(30000, 20000, now=rig.now)
         n0 = len(rig.step_times)
         rig.run(750 * 43200 - minutes_before_the_end * 60000)  # 750 steps of 43.2 s: the bridge at 0.4 mL/day
-        assert pump.plan.bridge_nl_left
+        assert pump.plan.catheter.old_nl
         pump.patient_bolus(rig.now)
         rig.run(6 * HOUR_MS)
-        assert not pump.safety.holding and not pump.plan.bridge_nl_left
+        assert not pump.safety.holding and not pump.plan.catheter.old_nl
         assert len(rig.step_times) - n0 > 750 + 25  # the bolus moved more steps than the new drug's 25
         for window in (pump.safety.hour_window, pump.safety.day_window):
             assert window.pending == 0  # the steps granted, handed back
@@ -707,11 +707,11 @@ def test_checkpoint_record_round_trip():
     c = Counters()
     c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day = 0xFFFFFFFF, FLAG_SUSPENDED, 40000000, -300000, 9711
     c.delivered_today_nl, c.total_ul, c.total_nl_rem, c.conc_ug_per_ml = 50000000, 4000000000, 999, 30000
-    c.bridge_nl_left, c.bridge_conc_ug_per_ml = 150000, 10000
+    c.catheter = [(150000, 10000)]
     c.grants_s = [MONDAY_S + i for i in range(60)]
     d = unpack(pack(c))
     for key in ("wall_s", "flags", "fill_nl", "remaining_nl", "day", "delivered_today_nl", "total_ul", "total_nl_rem",
-                "conc_ug_per_ml", "bridge_nl_left", "bridge_conc_ug_per_ml"):
+                "conc_ug_per_ml", "catheter"):
         assert getattr(d, key) == getattr(c, key), key
     assert d.grants_s == c.grants_s[-48:]
     raw = pack(c)
