@@ -53,7 +53,7 @@ HAZARDS = (
      ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H5", "Wrong concentration", "a program for a concentration other than the reservoir's",
      "a program must name the concentration the reservoir holds; a refill with a new one re-validates the "
-     "program and bridges the catheter at the old drug's dose",
+     "program, and the catheter's drug goes first at its own strength (H20)",
      [("lib/pump/controller.py", "if conc and therapy.conc_ug_per_ml != conc:", "if False:")],
      ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H6", "Under-delivery", "a blocked catheter (occlusion)",
@@ -131,6 +131,14 @@ HAZARDS = (
      "lockout is logged",
      [("lib/pump/cmdauth.py", "if self.failures >= MAX_FAILURES:", "if False:")],
      [_AUTH + "test_lockout_grows_is_logged_and_survives_a_reset", _BLE + "test_lockout_over_ble_is_logged"]),
+    ("H20", "Over-delivery", "refills with new strengths stacking up while the catheter still holds older drugs",
+     "the catheter is a queue of old-drug segments (volume, strength), oldest at the tip: a refill appends the part "
+     "holding the reservoir's drug; the dose is paced by the strength at the tip, changing at the step that empties "
+     "a segment; the over-delivery bounds and bolus allowances follow the queue; it is checkpointed with every burst",
+     [("lib/pump/catheter.py", "        nl = catheter_nl - self.old_nl\n",
+       "        self.clear()  # the whole catheter as the reservoir's drug\n        nl = catheter_nl\n")],
+     ["host_tests/pure/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
+      _SIM + "test_stacked_concentration_changes_deliver_the_programmed_drug_mass"]),
 )
 
 
