@@ -7,6 +7,7 @@ old drugs out; the checkpoint keeps the queue, and a record from before the queu
 import struct
 
 from pump import alarms as al
+from pump import events as ev
 from pump.checkpoint import Counters, pack, unpack
 from pump.errors import E_CORRUPT, PumpError
 from pump.overdelivery import allowed_steps
@@ -134,6 +135,24 @@ def test_a_bolus_is_allowed_the_weakest_drug_it_can_reach():
     assert hour.cap == cap + 20000 // _NL + 2  # the bolus reaches the middle drug: allowed its steps
     rig.run(6 * HOUR_MS)
     assert not _over(pump) and hour.pending == 0 and pump.plan.catheter.n == 0
+
+
+def test_a_refill_with_a_new_strength_cancels_a_bolus_in_progress_logs_it_and_hands_its_allowance_back():
+    # The refill re-validates the program, which cancels the boluses in progress: that went unlogged and their
+    # over-delivery allowance stayed granted for good, widening the bounds until the next alarm was cleared.
+    rig = Rig(fill_ul=20000, prescription=rx(4000, conc=20000, patient_bolus=PB))
+    pump = rig.pump
+    hour = pump.safety.hour_window
+    cap = hour.cap
+    pump.patient_bolus(rig.now)
+    rig.run(5 * 60000)
+    rig.refill(30000, 5000)
+    assert pump.plan.boluses == []
+    assert rig.events()[-2][:2] == (ev.BOLUS_CANCELLED, 100000)
+    rig.run(2 * HOUR_MS)  # the allowance lasts one window after the cancel, as for any bolus
+    assert hour.pending == 0 and pump.safety.day_window.pending == 0
+    assert hour.cap == allowed_steps(4000000 * 1000 // 20000, _NL, HOUR_MS)  # the program's own bound again
+    assert not _over(pump)
 
 
 def test_priming_pushes_the_old_drugs_out_of_the_catheter():

@@ -307,7 +307,8 @@ class Pump:
         if therapy is not self.therapy:
             self._persist_program(therapy)
             self.therapy = therapy
-            self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run())
+            # the boluses in progress end with the program they were granted under: logged, allowance handed back
+            self._cancelled(self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run()), now)
         self.reservoir.fill(ul_to_nl(fill_ul))
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
         self._program_limits(now)
