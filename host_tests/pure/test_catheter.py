@@ -46,6 +46,15 @@ def test_one_step_may_pass_several_short_segments():
     assert c.moved(200) and c.segments() == [(480, 4000)] and c.old_nl == 480
 
 
+def test_a_refill_needs_a_strength_and_room_in_the_catheter():
+    c = Catheter()
+    c.refilled(1000, 0)  # no drug: nothing to queue
+    c.refilled(0, 10000)  # no catheter: nothing either
+    assert c.n == 0 and c.old_nl == 0
+    c.refilled(1000, 1)  # the weakest strength there is
+    assert c.segments() == [(1000, 1)]
+
+
 def test_same_strength_as_the_newest_segment_extends_it():
     c = _queue((1000, 20000))
     c.refilled(3000, 20000)
@@ -78,20 +87,33 @@ def test_a_merge_into_a_partly_drained_tip_keeps_what_is_left_of_it():
     assert c.segments() == [(1000, 20000)] and c.old_nl == 1000
 
 
+def test_the_ring_wraps_as_segments_end_and_new_ones_come():
+    c = Catheter()
+    expected = []
+    for i in range(11):  # a 900 nL catheter refilled with a new strength after every 300 nL
+        conc = 1000 * (i % 2 + 1) + i
+        c.refilled(900, conc)
+        expected.append(conc)
+        assert [s for _nl, s in c.segments()] == expected[-3:], i
+        assert c.moved(300) == (i >= 2) and c.old_nl == 600  # from the third on, each 300 nL ends the oldest
+    assert c.head == 9 % 4 and c.merges == 0  # nine segments ended: the tip went round the four slots twice
+
+
 def test_keep_and_undo_restore_the_queue_exactly_across_segment_ends():
-    c = _queue((500, 20000), (300, 5000), (1000, 10000))
-    c.moved(100)
-    before = (c.segments(), c.old_nl, c.tip_conc(0))
+    c = _queue((200, 1), (500, 20000), (300, 5000), (1000, 10000))
+    c.moved(300)  # the tip is the second slot now: keep() must save where it is
+    before = (c.segments(), c.old_nl, c.tip_conc(0), c.head)
+    assert before[3] == 1
     c.keep()
     for _ in range(6):  # through two segment ends
         c.moved(200)
     assert c.tip_conc(0) == 10000
     c.undo()
-    assert (c.segments(), c.old_nl, c.tip_conc(0)) == before
+    assert (c.segments(), c.old_nl, c.tip_conc(0), c.head) == before
     c.keep()
     c.moved(5000)  # everything out
     c.undo()
-    assert (c.segments(), c.old_nl) == before[:2]
+    assert (c.segments(), c.old_nl, c.head) == before[:2] + before[3:]
 
 
 def test_restore_skips_entries_without_drug_and_merges_beyond_the_slots():
@@ -113,6 +135,12 @@ def test_weakest_drug_a_dose_reaches():
     assert Catheter().weakest(1, 10000) == 10000
     c.moved(60000)  # what is left of the tip counts
     assert c.weakest(800000, 10000) == 20000 and c.weakest(800001, 10000) == 5000
+    one = _queue((100000, 20000))  # a dose that stays within the last segment never reaches the reservoir's drug
+    assert one.weakest(1000, 5000) == 20000 and one.weakest(2000000, 5000) == 20000
+    assert one.weakest(2000001, 5000) == 5000
+    tiny = _queue((1, 999), (1, 5))  # 999 pg, then 5 pg: 1 ng reaches past the first by exactly 1 pg
+    assert tiny.weakest(1, 10000) == 5
+    assert _queue((1, 999)).weakest(1, 7) == 7
 
 
 def test_volumes_at_the_edge_of_small_ints_stay_small_ints():

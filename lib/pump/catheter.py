@@ -25,12 +25,9 @@ class Catheter:
         self.slots = slots
         self._nl = [0] * slots  # each segment's whole volume; never changed while it drains (see `used_nl`)
         self._conc = [0] * slots
-        self.head = 0  # slot of the segment at the tip
-        self.n = 0
-        self.used_nl = 0  # volume of the tip segment already out of the tip
-        self.old_nl = 0
+        self.clear()  # head: slot of the segment at the tip; used_nl: volume of it already out of the tip
         self.merges = 0  # refills that found the queue full (their segment merged with the newest)
-        self._kept = [0, 0, 0, 0]  # head, n, used_nl, old_nl as keep() saw them
+        self._kept = [0] * 4  # head, n, used_nl, old_nl as keep() saw them
 
     def tip_conc(self, reservoir_conc):
         """Concentration (ug/mL) at the tip: the oldest drug left, else the reservoir's."""
@@ -95,27 +92,25 @@ class Catheter:
             if conc == self._conc[back] or n == self.slots:
                 if conc != self._conc[back]:
                     self.merges += 1
-                    if conc > self._conc[back]:
-                        self._conc[back] = conc  # paced as the stronger: delivery can only fall short
+                    self._conc[back] = max(self._conc[back], conc)  # paced as the stronger: only ever short
                 self._nl[back] += nl
                 self.old_nl += nl
                 return
-        else:
-            self.head = 0
-            self.used_nl = 0
-        i = self._slot(n)
+        i = self._slot(n)  # (an empty queue starts wherever its tip is: used_nl is 0 whenever n is)
         self._nl[i] = nl
         self._conc[i] = conc
         self.n = n + 1
         self.old_nl += nl
 
     def _slot(self, i):
-        i += self.head
-        return i - self.slots if i >= self.slots else i
+        return (self.head + i) % self.slots
 
     def clear(self):
         """Nothing old left: the catheter holds the reservoir's drug."""
-        self.head = self.n = self.used_nl = self.old_nl = 0
+        self.head = 0
+        self.n = 0
+        self.used_nl = 0
+        self.old_nl = 0
 
     def weakest(self, mass_ng, reservoir_conc):
         """The weakest strength the next `mass_ng` of dose reaches from the tip: the queue's segments in turn (each
