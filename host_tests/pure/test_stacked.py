@@ -145,13 +145,14 @@ def test_a_refill_with_a_new_strength_cancels_a_bolus_in_progress_logs_it_and_ha
     hour = pump.safety.hour_window
     cap = hour.cap
     pump.patient_bolus(rig.now)
+    assert hour.cap == cap + 25 + 2
     rig.run(5 * 60000)
     rig.refill(30000, 5000)
     assert pump.plan.boluses == []
     assert rig.events()[-2][:2] == (ev.BOLUS_CANCELLED, 100000)
     rig.run(2 * HOUR_MS)  # the allowance lasts one window after the cancel, as for any bolus
     assert hour.pending == 0 and pump.safety.day_window.pending == 0
-    assert hour.cap == allowed_steps(4000000 * 1000 // 20000, _NL, HOUR_MS)  # the program's own bound again
+    assert hour.cap == cap == allowed_steps(4000000 * 1000 // 20000, _NL, HOUR_MS)  # the program's own bound again
     assert not _over(pump)
 
 
