@@ -23,7 +23,7 @@ MUT_CHILDREN ?= 1
 
 # safety-critical modules under mutation testing (`make mutants`); append new ones with `MUTANT_MODULES += ...`
 MUTANT_MODULES := \
-	lib/pump/doseplan.py lib/pump/steptimer.py lib/pump/reservoir.py \
+	lib/pump/doseplan.py lib/pump/catheter.py lib/pump/steptimer.py lib/pump/reservoir.py \
 	lib/pump/occlusion.py lib/pump/overdelivery.py lib/pump/sensorfault.py lib/pump/stall.py lib/pump/battery.py \
 	lib/pump/safety.py lib/pump/alarms.py lib/pump/store.py \
 	lib/pump/cmdauth.py lib/pump/hmac.py lib/pump/frames.py lib/pump/commands.py \

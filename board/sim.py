@@ -13,7 +13,7 @@ from board.drivers import Hardware
 from board.simflash import FakeStorage
 from pump import battery
 from pump.compat import TICKS_MASK, ticks_add, ticks_diff
-from pump.config import RESET_POWER_ON
+from pump.config import RESET_POWER_ON, PumpConfig
 
 try:
     import asyncio
@@ -111,12 +111,28 @@ class SimRtc:
 
 
 class Plant:
-    """Physical truth: true volume per step, drug in the reservoir, volume delivered, battery charge."""
+    """Physical truth: true volume per step, drug in the reservoir, the drugs in the catheter line, volume and drug
+    mass delivered, battery charge.
 
-    def __init__(self, nl_per_step=200, fill_ul=0, battery_mah=2000, step_uah=2, idle_ua=10):
+    The line is what the catheter really holds, tip first: each forward step's true volume enters it with the
+    reservoir's strength and the oldest drug leaves at the tip as the volume delivered grows, so `delivered_ng` is
+    the drug mass that reached the patient (drug that flows back in with a CSF wave and out again counts once). A
+    plant that never held drug has its line primed with its first fill's drug, as the firmware assumes. A refill
+    empties the reservoir before the new drug goes in; what the occlusion back-off draws back leaves the line at
+    the reservoir's end."""
+
+    def __init__(self, nl_per_step=200, fill_ul=0, battery_mah=2000, step_uah=2, idle_ua=10, conc_ug_per_ml=0,
+                 catheter_ul=0):
         self.nl_per_step = nl_per_step  # what one step really moves (calibration may differ)
         self.reservoir_nl = fill_ul * 1000
+        self.conc_ug_per_ml = conc_ug_per_ml  # the reservoir's drug
+        self.line_conc = [conc_ug_per_ml]  # the line, tip first from index `_tip`: strength and volume (nL) of each
+        self.line_nl = [catheter_ul * 1000]  # drug in turn (grown only by a refill with a new strength)
+        self._tip = 0
+        self._out_nl = 0  # the most volume that has left the tip so far
         self.delivered_nl = 0
+        self.delivered_ng = 0  # drug mass that left the tip (whole ng; the pg below in _pg)
+        self._pg = 0
         self.steps_forward = 0
         self.steps_reverse = 0
         self.jammed = False
@@ -132,10 +148,48 @@ class Plant:
             return  # a stalled mechanism: the coils pulse, nothing moves
         moved = min(n * self.nl_per_step, self.reservoir_nl)  # an empty reservoir pumps nothing
         self.reservoir_nl -= moved
+        last = len(self.line_nl) - 1
+        if self.line_conc[last] == self.conc_ug_per_ml:
+            self.line_nl[last] += moved
+        else:  # the first step after a refill with a new strength
+            self.line_conc.append(self.conc_ug_per_ml)
+            self.line_nl.append(moved)
         if self.hydraulics is None:
-            self.delivered_nl += moved
+            self.reached(self.delivered_nl + moved)
         else:
-            self.hydraulics.pump_nl(moved)
+            self.hydraulics.pump_nl(moved)  # the line's outflow follows through reached()
+
+    def reached(self, delivered_nl):
+        """The volume that has left the catheter tip so far is `delivered_nl`: the line's oldest drug goes first."""
+        self.delivered_nl = delivered_nl
+        out = delivered_nl - self._out_nl
+        if out <= 0:
+            return
+        self._out_nl = delivered_nl
+        vols = self.line_nl
+        concs = self.line_conc
+        i = self._tip
+        last = len(vols) - 1
+        pg = self._pg
+        while out > vols[i] and i < last:
+            v = max(vols[i], 0)
+            pg += v * concs[i]
+            out -= v
+            vols[i] = 0
+            i += 1
+        vols[i] -= out  # below 0 only at the reservoir's end, when more left the tip than went in: owed
+        pg += out * concs[i]
+        self._tip = i
+        if pg >= 1000:
+            ng = pg // 1000
+            self.delivered_ng += ng
+            pg -= ng * 1000
+        self._pg = pg
+
+    @property
+    def delivered_ug(self):
+        """Drug mass that left the tip, ug."""
+        return self.delivered_ng / 1000 + self._pg / 1000000
 
     def reverse(self, n):
         """n steps backwards (the occlusion back-off); with hydraulics the volume returns to the reservoir."""
@@ -144,9 +198,27 @@ class Plant:
             back = n * self.nl_per_step
             self.hydraulics.withdraw_nl(back)
             self.reservoir_nl += back
+            vols = self.line_nl
+            i = len(vols) - 1
+            while i > self._tip:  # from the reservoir's end of the line
+                take = min(back, max(vols[i], 0))
+                vols[i] -= take
+                back -= take
+                if not back:
+                    return
+                i -= 1
+            vols[i] -= back
 
-    def refill(self, fill_ul):
+    def refill(self, fill_ul, conc_ug_per_ml=0):
+        """A new fill; `conc_ug_per_ml` (0: the same drug) is its strength."""
         self.reservoir_nl = fill_ul * 1000
+        if conc_ug_per_ml:
+            if not self.conc_ug_per_ml:  # never held drug: the line was primed with this one
+                self.line_conc = [conc_ug_per_ml if c == 0 else c for c in self.line_conc]
+            self.conc_ug_per_ml = conc_ug_per_ml
+        self.line_conc = self.line_conc[self._tip:]  # what has left the tip is dropped (cold path)
+        self.line_nl = self.line_nl[self._tip:]
+        self._tip = 0
 
 
 class SimStepper:
@@ -289,6 +361,9 @@ DEMO_SETUP = {
 }
 
 
+DEMO_CONC_UG_PER_ML = DEMO_SETUP["prescription"]["drug"]["concentration_ug_per_ml"]
+
+
 def _env_int(name, default):
     import os
 
@@ -308,7 +383,8 @@ def build(config=None):
     clock = config.get("clock") or ScaledClock(speed)
     plant = config.get("plant")
     if plant is None:  # make run: the demo pump, with catheter hydraulics so the pressure sensor has a line to watch
-        plant = Plant(fill_ul=DEMO_SETUP["fill_ul"])
+        plant = Plant(fill_ul=DEMO_SETUP["fill_ul"], conc_ug_per_ml=DEMO_CONC_UG_PER_ML,
+                      catheter_ul=PumpConfig(config.get("pump_config")).catheter_volume_ul)
         Hydraulics(clock).attach(plant)
     hw = SimHardware(
         clock,
@@ -640,7 +716,7 @@ class Hydraulics:
         """The true outlet pressure now (kPa)."""
         p = self._pressure(self.clock.t_ms)
         if self._plant is not None:
-            self._plant.delivered_nl = self._delivered0 + int(self.pumped_nl - self.c_nl_per_kpa * (p - self._p0))
+            self._plant.reached(self._delivered0 + int(self.pumped_nl - self.c_nl_per_kpa * (p - self._p0)))
         return p
 
     def advance(self):

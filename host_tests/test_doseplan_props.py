@@ -295,10 +295,10 @@ def test_refill_bridge_exact(dose, c1, c2, catheter_nl, t_refill, nl, start):
 
     def refill(now, t):
         plan.refill(now, c2, catheter_nl)
-        seen["bridge"] = plan.bridge_nl_left
+        seen["bridge"] = plan.catheter.old_nl
 
     def on_step(t, p):
-        if "bridge" in seen and "end" not in seen and p.bridge_nl_left == 0:
+        if "bridge" in seen and "end" not in seen and p.catheter.old_nl == 0:
             seen["end"] = t
 
     until = t_refill + DAY_MS
@@ -309,7 +309,7 @@ def test_refill_bridge_exact(dose, c1, c2, catheter_nl, t_refill, nl, start):
     assert seen["bridge"] == (catheter_nl if bridging else 0)
     if bridging:
         if "end" not in seen:
-            assert plan.bridge_nl_left > 0  # still bridging at the end: the old rate throughout
+            assert plan.catheter.old_nl > 0  # still bridging at the end: the old rate throughout
         else:
             bridge_steps = len([t for t in steps if t_refill < t <= seen["end"]])
             assert bridge_steps == -(-catheter_nl // nl)
@@ -317,6 +317,62 @@ def test_refill_bridge_exact(dose, c1, c2, catheter_nl, t_refill, nl, start):
     else:
         ref.set(t_refill, Fraction(dose * 1000, c2))
     ref.check(steps, until)
+
+
+def _line_step(line, nl, reservoir_conc):
+    """The catheter as the test sees it (tip first, [ug/mL, nL]): a step pushes nl of the reservoir's drug in and the
+    same volume out of the tip; returns the drug mass that left (pg)."""
+    line.append([reservoir_conc, nl])
+    out_pg = 0
+    while nl:
+        take = min(nl, line[0][1])
+        out_pg += take * line[0][0]
+        line[0][1] -= take
+        nl -= take
+        if not line[0][1]:
+            line.pop(0)
+    return out_pg
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(500000, 3000000), st.sampled_from([2500, 5000, 10000, 20000]),
+       st.lists(st.tuples(st.integers(600000, 4 * 3600000), st.sampled_from([2500, 5000, 10000, 20000, 30000])),
+                min_size=1, max_size=7),
+       st.integers(1, 300000), st.sampled_from([200, 333, 1000]), _start_ticks)
+def test_stacked_refills_never_deliver_more_drug_than_programmed(dose, c0, refills, catheter_nl, nl, start):
+    # Any sequence of refills, however close together: the drug mass out of the catheter tip (each old drug leaving
+    # in turn, as the test's own model of the line says) never leads the programmed mass by more than one step of
+    # the strongest drug that was in the catheter; unless a full queue had to merge (which can only fall short),
+    # never lags it by more than two such steps either.
+    plan = _plan(_therapy(((0, dose),), c0), nl, 0, start)
+    line = [[c0, catheter_nl]]
+    state = {"conc": c0, "strongest": c0, "pg": 0, "worst_lead": Fraction(0), "worst_lag": Fraction(0)}
+    actions = []
+    t = 0
+    for gap, conc in refills:
+        t += gap
+
+        def refill(now, _t, conc=conc):
+            plan.refill(now, conc, catheter_nl)
+            state["conc"] = conc
+            state["strongest"] = max(state["strongest"], conc)
+
+        actions.append((t, refill))
+    until = t + 12 * 3600000
+
+    def on_step(t_ms, p):  # limit=1: one step per call
+        programmed = Fraction(dose * 1000 * t_ms, DAY_MS)  # dose x time, exactly (pg)
+        step = nl * state["strongest"]
+        state["worst_lag"] = max(state["worst_lag"], (programmed - state["pg"]) / step)  # just before the step
+        state["pg"] += _line_step(line, nl, state["conc"])
+        state["worst_lead"] = max(state["worst_lead"], (state["pg"] - programmed) / step)
+
+    drive(plan, until, actions, start=start, on_step=on_step)
+    state["worst_lag"] = max(state["worst_lag"], (Fraction(dose * 1000 * until, DAY_MS) - state["pg"]) / (
+        nl * state["strongest"]))
+    assert state["worst_lead"] <= 1, state
+    if not plan.catheter.merges:
+        assert state["worst_lag"] <= 2, state
 
 
 @_SETTINGS

@@ -14,6 +14,7 @@ from int31 import LIMIT, Int31, Int31Overflow, cold, convert, to31, unchecked
 from pump import steptimer
 from board.sim import Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
+from pump.catheter import Catheter
 from pump.compat import TICKS_MASK, ticks_add, ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
@@ -149,6 +150,47 @@ def test_doseplan_year_at_the_lowest_rate():
     steps, wakes = _drive_plan(plan, 365 * 50)
     assert wakes == steps + 365  # every midnight is a boundary wake
     assert plan.cal.day == MONDAY_S // 86400 + 365
+
+
+# ---- catheter queue ----
+
+
+def _int31_catheter(c):
+    convert(c, "head", "n", "used_nl", "old_nl", "slots")
+    c._nl[:] = [to31(v) for v in c._nl]
+    c._conc[:] = [to31(v) for v in c._conc]
+    c._kept[:] = [to31(v) for v in c._kept]
+    return c
+
+
+def test_catheter_moved_stays_small_at_the_largest_volumes():
+    top = (1 << 29) - 1  # the largest volume the queue takes: a segment plus a step stays a small int
+    c = Catheter()
+    c.restore([(top - 1000, 30000), (600, 20000), (399, 1000)])
+    _int31_catheter(c)
+    c.keep()
+    assert not c.moved(to31(top - 1001))
+    assert c.moved(to31(top))  # past every end at once
+    assert c.n == 0 and c.old_nl == 0
+    c.undo()
+    ends = 0
+    for _ in range(600):
+        ends += c.moved(to31(1 << 20))
+    assert ends == 1 and c.n == 0  # the 512th step ends the first segment and carries past the two short ones
+
+
+def test_doseplan_drains_a_stacked_queue_within_small_ints_at_the_extreme_rates():
+    for rate, nl in _EXTREMES[:3]:
+        plan = DosePlan(nl, PRIME_NL_PER_DAY, MONDAY_S + 60, START)
+        plan.set_therapy(START, therapy(((0, rate),), 1000), 1000)
+        with unchecked():
+            plan.refill(START, 2000, 5000000)  # the largest catheter: 5 mL
+            plan.catheter.moved(4990000)  # 10 uL of the first drug left at the tip
+            plan.refill(START, 1000, 5000000)
+        _int31_plan(plan)
+        _int31_catheter(plan.catheter)
+        steps, _wakes = _drive_plan(plan, 10000 // nl + 100)  # through the first end (its retime is cold)
+        assert plan.catheter.n == 1 and plan.tip_conc() == 2000 and type(plan.catheter.used_nl) is Int31
 
 
 # ---- reservoir ----

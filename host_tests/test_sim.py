@@ -82,6 +82,48 @@ def test_concentration_change_bridges_the_catheter_and_priming_and_clinician_bol
     assert res["max_error_steps"] <= 1
 
 
+def _stacked(**changes):
+    """20 000 ug/mL in the catheter, refilled with 5 000 at 10 h, then with 10 000 at 12 h; 4 000 ug a day."""
+    doc = scenario(days=2, drug={"name": "morphine", "concentration_ug_per_ml": 20000},
+                   therapy={"mode": "constant", "dose_ug_per_day": 4000},
+                   events=[{"at_h": 10, "type": "refill", "fill_ul": 20000, "concentration_ug_per_ml": 5000},
+                           {"at_h": 12, "type": "refill", "fill_ul": 20000, "concentration_ug_per_ml": 10000}])
+    doc.update(changes)
+    return doc
+
+
+def test_stacked_concentration_changes_deliver_the_programmed_drug_mass():
+    # The second refill restarted the bridge for the whole catheter at the middle drug's strength while the tip still
+    # held the first drug: about 6 000 ug reached the patient in the 24 h after it, and no alarm.
+    sim = Simulation(Scenario(_stacked()))
+    sim.advance(12 * 3600000 + 1)
+    assert [c["type"] for c in sim.commands] == ["refill", "refill"]
+    m0 = sim.plant.delivered_ug
+    sim.advance(36 * 3600000 + 1)
+    step_ug = 200 * 20000 / 1e6  # one step of the strongest drug in the catheter
+    assert abs(sim.plant.delivered_ug - m0 - 4000) <= step_ug, sim.plant.delivered_ug - m0
+    sim.advance(sim.end_ms)
+    res = sim.finish()
+    assert res["alarms"] == [] and all(c["ok"] for c in res["commands"])
+    # the reference paces the same catheter queue: within a step of the firmware at every wake-up, and its drug
+    # mass (the program's 4 000 ug a day, exactly) within a step of what the plant delivered
+    assert res["max_error_steps"] <= 1
+    assert res["programmed_ug"] == 8000
+    assert abs(res["delivered_ug"] - res["programmed_ug"]) <= step_ug
+
+
+def test_stacked_changes_with_a_calibration_error_and_resets_stay_within_a_step_of_the_reference():
+    events = _stacked()["events"] + [{"at_h": 10 + i / 3, "type": "reset"} for i in range(1, 12)]
+    events += [{"at_h": 13, "type": "patient_bolus"}, {"at_h": 14, "type": "refill", "fill_ul": 20000,
+                                                       "concentration_ug_per_ml": 20000}]
+    res = run(_stacked(events=sorted(events, key=lambda e: e["at_h"]), plant={"nl_per_step_true": 210}))
+    assert res["max_error_steps"] <= 1 and set(_names(res)) == {"OCCLUSION_SENSING_UNAVAILABLE"}  # (each boot)
+    assert res["resets"] == 11 and [c["ok"] for c in res["commands"]].count(False) == 0
+    # the mechanism moves 5 % more than calibrated: volume and drug mass alike
+    assert abs(res["delivered_ul"] / res["programmed_ul"] - 1.05) < 0.002
+    assert abs(res["delivered_ug"] / res["programmed_ug"] - 1.05) < 0.01
+
+
 def test_empty_reservoir_stops_delivery_and_raises_low_then_empty():
     res = run(scenario(days=10, fill_ul=4000))
     assert [a["name"] for a in res["alarms"]] == ["RESERVOIR_LOW", "RESERVOIR_EMPTY"]
@@ -143,7 +185,8 @@ def test_cli_json_to_stdout_has_the_documented_keys(tmp_path):
     out = subprocess.run([sys.executable, "-m", "tools.sim", str(path), "--json", "-"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     res = json.loads(out)
-    for key in ("delivered_ul", "steps", "max_error_steps", "reservoir_ul", "alarms", "boluses", "wakeups", "days"):
+    for key in ("delivered_ul", "delivered_ug", "programmed_ul", "programmed_ug", "steps", "max_error_steps",
+                "reservoir_ul", "alarms", "boluses", "wakeups", "days"):
         assert key in res
     assert res["boluses"] == [{"t_h": 2.0, "granted": True, "reason": "", "code": 0}]
     assert res["days"] == 1

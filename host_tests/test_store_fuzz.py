@@ -119,7 +119,7 @@ _OUT_OF_RANGE = {
     "wall_s": [0xFFFFFFFE, 3155760000], "flags": [4, 255], "fill_nl": [100000001, -1, -0x80000000],
     "remaining_nl": [0x7FFFFFFF], "day": [36525, -1, 0x7FFFFFFF], "delivered_today_nl": [-1, _MAX + 1, 0x7FFFFFFF],
     "total_ul": [_MAX + 1, 0xFFFFFFFF], "total_nl_rem": [1000, 0xFFFF], "conc_ug_per_ml": [_MAX + 1, 0xFFFFFFFF],
-    "bridge_nl_left": [5000001, -1, 0x7FFFFFFF], "latched": [1 << 17, 0xFFFFFFFF, 1 << 31],
+    "catheter": [[(5000001, 1)], [(-1, 1)], [(0x7FFFFFFF, 1)], [(1, 0)], [(1, 1), (0, 1)]], "latched": [1 << 17, 0xFFFFFFFF, 1 << 31],
     "mono_s": [_MAX + 1, 0xFFFFFFFF], "mono_ms": [1000, 0xFFFF], "wall_rem_ms": [1000, 0xFFFF],
 }
 
@@ -136,8 +136,6 @@ def _counters(rng_values):
 def test_checkpoints_with_a_field_out_of_its_range(which, field, data):
     value = data.draw(st.sampled_from(_OUT_OF_RANGE[field]))
     c = _counters({field: value})
-    if field == "bridge_nl_left" and value > 0:
-        c.bridge_conc_ug_per_ml = 10000
     storage = BASE.clone()
     for name in _slots("state", which):
         storage.blobs[name] = bytearray(_record(VERSION, pack(c), seq=1000))
@@ -161,12 +159,17 @@ def test_checkpoints_with_random_counts_and_grants(which, grants, version, fill,
     _check(rig, moved, False)  # some of these are valid records: the properties, not an alarm, are what must hold
 
 
+def _tip(c):
+    """The catheter's first old drug as versions 1 and 2 kept it (the bridge), (0, 0) for none."""
+    return c.catheter[0] if c.catheter else (0, 0)
+
+
 def _pack_v2(c):
     """The checkpoint layout before the monotonic clock: grants in wall seconds, nothing after them."""
     grants = c.grants_mono_s[-48:]
     return struct.pack("<IBiiiiIHIiIIHIIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
-                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
-                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq or 0, len(grants)) + b"".join(
+                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, *_tip(c), c.latched,
+                       c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq or 0, len(grants)) + b"".join(
                            struct.pack("<I", t) for t in grants)
 
 
@@ -174,8 +177,8 @@ def _pack_v1(c):
     """The first checkpoint layout: a u16 alarm bitmap, no program sequence number, grants in wall seconds."""
     grants = c.grants_mono_s[-48:]
     return struct.pack("<IBiiiiIHIiIHHIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
-                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
-                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, len(grants)) + b"".join(
+                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, *_tip(c), c.latched,
+                       c.occ_base_kpa_x10, c.occ_jump_x256, len(grants)) + b"".join(
                            struct.pack("<I", t) for t in grants)
 
 

@@ -44,7 +44,7 @@ BUDGETS = {
     "heap_per_cycle_bytes": 0,
     "app_heap_kb": 64,
     "app_heap_guard_kb": 352,
-    "mpy_guard_kb": 96,
+    "mpy_guard_kb": 100,
     "data_heap_kb": 64,
     "wakeups_over_minimum": 1.05,
     "mpy_kb": 64,

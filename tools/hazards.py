@@ -59,7 +59,7 @@ HAZARDS = (
      ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H5", "Wrong concentration", "a program for a concentration other than the reservoir's",
      "a program must name the concentration the reservoir holds; a refill with a new one re-validates the "
-     "program and bridges the catheter at the old drug's dose",
+     "program, and the catheter's drug goes first at its own strength (H37)",
      [("lib/pump/controller.py", "if conc and therapy.conc_ug_per_ml != conc:", "if False:")],
      ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H6", "Under-delivery", "a blocked catheter (occlusion)",
@@ -246,7 +246,8 @@ HAZARDS = (
      "time gone by ends a lockout at once",
      "a clock setting is saved marked before the RTC is written; a boot that finds the mark takes the saved time and "
      "sets the RTC from it",
-     [("lib/pump/controller.py", "rtc_trusted = rtc_valid and not c.flags & FLAG_CLOCK_SET", "rtc_trusted = rtc_valid")],
+     [("lib/pump/controller.py", "rtc_trusted = rtc_valid and not c.flags & FLAG_CLOCK_SET",
+       "rtc_trusted = rtc_valid")],
      ["host_tests/pure/test_powercut.py::test_cut_while_setting_the_clock_never_moves_the_safety_limits"]),
     ("H36", "Under-delivery", "a reset shifts the schedule against the over-delivery windows (the wall clock counts "
      "the time since the last checkpoint, the windows would not): a false hold in a flex program",
@@ -255,6 +256,14 @@ HAZARDS = (
      [("lib/pump/monoclock.py", "return wall_ms, saved_mono_ms + min(wall_ms - saved_wall_ms, MAX_CREDIT_MS)",
        "return wall_ms, saved_mono_ms")],
      [_CLOCK + "test_resets_in_a_flex_program_raise_no_false_over_delivery"]),
+    ("H37", "Over-delivery", "refills with new strengths stacking up while the catheter still holds older drugs",
+     "the catheter is a queue of old-drug segments (volume, strength), oldest at the tip: a refill appends the part "
+     "holding the reservoir's drug; the dose is paced by the strength at the tip, changing at the step that empties "
+     "a segment; the over-delivery bounds and bolus allowances follow the queue; it is checkpointed with every burst",
+     [("lib/pump/catheter.py", "        nl = catheter_nl - self.old_nl\n",
+       "        self.clear()  # the whole catheter as the reservoir's drug\n        nl = catheter_nl\n")],
+     ["host_tests/pure/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
+      _SIM + "test_stacked_concentration_changes_deliver_the_programmed_drug_mass"]),
 )
 
 

@@ -41,6 +41,9 @@ COPIED = ("host_tests", "board", "tools", "docs", "boot.py", "main.py")
 EXTRA_TESTS = {
     "pump.steptimer": ["host_tests/pure/test_doseplan.py", "host_tests/test_doseplan_props.py"],
     "pump.store": ["host_tests/pure/test_powercut.py"],
+    # the catheter queue: its own tests, then the pump and the plan draining it (stacked refills, the power cut)
+    "pump.catheter": ["host_tests/pure/test_stacked.py", "host_tests/pure/test_doseplan.py",
+                      "host_tests/test_doseplan_props.py"],
     "pump.safety": ["host_tests/pure/test_controller.py", "host_tests/pure/test_holds.py", "host_tests/test_sim.py"],
     # the command authentication: its own tests, then the service (frames, HMAC and counters over the fake radio)
     # and tools/pumpproto.py's vectors, which the host side and the firmware share

@@ -88,7 +88,7 @@ class LocalLink(Link):
             p.program(args["prescription"], args.get("confirm_soft", False), now)
         elif command == "refill":
             p.refill(args["fill_ul"], args.get("concentration_ug_per_ml") or None, now)
-            out["bridge_nl"] = p.plan.bridge_nl_left
+            out["bridge_nl"] = p.plan.catheter.old_nl
         elif command == "prime":
             p.prime(args.get("volume_ul") or None, now)
         elif command == "bolus":

@@ -8,6 +8,13 @@ Clock corrections follow the policy of docs/safety.md, written here afresh: the 
 stays in force for a day after it (longer while the current schedule's periodic bolus that had started by then
 runs), and while more than one schedule is in force the program's rate (basal plus periodic bolus) is the least of
 them, with no periodic bolus of its own. The reference's time is the pump's monotonic time (the simulator's clock).
+
+The catheter: after a refill with a new strength the drug the reservoir held before still fills the catheter behind
+any older ones, and each reaches the patient at its own strength, so the volume rate follows the drug at the tip.
+Here each old drug is the instant (in delivered steps) its last part leaves the tip: the catheter volume after the
+steps delivered at its refill, as a whole number of steps. Priming pushes them out too. At most four old drugs, as
+the firmware: a fifth merges with the newest at the stronger strength. `mass_ng` integrates the volume at the
+strength at the tip: the dose the program calls for (and priming's drug), exactly.
 """
 
 import datetime
@@ -51,8 +58,9 @@ class Reference:
         self.ideal = Fraction(0)
         self.running = True
         self.boluses = []  # [end_ms, rate ng/day, periodic?]
-        self.phase = None  # (kind, end_ideal): priming or bridging until `ideal` reaches end_ideal
-        self.bridge_conc = None
+        self.prime_end = None  # priming until `ideal` reaches it
+        self.old = []  # old drugs in the catheter, tip first: [ideal at which the last of it leaves the tip, ug/mL]
+        self.mass_ng = Fraction(0)
         self.cap_nl_per_day = None
         self.rebases = 0
         self.program(prescription)
@@ -129,13 +137,15 @@ class Reference:
         return min(self._program_ng(self._week_ms(t_ms, shift), True) for shift in [0] + [p[0] for p in earlier])
 
     # ---- rate ----
+    def tip_conc(self):
+        return self.old[0][1] if self.old else self.conc
+
     def rate_steps_per_ms(self, t_ms):
         steps_per_nl_ms = Fraction(1, self.nl_per_step * DAY_MS)
-        if self.phase and self.phase[0] == "prime":
+        if self.prime_end is not None:
             return self.prime_nl_per_day * steps_per_nl_ms
         ng = self._scheduled_ng(t_ms) + sum((b[1] for b in self.boluses), Fraction(0))
-        conc = self.bridge_conc if self.phase else self.conc
-        nl = ng * 1000 / conc
+        nl = ng * 1000 / self.tip_conc()
         if self.cap_nl_per_day is not None and nl > self.cap_nl_per_day:
             nl = Fraction(self.cap_nl_per_day)
         return nl * steps_per_nl_ms
@@ -165,20 +175,38 @@ class Reference:
             best = min(best, b[0])
         return best
 
+    def _volume_mark(self):
+        """The next `ideal` at which the rate changes by volume (priming done, an old drug out), or None."""
+        marks = [m for m in (self.prime_end, self.old[0][0] if self.old else None) if m is not None]
+        return min(marks) if marks else None
+
+    def _integrate(self, rate, until):
+        steps = rate * (until - self.t_ms)
+        self.mass_ng += steps * self.nl_per_step * self.tip_conc() / 1000  # nL x ug/mL = pg
+        self.ideal += steps
+        self.t_ms = until
+
+    def _passed(self):
+        """Drop the priming and the old drugs `ideal` has reached."""
+        if self.prime_end is not None and self.ideal >= self.prime_end:
+            self.prime_end = None
+        while self.old and self.ideal >= self.old[0][0]:
+            self.old.pop(0)
+
     def advance(self, t_ms):
         """Integrate the rate up to t_ms (never backwards)."""
         while self.t_ms < t_ms:
             rate = self.rate_steps_per_ms(self.t_ms)
             end = min(t_ms, self._next_break(self.t_ms))
-            if self.phase and rate > 0:
-                phase_end = self.t_ms + (self.phase[1] - self.ideal) / rate
-                if phase_end <= end:
-                    self.ideal = self.phase[1]
-                    self.t_ms = phase_end  # a Fraction: the exact instant the volume is done
-                    self.phase = None
+            mark = self._volume_mark()
+            if mark is not None and rate > 0:
+                at = self.t_ms + (mark - self.ideal) / rate  # a Fraction: the exact instant the volume is done
+                if at <= end:
+                    self._integrate(rate, at)
+                    self.ideal = mark
+                    self._passed()
                     continue
-            self.ideal += rate * (end - self.t_ms)
-            self.t_ms = end
+            self._integrate(rate, end)
             self._at_break()
 
     def _at_break(self):
@@ -200,8 +228,9 @@ class Reference:
         self.advance(t_ms)
         rate = self.rate_steps_per_ms(self.t_ms)
         until = self._next_break(int(self.t_ms))
-        if self.phase and rate > 0:
-            until = min(until, self.t_ms + (self.phase[1] - self.ideal) / rate)
+        mark = self._volume_mark()
+        if mark is not None and rate > 0:
+            until = min(until, self.t_ms + (mark - self.ideal) / rate)
         icpt = self.ideal - rate * self.t_ms
         y = icpt.denominator * rate.denominator
         return icpt.numerator * rate.denominator, rate.numerator * icpt.denominator, y, until
@@ -232,8 +261,7 @@ class Reference:
     def suspend(self):
         self.running = False
         self.boluses = []
-        if self.phase and self.phase[0] == "prime":
-            self.phase = None
+        self.prime_end = None
 
     def resume(self):
         self.running = True
@@ -242,21 +270,25 @@ class Reference:
         """After a reset the pump restarts with a whole step owed (no catch-up): follow it."""
         self.ideal = Fraction(delivered_steps)
         self.boluses = []
-        self.phase = None if self.phase and self.phase[0] == "prime" else self.phase
+        self.prime_end = None
+        self._passed()
         self.rebases += 1
 
     def prime(self, volume_nl, delivered_steps):
         """Priming moves ceil(volume / step) steps counted from the steps already delivered."""
-        self.phase = ("prime", delivered_steps + -(-volume_nl // self.nl_per_step))
+        self.prime_end = delivered_steps + -(-volume_nl // self.nl_per_step)
 
     def refill(self, new_conc, catheter_nl, delivered_steps):
-        """A new concentration: the catheter's old drug goes first, at the old strength (bridge)."""
+        """A new concentration: the catheter's drug goes first, at its own strength, after any older ones."""
         new_conc = Fraction(new_conc)
         if new_conc != self.conc:
             self.boluses = []  # the program is validated again at the new strength: the boluses in progress end
-        if new_conc != self.conc and catheter_nl > 0:
-            self.bridge_conc = self.conc
-            self.phase = ("bridge", delivered_steps + -(-catheter_nl // self.nl_per_step))
+        end = delivered_steps + -(-catheter_nl // self.nl_per_step)
+        if new_conc != self.conc and catheter_nl > 0 and (not self.old or end > self.old[-1][0]):
+            if self.old and (self.old[-1][1] == self.conc or len(self.old) == 4):
+                self.old[-1] = [end, max(self.old[-1][1], self.conc)]  # the same drug, or merged: the stronger
+            else:
+                self.old.append([end, self.conc])
         self.conc = new_conc
         self.cap_nl_per_day = None
 

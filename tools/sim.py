@@ -57,8 +57,10 @@ class Simulation:
             raise ScenarioError(e.detail) from e
         self.clock = simboard.VirtualClock()
         nl_true = scenario.plant.get("nl_per_step_true", self.cfg.nl_per_step)
+        conc = scenario.prescription["drug"].get("concentration_ug_per_ml")
         self.plant = simboard.Plant(nl_per_step=nl_true, fill_ul=scenario.fill_ul,
-                                    battery_mah=scenario.plant.get("battery_mah", 2000))
+                                    battery_mah=scenario.plant.get("battery_mah", 2000), conc_ug_per_ml=conc or 0,
+                                    catheter_ul=self.cfg.catheter_volume_ul)
         self.storage = FakeStorage()
         self.rtc = simboard.SimRtc(self.clock, int((START - EPOCH).total_seconds()))
         board_cfg = {
@@ -227,10 +229,11 @@ class Simulation:
                 self.pump.clinician_bolus(e["dose_ug"], e["duration_min"], now=now)
                 ref.bolus(round(e["dose_ug"] * 1000), e["duration_min"] * 60000)
             elif kind == "refill":
-                conc = e.get("concentration_ug_per_ml")
-                self.pump.refill(e["fill_ul"], conc, now=now)
-                self.plant.refill(e["fill_ul"])
-                ref.refill(self.pump.plan.conc_ug_per_ml, self.cfg.catheter_volume_ul * 1000, delivered)
+                self.pump.refill(e["fill_ul"], e.get("concentration_ug_per_ml"), now=now)
+                conc = self.pump.plan.conc_ug_per_ml
+                self.plant.refill(e["fill_ul"], conc)
+                # (the steps due at this instant go first: the command delivers them before it refills)
+                ref.refill(conc, self.cfg.catheter_volume_ul * 1000, self.plant.steps_forward)
             elif kind == "suspend":
                 self.pump.suspend(now)
                 ref.suspend()
@@ -356,6 +359,8 @@ class Simulation:
             "steps": self.plant.steps_forward,
             "delivered_ul": self.plant.delivered_nl / 1000,
             "programmed_ul": float(self.ref.ideal) * self.cfg.nl_per_step / 1000,
+            "delivered_ug": round(self.plant.delivered_ug, 3),
+            "programmed_ug": round(float(self.ref.mass_ng) / 1000, 3),
             "max_error_steps": round(self.max_error, 6),
             "max_error_at_h": round(self.max_error_t_ms / 3600000, 4),
             "reservoir_ul": max(p.reservoir.remaining_nl, 0) / 1000,
@@ -379,6 +384,7 @@ def summary(res):
         "days %.2f: delivered %.1f uL of %.1f uL programmed in %d steps; max error %.3f steps (at %.2f h)" % (
             res["days"], res["delivered_ul"], res["programmed_ul"], res["steps"], res["max_error_steps"],
             res["max_error_at_h"]),
+        "drug delivered %.1f ug of %.1f ug programmed" % (res["delivered_ug"], res["programmed_ug"]),
         "reservoir %.1f uL (true %.1f uL); wake-ups %d (%.0f/day); store writes %d (%.1f/day); resets %d" % (
             res["reservoir_ul"], res["reservoir_true_ul"], res["wakeups"], res["wakeups_per_day"],
             res["store_writes"], res["store_writes_per_day"], res["resets"]),

@@ -2,9 +2,14 @@
 methods that return a value (bridge volume, holds left, alarms acknowledged, silence granted) with set values."""
 
 
+class _Catheter:
+    def __init__(self, old_nl):
+        self.old_nl = old_nl
+
+
 class _Plan:
-    def __init__(self, bridge_nl_left):
-        self.bridge_nl_left = bridge_nl_left
+    def __init__(self, old_nl):
+        self.catheter = _Catheter(old_nl)
 
 
 class RecordingPump:

@@ -259,8 +259,7 @@ def test_a_checkpoint_of_the_previous_format_is_carried_over():
     rig.pump.suspend(now=rig.now)
     c = rig.pump.c
     v1 = struct.pack("<IBiiiiIHIiIHHIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
-                     c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
-                     0, 0, 0, 0)
+                     c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, 0, 0, 0, 0, 0, 0)  # no old drug in the catheter
     for name in ("state.a", "state.b"):
         rig.storage.remove(name)
     Store(rig.storage, "state", 1).save(v1)

@@ -97,7 +97,7 @@ class Rig:
         self.storage = storage if storage is not None else FakeStorage()
         self.pump_config = pump_config
         self.cfg = PumpConfig(pump_config)
-        self.plant = Plant(nl_per_step=self.cfg.nl_per_step)
+        self.plant = Plant(nl_per_step=self.cfg.nl_per_step, catheter_ul=self.cfg.catheter_volume_ul)
         self.rtc = SimRtc(self.clock, wall_s)
         self.step_times = []
         self.wakes = 0
@@ -105,7 +105,7 @@ class Rig:
         if fill_ul:
             conc = prescription["drug"]["concentration_ug_per_ml"] if prescription else 10000
             self.pump.refill(fill_ul, conc)
-            self.plant.refill(fill_ul)
+            self.plant.refill(fill_ul, conc)
         if prescription:
             self.pump.program(prescription)
 
@@ -144,6 +144,11 @@ class Rig:
             self.clock.t_ms += wait
             pump.tick(self.clock.ticks_ms())
             self.wakes += 1
+
+    def refill(self, fill_ul, conc=None):
+        """A clinician's refill: the pump's command at the rig's time, then the same drug into the plant."""
+        self.pump.refill(fill_ul, conc, now=self.now)
+        self.plant.refill(fill_ul, self.pump.plan.conc_ug_per_ml)
 
     def steps_in(self, t0, t1):
         return len([t for t in self.step_times if t0 < t <= t1])
@@ -316,14 +321,14 @@ def test_refill_with_new_concentration_bridges_and_revalidates():
     t_r = rig.clock.t_ms
     assert pump.therapy.conc_ug_per_ml == 20000
     assert pump.plan.conc_ug_per_ml == 20000
-    assert pump.plan.bridge_nl_left == 150000
+    assert pump.plan.catheter.old_nl == 150000
     assert pump.plan.rate_num == 400000 * pump.plan.rate_den  # old drug in the catheter: old strength
     assert rig.events()[-1] == (ev.REFILL, 30000, 20000)
     assert pump.reservoir.remaining_nl == 30000000
     rig.run(3 * DAY_MS)
     # 150 uL of the old drug: 750 steps at 0.4 mL/day (9 h), then 0.2 mL/day
     bridge_end = rig.step_times[len([t for t in rig.step_times if t <= t_r]) + 749]
-    assert pump.plan.bridge_nl_left == 0
+    assert pump.plan.catheter.old_nl == 0
     assert pump.plan.rate_num == 200000 * pump.plan.rate_den
     ideal = Ideal(200, dose_rate(4000000, 10000))
     ideal.rate(bridge_end, dose_rate(4000000, 20000))
@@ -367,8 +372,8 @@ def test_a_reset_during_a_bridge_loses_none_of_its_progress():
         rig.run(minutes * 60000 + 17)
         rig.boot()
         moved = len(rig.step_times) - n0
-        assert rig.pump.plan.bridge_nl_left == max(0, 150000 - 200 * moved), moved
-        if not rig.pump.plan.bridge_nl_left:
+        assert rig.pump.plan.catheter.old_nl == max(0, 150000 - 200 * moved), moved
+        if not rig.pump.plan.catheter.old_nl:
             break
     # 150 uL of the old drug is 750 steps: then the new strength's rate, 0.2 mL/day instead of 0.4
     assert len(rig.step_times) - n0 >= 750 and rig.pump.plan.rate_num == 200000 * rig.pump.plan.rate_den
@@ -389,7 +394,7 @@ def test_steps_a_safety_check_refuses_leave_the_bridge_as_it_was():
     rig.run(HOUR_MS)
     assert pump.safety.holding  # the burst at the second open reading was taken from the plan, not moved
     moved = len(rig.step_times) - n0
-    assert pump.plan.bridge_nl_left == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
+    assert pump.plan.catheter.old_nl == 150000 - 200 * moved, moved  # else the bridge ends early: over-delivery
 
 
 def test_a_refill_with_a_new_strength_cancels_the_boluses_in_progress_and_says_so():
@@ -420,10 +425,10 @@ def test_a_bolus_during_a_bridge_is_allowed_the_old_drugs_steps():
         pump.refill(30000, 20000, now=rig.now)
         n0 = len(rig.step_times)
         rig.run(750 * 43200 - minutes_before_the_end * 60000)  # 750 steps of 43.2 s: the bridge at 0.4 mL/day
-        assert pump.plan.bridge_nl_left
+        assert pump.plan.catheter.old_nl
         pump.patient_bolus(rig.now)
         rig.run(6 * HOUR_MS)
-        assert not pump.safety.holding and not pump.plan.bridge_nl_left
+        assert not pump.safety.holding and not pump.plan.catheter.old_nl
         assert len(rig.step_times) - n0 > 750 + 25  # the bolus moved more steps than the new drug's 25
         for window in (pump.safety.hour_window, pump.safety.day_window):
             assert window.pending == 0  # the steps granted, handed back
@@ -736,7 +741,7 @@ def _counters_at_edges():
     c = Counters()
     c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day = WALL_MAX_S, FLAG_SUSPENDED, 100000000, -0x80000000, 36524
     c.delivered_today_nl, c.total_ul, c.total_nl_rem, c.conc_ug_per_ml = 0x3FFFFFFF, 0x3FFFFFFF, 999, 0x3FFFFFFF
-    c.bridge_nl_left, c.bridge_conc_ug_per_ml = 5000000, 1
+    c.catheter = [(5000000, 1), (1, 0x3FFFFFFF), (2, 3)]
     c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq = 1 << 16, 0xFFFF, 262143, 0xFFFFFFFF
     c.mono_s, c.mono_ms, c.wall_rem_ms = 0x3FFFFFFF, 999, 999
     c.grants_mono_s = [MONDAY_S + i for i in range(60)]
@@ -744,7 +749,7 @@ def _counters_at_edges():
 
 
 _FIELDS = ("wall_s", "flags", "fill_nl", "remaining_nl", "day", "delivered_today_nl", "total_ul", "total_nl_rem",
-           "conc_ug_per_ml", "bridge_nl_left", "bridge_conc_ug_per_ml", "latched", "occ_base_kpa_x10", "occ_jump_x256",
+           "conc_ug_per_ml", "catheter", "latched", "occ_base_kpa_x10", "occ_jump_x256",
            "prog_seq")
 
 
@@ -766,21 +771,22 @@ def test_a_checkpoint_field_out_of_its_range_is_refused_naming_it():
     # slot and the boot never runs on it
     for key, value in (("wall_s", WALL_MAX_S + 1), ("flags", 4), ("fill_nl", 100000001), ("day", 36525),
                        ("delivered_today_nl", 0x40000000), ("delivered_today_nl", -1), ("total_ul", 0x40000000),
-                       ("total_nl_rem", 1000), ("conc_ug_per_ml", 0x40000000), ("bridge_nl_left", 5000001),
-                       ("bridge_nl_left", -1), ("latched", 1 << 17), ("fill_nl", -1), ("mono_s", 0x40000000),
-                       ("mono_ms", 1000), ("wall_rem_ms", 1000)):
+                       ("total_nl_rem", 1000), ("conc_ug_per_ml", 0x40000000),
+                       ("catheter", [(5000001, 1)]), ("catheter", [(-1, 1)]), ("latched", 1 << 17), ("fill_nl", -1),
+                       ("mono_s", 0x40000000), ("mono_ms", 1000), ("wall_rem_ms", 1000)):
         c = _counters_at_edges()
         setattr(c, key, value)
         with raises(PumpError) as e:
             unpack(pack(c))
-        assert e.value.code == E_CORRUPT and e.value.detail.startswith("checkpoint.%s: " % key), (key, e.value.detail)
+        name = "catheter_nl" if key == "catheter" else key
+        assert e.value.code == E_CORRUPT and e.value.detail.startswith("checkpoint.%s: " % name), (key, e.value.detail)
     c = _counters_at_edges()
     c.remaining_nl = c.fill_nl + 1  # more left than was filled
-    c.bridge_conc_ug_per_ml = 0  # a bridge of a drug of no strength
-    for key in ("remaining_nl", "bridge_conc_ug_per_ml"):
+    c.catheter = [(10, 0)]  # an old drug of no strength
+    for key, name in (("remaining_nl", "remaining_nl"), ("catheter", "catheter_conc_ug_per_ml")):
         with raises(PumpError) as e:
             unpack(pack(c))
-        assert e.value.detail.startswith("checkpoint.%s: " % key)
+        assert e.value.detail.startswith("checkpoint.%s: " % name)
         setattr(c, key, getattr(_counters_at_edges(), key))
     c.grants_mono_s = [c.mono_s]
     c.mono_s -= 1  # a grant after the checkpoint that saved it
@@ -793,12 +799,12 @@ def test_a_version_1_checkpoint_is_read_and_migrated():
     c = _counters_at_edges()
     c.latched, c.occ_jump_x256 = 0xFFFF & ((1 << 13) - 1), 65535
     body = struct.pack("<IBiiiiIHIiIHHIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
-                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
-                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, 2)
+                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, *c.catheter[0], c.latched,
+                       c.occ_base_kpa_x10, c.occ_jump_x256, 2)
     body += struct.pack("<II", c.wall_s - 86401, c.wall_s - 100)  # grants in wall seconds: a day and more ago, 100 s
     d = unpack(body, 1)
     for key in _FIELDS[:-1]:
-        assert getattr(d, key) == getattr(c, key), key
+        assert getattr(d, key) == (c.catheter[:1] if key == "catheter" else getattr(c, key)), key  # the bridge
     assert d.prog_seq is None  # no program seq known: nothing judged
     # the monotonic clock starts a day in; the last day's grants keep their age, so an update opens no lockout
     assert (d.mono_s, d.mono_ms, d.grants_mono_s, d.phase_shift_ms, d.windows) == (86400, 0, [86300], [], [])
@@ -810,12 +816,12 @@ def test_a_version_1_checkpoint_is_read_and_migrated():
 def test_a_version_2_checkpoint_is_read_and_migrated():
     c = _counters_at_edges()
     body = struct.pack("<IBiiiiIHIiIIHIIB", c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl,
-                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml,
-                       c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq, 1)
+                       c.total_ul, c.total_nl_rem, c.conc_ug_per_ml, *c.catheter[0], c.latched,
+                       c.occ_base_kpa_x10, c.occ_jump_x256, c.prog_seq, 1)
     body += struct.pack("<I", c.wall_s - 3600)
     d = unpack(body, 2)
     for key in _FIELDS:
-        assert getattr(d, key) == getattr(c, key), key
+        assert getattr(d, key) == (c.catheter[:1] if key == "catheter" else getattr(c, key)), key
     assert (d.mono_s, d.grants_mono_s) == (86400, [82800])
     with raises(PumpError) as e:
         unpack(body + b"\0", 2)

@@ -438,14 +438,14 @@ def test_refill_with_new_concentration_bridges_the_catheter():
         seen["refill_steps"] = None
 
     def on_step(t, p):
-        if "refill_steps" in seen and "switch" not in seen and p.bridge_nl_left == 0:
+        if "refill_steps" in seen and "switch" not in seen and p.catheter.old_nl == 0:
             seen["switch"] = t
 
     steps = drive(plan, 2 * DAY_MS, [(t_refill, refill)], on_step=on_step)
     # the catheter's old drug goes in at the old strength: exactly ceil(150 uL / 200 nL) = 750 steps
     switch = seen["switch"]
     assert len([t for t in steps if t_refill < t <= switch]) == 750
-    assert plan.conc_ug_per_ml == c2 and plan.bridge_nl_left == 0
+    assert plan.conc_ug_per_ml == c2 and plan.catheter.old_nl == 0
     ideal.rate(switch, dose_rate(dose, c2))
     check_steps(steps, ideal, 2 * DAY_MS)
 
@@ -453,10 +453,10 @@ def test_refill_with_new_concentration_bridges_the_catheter():
 def test_refill_with_same_or_first_concentration_has_no_bridge():
     plan = plan_for(therapy(((0, 6000000),), 10000), 200)
     plan.refill(START, 10000, 150000)
-    assert plan.bridge_nl_left == 0
+    assert plan.catheter.old_nl == 0
     fresh = DosePlan(200, PRIME_NL_PER_DAY, MONDAY_S, START)
     fresh.refill(START, 10000, 150000)
-    assert fresh.bridge_nl_left == 0 and fresh.conc_ug_per_ml == 10000
+    assert fresh.catheter.old_nl == 0 and fresh.conc_ug_per_ml == 10000
 
 
 def test_priming_moves_its_volume_at_the_priming_rate_then_stops():
@@ -567,7 +567,7 @@ def test_a_refill_bridges_any_catheter_volume_but_none():
     for catheter_nl, bridged in ((0, 0), (1, 1)):
         plan = plan_for(therapy(((0, 6000000),), 10000), 200)
         plan.refill(START, 20000, catheter_nl)
-        assert plan.bridge_nl_left == bridged
+        assert plan.catheter.old_nl == bridged
 
 
 def _step_at(interval_ms, change_ms, new_dose):

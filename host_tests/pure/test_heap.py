@@ -4,11 +4,14 @@ it, in a clock-correction transition and at 34 years of pump time. The last test
 """
 
 from board.sim import Plant, SimEncoder, VirtualClock
+from pump.catheter import Catheter
 from pump.compat import TICKS_MASK, ticks_add, ticks_diff
+from pump.doseplan import DosePlan
 from pump.monoclock import MonoClock
 from pump.reservoir import Reservoir
 from pump.steptimer import StepTimer, interval_for
 from pure.test_controller import Rig, rx
+from pure.test_doseplan import MONDAY_S, START, therapy
 from support import SkipTest
 
 _STEPS = 500  # 15 mL/day: 500 steps take 576 s, inside one checkpoint interval and far from any boundary
@@ -118,6 +121,51 @@ def test_steptimer_and_reservoir_allocate_nothing():
         mp.heap_unlock()
     assert changed == 2
     assert r.remaining_nl == 0
+
+
+def test_steps_through_a_stacked_catheter_queue_allocate_nothing():
+    # Three old drugs in the catheter (two refills with a new strength): the plan's step path moves the queue with
+    # every step; between segment ends (where the rate is computed afresh, cold path) it allocates nothing, and the
+    # queue itself drains through every segment end, carry and undo without allocating.
+    mp = _micropython()
+    plan = DosePlan(200, 36000000, MONDAY_S, START)
+    plan.set_therapy(START, therapy(((0, 15000000),), 1000), 20000)  # 15 mg/day: 0.75 mL/day at 20 mg/mL, 115.2 s
+    plan.refill(START, 5000, 150000)
+    plan.catheter.moved(20000)  # as if 100 steps had gone since
+    plan.refill(START, 10000, 150000)
+    assert [conc for _nl, conc in plan.catheter.segments()] == [20000, 5000]
+    now = plan.next_deadline()
+    got = [0, 0]
+    mp.heap_lock()
+    try:
+        i = 0
+        while i < 300:  # 300 steps of the first drug (650 of its 130 uL are left): no segment end in between
+            got[0] += plan.take_due(now, 4)
+            now = plan.next_deadline()
+            i += 1
+    finally:
+        mp.heap_unlock()
+    assert got[0] == 300 and plan.catheter.segments()[0] == (130000 - 300 * 200, 20000)
+    catheter = Catheter()
+    catheter.restore([(150, 20000), (250, 5000), (300, 10000), (1000, 2500)])
+    ends = [0]
+    mp.heap_lock()
+    try:
+        catheter.keep()
+        i = 0
+        while i < 10:
+            if catheter.moved(200):
+                ends[0] += 1
+            i += 1
+        catheter.undo()
+        i = 0
+        while i < 10:
+            if catheter.moved(200):
+                ends[0] += 1
+            i += 1
+    finally:
+        mp.heap_unlock()
+    assert ends[0] == 8 and catheter.n == 0 and catheter.old_nl == 0
 
 
 def test_simulated_clock_and_encoder_read_without_allocating_across_the_wrap():

@@ -33,7 +33,7 @@ def _rate_nl_per_day(pump):
     c = pump.c
     if pump.suspended or th is None or th.mode == MODE_STOPPED:
         return 0, 1
-    conc = c.bridge_conc_ug_per_ml if c.bridge_nl_left else c.conc_ug_per_ml
+    conc = c.catheter[0][1] if c.catheter else c.conc_ug_per_ml
     return th.daily[0][1] * 1000, conc
 
 
@@ -99,11 +99,34 @@ def test_cut_while_refilling_with_a_new_concentration():
         # a refill is all or nothing for the reservoir: old volume and drug, or new volume (and maybe new program)
         if p.reservoir.fill_nl == 30000000:
             assert p.plan.conc_ug_per_ml == 20000 and p.therapy.conc_ug_per_ml == 20000
-            assert p.plan.bridge_nl_left == 150000 and p.plan.bridge_conc_ug_per_ml == 10000
+            assert p.plan.catheter.segments() == [(150000, 10000)]
         else:
             assert p.plan.conc_ug_per_ml == 10000
 
     _cut_everywhere(storage, wall, lambda rig: rig.pump.refill(30000, 20000, now=rig.now), check)
+
+
+def test_cut_while_stacking_a_second_refill_during_a_bridge():
+    # 10 mg/mL in the catheter, refilled with 20 an hour before: 58 uL of the new drug entered behind the old one.
+    # Refilled again with 5 mg/mL: the queue holds both old drugs, tip first, or (old state) just the first.
+    rig = Rig(fill_ul=20000, prescription=rx(_DOSE_UG, patient_bolus=PB))
+    rig.run(3600000)
+    rig.pump.refill(30000, 20000, now=rig.now)
+    rig.run(3600000 - 10 * _MIN_MS)
+    rig.pump.checkpoint(rig.now)
+    storage, wall = rig.storage.clone(), rig.rtc.now_ms() // 1000
+
+    def check(rig, n):
+        p = rig.pump
+        segments = p.plan.catheter.segments()
+        assert segments[0][1] == 10000 and p.plan.catheter.old_nl <= 150000, n
+        if p.reservoir.fill_nl == 25000000:
+            assert p.plan.conc_ug_per_ml == 5000 and p.therapy.conc_ug_per_ml == 5000, n
+            assert [conc for _nl, conc in segments] == [10000, 20000], n
+        else:
+            assert p.plan.conc_ug_per_ml == 20000 and len(segments) == 1, n
+
+    _cut_everywhere(storage, wall, lambda rig: rig.pump.refill(25000, 5000, now=rig.now), check)
 
 
 def test_cut_while_granting_a_patient_bolus():

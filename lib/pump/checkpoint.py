@@ -6,6 +6,7 @@ import struct
 from pump.alarms import NAME
 from pump.bolus import MAX_GRANTS
 from pump.calendar import WALL_MAX_DAY, WALL_MAX_S
+from pump.catheter import SLOTS
 from pump.compat import const
 from pump.config import field_max
 from pump.errors import E_CORRUPT, PumpError
@@ -16,9 +17,11 @@ OLDER = (1, 2)  # versions still read: 1 had a u16 alarm bitmap and no program s
 # patient-bolus grants in wall seconds and had no monotonic-time section
 
 # wall_s, flags, fill_nl, remaining_nl, day, delivered_today_nl, total_ul, total_nl_rem, conc_ug_per_ml,
-# bridge_nl_left, bridge_conc_ug_per_ml, latched alarms (bit code-1), occlusion baseline (0.1 kPa) and jump per step
-# (x256) kept for a held occlusion, the program store's sequence number when the program was applied, grant count;
-# then grant times (u32 each: monotonic seconds from version 3, wall seconds before)
+# tip_nl, tip_conc_ug_per_ml (the catheter queue's first old drug: nL left, strength; 0 0 for none; versions 1 and 2
+# called it the bridge), latched alarms (bit code-1), occlusion baseline (0.1 kPa) and jump per step (x256) kept for
+# a held occlusion, the program store's sequence number when the program was applied, grant count; then grant times
+# (u32 each: monotonic seconds from version 3, wall seconds before). Version 3 then has the catheter tail: a count
+# (u8) and each further old drug's nL left (i32) and strength (u32), tip side first.
 _HEAD = "<IBiiiiIHIiIIHIIB"
 _HEAD_V1 = "<IBiiiiIHIiIHHIB"
 _HEAD_SIZE = struct.calcsize(_HEAD)
@@ -38,6 +41,7 @@ for _code in NAME:
 _MONO = "<IHHB"
 _MONO_SIZE = struct.calcsize(_MONO)
 _PHASE = "<II"
+_SEGMENT = "<iI"
 _WINDOW = "<IiiBB"
 _WINDOW_SIZE = struct.calcsize(_WINDOW)
 _WINDOWS = 2
@@ -59,8 +63,7 @@ class Counters:
         self.total_ul = 0
         self.total_nl_rem = 0
         self.conc_ug_per_ml = 0
-        self.bridge_nl_left = 0
-        self.bridge_conc_ug_per_ml = 0
+        self.catheter = []  # old drugs in the catheter, tip first: [(nL left, ug/mL)] (pump.catheter segments())
         self.latched = 0  # alarms that must outlive a reset: holds in force, unacknowledged fault alarms
         self.occ_base_kpa_x10 = 0
         self.occ_jump_x256 = 0
@@ -91,8 +94,11 @@ class Counters:
 
 def pack(c):
     grants = c.grants_mono_s[-MAX_GRANTS:]
+    segments = c.catheter[:SLOTS]
+    tip_nl, tip_conc = segments[0] if segments else (0, 0)
+    rest = segments[1:]
     n_phases = len(c.phase_shift_ms)
-    size = _HEAD_SIZE + 4 * len(grants) + _MONO_SIZE + 8 * n_phases
+    size = _HEAD_SIZE + 4 * len(grants) + 1 + 8 * len(rest) + _MONO_SIZE + 8 * n_phases
     windows = []
     for head_slot, pending, limit, counts, allowances in c.windows:
         flags = _W_ALLOW if max(allowances) else 0
@@ -104,12 +110,17 @@ def pack(c):
     buf = bytearray(size)
     struct.pack_into(
         _HEAD, buf, 0, c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl, c.total_ul,
-        c.total_nl_rem, c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml, c.latched, c.occ_base_kpa_x10,
-        c.occ_jump_x256, c.prog_seq or 0, len(grants))
+        c.total_nl_rem, c.conc_ug_per_ml, tip_nl, tip_conc, c.latched, c.occ_base_kpa_x10, c.occ_jump_x256,
+        c.prog_seq or 0, len(grants))
     at = _HEAD_SIZE
     for t in grants:
         struct.pack_into("<I", buf, at, t)
         at += 4
+    buf[at] = len(rest)
+    at += 1
+    for nl, conc in rest:
+        struct.pack_into(_SEGMENT, buf, at, nl, conc)
+        at += 8
     struct.pack_into(_MONO, buf, at, c.mono_s, c.mono_ms, c.wall_rem_ms, n_phases)
     at += _MONO_SIZE
     for i in range(n_phases):
@@ -136,7 +147,7 @@ def unpack(data, version=VERSION):
         if len(data) < size:
             raise PumpError(E_CORRUPT, "checkpoint: short")
         (c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl, c.total_ul, c.total_nl_rem,
-         c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml, c.latched, c.occ_base_kpa_x10, c.occ_jump_x256,
+         c.conc_ug_per_ml, tip_nl, tip_conc, c.latched, c.occ_base_kpa_x10, c.occ_jump_x256,
          n) = struct.unpack_from(_HEAD_V1, data, 0)
         c.prog_seq = None  # not recorded by version 1
     elif version in (2, VERSION):
@@ -144,7 +155,7 @@ def unpack(data, version=VERSION):
         if len(data) < size:
             raise PumpError(E_CORRUPT, "checkpoint: short")
         (c.wall_s, c.flags, c.fill_nl, c.remaining_nl, c.day, c.delivered_today_nl, c.total_ul, c.total_nl_rem,
-         c.conc_ug_per_ml, c.bridge_nl_left, c.bridge_conc_ug_per_ml, c.latched, c.occ_base_kpa_x10, c.occ_jump_x256,
+         c.conc_ug_per_ml, tip_nl, tip_conc, c.latched, c.occ_base_kpa_x10, c.occ_jump_x256,
          c.prog_seq, n) = struct.unpack_from(_HEAD, data, 0)
     else:
         raise PumpError(E_CORRUPT, "checkpoint: version %d" % version)
@@ -152,8 +163,11 @@ def unpack(data, version=VERSION):
     if n > MAX_GRANTS or len(data) < at:
         raise PumpError(E_CORRUPT, "checkpoint: grant count")
     grants = [struct.unpack_from("<I", data, size + 4 * i)[0] for i in range(n)]
+    if tip_nl:  # (an ended bridge of versions 1 and 2 kept its strength beside 0 nL: no drug)
+        c.catheter = [(tip_nl, tip_conc)]
     if version == VERSION:
         c.grants_mono_s = grants
+        at = _unpack_catheter(c, data, at)
         _unpack_mono(c, data, at)
     else:
         if at != len(data):
@@ -161,6 +175,17 @@ def unpack(data, version=VERSION):
         _migrate(c, grants)
     _check(c)
     return c
+
+
+def _unpack_catheter(c, data, at):
+    k = data[at] if len(data) > at else SLOTS
+    if k >= SLOTS or len(data) < at + 1 + 8 * k or (k and not c.catheter):
+        raise PumpError(E_CORRUPT, "checkpoint: catheter segments")
+    at += 1
+    for _ in range(k):
+        c.catheter.append(struct.unpack_from(_SEGMENT, data, at))
+        at += 8
+    return at
 
 
 def _unpack_mono(c, data, at):
@@ -209,7 +234,8 @@ def _field(name, v, lo, hi):
 def _check(c):
     """Every field within what the pump can have written; hot-path counters within small ints (the boards' 31
     bits). The reservoir estimate may be far below zero (delivery past empty at the minimum rate), never above the
-    fill; a bridge needs the old drug's strength. The phases and the windows are checked where they are restored."""
+    fill; an old drug in the catheter has a volume and a strength. The phases and the windows are checked where they
+    are restored."""
     fill_max = field_max("reservoir_ul") * 1000
     _field("wall_s", c.wall_s, 0, WALL_MAX_S)
     _field("flags", c.flags & ~_FLAGS, 0, 0)
@@ -220,8 +246,9 @@ def _check(c):
     _field("total_ul", c.total_ul, 0, MAX_SMALL_INT)
     _field("total_nl_rem", c.total_nl_rem, 0, 999)
     _field("conc_ug_per_ml", c.conc_ug_per_ml, 0, MAX_SMALL_INT)
-    _field("bridge_nl_left", c.bridge_nl_left, 0, field_max("catheter_volume_ul") * 1000)
-    _field("bridge_conc_ug_per_ml", c.bridge_conc_ug_per_ml, 1 if c.bridge_nl_left else 0, MAX_SMALL_INT)
+    for nl, conc in c.catheter:
+        _field("catheter_nl", nl, 1, field_max("catheter_volume_ul") * 1000)
+        _field("catheter_conc_ug_per_ml", conc, 1, MAX_SMALL_INT)
     _field("latched", c.latched & ~_ALARMS, 0, 0)
     _field("mono_s", c.mono_s, 0, MAX_SMALL_INT)
     _field("mono_ms", c.mono_ms, 0, 999)

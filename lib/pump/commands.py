@@ -14,7 +14,7 @@ from pump.compat import const
 from pump.errors import E_MALFORMED, PumpError
 
 OP_PROGRAM = const(1)  # flags u8 (bit 0: confirm soft limits), then the prescription as UTF-8 JSON
-OP_REFILL = const(2)  # fill_ul u32, concentration_ug_per_ml u32 (0: unchanged) -> bridge_nl u32
+OP_REFILL = const(2)  # fill_ul u32, concentration_ug_per_ml u32 (0: unchanged) -> bridge_nl u32 (old drug left)
 OP_PRIME = const(3)  # volume_ul u16 (0: the catheter volume)
 OP_CLINICIAN_BOLUS = const(4)  # dose_ng u32, duration_min u16, flags u8 (bit 0: confirm soft limits)
 OP_PATIENT_BOLUS = const(5)
@@ -83,7 +83,7 @@ def _apply(pump, op, p, now):
     a = struct.unpack(fmt, p)
     if op == OP_REFILL:
         pump.refill(a[0], a[1] or None, now)
-        return struct.pack("<I", pump.plan.bridge_nl_left)
+        return struct.pack("<I", pump.plan.catheter.old_nl)
     if op == OP_PRIME:
         pump.prime(a[0] or None, now)
     elif op == OP_CLINICIAN_BOLUS:

@@ -13,7 +13,7 @@ RESET_OTHER = const(3)
 # key: (default, min, max). Volumes in µL or nL as named, times in s or ms as named.
 _FIELDS = {
     "nl_per_step": (200, 1, 100000),  # mechanism calibration: volume moved by one motor step
-    "catheter_volume_ul": (150, 0, 5000),  # priming volume and bridge-bolus volume
+    "catheter_volume_ul": (150, 0, 5000),  # priming volume; the old drug a refill with a new strength leaves
     "reservoir_ul": (40000, 1000, 100000),  # largest fill the reservoir takes
     "low_reservoir_ul": (3000, 0, 100000),
     "empty_reservoir_ul": (500, 0, 100000),  # below this the reservoir counts as empty

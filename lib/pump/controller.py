@@ -32,6 +32,15 @@ _PROGRAM_MAX_BYTES = 8192
 _HALTED_WAKE_MS = 3600000
 
 
+def _peak_basal_ng_per_day(therapy):
+    """The program's highest basal rate anywhere in its week."""
+    peak = 0
+    for sched in therapy.weekly or (therapy.daily,):
+        for _start, ng_per_day in sched:
+            peak = max(peak, ng_per_day)
+    return peak
+
+
 class Pump:
     """The pump's state machine; `hw` gives the roles of docs/roles.md, `library` the DrugLibrary."""
 
@@ -64,7 +73,7 @@ class Pump:
         self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
         self.first_boot = False  # no record in the state and program stores at boot: a new pump
         self._prime_steps = 0  # over-delivery allowance of the priming in progress
-        self._bridging = False  # over-delivery bounds follow a bridge in progress
+        self._limits_conc = 0  # the tip concentration the over-delivery bounds were computed for
         self._restore(now)
 
     # ---- boot ----
@@ -105,8 +114,7 @@ class Pump:
             plan.phases.restore(c.phase_shift_ms, c.phase_until_s)
         except PumpError:
             pass  # a corrupt record: the schedule follows the wall clock at once
-        plan.bridge_nl_left = c.bridge_nl_left
-        plan.bridge_conc_ug_per_ml = c.bridge_conc_ug_per_ml
+        plan.catheter.restore(c.catheter)
         self.therapy = s.therapy
         self.unchecked = s.unchecked
         if s.unchecked:
@@ -169,17 +177,20 @@ class Pump:
         if self.halted:
             return ticks_add(now, _HALTED_WAKE_MS)
         plan = self.plan
-        self._deliver(now)
-        if plan.cal.day != self.c.day:
-            self._new_day()  # take_due stopped at midnight: close the old day, then go on with the new one
+        while True:
             self._deliver(now)
+            if plan.cal.day != self.c.day:
+                self._new_day()  # take_due stopped at midnight: close the old day, then go on with the new one
+            elif self._limits_conc != self._tip_conc():
+                # take_due stopped where an old drug ran out at the tip: the next drug's bounds count from here
+                self._program_limits(now)
+            else:
+                break
         if plan.finished:
             self._bolus_finished(now)
         if self._prime_steps and not plan.prime_nl_left:
             self.safety.release(now, self._prime_steps)
             self._prime_steps = 0
-        if self._bridging and not plan.bridge_nl_left:
-            self._program_limits(now)  # the new drug's volumes from here on
         if ticks_diff(now, self._sample_due) >= 0:
             self._sample(now)
         if self._dirty and ticks_diff(now, self._ckpt_due) >= 0:
@@ -189,14 +200,18 @@ class Pump:
 
     def _deliver(self, now):
         plan = self.plan
-        bridge_nl = plan.bridge_nl_left
+        catheter = plan.catheter
+        old_drug = catheter.n
+        if old_drug:
+            catheter.keep()
         n = plan.take_due(now, self._max_steps)
         if n:
             safety = self.safety
             if not safety.may_step(now):
-                # the steps just taken are not delivered: never more than programmed; nor do they push the bridge's
-                # old drug out (the hold retimes the plan, priming is cancelled with it)
-                plan.bridge_nl_left = bridge_nl
+                # the steps just taken are not delivered: never more than programmed; nor do they push the
+                # catheter's old drugs out (the hold retimes the plan, priming is cancelled with it)
+                if old_drug:
+                    catheter.undo()
                 self._hold(now)
                 return
             self._step(n)
@@ -204,9 +219,9 @@ class Pump:
             safety.stepped(now, n)
             if safety.holding:
                 self._hold(now)
-            if self._bridging and self._dirty:
-                # the bridge's progress decides which drug is at the catheter tip: saved with every burst, or a
-                # reset would push the new drug at the old one's volume rate for the steps since the last checkpoint
+            if old_drug and self._dirty:
+                # the queue's progress decides which drug is at the catheter tip: saved with every burst, or a reset
+                # would push the next drug at the old one's volume rate for the steps since the last checkpoint
                 self.checkpoint(now)
 
     def _sample(self, now):
@@ -277,8 +292,7 @@ class Pump:
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
         c.conc_ug_per_ml = self.plan.conc_ug_per_ml
-        c.bridge_nl_left = self.plan.bridge_nl_left
-        c.bridge_conc_ug_per_ml = self.plan.bridge_conc_ug_per_ml
+        c.catheter = self.plan.catheter.segments()
         c.grants_mono_s = self.policy.grants_mono_s
         c.phase_shift_ms = self.plan.phases.shift_ms
         c.phase_until_s = self.plan.phases.until_s
@@ -332,7 +346,8 @@ class Pump:
         self._prog_store.save(json.dumps(therapy.to_doc()).encode())
 
     def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
-        """New fill volume; a new concentration re-validates the program and starts a bridge bolus."""
+        """New fill volume; a new concentration re-validates the program, and the catheter's drug goes first at its
+        own strength (it joins the catheter queue)."""
         now = self._now(now)
         fill_ul = as_int(fill_ul, "fill_ul")  # 20000.0 is 20000 (JSON writers); 1.5, NaN, true are refused
         if not 0 < fill_ul <= self.cfg.reservoir_ul:
@@ -351,6 +366,7 @@ class Pump:
         if therapy is not self.therapy:
             self._persist_program(therapy)
             self.therapy = therapy
+            # the boluses in progress end with the program they were granted under: logged, allowance handed back
             self._cancelled(self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run()), now)
         self.reservoir.fill(ul_to_nl(fill_ul))
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
@@ -414,7 +430,7 @@ class Pump:
     def _start_bolus(self, now, kind, dose_ng, duration_ms):
         if self.reservoir.state == STATE_EMPTY:
             raise PumpError(E_RESERVOIR, "bolus: reservoir empty")
-        steps = self._bolus_steps(dose_ng)
+        steps = self._bolus_steps(dose_ng, duration_ms)
         if not self.plan.start_bolus(now, kind, dose_ng, duration_ms, steps):
             raise PumpError(E_STATE, "bolus: too many boluses in progress")
         self.safety.grant_steps(steps)
@@ -465,36 +481,38 @@ class Pump:
     def _may_run(self):
         return not self.suspended and not self.safety.holding
 
+    def _tip_conc(self):
+        """Strength at the catheter tip: an old drug from the queue, else the program's (which is the reservoir's)."""
+        t = self.therapy
+        return self.plan.catheter.tip_conc(t.conc_ug_per_ml if t is not None else 0)
+
     def _program_limits(self, now=None):
         """Over-delivery bounds (boluses and priming are granted as they start) and battery thresholds. Any 24 h:
         the program's heaviest 24 h of basal (across midnight too) plus the periodic boluses of two days; any hour:
-        its peak basal rate for the hour plus the same periodic boluses. While a bridge pushes the old drug, volumes
-        follow the weaker of the two drugs."""
+        its peak basal rate for the hour plus the same periodic boluses. Volumes follow the drug at the catheter tip,
+        so tick() computes these again whenever an old drug runs out there."""
         usage = self.usage_nl_per_day()
         t = self.therapy
         day = peak = hour = 0
-        plan = self.plan
-        self._bridging = plan.bridge_nl_left > 0
+        conc = self._limits_conc = self._tip_conc()
         if t is not None and t.mode != MODE_STOPPED:
-            conc = t.conc_ug_per_ml
-            if self._bridging:
-                conc = min(conc, plan.bridge_conc_ug_per_ml)
             periodic_ng = t.max_periodic_ng()
             day = -(-(t.max_window_ng(86400000) + periodic_ng) * 1000 // conc)
-            for sched in t.weekly or (t.daily,):
-                for _start, ng_per_day in sched:
-                    peak = max(peak, ng_per_day)
-            peak = -(-peak * 1000 // conc)
+            peak = -(-_peak_basal_ng_per_day(t) * 1000 // conc)
             hour = -(-periodic_ng * 1000 // conc)
         self.safety.set_program_limits(day, peak, hour, -(-usage // self.nl_per_step), now)
 
-    def _bolus_steps(self, dose_ng):
-        """Steps a bolus may move: at the weaker drug while a bridge runs (the bolus pushes the catheter's old drug
-        at its strength, then the new one), plus two for the step phase at its start and end."""
+    def _bolus_steps(self, dose_ng, duration_ms):
+        """Steps a bolus may move, plus two for the step phase at its start and end: at the weakest drug it can reach
+        in the catheter queue. It pushes the old drugs at their own strengths, in turn, while the basal and the
+        other boluses push them too: the reach is the drug mass of all of them over its duration, at the program's
+        peak basal rate."""
         plan = self.plan
-        conc = plan.conc_ug_per_ml
-        if plan.bridge_nl_left:
-            conc = min(conc, plan.bridge_conc_ug_per_ml)
+        ng_per_day = _peak_basal_ng_per_day(self.therapy)
+        for b in plan.boluses:
+            ng_per_day += -(-b.dose_ng * 86400000 // b.duration_ms)
+        reach_ng = dose_ng + -(-ng_per_day * duration_ms // 86400000)
+        conc = plan.catheter.weakest(reach_ng, plan.conc_ug_per_ml)
         return -(-dose_ng * 1000 // conc) // self.nl_per_step + 2
 
     def stop(self, now=None):

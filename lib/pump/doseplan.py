@@ -1,13 +1,17 @@
-"""Dose plan: turns the active therapy, boluses, priming and bridge into one exact step rate and its deadlines.
+"""Dose plan: turns the active therapy, boluses, priming and the catheter's old drugs into one exact step rate and its
+deadlines.
 
-Everything the patient should receive is summed into a single volume rate (a rational number of nL/day), so one
-StepTimer carries the phase across every change: schedule steps, bolus start and end, suspend and resume. Rate
-changes happen at *boundaries* (ticks) computed ahead; steps and boundaries are processed in time order even when
-the caller wakes late. Only `take_due` runs per step; everything else is cold path. A clock correction phases the
+Everything the patient should receive is summed into a single dose rate and paced by the drug at the catheter tip
+(volume rate = dose rate / tip concentration: a rational number of nL/day), so one StepTimer carries the phase across
+every change: schedule steps, bolus start and end, suspend and resume, an old drug's segment running out at the tip.
+Rate changes happen at *boundaries* (ticks) computed ahead, or at the very step that empties a segment of the
+catheter queue; steps and boundaries are processed in time order even when the caller wakes late. Only `take_due`
+runs per step; everything else is cold path. A clock correction phases the
 schedule in over a day (pump.phases): meanwhile the schedule's rate is the least over the phases in force.
 """
 
 from pump.calendar import MS_PER_DAY, Calendar
+from pump.catheter import Catheter
 from pump.compat import const, ticks_add, ticks_diff
 # A bolus's kind is the event log's number (pump.events BOLUS_*: on the wire and in stored logs); these names are
 # what the dose plan's callers and tests know them by.
@@ -61,12 +65,11 @@ class DosePlan:
         self.phases = Phases()  # earlier schedule phases still in force after a clock correction
         self.timer = StepTimer()
         self.therapy = None
-        self.conc_ug_per_ml = 0  # drug in the reservoir
+        self.conc_ug_per_ml = 0  # drug in the reservoir (and in the catheter behind the queue's old drugs)
+        self.catheter = Catheter()
         self.running = False  # therapy running (not stopped, not suspended)
         self.boluses = []
         self.prime_nl_left = 0
-        self.bridge_nl_left = 0
-        self.bridge_conc_ug_per_ml = 0
         self.cap_nl_per_day = -1  # reservoir empty: rate capped to this (-1: no cap)
         self.rate_num = 0  # current volume rate, nL/day = rate_num / rate_den
         self.rate_den = 1
@@ -109,10 +112,10 @@ class DosePlan:
         self.retime(now)
 
     def refill(self, now, conc_ug_per_ml, catheter_nl):
-        """New drug in the reservoir: a concentration change bridges the catheter's old drug at the old strength."""
-        if self.conc_ug_per_ml and conc_ug_per_ml != self.conc_ug_per_ml and catheter_nl > 0:
-            self.bridge_conc_ug_per_ml = self.conc_ug_per_ml
-            self.bridge_nl_left = catheter_nl
+        """New drug in the reservoir: with a new strength, the catheter's part holding the old reservoir drug joins the
+        queue of old drugs first (each goes at its own strength, in turn)."""
+        if self.conc_ug_per_ml and conc_ug_per_ml != self.conc_ug_per_ml:
+            self.catheter.refilled(catheter_nl, self.conc_ug_per_ml)
         self.conc_ug_per_ml = conc_ug_per_ml
         self.retime(now)
 
@@ -150,6 +153,7 @@ class DosePlan:
     def take_due(self, now, limit):
         """Number of steps due by ticks `now` (at most `limit`), processing boundaries in time order."""
         timer = self.timer
+        catheter = self.catheter
         n = 0
         while n < limit:
             due = timer.running and ticks_diff(now, timer.deadline) >= 0
@@ -157,8 +161,8 @@ class DosePlan:
                 at = timer.deadline
                 timer.stepped()
                 n += 1
-                if self.prime_nl_left or self.bridge_nl_left:
-                    self._volume_step(at)
+                if (self.prime_nl_left or catheter.n) and self._volume_step(at):
+                    break  # the tip's drug changed: let the caller re-bound over-delivery before counting further
             elif ticks_diff(now, self.boundary) >= 0:
                 day = self.cal.day
                 self._on_boundary(self.boundary)
@@ -176,15 +180,17 @@ class DosePlan:
 
     # ---- rate and boundaries (cold path) ----
     def _volume_step(self, at):
+        """A step moved the catheter (priming too pushes its contents out); True when the tip's drug changed."""
         nl = self.nl_per_step
+        tip_changed = self.catheter.moved(nl)
         if self.prime_nl_left:
             self.prime_nl_left = max(0, self.prime_nl_left - nl)
             if not self.prime_nl_left:
                 self.retime(at)
-        elif self.bridge_nl_left:
-            self.bridge_nl_left = max(0, self.bridge_nl_left - nl)
-            if not self.bridge_nl_left:
-                self.retime(at)
+                return tip_changed
+        if tip_changed:
+            self.retime(at)  # from the next step on, the next drug's volume rate
+        return tip_changed
 
     def _cancel_boluses(self, now):
         cancelled = self.boluses
@@ -216,7 +222,7 @@ class DosePlan:
         if self.prime_nl_left:
             return self.prime_nl_per_day, 1
         num, den = self.dose_rate_ng_per_day()
-        conc = self.bridge_conc_ug_per_ml if self.bridge_nl_left else self.conc_ug_per_ml
+        conc = self.tip_conc()
         if num == 0 or conc <= 0:
             return 0, 1
         num, den = num * 1000, den * conc  # ng/day / (ug/mL) = uL/day; * 1000 = nL/day
@@ -225,6 +231,10 @@ class DosePlan:
         if self.cap_nl_per_day >= 0 and num > self.cap_nl_per_day * den:
             return self.cap_nl_per_day, 1
         return num, den
+
+    def tip_conc(self):
+        """Concentration (ug/mL) of the drug at the catheter tip: the one the dose is paced by now."""
+        return self.catheter.tip_conc(self.conc_ug_per_ml)
 
     def retime(self, now):
         """Recompute the rate and the next boundary at ticks `now`, carrying the step phase."""
