@@ -9,7 +9,10 @@ import os
 import pytest
 
 import pump.app
-from board.sim import Plant, SimRtc, SimStepper, VirtualClock, build
+from board.sim import build
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.plant import Plant
+from board.sim.roles import SimStepper
 from fakes.flash import FakeStorage
 from pump import alarms as al
 from pump import events as ev

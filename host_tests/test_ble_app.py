@@ -6,8 +6,10 @@ import asyncio
 import json
 
 import pump.app
-from board.sim import Plant, SimRtc, VirtualClock, build
-from fakes import ble as bluetooth
+from board.sim import build
+from board.sim import radio as bluetooth
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.plant import Plant
 from fakes.flash import FakeStorage
 from pump.app import App
 from pump.cmdauth import ROLE_CLINICIAN

@@ -1,4 +1,4 @@
-"""The firmware's BLE service end to end: a scenario pump (board/sim.py + pump.controller.Pump) serving
+"""The firmware's BLE service end to end: a scenario pump (board/sim + pump.controller.Pump) serving
 lib/pump/bleservice.py through the Bumble shim, a Bumble central as the phone, real ATT/SMP over the in-process link.
 """
 

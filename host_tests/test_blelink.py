@@ -10,8 +10,10 @@ import re
 import pytest
 
 from board import sim as simboard
-from board.simflash import FakeStorage
-from fakes import ble as fakeble
+from board.sim import radio as fakeble
+from board.sim.clock import ScaledClock, SimRtc, VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.plant import Plant
 from pump.app import App
 from pump.errors import E_AUTH, E_HARD_LIMIT, E_INSECURE, PumpError
 from tools import keys, programmer
@@ -29,9 +31,9 @@ RX = {"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
 
 def _pump_board(keys_path, ble, bluetooth, clock=None):
     """A simulated board (no program yet) with a BLE radio and the keys file; returns (hw, clock)."""
-    clock = clock or simboard.VirtualClock()
-    hw = simboard.build({"clock": clock, "plant": simboard.Plant(), "storage": FakeStorage(),
-                         "rtc": simboard.SimRtc(clock), "pump_config": None, "setup": None, "library_path": LIBRARY,
+    clock = clock or VirtualClock()
+    hw = simboard.build({"clock": clock, "plant": Plant(), "storage": FakeStorage(),
+                         "rtc": SimRtc(clock), "pump_config": None, "setup": None, "library_path": LIBRARY,
                          "ble": ble, "bluetooth": bluetooth, "keys_path": keys_path})
     return hw, clock
 
@@ -243,7 +245,7 @@ def test_programmer_over_bumble_after_passkey_pairing(tmp_path):
     async def scenario():
         loop = asyncio.get_running_loop()
         lines = []
-        hw, _ = _pump_board(keys_path, bluetooth.BLE(), bluetooth, clock=simboard.ScaledClock(1))
+        hw, _ = _pump_board(keys_path, bluetooth.BLE(), bluetooth, clock=ScaledClock(1))
         app = App(hw, out=lines.append)
         firmware = asyncio.create_task(app.run())
         phone = await Central().start()

@@ -13,7 +13,7 @@ import pytest
 import board
 import pump.app as pump_app
 from board import drivers, failsafe
-from fakes import ble as fake_bluetooth
+from board.sim import radio as fake_bluetooth
 from fakes.flash import FakeStorage
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
 

@@ -12,7 +12,9 @@ import pytest
 from int31 import LIMIT, Int31, Int31Overflow, cold, convert, to31, unchecked
 
 from pump import steptimer
-from board.sim import Plant, SimRtc, VirtualClock, build
+from board.sim import build
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.plant import Plant
 from fakes.flash import FakeStorage
 from pump.catheter import Catheter
 from pump.compat import TICKS_MASK, ticks_add, ticks_diff

@@ -8,7 +8,9 @@ import os
 import pytest
 
 from board import sim as simboard
-from board.simflash import FakeStorage
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.plant import Plant
 from pump.config import PumpConfig
 from pump.controller import Pump
 from pump.druglib import DrugLibrary
@@ -201,9 +203,9 @@ class SimPump:
     """The firmware's Pump on the simulated board, reached through LocalLink."""
 
     def __init__(self, when=datetime.datetime(2026, 3, 2, 9, 0)):
-        self.clock = simboard.VirtualClock()
-        hw = simboard.build({"clock": self.clock, "plant": simboard.Plant(), "storage": FakeStorage(),
-                             "rtc": simboard.SimRtc(self.clock, wall_s(when)), "pump_config": None, "setup": None,
+        self.clock = VirtualClock()
+        hw = simboard.build({"clock": self.clock, "plant": Plant(), "storage": FakeStorage(),
+                             "rtc": SimRtc(self.clock, wall_s(when)), "pump_config": None, "setup": None,
                              "library_path": LIBRARY})
         self.pump = Pump(hw, PumpConfig(), DrugLibrary.load(LIBRARY), self.clock.ticks_ms())
         self.link = LocalLink(self.pump, self.clock.ticks_ms)

@@ -2,9 +2,9 @@
 the simulated board in virtual time; prints one JSON line with wake-ups per task, steps and heap figures.
 
     micropython -X heapsize=N tools/bench_app.py [DAYS] [DOSE_UG_PER_DAY] [UG_PER_ML] [ble]
-                                                        (MICROPYPATH=.frozen:lib:host_tests:.)
+                                                        (MICROPYPATH=.frozen:lib:.)
 
-With `ble`, the board also has the BLE role: the recording fake radio (host_tests/fakes/ble.py, counting only) with
+With `ble`, the board also has the BLE role: the recording fake radio (board/sim/radio.py, counting only) with
 a connected, encrypted central, so the BLE service runs and notifies every status change.
 
 The virtual clock jumps from one task's wake-up to the next, so a week takes seconds. Heap: `gc.mem_alloc()` is
@@ -18,7 +18,10 @@ import json
 import sys
 
 from board import sim as simboard
-from board.simflash import FakeStorage
+from board.sim.clock import VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
 from pump import app as app_module
 
 try:
@@ -29,7 +32,7 @@ except ImportError:  # pragma: no cover
 _DAY_MS = 86400000
 
 
-class CountingClock(simboard.VirtualClock):
+class CountingClock(VirtualClock):
     """VirtualClock that counts the sleeps: every task iteration ends in one, so each is one wake-up of the board."""
 
     def __init__(self):
@@ -81,8 +84,8 @@ def main(argv):
     probe = HeapProbe()
     app_module.gc = probe
     clock = CountingClock()
-    plant = simboard.Plant(fill_ul=40000)
-    simboard.Hydraulics(clock).attach(plant)
+    plant = Plant(fill_ul=40000)
+    Hydraulics(clock).attach(plant)
     setup = {"fill_ul": 40000, "prescription": {
         "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
         "therapy": {"mode": "constant", "dose_ug_per_day": dose},
@@ -92,7 +95,7 @@ def main(argv):
               "library_path": "lib/druglib.json"}
     radio = None
     if with_ble:
-        from fakes import ble as bluetooth
+        from board.sim import radio as bluetooth
 
         radio = bluetooth.BLE()
         radio.record = False

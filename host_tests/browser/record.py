@@ -9,8 +9,11 @@ tools/pumpproto.py}.
 import os
 
 from board import sim as simboard
-from board.simflash import FakeStorage
-from fakes import ble as fakeble
+from board.sim import radio as fakeble
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
 from pump import racp
 from pump.app import App
 from pump.compat import ticks_diff
@@ -31,13 +34,13 @@ def record(tmp_dir, hours=26, pressure=False):
     path = os.path.join(tmp_dir, "keys.json")
     if not os.path.exists(path):
         keys.create(path)
-    clock = simboard.VirtualClock()
+    clock = VirtualClock()
     radio = fakeble.BLE()
-    plant = simboard.Plant(fill_ul=_SETUP["fill_ul"])
+    plant = Plant(fill_ul=_SETUP["fill_ul"])
     if pressure:
-        simboard.Hydraulics(clock).attach(plant)
+        Hydraulics(clock).attach(plant)
     hw = simboard.build({"clock": clock, "plant": plant,
-                         "storage": FakeStorage(), "rtc": simboard.SimRtc(clock), "pump_config": None,
+                         "storage": FakeStorage(), "rtc": SimRtc(clock), "pump_config": None,
                          "setup": _SETUP, "library_path": LIBRARY, "ble": radio, "bluetooth": fakeble,
                          "keys_path": path})
     app = App(hw, out=lambda line: None)

@@ -1,13 +1,13 @@
-"""The pump's BLE service on the recording fake radio (fakes.ble), around a Pump on the simulated board: GATT layout,
-advertising, security gates, status on change at a bounded rate, alarm indications, every command through frames,
-HMAC and counters, malformed frames answered, history over RACP, bonds, pairing, reconnection.
+"""The pump's BLE service on the recording fake radio (board.sim.radio), around a Pump on the simulated board: GATT
+layout, advertising, security gates, status on change at a bounded rate, alarm indications, every command through
+frames, HMAC and counters, malformed frames answered, history over RACP, bonds, pairing, reconnection.
 
 `Bench` (service + fake radio + Rig, and a phone's view of what was sent) is shared with the heap and fuzz tests.
 """
 
 import struct
 
-from fakes import ble as bluetooth
+from board.sim import radio as bluetooth
 from pump import events as ev
 from pump import racp
 from pump.alarms import A_OCCLUSION_SENSING_UNAVAILABLE, PRIO_LOW

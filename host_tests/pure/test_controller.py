@@ -7,7 +7,10 @@ power-cut tests.
 
 import struct
 
-from board.sim import Hydraulics, Plant, SimRtc, VirtualClock, build
+from board.sim import build
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
 from fakes.flash import FakeStorage
 from pump import events as ev
 from pump.calendar import WALL_MAX_S

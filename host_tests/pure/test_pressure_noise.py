@@ -1,7 +1,9 @@
 """The pressure sensor's noise check at low rates (pump.safety on the simulated line of board.sim): posture and the
 CSF waves between bursts minutes apart are no noise; a genuinely noisy sensor holds dosing within the stated bound."""
 
-from board.sim import Hydraulics, SimPressure, VirtualClock
+from board.sim.clock import VirtualClock
+from board.sim.hydraulics import Hydraulics
+from board.sim.roles import SimPressure
 from pump import alarms as al
 from pump.safety import Safety
 from pump.sensorfault import FAULT_NOISY, FAULT_NONE, FAULT_OPEN, SensorCheck
