@@ -205,8 +205,7 @@ class SimPump:
     def __init__(self, when=datetime.datetime(2026, 3, 2, 9, 0)):
         self.clock = VirtualClock()
         hw = simboard.build({"clock": self.clock, "plant": Plant(), "storage": FakeStorage(),
-                             "rtc": SimRtc(self.clock, wall_s(when)), "pump_config": None, "setup": None,
-                             "library_path": LIBRARY})
+                             "rtc": SimRtc(self.clock, wall_s(when))})
         self.pump = Pump(hw, PumpConfig(), DrugLibrary.load(LIBRARY), self.clock.ticks_ms())
         self.link = LocalLink(self.pump, self.clock.ticks_ms)
 

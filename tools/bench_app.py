@@ -23,6 +23,7 @@ from board.sim.flash import FakeStorage
 from board.sim.hydraulics import Hydraulics
 from board.sim.plant import Plant
 from pump import app as app_module
+from pump.config import PumpConfig
 
 try:
     import asyncio
@@ -91,8 +92,7 @@ def main(argv):
         "therapy": {"mode": "constant", "dose_ug_per_day": dose},
         "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}}}
     storage = FakeStorage()
-    config = {"clock": clock, "plant": plant, "storage": storage, "setup": setup,
-              "library_path": "lib/druglib.json"}
+    config = {"clock": clock, "plant": plant, "storage": storage}
     radio = None
     if with_ble:
         from board.sim import radio as bluetooth
@@ -103,7 +103,7 @@ def main(argv):
     hw = simboard.build(config)
     lines = LineCounter()
     gc.collect()
-    app = app_module.App(hw, out=lines)
+    app = app_module.App(hw, PumpConfig(None), app_module.load_library("lib/druglib.json", lines), setup, out=lines)
     if radio is not None:
         # The fake radio calls the IRQ handler in this thread: a plain Event does what the ThreadSafeFlag does on a
         # board, without the unix port's 1 ms real-time poll per wait that would make a simulated week take an hour.

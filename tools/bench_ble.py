@@ -25,8 +25,7 @@ _WAKES = 500
 
 def build():
     clock = VirtualClock()
-    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None,
-                         "plant": Plant(fill_ul=40000)})
+    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "plant": Plant(fill_ul=40000)})
     pump = Pump(hw, PumpConfig({"checkpoint_interval_s": 86400}), DrugLibrary.load("lib/druglib.json"),
                 clock.ticks_ms())
     pump.refill(40000, 1000)

@@ -39,7 +39,7 @@ def _elapsed_us(t0):
 def build(checkpoint_s):
     clock = VirtualClock()
     plant = Plant(fill_ul=20000)
-    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None, "plant": plant})
+    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "plant": plant})
     # no reading noise: the sim's noise generator is a 32-bit xorshift, boxed on 32-bit ports, where a board's ADC
     # read allocates nothing; the hourly battery sample is then measured like the board's
     hw.battery.noise_mv = 0

@@ -40,7 +40,7 @@ def main():
     gc.disable()  # allocations counted, none freed: comparable between ports whatever their collector keeps
     clock = VirtualClock()
     plant = Plant(fill_ul=20000)
-    hw = build_sim({"clock": clock, "storage": FakeStorage(), "setup": None, "plant": plant})
+    hw = build_sim({"clock": clock, "storage": FakeStorage(), "plant": plant})
     pump = Pump(hw, PumpConfig(None), DrugLibrary.load("lib/druglib.json"), clock.ticks_ms())
     pump.refill(20000, 10000)
     pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},

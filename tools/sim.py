@@ -67,10 +67,7 @@ class Simulation:
                            catheter_ul=self.cfg.catheter_volume_ul)
         self.storage = FakeStorage()
         self.rtc = SimRtc(self.clock, int((START - EPOCH).total_seconds()))
-        board_cfg = {
-            "clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc,
-            "pump_config": scenario.pump_config, "setup": None, "library_path": library_path,
-        }
+        board_cfg = {"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc}
         self.hydraulics = None
         if any(k in scenario.plant for k in HYDRAULIC_KEYS):
             p = scenario.plant

@@ -16,3 +16,10 @@ def build(config=None):
     from board.sim.hardware import build as _build
 
     return _build(config)
+
+
+def demo_app_args():
+    """The app's arguments for the demo pump of `make run` (board.sim.hardware.demo_app_args)."""
+    from board.sim.hardware import demo_app_args as _args
+
+    return _args()

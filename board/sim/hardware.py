@@ -13,25 +13,19 @@ NAME = "sim"
 UID_HEX = "5e4d000000000001"
 # what build() takes: the parts a simulator makes itself, and the roles it leaves out or replaces
 _CONFIG_KEYS = ("clock", "speed", "plant", "storage", "rtc", "pressure", "pressure_seed", "encoder_counts_per_step",
-                "stall_diag", "ble", "bluetooth", "keys_path", "urandom",
-                "pump_config", "library_path", "setup", "days")
+                "stall_diag", "ble", "bluetooth", "keys_path", "urandom")
 
 
 class SimHardware(Hardware):
     """Hardware with the plant attached; a reset request is recorded (the simulator restarts the app)."""
 
-    def __init__(  # noqa: PLR0913, PLR0917
-                 self, clock, plant, storage, rtc, pressure, buzzer, led, stall, encoder, ble, bluetooth, urandom,
-                 keys_path, pump_config=None, library_path=None, setup=None, run_for_ms=None):
+    def __init__(self, clock, plant, storage, rtc, pressure, buzzer, led, stall, encoder, ble, bluetooth, urandom,
+                 keys_path):
         super().__init__(
             NAME, UID_HEX, clock, rtc, SimStepper(plant), storage, SimBattery(plant, clock=clock), pressure,
             SimWatchdog(clock), RESET_POWER_ON, self._request_reset, buzzer=buzzer, led=led, stall=stall,
             encoder=encoder, ble=ble, bluetooth=bluetooth, urandom=urandom, keys_path=keys_path)
         self.plant = plant
-        self.pump_config = pump_config
-        self.library_path = library_path
-        self.setup = setup
-        self.run_for_ms = run_for_ms
         self.reset_requested = False
 
     def _request_reset(self):
@@ -81,12 +75,11 @@ def build(config=None):
     for key in config:
         if key not in _CONFIG_KEYS:
             raise ValueError("board.sim config: unknown key %r (one of %s)" % (key, ", ".join(_CONFIG_KEYS)))
-    days = config.get("days") or _env_int("PUMP_DAYS", 0)
     clock = config.get("clock") or ScaledClock(config.get("speed") or _env_int("PUMP_SPEED", 3600))
     plant = config.get("plant")
     if plant is None:  # make run: the demo pump, with catheter hydraulics so the pressure sensor has a line to watch
         plant = Plant(fill_ul=DEMO_SETUP["fill_ul"], conc_ug_per_ml=DEMO_CONC_UG_PER_ML,
-                      catheter_ul=PumpConfig(config.get("pump_config")).catheter_volume_ul)
+                      catheter_ul=PumpConfig(None).catheter_volume_ul)
         Hydraulics(clock).attach(plant)
     if "pressure" in config:
         pressure = config["pressure"]
@@ -104,6 +97,4 @@ def build(config=None):
     return SimHardware(
         clock, plant, config.get("storage") or FakeStorage(), config.get("rtc") or SimRtc(clock), pressure,
         SimBuzzer(clock), SimLed(), SimStall(plant) if config.get("stall_diag", True) else None,
-        SimEncoder(plant, cps) if cps else None, ble, config.get("bluetooth"), urandom, config.get("keys_path"),
-        config.get("pump_config"), config.get("library_path", DEMO_LIBRARY), config.get("setup", DEMO_SETUP),
-        days * 86400000 if days else None)
+        SimEncoder(plant, cps) if cps else None, ble, config.get("bluetooth"), urandom, config.get("keys_path"))

@@ -16,6 +16,8 @@ from board.sim.hydraulics import Hydraulics
 from board.sim.plant import Plant
 from pump import racp
 from pump.app import App
+from pump.config import PumpConfig
+from pump.druglib import DrugLibrary
 from pump.compat import ticks_diff
 from tools import keys
 from tools import pumpproto as pp
@@ -39,11 +41,9 @@ def record(tmp_dir, hours=26, pressure=False):
     plant = Plant(fill_ul=_SETUP["fill_ul"])
     if pressure:
         Hydraulics(clock).attach(plant)
-    hw = simboard.build({"clock": clock, "plant": plant,
-                         "storage": FakeStorage(), "rtc": SimRtc(clock), "pump_config": None,
-                         "setup": _SETUP, "library_path": LIBRARY, "ble": radio, "bluetooth": fakeble,
-                         "keys_path": path})
-    app = App(hw, out=lambda line: None)
+    hw = simboard.build({"clock": clock, "plant": plant, "storage": FakeStorage(), "rtc": SimRtc(clock), "ble": radio,
+                         "bluetooth": fakeble, "keys_path": path})
+    app = App(hw, PumpConfig(), DrugLibrary.load(LIBRARY), _SETUP, out=lambda line: None)
     svc, pump = app.ble, app.pump
     radio.connect()
     radio.encrypt(authenticated=True)

@@ -114,12 +114,7 @@ class Rig:
 
     def boot(self):
         """(Re)build the hardware and the Pump from the same storage, clock, RTC and plant: a reset."""
-        self.hw = build(
-            {
-                "clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc,
-                "pump_config": self.pump_config, "setup": None,
-            }
-        )
+        self.hw = build({"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc})
         self.pump = Pump(self.hw, self.cfg, self.library)
         self.pump._step = self._record
         return self.pump
