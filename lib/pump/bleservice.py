@@ -155,7 +155,7 @@ class PumpService:
         self._ble.gatts_set_buffer(self.h_racp, MAX_FRAME)
         p = self.pump
         feat = (FEATURE_KEYS if self.auth.keys else 0) | (FEATURE_PRESSURE if p.hw.pressure is not None else 0)
-        feat |= FEATURE_ENCODER if getattr(p.hw, "encoder", None) is not None else 0
+        feat |= FEATURE_ENCODER if p.hw.encoder is not None else 0
         f = Framer(12)
         f.pack(struct.pack(FEATURES, feat, CMD_MAX, p.nl_per_step, p.cfg.reservoir_ul), 12, 0, MAX_FRAME)
         write(self.h_features, f.views[0])

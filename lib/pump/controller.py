@@ -207,7 +207,7 @@ class Pump:
         n = plan.take_due(now, self._max_steps)
         if n:
             safety = self.safety
-            if not safety.may_step(now):
+            if not safety.before_burst(now):
                 # the steps just taken are not delivered: never more than programmed; nor do they push the
                 # catheter's old drugs out (the hold retimes the plan, priming is cancelled with it)
                 if old_drug:
