@@ -240,11 +240,11 @@ def test_a_clinician_session_through_the_link(tmp_path):
     code, out = run("prime")
     assert code == 3 and out[-1] == ("programmer: the pump refused prime: E300 not allowed now: prime: suspend or "
                                      "stop therapy first")
-    assert run("suspend")[0] == 0 and sim.pump.mode_name == "suspended"
-    assert run("prime", "--volume-ul", "20")[0] == 0 and sim.pump.mode_name == "priming"
+    assert run("suspend")[0] == 0 and sim.pump.state_name == "suspended"
+    assert run("prime", "--volume-ul", "20")[0] == 0 and sim.pump.state_name == "priming"
     sim.run_for(60000)  # 20 uL at 25 uL/min
-    assert sim.pump.mode_name == "suspended"
-    assert run("resume")[0] == 0 and sim.pump.mode_name == "running"
+    assert sim.pump.state_name == "suspended"
+    assert run("resume")[0] == 0 and sim.pump.state_name == "running"
     code, out = run("bolus", "--dose-ug", "2000", "--duration-min", "30")
     assert code == 3 and "E200 hard limit exceeded: bolus.dose_ug" in out[-1]
     assert run("bolus", "--dose-ug", "100", "--duration-min", "30")[0] == 0
@@ -257,7 +257,7 @@ def test_a_clinician_session_through_the_link(tmp_path):
     assert code == 0 and out[-1] == 'silence: done {"silence_ms": 60000}'
     code, out = run("acknowledge")
     assert code == 0 and out[-1] == 'acknowledge: done {"acknowledged": 1}'
-    assert run("stop")[0] == 0 and sim.pump.mode_name == "stopped"
+    assert run("stop")[0] == 0 and sim.pump.state_name == "stopped"
     other = dict(CONSTANT, drug={"name": "morphine", "concentration_ug_per_ml": 20000})
     code, out = run("send", _file(tmp_path, other, "other.json"))
     assert code == 3 and "E202 concentration mismatch: drug.concentration_ug_per_ml" in out[-1]

@@ -73,7 +73,7 @@ HAZARDS = (
      [_SIM + "test_full_occlusion_is_caught_held_backed_off_and_resumed[5000-10000-0.8]"]),
     ("H8", "Air / empty reservoir", "pumping on with an empty reservoir",
      "reservoir accounting: low (medium) and empty (high) alarms; at empty, programmed delivery stops",
-     [("lib/pump/controller.py", "empty = self.reservoir.state == STATE_EMPTY", "empty = False")],
+     [("lib/pump/dosing.py", "empty = self.reservoir.state == STATE_EMPTY", "empty = False")],
      [_SIM + "test_empty_reservoir_stops_delivery_and_raises_low_then_empty"]),
     ("H9", "Battery depletion", "the battery runs out during therapy",
      "hourly battery sample: elective replacement indicator (>= 90 days ahead), end of service holds dosing",

@@ -376,7 +376,7 @@ class Simulation:
             "store_writes_per_day": round(writes / days, 1) if days else 0,
             "resets": self.resets,
             "reference_rebases": self.ref.rebases,
-            "mode": p.mode_name,
+            "mode": p.state_name,
         }
 
 

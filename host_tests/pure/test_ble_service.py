@@ -232,7 +232,7 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     (t_s, mode, state, rate, today, total, res_nl, refill_day, battery, alarms, pressure) = b.status()
     assert t_s == pump.wall_s(b.now) and mode == 1 and state == STATE_RUNNING
     assert rate == 400000 and today == pump.c.delivered_today_nl and total == pump.c.total_ul
-    low_days, empty_days = pump.projected_days()
+    empty_days = pump.state(b.now).empty_days
     assert res_nl == pump.reservoir.remaining_nl and refill_day == pump.plan.cal.day + empty_days
     assert battery == 100 and alarms == 1 << (A_OCCLUSION_SENSING_UNAVAILABLE - 1) and pressure == -32768
     read = b.radio.values[b.svc.h_status]  # the readable value: the same message in one frame

@@ -124,7 +124,7 @@ class App:
         """Steps and checks at the controller's deadlines; feeds the watchdog while every task checks in on time."""
         clock = self.hw.clock
         tick = self.pump.tick
-        alarms = self.pump.safety.alarms
+        alarms = self.pump.alarms
         watchdog = self.hw.watchdog
         if watchdog is not None:
             watchdog.start(_WATCHDOG_MS)
@@ -154,7 +154,7 @@ class App:
         while True:
             now = clock.ticks_ms()
             self.supervisor.register(TASK_TELEMETRY, interval_ms + _LATE_MS, now)
-            self.out(status_line(self.pump, now))
+            self.out(status_line(self.pump.state(now)))
             gc.collect()
             await clock.sleep_ms(interval_ms)
 
@@ -166,14 +166,14 @@ class App:
 
     def alarm_changed(self):
         """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced)."""
-        self._alarm_bits = self.pump.safety.alarms.active_bitmap
+        self._alarm_bits = self.pump.alarms.active_bitmap
         self._alarm_changed.set()
 
     async def annunciate(self):
         """Buzzer plays the sounding alarm's pattern, the LED is lit while any alarm is active; idle otherwise."""
         hw = self.hw
         clock = hw.clock
-        alarms = self.pump.safety.alarms
+        alarms = self.pump.alarms
         buzzer = hw.buzzer
         led = hw.led
         while True:
@@ -256,7 +256,7 @@ class App:
             before = clock.ticks_ms()
             await clock.sleep_ms(min(left, _UNTIL_CHECK_MS))
             left -= ticks_diff(clock.ticks_ms(), before)  # pump time slept, however long (an hour: within the horizon)
-        self.out(status_line(self.pump, self.hw.clock.ticks_ms()))
+        self.out(status_line(self.pump.state(clock.ticks_ms())))
         self.pump.checkpoint(clock.ticks_ms())
 
 

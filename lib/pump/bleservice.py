@@ -17,7 +17,8 @@ from pump.compat import const, ticks_add, ticks_diff
 from pump.errors import E_INSECURE, E_STATE, PumpError
 from pump.eventlog import RECORD_SIZE, encode
 from pump.frames import DONE, MAX_FRAME, MIN_FRAME, MORE, Framer, Reassembler
-from pump.telemetry import ALARM_LEN, NO_BATTERY, STATUS_LEN, Telemetry
+from pump.state import NO_BATTERY
+from pump.telemetry import ALARM_LEN, STATUS_LEN, Telemetry
 
 try:
     from asyncio import ThreadSafeFlag as _Flag  # MicroPython: IRQ handlers may set it
@@ -91,7 +92,7 @@ class PumpService:
         self.status_interval_ms = status_interval_ms
         self.flag = _Flag()
         self.telemetry = Telemetry(pump)
-        self.auth = CommandAuth(storage, keys, self._log, clock.ticks_ms(), pump.safety.alarms)
+        self.auth = CommandAuth(storage, keys, self._log, clock.ticks_ms(), pump.alarms)
         if self.auth.lost:
             out("command counters lost: BLE commands refused until a new keys.json is provisioned over USB")
         self.secrets = Secrets(storage)
@@ -290,7 +291,7 @@ class PumpService:
             if self._hist is not None:
                 self._stream()
                 wait = self.interval_ms if wait < 0 else min(wait, self.interval_ms)
-        self._battery()
+        self._battery(now)
         self._indicate()
         return wait
 
@@ -423,7 +424,7 @@ class PumpService:
         return not self._st_sent
 
     def _alarm(self, now):
-        al = self.pump.safety.alarms
+        al = self.pump.alarms
         key = al.active_bitmap << 8 | al.highest() << 4 | al.sounding(now)
         if key == self._al_key or self._out_alarm is self._inflight:
             return
@@ -431,8 +432,8 @@ class PumpService:
         self.telemetry.alarm(self._al, now)
         self._queue(self._out_alarm, self._al, ALARM_LEN)
 
-    def _battery(self):
-        pct = self.telemetry.battery()
+    def _battery(self, now):
+        pct = self.pump.state(now).battery_pct
         if pct == self._batt_last:
             return
         self._batt_last = pct
