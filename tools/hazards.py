@@ -54,7 +54,7 @@ HAZARDS = (
     ("H4", "Wrong dose", "a program beyond the drug library's hard limits",
      "every program, bolus and refill is checked against the library; hard limits refuse, soft ones need a "
      "confirmation; the running program is untouched",
-     [("lib/pump/therapy.py", "        if v[0] == E_HARD_LIMIT:\n            raise",
+     [("lib/pump/prescription.py", "        if v[0] == E_HARD_LIMIT:\n            raise",
        "        if False:\n            raise")],
      ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H5", "Wrong concentration", "a program for a concentration other than the reservoir's",

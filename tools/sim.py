@@ -38,7 +38,7 @@ from pump.controller import Pump  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
 from pump.errors import E_STATE, MESSAGES, PumpError  # noqa: E402
 from pump.eventlog import EventLog  # noqa: E402
-from pump.therapy import parse_prescription  # noqa: E402
+from pump.prescription import parse_prescription  # noqa: E402
 from tools.reference import Reference  # noqa: E402
 from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load  # noqa: E402
 

@@ -21,7 +21,7 @@ from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
 from pump.limits import bolus_steps, gap_steps
 from pump.monoclock import boot_times
-from pump.therapy import check_bolus, parse_prescription
+from pump.prescription import check_bolus, parse_prescription
 from pump.reservoir import STATE_EMPTY, STATE_LOW
 from pump.stored import STATE_FIRST, STATE_LOST, Stored
 from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
