@@ -73,7 +73,7 @@ def test_the_app_serves_ble_at_a_bounded_rate_and_sleeps_without_a_central(tmp_p
         radio.encrypt(authenticated=True)
         for _ in range(30):  # ten minutes with a phone that confirms what it is sent
             await clock.sleep_ms(20000)
-            if svc._inflight is not None:
+            if svc.outbox.inflight is not None:
                 radio.indicate_done()
         connected_runs = len(runs) - idle_runs
         for frame in split(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND), 1):

@@ -91,7 +91,7 @@ def record(tmp_dir, hours=26, pressure=False):
         n = len(updates)
         clock.t_ms += 50
         serve()
-        if len(updates) == n and svc._hist is None:
+        if len(updates) == n and svc.history.records is None:
             break
     reads = {pp.STATUS_UUID: status_read, pp.FEATURES_UUID: radio.values[svc.h_features].hex()}
     return {"name": svc.name, "reads": reads, "updates": updates, "racp_request": [f.hex() for f in request],

@@ -11,8 +11,7 @@ from board.sim import radio as bluetooth
 from pump import events as ev
 from pump import racp
 from pump.alarms import A_OCCLUSION_SENSING_UNAVAILABLE, PRIO_LOW
-from pump.bleservice import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID,
-                             HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID, PumpService)
+from pump.bleservice import PumpService
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
                            OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
@@ -21,6 +20,8 @@ from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_FRAME, E_HARD_LIMIT, E_INSECU
                          E_NO_KEYS, E_REPLAY, E_ROLE, E_STATE)
 from pump.eventlog import decode as decode_record
 from pump.frames import DONE, MORE, Reassembler, split
+from pump.gatt import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID, HISTORY_UUID,
+                       RACP_UUID, SERVICE_UUID, STATUS_UUID)
 from pump.telemetry import ALARM, STATE_RUNNING, STATE_SUSPENDED, STATUS
 from pure.test_ble_auth import KC, KEY_DOC, KP, command
 from pure.test_controller import HOUR_MS, PB, Rig, rx
@@ -60,7 +61,7 @@ class Bench:
         """Run the service until it has nothing more to send at this instant, confirming each indication."""
         for _ in range(200):
             self.run()
-            if self.svc._inflight is None:
+            if self.svc.outbox.inflight is None:
                 return
             if not confirm:
                 return
@@ -118,7 +119,7 @@ class Bench:
         self.write_frames(self.svc.h_racp, split(payload, 1))
         for _ in range(100):  # a transfer runs over several connection intervals
             self.settle()
-            if self.svc._hist is None and self.svc._inflight is None:
+            if self.svc.history.records is None and self.svc.outbox.inflight is None:
                 break
             self.rig.clock.t_ms += self.svc.interval_ms
         return self.messages(self.svc.h_racp, "indicated")[before:]
@@ -534,7 +535,7 @@ def test_history_transfer_is_paced_and_can_be_aborted():
     b.settle()
     sent = len(b.radio.of(h))
     assert b.messages(b.svc.h_racp, "indicated")[-1] == bytes((racp.OP_RESPONSE, 0, racp.OP_ABORT, racp.RC_SUCCESS))
-    assert b.svc._hist is None and sent < 2 * log.count
+    assert b.svc.history.records is None and sent < 2 * log.count
     b.rig.clock.t_ms += 1000
     b.settle()
     assert len(b.radio.of(h)) == sent
