@@ -43,8 +43,8 @@ FEED_MS = pump_app.FEED_MS  # the dosing task feeds the watchdog at least this o
 BUDGETS = {
     "heap_per_cycle_bytes": 0,
     "app_heap_kb": 64,
-    "app_heap_guard_kb": 352,
-    "mpy_guard_kb": 100,
+    "app_heap_guard_kb": 360,
+    "mpy_guard_kb": 104,
     "data_heap_kb": 64,
     "wakeups_over_minimum": 1.05,
     "mpy_kb": 64,

@@ -36,7 +36,8 @@ from pump.errors import MESSAGES  # noqa: E402
 from pump.eventlog import RECORD_SIZE  # noqa: E402
 from pump.eventlog import decode as _decode_record  # noqa: E402
 from pump.hmac import hmac_sha256  # noqa: E402
-from pump.telemetry import ALARM, STATE_NAMES, STATUS  # noqa: E402
+from pump.state import STATE_NAMES  # noqa: E402
+from pump.telemetry import ALARM, STATUS  # noqa: E402
 from pump.therapy import MODE_NAMES  # noqa: E402
 
 __all__ = [

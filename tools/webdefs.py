@@ -16,7 +16,7 @@ for _p in (os.path.join(ROOT, "lib"), ROOT):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from pump import alarms, events, frames, gatt, racp, telemetry  # noqa: E402
+from pump import alarms, events, frames, gatt, racp, state, telemetry  # noqa: E402
 from pump.eventlog import RECORD_SIZE  # noqa: E402
 from pump.therapy import MODE_NAMES  # noqa: E402
 
@@ -46,12 +46,12 @@ def definitions():
             "record": {"format": "<IIHHiiI", "size": RECORD_SIZE,
                        "fields": ["seq", "t_s", "code", "format", "a", "b", "crc"], "crc_of": 20},
         },
-        "none": {"mode": telemetry.NO_PROGRAM, "refill_day": telemetry.NO_DAY, "battery_pct": telemetry.NO_BATTERY,
-                 "pressure_kpa_x10": telemetry.NO_PRESSURE},
+        "none": {"mode": state.NO_PROGRAM, "refill_day": telemetry.NO_DAY, "battery_pct": state.NO_BATTERY,
+                 "pressure_kpa_x10": state.NO_PRESSURE},
         "features_flags": {"keys": gatt.FEATURE_KEYS, "pressure_sensor": gatt.FEATURE_PRESSURE,
                            "encoder": gatt.FEATURE_ENCODER},
         "modes": list(MODE_NAMES),
-        "states": list(telemetry.STATE_NAMES),
+        "states": list(state.STATE_NAMES),
         "alarms": {str(c): {"name": alarms.NAME[c], "text": alarms.TEXT[c], "priority": alarms.PRIORITY[c]}
                    for c in sorted(alarms.NAME)},
         "priorities": {str(alarms.PRIO_LOW): "low", str(alarms.PRIO_MEDIUM): "medium", str(alarms.PRIO_HIGH): "high"},

@@ -22,7 +22,8 @@ from pump.eventlog import decode as decode_record
 from pump.frames import DONE, MORE, Reassembler, split
 from pump.gatt import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID, HISTORY_UUID,
                        RACP_UUID, SERVICE_UUID, STATUS_UUID)
-from pump.telemetry import ALARM, STATE_RUNNING, STATE_SUSPENDED, STATUS
+from pump.state import STATE_RUNNING, STATE_SUSPENDED
+from pump.telemetry import ALARM, STATUS
 from pure.test_ble_auth import KC, KEY_DOC, KP, command
 from pure.test_controller import HOUR_MS, PB, Rig, rx
 

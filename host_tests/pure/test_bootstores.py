@@ -13,7 +13,8 @@ from pump.druglib import DrugLibrary
 from pump.errors import E_CORRUPT, E_HARD_LIMIT, E_MALFORMED, E_RANGE, E_UNKNOWN_DRUG, PumpError
 from pump.eventlog import MAX_SEQ, RECORD_SIZE, encode
 from pump.store import Store
-from pump.telemetry import STATE_HELD, STATE_RUNNING, STATUS, STATUS_LEN, Telemetry
+from pump.state import STATE_HELD, STATE_RUNNING
+from pump.telemetry import STATUS, STATUS_LEN, Telemetry
 from pure.test_controller import HOUR_MS, LIB, MONDAY_S, PB, Rig, _bounds, rx
 from support import raises
 

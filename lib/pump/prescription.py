@@ -6,13 +6,7 @@ from pump.druglib import QTY_BOLUS, QTY_CONC, QTY_DAILY
 from pump.errors import E_HARD_LIMIT, E_MALFORMED, E_RANGE, E_SCHEDULE, E_SOFT_LIMIT, E_UNKNOWN_DRUG, PumpError
 from pump.therapy import (
     ALL_DAYS,
-    MAX_BOLUS_MS,
-    MAX_BOLUSES_PER_DAY,
-    MAX_FLEX_STEPS,
-    MAX_LOCKOUT_MS,
-    MAX_PERIODIC_BOLUSES,
     MAX_RATE_NL_PER_DAY,
-    MIN_BOLUS_MS,
     MIN_RATE_NL_PER_DAY,
     MODE_CONSTANT,
     MODE_FLEX,
@@ -23,6 +17,12 @@ from pump.therapy import (
 )
 from pump.units import DAY_MS, MAX_SMALL_INT, as_int, format_ug, min_to_ms, parse_hhmm, ug_to_ng
 
+MAX_FLEX_STEPS = const(16)
+MAX_PERIODIC_BOLUSES = const(8)
+MIN_BOLUS_MS = const(60000)
+MAX_BOLUS_MS = const(86400000)
+MAX_LOCKOUT_MS = const(86400000)
+MAX_BOLUSES_PER_DAY = const(48)
 _WEEK_MS = const(604800000)
 
 _TOP_KEYS = ("drug", "therapy", "patient_bolus", "periodic_boluses", "confirm_soft_limits")

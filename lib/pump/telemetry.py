@@ -5,7 +5,7 @@ Status (29 bytes, "<IBBIIIIHBHh"): t_s u32 (wall clock, s since 2000-01-01), mod
 program), state u8 (pump.state STATE_*), rate_nl_per_day u32, today_nl u32, total_ul u32, reservoir_nl u32,
 refill_day u16 (day since 2000-01-01 the reservoir reaches empty at worst-case use, 65535: never), battery_pct u8
 (255: not read yet), alarms u16 (bit code-1 per active alarm, codes 1-16: later codes show only as the alarm
-payload's code), pressure_kpa_x10 i16 (-32768: no sensor).
+payload's code), pressure_kpa_x10 i16 (-32768: no sensor). The values meaning "none" are pump.state's NO_*.
 
 Alarm (9 bytes, "<BBIHB"): code u8 (highest-priority active alarm, 0: none), priority u8, since_s u32 (when it was
 raised, s since 2000-01-01), alarms u16 (active bitmap), sounding u8 (the alarm the buzzer plays, 0: none/silenced).
@@ -15,18 +15,6 @@ import struct
 
 from pump.alarms import PRIORITY
 from pump.compat import const, ticks_diff
-from pump.state import (  # noqa: F401 - the frame's state values, read from here by the host tools
-    NO_BATTERY,
-    NO_PRESSURE,
-    NO_PROGRAM,
-    STATE_HALTED,
-    STATE_HELD,
-    STATE_NAMES,
-    STATE_PRIMING,
-    STATE_RUNNING,
-    STATE_STOPPED,
-    STATE_SUSPENDED,
-)
 
 STATUS = "<IBBIIIIHBHh"
 STATUS_LEN = const(29)

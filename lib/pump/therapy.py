@@ -1,5 +1,6 @@
 """Therapy: a validated prescription (drug, basal schedule, boluses) and what it delivers (daily totals, the heaviest
-window, its document and its console line); the limits a prescription must keep. pump.prescription builds one."""
+window, its document and its console line), and the volume rates a therapy may run at. pump.prescription builds
+one."""
 
 from pump.compat import const
 from pump.errors import E_RANGE, PumpError
@@ -12,14 +13,8 @@ MODE_NAMES = ("stopped", "constant", "flex")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index 0 = Monday; bit i of a weekday mask
 ALL_DAYS = const(0x7F)
 
-MIN_RATE_NL_PER_DAY = const(10000)  # 0.01 mL/day
-MAX_RATE_NL_PER_DAY = const(50000000)  # 50 mL/day
-MAX_FLEX_STEPS = const(16)
-MAX_PERIODIC_BOLUSES = const(8)
-MIN_BOLUS_MS = const(60000)
-MAX_BOLUS_MS = const(86400000)
-MAX_LOCKOUT_MS = const(86400000)
-MAX_BOLUSES_PER_DAY = const(48)
+MIN_RATE_NL_PER_DAY = const(10000)  # 0.01 mL/day: the slowest volume rate a therapy may run at
+MAX_RATE_NL_PER_DAY = const(50000000)  # 50 mL/day: the fastest
 
 
 class PatientBolus:
