@@ -457,8 +457,6 @@ class Hardware:
         self.watchdog = watchdog
         self.reset_cause = reset_cause
         self._reset_fn = reset_fn
-        # dict of PumpConfig keys from the board's config file (board.build_configured)
-        self.pump_config = None  # type: dict | None
 
     def reset(self):
         """Hard reset, with the motor driver disabled first."""

@@ -23,7 +23,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
 
 from pump import racp
-from pump.bleservice import CMD_MAX, FEATURE_PRESSURE, FEATURES
+from pump.gatt import CMD_MAX, FEATURE_PRESSURE, FEATURES
 from pump.eventlog import RECORD_SIZE
 from pump.eventlog import encode as encode_record
 from pump.frames import MAX_FRAME, MIN_FRAME

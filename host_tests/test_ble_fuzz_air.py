@@ -61,7 +61,7 @@ def _outcome(frame_list, cap):
 
 def _state(bsim):
     p = bsim.sim.pump
-    return (p.mode_name, p.therapy.to_doc(), p.reservoir.remaining_nl, bsim.counters(), bsim.sim.plant.steps_forward)
+    return (p.state_name, p.therapy.to_doc(), p.reservoir.remaining_nl, bsim.counters(), bsim.sim.plant.steps_forward)
 
 
 async def _racp_answer(phone, log, message):

@@ -47,7 +47,7 @@ def test_firmware_mpy_stays_under_its_guard_on_each_board():
 
 
 def test_heap_per_ble_notification_is_zero():
-    res = _micropython("tools/bench_ble.py", ".frozen:lib:host_tests:.")
+    res = _micropython("tools/bench_ble.py")
     assert res["notifications"] == res["locked_notifications"] >= 500  # (two frames per status)
     assert res["heap_bytes_per_notification"] == B["heap_per_cycle_bytes"]
     assert res["heap_lock_ok"] is True

@@ -117,9 +117,9 @@ def test_the_board_builds_from_a_config_with_whole_floats(monkeypatch, tmp_path)
     _rig(monkeypatch, pico_w, "rp2")
     path = _config(tmp_path, format=1.0, hw={"pressure_adc": 27.0, "max_steps_per_s": 400.0, "dir_forward": 1.0},
                    pump={"nl_per_step": 196.0})
-    hw = board.build_configured("pico_w", path)
+    hw, pump = board.configured("pico_w", path)
     assert hw.pressure is not None and hw.stepper.max_steps_per_s == 400
-    assert hw.pump_config == {"nl_per_step": 196} and type(hw.pump_config["nl_per_step"]) is int
+    assert pump == {"nl_per_step": 196} and type(pump["nl_per_step"]) is int
 
 
 @pytest.mark.parametrize("part, key, kind", [("hw", "max_steps_per_s", "an integer"),

@@ -58,7 +58,7 @@ def test_serve_runs_the_pump_in_real_time_for_a_phone():
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
         stop.set()
         bsim = await server
-        assert bsim.counters() == (1, 0) and sim.pump.mode_name == "suspended"
+        assert bsim.counters() == (1, 0) and sim.pump.state_name == "suspended"
         assert printed[0].startswith("BLE: PUMP-") and "in-process link" in printed[0]
 
     asyncio.run(asyncio.wait_for(body(), 30))

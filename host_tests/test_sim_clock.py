@@ -255,3 +255,15 @@ def test_property_no_correction_gives_more_than_24_hours_allow_or_a_false_hold(r
     assert most_in_a_window(sim.step_times) <= allowance_steps(rx)
     assert "OVER_DELIVERY" not in _alarm_names(res)
     assert res["max_error_steps"] <= 1
+
+
+def test_a_clock_set_to_the_second_it_reads_moves_neither_the_pump_nor_the_reference():
+    # found by the property above: the pump leaves its clock alone (not even the milliseconds), so the reference
+    # must too, or it runs a flex boundary up to a second early and the exact check reports 1.0006 steps
+    rx = {"drug": FLEX["drug"], "therapy": {"mode": "flex", "steps": [{"start": "00:00", "dose_ug_per_day": 500}],
+                                            "weekly": {"mon": [{"start": "00:00", "dose_ug_per_day": 500},
+                                                               {"start": "01:00", "dose_ug_per_day": 1000}]}}}
+    events = [{"at_h": at_h, "type": "set_clock", "shift_min": 0} for at_h in (49.0, 1.062)]
+    sim, res = run(events, days=3.5, rx=rx)
+    assert [c["ok"] for c in res["commands"]] == [True, True]
+    assert res["max_error_steps"] <= 1

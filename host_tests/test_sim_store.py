@@ -63,7 +63,7 @@ def test_both_state_slots_corrupt_hold_until_refilled_and_confirmed():
                 {"at_h": 6, "type": "refill", "fill_ul": 20000, "concentration_ug_per_ml": 10000},
                 {"at_h": 6.5, "type": "resume_alarm"}])
     sim.advance(3 * 3600000 + 1)
-    assert sim.pump.mode_name == "held" and sim.pump.reservoir.remaining_nl == 0
+    assert sim.pump.state_name == "held" and sim.pump.reservoir.remaining_nl == 0
     assert _steps_between(sim, 3, 6.5) == 0  # held, refilled: still held until a clinician confirms
     assert _steps_between(sim, 6.5, 7.5) == 250  # (the user's suspend was lost with the state: the confirmation runs)
     sim.advance(sim.end_ms)

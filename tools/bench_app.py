@@ -2,9 +2,9 @@
 the simulated board in virtual time; prints one JSON line with wake-ups per task, steps and heap figures.
 
     micropython -X heapsize=N tools/bench_app.py [DAYS] [DOSE_UG_PER_DAY] [UG_PER_ML] [ble]
-                                                        (MICROPYPATH=.frozen:lib:host_tests:.)
+                                                        (MICROPYPATH=.frozen:lib:.)
 
-With `ble`, the board also has the BLE role: the recording fake radio (host_tests/fakes/ble.py, counting only) with
+With `ble`, the board also has the BLE role: the recording fake radio (board/sim/radio.py, counting only) with
 a connected, encrypted central, so the BLE service runs and notifies every status change.
 
 The virtual clock jumps from one task's wake-up to the next, so a week takes seconds. Heap: `gc.mem_alloc()` is
@@ -18,8 +18,12 @@ import json
 import sys
 
 from board import sim as simboard
-from board.simflash import FakeStorage
+from board.sim.clock import VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
 from pump import app as app_module
+from pump.config import PumpConfig
 
 try:
     import asyncio
@@ -29,7 +33,7 @@ except ImportError:  # pragma: no cover
 _DAY_MS = 86400000
 
 
-class CountingClock(simboard.VirtualClock):
+class CountingClock(VirtualClock):
     """VirtualClock that counts the sleeps: every task iteration ends in one, so each is one wake-up of the board."""
 
     def __init__(self):
@@ -81,18 +85,17 @@ def main(argv):
     probe = HeapProbe()
     app_module.gc = probe
     clock = CountingClock()
-    plant = simboard.Plant(fill_ul=40000)
-    simboard.Hydraulics(clock).attach(plant)
+    plant = Plant(fill_ul=40000)
+    Hydraulics(clock).attach(plant)
     setup = {"fill_ul": 40000, "prescription": {
         "drug": {"name": "morphine", "concentration_ug_per_ml": conc},
         "therapy": {"mode": "constant", "dose_ug_per_day": dose},
         "patient_bolus": {"dose_ug": 100, "duration_min": 10, "lockout_min": 120, "max_per_day": 4}}}
     storage = FakeStorage()
-    config = {"clock": clock, "plant": plant, "storage": storage, "setup": setup,
-              "library_path": "lib/druglib.json"}
+    config = {"clock": clock, "plant": plant, "storage": storage}
     radio = None
     if with_ble:
-        from fakes import ble as bluetooth
+        from board.sim import radio as bluetooth
 
         radio = bluetooth.BLE()
         radio.record = False
@@ -100,7 +103,7 @@ def main(argv):
     hw = simboard.build(config)
     lines = LineCounter()
     gc.collect()
-    app = app_module.App(hw, out=lines)
+    app = app_module.App(hw, PumpConfig(None), app_module.load_library("lib/druglib.json", lines), setup, out=lines)
     if radio is not None:
         # The fake radio calls the IRQ handler in this thread: a plain Event does what the ThreadSafeFlag does on a
         # board, without the unix port's 1 ms real-time poll per wait that would make a simulated week take an hour.

@@ -1,6 +1,6 @@
 """BLE notification probe run by `make bench` on MicroPython: heap bytes per status notification, prints JSON.
 
-    micropython tools/bench_ble.py      (MICROPYPATH=.frozen:lib:host_tests:.)
+    micropython tools/bench_ble.py      (MICROPYPATH=.frozen:lib:.)
 
 A pump at 15 mL/day (a step every 1.152 s) with a connected, encrypted central on the recording fake radio (in its
 counting mode): every wake delivers a step and the BLE task notifies the changed status in two 20-byte frames.
@@ -10,8 +10,10 @@ import gc
 import json
 
 from board import sim as simboard
-from board.simflash import FakeStorage
-from fakes import ble as bluetooth
+from board.sim import radio as bluetooth
+from board.sim.clock import VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.plant import Plant
 from pump.bleservice import PumpService
 from pump.compat import heap_lock, heap_unlock, ticks_diff
 from pump.config import PumpConfig
@@ -22,9 +24,8 @@ _WAKES = 500
 
 
 def build():
-    clock = simboard.VirtualClock()
-    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None,
-                         "plant": simboard.Plant(fill_ul=40000)})
+    clock = VirtualClock()
+    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "plant": Plant(fill_ul=40000)})
     pump = Pump(hw, PumpConfig({"checkpoint_interval_s": 86400}), DrugLibrary.load("lib/druglib.json"),
                 clock.ticks_ms())
     pump.refill(40000, 1000)

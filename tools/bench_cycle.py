@@ -9,7 +9,9 @@ import sys
 import time
 
 from board import sim as simboard
-from board.simflash import FakeStorage
+from board.sim.clock import VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.plant import Plant
 from pump.compat import heap_lock, heap_unlock, is_micropython, ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
@@ -35,9 +37,9 @@ def _elapsed_us(t0):
 
 
 def build(checkpoint_s):
-    clock = simboard.VirtualClock()
-    plant = simboard.Plant(fill_ul=20000)
-    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None, "plant": plant})
+    clock = VirtualClock()
+    plant = Plant(fill_ul=20000)
+    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "plant": plant})
     # no reading noise: the sim's noise generator is a 32-bit xorshift, boxed on 32-bit ports, where a board's ADC
     # read allocates nothing; the hourly battery sample is then measured like the board's
     hw.battery.noise_mv = 0

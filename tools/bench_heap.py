@@ -25,8 +25,10 @@ def main():
     import pump.app  # noqa: F401  - the firmware: app, controller, safety, store, log, ...
 
     code = _live() - base
-    from board import sim as simboard
-    from board.simflash import FakeStorage
+    from board.sim.clock import VirtualClock
+    from board.sim.flash import FakeStorage
+    from board.sim.hardware import build as build_sim
+    from board.sim.plant import Plant
 
     sim = _live() - base - code
     from pump.compat import ticks_diff
@@ -36,9 +38,9 @@ def main():
 
     before = _live()
     gc.disable()  # allocations counted, none freed: comparable between ports whatever their collector keeps
-    clock = simboard.VirtualClock()
-    plant = simboard.Plant(fill_ul=20000)
-    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None, "plant": plant})
+    clock = VirtualClock()
+    plant = Plant(fill_ul=20000)
+    hw = build_sim({"clock": clock, "storage": FakeStorage(), "plant": plant})
     pump = Pump(hw, PumpConfig(None), DrugLibrary.load("lib/druglib.json"), clock.ticks_ms())
     pump.refill(20000, 10000)
     pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},

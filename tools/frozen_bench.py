@@ -28,7 +28,7 @@ from tools import heapsearch, mpy_build  # noqa: E402
 
 FROZEN_PATH = ".frozen"  # nothing from the filesystem: pump, board and asyncio come from the image
 # every module the whole-app probe imports must come from the image, or the figure would not be the frozen one
-_FROZEN_CHECK = ("import sys, asyncio, pump.app, board.sim, board.simflash, fakes.ble\n"
+_FROZEN_CHECK = ("import sys, asyncio, pump.app, board.sim.hardware, board.sim.radio\n"
                  "print(sys.version, 32 if sys.maxsize < 1 << 32 else 64)")
 _HELP_BUILD = ("needs a unix-port MicroPython with the firmware frozen in: its image built with board/manifest.py "
                "(options port=False, sim=True) as the frozen manifest; see docs/boards.md, 'A frozen firmware image'")

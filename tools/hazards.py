@@ -54,7 +54,7 @@ HAZARDS = (
     ("H4", "Wrong dose", "a program beyond the drug library's hard limits",
      "every program, bolus and refill is checked against the library; hard limits refuse, soft ones need a "
      "confirmation; the running program is untouched",
-     [("lib/pump/therapy.py", "        if v[0] == E_HARD_LIMIT:\n            raise",
+     [("lib/pump/prescription.py", "        if v[0] == E_HARD_LIMIT:\n            raise",
        "        if False:\n            raise")],
      ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H5", "Wrong concentration", "a program for a concentration other than the reservoir's",
@@ -73,7 +73,7 @@ HAZARDS = (
      [_SIM + "test_full_occlusion_is_caught_held_backed_off_and_resumed[5000-10000-0.8]"]),
     ("H8", "Air / empty reservoir", "pumping on with an empty reservoir",
      "reservoir accounting: low (medium) and empty (high) alarms; at empty, programmed delivery stops",
-     [("lib/pump/controller.py", "empty = self.reservoir.state == STATE_EMPTY", "empty = False")],
+     [("lib/pump/dosing.py", "empty = self.reservoir.state == STATE_EMPTY", "empty = False")],
      [_SIM + "test_empty_reservoir_stops_delivery_and_raises_low_then_empty"]),
     ("H9", "Battery depletion", "the battery runs out during therapy",
      "hourly battery sample: elective replacement indicator (>= 90 days ahead), end of service holds dosing",

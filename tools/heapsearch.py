@@ -16,8 +16,10 @@ from tools import mpy_build
 ROOT = Path(__file__).resolve().parent.parent
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"  # the pinned unix port (requirements.txt)
 
-# board modules the whole-app probe needs besides lib/pump (board.sim is host-only: a board's own module is smaller)
-SIM_BOARD_FILES = ("__init__.py", "drivers.py", "failsafe.py", "sim.py", "simflash.py")
+# board modules the whole-app probe needs besides lib/pump (board/sim is host-only: a board's own module is smaller)
+SIM_BOARD_FILES = ("__init__.py", "drivers.py", "failsafe.py", "sim/__init__.py", "sim/bleconst.py", "sim/clock.py",
+                   "sim/flash.py", "sim/hardware.py", "sim/hydraulics.py", "sim/plant.py", "sim/radio.py",
+                   "sim/roles.py")
 
 
 def probe(cmd, env=None, check=True):
@@ -44,8 +46,8 @@ def unix_mpy_tree(out, frozen_first=True):
         dst.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([binary, "-o", str(dst), str(rel)], cwd=ROOT, check=True)
     if frozen_first:
-        return ".frozen:%s/lib:%s:lib:host_tests:." % (out, out)
-    return "%s/lib:%s:.frozen:host_tests:." % (out, out)
+        return ".frozen:%s/lib:%s:lib:." % (out, out)
+    return "%s/lib:%s:.frozen:." % (out, out)
 
 
 def conc_ug_per_ml(ml_per_day):

@@ -3,8 +3,8 @@
 `python -m tools.mpy_build` builds build/<board>/ for every board: the tree mirrors the board's filesystem
 (lib/pump/*.mpy, board/__init__.mpy, board/drivers.mpy, board/failsafe.mpy, board/<board>.mpy, with boot.py and
 main.py copied as source).
-`python -m tools.mpy_build --check` only compiles every firmware file (also board/sim.py, boot.py, main.py) into a
-scratch folder: a syntax check with MicroPython's own compiler, which rejects what CPython tools accept
+`python -m tools.mpy_build --check` only compiles every firmware file (also the board/sim package, boot.py, main.py)
+into a scratch folder: a syntax check with MicroPython's own compiler, which rejects what CPython tools accept
 (positional-only parameters, `match`, newer f-string forms, ...).
 """
 
@@ -50,7 +50,7 @@ def board_sources(board):
 def check_sources(board):
     """Every firmware file that must parse as MicroPython on `board`'s compiler."""
     files = board_sources(board)
-    extra = [ROOT / "board" / "sim.py"] + [ROOT / name for name in _SOURCE_ONLY]
+    extra = sorted((ROOT / "board" / "sim").glob("*.py")) + [ROOT / name for name in _SOURCE_ONLY]
     files += [p.relative_to(ROOT) for p in extra if p.exists()]
     return files
 

@@ -28,7 +28,10 @@ for _p in (os.path.join(ROOT, "lib"), ROOT):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from board.sim import Hydraulics, Plant, SimPressure, SimRng, VirtualClock  # noqa: E402
+from board.sim.clock import VirtualClock  # noqa: E402
+from board.sim.hydraulics import Hydraulics  # noqa: E402
+from board.sim.plant import Plant, SimRng  # noqa: E402
+from board.sim.roles import SimPressure  # noqa: E402
 from pump.compat import TICKS_MASK  # noqa: E402
 from pump.occlusion import OCCLUDED, REASON_FULL, SUSPECT, OcclusionDetector  # noqa: E402
 

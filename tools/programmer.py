@@ -31,7 +31,7 @@ from pump.calendar import check_wall_s  # noqa: E402  (lib/ is on the path once 
 from pump.config import PumpConfig  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
 from pump.errors import PumpError  # noqa: E402
-from pump.therapy import parse_prescription  # noqa: E402
+from pump.prescription import parse_prescription  # noqa: E402
 
 EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
 EXIT_INPUT = 2

@@ -26,8 +26,8 @@ from pump import racp  # noqa: E402
 from pump.alarms import NAME as ALARM_NAMES  # noqa: E402
 from pump.alarms import PRIORITY as ALARM_PRIORITIES  # noqa: E402
 from pump.alarms import TEXT as ALARM_TEXTS  # noqa: E402
-from pump.bleservice import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,  # noqa: E402
-                             FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
+from pump.gatt import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,  # noqa: E402
+                       FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
 from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN  # noqa: E402
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,  # noqa: E402
                            OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
@@ -36,7 +36,8 @@ from pump.errors import MESSAGES  # noqa: E402
 from pump.eventlog import RECORD_SIZE  # noqa: E402
 from pump.eventlog import decode as _decode_record  # noqa: E402
 from pump.hmac import hmac_sha256  # noqa: E402
-from pump.telemetry import ALARM, STATE_NAMES, STATUS  # noqa: E402
+from pump.state import STATE_NAMES  # noqa: E402
+from pump.telemetry import ALARM, STATUS  # noqa: E402
 from pump.therapy import MODE_NAMES  # noqa: E402
 
 __all__ = [

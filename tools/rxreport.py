@@ -8,6 +8,7 @@ import os
 
 from tools import boardconfig
 
+from pump.limits import usage_nl_per_day  # noqa: E402
 from pump.therapy import MODE_STOPPED, WEEKDAYS  # noqa: E402  (lib/ is on the path once tools.boardconfig is imported)
 from pump.units import format_hhmm  # noqa: E402
 
@@ -83,8 +84,9 @@ def report(doc, cfg, fill_ul, start, library_path=LIBRARY):
     periodic = [{"start": format_hhmm(s), "dose_ug": ng / 1000, "volume_ul": ng / conc, "duration_min": ms // 60000,
                  "days": [WEEKDAYS[i] for i in range(7) if mask >> i & 1]} for s, ng, ms, mask in t.periodic_boluses]
     res = pump.reservoir
-    worst_nl = pump.usage_nl_per_day()  # heaviest day with every patient bolus: what the pump's status line uses
-    low_days, empty_days = pump.projected_days()
+    worst_nl = usage_nl_per_day(t)  # heaviest day with every patient bolus: what the pump's status line uses
+    state = pump.state(pump.hw.clock.ticks_ms())
+    low_days, empty_days = state.low_days, state.empty_days
     avg_nl = -(-sum(t.daily_ng(d) for d in range(7)) * 1000 // (7 * conc))  # programmed week, no patient boluses
     avg_low, avg_empty = res.days_until(res.low_nl, avg_nl), res.days_until(res.empty_nl, avg_nl)
 

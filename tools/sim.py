@@ -24,7 +24,11 @@ for _p in (os.path.join(ROOT, "lib"), ROOT):
         sys.path.insert(0, _p)
 
 from board import sim as simboard  # noqa: E402
-from board.simflash import FakeStorage  # noqa: E402
+from board.sim.clock import SimRtc, VirtualClock  # noqa: E402
+from board.sim.flash import FakeStorage  # noqa: E402
+from board.sim.hydraulics import Hydraulics  # noqa: E402
+from board.sim.plant import Plant  # noqa: E402
+from board.sim.roles import SimPressure  # noqa: E402
 from pump import alarms as al  # noqa: E402
 from pump import events as ev  # noqa: E402
 from pump.cmdauth import CommandAuth  # noqa: E402
@@ -34,7 +38,7 @@ from pump.controller import Pump  # noqa: E402
 from pump.druglib import DrugLibrary  # noqa: E402
 from pump.errors import E_STATE, MESSAGES, PumpError  # noqa: E402
 from pump.eventlog import EventLog  # noqa: E402
-from pump.therapy import parse_prescription  # noqa: E402
+from pump.prescription import parse_prescription  # noqa: E402
 from tools.reference import Reference  # noqa: E402
 from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load  # noqa: E402
 
@@ -55,28 +59,25 @@ class Simulation:
             self.cfg = PumpConfig(scenario.pump_config)
         except PumpError as e:
             raise ScenarioError(e.detail) from e
-        self.clock = simboard.VirtualClock()
+        self.clock = VirtualClock()
         nl_true = scenario.plant.get("nl_per_step_true", self.cfg.nl_per_step)
         conc = scenario.prescription["drug"].get("concentration_ug_per_ml")
-        self.plant = simboard.Plant(nl_per_step=nl_true, fill_ul=scenario.fill_ul,
-                                    battery_mah=scenario.plant.get("battery_mah", 2000), conc_ug_per_ml=conc or 0,
-                                    catheter_ul=self.cfg.catheter_volume_ul)
+        self.plant = Plant(nl_per_step=nl_true, fill_ul=scenario.fill_ul,
+                           battery_mah=scenario.plant.get("battery_mah", 2000), conc_ug_per_ml=conc or 0,
+                           catheter_ul=self.cfg.catheter_volume_ul)
         self.storage = FakeStorage()
-        self.rtc = simboard.SimRtc(self.clock, int((START - EPOCH).total_seconds()))
-        board_cfg = {
-            "clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc,
-            "pump_config": scenario.pump_config, "setup": None, "library_path": library_path,
-        }
+        self.rtc = SimRtc(self.clock, int((START - EPOCH).total_seconds()))
+        board_cfg = {"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc}
         self.hydraulics = None
         if any(k in scenario.plant for k in HYDRAULIC_KEYS):
             p = scenario.plant
-            self.hydraulics = simboard.Hydraulics(
+            self.hydraulics = Hydraulics(
                 self.clock, c_ul_per_kpa=p.get("compliance_ul_per_kpa", 0.16),
                 r_kpa_s_per_ul=p.get("catheter_resistance_kpa_s_per_ul", 0.32), p_csf_kpa=p.get("csf_kpa", 1.2),
                 seed=scenario.seed)
             self.hydraulics.attach(self.plant)
-            board_cfg["pressure"] = simboard.SimPressure(self.hydraulics, scenario.seed,
-                                                         noise_kpa=p.get("sensor_noise_kpa", 0.05))
+            board_cfg["pressure"] = SimPressure(self.hydraulics, scenario.seed,
+                                                noise_kpa=p.get("sensor_noise_kpa", 0.05))
         self.hw = simboard.build(board_cfg)
         self.library = DrugLibrary.load(library_path)
         self.check_commands = True  # check the command counters at each boot (tools/simble's service does it there)
@@ -277,7 +278,8 @@ class Simulation:
                 wall_ms = ref.wall_ms(t)
                 new_s = wall_ms // 1000 + round(e["shift_min"] * 60)
                 self.pump.set_clock(new_s, now=now)
-                ref.set_clock(new_s * 1000 - wall_ms)
+                if new_s != wall_ms // 1000:  # the second the clock already reads changes nothing, not even its ms
+                    ref.set_clock(new_s * 1000 - wall_ms)
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
         except PumpError as err:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
@@ -375,7 +377,7 @@ class Simulation:
             "store_writes_per_day": round(writes / days, 1) if days else 0,
             "resets": self.resets,
             "reference_rebases": self.ref.rebases,
-            "mode": p.mode_name,
+            "mode": p.state_name,
         }
 
 

@@ -37,7 +37,7 @@ for _p in (os.path.join(ROOT, "lib"), ROOT):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from board.sim import HYD_CLEARED, HYD_OCCLUDED, HYD_OPEN  # noqa: E402
+from board.sim.hydraulics import HYD_CLEARED, HYD_OCCLUDED, HYD_OPEN  # noqa: E402
 from pump import alarms as al  # noqa: E402
 from pump import battery  # noqa: E402
 from pump.reservoir import STATE_EMPTY, STATE_LOW  # noqa: E402

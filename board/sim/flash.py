@@ -1,4 +1,4 @@
-"""In-memory storage role (docs/roles.md) with power-cut injection and bit rot: the simulated board's flash."""
+"""Simulated board, the flash: the storage role (docs/roles.md) in memory, with power-cut injection and bit rot."""
 
 
 class PowerCut(BaseException):

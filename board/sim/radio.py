@@ -1,20 +1,19 @@
-"""A recording fake of MicroPython's `bluetooth` module and BLE object, for the BLE service's tests on CPython and on
-the MicroPython unix port. It records registrations, values, advertising, notifications, indications and pairing
-calls, and lets a test inject what the stack would report (connect, write, read, encryption update, MTU, indication
-done, disconnect). Use the module itself as the `bluetooth` module:
+"""Simulated board, the radio: a recording fake of MicroPython's `bluetooth` module and BLE object, for the BLE
+service on CPython and on the MicroPython ports. It records registrations, values, advertising, notifications,
+indications and pairing calls, and lets a test inject what the stack would report (connect, write, read, encryption
+update, MTU, indication done, disconnect). Use the module itself as the `bluetooth` module:
 
-    from fakes import ble as bluetooth
-    radio = bluetooth.BLE()
-    service = PumpService(radio, bluetooth, ...)
-    radio.connect(); radio.encrypt(authenticated=True); radio.write(handle, frame)
+    from board.sim import radio as bluetooth
+    ble = bluetooth.BLE()
+    service = PumpService(ble, bluetooth, ...)
+    ble.connect(); ble.encrypt(authenticated=True); ble.write(handle, frame)
 
 With `record = False` nothing is copied or appended (only counted): allocation-free calls for heap_lock tests.
 """
 
-
-# the module's flag and event numbers, as MicroPython's `bluetooth` has them (one table for the fake and the shim)
-from tools.blehost.constants import *  # noqa: E402, F403
-from tools.blehost.constants import (  # noqa: E402 - the ones the fake itself uses
+# the module's flag and event numbers, as MicroPython's `bluetooth` has them
+from board.sim.bleconst import *  # noqa: F403
+from board.sim.bleconst import (  # the ones the fake itself uses
     FLAG_INDICATE,
     FLAG_NOTIFY,
     IRQ_CENTRAL_CONNECT,
@@ -94,8 +93,7 @@ class BLE:
     def config(self, *names, **values):
         if names:
             return self.config_values[names[0]]
-        for k in values:
-            self.config_values[k] = values[k]
+        self.config_values.update(values)
         return None
 
     def irq(self, handler):
@@ -170,7 +168,10 @@ class BLE:
     # ---- the stack's side, for tests ----
     def event(self, event, data):
         """Deliver one IRQ event to the handler; returns what it returned."""
-        return self.handler(event, data)
+        handler = self.handler
+        if handler is None:
+            raise RuntimeError("no IRQ handler: irq() was never called")
+        return handler(event, data)
 
     def connect(self, conn=CONN, addr=b"\x01\x02\x03\x04\x05\x06"):
         return self.event(IRQ_CENTRAL_CONNECT, (conn, 0, memoryview(addr)))
