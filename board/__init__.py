@@ -4,11 +4,11 @@ import sys
 
 from board import failsafe  # imported now: a failure (a MemoryError too) must not first need an import
 # Why the board last reset (hw.reset_cause): stable numbers, logged and sent over BLE.
-from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: E402,F401
-from pump.config import PumpConfig  # noqa: E402
-from pump.errors import E_MALFORMED, PumpError  # noqa: E402
-from pump.jsonfile import read_json  # noqa: E402
-from pump.units import json_text, whole  # noqa: E402
+from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: F401
+from pump.config import PumpConfig
+from pump.errors import E_MALFORMED, PumpError
+from pump.jsonfile import read_json
+from pump.units import json_text, whole
 
 BOARDS = ("pico_w", "esp32_devkit", "sim")
 

@@ -162,7 +162,7 @@ class Advertisement(ServiceInterface):
         return self.local_name
 
     @dbus_property(access=PropertyAccess.READ)
-    def ServiceUUIDs(self) -> "as":  # noqa: F821, F722
+    def ServiceUUIDs(self) -> "as":  # noqa: F722
         return self.uuids
 
     @dbus_property(access=PropertyAccess.READ)
@@ -225,11 +225,11 @@ class Characteristic(ServiceInterface):
         return self.service
 
     @dbus_property(access=PropertyAccess.READ)
-    def Flags(self) -> "as":  # noqa: F821, F722
+    def Flags(self) -> "as":  # noqa: F722
         return self.flags
 
     @dbus_property(access=PropertyAccess.READ)
-    def Value(self) -> "ay":  # noqa: F821, F722
+    def Value(self) -> "ay":  # noqa: F821
         return self.value
 
     @dbus_property(access=PropertyAccess.READ)

@@ -40,7 +40,7 @@ def run_manifest(**options):
     env = {"options": _Options(dict(options)), "package": package,
            "freeze": lambda path, **kw: other.append(("freeze", path)),
            "include": lambda path, **kw: other.append(("include", path))}
-    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), env)  # noqa: S102 - the project's own manifest
+    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), env)  # the project's own manifest
     return frozen, other
 
 

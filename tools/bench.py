@@ -13,14 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for _p in (ROOT / "lib", ROOT):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
-
-from pump import app as pump_app  # noqa: E402
-from tools import ble_bench, mpy_build  # noqa: E402
-from tools.heapsearch import (  # noqa: E402 - the whole-app probe runs, shared with tools/frozen_bench.py
+import tools
+from pump import app as pump_app
+from tools import ble_bench, mpy_build
+from tools.heapsearch import (  # the whole-app probe runs, shared with tools/frozen_bench.py
     MICROPYTHON,
     app_run,
     conc_ug_per_ml,
@@ -28,8 +24,10 @@ from tools.heapsearch import (  # noqa: E402 - the whole-app probe runs, shared 
     probe,
     unix_mpy_tree,
 )
-from tools.scenario import Scenario, load  # noqa: E402
-from tools.sim import Simulation  # noqa: E402
+from tools.scenario import Scenario, load
+from tools.sim import Simulation
+
+ROOT = Path(tools.ROOT)
 
 NODE = os.environ.get("NODE", "node")
 WASM_RUN = ROOT / "host_tests" / "wasm" / "run.mjs"

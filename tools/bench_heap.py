@@ -22,7 +22,7 @@ def _live():
 
 def main():
     base = _live()
-    import pump.app  # noqa: F401  - the firmware: app, controller, safety, store, log, ...
+    import pump.app  # the firmware: app, controller, safety, store, log, ...
 
     code = _live() - base
     from board import sim as simboard

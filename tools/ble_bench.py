@@ -17,15 +17,10 @@ import statistics
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(ROOT, "lib"), ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from tools import pumpproto as pp  # noqa: E402
-from tools.blehost import bluetooth  # noqa: E402
-from tools.blehost.central import Central  # noqa: E402
-from tools.pumpphone import Phone  # noqa: E402
+from tools import pumpproto as pp
+from tools.blehost import bluetooth
+from tools.blehost.central import Central
+from tools.pumpphone import Phone
 
 _SERVICE = bluetooth.UUID("7a1e0001-52d4-4c3f-9b1e-5d2f7c1a0b01")
 _VALUE = bluetooth.UUID("7a1e0005-52d4-4c3f-9b1e-5d2f7c1a0b01")

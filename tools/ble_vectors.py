@@ -11,16 +11,15 @@ import os
 import struct
 import sys
 
-from tools import pumpproto  # first: it puts lib/ on the path
-from pump import events, racp  # noqa: E402
-from pump.commands import OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, pack_response  # noqa: E402
-from pump.errors import E_HARD_LIMIT, E_REPLAY  # noqa: E402
-from pump.eventlog import RECORD_SIZE, encode  # noqa: E402
-from pump.frames import crc16  # noqa: E402
-from pump.hmac import hmac_sha256  # noqa: E402
-from pump.telemetry import ALARM, STATUS  # noqa: E402
+from pump import events, racp
+from pump.commands import OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, pack_response
+from pump.errors import E_HARD_LIMIT, E_REPLAY
+from pump.eventlog import RECORD_SIZE, encode
+from pump.frames import crc16
+from pump.hmac import hmac_sha256
+from pump.telemetry import ALARM, STATUS
+from tools import ROOT, pumpproto
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PATH = os.path.join(ROOT, "host_tests", "vectors", "ble_frames.json")
 CLINICIAN_KEY = bytes(range(0x10, 0x30))  # test keys only: never a pump's
 PATIENT_KEY = bytes(range(0x80, 0xA0))

@@ -18,14 +18,14 @@ import asyncio
 import datetime
 import warnings
 
-from tools.pumplink import EPOCH, Link, LinkError, check_call  # (puts lib/ on the path)
+from tools.pumplink import EPOCH, Link, LinkError, check_call
 
-from tools import pumpproto as pp  # noqa: E402
+from tools import pumpproto as pp
 
-from pump import racp  # noqa: E402
-from pump.errors import E_COUNTER_AHEAD, E_REPLAY, PumpError  # noqa: E402
-from pump.frames import MAX_FRAME, MIN_FRAME  # noqa: E402
-from pump.units import ug_to_ng  # noqa: E402
+from pump import racp
+from pump.errors import E_COUNTER_AHEAD, E_REPLAY, PumpError
+from pump.frames import MAX_FRAME, MIN_FRAME
+from pump.units import ug_to_ng
 
 RESPONSE_TIMEOUT_S = 10.0
 # response fields (tools/pumpproto.decode_response) a command returns to the programmer
@@ -369,7 +369,7 @@ class BleakGatt:
 async def _quietly(coro):
     try:
         await coro
-    except Exception:
+    except Exception:  # noqa: BLE001 - closing a link that may be gone already
         pass
 
 

@@ -17,15 +17,11 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(ROOT, "lib"), ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import board  # noqa: E402
-from board import drivers  # noqa: E402
-from pump.errors import PumpError  # noqa: E402
-from tools.mpy_build import BOARDS  # noqa: E402
+import board
+from board import drivers
+from pump.errors import PumpError
+from tools import ROOT
+from tools.mpy_build import BOARDS
 
 DEFAULT_PATH = os.path.join(ROOT, "config.json")  # git-ignored: calibration belongs to one physical pump
 

@@ -26,13 +26,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tools
+from pump import VERSION
 from tools import boardconfig, keys, mpy_build
 from tools.boardconfig import ConfigError
 from tools.keys import KeysError
 
-from pump import VERSION  # noqa: E402  (lib/ is on the path once tools.boardconfig is imported)
+ROOT = Path(tools.ROOT)
 
-ROOT = Path(__file__).resolve().parent.parent
 KEYS_FILE = "keys.json"  # the same name on the board (in its root folder)
 CONFIG_FILE = "config.json"
 # removed before copying, so no module deleted from the source tree lingers on the board

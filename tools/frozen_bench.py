@@ -20,11 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import tools
+from tools import heapsearch, mpy_build
 
-from tools import heapsearch, mpy_build  # noqa: E402
+ROOT = Path(tools.ROOT)
 
 FROZEN_PATH = ".frozen"  # nothing from the filesystem: pump, board and asyncio come from the image
 # every module the whole-app probe imports must come from the image, or the figure would not be the frozen one

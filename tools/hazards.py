@@ -15,7 +15,8 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tools import ROOT
+
 _COPY = ("lib", "board", "tools", "host_tests", "pyproject.toml")
 
 _SIM = "host_tests/test_sim.py::"

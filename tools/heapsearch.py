@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tools
 from tools import mpy_build
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(tools.ROOT)
+
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"  # the pinned unix port (requirements.txt)
 
 # board modules the whole-app probe needs besides lib/pump (board.sim is host-only: a board's own module is smaller)
@@ -53,7 +55,7 @@ def conc_ug_per_ml(ml_per_day):
     return 1000 if ml_per_day > 1 else 10000
 
 
-def app_run(mpy_path, heap_kb, days, ml_per_day=0.5, ble=True, micropython=MICROPYTHON):  # noqa: PLR0913
+def app_run(mpy_path, heap_kb, days, ml_per_day=0.5, ble=True, micropython=MICROPYTHON):
     """The whole app (tools/bench_app.py; with `ble`, the BLE service on the fake radio, a central connected) for
     `days` at `heap_kb`; its JSON, or None when it ran out of heap."""
     conc = conc_ug_per_ml(ml_per_day)
@@ -67,7 +69,7 @@ def app_run(mpy_path, heap_kb, days, ml_per_day=0.5, ble=True, micropython=MICRO
     return res
 
 
-def min_heap_kb(mpy_path, days=7, lo=64, hi=512, step=4, probe_days=0.25, **run):  # noqa: PLR0913
+def min_heap_kb(mpy_path, days=7, lo=64, hi=512, step=4, probe_days=0.25, **run):
     """Least -X heapsize (KB, multiple of `step`) on which the app runs `days` (`run`: app_run's ble, micropython).
 
     Bisected on `probe_days` runs (every hourly sample, checkpoint and status line comes round in them) between `lo`

@@ -14,12 +14,9 @@ import os
 import stat
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if os.path.join(ROOT, "lib") not in sys.path:
-    sys.path.insert(0, os.path.join(ROOT, "lib"))
-
-from pump.cmdauth import ROLE_NAMES, parse_keys  # noqa: E402  (the pump's own check of the format)
-from pump.errors import PumpError  # noqa: E402
+from pump.cmdauth import ROLE_NAMES, parse_keys  # the pump's own check of the format
+from pump.errors import PumpError
+from tools import ROOT
 
 DEFAULT_PATH = os.path.join(ROOT, "keys.json")
 KEY_NAMES = ROLE_NAMES

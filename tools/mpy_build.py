@@ -15,7 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import tools
+
+ROOT = Path(tools.ROOT)
 
 # board module -> mpy-cross architecture of its MCU (used for @micropython.native / viper code)
 BOARDS = {

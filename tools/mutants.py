@@ -28,7 +28,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import tools
+
+ROOT = Path(tools.ROOT)
 STAGES = ROOT / "out" / "mutmut"
 DOC = ROOT / "docs" / "mutation.md"
 REPORT = ROOT / "out" / "mutants.json"

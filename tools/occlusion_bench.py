@@ -23,14 +23,9 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(ROOT, "lib"), ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from board.sim import Hydraulics, Plant, SimPressure, SimRng, VirtualClock  # noqa: E402
-from pump.compat import TICKS_MASK  # noqa: E402
-from pump.occlusion import OCCLUDED, REASON_FULL, SUSPECT, OcclusionDetector  # noqa: E402
+from board.sim import Hydraulics, Plant, SimPressure, SimRng, VirtualClock
+from pump.compat import TICKS_MASK
+from pump.occlusion import OCCLUDED, REASON_FULL, SUSPECT, OcclusionDetector
 
 DAY_MS = 86400000
 NL_PER_STEP = 200

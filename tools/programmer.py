@@ -27,11 +27,11 @@ from tools.boardconfig import ConfigError
 from tools.pumplink import DryRunLink, LinkError, wall_s
 from tools.rxreport import LIBRARY, InputError, format_report, report, simulation
 
-from pump.calendar import check_wall_s  # noqa: E402  (lib/ is on the path once tools.boardconfig is imported)
-from pump.config import PumpConfig  # noqa: E402
-from pump.druglib import DrugLibrary  # noqa: E402
-from pump.errors import PumpError  # noqa: E402
-from pump.therapy import parse_prescription  # noqa: E402
+from pump.calendar import check_wall_s
+from pump.config import PumpConfig
+from pump.druglib import DrugLibrary
+from pump.errors import PumpError
+from pump.therapy import parse_prescription
 
 EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
 EXIT_INPUT = 2

@@ -7,18 +7,11 @@ authenticate to the pump raises LinkError.
 """
 
 import datetime
-import os
-import sys
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(_ROOT, "lib"), _ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from pump.errors import E_MALFORMED, PumpError  # noqa: E402
-from pump.telemetry import STATUS_LEN, Telemetry  # noqa: E402
-from pump.units import ug_to_ng  # noqa: E402
-from tools.pumpproto import decode_status  # noqa: E402
+from pump.errors import E_MALFORMED, PumpError
+from pump.telemetry import STATUS_LEN, Telemetry
+from pump.units import ug_to_ng
+from tools.pumpproto import decode_status
 
 # command -> the arguments it takes (all optional ones may be left out)
 COMMANDS = {

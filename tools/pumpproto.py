@@ -12,32 +12,26 @@ drift apart; docs/ble.md describes the protocol byte by byte.
 """
 
 import json
-import os
 import struct
-import sys
 
-_LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
-if _LIB not in sys.path:  # the firmware's modules, whichever directory the tool runs from
-    sys.path.insert(0, _LIB)
-
-from pump import events  # noqa: E402
-from pump import frames as _frames  # noqa: E402
-from pump import racp  # noqa: E402
-from pump.alarms import NAME as ALARM_NAMES  # noqa: E402
-from pump.alarms import PRIORITY as ALARM_PRIORITIES  # noqa: E402
-from pump.alarms import TEXT as ALARM_TEXTS  # noqa: E402
-from pump.bleservice import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,  # noqa: E402
+from pump import events
+from pump import frames as _frames
+from pump import racp
+from pump.alarms import NAME as ALARM_NAMES
+from pump.alarms import PRIORITY as ALARM_PRIORITIES
+from pump.alarms import TEXT as ALARM_TEXTS
+from pump.bleservice import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,
                              FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
-from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN  # noqa: E402
-from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,  # noqa: E402
+from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN
+from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
                            OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
                            RESPONSE_LEN, TABLE)
-from pump.errors import MESSAGES  # noqa: E402
-from pump.eventlog import RECORD_SIZE  # noqa: E402
-from pump.eventlog import decode as _decode_record  # noqa: E402
-from pump.hmac import hmac_sha256  # noqa: E402
-from pump.telemetry import ALARM, STATE_NAMES, STATUS  # noqa: E402
-from pump.therapy import MODE_NAMES  # noqa: E402
+from pump.errors import MESSAGES
+from pump.eventlog import RECORD_SIZE
+from pump.eventlog import decode as _decode_record
+from pump.hmac import hmac_sha256
+from pump.telemetry import ALARM, STATE_NAMES, STATUS
+from pump.therapy import MODE_NAMES
 
 __all__ = [
     "ALARM_NAMES",

@@ -8,8 +8,8 @@ import os
 
 from tools import boardconfig
 
-from pump.therapy import MODE_STOPPED, WEEKDAYS  # noqa: E402  (lib/ is on the path once tools.boardconfig is imported)
-from pump.units import format_hhmm  # noqa: E402
+from pump.therapy import MODE_STOPPED, WEEKDAYS
+from pump.units import format_hhmm
 
 LIBRARY = os.path.join(boardconfig.ROOT, "lib", "druglib.json")
 

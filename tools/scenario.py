@@ -2,15 +2,9 @@
 numbers ints (20000.0 is 20000: JSON writers emit it so; 1.5, NaN, inf or true where an integer belongs are refused)."""
 
 import json
-import os
-import sys
 
-_LIB = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib")
-if _LIB not in sys.path:
-    sys.path.insert(0, _LIB)
-
-from pump.errors import PumpError  # noqa: E402
-from pump.units import as_int, as_number, json_text, whole  # noqa: E402
+from pump.errors import PumpError
+from pump.units import as_int, as_number, json_text, whole
 
 SCENARIO_VERSION = 1
 _TOP = {

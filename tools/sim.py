@@ -18,25 +18,21 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(ROOT, "lib"), ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from board import sim as simboard  # noqa: E402
-from board.simflash import FakeStorage  # noqa: E402
-from pump import alarms as al  # noqa: E402
-from pump import events as ev  # noqa: E402
-from pump.cmdauth import CommandAuth  # noqa: E402
-from pump.compat import ticks_diff  # noqa: E402
-from pump.config import RESET_POWER_ON, RESET_WATCHDOG, PumpConfig  # noqa: E402
-from pump.controller import Pump  # noqa: E402
-from pump.druglib import DrugLibrary  # noqa: E402
-from pump.errors import E_STATE, MESSAGES, PumpError  # noqa: E402
-from pump.eventlog import EventLog  # noqa: E402
-from pump.therapy import parse_prescription  # noqa: E402
-from tools.reference import Reference  # noqa: E402
-from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load  # noqa: E402
+from board import sim as simboard
+from board.simflash import FakeStorage
+from pump import alarms as al
+from pump import events as ev
+from pump.cmdauth import CommandAuth
+from pump.compat import ticks_diff
+from pump.config import RESET_POWER_ON, RESET_WATCHDOG, PumpConfig
+from pump.controller import Pump
+from pump.druglib import DrugLibrary
+from pump.errors import E_STATE, MESSAGES, PumpError
+from pump.eventlog import EventLog
+from pump.therapy import parse_prescription
+from tools import ROOT
+from tools.reference import Reference
+from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load
 
 DAY_MS = 86400000
 EPOCH = datetime.datetime(2000, 1, 1)

@@ -27,22 +27,16 @@ stream of their own, so the other events keep their draws). Invariants (each vio
 import argparse
 import bisect
 import json
-import os
 import random
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(ROOT, "lib"), ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from board.sim import HYD_CLEARED, HYD_OCCLUDED, HYD_OPEN  # noqa: E402
-from pump import alarms as al  # noqa: E402
-from pump import battery  # noqa: E402
-from pump.reservoir import STATE_EMPTY, STATE_LOW  # noqa: E402
-from tools.scenario import Scenario  # noqa: E402
-from tools.sim import DAY_MS, Simulation  # noqa: E402
+from board.sim import HYD_CLEARED, HYD_OCCLUDED, HYD_OPEN
+from pump import alarms as al
+from pump import battery
+from pump.reservoir import STATE_EMPTY, STATE_LOW
+from tools.scenario import Scenario
+from tools.sim import DAY_MS, Simulation
 
 HOUR_MS = 3600000
 NL_PER_STEP = 200

@@ -23,7 +23,7 @@ from tools import telemetryview as tv
 from tools.blelink import BleakTransport, read_history
 from tools.pumplink import LinkError
 
-from pump import racp  # noqa: E402  (lib/ is on the path once tools.pumpproto is imported)
+from pump import racp
 
 EXIT_INPUT = 2
 EXIT_LINK = 4
@@ -158,7 +158,7 @@ class Monitor:
                 try:
                     if await self.follow(gatt, stop):
                         return 0
-                except Exception as e:  # the transport's own errors (bleak, Bumble, D-Bus): the link is gone
+                except Exception as e:  # noqa: BLE001 - the transport's own errors (bleak, Bumble, D-Bus): the link is gone
                     error = "link error: %s" % (e or type(e).__name__)
                 finally:
                     await _close(gatt)

@@ -11,7 +11,7 @@ import struct
 from tools import pumpproto as pp
 from tools.pumplink import EPOCH
 
-from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # (lib/ is on the path by now)
+from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
 from pump.therapy import MODE_NAMES
 
 PRIORITY_NAMES = {3: "high", 2: "medium", 1: "low"}

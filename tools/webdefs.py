@@ -11,14 +11,10 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _p in (os.path.join(ROOT, "lib"), ROOT):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-from pump import alarms, bleservice, events, frames, racp, telemetry  # noqa: E402
-from pump.eventlog import RECORD_SIZE  # noqa: E402
-from pump.therapy import MODE_NAMES  # noqa: E402
+from pump import alarms, bleservice, events, frames, racp, telemetry
+from pump.eventlog import RECORD_SIZE
+from pump.therapy import MODE_NAMES
+from tools import ROOT
 
 PATH = os.path.join(ROOT, "tools", "web", "pumpdefs.json")
 

@@ -13,8 +13,8 @@ With `record = False` nothing is copied or appended (only counted): allocation-f
 
 
 # the module's flag and event numbers, as MicroPython's `bluetooth` has them (one table for the fake and the shim)
-from tools.blehost.constants import *  # noqa: E402, F403
-from tools.blehost.constants import (  # noqa: E402 - the ones the fake itself uses
+from tools.blehost.constants import *  # noqa: F403
+from tools.blehost.constants import (  # the ones the fake itself uses
     FLAG_INDICATE,
     FLAG_NOTIFY,
     IRQ_CENTRAL_CONNECT,
