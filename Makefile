@@ -149,7 +149,7 @@ wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly p
 	$(NODE) $(WASM_DIR)/run.mjs --heapsize $(MPY_HEAP) $(if $(K),-k $(K))
 
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
-	$(PY) -m tools.hazards --check
+	$(PY) -m verify.hazards --check
 
 test: ## everything CI runs, stopping at the first failure; the wall time goes to out/test-time.txt (make bench)
 	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; \
@@ -158,7 +158,7 @@ test: ## everything CI runs, stopping at the first failure; the wall time goes t
 test-steps: deps webdeps dbusdeps lint typecheck pytest mpytest wasmtest hazards
 
 mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
-	$(PY) -m tools.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
+	$(PY) -m verify.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
@@ -171,15 +171,15 @@ sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=
 
 soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n, RATE=mL/day)
 	mkdir -p out
-	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
+	$(PY) -m verify.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
 
 bench: $(DEPS_STAMP) ## speed, memory and wake-up table
-	$(PY) -m tools.bench
+	$(PY) -m verify.bench
 
 # one-off, not in `make test`: needs unix-port interpreters built from MicroPython's source with board/manifest.py
 # frozen in (docs/boards.md, "A frozen firmware image"); MICROPYTHON may list several (a 64-bit and a 32-bit one)
 frozen-bench: $(DEPS_STAMP) ## least heap, firmware frozen vs .mpy (MICROPYTHON="path [path32]")
-	$(PY) -m tools.frozen_bench $(foreach m,$(MICROPYTHON),--micropython $(m))
+	$(PY) -m verify.bench.frozen $(foreach m,$(MICROPYTHON),--micropython $(m))
 
 mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD=pico_w|esp32_devkit|all)
 	$(PY) -m tools.mpy_build --board $(BOARD)

@@ -157,7 +157,7 @@ class Simulation:
         return self.result()
 
     def _wake(self, t):
-        """Called at every wake-up just before the tick (tools/soak.py looks at the state there)."""
+        """Called at every wake-up just before the tick (verify/soak.py looks at the state there)."""
 
     def _check(self, t, before, after):
         """Largest |delivered - ideal| in steps, just before and just after the steps of this wake-up."""

@@ -1,5 +1,5 @@
 // tools/web/frames.js against the protocol's test vectors (host_tests/vectors/ble_frames.json, made by
-// tools/ble_vectors.py from the firmware): CRC-16, framing, reassembly, every decoder the dashboard uses, RACP
+// verify/ble_vectors.py from the firmware): CRC-16, framing, reassembly, every decoder the dashboard uses, RACP
 // requests, and the frames a pump refuses. Prints one line per failure and exits 1 if any; else "N checks passed".
 //
 // The HMAC and command-response vectors are for senders of commands; the dashboard sends none.

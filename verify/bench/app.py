@@ -1,8 +1,8 @@
 """Whole-app probe run by `make bench` on the MicroPython unix port: the asyncio firmware (pump.app.App, every task) on
 the simulated board in virtual time; prints one JSON line with wake-ups per task, steps and heap figures.
 
-    micropython -X heapsize=N tools/bench_app.py [DAYS] [DOSE_UG_PER_DAY] [UG_PER_ML] [ble]
-                                                        (MICROPYPATH=.frozen:lib:host_tests:.)
+    micropython -X heapsize=N verify/bench/app.py [DAYS] [DOSE_UG_PER_DAY] [UG_PER_ML] [ble]
+                                                         (MICROPYPATH=.frozen:lib:host_tests:.)
 
 With `ble`, the board also has the BLE role: the recording fake radio (host_tests/fakes/ble.py, counting only) with
 a connected, encrypted central, so the BLE service runs and notifies every status change.

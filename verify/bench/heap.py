@@ -1,8 +1,8 @@
 """Heap probe run by `make bench` on the 64-bit unix port and on the 32-bit webassembly port: what the firmware's code
 and its data take in the heap; prints one JSON line.
 
-    micropython tools/bench_heap.py                      (MICROPYPATH=.frozen:lib:.)
-    node host_tests/wasm/run.mjs --script tools/bench_heap.py
+    micropython verify/bench/heap.py                     (MICROPYPATH=.frozen:lib:host_tests:.)
+    node host_tests/wasm/run.mjs --script verify/bench/heap.py
 
 code: the heap the firmware's modules take once imported (pump.app and everything it imports, compiled from source
 here; the boards load .mpy, which `make bench` measures separately). sim: what the simulated board's modules add.

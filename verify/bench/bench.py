@@ -15,8 +15,10 @@ from pathlib import Path
 
 import tools
 from pump import app as pump_app
-from tools import ble_bench, mpy_build
-from tools.heapsearch import (  # the whole-app probe runs, shared with tools/frozen_bench.py
+from tools import mpy_build
+from verify.bench import ble as blebench
+from verify.bench.heapsearch import (  # the whole-app probe runs, shared with verify/bench/frozen.py
+    MICROPYPATH,
     MICROPYTHON,
     app_run,
     conc_ug_per_ml,
@@ -97,9 +99,9 @@ def main():
                      "within": ok})
 
     kb = BUDGETS
-    unix = probe([str(MICROPYTHON), "-X", "heapsize=2m", "tools/bench_cycle.py"], {"MICROPYPATH": ".frozen:lib:."})
-    cpy = probe([sys.executable, "tools/bench_cycle.py"], {"PYTHONPATH": "lib:."})
-    wasm = probe([NODE, str(WASM_RUN), "--script", "tools/bench_cycle.py"], check=False)
+    unix = probe([str(MICROPYTHON), "-X", "heapsize=2m", "verify/bench/cycle.py"], {"MICROPYPATH": MICROPYPATH})
+    cpy = probe([sys.executable, "verify/bench/cycle.py"], {"PYTHONPATH": "lib:."})
+    wasm = probe([NODE, str(WASM_RUN), "--script", "verify/bench/cycle.py"], check=False)
     row("heap per dose+check cycle, unix (64-bit)", "%.3f B" % unix["heap_bytes_per_cycle"], "0 B",
         "gc.mem_alloc over 2000 step wake-ups with hourly samples; 2000 more under heap_lock: %s"
         % ("no allocation" if unix["heap_lock_cycles_ok"] else "ALLOCATED"),
@@ -111,9 +113,9 @@ def main():
             wasm["heap_bytes_per_cycle"] == 0 and wasm["heap_lock_cycles_ok"])
     else:
         row("heap per dose+check cycle, webassembly (32-bit)", "not run", "0 B", "`make wasmdeps` first")
-    ble_env = {"MICROPYPATH": ".frozen:lib:host_tests:."}
-    for name, res in (("unix (64-bit)", probe([str(MICROPYTHON), "-X", "heapsize=2m", "tools/bench_ble.py"], ble_env)),
-                      ("webassembly (32-bit)", probe([NODE, str(WASM_RUN), "--script", "tools/bench_ble.py"],
+    ble_env = {"MICROPYPATH": MICROPYPATH}  # the probe's fake radio is in host_tests/
+    for name, res in (("unix (64-bit)", probe([str(MICROPYTHON), "-X", "heapsize=2m", "verify/bench/ble.py"], ble_env)),
+                      ("webassembly (32-bit)", probe([NODE, str(WASM_RUN), "--script", "verify/bench/ble.py"],
                                                      check=False))):
         if res is None:
             row("heap per BLE status notification, %s" % name, "not run", "0 B", "`make wasmdeps` first")
@@ -126,18 +128,18 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="bench-unix-mpy-") as tmp:
         mpy_path = unix_mpy_tree(tmp)
-        heap = probe([str(MICROPYTHON), "-X", "heapsize=2m", "tools/bench_heap.py"], {"MICROPYPATH": mpy_path})
+        heap = probe([str(MICROPYTHON), "-X", "heapsize=2m", "verify/bench/heap.py"], {"MICROPYPATH": mpy_path})
         least = min_heap_kb(mpy_path)
         apps = {ml: app_run(mpy_path, 2048, 1, ml) for ml in RATES_ML_PER_DAY}
     day = apps[0.5]
-    wasm_heap = probe([NODE, str(WASM_RUN), "--script", "tools/bench_heap.py"], check=False)
-    src_heap = probe([str(MICROPYTHON), "-X", "heapsize=2m", "tools/bench_heap.py"], {"MICROPYPATH": ".frozen:lib:."})
+    wasm_heap = probe([NODE, str(WASM_RUN), "--script", "verify/bench/heap.py"], check=False)
+    src_heap = probe([str(MICROPYTHON), "-X", "heapsize=2m", "verify/bench/heap.py"], {"MICROPYPATH": MICROPYPATH})
     ratio = wasm_heap["build_alloc_bytes"] / src_heap["build_alloc_bytes"] if wasm_heap else None
     row("least heap for 7 days, whole app + sim board, unix (64-bit)", "%d KB" % least, "<= %d KB" % kb["app_heap_kb"],
-        "bisected -X heapsize= (4 KB steps, quarter-day runs, confirmed by a 7-day run) of tools/bench_app.py: every "
+        "bisected -X heapsize= (4 KB steps, quarter-day runs, confirmed by a 7-day run) of verify/bench/app.py: every "
         "task on the simulated board at 0.5 mL/day, modules loaded as .mpy bytecode", least <= kb["app_heap_kb"])
     row("  of which firmware code (.mpy loaded into the heap)", "%.1f KB" % (heap["code_bytes"] / 1024), "-",
-        "live heap taken by importing pump.app and what it imports (tools/bench_heap.py)")
+        "live heap taken by importing pump.app and what it imports (verify/bench/heap.py)")
     row("  of which simulated board code", "%.1f KB" % (heap["sim_bytes"] / 1024), "-",
         "board.sim and board.simflash: host-only, a board's own module is far smaller")
     row("  of which pump data", "%.1f KB" % (heap["data_bytes"] / 1024), "<= %d KB" % kb["data_heap_kb"],
@@ -184,13 +186,13 @@ def main():
             % (res["steps"], res["wakeups"], res["resets"], secs), rate >= kb["days_per_s"])
         row("store writes per day, %s" % name, "%.1f" % res["store_writes_per_day"], "<= 96 + commands",
             "checkpoint every 900 s only when something changed, plus one per command")
-    ble = asyncio.run(ble_bench.measure(20))
+    ble = asyncio.run(blebench.measure(20))
     row("BLE connect + discover", "%.1f ms" % ble["connect_discover_ms"], "-",
         "median of %d, in-process Bumble link (host stacks only, no radio); scan %.1f ms"
         % (ble["runs"], ble["scan_ms"]))
     row("BLE notification latency", "%.3f ms" % ble["notify_latency_ms"], "-",
         "gatts_notify to the central's queue, median of %d" % (10 * ble["runs"]))
-    ble = asyncio.run(ble_bench.measure_pump(20))
+    ble = asyncio.run(blebench.measure_pump(20))
     row("BLE pump connect + discover", "%.0f ms" % ble["pump_connect_discover_ms"], "-",
         "the pump service on a simulated pump: scan, connect, discover, subscribe; paced by its 1 s advertising")
     row("BLE pump command round trip", "%.2f ms" % ble["pump_command_ms"], "-",
@@ -214,7 +216,7 @@ def main():
 
 
 def soak_year():
-    from tools.soak import Soak
+    from verify.soak import Soak
 
     return Soak(days=365, seed=1).run()["soak"]
 

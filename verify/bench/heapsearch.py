@@ -1,7 +1,7 @@
 """Least heap of the whole app on a MicroPython unix-port binary: the probe runs and the -X heapsize= search.
 
 Shared by `make bench` (the pinned interpreter, modules loaded as .mpy) and `make frozen-bench` (an interpreter with
-the firmware frozen into its image). The probe is tools/bench_app.py: every task of pump.app.App on the simulated
+the firmware frozen into its image). The probe is verify/bench/app.py: every task of pump.app.App on the simulated
 board in virtual time, by default with the BLE service on the fake radio and a central connected.
 """
 
@@ -17,6 +17,9 @@ from tools import mpy_build
 ROOT = Path(tools.ROOT)
 
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"  # the pinned unix port (requirements.txt)
+# MICROPYPATH of a probe run from source, from the repository root: asyncio frozen into the interpreter, lib/, and
+# host_tests/ for the fake radio (fakes.ble) the BLE probes use
+MICROPYPATH = ".frozen:lib:host_tests:."
 
 # board modules the whole-app probe needs besides lib/pump (board.sim is host-only: a board's own module is smaller)
 SIM_BOARD_FILES = ("__init__.py", "drivers.py", "failsafe.py", "sim.py", "simflash.py")
@@ -56,10 +59,10 @@ def conc_ug_per_ml(ml_per_day):
 
 
 def app_run(mpy_path, heap_kb, days, ml_per_day=0.5, ble=True, micropython=MICROPYTHON):
-    """The whole app (tools/bench_app.py; with `ble`, the BLE service on the fake radio, a central connected) for
+    """The whole app (verify/bench/app.py; with `ble`, the BLE service on the fake radio, a central connected) for
     `days` at `heap_kb`; its JSON, or None when it ran out of heap."""
     conc = conc_ug_per_ml(ml_per_day)
-    cmd = [str(micropython), "-X", "heapsize=%dk" % heap_kb, "tools/bench_app.py", str(days),
+    cmd = [str(micropython), "-X", "heapsize=%dk" % heap_kb, "verify/bench/app.py", str(days),
            str(round(ml_per_day * conc)), str(conc)] + (["ble"] if ble else [])
     res = probe(cmd, {"MICROPYPATH": mpy_path}, check=False)
     print("  app %g days in %d KB at %g mL/day%s: %s" % (days, heap_kb, ml_per_day, " with BLE" if ble else "",

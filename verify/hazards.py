@@ -1,8 +1,8 @@
 """Hazard list: each hazard, its mitigation in the firmware and the tests that show it; checks that every one of those
 tests fails when its mitigation is taken out.
 
-`python -m tools.hazards --markdown` prints docs/hazards.md (a test keeps the file in step with this table).
-`python -m tools.hazards --check [ID ...]` copies the repository to a scratch folder once per hazard, removes the
+`python -m verify.hazards --markdown` prints docs/hazards.md (a test keeps the file in step with this table).
+`python -m verify.hazards --check [ID ...]` copies the repository to a scratch folder once per hazard, removes the
 mitigation there (the `remove` edits: exact text, found once, replaced) and runs its tests with pytest: the check
 passes when they fail. A mitigation whose tests still pass without it is not shown by them, and the run exits 1.
 """
@@ -17,7 +17,7 @@ import time
 
 from tools import ROOT
 
-_COPY = ("lib", "board", "tools", "host_tests", "pyproject.toml")
+_COPY = ("lib", "board", "tools", "verify", "host_tests", "pyproject.toml")
 
 _SIM = "host_tests/test_sim.py::"
 _APP = "host_tests/test_app.py::"
@@ -275,7 +275,8 @@ def markdown():
         "",
         "Each mitigation below is shown by the tests named with it, and `make hazards` (part of `make test`) proves",
         "it: it removes the mitigation from a copy of the firmware (the edit in the last column) and the tests must",
-        "fail. The table is `tools/hazards.py`; this file is generated from it (`python -m tools.hazards --markdown`).",
+        "fail. The table is `verify/hazards.py`; this file is generated from it",
+        "(`python -m verify.hazards --markdown`).",
         "",
         "| ID | Hazard | Cause | Mitigation | Tests | Removed by |",
         "|----|--------|-------|------------|-------|------------|",

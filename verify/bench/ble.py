@@ -1,42 +1,109 @@
-"""BLE timings over the in-process link: scan, connect + discover, notification latency (medians; printed only).
+"""The BLE figures of `make bench`: the heap a status notification takes on MicroPython (a probe), and the timings of
+Bumble's host stacks on an in-process link (CPython).
 
-    python -m tools.ble_bench [--runs N] [--json OUT]
+    micropython verify/bench/ble.py                     the probe; prints JSON (MICROPYPATH=.frozen:lib:host_tests:.)
+    python -m verify.bench.ble [--runs N] [--json OUT]  the timings (medians; printed only)
 
-A board-style peripheral on the `bluetooth` shim and a Bumble central in one process: the figures are the host
-stacks' own cost (ATT/SMP/HCI in Python, no radio), a floor under what a phone sees over the air. Then the pump's
-own service on a simulated pump (tools/simble.py): connect + discover (paced by its 1 s advertising interval),
+The probe: a pump at 15 mL/day (a step every 1.152 s) with a connected, encrypted central on the recording fake radio
+(in its counting mode): every wake delivers a step and the BLE task notifies the changed status in two 20-byte
+frames. It imports only what MicroPython has; the timings' modules are imported where they run.
+
+The timings: a board-style peripheral on the `bluetooth` shim and a Bumble central in one process: the figures are the
+host stacks' own cost (ATT/SMP/HCI in Python, no radio), a floor under what a phone sees over the air. Then the pump's
+own service on a simulated pump (tools/sim/ble.py): connect + discover (paced by its 1 s advertising interval),
 passkey pairing, an authenticated command's round trip, and a status notification after a step.
 """
 
-import argparse
-import asyncio
+import gc
 import json
-import logging
-import os
-import statistics
 import sys
-import time
 
-from tools import pumpproto as pp
-from tools.blehost import bluetooth
-from tools.blehost.central import Central
-from tools.pumpphone import Phone
+from pump.compat import heap_lock, heap_unlock, ticks_diff
 
-_SERVICE = bluetooth.UUID("7a1e0001-52d4-4c3f-9b1e-5d2f7c1a0b01")
-_VALUE = bluetooth.UUID("7a1e0005-52d4-4c3f-9b1e-5d2f7c1a0b01")
+# ---- heap per status notification: the probe (MicroPython, either word size) ---------------------------------------
+_WAKES = 500
+
+
+def build():
+    from board import sim as simboard
+    from board.simflash import FakeStorage
+    from fakes import ble as bluetooth  # the recording fake radio (host_tests/fakes), counting only
+    from pump.bleservice import PumpService
+    from pump.config import PumpConfig
+    from pump.controller import Pump
+    from pump.druglib import DrugLibrary
+
+    clock = simboard.VirtualClock()
+    hw = simboard.build({"clock": clock, "storage": FakeStorage(), "setup": None,
+                         "plant": simboard.Plant(fill_ul=40000)})
+    pump = Pump(hw, PumpConfig({"checkpoint_interval_s": 86400}), DrugLibrary.load("lib/druglib.json"),
+                clock.ticks_ms())
+    pump.refill(40000, 1000)
+    pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
+                  "therapy": {"mode": "constant", "dose_ug_per_day": 15000}})
+    radio = bluetooth.BLE()
+    svc = PumpService(radio, bluetooth, pump, hw.storage, hw.uid_hex, "bench", clock, urandom=bytes,
+                      out=lambda text: None)
+    radio.connect()
+    radio.encrypt()
+    svc.run(clock.ticks_ms())
+    radio.indicate_done()
+    return clock, pump, svc, radio
+
+
+def wakes(clock, pump, tick, run, n):
+    """n wake-ups at the pump's deadlines; `tick` and `run` are bound methods fetched once (fetching one allocates)."""
+    while n > 0:
+        deadline = pump.plan.next_deadline()
+        clock.t_ms += ticks_diff(deadline, clock.ticks_ms())
+        tick(deadline)
+        run(deadline)
+        n -= 1
+
+
+def probe():
+    clock, pump, svc, radio = build()
+    tick = pump.tick
+    run = svc.run
+    wakes(clock, pump, tick, run, 20)
+    radio.record = False
+    first = radio.notifies
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0
+    wakes(clock, pump, tick, run, _WAKES)
+    allocated = (gc.mem_alloc() if hasattr(gc, "mem_alloc") else 0) - before
+    gc.enable()
+    notifies = radio.notifies - first
+    locked_ok = True
+    heap_lock()
+    try:
+        wakes(clock, pump, tick, run, _WAKES)
+    except MemoryError:
+        locked_ok = False
+    finally:
+        heap_unlock()
+    locked = radio.notifies - first - notifies
+    print(json.dumps({"notifications": notifies, "heap_bytes_per_notification": allocated / max(notifies, 1),
+                      "heap_lock_ok": locked_ok, "locked_notifications": locked}))
+
+
+# ---- timings over Bumble's in-process link (CPython) -------------------------------------------------------------
+_SERVICE = "7a1e0001-52d4-4c3f-9b1e-5d2f7c1a0b01"
+_VALUE = "7a1e0005-52d4-4c3f-9b1e-5d2f7c1a0b01"
 _NAME = b"bench"
 
 
 class _Peripheral:
     """Four characteristics, one notifying; advertises every 20 ms and again after each disconnection."""
 
-    def __init__(self, ble):
+    def __init__(self, bluetooth, ble):
         self.ble = ble
         ble.irq(self._irq)
         ble.active(True)
         chars = [(bluetooth.UUID(0x2A19 + i), bluetooth.FLAG_READ) for i in range(3)]
-        ((*_, self.value),) = ble.gatts_register_services(
-            [(_SERVICE, chars + [(_VALUE, bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY)])])
+        value = (bluetooth.UUID(_VALUE), bluetooth.FLAG_READ | bluetooth.FLAG_NOTIFY)
+        ((*_, self.value),) = ble.gatts_register_services([(bluetooth.UUID(_SERVICE), chars + [value])])
         self.advertise()
 
     def advertise(self):
@@ -49,12 +116,20 @@ class _Peripheral:
 
 def _quiet():
     """Bumble's warnings about unsolicited notifications (the battery level) would fill the table's output."""
+    import logging
+
     logging.getLogger("bumble").setLevel(logging.ERROR)
 
 
 async def measure(runs):
+    import statistics
+    import time
+
+    from tools.blehost import bluetooth
+    from tools.blehost.central import Central
+
     _quiet()
-    peripheral = _Peripheral(bluetooth.BLE())
+    peripheral = _Peripheral(bluetooth, bluetooth.BLE())
     phone = await Central().start()
     scan_s, connect_s, latency_s = [], [], []
     for _ in range(runs):
@@ -64,7 +139,7 @@ async def measure(runs):
         link = await phone.connect(advert)
         await link.discover()
         t2 = time.perf_counter()
-        queue = await link.subscribe(_VALUE)
+        queue = await link.subscribe(bluetooth.UUID(_VALUE))
         for i in range(10):
             sent = time.perf_counter()
             peripheral.ble.gatts_notify(link.handle, peripheral.value, bytes([i]) * 20)
@@ -83,11 +158,19 @@ async def measure(runs):
 
 
 async def measure_pump(runs, connects=3):
-    _quiet()
+    import asyncio
+    import os
+    import statistics
+    import time
+
+    from tools import pumpproto as pp
+    from tools.blehost.central import Central
+    from tools.pumpphone import Phone
     from tools.scenario import Scenario
     from tools.sim import Simulation
     from tools.simble import BleSim
 
+    _quiet()
     doc = {"days": 30, "pump": {"nl_per_step": 200}, "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
            "fill_ul": 20000, "therapy": {"mode": "constant", "dose_ug_per_day": 5000}}
     keys = {"clinician": os.urandom(32).hex(), "patient": os.urandom(32).hex()}
@@ -136,7 +219,11 @@ async def measure_pump(runs, connects=3):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.ble_bench", description=__doc__.split("\n")[0])
+    import argparse
+    import asyncio
+
+    ap = argparse.ArgumentParser(prog="python -m verify.bench.ble", description="BLE timings over Bumble's "
+                                 "in-process link: scan, connect + discover, notification latency (medians)")
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args(argv)
@@ -155,4 +242,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if sys.implementation.name == "micropython":
+        probe()
+    else:
+        sys.exit(main())

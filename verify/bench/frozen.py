@@ -1,13 +1,13 @@
 """`make frozen-bench`: the whole app's least heap with the firmware frozen into the MicroPython image, against the same
 firmware loaded as .mpy; also the .mpy size per board at mpy-cross -O0 and -O3. Table on stdout, out/frozen-bench.json.
 
-    python -m tools.frozen_bench --micropython PATH [--micropython PATH ...] [--days 7] [--no-ble] [--no-baseline]
+    python -m verify.bench.frozen --micropython PATH [--micropython PATH ...] [--days 7] [--no-ble] [--no-baseline]
 
 Each PATH is a unix-port MicroPython whose image freezes board/manifest.py with port=False, sim=True (lib/pump, the
 board package with the simulated board, the fake BLE radio, asyncio); a 32-bit one (x86) gives the boards' word
 size. Such an interpreter is built from MicroPython's source, which no package registry serves: this is a one-off
 measurement on a machine that has one, not part of `make test` (docs/boards.md, "A frozen firmware image", has the
-figures and how they were taken). For each PATH the probe tools/bench_app.py (7 days, with and without the BLE
+figures and how they were taken). For each PATH the probe verify/bench/app.py (7 days, with and without the BLE
 service on the fake radio) runs twice on the same interpreter: with the firmware frozen (MICROPYPATH=.frozen only)
 and with lib/pump + board cross-compiled to .mpy placed before .frozen (loaded into the heap, as the boards do
 today). The pinned interpreter (.venv/bin/micropython, .mpy) runs as the baseline (`make bench`).
@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 
 import tools
-from tools import heapsearch, mpy_build
+from tools import mpy_build
+from verify.bench import heapsearch
 
 ROOT = Path(tools.ROOT)
 
@@ -61,7 +62,7 @@ def check_frozen(binary):
 def measure(binary, mpy_path, firmware, days, ble):
     """One row: least heap for `days` (bisected in 4 KB steps), and what the heap holds: code and data (bench_heap),
     live heap after collection over `days`, simulated flash."""
-    heap = heapsearch.probe([str(binary), "-X", "heapsize=2m", "tools/bench_heap.py"], {"MICROPYPATH": mpy_path})
+    heap = heapsearch.probe([str(binary), "-X", "heapsize=2m", "verify/bench/heap.py"], {"MICROPYPATH": mpy_path})
     print("%s, firmware %s%s:" % (binary, firmware, ", BLE" if ble else ""), file=sys.stderr)
     least = heapsearch.min_heap_kb(mpy_path, days=days, lo=16, ble=ble, micropython=binary)
     run = heapsearch.app_run(mpy_path, least, days, ML_PER_DAY, ble=ble, micropython=binary)
@@ -121,7 +122,7 @@ def print_report(rows, sizes, days):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tools.frozen_bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m verify.bench.frozen", description=__doc__.splitlines()[0])
     parser.add_argument("--micropython", action="append", default=[], metavar="PATH",
                         help="unix-port MicroPython with board/manifest.py frozen in (repeat for a 32-bit one)")
     parser.add_argument("--days", type=float, default=7, help="simulated days the least heap must last (7)")

@@ -2,7 +2,7 @@
 corrections, sensor noise, occlusions, sensor faults, stalls and battery events; invariants checked at every wake-up.
 Seeded, deterministic.
 
-    python -m tools.soak [--days 3650] [--seed 1] [--ml-per-day R] [--json OUT]
+    python -m verify.soak [--days 3650] [--seed 1] [--ml-per-day R] [--json OUT]
                                                     (make soak; CI runs one year in host_tests)
 
 The firmware's own Pump runs on the simulated board through tools.sim.Simulation (hydraulic plant, pressure noise,
@@ -504,7 +504,7 @@ def summary(res):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.soak", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m verify.soak", description=__doc__.split("\n")[0])
     ap.add_argument("--days", type=float, default=3650)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--ml-per-day", type=float, metavar="R", help="every program at R mL/day (morphine 10 mg/mL)")

@@ -2,8 +2,8 @@
 a decoder must read back. host_tests/vectors/ble_frames.json is this module's output; Python tests check it both ways
 and other decoders (the phone's JavaScript) are checked against the same file.
 
-    python -m tools.ble_vectors            # rewrite host_tests/vectors/ble_frames.json
-    python -m tools.ble_vectors --check    # exit 1 when the file is not what the code produces
+    python -m verify.ble_vectors            # rewrite host_tests/vectors/ble_frames.json
+    python -m verify.ble_vectors --check    # exit 1 when the file is not what the code produces
 """
 
 import json
@@ -133,7 +133,7 @@ def vectors():
     ]
     return {
         "format": 1,
-        "about": "pump BLE frames (docs/ble.md): made by tools/ble_vectors.py from the firmware's own code",
+        "about": "pump BLE frames (docs/ble.md): made by verify/ble_vectors.py from the firmware's own code",
         "keys": {"clinician": _hex(CLINICIAN_KEY), "patient": _hex(PATIENT_KEY)},
         "crc16": [{"data": _hex(d), "crc": crc16(d)} for d in (b"123456789", b"", bytes(range(20)))],
         "hmac_sha256": [{"key": _hex(k), "data": _hex(d), "mac": _hex(hmac_sha256(k, d))}
@@ -158,7 +158,7 @@ def main(argv=None):
     if "--check" in argv:
         with open(PATH) as f:
             same = f.read() == current
-        print("%s is %s" % (PATH, "up to date" if same else "stale: run python -m tools.ble_vectors"))
+        print("%s is %s" % (PATH, "up to date" if same else "stale: run python -m verify.ble_vectors"))
         return 0 if same else 1
     os.makedirs(os.path.dirname(PATH), exist_ok=True)
     with open(PATH, "w") as f:

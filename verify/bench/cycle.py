@@ -1,6 +1,6 @@
 """Control-cycle probe run by `make bench` on MicroPython and on CPython: heap per step cycle, cycle time, prints JSON.
 
-    micropython tools/bench_cycle.py      (MICROPYPATH=.frozen:lib:.)
+    micropython verify/bench/cycle.py      (MICROPYPATH=.frozen:lib:host_tests:.)
 """
 
 import gc

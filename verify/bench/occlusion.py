@@ -1,6 +1,6 @@
 """Occlusion bench: the hydraulic plant (board.sim) and pump.occlusion driven by an exact integer step schedule.
 
-    python -m tools.occlusion_bench [--trials N] [--days D] [--seed S] [--json OUT]
+    python -m verify.bench.occlusion [--trials N] [--days D] [--seed S] [--json OUT]
 
 No controller: each wake-up reads the residual, steps once unless the detector says OCCLUDED, reads the peak. For
 every rate and for the default and 5x compliance it measures
@@ -471,7 +471,7 @@ def tables(out):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.occlusion_bench", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m verify.bench.occlusion", description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=8, help="full-occlusion onsets per rate and compliance")
     ap.add_argument("--days", type=float, default=365, help="length of the no-occlusion runs")
     ap.add_argument("--seed", type=int, default=1)

@@ -1,17 +1,17 @@
 """Mutation testing of the safety-critical modules (mutmut): stage, run each module on its tests, score, survivors.
 
-    python -m tools.mutants run [--max-children N] [--keep [--only PATTERN]...] [--retry] lib/pump/x.py ...
-    python -m tools.mutants report lib/pump/x.py ...
-    python -m tools.mutants show lib/pump/x.py MUTANT_NAME
+    python -m verify.mutants run [--max-children N] [--keep [--only PATTERN]...] [--retry] lib/pump/x.py ...
+    python -m verify.mutants report lib/pump/x.py ...
+    python -m verify.mutants show lib/pump/x.py MUTANT_NAME
 
 Each module runs in its own staging folder, out/mutmut/<module>/ (mutmut names mutants by module path, e.g.
 `pump.stall.xǁStallCheckǁsteps__mutmut_3`, and imports what it mutates from `mutants/src/`): `src` is the repo's lib/,
-host_tests, board, tools, docs, boot.py and main.py are the repo's. mutmut copies them into `mutants/`, mutates the one
-module, records which of the module's tests call each function, and runs every mutant against those tests only. A
-module's tests are host_tests/pure/test_<name>.py and host_tests/test_<name>*.py, plus the files EXTRA_TESTS adds
-(tests that drive it through another module), less the long-horizon ones in DESELECTED. `run` starts each module
-afresh unless --keep (then mutants of unchanged functions keep their result; --only re-runs the mutants matching a
-pattern such as 'pump.stall.*'; --retry re-runs the mutants the last run did not kill).
+host_tests, board, tools, verify, docs, boot.py and main.py are the repo's. mutmut copies them into `mutants/`,
+mutates the one module, records which of the module's tests call each function, and runs every mutant against those
+tests only. A module's tests are host_tests/pure/test_<name>.py and host_tests/test_<name>*.py, plus the files
+EXTRA_TESTS adds (tests that drive it through another module), less the long-horizon ones in DESELECTED. `run` starts
+each module afresh unless --keep (then mutants of unchanged functions keep their result; --only re-runs the mutants
+matching a pattern such as 'pump.stall.*'; --retry re-runs the mutants the last run did not kill).
 
 The report prints a table and writes out/mutants.json: per module the mutants killed (a test failed, or it ran out
 of time), survived (no test failed, or no test ran it), equivalent, and the score = killed / (all - equivalent).
@@ -37,7 +37,7 @@ REPORT = ROOT / "out" / "mutants.json"
 MUTMUT = Path(sys.executable).parent / "mutmut"
 
 # what the tests read besides lib/ (the staging folder links to them; mutmut copies them as they are)
-COPIED = ("host_tests", "board", "tools", "docs", "boot.py", "main.py")
+COPIED = ("host_tests", "board", "tools", "verify", "docs", "boot.py", "main.py")
 
 # test files that exercise a module besides its own (pure/test_<name>.py, test_<name>*.py)
 EXTRA_TESTS = {
@@ -125,7 +125,7 @@ def _pyproject(path):
         if t.partition("::")[0] in sel:
             sel += ["--deselect", t]
     lines = [
-        "# written by tools/mutants.py for mutmut: regenerated on every run",
+        "# written by verify/mutants.py for mutmut: regenerated on every run",
         "[tool.pytest.ini_options]",
         'pythonpath = ["src", ".", "host_tests"]',
         'python_files = ["test_*.py"]',
@@ -305,7 +305,7 @@ def print_table(out):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.mutants", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m verify.mutants", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="mutate each module, run its tests on every mutant, report")
     r.add_argument("--max-children", type=int, default=1, help="mutants run in parallel (the machine is shared)")
