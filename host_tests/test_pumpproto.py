@@ -1,5 +1,5 @@
-"""tools/pumpproto.py (the host side of the BLE protocol) against the test vectors, CPython's own CRC and HMAC, and the
-firmware's service on the fake radio."""
+"""tools/pumplink/proto.py (the host side of the BLE protocol) against the test vectors, CPython's own CRC and HMAC,
+and the firmware's service on the fake radio."""
 
 import binascii
 import hashlib
@@ -17,8 +17,8 @@ from pump.commands import roles_for
 from pure.test_ble_auth import KC, KP
 from pure.test_ble_service import Bench
 from pure.test_controller import PB, rx
-from tools import pumpproto
-from tools.pumpproto import (OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, ROLE_CLINICIAN, ROLE_PATIENT,
+from tools.pumplink import proto as pumpproto
+from tools.pumplink.proto import (OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, ROLE_CLINICIAN, ROLE_PATIENT,
                              FrameError, Reassembler)
 from verify import ble_vectors
 

@@ -11,12 +11,12 @@ from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport import open_transport
 
-from tools import simble
-from tools import pumpproto as pp
 from tools.blehost.central import IO_KEYBOARD_DISPLAY, Central
-from tools.pumpphone import Phone
-from tools.scenario import Scenario
-from tools.sim import Simulation, main
+from tools.pumplink import proto as pp
+from tools.pumplink.phone import Phone
+from tools.sim import ble as simble
+from tools.sim.scenario import Scenario
+from tools.sim.sim import Simulation, main
 from verify.bench import ble as blebench
 
 

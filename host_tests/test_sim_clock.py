@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.scenario import Scenario, ScenarioError
-from tools.sim import Simulation
+from tools.sim.scenario import Scenario, ScenarioError
+from tools.sim.sim import Simulation
 
 DAY_MS = 86400000
 WEEK_MS = 7 * DAY_MS

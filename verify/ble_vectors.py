@@ -18,7 +18,8 @@ from pump.eventlog import RECORD_SIZE, encode
 from pump.frames import crc16
 from pump.hmac import hmac_sha256
 from pump.telemetry import ALARM, STATUS
-from tools import ROOT, pumpproto
+from tools import ROOT
+from tools.pumplink import proto as pumpproto
 
 PATH = os.path.join(ROOT, "host_tests", "vectors", "ble_frames.json")
 CLINICIAN_KEY = bytes(range(0x10, 0x30))  # test keys only: never a pump's

@@ -48,7 +48,7 @@ EXTRA_TESTS = {
                       "host_tests/test_doseplan_props.py"],
     "pump.safety": ["host_tests/pure/test_controller.py", "host_tests/pure/test_holds.py", "host_tests/test_sim.py"],
     # the command authentication: its own tests, then the service (frames, HMAC and counters over the fake radio)
-    # and tools/pumpproto.py's vectors, which the host side and the firmware share
+    # and tools/pumplink/proto.py's vectors, which the host side and the firmware share
     "pump.cmdauth": ["host_tests/pure/test_ble_auth.py", "host_tests/pure/test_ble_service.py",
                      "host_tests/test_pumpproto.py"],
     "pump.hmac": ["host_tests/pure/test_ble_hmac.py", "host_tests/pure/test_ble_auth.py",

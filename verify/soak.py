@@ -5,7 +5,7 @@ Seeded, deterministic.
     python -m verify.soak [--days 3650] [--seed 1] [--ml-per-day R] [--json OUT]
                                                     (make soak; CI runs one year in host_tests)
 
-The firmware's own Pump runs on the simulated board through tools.sim.Simulation (hydraulic plant, pressure noise,
+The firmware's own Pump runs on the simulated board through tools.sim.sim.Simulation (hydraulic plant, pressure noise,
 exact reference). A simulated clinician reacts to the alarms as a clinic would (refill after a low reservoir, a new
 battery after ERI or EOS, the line cleared and dosing resumed after an occlusion) and random events arrive as
 Poisson processes. Programs are drawn from 0.025 to 0.5 mL/day; `--ml-per-day R` holds every program at R instead
@@ -35,8 +35,8 @@ from board.sim import HYD_CLEARED, HYD_OCCLUDED, HYD_OPEN
 from pump import alarms as al
 from pump import battery
 from pump.reservoir import STATE_EMPTY, STATE_LOW
-from tools.scenario import Scenario
-from tools.sim import DAY_MS, Simulation
+from tools.sim.scenario import Scenario
+from tools.sim.sim import DAY_MS, Simulation
 
 HOUR_MS = 3600000
 NL_PER_STEP = 200

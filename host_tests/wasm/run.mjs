@@ -7,8 +7,8 @@
 // words like the RP2040 and the ESP32, so a small int overflowing 2**30 allocates (and fails under heap_lock) and
 // object sizes match the boards'. The repo's lib/, board/, host_tests/, docs/, tools/ and verify/ are copied into
 // the port's in-memory filesystem at /repo, which becomes the working directory; the runner first proves the
-// interpreter is the 32-bit one, then hands over to host_tests/mpy_run.py. Exit code: the runner's (0 pass, 1 failure, 5 none ran),
-// 3 when the interpreter is not 32-bit.
+// interpreter is the 32-bit one, then hands over to host_tests/mpy_run.py. Exit code: the runner's (0 pass,
+// 1 failure, 5 none ran), 3 when the interpreter is not 32-bit.
 
 import fs from "node:fs";
 import path from "node:path";

@@ -1,4 +1,4 @@
-"""BLE telemetry payloads: the status and alarm layouts (struct formats shared with tools/pumpproto.py) and their
+"""BLE telemetry payloads: the status and alarm layouts (struct formats shared with tools/pumplink/proto.py) and their
 snapshot of the Pump, allocation-free: what needs big-int arithmetic (rate, worst-case usage, battery percent) is
 recomputed only when its input changed.
 

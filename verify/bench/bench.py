@@ -15,7 +15,7 @@ from pathlib import Path
 
 import tools
 from pump import app as pump_app
-from tools import mpy_build
+from tools.deploy import mpy_build
 from verify.bench import ble as blebench
 from verify.bench.heapsearch import (  # the whole-app probe runs, shared with verify/bench/frozen.py
     MICROPYPATH,
@@ -26,8 +26,8 @@ from verify.bench.heapsearch import (  # the whole-app probe runs, shared with v
     probe,
     unix_mpy_tree,
 )
-from tools.scenario import Scenario, load
-from tools.sim import Simulation
+from tools.sim.scenario import Scenario, load
+from tools.sim.sim import Simulation
 
 ROOT = Path(tools.ROOT)
 

@@ -163,12 +163,12 @@ async def measure_pump(runs, connects=3):
     import statistics
     import time
 
-    from tools import pumpproto as pp
     from tools.blehost.central import Central
-    from tools.pumpphone import Phone
-    from tools.scenario import Scenario
-    from tools.sim import Simulation
-    from tools.simble import BleSim
+    from tools.pumplink import proto as pp
+    from tools.pumplink.phone import Phone
+    from tools.sim.ble import BleSim
+    from tools.sim.scenario import Scenario
+    from tools.sim.sim import Simulation
 
     _quiet()
     doc = {"days": 30, "pump": {"nl_per_step": 200}, "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},

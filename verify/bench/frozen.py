@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import tools
-from tools import mpy_build
+from tools.deploy import mpy_build
 from verify.bench import heapsearch
 
 ROOT = Path(tools.ROOT)

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import tools
-from tools import mpy_build
+from tools.deploy import mpy_build
 
 ROOT = Path(tools.ROOT)
 

@@ -1,5 +1,5 @@
 """Clinician programmer: check a prescription offline (daily volume, steps, reservoir duration, refill date), simulate
-it, and send it or a clinician command to a pump through a link (tools/pumplink.py).
+it, and send it or a clinician command to a pump through a link (tools/pumplink/link.py).
 
     python -m tools.programmer check RX.json [--fill-ul U] [--start YYYY-MM-DD] [--simulate DAYS [--plot OUT.png]
                                                [--refill-every DAYS]] [--json]
@@ -20,12 +20,11 @@ import argparse
 import datetime
 import json
 import os
-import sys
 
-from tools import boardconfig
-from tools.boardconfig import ConfigError
-from tools.pumplink import DryRunLink, LinkError, wall_s
-from tools.rxreport import LIBRARY, InputError, format_report, report, simulation
+from tools.boardconfig import boardconfig
+from tools.boardconfig.boardconfig import ConfigError
+from tools.programmer.report import LIBRARY, InputError, format_report, report, simulation
+from tools.pumplink.link import DryRunLink, LinkError, wall_s
 
 from pump.calendar import check_wall_s
 from pump.config import PumpConfig
@@ -168,7 +167,7 @@ def _check(args, say):
     if not args.json:
         say(format_report(rep, source))
     if args.simulate is not None:
-        from tools.sim import summary
+        from tools.sim.sim import summary
 
         if not 0 < args.simulate <= 3650:
             raise InputError("--simulate: %g days, must be 0..3650" % args.simulate)
@@ -179,7 +178,7 @@ def _check(args, say):
             say("simulated %g days from %s:" % (args.simulate, "2026-08-01"))
             say(summary(res))
         if args.plot:
-            from tools.plot import plot
+            from tools.sim.plot import plot
 
             plot(sim, args.plot, title=os.path.basename(args.prescription))
             if not args.json:
@@ -223,8 +222,8 @@ def open_link(args, say):
         return DryRunLink(say)
     if not args.device:
         raise InputError("--device: which pump? (its BLE name PUMP-XXXX or address; or --dry-run)")
-    from tools import keys
-    from tools.blelink import BleakGatt, BleLink
+    from tools.keys import keys
+    from tools.pumplink.ble import BleakGatt, BleLink
 
     try:
         key = keys.load(args.keys, ("clinician",))["clinician"]
@@ -234,7 +233,7 @@ def open_link(args, say):
 
 
 def format_status(st):
-    """One line for the status characteristic's fields (tools/pumpproto.decode_status)."""
+    """One line for the status characteristic's fields (tools.pumplink.proto.decode_status)."""
     from pump.alarms import NAME
 
     day = st["refill_day"]
@@ -289,6 +288,3 @@ def main(argv=None, say=print, link_factory=open_link):
         say("programmer: %s" % e)
         return EXIT_LINK
 
-
-if __name__ == "__main__":
-    sys.exit(main())

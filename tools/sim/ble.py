@@ -1,4 +1,4 @@
-"""The simulated pump on the air: a scenario (tools/sim.py) whose pump serves the firmware's BLE service through the
+"""The simulated pump on the air: a scenario (tools/sim/sim.py) whose pump serves the firmware's BLE service through the
 Bumble `bluetooth` shim, on the in-process link (tests) or any Bumble transport (`usb:0`: a phone can connect).
 
     python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--keys keys.json] [--seconds N]
@@ -132,8 +132,8 @@ class ServeError(Exception):
 
 
 def load_keys(path):
-    """The keys.json document for the service, from a file only its owner may read (tools/keys.py checks it)."""
-    from tools import keys
+    """The keys.json document for the service, from a file only its owner may read (tools/keys/keys.py checks it)."""
+    from tools.keys import keys
 
     return {name: key.hex() for name, key in keys.load(path).items()}
 

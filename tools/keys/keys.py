@@ -79,6 +79,3 @@ def main(argv=None):
     print("wrote %s: clinician and patient keys, mode 0600 (keep it out of version control)" % args.out)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

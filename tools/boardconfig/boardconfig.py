@@ -15,13 +15,12 @@ import argparse
 import ast
 import json
 import os
-import sys
 
 import board
 from board import drivers
 from pump.errors import PumpError
 from tools import ROOT
-from tools.mpy_build import BOARDS
+from tools.deploy.mpy_build import BOARDS
 
 DEFAULT_PATH = os.path.join(ROOT, "config.json")  # git-ignored: calibration belongs to one physical pump
 
@@ -150,6 +149,3 @@ def main(argv=None, say=print):
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

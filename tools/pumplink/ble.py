@@ -1,5 +1,5 @@
 """The host's BLE link to a pump: the programmer's commands, each framed, signed with the clinician key and answered
-on the pump's command point (tools/pumpproto.py), and the history a telemetry client reads, through a small GATT
+on the pump's command point (tools/pumplink/proto.py), and the history a telemetry client reads, through a small GATT
 seam that bleak (a real pump) and the Bumble central (the tests, or a USB dongle) both fill.
 
 GATT seam (async): `frame_size`; `read(uuid) -> bytes`; `write(uuid, data)` (with response); `subscribe(uuid)`
@@ -18,9 +18,9 @@ import asyncio
 import datetime
 import warnings
 
-from tools.pumplink import EPOCH, Link, LinkError, check_call
+from tools.pumplink.link import EPOCH, Link, LinkError, check_call
 
-from tools import pumpproto as pp
+from tools.pumplink import proto as pp
 
 from pump import racp
 from pump.errors import E_COUNTER_AHEAD, E_REPLAY, PumpError
@@ -28,7 +28,7 @@ from pump.frames import MAX_FRAME, MIN_FRAME
 from pump.units import ug_to_ng
 
 RESPONSE_TIMEOUT_S = 10.0
-# response fields (tools/pumpproto.decode_response) a command returns to the programmer
+# response fields (tools.pumplink.proto.decode_response) a command returns to the programmer
 _DATA_KEYS = ("bridge_nl", "holds", "acknowledged", "silence_ms")
 
 
@@ -39,7 +39,7 @@ def host_counter(now=None):
 
 
 def encode(command, args):
-    """(opcode, parameter bytes) of a programmer command (tools/pumplink.COMMANDS names)."""
+    """(opcode, parameter bytes) of a programmer command (tools.pumplink.link.COMMANDS names)."""
     if command == "program":
         return pp.OP_PROGRAM, pp.program_payload(args["prescription"], args.get("confirm_soft", False))
     if command == "refill":
@@ -115,7 +115,7 @@ class PumpClient:
 
 
 class BleLink(Link):
-    """The programmer's link (tools/pumplink.Link) over BLE: `open_gatt()` is a coroutine giving a connected seam.
+    """The programmer's link (tools.pumplink.link.Link) over BLE: `open_gatt()` is a coroutine giving a connected seam.
 
     The link runs its own event loop, or with `loop` one that another thread runs (where the BLE stack lives: the
     tests' Bumble link, or an application's loop); the calls then wait for it."""

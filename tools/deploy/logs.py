@@ -1,6 +1,6 @@
 """Stream a board's console (status lines, alarms, faults) with host timestamps; read-only, never interrupts it.
 
-    python -m tools.logs [--port auto|/dev/ttyACM0] [--out out/console.log] [--lines N] [--seconds S]
+    python -m tools.deploy.logs [--port auto|/dev/ttyACM0] [--out out/console.log] [--lines N] [--seconds S]
                                                                                (or `make logs PORT=...`)
 
 Unlike `make repl`, nothing is sent to the board: no Ctrl-C reaches the running firmware. Ctrl-C here stops the
@@ -52,7 +52,7 @@ def stream(ser, write, lines=None, seconds=None, clock=time.time):
 
 
 def main(argv=None, say=print):
-    ap = argparse.ArgumentParser(prog="python -m tools.logs", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m tools.deploy.logs", description=__doc__.split("\n")[0])
     ap.add_argument("--port", default="auto")
     ap.add_argument("--baud", type=int, default=115200)
     ap.add_argument("--out", help="also append the lines to this file")

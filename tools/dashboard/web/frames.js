@@ -1,6 +1,6 @@
 // Pump BLE frames and payloads in the browser: CRC-16 frames, reassembly, and the status, alarm, features and
-// history layouts. Layouts and names come from pumpdefs.json (generated from the firmware by tools/webdefs.py);
-// every decoder returns what tools/pumpproto.py returns for the same bytes.
+// history layouts. Layouts and names come from pumpdefs.json (generated from the firmware by
+// tools/dashboard/webdefs.py); every decoder returns what tools/pumplink/proto.py returns for the same bytes.
 
 export class FrameError extends Error {
   constructor(reason) {
@@ -215,13 +215,13 @@ export function decodeRecord(defs, payload) {
   return out;
 }
 
-// A bolus kind (argument b of the bolus events) in words, as tools/pumpproto.kind_text.
+// A bolus kind (argument b of the bolus events) in words, as tools.pumplink.proto.kind_text.
 export function kindText(defs, kind) {
   const names = defs.bolus_kinds;
   return kind > 0 && kind < names.length ? names[kind] : "kind " + kind;
 }
 
-// A RACP request (op, operator, and the sequence numbers it needs), as tools/pumpproto.racp_request.
+// A RACP request (op, operator, and the sequence numbers it needs), as tools.pumplink.proto.racp_request.
 export function racpRequest(defs, op, operator = defs.racp.all, first = 0, last = 0) {
   const r = defs.racp;
   if (op === r.abort) return Uint8Array.of(op, r.null);

@@ -1,12 +1,12 @@
 """The offline report of a checked prescription: daily dose, volume and steps per weekday, basal rates and step
 intervals, boluses, volume a day, reservoir low/empty and refill dates, all read from the firmware's own objects
-(Therapy, Pump, Reservoir) on the simulated board through tools/sim.py; and the simulation of it.
+(Therapy, Pump, Reservoir) on the simulated board through tools/sim/sim.py; and the simulation of it.
 """
 
 import datetime
 import os
 
-from tools import boardconfig
+from tools.boardconfig import boardconfig
 
 from pump.therapy import MODE_STOPPED, WEEKDAYS
 from pump.units import format_hhmm
@@ -33,10 +33,10 @@ def _scenario(doc, cfg, fill_ul, days, refill_every=None):
 
 
 def simulation(doc, cfg, fill_ul, days=1, refill_every=None, library_path=LIBRARY):
-    """A tools.sim Simulation of `days` whose pump (the firmware's Pump on the simulated board) holds the fill and
+    """A tools.sim.sim Simulation of `days` whose pump (the firmware's Pump on the simulated board) holds the fill and
     the prescription, refilled every `refill_every` days if given."""
-    from tools.scenario import Scenario, ScenarioError
-    from tools.sim import Simulation
+    from tools.sim.scenario import Scenario, ScenarioError
+    from tools.sim.sim import Simulation
 
     try:
         return Simulation(Scenario(_scenario(doc, cfg, fill_ul, days, refill_every)), library_path)

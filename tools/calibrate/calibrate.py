@@ -21,10 +21,9 @@ import argparse
 import csv
 import math
 import os
-import sys
 
-from tools import boardconfig
-from tools.boardconfig import ConfigError
+from tools.boardconfig import boardconfig
+from tools.boardconfig.boardconfig import ConfigError
 
 RHO_AIR = 1.2  # kg/m³, air at about 20 °C and 101 kPa
 RHO_WEIGHTS = 8000.0  # kg/m³, stainless steel balance weights
@@ -287,6 +286,3 @@ def main(argv=None, ask=input, say=print):
         args.config, old if old is not None else "default %d" % current, new, board))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

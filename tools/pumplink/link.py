@@ -1,5 +1,5 @@
 """The programmer's link to a pump: one seam (a named command with its arguments in, a reply dict out), a local link
-straight onto the firmware's Pump object, and a dry run. The BLE link (tools/pumpproto.py frames, clinician key)
+straight onto the firmware's Pump object, and a dry run. The BLE link (tools/pumplink/proto.py frames, clinician key)
 implements the same seam.
 
 A refusal by the pump is raised as the pump's own PumpError (code and key); a link that cannot reach or
@@ -11,7 +11,7 @@ import datetime
 from pump.errors import E_MALFORMED, PumpError
 from pump.telemetry import STATUS_LEN, Telemetry
 from pump.units import ug_to_ng
-from tools.pumpproto import decode_status
+from tools.pumplink.proto import decode_status
 
 # command -> the arguments it takes (all optional ones may be left out)
 COMMANDS = {

@@ -1,6 +1,6 @@
 """Laptop telemetry client: find pumps, follow one live in the terminal, log it to CSV, dump its event log.
 
-What it shows and logs is tools/telemetryview.py; the link is a transport of tools/blelink.py (bleak).
+What it shows and logs is tools/telemetry/view.py; the link is a transport of tools/pumplink/ble.py (bleak).
 
     python -m tools.telemetry scan [--timeout S] [--adapter hci0]
     python -m tools.telemetry [--device NAME|ADDR] [--csv FILE] [--history] [--once] [--duration S] [--adapter hci0]
@@ -18,10 +18,10 @@ import contextlib
 import datetime
 import sys
 
-from tools import pumpproto as pp
-from tools import telemetryview as tv
-from tools.blelink import BleakTransport, read_history
-from tools.pumplink import LinkError
+from tools.pumplink import proto as pp
+from tools.pumplink.ble import BleakTransport, read_history
+from tools.pumplink.link import LinkError
+from tools.telemetry import view as tv
 
 from pump import racp
 
@@ -304,6 +304,3 @@ def main(argv=None):
     except KeyboardInterrupt:  # Ctrl-C ends the live view
         return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,10 +5,10 @@
 
 The same lib/pump objects the device runs are driven through `Pump.tick` (no re-implementation); virtual time jumps
 straight to the next deadline or scenario event. At every wake-up the delivered steps are compared exactly with the
-independent reference model (tools/reference.py). Exit code 2 for a malformed scenario, naming the bad key.
+independent reference model (tools/sim/reference.py). Exit code 2 for a malformed scenario, naming the bad key.
 
 With --ble the scenario runs in real time (`--speed` times faster) while the pump serves the firmware's BLE service
-through Bumble (tools/simble.py): on the in-process link, or on a real controller (`--transport usb:0`, any Bumble
+through Bumble (tools/sim/ble.py): on the in-process link, or on a real controller (`--transport usb:0`, any Bumble
 transport) so a phone can connect. Exit code 3 when the controller cannot be reached.
 """
 
@@ -31,8 +31,8 @@ from pump.errors import E_STATE, MESSAGES, PumpError
 from pump.eventlog import EventLog
 from pump.therapy import parse_prescription
 from tools import ROOT
-from tools.reference import Reference
-from tools.scenario import HYDRAULIC_KEYS, ScenarioError, load
+from tools.sim.reference import Reference
+from tools.sim.scenario import HYDRAULIC_KEYS, ScenarioError, load
 
 DAY_MS = 86400000
 EPOCH = datetime.datetime(2000, 1, 1)
@@ -43,7 +43,7 @@ PRIORITY_NAMES = {al.PRIO_LOW: "low", al.PRIO_MEDIUM: "medium", al.PRIO_HIGH: "h
 
 class Simulation:
     """One scenario run; `run()` returns the result dict (see README, scenario format). `advance(t)` runs the
-    scenario up to pump time t (ms), so it can also be run piecewise in real time (tools/simble.py)."""
+    scenario up to pump time t (ms), so it can also be run piecewise in real time (tools/sim/ble.py)."""
 
     def __init__(self, scenario, library_path=LIBRARY, samples=2000):
         self.sc = scenario
@@ -75,7 +75,7 @@ class Simulation:
                                                          noise_kpa=p.get("sensor_noise_kpa", 0.05))
         self.hw = simboard.build(board_cfg)
         self.library = DrugLibrary.load(library_path)
-        self.check_commands = True  # check the command counters at each boot (tools/simble's service does it there)
+        self.check_commands = True  # check the command counters at each boot (tools/sim/ble.py's service does it there)
         self.pump = self._boot()
         try:
             if scenario.fill_ul:  # the first fill needs the program's concentration, as the pump's parser reads it
@@ -432,7 +432,7 @@ def main(argv=None):
             with open(args.json, "w") as f:
                 json.dump(res, f, indent=1)
     if args.plot:
-        from tools.plot import plot
+        from tools.sim.plot import plot
 
         plot(sim, args.plot, title=os.path.basename(args.scenario))
     return 0
@@ -442,8 +442,8 @@ def _serve_ble(sim, args):
     """Serve until the scenario's end, --seconds or Ctrl-C; the result then covers the pump time that ran."""
     import asyncio
 
-    from tools import simble
-    from tools.keys import KeysError
+    from tools.keys.keys import KeysError
+    from tools.sim import ble as simble
 
     path = args.keys or os.path.join(ROOT, "keys.json")
     try:
@@ -465,6 +465,3 @@ def _serve_ble(sim, args):
     sim.end_ms = sim.clock.t_ms
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,7 +5,7 @@
 
 Steps, each one mpremote call through the `Mpremote` seam (tests replace it): (1) drive the motor driver's EN pin
 high and remove the old firmware (lib/pump, board/, boot.py, main.py; the pump's data/ folder, which holds its
-program and counters, is kept); (2) copy build/<board>/ (tools/mpy_build.py, the board's -march) file by file;
+program and counters, is kept); (2) copy build/<board>/ (tools/deploy/mpy_build.py, the board's -march) file by file;
 (3) copy config.json (the local one, else the board's defaults) and keys.json; (4) verify: read back the firmware
 version, parse config.json with the firmware's own code, compare keys.json's SHA-256 without printing it;
 (5) hard reset so boot.py and main.py run. Refuses (exit code 2, before touching the board) a BOARD that is not one
@@ -28,9 +28,11 @@ from pathlib import Path
 
 import tools
 from pump import VERSION
-from tools import boardconfig, keys, mpy_build
-from tools.boardconfig import ConfigError
-from tools.keys import KeysError
+from tools.boardconfig import boardconfig
+from tools.boardconfig.boardconfig import ConfigError
+from tools.deploy import mpy_build
+from tools.keys import keys
+from tools.keys.keys import KeysError
 
 ROOT = Path(tools.ROOT)
 
@@ -265,6 +267,3 @@ def main(argv=None, runner=None, say=print):
         return e.code
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

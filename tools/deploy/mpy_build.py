@@ -1,10 +1,10 @@
 """Cross-compiles the firmware (lib/pump, board/) to .mpy per board with mpy-cross and reports the sizes.
 
-`python -m tools.mpy_build` builds build/<board>/ for every board: the tree mirrors the board's filesystem
+`python -m tools.deploy.mpy_build` builds build/<board>/ for every board: the tree mirrors the board's filesystem
 (lib/pump/*.mpy, board/__init__.mpy, board/drivers.mpy, board/failsafe.mpy, board/<board>.mpy, with boot.py and
 main.py copied as source).
-`python -m tools.mpy_build --check` only compiles every firmware file (also board/sim.py, boot.py, main.py) into a
-scratch folder: a syntax check with MicroPython's own compiler, which rejects what CPython tools accept
+`python -m tools.deploy.mpy_build --check` only compiles every firmware file (also board/sim.py, boot.py, main.py) into
+a scratch folder: a syntax check with MicroPython's own compiler, which rejects what CPython tools accept
 (positional-only parameters, `match`, newer f-string forms, ...).
 """
 
@@ -130,7 +130,7 @@ def check(boards):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tools.mpy_build", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.deploy.mpy_build", description=__doc__.splitlines()[0])
     parser.add_argument("--board", choices=sorted(BOARDS) + ["all"], default="all")
     parser.add_argument("--out", default=str(ROOT / "build"), help="output root (default: build/)")
     parser.add_argument("-O", dest="opt_level", type=int, default=0, help="mpy-cross optimisation level")

@@ -1,6 +1,6 @@
 // Pump dashboard: connects over Web Bluetooth, shows status, alarms, live charts and history as the pump sends them.
-// Read-only: commands need the clinician's key and go through tools/programmer.py. window.dashboard is the page's
-// state (the tests read it).
+// Read-only: commands need the clinician's key and go through the programmer (python -m tools.programmer).
+// window.dashboard is the page's state (the tests read it).
 import {
   Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, racpRequest, split, unframe,
   dateOfDay, timeOfSeconds,

@@ -1,4 +1,4 @@
-"""The pump's app on a laptop: its BLE protocol (tools.pumpproto) through a Bumble central (tools.blehost.central):
+"""The pump's app on a laptop: its BLE protocol (tools.pumplink.proto) through a Bumble central (tools.blehost.central):
 subscribe, pair with the passkey the pump displays, read status, send authenticated commands, fetch history.
 
     phone = await Phone.connect("PUMP-1A2B", keys={ROLE_CLINICIAN: key_bytes})   # central: in-process or usb:0
@@ -8,8 +8,8 @@ subscribe, pair with the passkey the pump displays, read status, send authentica
 
 import asyncio
 
-from tools import pumpproto as pp
 from tools.blehost.central import IO_KEYBOARD_DISPLAY, Central
+from tools.pumplink import proto as pp
 
 
 class Phone:

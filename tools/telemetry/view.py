@@ -1,6 +1,6 @@
 """What the telemetry client shows and logs, as pure functions of what the pump sent: the client's state (frames in,
 messages decoded, refused frames counted), status and alarm text, alarm highlighting, CSV rows, history lines, the
-scan list, reconnection back-off and the rich live view. No I/O but the CSV file; tools/telemetry.py runs it.
+scan list, reconnection back-off and the rich live view. No I/O but the CSV file; tools/telemetry/telemetry.py runs it.
 """
 
 import csv
@@ -8,8 +8,8 @@ import datetime
 import os
 import struct
 
-from tools import pumpproto as pp
-from tools.pumplink import EPOCH
+from tools.pumplink import proto as pp
+from tools.pumplink.link import EPOCH
 
 from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
 from pump.therapy import MODE_NAMES
@@ -189,7 +189,7 @@ def _detail(name, value):
 
 
 def history_detail(rec):
-    """The arguments of an event-log record in words (tools/pumpproto.decode_history's fields)."""
+    """The arguments of an event-log record in words (tools.pumplink.proto.decode_history's fields)."""
     return ", ".join(_detail(n, v) for n, v in ((rec["a_name"], rec["a"]), (rec["b_name"], rec["b"])) if n)
 
 
