@@ -204,6 +204,19 @@ def test_a_clock_set_forward_a_day_in_the_simulator_keeps_four_boluses_a_day():
     assert res["max_error_steps"] <= 1 and _alarm_names(res) == []
 
 
+def test_a_clock_set_to_the_second_it_reads_moves_neither_the_pump_nor_the_reference():
+    # found by the property below: the pump keeps its clock, milliseconds and all, when set to the second it already
+    # reads (pump.controller.set_clock); the reference took the lost 800 ms for a correction and phased Monday's lower
+    # dose in 0.8 s late, 0.0023 steps past the one-step bound
+    rx = {"drug": {"name": "morphine", "concentration_ug_per_ml": CONC},
+          "therapy": {"mode": "flex", "steps": [{"start": "00:00", "dose_ug_per_day": 1000}],
+                      "weekly": {"mon": [{"start": "00:00", "dose_ug_per_day": 500}]}}}
+    sim, res = run([{"at_h": 1.438, "type": "set_clock", "shift_min": 0}], days=3.5, rx=rx)
+    assert res["commands"][-1]["ok"] is True
+    assert sim.ref.clock_ms == 0 and sim.ref.schedules == []  # no step, no schedule phasing in
+    assert res["max_error_steps"] <= 1
+
+
 def test_a_set_clock_event_needs_a_number_of_minutes():
     with pytest.raises(ScenarioError) as e:
         Scenario(dict(FLEX, days=1, events=[{"at_h": 1, "type": "set_clock", "shift_min": "1h"}]))

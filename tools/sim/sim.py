@@ -273,7 +273,8 @@ class Simulation:
                 wall_ms = ref.wall_ms(t)
                 new_s = wall_ms // 1000 + round(e["shift_min"] * 60)
                 self.pump.set_clock(new_s, now=now)
-                ref.set_clock(new_s * 1000 - wall_ms)
+                if new_s != wall_ms // 1000:  # the second it reads already: the pump keeps its clock, ms and all
+                    ref.set_clock(new_s * 1000 - wall_ms)
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
         except PumpError as err:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
