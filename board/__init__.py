@@ -40,7 +40,7 @@ def build(name=None, config=None):
 
 
 # --- the board's config file ----------------------------------------------------------------------------------------
-# config.json in the board's root folder, written by `make deploy` (tools/deploy/deploy.py) and `python -m tools.calibrate`:
+# config.json in the board's root folder, written by `make deploy` (tools/deploy) and `python -m tools.calibrate`:
 #   {"format": 1, "board": "pico_w", "hw": {pin and setting overrides}, "pump": {PumpConfig keys}}
 # "hw" is laid over the board module's DEFAULT_PINS / DEFAULT_SETTINGS (board.drivers.merge_config: unknown keys
 # refused, numbers checked), "pump" is checked whole by PumpConfig. Both parts are optional. A whole number may be

@@ -2,7 +2,7 @@
 
 The plant is the physical truth the firmware cannot see directly: the volume each step really moves, the drug really
 left in the reservoir, what reached the patient, and the battery. Two clocks: `VirtualClock` is advanced by the
-discrete-event simulator (tools/sim/sim.py); `ScaledClock` runs pump time faster than real time under asyncio (make run).
+discrete-event simulator (tools/sim); `ScaledClock` runs pump time faster than real time under asyncio (make run).
 """
 
 import math
