@@ -4,11 +4,11 @@ import sys
 
 from board import failsafe  # imported now: a failure (a MemoryError too) must not first need an import
 # Why the board last reset (hw.reset_cause): stable numbers, logged and sent over BLE.
-from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: E402,F401
-from pump.config import PumpConfig  # noqa: E402
-from pump.errors import E_MALFORMED, PumpError  # noqa: E402
-from pump.jsonfile import read_json  # noqa: E402
-from pump.units import json_text, whole  # noqa: E402
+from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: F401
+from pump.config import PumpConfig
+from pump.errors import E_MALFORMED, PumpError
+from pump.jsonfile import read_json
+from pump.units import json_text, whole
 
 BOARDS = ("pico_w", "esp32_devkit", "sim")
 LIBRARY_FILE = "/lib/druglib.json"  # the drug library on a board's filesystem (make deploy copies it)
@@ -41,7 +41,7 @@ def build(name=None, config=None):
 
 
 # --- the board's config file ----------------------------------------------------------------------------------------
-# config.json in the board's root folder, written by `make deploy` (tools/deploy.py) and `python -m tools.calibrate`:
+# config.json in the board's root folder, written by `make deploy` (tools/deploy) and `python -m tools.calibrate`:
 #   {"format": 1, "board": "pico_w", "hw": {pin and setting overrides}, "pump": {PumpConfig keys}}
 # "hw" is laid over the board module's DEFAULT_PINS / DEFAULT_SETTINGS (board.drivers.merge_config: unknown keys
 # refused, numbers checked), "pump" is checked whole by PumpConfig. Both parts are optional. A whole number may be

@@ -9,9 +9,9 @@ from bumble import att
 from pump import racp
 from pump.errors import E_AUTH, E_LOCKOUT, E_REPLAY, E_ROLE
 from blerig import HOUR_MS, KEY, SCENARIO, connect, pair, pump_on_air, refused, run
-from tools import pumpproto as pp
 from tools.blehost.central import IO_DISPLAY_YES_NO, Central
 from tools.blehost.uuids import UUID
+from tools.pumplink import proto as pp
 
 
 def test_scan_connect_discover_device_information_battery_and_pump_service():

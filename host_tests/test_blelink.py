@@ -17,10 +17,11 @@ from board.sim.plant import Plant
 from pump.app import App, load_library
 from pump.config import PumpConfig
 from pump.errors import E_AUTH, E_HARD_LIMIT, E_INSECURE, PumpError
-from tools import keys, programmer
-from tools import pumpproto as pp
-from tools.blelink import BleLink, CentralGatt, PumpClient, encode
-from tools.pumplink import LinkError, LocalLink
+from tools.keys import keys
+from tools.programmer import programmer
+from tools.pumplink import proto as pp
+from tools.pumplink.ble import BleLink, CentralGatt, PumpClient, encode
+from tools.pumplink.link import LinkError, LocalLink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")

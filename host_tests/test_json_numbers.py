@@ -10,9 +10,11 @@ import pytest
 
 import board
 from test_boards import _rig, pico_w
-from tools import boardconfig, deploy, programmer
-from tools import sim as simtool
-from tools.scenario import Scenario, ScenarioError
+from tools.boardconfig import boardconfig
+from tools.deploy import deploy
+from tools.programmer import programmer
+from tools.sim import sim as simtool
+from tools.sim.scenario import Scenario, ScenarioError
 
 BAD = [(1.5, "1.5"), (math.nan, "NaN"), (math.inf, "Infinity"), (True, "true")]
 

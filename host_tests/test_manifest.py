@@ -6,7 +6,7 @@ to board/ and not to the manifest fails)."""
 import ast
 from pathlib import Path
 
-from tools import mpy_build
+from tools.deploy import mpy_build
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "board" / "manifest.py"
@@ -41,7 +41,7 @@ def run_manifest(**options):
     env = {"options": _Options(dict(options)), "package": package,
            "freeze": lambda path, **kw: other.append(("freeze", path)),
            "include": lambda path, **kw: other.append(("include", path))}
-    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), env)  # noqa: S102 - the project's own manifest
+    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), env)  # the project's own manifest
     return frozen, other
 
 

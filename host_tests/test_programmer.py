@@ -14,8 +14,9 @@ from board.sim.plant import Plant
 from pump.config import PumpConfig
 from pump.controller import Pump
 from pump.druglib import DrugLibrary
-from tools import boardconfig, programmer
-from tools.pumplink import DryRunLink, LocalLink, wall_s
+from tools.boardconfig import boardconfig
+from tools.programmer import programmer
+from tools.pumplink.link import DryRunLink, LocalLink, wall_s
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
@@ -187,8 +188,9 @@ def test_the_real_dry_run_option(tmp_path):
 def test_the_ble_link_needs_the_clinician_key_and_says_when_the_pump_is_out_of_reach(tmp_path, monkeypatch):
     code, out = _run(tmp_path, "suspend", "--device", "PUMP-1234", "--keys", str(tmp_path / "keys.json"))
     assert code == 2 and out[-1].startswith("programmer: --keys: ") and "no such file" in out[-1]
-    from tools import blelink, keys
-    from tools.pumplink import LinkError
+    from tools.keys import keys
+    from tools.pumplink import ble as blelink
+    from tools.pumplink.link import LinkError
 
     async def unreachable(device, timeout_s=10.0):
         raise LinkError("%s: no such pump in range" % device)

@@ -9,8 +9,8 @@ import pytest
 from pump.cmdauth import ROLE_CLINICIAN, CommandAuth, parse_keys
 from pump.commands import OP_SUSPEND, roles_for
 from pump.hmac import hmac_sha256
-from tools.scenario import Scenario, ScenarioError
-from tools.sim import Simulation, main
+from tools.sim.scenario import Scenario, ScenarioError
+from tools.sim.sim import Simulation, main
 
 BASE = {
     "days": 1,

@@ -1,9 +1,9 @@
-"""One simulated year of the long soak (tools/soak.py; `make soak` runs ten): no invariant violated, and the year
+"""One simulated year of the long soak (verify/soak.py; `make soak` runs ten): no invariant violated, and the year
 really exercised what the soak claims (resets, refills, boluses, faults of every kind, their alarms)."""
 
 import pytest
 
-from tools.soak import HOUR_MS, Soak, summary
+from verify.soak import HOUR_MS, Soak, summary
 
 
 @pytest.fixture(scope="module")

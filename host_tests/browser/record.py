@@ -3,7 +3,7 @@ pump for some hours (status on change, alarm indications, a history transfer), f
 
 `record()` returns {"name", "reads": {uuid: hex of the read value}, "updates": [[uuid, hex], ...] in the order
 sent, "racp_request": hex frames the page is expected to write, "expected": the same data decoded by
-tools/pumpproto.py}.
+tools/pumplink/proto.py}.
 """
 
 import os
@@ -19,8 +19,8 @@ from pump.app import App
 from pump.config import PumpConfig
 from pump.druglib import DrugLibrary
 from pump.compat import ticks_diff
-from tools import keys
-from tools import pumpproto as pp
+from tools.keys import keys
+from tools.pumplink import proto as pp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
@@ -99,7 +99,7 @@ def record(tmp_dir, hours=26, pressure=False):
 
 
 def expected(reads, updates):
-    """Everything recorded, decoded by tools/pumpproto.py (what the page must show)."""
+    """Everything recorded, decoded by tools/pumplink/proto.py (what the page must show)."""
     out = {"features": pp.decode_features(pp.Reassembler.unframe(bytes.fromhex(reads[pp.FEATURES_UUID]))),
            "status_read": pp.decode_status(pp.Reassembler.unframe(bytes.fromhex(reads[pp.STATUS_UUID]))),
            "status": [], "alarm": [], "history": [], "racp": []}

@@ -116,7 +116,7 @@ class App:
             await coro
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - every fault must reach the safe state
+        except Exception as e:  # every fault must reach the safe state
             self.safe_state(task_id, e)
             raise
 

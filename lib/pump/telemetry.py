@@ -1,5 +1,5 @@
-"""BLE telemetry payloads: the status and alarm layouts (struct formats shared with tools/pumpproto.py), packed from
-the pump's state snapshot (pump.state: what the console status line shows too), allocation-free.
+"""BLE telemetry payloads: the status and alarm layouts (struct formats shared with tools/pumplink/proto.py),
+packed from the pump's state snapshot (pump.state: what the console status line shows too), allocation-free.
 
 Status (29 bytes, "<IBBIIIIHBHh"): t_s u32 (wall clock, s since 2000-01-01), mode u8 (therapy mode, 255: no
 program), state u8 (pump.state STATE_*), rate_nl_per_day u32, today_nl u32, total_ul u32, reservoir_nl u32,
