@@ -46,6 +46,7 @@ export class Board {
     this.bootrom = image.bootrom;
     this.flashOps = new FlashOps(this.flash, timing);
     this.pins = new PinBench();
+    this.pins.onSchedule = () => { this.brk = true; };
     this.transcript = new Transcript();
     this.transcript.onMatch = () => this.stop('pattern');
     this.usb = new UsbConsole(this.transcript);
@@ -89,7 +90,9 @@ export class Board {
     };
     const chip = { mcu, clock, nsPerCycle: 1e9 / mcu.clkSys, wd };
     mcu.addClockListener((hz) => { chip.nsPerCycle = 1e9 / hz; });
-    chip.pio = new PioClock(mcu, () => { this.brk = true; });
+    chip.pio = new PioClock(mcu, () => { this.brk = true; }, (ns) => {
+      this.pins.stampNs = ns === null ? null : this.baseNs + ns;
+    });
     mcu.onBreak = (code) => this.halt(`BKPT #${code} at 0x${((mcu.core.PC - 2) >>> 0).toString(16)}`);
     this.flashOps.install(mcu, this.bootrom, () => this.nowNs(), (stallNs, cut) => {
       this.stallNs += stallNs;

@@ -18,8 +18,10 @@ function stalledOnFifo(sm) {
 }
 
 export class PioClock {
-  constructor(mcu, onTouched) {
+  /** onTouched(): the CPU wrote a PIO block; stamp(ns | null): the time pin changes happen at (null: the clock's). */
+  constructor(mcu, onTouched, stamp) {
     this.mcu = mcu;
+    this.stamp = stamp;
     this.nextDueNs = Infinity;
     this.steps = 0;
     this.machines = [];
@@ -66,26 +68,26 @@ export class PioClock {
     this._schedule();
   }
 
-  /** Execute every instruction due at or before nowNs. */
+  /** Execute every instruction due at or before nowNs; pin changes are stamped with the instruction's due time. */
   advance(nowNs) {
-    const touchedPios = new Set();
     for (const m of this.machines) {
       if (m.parked || m.dueNs > nowNs) continue;
       const { sm } = m;
-      touchedPios.add(m.pio);
       while (m.dueNs <= nowNs) {
         if (stalledOnFifo(sm)) {
           m.parked = true;
           break;
         }
         const before = sm.cycles;
+        this.stamp(m.dueNs);
         sm.step();
+        m.pio.checkChangedPins();
         this.steps += 1;
         const cycles = sm.cycles - before; // 1 + delay, or 0 while stalled on a pin / IRQ wait
         m.dueNs += (cycles > 0 ? cycles : 1) * this.periodNs(sm);
       }
     }
-    for (const pio of touchedPios) pio.checkChangedPins();
+    this.stamp(null);
     this._schedule();
   }
 

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { decodeBlock, isUF2Block } from 'uf2';
 import { Board } from './board.mjs';
 import { FLASH_SIZE } from './flash.mjs';
-import { ADC_CHANNELS, GPIO_COUNT } from './pins.mjs';
+import { ADC_CHANNELS, GPIO_COUNT, PinError } from './pins.mjs';
 
 const FLASH_BASE = 0x10000000;
 const RP2040_FAMILY = 0xe48bff56;
@@ -109,6 +109,18 @@ function level(value, key) {
   return value;
 }
 
+const ADC_VALUE = { min: 0, max: 4095, int: true }; // 12-bit conversions
+
+/** [[t_ns, value], ...] of a planned drive, each value checked by check(value, key). */
+function changes(req, check) {
+  need(Array.isArray(req.changes) && req.changes.length > 0, 'changes: must be a non-empty list of [t_ns, value]');
+  return req.changes.map((c, i) => {
+    need(Array.isArray(c) && c.length === 2 && typeof c[0] === 'number' && Number.isFinite(c[0]),
+      `changes[${i}]: must be [t_ns, value], got ${JSON.stringify(c)}`);
+    return [c[0], check(c[1], `changes[${i}] value`)];
+  });
+}
+
 let board = null;
 
 function requireBoard(cmd) {
@@ -166,7 +178,7 @@ const handlers = {
   adc(req) {
     const b = requireBoard('adc');
     const channel = num(req, 'channel', { min: 0, max: ADC_CHANNELS - 1, int: true });
-    b.pins.adc[channel] = num(req, 'value', { min: 0, max: 4095, int: true });
+    b.pins.adc[channel] = num(req, 'value', ADC_VALUE);
     return {};
   },
 
@@ -182,18 +194,31 @@ const handlers = {
   drive(req) {
     const b = requireBoard('drive');
     const p = pin(req);
-    need(Array.isArray(req.changes) && req.changes.length > 0, `changes: must be a non-empty list of [t_ns, level]`);
-    const changes = req.changes.map((c, i) => {
-      need(Array.isArray(c) && c.length === 2 && typeof c[0] === 'number' && Number.isFinite(c[0]),
-        `changes[${i}]: must be [t_ns, level], got ${JSON.stringify(c)}`);
-      return [c[0], level(c[1], `changes[${i}] level`)];
-    });
-    try {
-      b.pins.plan(p, changes, b.nowNs());
-    } catch (err) {
-      throw new BadRequest(err.message.replace(/^drive: /, ''));
+    b.pins.plan('pin', p, changes(req, (v, key) => level(v, key)), b.nowNs());
+    return {};
+  },
+
+  drive_adc(req) {
+    const b = requireBoard('drive_adc');
+    const channel = num(req, 'channel', { min: 0, max: ADC_CHANNELS - 1, int: true });
+    b.pins.plan('adc', channel, changes(req, (v, key) => num({ [key]: v }, key, ADC_VALUE)), b.nowNs());
+    return {};
+  },
+
+  follow(req) {
+    const b = requireBoard('follow');
+    const dst = pin(req);
+    if (req.source === null) {
+      b.pins.follow(dst, null);
+      return {};
     }
-    return { queued: changes.length };
+    const src = pin(req, 'source');
+    need(src !== dst, `source: must differ from pin ${dst}`);
+    const every = num(req, 'every', { min: 1, max: 1e6, int: true });
+    const delayNs = num(req, 'delay_ns', { min: 0, max: 1e12 });
+    const highNs = num(req, 'high_ns', { min: 1, max: 1e12 });
+    b.pins.follow(dst, src, every, delayNs, highNs);
+    return {};
   },
 
   watch(req) {
@@ -209,11 +234,7 @@ const handlers = {
     const b = requireBoard('edges');
     need(Array.isArray(req.pins) && req.pins.length > 0, `pins: must be a non-empty list of watched GPIO numbers`);
     const pins = req.pins.map((p, i) => pin({ [`pins[${i}]`]: p }, `pins[${i}]`));
-    try {
-      return { pins: b.pins.report(pins, req.clear === true) };
-    } catch (err) {
-      throw new BadRequest(err.message.replace(/^edges: /, ''));
-    }
+    return { pins: b.pins.report(pins, req.clear === true) };
   },
 
   pin_state(req) {
@@ -274,7 +295,7 @@ function answer(req) {
     }
     return out;
   } catch (err) {
-    if (err instanceof BadRequest) return { ok: false, error: `${cmd}: ${err.message}` };
+    if (err instanceof BadRequest || err instanceof PinError) return { ok: false, error: `${cmd}: ${err.message}` };
     return { ok: false, error: `${cmd}: internal error: ${err.message}` };
   }
 }
