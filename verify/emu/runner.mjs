@@ -121,6 +121,29 @@ function changes(req, check) {
   });
 }
 
+// the keys each request may carry besides "cmd": anything else is refused, so a misspelt key cannot be ignored
+const KEYS = {
+  boot: ['uf2', 'bootrom', 'fs', 'fs_offset', ...Object.keys(DEFAULT_TIMING)],
+  run: ['ms', 'wall_ms', 'until', 'carry'],
+  write: ['data'],
+  uart_write: ['uart', 'data'],
+  uart_read: ['uart'],
+  adc: ['channel', 'value'],
+  pin: ['pin', 'level'],
+  drive: ['pin', 'changes'],
+  drive_adc: ['channel', 'changes'],
+  follow: ['pin', 'source', 'every', 'delay_ns', 'high_ns'],
+  watch: ['pins'],
+  edges: ['pins', 'clear'],
+  pin_state: ['pin'],
+  flash_ops: ['clear', 'log'],
+  cut_power: ['after_ops', 'partial_bytes'],
+  dump_flash: ['path', 'offset', 'size'],
+  reset: [],
+  stats: [],
+  quit: [],
+};
+
 let board = null;
 
 function requireBoard(cmd) {
@@ -280,6 +303,10 @@ const handlers = {
   },
 };
 
+for (const name of Object.keys(handlers)) {
+  if (!KEYS[name]) throw new Error(`runner: no KEYS entry for ${name}`);
+}
+
 function answer(req) {
   const cmd = typeof req === 'object' && req !== null ? req.cmd : undefined;
   const handler = typeof cmd === 'string' && Object.hasOwn(handlers, cmd) ? handlers[cmd] : null;
@@ -287,6 +314,8 @@ function answer(req) {
     return { ok: false, error: `cmd: must be one of ${Object.keys(handlers).join(', ')}, got ${JSON.stringify(cmd)}` };
   }
   try {
+    const unknown = Object.keys(req).filter((key) => key !== 'cmd' && !KEYS[cmd].includes(key));
+    need(unknown.length === 0, `${unknown[0]}: unknown key (allowed: ${KEYS[cmd].join(', ') || 'none'})`);
     const out = { ok: true, ...handler(req) };
     if (board !== null) {
       out.t_ns = board.nowNs();
