@@ -122,6 +122,12 @@ export class Board {
     this.power('power_on');
   }
 
+  /** Power-on with these flash contents (a snapshot taken earlier): one process, many experiments. */
+  powerOnWith(flash) {
+    this.flash.set(flash);
+    this.power('power_on');
+  }
+
   requestReset(cause, watchdog) {
     this.pendingReset = { cause, watchdog };
     this.brk = true;

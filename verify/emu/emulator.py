@@ -309,6 +309,16 @@ class Emulator:
         with open(path, "rb") as f:
             return f.read()
 
+    def power_on_with(self, flash):
+        """Power the board on with this whole flash (a snapshot from `flash()`): a new experiment, same process."""
+        if len(flash) != FLASH_BYTES:
+            raise ValueError("flash: must be the whole %d-byte flash, got %d bytes" % (FLASH_BYTES, len(flash)))
+        path = os.path.join(self._tmp.name, "load.bin")
+        with open(path, "wb") as f:
+            f.write(flash)
+        self._call({"cmd": "load_flash", "path": path})
+        self._cursor = len(self.console)
+
     def files(self):
         """{path: bytes} of the littlefs filesystem in flash, read on the host; lfs.FsError if it does not mount."""
         return lfs.read_files(self.flash())

@@ -139,6 +139,7 @@ const KEYS = {
   flash_ops: ['clear', 'log'],
   cut_power: ['after_ops', 'partial_bytes'],
   dump_flash: ['path', 'offset', 'size'],
+  load_flash: ['path'],
   reset: [],
   stats: [],
   quit: [],
@@ -287,6 +288,14 @@ const handlers = {
     const path = str(req, 'path');
     writeFileSync(path, b.flashBytes().subarray(offset, offset + size));
     return { bytes: size };
+  },
+
+  load_flash(req) {
+    const b = requireBoard('load_flash');
+    const bytes = readFile(str(req, 'path'), 'path');
+    need(bytes.length === FLASH_SIZE, `path: ${req.path} has ${bytes.length} bytes, the flash has ${FLASH_SIZE}`);
+    b.powerOnWith(bytes);
+    return {};
   },
 
   reset(req) {

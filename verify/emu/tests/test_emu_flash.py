@@ -38,23 +38,19 @@ def test_a_blank_filesystem_is_formatted_by_the_firmware_and_mounts_on_the_host(
     assert emu.files() == {"x": b"y"}
 
 
-def _ops_of_the_write(boot):
-    emu = boot({"state.bin": OLD})
-    emu.expect(b">>> ", within_ms=500)
-    emu.flash_ops(clear=True)
-    assert emu.exec(WRITE).strip() == "written"
-    log = emu.flash_ops(log=True)["log"]
-    assert emu.files()["state.bin"] == NEW
-    return log
-
-
 @pytest.mark.parametrize("partial", ["nothing", "half"])
 def test_a_power_cut_at_every_flash_operation_of_a_write_leaves_the_old_or_the_new_file(boot, partial):
-    log = _ops_of_the_write(boot)
+    emu = boot({"state.bin": OLD})
+    emu.expect(b">>> ", within_ms=500)
+    before = emu.flash()
+    emu.flash_ops(clear=True)
+    assert emu.exec(WRITE).strip() == "written"
+    log = emu.flash_ops(clear=True, log=True)["log"]
+    assert emu.files()["state.bin"] == NEW
     assert len(log) >= 3
     outcomes = []
     for n, op in enumerate(log, start=1):
-        emu = boot({"state.bin": OLD})
+        emu.power_on_with(before)  # the same flash as before the write, for each cut
         emu.expect(b">>> ", within_ms=500)
         emu.cut_power(after_ops=n, partial_bytes=0 if partial == "nothing" else op["bytes"] // 2)
         emu.write(b"\r\x03\x03\x01")
@@ -63,7 +59,7 @@ def test_a_power_cut_at_every_flash_operation_of_a_write_leaves_the_old_or_the_n
         result = emu.run(500)
         assert result.reason == "power_cut", "operation %d of %d was not reached" % (n, len(log))
         cut = emu.power_cuts[-1]
-        assert (cut["kind"], cut["offset"]) == (op["kind"], op["offset"])
+        assert (cut["kind"], cut["offset"], cut["index"]) == (op["kind"], op["offset"], n)
         on_host = emu.files()  # mounts (lfs.FsError otherwise) with the flash as the cut left it
         assert on_host["state.bin"] in (OLD, NEW), "operation %d: %r" % (n, on_host["state.bin"][:40])
         emu.run(1)  # power back on: the firmware mounts the same flash
@@ -72,8 +68,9 @@ def test_a_power_cut_at_every_flash_operation_of_a_write_leaves_the_old_or_the_n
         on_device = emu.exec("print(open('state.bin', 'rb').read() == %r)" % NEW).strip()
         assert on_device == str(on_host["state.bin"] == NEW)
         outcomes.append(on_host["state.bin"] == NEW)
-        emu.close()
+        emu.flash_ops(clear=True)
     assert outcomes[0] is False  # cut before anything landed: the old file, whole
+    assert len(emu.power_cuts) == len(log)
 
 
 WATCHDOG_MAIN = b"""
