@@ -258,6 +258,7 @@ export class Board {
       usb_connected_ns: this.usb.connectedNs,
       console_bytes: this.transcript.total,
       console_input_dropped: this.usb.dropped,
+      uart_rx_lost: this.uarts.lost,
       clk_sys_hz: chip.mcu.clkSys,
       pc: chip.mcu.core.PC,
       powered: this.powered,

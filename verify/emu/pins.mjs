@@ -8,11 +8,11 @@
 // one chip: they survive resets.
 
 export const GPIO_COUNT = 30;
-/** A host request the bench cannot carry out (the message names the key). */
-export class PinError extends Error {}
-
 export const ADC_CHANNELS = 5;
 const TEMP_SENSOR_27C = 876; // ADC4 code of 0.706 V at 3.3 V: the datasheet's 27 °C point
+
+/** A host request the bench cannot carry out (the message names the key). */
+export class PinError extends Error {}
 
 export class PinBench {
   constructor() {

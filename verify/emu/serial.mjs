@@ -134,17 +134,20 @@ export class UsbConsole {
   }
 }
 
-/** UART0/1: TX-empty raised only after a byte; host bytes delivered at the line rate into the RX FIFO. */
+/** UART0/1: TX-empty raised only after a byte; host bytes arrive one per character time at the set baud rate, and
+ * are lost (counted) when the UART is off or its RX FIFO full, as an overrun loses them on silicon. */
 export class UartLinks {
   constructor() {
     this.output = [[], []]; // bytes the firmware sent, per UART, not yet taken by the host
     this.queue = [[], []]; // host bytes not yet delivered
+    this.lost = [0, 0];
     this.alarms = [];
     this.mcu = null;
   }
 
   attach(mcu) {
     this.mcu = mcu;
+    this.lost = this.lost.map((n, i) => n + this.queue[i].length); // a reset loses bytes still on the line
     this.queue = [[], []];
     this.alarms = mcu.uart.map((uart, index) => {
       uart.checkInterrupts = function checkInterrupts() {
@@ -176,7 +179,9 @@ export class UartLinks {
 
   deliver(index) {
     const uart = this.mcu.uart[index];
-    if (this.queue[index].length && !uart.rxFIFO.full && uart.enabled) uart.feedByte(this.queue[index].shift());
+    const byte = this.queue[index].shift();
+    if (uart.enabled && uart.rxEnabled && !uart.rxFIFO.full) uart.feedByte(byte);
+    else this.lost[index] += 1;
     if (this.queue[index].length) this.alarms[index].schedule(this.charNs(index));
   }
 

@@ -195,3 +195,6 @@ def test_uart_bytes_both_ways_without_live_lock(boot):
     emu.uart_write(0, b"pong " * 30)
     emu.run(30)  # 150 bytes at 115200 baud take 13 ms
     assert emu.exec("print(u.read())").strip() == repr(b"pong " * 30)
+    emu.uart_write(1, b"lost")  # UART1 was never switched on: the bytes fall on the floor, as on a board
+    emu.run(5)
+    assert emu.stats()["uart_rx_lost"] == [0, 4]
