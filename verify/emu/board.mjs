@@ -18,15 +18,19 @@ const FLASH_BASE = 0x10000000;
 const LOG_KEEP = 50; // distinct emulator messages kept
 const WATCHDOG_REASON_FORCE = 2; // CTRL.TRIGGER written (machine.reset()); 1 is the timer running out
 
-/** rp2040js messages, counted and kept (never printed on stdout, which carries the protocol). */
+/** rp2040js messages, counted and kept (never printed on stdout, which carries the protocol). An error, or an
+ * instruction it does not implement, means the emulation no longer follows the silicon (which would fault): the
+ * chip halts and the run reports it. Warnings (registers of peripherals it does not model) are only counted. */
 class EmuLog {
-  constructor() {
+  constructor(onFatal) {
     this.counts = new Map();
+    this.onFatal = onFatal;
   }
 
   note(level, component, message) {
     const key = `${level} [${component}] ${message}`;
     if (this.counts.has(key) || this.counts.size < LOG_KEEP) this.counts.set(key, (this.counts.get(key) || 0) + 1);
+    if (level === 'error' || message.includes('is not implemented yet')) this.onFatal(key);
   }
 
   debug() {}
@@ -51,7 +55,7 @@ export class Board {
     this.transcript.onMatch = () => this.stop('pattern');
     this.usb = new UsbConsole(this.transcript);
     this.uarts = new UartLinks();
-    this.log = new EmuLog();
+    this.log = new EmuLog((message) => this.halt(`rp2040js: ${message}`));
     this.baseNs = 0; // emulated time before the current chip was built
     this.events = []; // resets and power cuts not yet reported
     this.resets = [];

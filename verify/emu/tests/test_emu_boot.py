@@ -97,3 +97,20 @@ def test_a_power_on_reset_reboots_with_the_flash_kept(boot):
     emu.expect(b"boot print", within_ms=500)
     assert [r["cause"] for r in emu.resets] == ["power_on", "power_on"]
     assert emu.resets[1]["t_ns"] > 0
+
+
+def test_a_fault_halts_the_chip_with_one_line_until_a_power_on_reset(boot):
+    # on silicon a breakpoint without a debugger and an unaligned load are HardFaults; the emulator must not go on
+    emu = boot()
+    emu.expect(b">>> ", within_ms=500)
+    emu.exec("@micropython.asm_thumb\ndef brk():\n    data(2, 0xbe07)")
+    with pytest.raises(EmulatorError, match=r"the emulated chip stopped at [\d.]+ ms: BKPT #7 at 0x2"):
+        emu.exec("brk()")
+    with pytest.raises(EmulatorError, match="BKPT #7"):
+        emu.run(10)  # still halted
+    emu.reset()
+    emu.expect(b">>> ", within_ms=500)
+    emu.exec("@micropython.asm_thumb\ndef load(r0):\n    ldr(r0, [r0, 0])")
+    assert emu.exec("print(hex(load(0x20000000)))").startswith("0x")
+    with pytest.raises(EmulatorError, match="read from address 20000001, which is not 32 bit aligned"):
+        emu.exec("load(0x20000001)")
