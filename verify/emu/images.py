@@ -18,7 +18,7 @@ BOOTROM_NAME = "rp2040-bootrom-b1.bin"
 NPM_PACKAGES = ("rp2040js", "uf2")
 
 HOW_TO_GET = (
-    "put %s (the official RPI_PICO v1.27.0 image, or built from source as ../shared/rp2/README.md says) and %s "
+    "put %s (the official RPI_PICO v1.27.0 image, or built from source as docs/emulator.md says) and %s "
     "(the RP2040 B1 boot ROM: raspberrypi/pico-bootrom, as rp2040js ships it in demo/bootrom.ts) in %s, "
     "or set %s to their folder" % (UF2_NAME, BOOTROM_NAME, DEFAULT_DIR, DIR_ENV))
 
@@ -46,7 +46,7 @@ def find_images(environ=None):
     bootrom = os.path.join(folder, BOOTROM_NAME)
     missing = [p for p in (uf2, bootrom) if not os.path.isfile(p)]
     if missing:
-        raise ImageMissing("no RP2040 emulator input %s: %s" % (" and ".join(missing), HOW_TO_GET))
+        raise ImageMissing("missing %s: %s" % (" and ".join(missing), HOW_TO_GET))
     return Images(uf2, bootrom)
 
 

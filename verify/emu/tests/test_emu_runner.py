@@ -114,8 +114,8 @@ def test_a_missing_image_skips_with_how_to_get_it_and_fails_under_ci(tmp_path):
     with pytest.raises(images.ImageMissing) as err:
         images.find_images(environ)
     line = str(err.value)
-    assert "\n" not in line and images.UF2_NAME in line and images.DIR_ENV in line and "README" in line
-    with pytest.raises(pytest.skip.Exception, match="no RP2040 emulator input"):
+    assert "\n" not in line and images.UF2_NAME in line and images.DIR_ENV in line and "docs/emulator.md" in line
+    with pytest.raises(pytest.skip.Exception, match=r"missing .*micropython-v1\.27\.0-RPI_PICO\.uf2 and "):
         require(images.find_images, environ)
     with pytest.raises(pytest.fail.Exception, match="CI is set"):
         require(images.find_images, dict(environ, CI="true"))
