@@ -1,0 +1,63 @@
+"""Where the emulator's inputs come from: the MicroPython .uf2 and the RP2040 boot ROM, Node and rp2040js.
+
+The image and boot ROM sit in `../shared/rp2/` beside the repository (as CI lays it out), or in the folder named
+by PUMP_RP2_DIR; PUMP_RP2_UF2 names another image (a build with the firmware frozen in, the official download).
+Each lookup fails with one line saying what is missing and how to get it.
+"""
+
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUNNER = os.path.join(ROOT, "verify", "emu", "runner.mjs")
+DIR_ENV = "PUMP_RP2_DIR"
+UF2_ENV = "PUMP_RP2_UF2"
+DEFAULT_DIR = os.path.join(os.path.dirname(ROOT), "shared", "rp2")
+UF2_NAME = "micropython-v1.27.0-RPI_PICO.uf2"
+BOOTROM_NAME = "rp2040-bootrom-b1.bin"
+NPM_PACKAGES = ("rp2040js", "uf2")
+
+HOW_TO_GET = (
+    "put %s (the official RPI_PICO v1.27.0 image, or built from source as docs/emulator.md says) and %s "
+    "(the RP2040 B1 boot ROM: raspberrypi/pico-bootrom, as rp2040js ships it in demo/bootrom.ts) in %s, "
+    "or set %s to their folder" % (UF2_NAME, BOOTROM_NAME, DEFAULT_DIR, DIR_ENV))
+
+
+class ImageMissing(Exception):
+    """The firmware image, the boot ROM, Node or the npm packages are not there (the message says how to get them)."""
+
+
+class Images:
+    """Paths of the .uf2 image and the boot ROM."""
+
+    def __init__(self, uf2, bootrom):
+        self.uf2 = uf2
+        self.bootrom = bootrom
+
+    def __repr__(self):
+        return "Images(uf2=%r, bootrom=%r)" % (self.uf2, self.bootrom)
+
+
+def find_images(environ=None):
+    """Images from PUMP_RP2_DIR / PUMP_RP2_UF2 or ../shared/rp2/; ImageMissing with one line if absent."""
+    environ = os.environ if environ is None else environ
+    folder = environ.get(DIR_ENV) or DEFAULT_DIR
+    uf2 = environ.get(UF2_ENV) or os.path.join(folder, UF2_NAME)
+    bootrom = os.path.join(folder, BOOTROM_NAME)
+    missing = [p for p in (uf2, bootrom) if not os.path.isfile(p)]
+    if missing:
+        raise ImageMissing("missing %s: %s" % (" and ".join(missing), HOW_TO_GET))
+    return Images(uf2, bootrom)
+
+
+def find_node(environ=None):
+    """The `node` executable, with rp2040js and uf2 installed in node_modules/; ImageMissing with one line if not."""
+    environ = os.environ if environ is None else environ
+    node = shutil.which(environ.get("NODE", "node"))
+    if node is None:
+        raise ImageMissing("no node on PATH: install Node.js 20 or newer (apt-get install nodejs npm), "
+                           "then make webdeps")
+    absent = [p for p in NPM_PACKAGES if not os.path.isfile(os.path.join(ROOT, "node_modules", p, "package.json"))]
+    if absent:
+        raise ImageMissing("npm package %s missing from node_modules/: run make webdeps" % " and ".join(absent))
+    return node
