@@ -87,8 +87,9 @@ HAZARDS = (
      [_SIM + "test_stuck_pressure_sensor_is_a_sensor_fault_not_an_occlusion_and_holds_dosing"]),
     ("H11", "Under-delivery", "a jammed mechanism (motor stall)",
      "encoder or driver stall input compared with the steps commanded; a stall alarm holds dosing",
-     [("lib/pump/safety.py", "if self.stall is not None and self.stall.stalled:", "if False:")],
-     [_SIM + "test_motor_stall_is_caught_within_a_few_steps_and_stops_dosing"]),
+     [("lib/pump/safety.py", "            if stall.stalled:", "            if False:")],
+     [_SIM + "test_motor_stall_is_caught_within_a_few_steps_and_stops_dosing",
+      "host_tests/pure/test_safety.py::test_the_driver_diag_alone_catches_a_jam_without_an_encoder"]),
     ("H12", "Software hang", "a task stops running (dosing, console, a sounding alarm, BLE work)",
      "the hardware watchdog is fed only by the dosing task and only while every task that owes a wake-up has "
      "checked in with the supervisor on time; a watchdog reset is latched as an alarm and dosing resumes without "

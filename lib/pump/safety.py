@@ -53,8 +53,12 @@ class Safety:
         self.battery_due = now
         self.day_window = OverDeliveryMonitor(_HOUR_MS, 24, now)
         self.hour_window = OverDeliveryMonitor(300000, 12, now)  # a runaway is caught within the hour
-        encoder = getattr(hw, "encoder", None)
-        self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
+        # the stall check runs on an encoder, on the driver's DIAG input, or on both: DIAG alone latches on its edge
+        self._encoder = encoder = getattr(hw, "encoder", None)
+        self._diag = getattr(hw, "stall", None)
+        self.stall = None
+        if encoder is not None or self._diag is not None:
+            self.stall = StallCheck(encoder.counts_per_step if encoder is not None else 1)
         self._encoder_last = encoder.count() if encoder is not None else 0
         self.last_p = 0
         self.battery_mv = 0  # the last hourly battery reading (0: none yet), for telemetry
@@ -116,15 +120,17 @@ class Safety:
         if self.day_window.count(now, n) | self.hour_window.count(now, n):
             self._raise(al.A_OVER_DELIVERY, now)
             self.hw.stepper.disable()
-        if self.stall is not None:
-            count = self.hw.encoder.count()
-            self.stall.steps(n, (count - self._encoder_last) & 0x3FFFFFFF)
-            self._encoder_last = count
-        stall_input = getattr(self.hw, "stall", None)
-        if stall_input is not None and stall_input.triggered() and self.stall is not None:
-            self.stall.diag()
-        if self.stall is not None and self.stall.stalled:
-            self._raise(al.A_MOTOR_STALL, now)
+        stall = self.stall
+        if stall is not None:
+            encoder = self._encoder
+            if encoder is not None:
+                count = encoder.count()
+                stall.steps(n, (count - self._encoder_last) & 0x3FFFFFFF)
+                self._encoder_last = count
+            if self._diag is not None and self._diag.triggered():
+                stall.diag()
+            if stall.stalled:
+                self._raise(al.A_MOTOR_STALL, now)
 
     def _pressure_fault(self, fault, now):
         """True when the pressure check reports a fault: alarm raised, dosing held."""
