@@ -213,6 +213,19 @@ HAZARDS = (
      [("lib/pump/controller.py", "            safety.latch(A_STORE_CORRUPT, now)", "            pass")],
      [_BOOT + "test_one_rotten_state_slot_is_an_alarm_a_torn_one_an_event_only",
       _STORE_SIM + "test_one_corrupt_state_slot_is_an_alarm_and_delivery_goes_on"]),
+    ("H31", "Over-delivery", "a program (or resume) sent to a pump with nothing due waits for the deadline its dosing "
+     "task had before (up to an hour), then the steps owed since the command arrive in a burst",
+     "every command marks the pump retimed; the dosing task asks for its next deadline again at its next wake-up, "
+     "at most the watchdog feeding period (4 s) later",
+     [("lib/pump/app.py", "if pump.retimed or ticks_diff(now, deadline) >= 0:", "if ticks_diff(now, deadline) >= 0:")],
+     ["host_tests/test_wired.py::test_the_app_answers_the_wire_and_a_program_sent_after_boot_doses_at_once"]),
+    ("H32", "Over-delivery", "a bouncing, noisy or stuck patient bolus button taken as press after press",
+     "a press counts once the input held pressed for the debounce time, and the next one only after a release; each "
+     "press goes through the patient-bolus policy (lockout, daily maximum), logged, and a granted and a refused "
+     "press beep differently",
+     [("lib/pump/button.py", "        if pressed == self.down:\n            return False",
+       "        if False:\n            return False")],
+     ["host_tests/pure/test_button.py::test_a_held_button_is_one_request_until_released"]),
 )
 
 

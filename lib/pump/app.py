@@ -3,13 +3,15 @@
 The dosing task is event-driven: it sleeps until the controller's next deadline (a step, a schedule boundary or a
 sensor sample) and never polls. It also feeds the hardware watchdog, at least every FEED_MS (so a gap between
 steps longer than that costs one extra wake-up), and only while every other task that owes a wake-up has checked in
-with the supervisor on time. Any exception in any task disables the motor driver before anything else, then is
-logged.
+with the supervisor on time. A command (BLE, the wired path, the bolus button) that brings the next deadline forward
+is seen at its next wake-up, at most FEED_MS later. Any exception in any task disables the motor driver before
+anything else, then is logged.
 """
 
 import gc
 
 from pump.alarms import TONE_HZ, pattern, tone_at
+from pump.button import BEEP_GRANTED, BEEP_REFUSED, Debounce
 from pump.compat import ticks_diff
 from pump.config import PumpConfig
 from pump.controller import Pump
@@ -27,6 +29,8 @@ TASK_DOSING = 1
 TASK_TELEMETRY = 2
 TASK_ANNUNCIATOR = 4
 TASK_BLE = 5
+TASK_WIRED = 6
+TASK_BUTTON = 7
 _WATCHDOG_MS = 8000  # hardware watchdog timeout (the RP2040 allows at most 8388 ms)
 FEED_MS = 4000  # the dosing task wakes at least this often to feed the watchdog: half its timeout
 _LATE_MS = 5000  # a task counts as alive while it is no later than this past the wake-up it asked for
@@ -50,6 +54,13 @@ class App:
     def __init__(self, hw, out=print):
         self.hw = hw
         self.out = out
+        # The command paths' code is loaded before the pump's data: loaded later, into a heap the pump's buffers have
+        # cut up, a .mpy module's code found no contiguous block on the Pico (MemoryError with 100 KB free).
+        if getattr(hw, "ble", None) is not None:
+            import pump.bleservice  # noqa: F401
+        if getattr(hw, "console", None) is not None:
+            import pump.wired  # noqa: F401
+        gc.collect()
         self.config = PumpConfig(getattr(hw, "pump_config", None))
         self.library = load_library(getattr(hw, "library_path", "/lib/druglib.json"), out)
         self.pump = Pump(hw, self.config, self.library)
@@ -61,7 +72,11 @@ class App:
         setup = getattr(hw, "setup", None)
         if setup and self.pump.first_boot:  # never over a program lost later: that is an alarm, not a set-up
             self.first_setup(setup)
+        self._auth = None
         self.ble = None
+        note = getattr(hw, "ble_note", None)
+        if note:  # no radio (none on the board, or turned off): said once, the pump doses on
+            self.out("%s: status on the console only" % note)
         if getattr(hw, "ble", None) is not None:
             try:
                 self.ble = self.ble_service()
@@ -73,24 +88,54 @@ class App:
                     pass
         self._ble_wait = -1
         self._ble_timer = asyncio.Event()
+        self._beeping = False  # a button's answer owns the buzzer: the annunciator leaves it alone meanwhile
+        self.wired = None
+        if getattr(hw, "console", None) is not None:
+            from pump.wired import Wired
+
+            self.wired = Wired(self.pump, self.command_auth(), hw.console, hw.clock, self.out, self.command_ran)
+
+    def command_auth(self):
+        """The pump's one command authentication (keys.json, the counters' store), shared by the BLE command point
+        and the wired path: one counter per role whatever the link, so a command seen on one cannot replay on the
+        other."""
+        if self._auth is None:
+            from pump.cmdauth import CommandAuth, load_keys
+
+            hw = self.hw
+            path = getattr(hw, "keys_path", None)
+            try:
+                keys = load_keys(path) if path else None
+            except PumpError as e:  # the message names the field, never a key
+                self.out("keys unusable, BLE commands refused: %s" % e)
+                keys = None
+            if keys is None:
+                self.out("no command keys: BLE commands refused, telemetry only")
+            self._auth = CommandAuth(hw.storage, keys, self._log, hw.clock.ticks_ms(), self.pump.safety.alarms)
+            if self._auth.lost:
+                self.out("command counters lost: commands refused until a new keys.json is provisioned over USB")
+        return self._auth
+
+    def _log(self, code, a, b):
+        try:
+            self.pump.log.append(self.pump.wall_s(), code, a, b)
+        except PumpError:
+            pass
 
     def ble_service(self):
-        """The BLE peripheral on the board's `ble` role, with the command keys of the board's keys.json."""
+        """The BLE peripheral on the board's `ble` role, with the pump's command authentication."""
         from pump import VERSION
         from pump.bleservice import PumpService
-        from pump.cmdauth import load_keys
 
         hw = self.hw
-        path = getattr(hw, "keys_path", None)
-        try:
-            keys = load_keys(path) if path else None
-        except PumpError as e:  # the message names the field, never a key
-            self.out("keys unusable, BLE commands refused: %s" % e)
-            keys = None
-        if keys is None:
-            self.out("no command keys: BLE commands refused, telemetry only")
-        return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock, keys=keys,
-                           urandom=getattr(hw, "urandom", None), out=self.out, model=hw.name)
+        return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock,
+                           urandom=getattr(hw, "urandom", None), out=self.out, model=hw.name, auth=self.command_auth())
+
+    def command_ran(self):
+        """A wired command ran: what it changed shows on BLE, an alarm it raised or cleared sounds or stops."""
+        if self.pump.safety.alarms.active_bitmap != self._alarm_bits:
+            self.alarm_changed()
+        self.ble_look()
 
     def first_setup(self, setup):
         """First boot of a simulated pump: fill and program it as a clinician would."""
@@ -122,15 +167,17 @@ class App:
     async def dosing(self):
         """Steps and checks at the controller's deadlines; feeds the watchdog while every task checks in on time."""
         clock = self.hw.clock
-        tick = self.pump.tick
-        alarms = self.pump.safety.alarms
+        pump = self.pump
+        tick = pump.tick
+        alarms = pump.safety.alarms
         watchdog = self.hw.watchdog
         if watchdog is not None:
             watchdog.start(_WATCHDOG_MS)
         deadline = clock.ticks_ms()
         while True:
             now = clock.ticks_ms()
-            if ticks_diff(now, deadline) >= 0:
+            if pump.retimed or ticks_diff(now, deadline) >= 0:  # due, or a command may have brought it forward
+                pump.retimed = False
                 deadline = tick(now)
                 self.wakeups += 1
                 if alarms.active_bitmap != self._alarm_bits:
@@ -184,13 +231,13 @@ class App:
             code = alarms.sounding(now)
             if code:
                 on, wait_ms = tone_at(pattern(code), ticks_diff(now, alarms.since_ms[code]))
-                if buzzer is not None:
+                if buzzer is not None and not self._beeping:
                     buzzer.tone(TONE_HZ) if on else buzzer.off()
                 wait_ms = max(wait_ms, 1)
                 self.supervisor.register(TASK_ANNUNCIATOR, wait_ms + _LATE_MS, now)  # a sounding alarm must go on
                 await clock.sleep_ms(wait_ms)
                 continue
-            if buzzer is not None:
+            if buzzer is not None and not self._beeping:
                 buzzer.off()
             if alarms.next_deadline(now) is not None:  # silenced, or a repeat is due: keep an eye on it
                 self.supervisor.register(TASK_ANNUNCIATOR, _SILENCED_POLL_MS + _LATE_MS, now)
@@ -199,6 +246,52 @@ class App:
             self.supervisor.unregister(TASK_ANNUNCIATOR)  # nothing to sound: it owes no wake-up
             self._alarm_changed.clear()
             await self._alarm_changed.wait()
+
+    async def bolus_button(self):
+        """The patient's bolus button (hw.button): a debounced press asks for the programmed patient bolus under the
+        same policy as the BLE command (lockout, daily maximum; the pump logs the grant or the refusal), and a short
+        beep answers it: one high for granted, two low for refused. Waits for an edge otherwise (no wake-up owed)."""
+        button = self.hw.button
+        clock = self.hw.clock
+        debounce = Debounce()
+        while True:
+            await button.flag.wait()
+            button.flag.clear()
+            seen = button.edges
+            debounce.edge(clock.ticks_ms())
+            while debounce.due is not None:
+                await clock.sleep_ms(max(ticks_diff(debounce.due, clock.ticks_ms()), 1))
+                now = clock.ticks_ms()
+                if button.edges != seen:  # it bounced meanwhile: wait for the level to hold
+                    seen = button.edges
+                    debounce.edge(now)
+                elif debounce.settle(now, button.pressed()):
+                    await self.beep(*self.bolus_pressed(now))
+
+    def bolus_pressed(self, now):
+        """The patient bolus for a button press; returns the beep that answers it."""
+        try:
+            self.pump.patient_bolus(now)
+            beep = BEEP_GRANTED
+        except PumpError:
+            beep = BEEP_REFUSED
+        self.command_ran()
+        return beep
+
+    async def beep(self, freq_hz, durations_ms):
+        """A short beep pattern (on, off, on, ... ms) on the buzzer, then the annunciator takes it back."""
+        buzzer = getattr(self.hw, "buzzer", None)
+        if buzzer is None:
+            return
+        self._beeping = True
+        try:
+            for i in range(len(durations_ms)):
+                buzzer.tone(freq_hz) if i % 2 == 0 else buzzer.off()
+                await self.hw.clock.sleep_ms(durations_ms[i])
+        finally:
+            buzzer.off()
+            self._beeping = False
+            self.alarm_changed()
 
     async def ble_events(self, svc):
         """BLE work as the stack reports events (commands, confirmations, pairing); waits for the next otherwise."""
@@ -235,6 +328,10 @@ class App:
         if self.ble is not None:
             tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_events(self.ble))))
             tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_timer(self.ble))))
+        if self.wired is not None:
+            tasks.append(asyncio.create_task(self._guard(TASK_WIRED, self.wired.run())))
+        if getattr(self.hw, "button", None) is not None:
+            tasks.append(asyncio.create_task(self._guard(TASK_BUTTON, self.bolus_button())))
         try:
             if run_for_ms is None:
                 await asyncio.gather(*tasks)

@@ -57,6 +57,7 @@ class Pump:
         self._dirty = False
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
         self.halted = False  # a task fault stopped the pump: no step until the board resets
+        self.retimed = False  # a command ran since the app's dosing task last asked for the next deadline
         self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
         self.first_boot = False  # no record in the state and program stores at boot: a new pump
         self._prime_steps = 0  # over-delivery allowance of the priming in progress
@@ -284,9 +285,11 @@ class Pump:
         return self.plan.cal.wall_s_at(self.hw.clock.ticks_ms() if now is None else now)
 
     def _now(self, now):
-        """Ticks for a command, after delivering whatever was already due: a command never reorders time."""
+        """Ticks for a command, after delivering whatever was already due: a command never reorders time. The command
+        may move the next deadline earlier (a program, a resume): `retimed` tells the app's dosing task to ask again."""
         now = self.hw.clock.ticks_ms() if now is None else now
         self.tick(now)
+        self.retimed = True
         return now
 
     # ---- commands: validate, persist, apply ----
