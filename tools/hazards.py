@@ -226,6 +226,11 @@ HAZARDS = (
      [("lib/pump/button.py", "        if pressed == self.down:\n            return False",
        "        if False:\n            return False")],
      ["host_tests/pure/test_button.py::test_a_held_button_is_one_request_until_released"]),
+    ("H33", "Alarm not heard", "a high-priority alarm raised while a lower one pauses between its pulses (a minute for "
+     "a low alarm, always sounding on a board without a pressure sensor) stays silent until that pause ends",
+     "every alarm change interrupts the annunciator's pause: the highest alarm's pattern starts at once",
+     [("lib/pump/app.py", "            self._annunciator.cancel()", "            pass")],
+     [_APP + "test_a_high_alarm_sounds_at_once_while_a_low_one_sleeps_through_its_minute_long_pause"]),
 )
 
 

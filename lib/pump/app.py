@@ -89,6 +89,9 @@ class App:
         self._ble_wait = -1
         self._ble_timer = asyncio.Event()
         self._beeping = False  # a button's answer owns the buzzer: the annunciator leaves it alone meanwhile
+        self._annunciator = None  # its task, while the app runs
+        self._pausing = False
+        self._interrupt = False
         self.wired = None
         if getattr(hw, "console", None) is not None:
             from pump.wired import Wired
@@ -211,9 +214,25 @@ class App:
             ble.flag.set()
 
     def alarm_changed(self):
-        """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced)."""
+        """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced), also out of a pattern's
+        pause: a high alarm raised while a low one waits a minute between its pulses sounds at once."""
         self._alarm_bits = self.pump.safety.alarms.active_bitmap
         self._alarm_changed.set()
+        if self._pausing and self._annunciator is not None:
+            self._interrupt = True
+            self._annunciator.cancel()
+
+    async def _pause(self, ms):
+        """The annunciator's timed sleep; alarm_changed() ends it early (a cancel taken as a wake-up)."""
+        self._pausing = True
+        try:
+            await self.hw.clock.sleep_ms(ms)
+        except asyncio.CancelledError:
+            if not self._interrupt:
+                raise  # the app is stopping
+        finally:
+            self._pausing = False
+            self._interrupt = False
 
     async def annunciate(self):
         """Buzzer plays the sounding alarm's pattern, the LED is lit while any alarm is active; idle otherwise."""
@@ -235,13 +254,13 @@ class App:
                     buzzer.tone(TONE_HZ) if on else buzzer.off()
                 wait_ms = max(wait_ms, 1)
                 self.supervisor.register(TASK_ANNUNCIATOR, wait_ms + _LATE_MS, now)  # a sounding alarm must go on
-                await clock.sleep_ms(wait_ms)
+                await self._pause(wait_ms)
                 continue
             if buzzer is not None and not self._beeping:
                 buzzer.off()
             if alarms.next_deadline(now) is not None:  # silenced, or a repeat is due: keep an eye on it
                 self.supervisor.register(TASK_ANNUNCIATOR, _SILENCED_POLL_MS + _LATE_MS, now)
-                await clock.sleep_ms(_SILENCED_POLL_MS)
+                await self._pause(_SILENCED_POLL_MS)
                 continue
             self.supervisor.unregister(TASK_ANNUNCIATOR)  # nothing to sound: it owes no wake-up
             self._alarm_changed.clear()
@@ -325,6 +344,7 @@ class App:
             asyncio.create_task(self._guard(TASK_TELEMETRY, self.telemetry())),
             asyncio.create_task(self._guard(TASK_ANNUNCIATOR, self.annunciate())),
         ]
+        self._annunciator = tasks[2]
         if self.ble is not None:
             tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_events(self.ble))))
             tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_timer(self.ble))))
@@ -338,6 +358,8 @@ class App:
             else:
                 await self._until(run_for_ms, tasks)
         finally:
+            self._annunciator = None  # stopping: a cancel now ends the annunciator, never wakes it
+            self._interrupt = False
             for t in tasks:
                 t.cancel()
             self.hw.stepper.disable()
