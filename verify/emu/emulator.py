@@ -271,6 +271,16 @@ class Emulator:
             request.update(every=every, delay_ns=_ms_to_ns(delay_ms, "delay_ms"), high_ns=_ms_to_ns(high_ms, "high_ms"))
         self._call(request)
 
+    def hydraulics(self, channel, step, dir, forward=1, **plant):
+        """The pressure plant on ADC `channel` (verify/emu/hydraulics.mjs): STEP `step` edges with DIR `dir` at
+        `forward` push the pressure up, reverse ones take it down, an open line drains it; `plant` overrides
+        csf_kpa, j_kpa, tau_ms, mv_at_0, mv_per_kpa, noise_kpa, seed, vref_mv."""
+        self._call(dict(cmd="hydraulics", channel=channel, step=step, dir=dir, forward=forward, **plant))
+
+    def occlude(self, occluded=True):
+        """Block (or clear) the catheter from now on; the plant's held pressure and step counts."""
+        return self._call({"cmd": "occlude", "occluded": occluded})
+
     def watch(self, pins):
         """Record every level change of these GPIOs from now on; their current levels."""
         levels = self._call({"cmd": "watch", "pins": list(pins)})["levels"]

@@ -1,7 +1,8 @@
 """Where the emulator's inputs come from: the MicroPython .uf2 and the RP2040 boot ROM, Node and rp2040js.
 
-The image and boot ROM sit in `../shared/rp2/` beside the repository (as CI lays it out), or in the folder named
-by PUMP_RP2_DIR; PUMP_RP2_UF2 names another image (a build with the firmware frozen in, the official download).
+The image and boot ROM sit in `../shared/rp2/` beside the repository (as CI lays it out; beside the main checkout for
+a git worktree), or in the folder named by PUMP_RP2_DIR; PUMP_RP2_UF2 names another image (a build with the firmware
+frozen in, the official download).
 Each lookup fails with one line saying what is missing and how to get it.
 """
 
@@ -13,6 +14,18 @@ RUNNER = os.path.join(ROOT, "verify", "emu", "runner.mjs")
 DIR_ENV = "PUMP_RP2_DIR"
 UF2_ENV = "PUMP_RP2_UF2"
 DEFAULT_DIR = os.path.join(os.path.dirname(ROOT), "shared", "rp2")
+
+
+def _main_checkout_dir(root=ROOT):
+    """`../shared/rp2/` beside the main checkout when `root` is a git worktree of it (its .git is a file naming
+    <main>/.git/worktrees/<name>), else None."""
+    try:
+        with open(os.path.join(root, ".git")) as f:
+            gitdir = f.read().strip().partition("gitdir:")[2].strip()
+    except OSError:  # a directory (the main checkout itself) or none
+        return None
+    main, sep, _ = gitdir.partition(os.sep + ".git" + os.sep + "worktrees" + os.sep)
+    return os.path.join(os.path.dirname(main), "shared", "rp2") if sep else None
 UF2_NAME = "micropython-v1.27.0-RPI_PICO.uf2"
 BOOTROM_NAME = "rp2040-bootrom-b1.bin"
 NPM_PACKAGES = ("rp2040js", "uf2")
@@ -41,7 +54,11 @@ class Images:
 def find_images(environ=None):
     """Images from PUMP_RP2_DIR / PUMP_RP2_UF2 or ../shared/rp2/; ImageMissing with one line if absent."""
     environ = os.environ if environ is None else environ
-    folder = environ.get(DIR_ENV) or DEFAULT_DIR
+    folder = environ.get(DIR_ENV)
+    if not folder:
+        beside_main = _main_checkout_dir()
+        use_main = beside_main and not os.path.isdir(DEFAULT_DIR) and os.path.isdir(beside_main)
+        folder = beside_main if use_main else DEFAULT_DIR
     uf2 = environ.get(UF2_ENV) or os.path.join(folder, UF2_NAME)
     bootrom = os.path.join(folder, BOOTROM_NAME)
     missing = [p for p in (uf2, bootrom) if not os.path.isfile(p)]

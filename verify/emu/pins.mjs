@@ -1,5 +1,6 @@
 // The world outside the chip's pins: levels the host drives (now, at planned times, or following another pin as
-// an encoder follows the motor), pin edges recorded in emulated time, ADC inputs (now or at planned times).
+// an encoder follows the motor), pin edges recorded in emulated time, ADC inputs (now or at planned times, or from the
+// pressure plant of hydraulics.mjs).
 //
 // A pin's level is what the chip drives when its output is enabled, otherwise what the host drives (an external
 // circuit: a button, an encoder, a pull-up resistor), otherwise the pad's own pull. The chip reads that level
@@ -27,6 +28,24 @@ export class PinBench {
     this.mcu = null;
     this.now = () => 0;
     this.stampNs = null; // when set, the emulated time of the changes being made (a PIO instruction's, a plan's)
+    this.plant = null; // {model: Hydraulics, channel, step, dir, forward} once the pressure plant is attached
+  }
+
+  /** The pressure plant on ADC `channel`, driven by the STEP pin's rising edges (DIR at `forward`: a forward step);
+   * each conversion of that channel reads the model at its emulated time. Setting the channel's value detaches it. */
+  attachPlant(model, channel, step, dir, forward) {
+    this.plant = { model, channel, step, dir, forward };
+    const bench = this;
+    Object.defineProperty(this.adc, channel, {
+      configurable: true,
+      enumerable: true,
+      get: () => model.code(bench._time()),
+      set(value) {
+        delete bench.adc[channel];
+        bench.adc[channel] = value;
+        bench.plant = null;
+      },
+    });
   }
 
   _time() {
@@ -64,6 +83,10 @@ export class PinBench {
     const edges = this.watched.get(pin);
     if (edges !== undefined) edges.push([this._time(), level]);
     if (level === 1 && this.followers.has(pin)) this._rose(pin, this._time());
+    const plant = this.plant;
+    if (level === 1 && plant !== null && pin === plant.step) {
+      plant.model.stepped(this.level[plant.dir] === plant.forward, this._time());
+    }
   }
 
   drive(pin, level) {

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { decodeBlock, isUF2Block } from 'uf2';
 import { Board } from './board.mjs';
 import { FLASH_SIZE } from './flash.mjs';
+import { Hydraulics } from './hydraulics.mjs';
 import { ADC_CHANNELS, GPIO_COUNT, PinError } from './pins.mjs';
 
 const FLASH_BASE = 0x10000000;
@@ -110,6 +111,11 @@ function level(value, key) {
 }
 
 const ADC_VALUE = { min: 0, max: 4095, int: true }; // 12-bit conversions
+// the pressure plant's defaults (docs/hydraulics.md: 200 nL steps into 0.16 uL/kPa, tau = R C = 51 ms; the Pico
+// W's analog scaling: 330 mV at 0 kPa, 2640 mV over 100 kPa, 3.3 V reference)
+const PLANT_DEFAULTS = {
+  csf_kpa: 1.2, j_kpa: 1.25, tau_ms: 51, mv_at_0: 330, mv_per_kpa: 26.4, noise_kpa: 0.05, seed: 1, vref_mv: 3300,
+};
 
 /** [[t_ns, value], ...] of a planned drive, each value checked by check(value, key). */
 function changes(req, check) {
@@ -133,6 +139,8 @@ const KEYS = {
   drive: ['pin', 'changes'],
   drive_adc: ['channel', 'changes'],
   follow: ['pin', 'source', 'every', 'delay_ns', 'high_ns'],
+  hydraulics: ['channel', 'step', 'dir', 'forward', ...Object.keys(PLANT_DEFAULTS)],
+  occlude: ['occluded'],
   watch: ['pins'],
   edges: ['pins', 'clear'],
   pin_state: ['pin'],
@@ -243,6 +251,30 @@ const handlers = {
     const highNs = num(req, 'high_ns', { min: 1, max: 1e12 });
     b.pins.follow(dst, src, every, delayNs, highNs);
     return {};
+  },
+
+  hydraulics(req) {
+    const b = requireBoard('hydraulics');
+    const channel = num(req, 'channel', { min: 0, max: ADC_CHANNELS - 2, int: true });
+    const step = pin(req, 'step');
+    const dir = pin(req, 'dir');
+    const forward = level(req.forward, 'forward');
+    const opts = {};
+    for (const [key, dflt] of Object.entries(PLANT_DEFAULTS)) {
+      opts[key] = num(req, key, { min: key === 'seed' ? 1 : 0, max: 1e6, dflt });
+    }
+    need(opts.tau_ms > 0 && opts.vref_mv > 0, 'tau_ms and vref_mv: must be above 0');
+    b.pins.attachPlant(new Hydraulics(opts, b.nowNs()), channel, step, dir, forward);
+    return {};
+  },
+
+  occlude(req) {
+    const b = requireBoard('occlude');
+    need(b.pins.plant !== null, 'no pressure plant: send "hydraulics" first');
+    need(typeof req.occluded === 'boolean', `occluded: must be true or false, got ${JSON.stringify(req.occluded)}`);
+    const { model } = b.pins.plant;
+    model.occlude(req.occluded, b.nowNs());
+    return { held_kpa: model.heldKpa, steps: model.steps };
   },
 
   watch(req) {

@@ -1,5 +1,6 @@
 """Fixtures of the emulator suite (`make emutest`): the inputs found or the suite skipped (failed under CI), an
-emulator factory that closes what it starts, and a table of emulated against wall time at the end of the run."""
+emulator factory that closes what it starts, the deployed pump (verify/emu/pumprig.py), and a table at the end of the
+run: per scenario its emulated and wall seconds, the steps expected and counted on the STEP pin, and the result."""
 
 import os
 
@@ -39,11 +40,47 @@ def boot(rp2_images, request):
         return emu
 
     yield start
+    emu_s = wall_s = 0.0
     for emu in started:
         emu.close()
-        stats = emu.final_stats
-        _TIMES.append((request.node.name, stats["t_ns"] / 1e9, emu.run_wall_s, stats["instructions"],
-                       stats["idle_ns"] / 1e9))
+        emu_s += emu.final_stats["t_ns"] / 1e9
+        wall_s += emu.run_wall_s
+    if started:
+        _TIMES.append([request.node, emu_s, wall_s])
+
+
+@pytest.fixture
+def steps(request):
+    """steps(expected, counted): the STEP pin's count against the dose plan's, for the table (a text for a bound)."""
+
+    def note(expected, counted):
+        request.node.steps = (expected, counted)
+
+    return note
+
+
+@pytest.fixture
+def pump(boot):
+    """pump(hw=, pump=, hook=, battery_mv=) -> a PumpRig: the deploy layout booted, pins watched from power-on."""
+    from verify.emu.pumprig import PumpRig
+
+    rigs = []
+
+    def make(**kw):
+        rigs.append(PumpRig(boot, **kw))
+        return rigs[-1]
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" or report.outcome != "passed":
+        item.result = report.outcome
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -51,12 +88,9 @@ def pytest_terminal_summary(terminalreporter):
         return
     write = terminalreporter.write_line
     write("")
-    write("%-52s %10s %8s %9s %7s %8s" % ("scenario", "emulated s", "wall s", "M instr/s", "idle %", "emu/wall"))
-    for name, emu_s, wall_s, instructions, idle_s in _TIMES:
-        busy_wall = max(wall_s, 1e-9)
-        write("%-52s %10.3f %8.3f %9.1f %7.1f %8.2f" % (
-            name[:52], emu_s, wall_s, instructions / busy_wall / 1e6, 100 * idle_s / max(emu_s, 1e-9),
-            emu_s / busy_wall))
-    total_emu = sum(t[1] for t in _TIMES)
-    total_wall = sum(t[2] for t in _TIMES)
-    write("%-52s %10.3f %8.3f" % ("total", total_emu, total_wall))
+    write("%-72s %10s %8s %10s %10s %7s" % ("scenario", "emulated s", "wall s", "expected", "counted", "result"))
+    for node, emu_s, wall_s in _TIMES:
+        expected, counted = getattr(node, "steps", ("", ""))
+        write("%-72s %10.3f %8.2f %10s %10s %7s" % (
+            node.name[:72], emu_s, wall_s, expected, counted, getattr(node, "result", "?")))
+    write("%-72s %10.3f %8.2f" % ("total", sum(t[1] for t in _TIMES), sum(t[2] for t in _TIMES)))

@@ -145,3 +145,12 @@ def test_littlefs_images_round_trip_and_refuse_bad_paths_and_overflow():
         lfs.build_image({"a": "text"})
     with pytest.raises(lfs.FsError, match="'big'"):
         lfs.build_image({"big": os.urandom(lfs.FS_BYTES)})
+
+
+def test_a_git_worktree_finds_the_inputs_beside_its_main_checkout(tmp_path):
+    main, tree = tmp_path / "main", tmp_path / "wt" / "branch"
+    (main / ".git" / "worktrees" / "branch").mkdir(parents=True)
+    tree.mkdir(parents=True)
+    (tree / ".git").write_text("gitdir: %s\n" % (main / ".git" / "worktrees" / "branch"))
+    assert images._main_checkout_dir(str(tree)) == str(tmp_path / "shared" / "rp2")
+    assert images._main_checkout_dir(str(main)) is None  # the main checkout: ../shared/rp2 beside it, as ever
