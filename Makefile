@@ -47,6 +47,7 @@ NODE ?= node
 # the emulated RP2040 (verify/emu): rp2040js and uf2, pinned in the same files
 CHROMIUM ?= chromium
 WEB_STAMP := node_modules/.installed
+FROZEN_UF2 := build/rp2-frozen/firmware.uf2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # MicroPython stubs, one folder per port (the rp2 and esp32 packages overwrite each other's files if mixed)
@@ -70,7 +71,8 @@ RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests verify boot.py main.py)
 
-.PHONY: help venv deps wasmdeps webdeps dbusdeps stubs lint typecheck pytest mpytest wasmtest hazards emutest test test-steps \
+.PHONY: help venv deps wasmdeps webdeps dbusdeps armdeps stubs lint typecheck pytest mpytest wasmtest hazards emutest test \
+	test-steps frozen-image \
 	mutants \
 	run sim soak bench frozen-bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
@@ -153,16 +155,16 @@ wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly p
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
 	$(PY) -m tools.hazards --check
 
-# not in `make test` yet; needs the MicroPython image and boot ROM of ../shared/rp2/ (or PUMP_RP2_DIR): skipped
-# without them, failed when CI is set (docs/emulator.md)
-emutest: $(DEPS_STAMP) $(WEB_STAMP) ## stock MicroPython on an emulated RP2040 (rp2040js): console, pins, PIO, flash, watchdog
+# needs the MicroPython image and boot ROM of ../shared/rp2/ (or PUMP_RP2_DIR): skipped without them, failed when CI
+# is set (docs/emulator.md)
+emutest: $(DEPS_STAMP) $(WEB_STAMP) ## the deployed firmware on stock MicroPython on an emulated RP2040: pins, console, flash
 	$(PY) -m pytest -q verify/emu/tests $(if $(K),-k $(K))
 
 test: ## everything CI runs, stopping at the first failure; the wall time goes to out/test-time.txt (make bench)
 	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; \
 		mkdir -p out; echo "$$(( $$(date +%s) - start )) s" > out/test-time.txt
 
-test-steps: deps webdeps dbusdeps lint typecheck pytest mpytest wasmtest hazards
+test-steps: deps webdeps dbusdeps lint typecheck pytest mpytest wasmtest hazards emutest
 
 mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
 	$(PY) -m tools.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
@@ -180,8 +182,22 @@ soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants
 	mkdir -p out
 	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
 
-bench: $(DEPS_STAMP) ## speed, memory and wake-up table
-	$(PY) -m tools.bench
+# the figures of the real port come with the emulated RP2040 (node_modules) and an image with the firmware frozen in,
+# built once from ../shared/rp2's source (build/rp2-frozen/, rebuilt when a frozen file changes; skipped, saying why,
+# when the source or the ARM toolchain is missing)
+bench: $(DEPS_STAMP) $(WEB_STAMP) armdeps ## speed, memory and wake-up table; the real port's figures (emulated RP2040)
+	$(PY) -m verify.emu.frozen || true
+	$(PY) -m tools.bench $$(test -f $(FROZEN_UF2) && echo --emu-frozen $(FROZEN_UF2))
+
+frozen-image: $(DEPS_STAMP) armdeps ## RPI_PICO v1.27.0 with the firmware frozen in (build/rp2-frozen/firmware.uf2)
+	$(PY) -m verify.emu.frozen
+
+# the ARM toolchain from apt when the machine has none (building an RP2040 image for `make bench`)
+armdeps: ## arm-none-eabi gcc, newlib, cmake (apt, when missing): the frozen RP2040 image
+	@command -v arm-none-eabi-gcc >/dev/null && command -v cmake >/dev/null && \
+		dpkg -s libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib cmake; }
 
 # one-off, not in `make test`: needs unix-port interpreters built from MicroPython's source with board/manifest.py
 # frozen in (docs/boards.md, "A frozen firmware image"); MICROPYTHON may list several (a 64-bit and a 32-bit one)

@@ -27,6 +27,7 @@ def _main_checkout_dir(root=ROOT):
     main, sep, _ = gitdir.partition(os.sep + ".git" + os.sep + "worktrees" + os.sep)
     return os.path.join(os.path.dirname(main), "shared", "rp2") if sep else None
 UF2_NAME = "micropython-v1.27.0-RPI_PICO.uf2"
+SOURCE_NAME = "micropython-v1.27.0-rp2-src.tar.xz"  # the tree that built it: for images with the firmware frozen in
 BOOTROM_NAME = "rp2040-bootrom-b1.bin"
 NPM_PACKAGES = ("rp2040js", "uf2")
 
@@ -51,14 +52,28 @@ class Images:
         return "Images(uf2=%r, bootrom=%r)" % (self.uf2, self.bootrom)
 
 
-def find_images(environ=None):
-    """Images from PUMP_RP2_DIR / PUMP_RP2_UF2 or ../shared/rp2/; ImageMissing with one line if absent."""
-    environ = os.environ if environ is None else environ
+def _folder(environ):
     folder = environ.get(DIR_ENV)
     if not folder:
         beside_main = _main_checkout_dir()
         use_main = beside_main and not os.path.isdir(DEFAULT_DIR) and os.path.isdir(beside_main)
         folder = beside_main if use_main else DEFAULT_DIR
+    return folder
+
+
+def find_source(environ=None):
+    """The MicroPython source tarball beside the image; ImageMissing with one line if absent."""
+    path = os.path.join(_folder(os.environ if environ is None else environ), SOURCE_NAME)
+    if not os.path.isfile(path):
+        raise ImageMissing("missing %s: micropython v1.27.0 with the submodules its tag records, as "
+                           "../shared/rp2/README.md describes (or a clone: docs/emulator.md)" % path)
+    return path
+
+
+def find_images(environ=None):
+    """Images from PUMP_RP2_DIR / PUMP_RP2_UF2 or ../shared/rp2/; ImageMissing with one line if absent."""
+    environ = os.environ if environ is None else environ
+    folder = _folder(environ)
     uf2 = environ.get(UF2_ENV) or os.path.join(folder, UF2_NAME)
     bootrom = os.path.join(folder, BOOTROM_NAME)
     missing = [p for p in (uf2, bootrom) if not os.path.isfile(p)]
