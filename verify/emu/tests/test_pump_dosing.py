@@ -62,3 +62,15 @@ def test_a_pico_without_ble_boots_doses_to_the_plan_and_the_driver_is_off_outsid
     st = rig.status()
     assert st["state_name"] == "running" and st["rate_nl_per_day"] == RATE_NL_PER_DAY
     assert st["today_nl"] == len(rising) * NL_PER_STEP  # what the pump counted is what the pin did
+    # the console stays the REPL's: Ctrl-C (as mpremote sends it) stops the app, the raw REPL answers, and the
+    # maintenance path (tools/deploy) switches the watchdog off: no step and no reset afterwards, EN high
+    assert b"@pump" not in rig.emu.console.replace(b"@pump ans", b"").replace(b"@pump sta", b"")
+    assert rig.emu.exec("print('at the REPL')").strip() == "at the REPL"
+    stopped_ns = rig.emu.t_ns
+    from tools.deploy import maintenance_code
+
+    rig.emu.exec(maintenance_code("pico_w", EN))
+    rig.emu.run(12000)  # past the app's 8 s watchdog
+    assert [r["cause"] for r in rig.emu.resets] == ["power_on"]
+    e = rig.edges()
+    assert not [t for t, lv in e[STEP].edges if t > stopped_ns] and rig.emu.pin_state(EN)["level"] == 1

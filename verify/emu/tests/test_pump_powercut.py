@@ -3,8 +3,9 @@ the event-log append, the program save and the checkpoint, each on the real port
 pump boots and runs a valid program (the old or the new one: a command cut short was never answered), with no high
 alarm about its stores, no catch-up, and its reservoir estimate within one checkpoint of the STEP pin's truth."""
 
-import json
-
+from pump.commands import OP_PROGRAM
+from pump.wire import request
+from tools import pumpproto as pp
 from tools.seriallink import SerialLink
 from verify.emu import firmware
 from verify.emu.console import EmuPort
@@ -31,11 +32,8 @@ def _link(emu):
     return SerialLink(port, firmware.CLINICIAN_KEY, clock=port.clock, name="emulated USB console")
 
 
-def _program_line(link, counter):
-    from pump.commands import OP_PROGRAM
-    from pump.wire import request
-    from tools import pumpproto as pp
-
+def _program_line(counter):
+    """The programmer's line for the new program, signed with `counter` (the same line for every cut)."""
     payload = pp.program_payload(NEW, True)
     return request(pp.command_message(firmware.CLINICIAN_KEY, pp.ROLE_CLINICIAN, counter, OP_PROGRAM, payload))
 
@@ -80,8 +78,7 @@ def test_a_power_cut_at_every_flash_operation_of_a_program_command_leaves_a_pump
     trial_ns = emu.t_ns
     _booted(emu)
     emu.flash_ops(clear=True)
-    link = _link(emu)
-    emu.write(_program_line(link, counter))
+    emu.write(_program_line(counter))
     emu.expect(b"@pump ans ", 3000)
     emu.expect(b"\n", 100)
     ops = emu.flash_ops(clear=True, log=True)["log"]
@@ -94,7 +91,7 @@ def test_a_power_cut_at_every_flash_operation_of_a_program_command_leaves_a_pump
         _booted(emu)
         emu.flash_ops(clear=True)
         emu.cut_power(after_ops=n)
-        emu.write(_program_line(link, counter))
+        emu.write(_program_line(counter))
         result = emu.run(3000)
         assert result.reason == "power_cut", "operation %d of %d was not reached" % (n, len(ops))
         cut = emu.power_cuts[-1]
