@@ -66,7 +66,8 @@ PIP_QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory'
 export PYRIGHT_PYTHON_IGNORE_WARNINGS := 1
 
 # files each board's pyright run checks (only those that exist yet)
-COMMON_TYPED := lib board/sim.py board/simflash.py board/drivers.py board/__init__.py board/failsafe.py boot.py main.py
+COMMON_TYPED := lib board/sim.py board/simflash.py board/drivers.py board/links.py board/__init__.py board/failsafe.py \
+	boot.py main.py
 RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
 ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
 LINT_PATHS := $(wildcard lib board tools host_tests verify boot.py main.py)

@@ -9,7 +9,7 @@ import time
 
 import machine
 
-from board import drivers
+from board import drivers, links
 from pump.compat import const
 
 NAME = "esp32_devkit"
@@ -150,7 +150,7 @@ def build(config=None):
             samples,
         )
     buzzer, led, stall, encoder = drivers.io_roles(Pin, lambda pin: machine.PWM(pin, freq=1000, duty_u16=0), cfg)
-    ble, bluetooth, ble_note = drivers.radio(cfg["ble"])
+    ble, bluetooth, ble_note = links.radio(cfg["ble"])
     return drivers.Hardware(
         NAME,
         binascii.hexlify(machine.unique_id()).decode(),
@@ -172,6 +172,6 @@ def build(config=None):
         urandom=os.urandom,
         keys_path="keys.json",
         ble_note=ble_note,
-        console=drivers.console_input(sys.stdin, asyncio, select),
-        button=drivers.button_role(Pin, _flag, cfg),
+        console=links.console_input(sys.stdin, asyncio, select),
+        button=links.button_role(Pin, _flag, cfg),
     )

@@ -19,7 +19,7 @@ include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821
 
 package("pump", base_path="../lib")  # noqa: F821
 # both boards' modules: board/__init__ imports only the one for sys.platform; the other costs a few KB of flash
-_BOARD_FILES = ["__init__.py", "drivers.py", "failsafe.py", "pico_w.py", "esp32_devkit.py"]
+_BOARD_FILES = ["__init__.py", "drivers.py", "links.py", "failsafe.py", "pico_w.py", "esp32_devkit.py"]
 if options.sim:  # noqa: F821
     _BOARD_FILES += ["sim.py", "simflash.py"]
 package("board", files=_BOARD_FILES, base_path="..")  # noqa: F821

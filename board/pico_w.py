@@ -10,7 +10,7 @@ import time
 import machine
 import rp2
 
-from board import RESET_SOFT, drivers
+from board import RESET_SOFT, drivers, links
 from pump.compat import const, ticks_add, ticks_diff
 
 try:
@@ -205,7 +205,7 @@ def build(config=None):
             samples,
         )
     buzzer, led, stall, encoder = drivers.io_roles(Pin, lambda pin: machine.PWM(pin, freq=1000, duty_u16=0), cfg)
-    ble, bluetooth, ble_note = drivers.radio(cfg["ble"])
+    ble, bluetooth, ble_note = links.radio(cfg["ble"])
     return drivers.Hardware(
         NAME,
         binascii.hexlify(machine.unique_id()).decode(),
@@ -227,6 +227,6 @@ def build(config=None):
         urandom=os.urandom,
         keys_path="keys.json",
         ble_note=ble_note,
-        console=drivers.console_input(sys.stdin, asyncio, select),
-        button=drivers.button_role(Pin, _flag, cfg),
+        console=links.console_input(sys.stdin, asyncio, select),
+        button=links.button_role(Pin, _flag, cfg),
     )

@@ -14,7 +14,7 @@ import pytest
 
 import board
 import pump.app as pump_app
-from board import drivers, failsafe
+from board import drivers, failsafe, links
 from fakes import ble as fake_bluetooth
 from fakes.flash import FakeStorage
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
@@ -579,7 +579,7 @@ def test_a_radio_that_cannot_start_leaves_the_board_without_ble(monkeypatch):
             raise OSError(19)
 
     monkeypatch.setitem(sys.modules, "bluetooth", Broken)
-    assert drivers.radio(1) == (None, None, "BLE unavailable (OSError(19))")
+    assert links.radio(1) == (None, None, "BLE unavailable (OSError(19))")
 
 
 def test_ble_role_is_the_boards_radio_unless_turned_off(monkeypatch):

@@ -1,5 +1,5 @@
 """The wired programming path end to end on CPython: the programmer's serial link (tools/seriallink.py) against the
-pump's side (pump.wired) on the simulated board, the board's console input (board.drivers.ConsoleInput), and the
+pump's side (pump.wired) on the simulated board, the board's console input (board.links.ConsoleInput), and the
 app's wired task in virtual pump time: a program sent after boot starts dosing within the dosing task's feeding
 period (a command used to wait for the deadline the task had before it, up to an hour)."""
 
@@ -10,7 +10,7 @@ import struct
 import pytest
 
 import pump.app
-from board import drivers
+from board import links
 from board.sim import Plant, SimRtc, VirtualClock, build
 from fakes.flash import FakeStorage
 from pump import wire
@@ -143,7 +143,7 @@ def test_the_boards_console_input_waits_for_a_byte_then_takes_what_has_arrived()
 
     fake_asyncio = type("asyncio", (), {"StreamReader": Reader})
     fake_select = type("select", (), {"poll": Poller, "POLLIN": 1})
-    console = drivers.console_input(stdin, fake_asyncio, fake_select)
+    console = links.console_input(stdin, fake_asyncio, fake_select)
 
     async def main():
         buf = bytearray(4)

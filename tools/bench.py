@@ -176,7 +176,7 @@ def main(argv=None):
     sizes = mpy_sizes()
     for board, size in sorted(sizes.items()):
         row("firmware .mpy size, %s" % board, "%.1f KB" % (size / 1024), "<= %d KB" % kb["mpy_kb"],
-            "mpy-cross -march=%s of lib/pump + board/__init__, drivers, failsafe, %s" % (
+            "mpy-cross -march=%s of lib/pump + board/__init__, drivers, links, failsafe, %s" % (
                 mpy_build.BOARDS[board], board),
             size <= kb["mpy_kb"] * 1024)
 

@@ -1,7 +1,7 @@
 """The patient's bolus button: a bouncing press is one press, a glitch is none, a held button one request only, across
 the ticks wrap; the board's Button role counts edges in its IRQ and reads pressed as low."""
 
-from board import drivers
+from board import links
 from pump.button import BEEP_GRANTED, BEEP_REFUSED, DEBOUNCE_MS, Debounce
 from pump.compat import TICKS_MASK, ticks_add
 
@@ -73,8 +73,8 @@ def test_the_board_button_counts_edges_sets_its_flag_and_reads_low_as_pressed():
         def set(self):
             Flag.sets += 1
 
-    assert drivers.button_role(Pin, Flag, {"bolus_button": None}) is None
-    b = drivers.button_role(Pin, Flag, {"bolus_button": 9})
+    assert links.button_role(Pin, Flag, {"bolus_button": None}) is None
+    b = links.button_role(Pin, Flag, {"bolus_button": 9})
     assert made == [(9, 0, 2), ("irq", 12)] and not b.pressed()
     pin = Pin.last
     pin.level = 0
