@@ -1,6 +1,6 @@
-"""`make bench`: one table of memory, wake-ups, code size, speed and store figures against their budgets, and the
-figures of the real port (the firmware on the emulated RP2040: verify/emu/bench.py); also written to out/bench.json.
-docs/performance.md explains every method.
+"""`make bench`: memory, wake-ups, code size, speed and store figures against their budgets, and the real port's.
+One table, also written to out/bench.json; the real port's figures are the firmware's on the emulated RP2040
+(verify/emu/bench.py). docs/performance.md explains every method.
 
 Timings are printed, never asserted; the deterministic figures (allocations, wake-ups, sizes, heap) are also checked
 against BUDGETS by host_tests/test_budgets.py, so a regression fails `make test`.
