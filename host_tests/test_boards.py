@@ -1,8 +1,10 @@
 """Board modules on CPython: roles built from small fakes of machine pins/ADC/RTC/WDT and a PIO emulator for rp2."""
 
+import asyncio
 import collections
 import datetime
 import importlib
+import importlib.util
 import os
 import runpy
 import sys
@@ -12,11 +14,13 @@ import pytest
 
 import board
 import pump.app as pump_app
-from board import drivers, failsafe
+from board import drivers, failsafe, links
 from board.sim import hardware as sim_hardware
 from board.sim import radio as fake_bluetooth
 from fakes.flash import FakeStorage
+from pump.config import PumpConfig
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
+from pump.safety import Safety
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -54,11 +58,14 @@ def make_machine(bench, port):
     m = types.ModuleType("machine")
 
     class Pin:
-        OUT = 1
+        IN, OUT = 0, 1
+        PULL_UP = 1
+        IRQ_FALLING, IRQ_RISING = 4, 8
+        irqs = {}  # pin id -> (handler, trigger, hard)
 
-        def __init__(self, pin_id, mode=-1, value=None):
+        def __init__(self, pin_id, mode=-1, pull=None, value=None):
             self.id = pin_id
-            self.level = None
+            self.level = 1 if pull == Pin.PULL_UP else None
             if value is not None:
                 self.value(value)
 
@@ -67,6 +74,9 @@ def make_machine(bench, port):
                 return self.level
             self.level = v
             bench.log.append((bench.t_us, self.id, v))
+
+        def irq(self, handler=None, trigger=0, hard=False):
+            Pin.irqs[self.id] = (handler, trigger, hard)
 
     class ADC:
         ATTN_11DB = 3
@@ -248,14 +258,55 @@ pico_w = _import_board("pico_w")
 esp32_devkit = _import_board("esp32_devkit")
 
 
+class FakeConsole:
+    """The board's stdin (its `buffer`: raw bytes the host wrote), select.poll and asyncio.StreamReader on it."""
+
+    def __init__(self):
+        self.buffer = self
+        self.pending = bytearray()
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.pending))
+        buf[:n] = self.pending[:n]
+        del self.pending[:n]
+        return n
+
+    def poll(self):
+        console = self
+
+        class Poll:
+            def register(self, stream, flags):
+                assert stream is console and flags == 1
+
+            def ipoll(self, timeout):
+                return iter([(console, 1)] if console.pending else [])
+
+        return Poll()
+
+    def stream_reader(self, stream):
+        assert stream is self
+
+        class Reader:
+            async def readinto(self, buf):
+                return stream.readinto(buf)
+
+        return Reader()
+
+
 def _rig(monkeypatch, mod, port):
     """Inject fresh fakes into a board module; returns (bench, fake machine)."""
     bench = Bench()
     fm = make_machine(bench, port)
+    console = FakeConsole()
     monkeypatch.setattr(mod, "machine", fm)
     monkeypatch.setattr(mod, "time", bench)
-    monkeypatch.setattr(mod, "asyncio", types.SimpleNamespace(sleep_ms=bench.sleep_ms))
-    monkeypatch.setattr(mod, "bluetooth", fake_bluetooth)
+    monkeypatch.setattr(mod, "asyncio", types.SimpleNamespace(sleep_ms=bench.sleep_ms,
+                                                              StreamReader=console.stream_reader,
+                                                              ThreadSafeFlag=asyncio.Event))
+    monkeypatch.setattr(mod, "sys", types.SimpleNamespace(stdin=console))
+    monkeypatch.setattr(mod, "select", types.SimpleNamespace(poll=console.poll, POLLIN=1))
+    monkeypatch.setitem(sys.modules, "bluetooth", fake_bluetooth)
+    bench.console = console
     if mod is pico_w:
         monkeypatch.setattr(mod, "rp2", make_rp2())
     bench.adc_mv[26] = bench.adc_mv[34] = [1650]
@@ -477,6 +528,60 @@ def test_battery_and_pressure_scaling(monkeypatch):
     bench.adc_mv[35] = [2330]
     assert hw.battery.read_mv() == 3300
     assert hw.pressure.read_kpa_x10() == 1000
+
+
+def test_a_configured_encoder_builds_and_its_counts_reach_the_stall_check(monkeypatch):
+    # a configured encoder crashed the boot: the board's EdgeCounter had no counts_per_step for the stall check
+    for mod, port, pin in ((pico_w, "rp2", 8), (esp32_devkit, "esp32", 26)):
+        _, fm = _rig(monkeypatch, mod, port)
+        Safety(mod.build({"encoder": pin}), 200, lambda *a: None, 0)  # the default: one disc slot per step
+        hw = mod.build({"encoder": pin, "encoder_counts_per_step": 4})
+        assert hw.encoder.counts_per_step == 4
+        handler, trigger, hard = fm.Pin.irqs[pin]
+        assert trigger == fm.Pin.IRQ_RISING | fm.Pin.IRQ_FALLING and hard
+        safety = Safety(hw, 200, lambda *a: None, 0)
+        for _ in range(8):  # 8 steps, 4 counts each: a turning mechanism
+            for _ in range(4):
+                handler(None)
+            safety.stepped(0, 1)
+        assert not safety.stall.stalled
+        safety.stepped(0, 8)  # 8 more steps, no count: jammed
+        assert safety.stall.stalled
+        assert mod.build({"encoder": pin}).encoder.counts_per_step == 2  # both edges of one slot per step
+
+
+def test_a_board_without_a_bluetooth_module_builds_without_ble_and_the_app_says_so_once(monkeypatch):
+    # the plain Pico's MicroPython has no bluetooth module: board/pico_w.py imported it at the top (ImportError at boot)
+    for name, port in (("pico_w", "rp2"), ("esp32_devkit", "esp32")):
+        monkeypatch.setitem(sys.modules, "bluetooth", None)  # `import bluetooth` raises ImportError
+        monkeypatch.setitem(sys.modules, "machine", make_machine(Bench(), port))
+        monkeypatch.setitem(sys.modules, "rp2", make_rp2())
+        path = os.path.join(_REPO, "board", name + ".py")
+        spec = importlib.util.spec_from_file_location("board._fresh_" + name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        _rig(monkeypatch, mod, port)
+        monkeypatch.setitem(sys.modules, "bluetooth", None)
+        hw = mod.build()
+        assert (hw.ble, hw.bluetooth) == (None, None)
+        assert hw.ble_note == "no BLE on this board (its MicroPython has no bluetooth module)"
+        assert mod.build({"ble": 0}).ble_note == "BLE off (config.json hw.ble is 0)"
+    hw = board.build("sim")
+    hw.ble_note = "no BLE on this board (its MicroPython has no bluetooth module)"
+    lines = []
+    pump_app.App(hw, PumpConfig(None), None, out=lines.append)
+    assert [x for x in lines if "BLE" in x] == [
+        "no BLE on this board (its MicroPython has no bluetooth module): status on the console only"]
+
+
+def test_a_radio_that_cannot_start_leaves_the_board_without_ble(monkeypatch):
+    class Broken:
+        @staticmethod
+        def BLE():
+            raise OSError(19)
+
+    monkeypatch.setitem(sys.modules, "bluetooth", Broken)
+    assert links.radio(1) == (None, None, "BLE unavailable (OSError(19))")
 
 
 def test_ble_role_is_the_boards_radio_unless_turned_off(monkeypatch):
