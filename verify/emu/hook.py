@@ -1,5 +1,6 @@
 """Test hook of the emulator suite, placed on the emulated board as emuhook.py (never deployed): heap figures on the
-console and a task made to hang, as emuhook.json asks. board.start hands it the app before the app runs."""
+console (free, allocated, the largest block) and a task made to hang, as emuhook.json asks. board.start hands it the
+app before the app runs."""
 
 import asyncio
 import gc
@@ -17,10 +18,25 @@ def _settings():
         return {}
 
 
+def _largest_block():
+    """The largest bytearray the heap can give now, to 256 bytes (fragmentation: free bytes are not one block)."""
+    lo, hi = 0, gc.mem_free() + 1
+    while hi - lo > 256:
+        mid = (lo + hi) // 2
+        try:
+            bytearray(mid)
+            lo = mid
+        except MemoryError:
+            hi = mid
+        gc.collect()
+    return lo
+
+
 async def _memory(every_ms):
     while True:
         gc.collect()
-        print("emuhook mem_free %d mem_alloc %d" % (gc.mem_free(), gc.mem_alloc()))
+        free, alloc = gc.mem_free(), gc.mem_alloc()
+        print("emuhook mem_free %d mem_alloc %d largest %d" % (free, alloc, _largest_block()))
         await asyncio.sleep_ms(every_ms)
 
 

@@ -2,6 +2,8 @@
 programmer's wired path, judged from its pins and console: the driver is off from power-on except in bursts, the
 STEP pin follows the dose plan within one step at no more than max_steps_per_s, DIR never changes while dosing."""
 
+import re
+
 from verify.emu.pumprig import DIR, EN, FORWARD, MAX_STEPS_PER_S, STEP, steps_expected
 
 NL_PER_STEP = 20  # ten steps per 200 nL: many steps in a short emulated stretch
@@ -74,3 +76,15 @@ def test_a_pico_without_ble_boots_doses_to_the_plan_and_the_driver_is_off_outsid
     assert [r["cause"] for r in rig.emu.resets] == ["power_on"]
     e = rig.edges()
     assert not [t for t, lv in e[STEP].edges if t > stopped_ns] and rig.emu.pin_state(EN)["level"] == 1
+
+
+def test_the_deployed_pump_boots_with_a_heap_in_one_piece_for_the_program_store(pump):
+    # the .mpy deploy loads 107 KB of bytecode into the Pico's heap: with the boot's garbage left among it, the
+    # program store's 8 KB buffer found no block with 98 KB free and the pump stopped in the fail-safe. A block of
+    # twice that must stay free once the app runs, so the next few KB of code cannot bring it back unnoticed
+    rig = pump(hook={"mem_every_ms": 3600000})
+    line = rig.emu.expect(b"emuhook mem_free", 10000) + rig.emu.expect(b"\n", 100)
+    assert b"PUMP STOPPED" not in rig.emu.console
+    free, largest = (int(x) for x in re.search(rb"mem_free (\d+) mem_alloc \d+ largest (\d+)", line).groups())
+    print("after boot: %d B free, largest block %d B" % (free, largest))
+    assert largest >= 2 * 8206, (free, largest)
