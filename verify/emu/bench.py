@@ -21,7 +21,7 @@ from verify.emu.pumprig import BATTERY_ADC, DIR, EN, FORWARD, PRESSURE_ADC, PRES
 LABEL = "emulated RP2040, stock v1.27.0"
 HOUR_MS = 3600000
 CLK_MHZ = 125
-_MEM = re.compile(rb"emuhook mem_free (\d+) mem_alloc (\d+)")
+_MEM = re.compile(rb"emuhook mem_free (\d+) mem_alloc (\d+) largest (\d+)")
 STRETCH_MS = 60000
 
 
@@ -66,6 +66,7 @@ def heap_hours(ml_per_day, hours, uf2=None, frozen=False):
         emu = b.emu
         boot = emu.expect(b"emuhook mem_free", 10000) + emu.expect(b"\n", 100)
         free = [int(_MEM.search(boot).group(1))]
+        largest = int(_MEM.search(boot).group(3))
         b.program(rx(ml_per_day))
         emu.flash_ops(clear=True)
         emu.edges([STEP], clear=True)
@@ -73,7 +74,7 @@ def heap_hours(ml_per_day, hours, uf2=None, frozen=False):
         while len(free) <= hours:
             line = emu.expect(b"emuhook mem_free", HOUR_MS + 60000) + emu.expect(b"\n", 100)
             free.append(int(_MEM.search(line).group(1)))
-        return {"free": free, "flash_ops": emu.flash_ops()["total"], "ms": emu.now_ms - start_ms,
+        return {"free": free, "largest": largest, "flash_ops": emu.flash_ops()["total"], "ms": emu.now_ms - start_ms,
                 "steps": emu.edges([STEP])[STEP].rising, "wall_s": emu.run_wall_s}
     finally:
         b.close()
@@ -134,9 +135,10 @@ def figures(frozen_uf2=None):
         for i, (ml, hours) in enumerate(((0.5, 6), (5, 2))):
             h = heap_hours(ml, hours, uf2, frozen)
             if i == 0:
-                rows.append(("gc.mem_free() after boot, %s, %s" % (name, LABEL), "%d B" % h["free"][0],
+                rows.append(("gc.mem_free() after boot, %s, %s" % (name, LABEL),
+                             "%d B (largest block %d B)" % (h["free"][0], h["largest"]),
                              ("the test hook's gc.collect(), then gc.mem_free() as the app starts (ble on: RPI_PICO "
-                              "has no radio)")))
+                              "has no radio), and the largest bytearray the heap then gives")))
             rows.append(("gc.mem_free() after an hour at %g mL/day, %s, %s" % (ml, name, LABEL),
                          "%d B" % h["free"][1],
                          "the same after an emulated hour of dosing%s (%d steps on the STEP pin in %d h, %.0f wall s)"
