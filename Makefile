@@ -44,9 +44,11 @@ WASM_DIR := host_tests/wasm
 WASM_STAMP := $(WASM_DIR)/node_modules/.installed
 NPM ?= npm
 NODE ?= node
-# browser tests: Debian's chromium, and playwright-core (pinned in package.json / package-lock.json) in node_modules/
+# browser tests: Debian's chromium, and playwright-core (pinned in package.json / package-lock.json) in node_modules/;
+# the emulated RP2040 (verify/emu): rp2040js and uf2, pinned in the same files
 CHROMIUM ?= chromium
 WEB_STAMP := node_modules/.installed
+FROZEN_UF2 := build/rp2-frozen/firmware.uf2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # MicroPython stubs, one folder per port (the rp2 and esp32 packages overwrite each other's files if mixed)
@@ -68,15 +70,16 @@ export PYRIGHT_PYTHON_IGNORE_WARNINGS := 1
 
 # what each board's pyright run checks, listed one by one: pyright fails on a listed file that is missing, and
 # host_tests/project/test_architecture.py fails when a firmware file is in neither list (a moved file cannot leave the check)
-COMMON_TYPED := lib/pump board/__init__.py board/drivers.py board/failsafe.py board/sim/__init__.py \
+COMMON_TYPED := lib/pump board/__init__.py board/drivers.py board/failsafe.py board/links.py board/sim/__init__.py \
 	board/sim/bleconst.py board/sim/clock.py board/sim/flash.py board/sim/hardware.py board/sim/hydraulics.py \
 	board/sim/plant.py board/sim/radio.py board/sim/roles.py boot.py main.py
 RP2_TYPED := $(COMMON_TYPED) board/pico_w.py
 ESP32_TYPED := $(COMMON_TYPED) board/esp32_devkit.py
 LINT_PATHS := lib board tools verify host_tests boot.py main.py
 
-.PHONY: help install venv deps wasmdeps webdeps dbusdeps stubs lint typecheck pytest mpytest wasmtest hazards test \
-	test-steps mutants run sim soak bench frozen-bench mpy deploy maintenance repl logs keys dashboard clean distclean
+.PHONY: help install venv deps wasmdeps webdeps dbusdeps armdeps stubs lint typecheck pytest mpytest wasmtest hazards \
+	emutest test test-steps frozen-image mutants run sim soak bench frozen-bench mpy deploy maintenance repl logs keys \
+	dashboard clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
@@ -100,14 +103,15 @@ venv: $(PY) ## create .venv
 
 deps: $(DEPS_STAMP) ## install the pinned host tools into .venv (once)
 
-# chromium from apt when the machine has none; playwright-core exactly as locked
+# the npm packages exactly as locked: playwright-core (browser tests), rp2040js and uf2 (the emulated RP2040)
 $(WEB_STAMP): package.json package-lock.json
-	@command -v $(CHROMIUM) >/dev/null || { $(SUDO) apt-get update -q && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-webdeps: $(WEB_STAMP) ## headless chromium (apt, when missing) and playwright-core (npm, node_modules/) for browser tests
+# chromium from apt when the machine has none (the emulator needs only node_modules/)
+webdeps: $(WEB_STAMP) ## headless chromium (apt, when missing); playwright-core, rp2040js, uf2 (npm, node_modules/)
+	@command -v $(CHROMIUM) >/dev/null || { $(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 # dbus-daemon from apt when the machine has none: the package of that name (Debian 12 on), else the older `dbus`
 dbusdeps: ## dbus-daemon (apt, when missing): a private bus per test of the telemetry client on emulated BlueZ
@@ -159,11 +163,16 @@ wasmtest: $(WASM_STAMP) ## the MicroPython set on a 32-bit MicroPython (webassem
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
 	$(PY) -m verify.hazards --check
 
+# needs the MicroPython image and boot ROM of ../shared/rp2/ (or PUMP_RP2_DIR): skipped without them, failed when CI
+# is set (docs/emulator.md)
+emutest: $(DEPS_STAMP) $(WEB_STAMP) ## the deployed firmware on stock MicroPython on an emulated RP2040: pins, console, flash
+	$(PY) -m pytest -q verify/emu/tests $(if $(K),-k $(K))
+
 test: ## everything CI runs, stopping at the first failure; the wall time goes to out/test-time.txt (make bench)
 	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; \
 		mkdir -p out; echo "$$(( $$(date +%s) - start )) s" > out/test-time.txt
 
-test-steps: install lint typecheck pytest mpytest wasmtest hazards
+test-steps: install lint typecheck pytest mpytest wasmtest hazards emutest
 
 mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
 	$(PY) -m verify.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
@@ -181,8 +190,22 @@ soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants
 	mkdir -p out
 	$(PY) -m verify.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
 
-bench: $(DEPS_STAMP) ## speed, memory and wake-up table
-	$(PY) -m verify.bench
+# the figures of the real port come with the emulated RP2040 (node_modules) and an image with the firmware frozen in,
+# built once from ../shared/rp2's source (build/rp2-frozen/, rebuilt when a frozen file changes; skipped, saying why,
+# when the source or the ARM toolchain is missing)
+bench: $(DEPS_STAMP) $(WEB_STAMP) armdeps ## speed, memory and wake-up table; the real port's figures (emulated RP2040)
+	$(PY) -m verify.emu.frozen || true
+	$(PY) -m verify.bench $$(test -f $(FROZEN_UF2) && echo --emu-frozen $(FROZEN_UF2))
+
+frozen-image: $(DEPS_STAMP) armdeps ## RPI_PICO v1.27.0 with the firmware frozen in (build/rp2-frozen/firmware.uf2)
+	$(PY) -m verify.emu.frozen
+
+# the ARM toolchain from apt when the machine has none (building an RP2040 image for `make bench`)
+armdeps: ## arm-none-eabi gcc, newlib, cmake (apt, when missing): the frozen RP2040 image
+	@command -v arm-none-eabi-gcc >/dev/null && command -v cmake >/dev/null && \
+		dpkg -s libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib cmake; }
 
 # one-off, not in `make test`: needs unix-port interpreters built from MicroPython's source with board/manifest.py
 # frozen in (docs/boards.md, "A frozen firmware image"); MICROPYTHON may list several (a 64-bit and a 32-bit one)

@@ -350,13 +350,15 @@ class IrqFlag:
 
 
 class EdgeCounter:
-    """hw.encoder: edges of an optical encoder counted by a hard Pin IRQ (an int increment, no allocation).
+    """hw.encoder: edges of an optical encoder counted by a hard Pin IRQ (an int increment, no allocation), and the
+    counts one motor step should give (`counts_per_step`, the board's `encoder_counts_per_step`) for the stall check.
 
     count() wraps at 2**30 like ticks: counts between two readings are (b - a) & TICKS_MASK.
     """
 
-    def __init__(self, pin, trigger):
+    def __init__(self, pin, trigger, counts_per_step):
         self._count = 0
+        self.counts_per_step = counts_per_step
         pin.irq(handler=self._irq, trigger=trigger, hard=True)
 
     def _irq(self, _pin):
@@ -370,7 +372,8 @@ def io_roles(Pin, make_pwm, cfg):
     """(buzzer, led, stall, encoder) from the pins cfg names; a role whose pin is None is None.
 
     `make_pwm(pin)` builds a silent PWM on a Pin (called on the buzzer's first tone). DIAG and the encoder are inputs
-    with the internal pull-up; the encoder counts both edges (2 counts per slot of its disc).
+    with the internal pull-up; the encoder counts both edges (2 counts per slot of its disc), and a step should give
+    `encoder_counts_per_step` of them.
     """
     buzzer = led = stall = encoder = None
     pin_id = cfg["buzzer"]
@@ -381,7 +384,8 @@ def io_roles(Pin, make_pwm, cfg):
     if cfg["stall_diag"] is not None:
         stall = IrqFlag(Pin(cfg["stall_diag"], Pin.IN, Pin.PULL_UP), Pin.IRQ_RISING)
     if cfg["encoder"] is not None:
-        encoder = EdgeCounter(Pin(cfg["encoder"], Pin.IN, Pin.PULL_UP), Pin.IRQ_RISING | Pin.IRQ_FALLING)
+        encoder = EdgeCounter(Pin(cfg["encoder"], Pin.IN, Pin.PULL_UP), Pin.IRQ_RISING | Pin.IRQ_FALLING,
+                              int_setting(cfg, "encoder_counts_per_step", 1, 1000))
     return buzzer, led, stall, encoder
 
 
@@ -437,8 +441,14 @@ class Hardware:
         bluetooth=None,
         urandom=None,
         keys_path=None,
+        ble_note=None,
+        console=None,
+        button=None,
     ):
         self.ble = ble  # bluetooth.BLE() of the board, or None
+        self.ble_note = ble_note  # why there is no radio (links.radio), said once on the console by the app
+        self.console = console  # ConsoleInput: the wired programming path, or None
+        self.button = button  # Button: the patient's bolus button, or None
         self.bluetooth = bluetooth  # the module it came from (UUID; the service uses its own flag constants)
         self.urandom = urandom  # urandom(n) -> n random bytes (pairing passkeys)
         self.keys_path = keys_path  # BLE command keys file (keys.json), None: commands refused

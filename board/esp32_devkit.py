@@ -3,12 +3,13 @@
 import asyncio
 import binascii
 import os
+import select
+import sys
 import time
 
-import bluetooth
 import machine
 
-from board import drivers
+from board import drivers, links
 from pump.compat import const
 
 NAME = "esp32_devkit"
@@ -26,6 +27,7 @@ DEFAULT_PINS = {
     "led": 4,
     "stall_diag": None,  # 27 when a TMC2209 DIAG output is wired (rising edge = StallGuard stall or driver error)
     "encoder": None,  # 26 when an optical encoder on the mechanism is wired (open collector, internal pull-up)
+    "bolus_button": None,  # 33 when a patient bolus button is wired (a switch to GND, internal pull-up)
     "i2c_sda": 21,  # reserved for a digital pressure sensor
     "i2c_scl": 22,
 }
@@ -33,6 +35,7 @@ DEFAULT_PINS = {
 DEFAULT_SETTINGS = {
     "ble": 1,  # 0: no BLE (the radio stays off; status only on the console)
     "max_steps_per_s": 500,
+    "encoder_counts_per_step": 2,  # encoder edges a motor step gives: both edges of one disc slot per step
     "max_steps_per_call": 2000,  # 4 s at 500 steps/s: a call blocks, so it must stay well inside the watchdog timeout
     "dir_forward": 1,  # DIR level that moves the pump forward (depends on motor wiring)
     "dir_setup_us": 5,  # DIR -> first STEP edge: A4988 200 ns, DRV8825 650 ns, TMC2209 20 ns
@@ -108,6 +111,10 @@ def _adc_reader(pin):
     return read_mv
 
 
+def _flag():
+    return asyncio.ThreadSafeFlag()  # looked up when a button is wired: a port's asyncio may lack it otherwise
+
+
 def build(config=None):
     """The ESP32-DevKitC hardware object; `config` (dict) overrides DEFAULT_PINS / DEFAULT_SETTINGS keys."""
     cfg = drivers.merge_config(DEFAULT_PINS, DEFAULT_SETTINGS, config)
@@ -143,6 +150,7 @@ def build(config=None):
             samples,
         )
     buzzer, led, stall, encoder = drivers.io_roles(Pin, lambda pin: machine.PWM(pin, freq=1000, duty_u16=0), cfg)
+    ble, bluetooth, ble_note = links.radio(cfg["ble"])
     return drivers.Hardware(
         NAME,
         binascii.hexlify(machine.unique_id()).decode(),
@@ -159,8 +167,11 @@ def build(config=None):
         led=led,
         stall=stall,
         encoder=encoder,
-        ble=bluetooth.BLE() if cfg["ble"] else None,
+        ble=ble,
         bluetooth=bluetooth,
         urandom=os.urandom,
         keys_path="keys.json",
+        ble_note=ble_note,
+        console=links.console_input(sys.stdin, asyncio, select),
+        button=links.button_role(Pin, _flag, cfg),
     )

@@ -22,7 +22,7 @@ package("pump", base_path="../lib")  # noqa: F821
 _SIM_FILES = ["__init__.py", "bleconst.py", "clock.py", "flash.py", "hardware.py", "hydraulics.py", "plant.py",
               "radio.py", "roles.py"]
 # both boards' modules: board/__init__ imports only the one for sys.platform; the other costs a few KB of flash
-_BOARD_FILES = ["__init__.py", "drivers.py", "failsafe.py", "pico_w.py", "esp32_devkit.py"]
+_BOARD_FILES = ["__init__.py", "drivers.py", "links.py", "failsafe.py", "pico_w.py", "esp32_devkit.py"]
 if options.sim:  # noqa: F821
     _BOARD_FILES += ["sim/" + name for name in _SIM_FILES]
 package("board", files=_BOARD_FILES, base_path="..")  # noqa: F821

@@ -89,8 +89,9 @@ HAZARDS = (
      [_SIM + "test_stuck_pressure_sensor_is_a_sensor_fault_not_an_occlusion_and_holds_dosing"]),
     ("H11", "Under-delivery", "a jammed mechanism (motor stall)",
      "encoder or driver stall input compared with the steps commanded; a stall alarm holds dosing",
-     [("lib/pump/safety.py", "if self.stall is not None and self.stall.stalled:", "if False:")],
-     [_SIM + "test_motor_stall_is_caught_within_a_few_steps_and_stops_dosing"]),
+     [("lib/pump/safety.py", "            if stall.stalled:", "            if False:")],
+     [_SIM + "test_motor_stall_is_caught_within_a_few_steps_and_stops_dosing",
+      "host_tests/safety/test_safety.py::test_the_driver_diag_alone_catches_a_jam_without_an_encoder"]),
     ("H12", "Software hang", "a task stops running (dosing, console, a sounding alarm, BLE work)",
      "the hardware watchdog is fed only by the dosing task and only while every task that owes a wake-up has "
      "checked in with the supervisor on time; a watchdog reset is latched as an alarm and dosing resumes without "
@@ -265,6 +266,24 @@ HAZARDS = (
        "        self.clear()  # the whole catheter as the reservoir's drug\n        nl = catheter_nl\n")],
      ["host_tests/dosing/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
       _SIM + "test_stacked_concentration_changes_deliver_the_programmed_drug_mass"]),
+    ("H38", "Over-delivery", "a program (or resume) sent to a pump with nothing due waits for the deadline its dosing "
+     "task had before (up to an hour), then the steps owed since the command arrive in a burst",
+     "every command marks the pump retimed; the dosing task asks for its next deadline again at its next wake-up, "
+     "at most the watchdog feeding period (4 s) later",
+     [("lib/pump/app.py", "if pump.retimed or ticks_diff(now, deadline) >= 0:", "if ticks_diff(now, deadline) >= 0:")],
+     ["host_tests/ble/test_wired.py::test_the_app_answers_the_wire_and_a_program_sent_after_boot_doses_at_once"]),
+    ("H39", "Over-delivery", "a bouncing, noisy or stuck patient bolus button taken as press after press",
+     "a press counts once the input held pressed for the debounce time, and the next one only after a release; each "
+     "press goes through the patient-bolus policy (lockout, daily maximum), logged, and a granted and a refused "
+     "press beep differently",
+     [("lib/pump/button.py", "        if pressed == self.down:\n            return False",
+       "        if False:\n            return False")],
+     ["host_tests/app/test_button.py::test_a_held_button_is_one_request_until_released"]),
+    ("H40", "Alarm not heard", "a high-priority alarm raised while a lower one pauses between its pulses (a minute for "
+     "a low alarm, always sounding on a board without a pressure sensor) stays silent until that pause ends",
+     "every alarm change interrupts the annunciator's pause: the highest alarm's pattern starts at once",
+     [("lib/pump/app.py", "            self._annunciator.cancel()", "            pass")],
+     [_APP + "test_a_high_alarm_sounds_at_once_while_a_low_one_sleeps_through_its_minute_long_pause"]),
 )
 
 

@@ -4,7 +4,7 @@ unix and webassembly ports. One concern per module, imported where used (this pa
 - clock: the pump clock (VirtualClock for the discrete-event simulator, ScaledClock for `make run`) and the RTC
 - plant: the physical truth (volume per step, reservoir, catheter line, delivered drug, battery) and SimRng
 - hydraulics: pump chamber, catheter and CSF, the outlet pressure (docs/hydraulics.md)
-- roles: stepper, battery, watchdog, buzzer, LED, stall flag, encoder, pressure sensor on the plant
+- roles: stepper, battery, watchdog, buzzer, LED, stall flag, encoder, pressure sensor on the plant; the bolus button
 - flash: storage that can lose power at any byte
 - radio, bleconst: a recording fake of MicroPython's `bluetooth` module, and its numbers
 - hardware: the hardware object built from those parts, and the demo pump of `make run`

@@ -6,25 +6,25 @@ from board.sim.clock import ScaledClock, SimRtc
 from board.sim.flash import FakeStorage
 from board.sim.hydraulics import Hydraulics
 from board.sim.plant import Plant
-from board.sim.roles import SimBattery, SimBuzzer, SimEncoder, SimLed, SimPressure, SimStall, SimStepper, SimWatchdog
+from board.sim.roles import (SimBattery, SimButton, SimBuzzer, SimEncoder, SimLed, SimPressure, SimStall, SimStepper,
+                             SimWatchdog)
 from pump.config import RESET_POWER_ON, PumpConfig
 
 NAME = "sim"
 UID_HEX = "5e4d000000000001"
 # what build() takes: the parts a simulator makes itself, and the roles it leaves out or replaces
 _CONFIG_KEYS = ("clock", "speed", "plant", "storage", "rtc", "pressure", "pressure_seed", "encoder_counts_per_step",
-                "stall_diag", "ble", "bluetooth", "keys_path", "urandom")
+                "stall_diag", "bolus_button", "console", "ble", "bluetooth", "keys_path", "urandom")
 
 
 class SimHardware(Hardware):
-    """Hardware with the plant attached; a reset request is recorded (the simulator restarts the app)."""
+    """Hardware with the plant attached; a reset request is recorded (the simulator restarts the app). `roles`: the
+    optional ones by name, as board.drivers.Hardware takes them (buzzer, led, stall, encoder, ble, ...)."""
 
-    def __init__(self, clock, plant, storage, rtc, pressure, buzzer, led, stall, encoder, ble, bluetooth, urandom,
-                 keys_path):
+    def __init__(self, clock, plant, storage, rtc, pressure, **roles):
         super().__init__(
             NAME, UID_HEX, clock, rtc, SimStepper(plant), storage, SimBattery(plant, clock=clock), pressure,
-            SimWatchdog(clock), RESET_POWER_ON, self._request_reset, buzzer=buzzer, led=led, stall=stall,
-            encoder=encoder, ble=ble, bluetooth=bluetooth, urandom=urandom, keys_path=keys_path)
+            SimWatchdog(clock), RESET_POWER_ON, self._request_reset, **roles)
         self.plant = plant
         self.reset_requested = False
 
@@ -68,9 +68,11 @@ def build(config=None):
     """The simulated board from `config`'s parts (_CONFIG_KEYS; an unknown key is refused): clock (default: a
     ScaledClock at `speed`, or PUMP_SPEED from the environment), plant (default: the demo pump with catheter
     hydraulics), storage, rtc, pressure (default: a SimPressure on the plant's hydraulics, seed `pressure_seed`, when
-    it has them; None: no sensor), encoder_counts_per_step (default 1, 0: no encoder), stall_diag (default True), ble
-    and bluetooth (a fake radio or the Bumble shim; default none), keys_path, urandom (default os.urandom, looked up
-    only with a radio: the webassembly port has none)."""
+    it has them; None: no sensor), encoder_counts_per_step (default 1, 0: no encoder), stall_diag (default True),
+    bolus_button (default True: a SimButton nothing presses but a test), console (the wired path's input, with
+    `readinto(buf)` as board.links.ConsoleInput; default none), ble and bluetooth (a fake radio or the Bumble shim;
+    default none), keys_path, urandom (default os.urandom, looked up only with a radio: the webassembly port has
+    none)."""
     config = config or {}
     for key in config:
         if key not in _CONFIG_KEYS:
@@ -96,5 +98,7 @@ def build(config=None):
         urandom = os.urandom
     return SimHardware(
         clock, plant, config.get("storage") or FakeStorage(), config.get("rtc") or SimRtc(clock), pressure,
-        SimBuzzer(clock), SimLed(), SimStall(plant) if config.get("stall_diag", True) else None,
-        SimEncoder(plant, cps) if cps else None, ble, config.get("bluetooth"), urandom, config.get("keys_path"))
+        buzzer=SimBuzzer(clock), led=SimLed(), stall=SimStall(plant) if config.get("stall_diag", True) else None,
+        encoder=SimEncoder(plant, cps) if cps else None, ble=ble, bluetooth=config.get("bluetooth"), urandom=urandom,
+        keys_path=config.get("keys_path"), console=config.get("console"),
+        button=SimButton() if config.get("bolus_button", True) else None)

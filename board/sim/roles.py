@@ -1,12 +1,17 @@
 """Simulated board, the roles of docs/roles.md on the plant: stepper, battery, watchdog, buzzer, LED, stall flag,
-encoder and pressure sensor. The plant may carry `jammed` (bool): while set, steps are commanded but the mechanism
-does not move."""
+encoder, pressure sensor, and the patient's bolus button. The plant may carry `jammed` (bool): while set, steps are
+commanded but the mechanism does not move."""
 
 import math
 
 from board.sim.plant import SimRng
 from pump import battery
-from pump.compat import ticks_add, ticks_diff
+from pump.compat import TICKS_MASK, ticks_add, ticks_diff
+
+try:
+    import asyncio
+except ImportError:  # pragma: no cover
+    import uasyncio as asyncio  # pyright: ignore[reportMissingImports]
 
 
 class SimStepper:
@@ -255,3 +260,46 @@ class SimPressure:
         v = quantise_kpa_x10(p, self.lsb_kpa)
         self._last = v
         return v
+
+
+class SimFlag:
+    """The board's asyncio.ThreadSafeFlag (set by an IRQ, taken by the one task that waits) for the simulated board:
+    each wait makes its own asyncio.Event, since CPython binds an Event to the loop it first waits in and a simulated
+    reset runs the app again in a new loop."""
+
+    def __init__(self):
+        self._set = False
+        self._event = None
+
+    def set(self):
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def clear(self):
+        self._set = False
+
+    async def wait(self):
+        if not self._set:
+            self._event = asyncio.Event()
+            await self._event.wait()
+        self._set = False  # as a ThreadSafeFlag: the wait takes it
+
+
+class SimButton:
+    """hw.button: the patient's bolus button, pressed by a test or a scenario through `level(down)`; every edge is
+    counted and sets `flag`, as the board's Pin IRQ does (board.links.Button), so contact bounce is the caller's to
+    make. Nothing presses it by itself."""
+
+    def __init__(self):
+        self.flag = SimFlag()
+        self.edges = 0  # wraps at 2**30 like the board's
+        self.down = False
+
+    def pressed(self):
+        return self.down
+
+    def level(self, down):
+        self.down = down
+        self.edges = (self.edges + 1) & TICKS_MASK
+        self.flag.set()

@@ -251,6 +251,30 @@ def test_a_stall_sounds_the_high_priority_pattern_lights_the_led_and_ack_silence
     assert later == []
 
 
+def test_a_high_alarm_sounds_at_once_while_a_low_one_sleeps_through_its_minute_long_pause():
+    # the board's low "no pressure sensor" alarm sounds 2 pulses a minute; a stall raised in its pause waited for the
+    # pause to end (up to 60 s of silence) before the high-priority pattern started
+    app, clock, trace, lines = _app()
+    hw = app.hw
+    hw.stepper = SimStepper(hw.plant)
+    app.pump._step = hw.stepper.step_forward
+    low_on = []
+
+    async def scenario():
+        task = asyncio.create_task(app.run(2 * HOUR_MS))
+        await clock.sleep_ms(HOUR_MS)
+        low_on.extend(t for t, f in hw.buzzer.changes if f)
+        hw.plant.jammed = True
+        await task
+
+    asyncio.run(scenario())
+    alarms = app.pump.safety.alarms
+    assert alarms.highest() == 6 and len(low_on) >= 60  # MOTOR_STALL; the low alarm had been sounding all along
+    raised_ms = (alarms.since_ms[6] - clock.ticks_ms()) % (TICKS_MASK + 1) - (TICKS_MASK + 1) + clock.t_ms
+    first_high = next(t for t, f in hw.buzzer.changes if f and t >= raised_ms)
+    assert first_high - raised_ms <= 1  # at once, not at the end of the low pattern's pause
+
+
 def test_watchdog_starves_when_the_dosing_task_hangs():
     app, clock, trace, lines = _app()
     _run(app, clock, 60000)

@@ -1,6 +1,7 @@
 """Board modules on CPython: roles built from small fakes of machine pins/ADC/RTC/WDT and a PIO emulator for rp2."""
 
 import datetime
+import importlib.util
 import os
 import runpy
 import sys
@@ -9,10 +10,12 @@ import pytest
 
 import board
 import pump.app as pump_app
-from board import drivers, failsafe
+from board import drivers, failsafe, links
 from board.sim import hardware as sim_hardware
 from board.sim import radio as fake_bluetooth
+from pump.config import PumpConfig
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
+from pump.safety import Safety
 from support.flash import FakeStorage
 from support.machine import Bench, FakeStateMachine, board_rig, esp32_devkit, make_machine, make_rp2, pico_w
 from support import ROOT as _REPO
@@ -234,6 +237,60 @@ def test_battery_and_pressure_scaling(monkeypatch):
     bench.adc_mv[35] = [2330]
     assert hw.battery.read_mv() == 3300
     assert hw.pressure.read_kpa_x10() == 1000
+
+
+def test_a_configured_encoder_builds_and_its_counts_reach_the_stall_check(monkeypatch):
+    # a configured encoder crashed the boot: the board's EdgeCounter had no counts_per_step for the stall check
+    for mod, port, pin in ((pico_w, "rp2", 8), (esp32_devkit, "esp32", 26)):
+        _, fm = board_rig(monkeypatch, mod, port)
+        Safety(mod.build({"encoder": pin}), 200, lambda *a: None, 0)  # the default: one disc slot per step
+        hw = mod.build({"encoder": pin, "encoder_counts_per_step": 4})
+        assert hw.encoder.counts_per_step == 4
+        handler, trigger, hard = fm.Pin.irqs[pin]
+        assert trigger == fm.Pin.IRQ_RISING | fm.Pin.IRQ_FALLING and hard
+        safety = Safety(hw, 200, lambda *a: None, 0)
+        for _ in range(8):  # 8 steps, 4 counts each: a turning mechanism
+            for _ in range(4):
+                handler(None)
+            safety.stepped(0, 1)
+        assert not safety.stall.stalled
+        safety.stepped(0, 8)  # 8 more steps, no count: jammed
+        assert safety.stall.stalled
+        assert mod.build({"encoder": pin}).encoder.counts_per_step == 2  # both edges of one slot per step
+
+
+def test_a_board_without_a_bluetooth_module_builds_without_ble_and_the_app_says_so_once(monkeypatch):
+    # the plain Pico's MicroPython has no bluetooth module: board/pico_w.py imported it at the top (ImportError at boot)
+    for name, port in (("pico_w", "rp2"), ("esp32_devkit", "esp32")):
+        monkeypatch.setitem(sys.modules, "bluetooth", None)  # `import bluetooth` raises ImportError
+        monkeypatch.setitem(sys.modules, "machine", make_machine(Bench(), port))
+        monkeypatch.setitem(sys.modules, "rp2", make_rp2())
+        path = os.path.join(_REPO, "board", name + ".py")
+        spec = importlib.util.spec_from_file_location("board._fresh_" + name, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        board_rig(monkeypatch, mod, port)
+        monkeypatch.setitem(sys.modules, "bluetooth", None)
+        hw = mod.build()
+        assert (hw.ble, hw.bluetooth) == (None, None)
+        assert hw.ble_note == "no BLE on this board (its MicroPython has no bluetooth module)"
+        assert mod.build({"ble": 0}).ble_note == "BLE off (config.json hw.ble is 0)"
+    hw = board.build("sim")
+    hw.ble_note = "no BLE on this board (its MicroPython has no bluetooth module)"
+    lines = []
+    pump_app.App(hw, PumpConfig(None), None, out=lines.append)
+    assert [x for x in lines if "BLE" in x] == [
+        "no BLE on this board (its MicroPython has no bluetooth module): status on the console only"]
+
+
+def test_a_radio_that_cannot_start_leaves_the_board_without_ble(monkeypatch):
+    class Broken:
+        @staticmethod
+        def BLE():
+            raise OSError(19)
+
+    monkeypatch.setitem(sys.modules, "bluetooth", Broken)
+    assert links.radio(1) == (None, None, "BLE unavailable (OSError(19))")
 
 
 def test_ble_role_is_the_boards_radio_unless_turned_off(monkeypatch):

@@ -185,6 +185,7 @@ def test_deploy_through_mpremote_to_a_board_folder(bench, tmp_path):
     (root / "data" / "prog.a").write_bytes(b"program")  # the pump's store survives a deployment
     (root / "lib" / "pump").mkdir(parents=True)
     (root / "lib" / "pump" / "removed.mpy").write_bytes(b"old")  # a module no longer in the firmware goes
+    (root / "emuhook.py").write_bytes(b"raise SystemExit")  # so does the emulator suite's test hook
     doc = boardconfig.new_config("pico_w")
     doc["pump"]["nl_per_step"] = 193
     boardconfig.save(bench[1], doc)
@@ -223,3 +224,10 @@ def test_the_maintenance_code_runs_on_an_esp32_board(tmp_path):
         assert board.events == ["wdt 7200000", "pin 23 1"]
     finally:
         board.close()
+
+
+def test_the_emulator_suites_test_hook_is_removed_by_every_deployment():
+    import board
+
+    assert board.TEST_HOOK + ".py" in deploy.FIRMWARE_PATHS and board.TEST_HOOK + ".json" in deploy.FIRMWARE_PATHS
+    assert not os.path.exists(os.path.join(deploy.ROOT, board.TEST_HOOK + ".py"))  # nothing of it to copy

@@ -134,7 +134,8 @@ def test_soft_limits_pass_when_confirmed_and_say_how(tmp_path):
     (["check", "RX", "--fill-ul", "50000"], "fill_ul: 1..40000"),
     (["check", "RX", "--simulate", "0"], "--simulate: 0 days, must be 0..3650"),
     (["--druglib", "nolib.json", "check", "RX"], "E401 storage failure: druglib: cannot read nolib.json"),
-    (["send", "RX"], "--device: which pump?"),
+    (["send", "RX"], "--device or --port: which pump?"),
+    (["send", "RX", "--device", "PUMP-0001", "--port", "/dev/ttyACM0"], "--device and --port: one link at a time"),
 ])
 def test_bad_options_exit_2_naming_the_option(tmp_path, argv, message):
     rx = _file(tmp_path, CONSTANT)

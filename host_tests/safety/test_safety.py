@@ -409,10 +409,24 @@ def test_the_driver_diag_latches_a_stall_at_once():
     diag.fired = True
     s.stepped(T0 + 7, 0)
     assert _since(s, al.A_MOTOR_STALL) == T0 + 7
-    s, hw = _safety(_Hw(pressure=False, diag=_Diag()))  # a DIAG input but no encoder: no stall check at all
+
+
+
+def test_the_driver_diag_alone_catches_a_jam_without_an_encoder():
+    # a TMC2209 DIAG wired and no encoder (README, docs/setup.md): the DIAG edge latches the stall and holds dosing;
+    # without one, steps go on and nothing is judged from counts that do not exist
+    s, hw = _safety(_Hw(pressure=False, diag=_Diag()))
+    for i in range(500):
+        s.stepped(ticks_add(T0, i), 1)
+    assert not s.alarms.is_active(al.A_MOTOR_STALL) and not s.holding
     hw.stall.fired = True
-    s.stepped(T0, 1)
-    assert not s.alarms.is_active(al.A_MOTOR_STALL) and s.stall is None
+    s.stepped(ticks_add(T0, 500), 1)
+    assert _since(s, al.A_MOTOR_STALL) == ticks_add(T0, 500)
+    assert s.holding == 1 << (al.A_MOTOR_STALL - 1)
+    assert s.release_holds(ticks_add(T0, 501)) == 0  # the mechanism was checked: the next jam is seen again
+    hw.stall.fired = True
+    s.stepped(ticks_add(T0, 502), 1)
+    assert s.holding == 1 << (al.A_MOTOR_STALL - 1)
 
 
 def test_a_resume_keeps_the_sensor_history_and_a_jam_in_progress():

@@ -148,8 +148,8 @@ def test_irq_flag_latches_an_edge_and_reports_a_high_level():
 
 def test_edge_counter_counts_in_a_hard_irq_and_wraps_like_ticks():
     pin = _IrqPin()
-    enc = drivers.EdgeCounter(pin, 3)
-    assert pin.kw == (3, True)
+    enc = drivers.EdgeCounter(pin, 3, 2)
+    assert pin.kw == (3, True) and enc.counts_per_step == 2
     for _ in range(5):
         pin.edge()
     assert enc.count() == 5
@@ -180,10 +180,10 @@ def test_io_roles_are_none_unless_configured():
     buzzer, led, stall, encoder = drivers.io_roles(Pin, lambda pin: pin, cfg)
     assert stall is None and encoder is None and buzzer is not None and led is not None
     assert made == [("LED", 1, None, 0)]  # the buzzer's pin waits for its first tone
-    cfg.update(stall_diag=5, encoder=8, buzzer=None, led=None)
+    cfg.update(stall_diag=5, encoder=8, buzzer=None, led=None, encoder_counts_per_step=3)
     made[:] = []
     buzzer, led, stall, encoder = drivers.io_roles(Pin, lambda pin: pin, cfg)
-    assert buzzer is None and led is None
+    assert buzzer is None and led is None and encoder.counts_per_step == 3
     assert made == [(5, 0, 2, None), ("irq", 5, 4, False), (8, 0, 2, None), ("irq", 8, 12, True)]
 
 

@@ -1,6 +1,7 @@
 """The board modules on CPython: fake `machine` and `rp2` modules (pins, ADC, RTC, WDT, PWM on a virtual microsecond
 clock that logs every pin write) and a PIO assembler and emulator, injected into a board module by `board_rig`."""
 
+import asyncio
 import collections
 import importlib
 import sys
@@ -39,11 +40,14 @@ def make_machine(bench, port):
     m = types.ModuleType("machine")
 
     class Pin:
-        OUT = 1
+        IN, OUT = 0, 1
+        PULL_UP = 1
+        IRQ_FALLING, IRQ_RISING = 4, 8
+        irqs = {}  # pin id -> (handler, trigger, hard)
 
-        def __init__(self, pin_id, mode=-1, value=None):
+        def __init__(self, pin_id, mode=-1, pull=None, value=None):
             self.id = pin_id
-            self.level = None
+            self.level = 1 if pull == Pin.PULL_UP else None
             if value is not None:
                 self.value(value)
 
@@ -52,6 +56,9 @@ def make_machine(bench, port):
                 return self.level
             self.level = v
             bench.log.append((bench.t_us, self.id, v))
+
+        def irq(self, handler=None, trigger=0, hard=False):
+            Pin.irqs[self.id] = (handler, trigger, hard)
 
     class ADC:
         ATTN_11DB = 3
@@ -233,14 +240,55 @@ pico_w = import_board("pico_w")
 esp32_devkit = import_board("esp32_devkit")
 
 
+class FakeConsole:
+    """The board's stdin (its `buffer`: raw bytes the host wrote), select.poll and asyncio.StreamReader on it."""
+
+    def __init__(self):
+        self.buffer = self
+        self.pending = bytearray()
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.pending))
+        buf[:n] = self.pending[:n]
+        del self.pending[:n]
+        return n
+
+    def poll(self):
+        console = self
+
+        class Poll:
+            def register(self, stream, flags):
+                assert stream is console and flags == 1
+
+            def ipoll(self, timeout):
+                return iter([(console, 1)] if console.pending else [])
+
+        return Poll()
+
+    def stream_reader(self, stream):
+        assert stream is self
+
+        class Reader:
+            async def readinto(self, buf):
+                return stream.readinto(buf)
+
+        return Reader()
+
+
 def board_rig(monkeypatch, mod, port):
     """Inject fresh fakes into a board module; returns (bench, fake machine)."""
     bench = Bench()
     fm = make_machine(bench, port)
+    console = FakeConsole()
     monkeypatch.setattr(mod, "machine", fm)
     monkeypatch.setattr(mod, "time", bench)
-    monkeypatch.setattr(mod, "asyncio", types.SimpleNamespace(sleep_ms=bench.sleep_ms))
-    monkeypatch.setattr(mod, "bluetooth", fake_bluetooth)
+    monkeypatch.setattr(mod, "asyncio", types.SimpleNamespace(sleep_ms=bench.sleep_ms,
+                                                              StreamReader=console.stream_reader,
+                                                              ThreadSafeFlag=asyncio.Event))
+    monkeypatch.setattr(mod, "sys", types.SimpleNamespace(stdin=console))
+    monkeypatch.setattr(mod, "select", types.SimpleNamespace(poll=console.poll, POLLIN=1))
+    monkeypatch.setitem(sys.modules, "bluetooth", fake_bluetooth)
+    bench.console = console
     if mod is pico_w:
         monkeypatch.setattr(mod, "rp2", make_rp2())
     bench.adc_mv[26] = bench.adc_mv[34] = [1650]

@@ -1,15 +1,18 @@
-"""The asyncio firmware: dosing, console telemetry, annunciator and BLE tasks around one Pump; faults stop the motor.
+"""The asyncio firmware: dosing, console telemetry, annunciator, BLE, wired and bolus button tasks around one Pump;
+faults stop the motor.
 
 The dosing task is event-driven: it sleeps until the controller's next deadline (a step, a schedule boundary or a
 sensor sample) and never polls. It also feeds the hardware watchdog, at least every FEED_MS (so a gap between
 steps longer than that costs one extra wake-up), and only while every other task that owes a wake-up has checked in
-with the supervisor on time. Any exception in any task disables the motor driver before anything else, then is
-logged.
+with the supervisor on time. A command (BLE, the wired path, the bolus button) that brings the next deadline forward
+is seen at its next wake-up, at most FEED_MS later. Any exception in any task disables the motor driver before
+anything else, then is logged.
 """
 
 import gc
 
 from pump.alarms import TONE_HZ, pattern, tone_at
+from pump.button import BolusButton
 from pump.compat import ticks_diff
 from pump.controller import Pump
 from pump.druglib import DrugLibrary
@@ -26,6 +29,8 @@ TASK_DOSING = 1
 TASK_TELEMETRY = 2
 TASK_ANNUNCIATOR = 4
 TASK_BLE = 5
+TASK_WIRED = 6
+TASK_BUTTON = 7
 _WATCHDOG_MS = 8000  # hardware watchdog timeout (the RP2040 allows at most 8388 ms)
 FEED_MS = 4000  # the dosing task wakes at least this often to feed the watchdog: half its timeout
 _LATE_MS = 5000  # a task counts as alive while it is no later than this past the wake-up it asked for
@@ -51,6 +56,13 @@ class App:
     def __init__(self, hw, config, library, setup=None, run_for_ms=None, out=print):
         self.hw = hw
         self.out = out
+        # The command paths' code is loaded before the pump's data: loaded later, into a heap the pump's buffers have
+        # cut up, a .mpy module's code found no contiguous block on the Pico (MemoryError with 100 KB free).
+        if hw.ble is not None:
+            import pump.bleservice
+        if hw.console is not None:
+            import pump.wired  # noqa: F401
+        gc.collect()
         self.config = config
         self.library = library
         self.run_for_ms = run_for_ms
@@ -62,7 +74,10 @@ class App:
         self._alarm_bits = -1
         if setup and self.pump.first_boot:  # never over a program lost later: that is an alarm, not a set-up
             self.first_setup(setup)
+        self._auth = None
         self.ble = None
+        if hw.ble_note:  # no radio (none on the board, or turned off): said once, the pump doses on
+            self.out("%s: status on the console only" % hw.ble_note)
         if hw.ble is not None:
             try:
                 self.ble = self.ble_service()
@@ -74,24 +89,60 @@ class App:
                     pass
         self._ble_wait = -1
         self._ble_timer = asyncio.Event()
+        self._annunciator = None  # its task, while the app runs
+        self._pausing = False
+        self._interrupt = False
+        self.wired = None
+        if hw.console is not None:
+            from pump.wired import Wired
+
+            self.wired = Wired(self.pump, self.command_auth(), hw.console, hw.clock, self.out, self.command_ran)
+        self.button = None
+        if hw.button is not None:
+            self.button = BolusButton(hw.button, hw.clock, hw.buzzer, self.pump, self.command_ran, self.alarm_changed)
+
+    def command_auth(self):
+        """The pump's one command authentication (keys.json, the counters' store), shared by the BLE command point
+        and the wired path: one counter per role whatever the link, so a command seen on one cannot replay on the
+        other."""
+        if self._auth is None:
+            from pump.cmdauth import CommandAuth, load_keys
+
+            hw = self.hw
+            path = hw.keys_path
+            try:
+                keys = load_keys(path) if path else None
+            except PumpError as e:  # the message names the field, never a key
+                self.out("keys unusable, BLE commands refused: %s" % e)
+                keys = None
+            if keys is None:
+                self.out("no command keys: BLE commands refused, telemetry only")
+            self._auth = CommandAuth(hw.storage, keys, self._log, hw.clock.ticks_ms(), self.pump.alarms)
+            if self._auth.lost:
+                self.out("command counters lost: commands refused until a new keys.json is provisioned over USB")
+        return self._auth
+
+    def _log(self, code, a, b):
+        try:
+            self.pump.log.append(self.pump.wall_s(), code, a, b)
+        except PumpError:
+            pass
 
     def ble_service(self):
-        """The BLE peripheral on the board's `ble` role, with the command keys of the board's keys.json."""
+        """The BLE peripheral on the board's `ble` role, with the pump's command authentication."""
         from pump import VERSION
         from pump.bleservice import PumpService
-        from pump.cmdauth import load_keys
 
         hw = self.hw
-        path = hw.keys_path
-        try:
-            keys = load_keys(path) if path else None
-        except PumpError as e:  # the message names the field, never a key
-            self.out("keys unusable, BLE commands refused: %s" % e)
-            keys = None
-        if keys is None:
-            self.out("no command keys: BLE commands refused, telemetry only")
-        return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock, keys=keys,
-                           urandom=hw.urandom, out=self.out, model=hw.name)
+        return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock,
+                           urandom=hw.urandom, out=self.out, model=hw.name, auth=self.command_auth())
+
+    def command_ran(self):
+        """A wired command or a button press ran: what it changed shows on BLE, an alarm it raised or cleared sounds
+        or stops."""
+        if self.pump.alarms.active_bitmap != self._alarm_bits:
+            self.alarm_changed()
+        self.ble_look()
 
     def first_setup(self, setup):
         """First boot of a simulated pump: fill and program it as a clinician would."""
@@ -123,15 +174,17 @@ class App:
     async def dosing(self):
         """Steps and checks at the controller's deadlines; feeds the watchdog while every task checks in on time."""
         clock = self.hw.clock
-        tick = self.pump.tick
-        alarms = self.pump.alarms
+        pump = self.pump
+        tick = pump.tick
+        alarms = pump.alarms
         watchdog = self.hw.watchdog
         if watchdog is not None:
             watchdog.start(_WATCHDOG_MS)
         deadline = clock.ticks_ms()
         while True:
             now = clock.ticks_ms()
-            if ticks_diff(now, deadline) >= 0:
+            if pump.retimed or ticks_diff(now, deadline) >= 0:  # due, or a command may have brought it forward
+                pump.retimed = False
                 deadline = tick(now)
                 self.wakeups += 1
                 if alarms.active_bitmap != self._alarm_bits:
@@ -165,9 +218,30 @@ class App:
             ble.flag.set()
 
     def alarm_changed(self):
-        """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced)."""
+        """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced, or a button's beep ended),
+        also out of a pattern's pause: a high alarm raised while a low one waits a minute between its pulses sounds at
+        once."""
         self._alarm_bits = self.pump.alarms.active_bitmap
         self._alarm_changed.set()
+        if self._pausing and self._annunciator is not None:
+            self._interrupt = True
+            self._annunciator.cancel()
+
+    async def _pause(self, ms):
+        """The annunciator's timed sleep; alarm_changed() ends it early (a cancel taken as a wake-up)."""
+        self._pausing = True
+        try:
+            await self.hw.clock.sleep_ms(ms)
+        except asyncio.CancelledError:
+            if not self._interrupt:
+                raise  # the app is stopping
+        finally:
+            self._pausing = False
+            self._interrupt = False
+
+    def _beeping(self):
+        """A button's answer owns the buzzer: the annunciator leaves it alone meanwhile."""
+        return self.button is not None and self.button.beeping
 
     async def annunciate(self):
         """Buzzer plays the sounding alarm's pattern, the LED is lit while any alarm is active; idle otherwise."""
@@ -185,17 +259,17 @@ class App:
             code = alarms.sounding(now)
             if code:
                 on, wait_ms = tone_at(pattern(code), ticks_diff(now, alarms.since_ms[code]))
-                if buzzer is not None:
+                if buzzer is not None and not self._beeping():
                     buzzer.tone(TONE_HZ) if on else buzzer.off()
                 wait_ms = max(wait_ms, 1)
                 self.supervisor.register(TASK_ANNUNCIATOR, wait_ms + _LATE_MS, now)  # a sounding alarm must go on
-                await clock.sleep_ms(wait_ms)
+                await self._pause(wait_ms)
                 continue
-            if buzzer is not None:
+            if buzzer is not None and not self._beeping():
                 buzzer.off()
             if alarms.next_deadline(now) is not None:  # silenced, or a repeat is due: keep an eye on it
                 self.supervisor.register(TASK_ANNUNCIATOR, _SILENCED_POLL_MS + _LATE_MS, now)
-                await clock.sleep_ms(_SILENCED_POLL_MS)
+                await self._pause(_SILENCED_POLL_MS)
                 continue
             self.supervisor.unregister(TASK_ANNUNCIATOR)  # nothing to sound: it owes no wake-up
             self._alarm_changed.clear()
@@ -233,15 +307,22 @@ class App:
             asyncio.create_task(self._guard(TASK_TELEMETRY, self.telemetry())),
             asyncio.create_task(self._guard(TASK_ANNUNCIATOR, self.annunciate())),
         ]
+        self._annunciator = tasks[2]
         if self.ble is not None:
             tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_events(self.ble))))
             tasks.append(asyncio.create_task(self._guard(TASK_BLE, self.ble_timer(self.ble))))
+        if self.wired is not None:
+            tasks.append(asyncio.create_task(self._guard(TASK_WIRED, self.wired.run())))
+        if self.button is not None:
+            tasks.append(asyncio.create_task(self._guard(TASK_BUTTON, self.button.run())))
         try:
             if run_for_ms is None:
                 await asyncio.gather(*tasks)
             else:
                 await self._until(run_for_ms, tasks)
         finally:
+            self._annunciator = None  # stopping: a cancel now ends the annunciator, never wakes it
+            self._interrupt = False
             for t in tasks:
                 t.cancel()
             self.hw.stepper.disable()

@@ -42,11 +42,12 @@ _INTERVAL_MS = const(50)  # connection interval assumed until the central report
 
 
 class PumpService:
-    """The BLE peripheral of one Pump. `keys`: {role: pump.hmac.Hmac} from keys.json, or None (commands refused);
+    """The BLE peripheral of one Pump. `keys`: {role: pump.hmac.Hmac} from keys.json, or None (commands refused), or
+    `auth` the CommandAuth the pump shares with its other command paths;
     `urandom(n)` makes pairing passkeys; `out(text)` shows them to the person pairing (the console)."""
 
     def __init__(self, ble, bt, pump, storage, uid_hex, firmware, clock, keys=None, urandom=None, out=print,
-                 model="pump", status_interval_ms=1000):
+                 model="pump", status_interval_ms=1000, auth=None):
         self._ble = ble
         self.pump = pump
         self._urandom = urandom
@@ -54,9 +55,11 @@ class PumpService:
         self.status_interval_ms = status_interval_ms
         self.flag = _Flag()
         self.telemetry = Telemetry(pump)
-        self.auth = CommandAuth(storage, keys, self._log, clock.ticks_ms(), pump.alarms)
-        if self.auth.lost:
-            out("command counters lost: BLE commands refused until a new keys.json is provisioned over USB")
+        if auth is None:
+            auth = CommandAuth(storage, keys, self._log, clock.ticks_ms(), pump.alarms)
+            if auth.lost:
+                out("command counters lost: BLE commands refused until a new keys.json is provisioned over USB")
+        self.auth = auth  # the pump's one CommandAuth when the app shares it with the wired path (pump.wired)
         self.secrets = Secrets(storage)
         self.name = "PUMP-" + uid_hex[-4:].upper()
         self._cmd_rx = Reassembler(CMD_MAX)

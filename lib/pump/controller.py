@@ -132,9 +132,11 @@ class Pump(Dosing):
 
     # ---- commands: validate, persist, apply ----
     def _now(self, now):
-        """Ticks for a command, after delivering whatever was already due: a command never reorders time."""
+        """Ticks for a command, after delivering whatever was already due: a command never reorders time. The command
+        may move the next deadline earlier (a program, a resume): `retimed` tells the app's dosing task to ask again."""
         now = self.hw.clock.ticks_ms() if now is None else now
         self.tick(now)
+        self.retimed = True
         return now
 
     def program(self, doc, confirm_soft=False, now=None, check_library=True):

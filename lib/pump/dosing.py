@@ -51,6 +51,7 @@ class Dosing:
         self._dirty = False
         self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
         self.halted = False  # a task fault stopped the pump: no step until the board resets
+        self.retimed = False  # a command ran since the app's dosing task last asked for the next deadline
         self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
         self.first_boot = False  # no record in the state and program stores at boot: a new pump
         self._prime_steps = 0  # over-delivery allowance of the priming in progress

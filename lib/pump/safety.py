@@ -59,8 +59,12 @@ class Safety:
         # on the monotonic clock: idle time of any length ages them, no wall-clock change moves them
         self.day_window = OverDeliveryMonitor(3600, 24, self.mono.s)
         self.hour_window = OverDeliveryMonitor(300, 12, self.mono.s)  # a runaway is caught within the hour
-        encoder = hw.encoder
-        self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
+        # the stall check runs on an encoder, on the driver's DIAG input, or on both: DIAG alone latches on its edge
+        self._encoder = encoder = hw.encoder
+        self._diag = hw.stall
+        self.stall = None
+        if encoder is not None or self._diag is not None:
+            self.stall = StallCheck(encoder.counts_per_step if encoder is not None else 1)
         self._encoder_last = encoder.count() if encoder is not None else 0
         self.last_p = 0
         self.battery_mv = 0  # the last hourly battery reading (0: none yet), for telemetry
@@ -133,15 +137,17 @@ class Safety:
         if self.day_window.count(now_s, n) | self.hour_window.count(now_s, n):
             self._raise(al.A_OVER_DELIVERY, now)
             self.hw.stepper.disable()
-        if self.stall is not None:
-            count = self.hw.encoder.count()
-            self.stall.steps(n, (count - self._encoder_last) & 0x3FFFFFFF)
-            self._encoder_last = count
-        stall_input = self.hw.stall
-        if stall_input is not None and stall_input.triggered() and self.stall is not None:
-            self.stall.diag()
-        if self.stall is not None and self.stall.stalled:
-            self._raise(al.A_MOTOR_STALL, now)
+        stall = self.stall
+        if stall is not None:
+            encoder = self._encoder
+            if encoder is not None:
+                count = encoder.count()
+                stall.steps(n, (count - self._encoder_last) & 0x3FFFFFFF)
+                self._encoder_last = count
+            if self._diag is not None and self._diag.triggered():
+                stall.diag()
+            if stall.stalled:
+                self._raise(al.A_MOTOR_STALL, now)
 
     def _pressure_fault(self, fault, now):
         """True when the pressure check reports a fault: alarm raised, dosing held."""

@@ -38,8 +38,9 @@ ROOT = Path(tools.ROOT)
 
 KEYS_FILE = "keys.json"  # the same name on the board (in its root folder)
 CONFIG_FILE = "config.json"
-# removed before copying, so no module deleted from the source tree lingers on the board
-FIRMWARE_PATHS = ("lib/pump", "board", "lib/druglib.json", "boot.py", "main.py")
+# removed before copying, so no module deleted from the source tree lingers on the board; the emulator suite's test
+# hook (board.TEST_HOOK) is never part of a deployment, and one found on a board goes too
+FIRMWARE_PATHS = ("lib/pump", "board", "lib/druglib.json", "boot.py", "main.py", "emuhook.py", "emuhook.json")
 EXIT_REFUSED = 2
 EXIT_FAILED = 1
 

@@ -1,8 +1,8 @@
 """Cross-compiles the firmware (lib/pump, board/) to .mpy per board with mpy-cross and reports the sizes.
 
 `python -m tools.deploy.mpy_build` builds build/<board>/ for every board: the tree mirrors the board's filesystem
-(lib/pump/*.mpy, board/__init__.mpy, board/drivers.mpy, board/failsafe.mpy, board/<board>.mpy, with boot.py and
-main.py copied as source).
+(lib/pump/*.mpy, board/__init__.mpy, board/drivers.mpy, board/links.mpy, board/failsafe.mpy, board/<board>.mpy,
+with boot.py and main.py copied as source).
 `python -m tools.deploy.mpy_build --check` only compiles every firmware file (also the board/sim package, boot.py,
 main.py) into a scratch folder: a syntax check with MicroPython's own compiler, which rejects what CPython tools accept
 (positional-only parameters, `match`, newer f-string forms, ...).
@@ -40,9 +40,9 @@ def _mpy_cross_binary():
 
 def board_sources(board):
     """Files compiled for `board`, relative to the repo root: lib/pump, board/__init__, board/drivers,
-    board/failsafe, board/<board>."""
+    board/links, board/failsafe, board/<board>."""
     files = sorted(p.relative_to(ROOT) for p in (ROOT / "lib" / "pump").rglob("*.py"))
-    for name in ("__init__.py", "drivers.py", "failsafe.py", board + ".py"):
+    for name in ("__init__.py", "drivers.py", "links.py", "failsafe.py", board + ".py"):
         path = ROOT / "board" / name
         if path.exists():
             files.append(path.relative_to(ROOT))

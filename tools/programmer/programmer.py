@@ -3,7 +3,8 @@ it, and send it or a clinician command to a pump through a link (tools/pumplink/
 
     python -m tools.programmer check RX.json [--fill-ul U] [--start YYYY-MM-DD] [--simulate DAYS [--plot OUT.png]
                                                [--refill-every DAYS]] [--json]
-    python -m tools.programmer send RX.json [--confirm-soft]          (then a link: --device ..., or --dry-run)
+    python -m tools.programmer send RX.json [--confirm-soft]
+                                         (then a link: --device NAME (BLE), --port DEV (USB serial), or --dry-run)
     python -m tools.programmer refill --fill-ul U [--concentration C] | prime [--volume-ul U]
                                | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
                                | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE]
@@ -118,6 +119,7 @@ def _parser():
     def linked(name, help_text):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--device", help="the pump's BLE address or name")
+        p.add_argument("--port", help="the pump's USB serial console instead of BLE (/dev/ttyACM0, COM3)")
         p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
         p.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
         return p
@@ -217,18 +219,27 @@ def _call(args):
 
 
 def open_link(args, say):
-    """The link a command goes through: a dry run, or the BLE link to --device with the clinician key."""
+    """The link a command goes through: a dry run, the wired link to --port or the BLE link to --device, with the
+    clinician key."""
     if args.dry_run:
         return DryRunLink(say)
-    if not args.device:
-        raise InputError("--device: which pump? (its BLE name PUMP-XXXX or address; or --dry-run)")
+    if args.device and args.port:
+        raise InputError("--device and --port: one link at a time (BLE or the USB serial console)")
+    if not args.device and not args.port:
+        raise InputError("--device or --port: which pump? (its BLE name PUMP-XXXX or address, or its serial port "
+                         "/dev/ttyACM0; or --dry-run)")
     from tools.keys import keys
-    from tools.pumplink.ble import BleakGatt, BleLink
 
     try:
         key = keys.load(args.keys, ("clinician",))["clinician"]
     except keys.KeysError as e:
         raise InputError("--keys: %s" % e) from e
+    if args.port:
+        from tools.pumplink.serial import SerialLink
+
+        return SerialLink.open(args.port, key)
+    from tools.pumplink.ble import BleakGatt, BleLink
+
     return BleLink(lambda: BleakGatt.open(args.device), key)
 
 

@@ -65,6 +65,7 @@ __all__ = [
     "STATUS_UUID",
     "FrameError",
     "Reassembler",
+    "command_message",
     "command_payload",
     "decode_alarm",
     "decode_features",
@@ -163,14 +164,19 @@ def program_payload(doc, confirm_soft=False):
     return bytes((1 if confirm_soft else 0,)) + json.dumps(doc, separators=(",", ":")).encode()
 
 
-def encode_command(key, role, counter, opcode, payload, e2e=0, frame_size=FRAME_SIZE):
-    """Frames of one authenticated command: opcode, role, counter, payload, HMAC-SHA256 under `key` (the role's 32
+def command_message(key, role, counter, opcode, payload):
+    """One authenticated command message: opcode, role, counter, payload, HMAC-SHA256 under `key` (the role's 32
     bytes from keys.json); `counter` must exceed the last one the pump accepted for the role (u32)."""
     body = struct.pack(HEAD, opcode, role, counter) + bytes(payload)
     message = body + hmac_sha256(key, body)
     if len(message) > CMD_MAX:
         raise ValueError("command longer than %d bytes" % CMD_MAX)
-    return split(message, e2e, frame_size)
+    return message
+
+
+def encode_command(key, role, counter, opcode, payload, e2e=0, frame_size=FRAME_SIZE):
+    """Frames of one authenticated command (command_message) for the BLE command point."""
+    return split(command_message(key, role, counter, opcode, payload), e2e, frame_size)
 
 
 def result_text(code):
