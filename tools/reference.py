@@ -17,6 +17,7 @@ the firmware: a fifth merges with the newest at the stronger strength. `mass_ng`
 strength at the tip: the dose the program calls for (and priming's drug), exactly.
 """
 
+import bisect
 import datetime
 from fractions import Fraction
 
@@ -40,6 +41,89 @@ def _ms(minutes):
 
 def _schedule(steps):
     return [(_hhmm(s["start"]), _ng(s["dose_ug_per_day"])) for s in steps]
+
+
+class Program:
+    """A prescription's dose over the week (Monday 00:00 = 0): basal schedule, weekday overrides, periodic boluses;
+    `patient`: the patient bolus (dose ng, duration ms, lockout ms, most per day) or None."""
+
+    def __init__(self, prescription):
+        drug = prescription["drug"]
+        self.conc = Fraction(drug["concentration_ug_per_ml"])
+        th = prescription["therapy"]
+        mode = th["mode"]
+        if mode == "constant":
+            daily = [(0, _ng(th["dose_ug_per_day"]))]
+        elif mode == "flex":
+            daily = _schedule(th["steps"])
+        else:
+            daily = []
+        self.week = [daily] * 7
+        for name, steps in th.get("weekly", {}).items():
+            self.week[_WEEKDAYS.index(name)] = _schedule(steps)
+        self.stopped = mode == "stopped"
+        self.periodic = []
+        for p in prescription.get("periodic_boluses", []):
+            days = p.get("days", _WEEKDAYS)
+            self.periodic.append((_hhmm(p["start"]), _ng(p["dose_ug"]), _ms(p["duration_min"]),
+                                  {_WEEKDAYS.index(d) for d in days}))
+        pb = prescription.get("patient_bolus")
+        self.patient = (_ng(pb["dose_ug"]), _ms(pb["duration_min"]), _ms(pb["lockout_min"]),
+                        pb["max_per_day"]) if pb else None
+        self._cumulative = None
+
+    def ng_per_day(self, week_ms, periodic):
+        """ng/day the program calls for at `week_ms`: the basal rate, plus the periodic bolus running if `periodic`."""
+        day = int(week_ms // DAY_MS)
+        ms = week_ms - day * DAY_MS
+        dose = Fraction(0)
+        if self.stopped:
+            return dose
+        for start, d in self.week[day]:
+            if start <= ms:
+                dose = d
+        if periodic:
+            for start, p_dose, dur, days in self.periodic:
+                for d in days:
+                    if (week_ms - d * DAY_MS - start) % WEEK_MS < dur:
+                        dose += p_dose * DAY_MS / dur
+        return dose
+
+    def heaviest_ng(self, length_ms):
+        """The most drug any stretch of `length_ms` (at most a week) of the program holds, basal and periodic boluses
+        (patient and clinician boluses are not part of it): exact, the week read round as a circle."""
+        edges, totals, rates = self._cumulative or self._integrate()
+        week = totals[-1]
+
+        def upto(x):  # ng x ms/day from Monday 00:00 to x
+            i = bisect.bisect_right(edges, x) - 1
+            return totals[i] + rates[i] * (x - edges[i])
+
+        best = Fraction(0)
+        for e in edges:
+            for s in (e, (e - length_ms) % WEEK_MS):
+                end = s + length_ms
+                held = upto(end) - upto(s) if end <= WEEK_MS else week - upto(s) + upto(end - WEEK_MS)
+                best = max(best, held)
+        return best / DAY_MS
+
+    def _integrate(self):
+        """(edges, cumulative dose at each, rate from each): the week's rate, constant between its edges."""
+        marks = {0}
+        for day, sched in enumerate(self.week):
+            marks.update(day * DAY_MS + start for start, _d in sched)
+        for start, _d, dur, days in self.periodic:
+            for day in days:
+                at = (day * DAY_MS + start) % WEEK_MS
+                marks.update((at, (at + dur) % WEEK_MS))
+        edges = sorted(marks)
+        rates = [self.ng_per_day(e, True) for e in edges]
+        totals = [Fraction(0)]
+        for i in range(len(edges)):
+            end = edges[i + 1] if i + 1 < len(edges) else WEEK_MS
+            totals.append(totals[-1] + rates[i] * (end - edges[i]))
+        self._cumulative = (edges, totals, rates)
+        return self._cumulative
 
 
 class Reference:
@@ -67,27 +151,13 @@ class Reference:
 
     # ---- prescription ----
     def program(self, prescription):
-        drug = prescription["drug"]
-        self.conc = Fraction(drug["concentration_ug_per_ml"])
-        th = prescription["therapy"]
-        mode = th["mode"]
-        if mode == "constant":
-            daily = [(0, _ng(th["dose_ug_per_day"]))]
-        elif mode == "flex":
-            daily = _schedule(th["steps"])
-        else:
-            daily = []
-        self.week = [daily] * 7
-        for name, steps in th.get("weekly", {}).items():
-            self.week[_WEEKDAYS.index(name)] = _schedule(steps)
-        self.stopped = mode == "stopped"
-        self.periodic = []
-        for p in prescription.get("periodic_boluses", []):
-            days = p.get("days", _WEEKDAYS)
-            self.periodic.append((_hhmm(p["start"]), _ng(p["dose_ug"]), _ms(p["duration_min"]),
-                                  {_WEEKDAYS.index(d) for d in days}))
-        pb = prescription.get("patient_bolus")
-        self.patient = (_ng(pb["dose_ug"]), _ms(pb["duration_min"])) if pb else None
+        prog = Program(prescription)
+        self.conc = prog.conc
+        self.week = prog.week
+        self.stopped = prog.stopped
+        self.periodic = prog.periodic
+        self.patient = prog.patient
+        self._prog = prog
         self.boluses = []
 
     # ---- calendar ----
@@ -99,19 +169,7 @@ class Reference:
         return (self.week0_ms + self.clock_ms + shift_ms + t_ms) % WEEK_MS
 
     def _program_ng(self, week_ms, periodic):
-        """ng/day the program calls for at `week_ms`: the basal rate, plus the periodic bolus running if `periodic`."""
-        day = int(week_ms // DAY_MS)
-        ms = week_ms - day * DAY_MS
-        dose = Fraction(0)
-        for start, d in self.week[day]:
-            if start <= ms:
-                dose = d
-        if periodic:
-            for start, p_dose, dur, days in self.periodic:
-                for d in days:
-                    if (week_ms - d * DAY_MS - start) % WEEK_MS < dur:
-                        dose += p_dose * DAY_MS / dur
-        return dose
+        return self._prog.ng_per_day(week_ms, periodic)
 
     def _leave(self, schedule):
         """When an earlier schedule stops being in force: a day after its correction, or at the end of the periodic
@@ -256,7 +314,7 @@ class Reference:
         self.clock_ms += step_ms
 
     def patient_bolus(self):
-        self.bolus(*self.patient)
+        self.bolus(*self.patient[:2])
 
     def suspend(self):
         self.running = False
