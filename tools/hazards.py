@@ -264,6 +264,15 @@ HAZARDS = (
        "        self.clear()  # the whole catheter as the reservoir's drug\n        nl = catheter_nl\n")],
      ["host_tests/pure/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
       _SIM + "test_stacked_concentration_changes_deliver_the_programmed_drug_mass"]),
+    ("H38", "Wrong concentration", "a refill with a new strength whose checkpoint is lost (a power cut between its "
+     "two saves, or that slot rotten): the boot paced the new drug as the old one, for good",
+     "a program store newer than the checkpoint with another strength is that refill: the reservoir holds the "
+     "program's drug, the catheter the old one (queued as the refill does), and the pump holds with STATE_LOST (the "
+     "volume filled is not known) until a clinician refills and confirms",
+     [("lib/pump/stored.py", "            self.refill_lost = True  # the reservoir holds the program's drug, not the "
+       "checkpoint's\n            conc = 0\n", "            pass\n")],
+     [_BOOT + "test_a_refill_whose_checkpoint_was_lost_never_paces_the_new_drug_as_the_old",
+      _BOOT + "test_a_refill_cut_between_its_two_saves_is_held_until_confirmed"]),
 )
 
 
