@@ -273,6 +273,12 @@ HAZARDS = (
        "checkpoint's\n            conc = 0\n", "            pass\n")],
      [_BOOT + "test_a_refill_whose_checkpoint_was_lost_never_paces_the_new_drug_as_the_old",
       _BOOT + "test_a_refill_cut_between_its_two_saves_is_held_until_confirmed"]),
+    ("H39", "Wrong dose", "both slots of a store lost and a new record saved into one: the other's old record, "
+     "numbered higher, reads right again one day (a read error that passes) and outranks it (an old program runs)",
+     "a save after a load that found no valid record but a failed one writes the record into both slots",
+     [("lib/pump/store.py", "        if again:\n            self._write(payload)\n", "")],
+     ["host_tests/pure/test_store.py::test_a_store_whose_slots_were_all_lost_keeps_no_old_record_behind",
+      _BOOT + "test_an_old_program_reading_right_again_never_outranks_the_one_given_after_a_loss"]),
 )
 
 

@@ -441,3 +441,20 @@ def test_a_refill_cut_between_its_two_saves_is_held_until_confirmed():
             assert pump.plan.conc_ug_per_ml == 10000 and not pump.safety.holding and pump.plan.running, n
     else:
         raise AssertionError("the refill never completed")
+
+
+def test_an_old_program_reading_right_again_never_outranks_the_one_given_after_a_loss():
+    # found by the soak: both program slots lost, the clinician programs 6 mg/day into one of them; the other slot's
+    # old 4 mg/day record, with the higher number, read right again (a read error that passed) and the boot ran it
+    rig = _two_programs()
+    for name in ("prog.a", "prog.b"):
+        rig.storage.corrupt(name, 40)
+    pump = rig.boot()
+    assert pump.therapy is None and _held(pump, al.A_PROGRAM_FALLBACK)
+    pump.program(rx(6000), now=rig.now)
+    rig.run(HOUR_MS)
+    for name in ("prog.a", "prog.b"):
+        rig.storage.corrupt(name, 40)  # the same bit: what the slot held before reads right again
+        pump = rig.boot()
+        assert pump.therapy.daily[0][1] == 6000000, name
+        rig.storage.corrupt(name, 40)
