@@ -3,7 +3,7 @@ carry into the next segment, merged (at the stronger strength) when full, kept a
 saved and restored, and the weakest drug a dose reaches; volumes at the edge of the boards' small ints.
 """
 
-from pump.catheter import SLOTS, Catheter
+from pump.catheter import MEMORY_NL, SLOTS, Catheter
 from support import small_int_limit
 
 _CATHETER_NL = 150000
@@ -161,3 +161,60 @@ def test_volumes_at_the_edge_of_small_ints_stay_small_ints():
     limit = small_int_limit()
     for value in (c.old_nl, c.used_nl) + tuple(v for seg in c.segments() for v in seg):
         assert limit is None or -limit < value < limit
+
+
+def test_back_moves_the_tip_back_into_the_drugs_already_out_of_it():
+    # the occlusion back-off draws back volume that had left the tip; steps the mechanism never made moved nothing:
+    # either way the tip goes back, into the drug it had passed when that one is remembered
+    c = _queue((500, 20000), (300, 5000), (1000, 10000))
+    c.moved(400)
+    assert not c.back(300) and c.segments() == [(400, 20000), (300, 5000), (1000, 10000)] and c.old_nl == 1700
+    assert c.moved(600)  # past the first: 200 nL of the second out
+    assert c.back(350)  # 200 of the second, then 150 of the first again
+    assert c.segments() == [(150, 20000), (300, 5000), (1000, 10000)] and c.old_nl == 1450 and c.tip_conc(1) == 20000
+    assert c.moved(1450)  # all out: the reservoir's drug at the tip
+    assert (c.n, c.old_nl, c.tip_conc(3)) == (0, 0, 3)
+    assert c.back(250)  # the last one is remembered too
+    assert c.segments() == [(250, 10000)] and c.tip_conc(3) == 10000
+    assert not c.back(0) and c.segments() == [(250, 10000)]
+
+
+def test_back_beyond_what_is_remembered_grows_the_tip_drug():
+    c = _queue((500, 20000), (300, 5000))  # restored: nothing behind the tip is remembered
+    assert not c.back(100) and c.segments() == [(600, 20000), (300, 5000)] and c.old_nl == 900
+    c = Catheter()
+    assert not c.back(100) and c.n == 0 and c.old_nl == 0  # nothing old at all: the reservoir's drug goes back
+    c = _queue((200, 20000), (200, 5000), (1000, 10000))  # slots 0, 1, 2
+    c.moved(500)  # two out of the tip, remembered in slots 0 and 1
+    assert (c.n, c.behind) == (1, 2)
+    c.refilled(1200, 2500)  # into slot 3: both still remembered
+    assert (c.n, c.behind) == (2, 2)
+    c.moved(200)
+    c.refilled(1200, 15000)  # into slot 0: the first drug is forgotten
+    assert (c.n, c.behind) == (3, 1)
+    assert c.back(300 + 200 + 50)  # the tip's 300 nL out, the second drug's 200, then 50 more
+    assert c.segments() == [(250, 5000), (1000, 10000), (300, 2500), (200, 15000)] and c.old_nl == 1750
+    c.moved(2000)
+    c.refilled(1200, 20000)  # the reservoir's drug reached the tip: a refill now forgets what went before
+    assert (c.n, c.behind) == (1, 0) and not c.back(100) and c.segments() == [(1300, 20000)]
+
+
+def test_the_reservoir_drug_after_the_last_old_one_is_counted_for_a_while():
+    c = _queue((300, 20000))
+    c.moved(200)
+    assert c.moved(200)  # 100 nL of the reservoir's drug out after it
+    assert (c.n, c.behind, c.used_nl) == (0, 1, 100)
+    assert not c.moved(MEMORY_NL - 100) and c.behind == 1  # counted up to MEMORY_NL
+    assert c.back(MEMORY_NL + 50) and c.segments() == [(50, 20000)]
+    c.moved(50)
+    c.moved(MEMORY_NL + 1)  # beyond: forgotten
+    assert (c.n, c.behind, c.used_nl) == (0, 0, 0) and not c.back(100) and c.n == 0
+
+
+def test_keep_and_undo_bring_back_what_is_remembered_behind_the_tip():
+    c = _queue((500, 20000), (300, 5000), (1000, 10000))
+    c.moved(600)
+    c.keep()
+    c.moved(500)  # the second drug passed too
+    c.undo()
+    assert c.back(200) and c.segments() == [(100, 20000), (300, 5000), (1000, 10000)]
