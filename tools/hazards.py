@@ -279,6 +279,18 @@ HAZARDS = (
      [("lib/pump/store.py", "        if again:\n            self._write(payload)\n", "")],
      ["host_tests/pure/test_store.py::test_a_store_whose_slots_were_all_lost_keeps_no_old_record_behind",
       _BOOT + "test_an_old_program_reading_right_again_never_outranks_the_one_given_after_a_loss"]),
+    ("H40", "Over-delivery", "the occlusion back-off draws drug back into the pump while the catheter holds an older "
+     "drug: the queue kept those steps as moved, so the old drug ended early and its rest was paced as the next one",
+     "the back-off's steps move the catheter queue's tip back, into the drugs already out of it as far as the queue "
+     "remembers them (pump.catheter `back`); the dose plan is retimed when the tip's drug changes",
+     [("lib/pump/controller.py", "                self._tip_back(now, safety.backed_off)\n", "")],
+     ["host_tests/pure/test_stacked.py::test_the_occlusion_back_off_draws_the_catheter_tip_back"]),
+    ("H41", "Over-delivery", "a jammed mechanism during a change of strength: the steps the stall check needs (up to "
+     "12) were counted as moved, so the old, stronger drug ran out early in the pump's view and its last steps were "
+     "paced as the weaker one",
+     "steps the encoder did not see (beyond two steps' counts, for late edges) move the catheter queue's tip back",
+     [("lib/pump/safety.py", "self.unmoved = (unseen - cps) // cps if unseen > cps else 0", "self.unmoved = 0")],
+     ["host_tests/pure/test_stacked.py::test_steps_a_jammed_mechanism_never_made_do_not_push_the_old_drug_out"]),
 )
 
 

@@ -60,6 +60,12 @@ class Safety:
         encoder = getattr(hw, "encoder", None)
         self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
         self._encoder_last = encoder.count() if encoder is not None else 0
+        # steps that moved no drug out of the catheter after all, for the controller's catheter queue: drawn back by
+        # the occlusion back-off (the last may_step), or commanded but not seen by the encoder (the last burst; up to
+        # two steps' counts are left in `_unseen` in case their edges come late)
+        self.backed_off = 0
+        self.unmoved = 0
+        self._unseen = 0
         self.last_p = 0
         self.battery_mv = 0  # the last hourly battery reading (0: none yet), for telemetry
         if not self.occlusion.available:
@@ -102,6 +108,7 @@ class Safety:
     # ---- around each burst (hot path) ----
     def may_step(self, now):
         """Read the pressure just before a burst; False when a check says dosing must stop now."""
+        self.backed_off = 0
         pressure = self.hw.pressure
         check = self.pressure_check
         if pressure is None or check is None:
@@ -114,7 +121,8 @@ class Safety:
         occ.before_step(p, now)
         if occ.state == OCCLUDED:
             self._raise(al.A_OCCLUSION, now)
-            self.hw.stepper.step_reverse(occ.backoff_steps(self.nl_per_step))
+            k = self.backed_off = occ.backoff_steps(self.nl_per_step)
+            self.hw.stepper.step_reverse(k)
             return False
         return not self.holding
 
@@ -132,8 +140,16 @@ class Safety:
             self.hw.stepper.disable()
         if self.stall is not None:
             count = self.hw.encoder.count()
-            self.stall.steps(n, (count - self._encoder_last) & 0x3FFFFFFF)
+            seen = (count - self._encoder_last) & 0x3FFFFFFF
+            self.stall.steps(n, seen)
             self._encoder_last = count
+            # in counts, so a step's edges split across two bursts are not lost to rounding
+            cps = self.stall.counts_per_step
+            unseen = self._unseen + n * cps - seen
+            if unseen < 0:
+                unseen = 0  # (edges of earlier steps, or of the back-off's)
+            self.unmoved = (unseen - cps) // cps if unseen > cps else 0
+            self._unseen = unseen - self.unmoved * cps
         stall_input = getattr(self.hw, "stall", None)
         if stall_input is not None and stall_input.triggered() and self.stall is not None:
             self.stall.diag()
