@@ -113,10 +113,15 @@ class Simulation:
         if hasattr(self, "_seen_seq"):  # numbering goes on after the newest readable record: maybe below the last seen
             self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
         pump = Pump(self.hw, self.cfg, self.library, now)
-        if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm (no keys here)
-            CommandAuth(self.storage, None, lambda code, a, b: pump.log.append(pump.wall_s(now), code, a, b), now,
-                        pump.safety.alarms)
+        if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm
+            self.auth = CommandAuth(self.storage, self.command_keys(),
+                                    lambda code, a, b: pump.log.append(pump.wall_s(now), code, a, b), now,
+                                    pump.safety.alarms)
         return pump
+
+    def command_keys(self):
+        """The command keys the pump boots with ({role: Hmac}); none here (tools/soak.py signs its commands)."""
+        return None
 
     # ---- main loop ----
     def run(self):
@@ -295,13 +300,14 @@ class Simulation:
 
     def _corrupt(self, store, slot):
         """Flip a bit in the slots of a store (a: the first record a store writes, b: the second; they alternate),
-        in the middle of the record; for the event log, in every record of segment log.0 (a) or log.1 (b)."""
+        in the middle of the record; for the event log, in every record of segment log.0 (a) or log.1 (b). Returns
+        the names of the blobs hit."""
         names = ("a", "b") if slot == "both" else (slot,)
         if store == "log":
             names = tuple("log.%d" % "ab".index(n) for n in names)
         else:
             names = tuple("%s.%s" % (store, n) for n in names)
-        hit = 0
+        hit = []
         for name in names:
             blob = self.storage.blobs.get(name)
             if not blob:
@@ -309,9 +315,10 @@ class Simulation:
             offsets = range(4, len(blob), 24) if store == "log" else (len(blob) // 2,)
             for off in offsets:
                 blob[off] ^= 0x10
-            hit += 1
+            hit.append(name)
         if not hit:
             raise PumpError(E_STATE, "flash_corrupt: no %s slot %s written yet" % (store, slot))
+        return hit
 
     def _occlusion_alarm(self, t):
         o = self.occlusions[-1]
