@@ -144,6 +144,7 @@ class Reference:
         self.boluses = []  # [end_ms, rate ng/day, periodic?]
         self.prime_end = None  # priming until `ideal` reaches it
         self.old = []  # old drugs in the catheter, tip first: [ideal at which the last of it leaves the tip, ug/mL]
+        self.gone = []  # the last old drugs out of the tip (at most 4), for shift()
         self.mass_ng = Fraction(0)
         self.cap_nl_per_day = None
         self.rebases = 0
@@ -249,7 +250,7 @@ class Reference:
         if self.prime_end is not None and self.ideal >= self.prime_end:
             self.prime_end = None
         while self.old and self.ideal >= self.old[0][0]:
-            self.old.pop(0)
+            self.gone = (self.gone + [self.old.pop(0)])[-4:]
 
     def advance(self, t_ms):
         """Integrate the rate up to t_ms (never backwards)."""
@@ -331,6 +332,16 @@ class Reference:
         self.prime_end = None
         self._passed()
         self.rebases += 1
+
+    def shift(self, steps):
+        """`steps` delivered moved no drug out of the tip (drawn back by the occlusion back-off, or not made by a
+        jammed mechanism): the old drugs and the priming end that much later, an old drug already out comes back."""
+        for mark in self.old + self.gone:
+            mark[0] += steps
+        if self.prime_end is not None:
+            self.prime_end += steps
+        while self.gone and self.gone[-1][0] > self.ideal:
+            self.old.insert(0, self.gone.pop())
 
     def prime(self, volume_nl, delivered_steps):
         """Priming moves ceil(volume / step) steps counted from the steps already delivered."""

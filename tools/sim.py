@@ -103,6 +103,7 @@ class Simulation:
                                        "rate_ul_per_day")}
         self.marks = []  # (t_h, label) for the plot
         self._line = None
+        self._unmoved_nl = 0  # the volume of the steps the reference's catheter queue was moved back by
         self._seen_seq = self.pump.log.last_seq
         self._next_event = 0
         self._next_sample = 0
@@ -137,6 +138,7 @@ class Simulation:
             before = plant.steps_forward
             deadline = self.pump.tick(clock.ticks_ms())
             self.wakeups += 1
+            self._unmoved(t)
             self._check(t, before, plant.steps_forward)
             if self.pump.log.last_seq != self._seen_seq:
                 self._drain_log(t)
@@ -156,6 +158,19 @@ class Simulation:
                 break
             clock.t_ms = next_t
         clock.t_ms = until_ms
+
+    def _unmoved(self, t):
+        """Steps that moved no drug (the occlusion back-off drew it back, a jammed mechanism, a dry reservoir)
+        move the reference's catheter queue back as they move the plant's."""
+        plant = self.plant
+        nl = plant.steps_forward * plant.nl_per_step - plant.pushed_nl - self._unmoved_nl
+        if nl >= plant.nl_per_step:
+            steps = nl // plant.nl_per_step
+            self._unmoved_nl += steps * plant.nl_per_step
+            if self.ref.old or self.ref.gone or self.ref.prime_end is not None:
+                self.ref.advance(t)
+                self.ref.shift(steps)
+                self._line = None
 
     def finish(self):
         """The result once the clock has reached the scenario's end."""
