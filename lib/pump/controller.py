@@ -135,7 +135,8 @@ class Pump:
         self._library_alarm(now)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, self._may_run())
-        if s.refill_lost:  # a refill with a new strength whose checkpoint was lost: as the refill left the drugs
+        if s.refill_lost and self.therapy is not None:  # a refill with a new strength whose checkpoint was lost:
+            # the drugs as the refill left them (refill_lost comes with a stored program: the guard is for the types)
             plan.refill(now, self.therapy.conc_ug_per_ml, self.cfg.catheter_volume_ul * 1000)
         self._program_limits(now)  # a program saved after the windows' checkpoint phases in over a window
         if s.counters is not None:
