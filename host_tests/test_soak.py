@@ -120,3 +120,19 @@ def test_without_following_it_the_reference_calls_the_pump_ahead(monkeypatch):
     monkeypatch.setattr(Simulation, "_unmoved", lambda self, t: None)
     res = _occluded_bridge().run()
     assert any("ahead of the program" in v["what"] for v in res["soak"]["violations"])
+
+
+def _resume_with_nothing_held():
+    soak = Soak(days=1, seed=3)
+    soak._at(10 * HOUR_MS, "patient_bolus")
+    soak._at(10 * HOUR_MS + 120000, "resume_alarm")  # nothing held: the pump goes on, the bolus with it
+    return soak.run()
+
+
+def test_a_resume_with_nothing_held_changes_nothing_for_the_reference():
+    # found by the soak (seed 24): a second resume after a hold already released rebased the reference, which
+    # dropped the patient bolus in progress while the pump rightly went on with it (27 steps "ahead")
+    res = _resume_with_nothing_held()
+    assert [b["granted"] for b in res["boluses"] if b["t_h"] == 10] == [True]
+    assert [c["ok"] for c in res["commands"] if c["type"] == "resume_alarm"] == [True]
+    assert res["soak"]["violations"] == [], summary(res)

@@ -286,11 +286,13 @@ class Simulation:
             elif kind == "acknowledge":
                 self.pump.acknowledge(0, now=now)
             elif kind == "resume_alarm":
+                was_running = self.pump.plan.running
                 if self.pump.resume_after_alarm(now=now):
                     raise PumpError(300, "resume: a safety condition is still present")
-                ref.rebase(self.plant.steps_forward)
-                if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
-                    ref.resume()
+                if not was_running:  # (nothing held: the pump goes on as it was, boluses in progress too)
+                    ref.rebase(self.plant.steps_forward)
+                    if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
+                        ref.resume()
             elif kind == "flash_corrupt":
                 self._corrupt(e["store"], e["slot"])
             elif kind == "set_clock":  # the clinician sets the clock shift_min off what it reads (whole seconds)
