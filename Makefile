@@ -1,5 +1,5 @@
 # Pump firmware: install, lint, type-check, test, simulate, build. `make help` lists the targets.
-# Everything runs from .venv (built from requirements.txt by `make deps`); nothing needs activating.
+# Everything runs from .venv; `make install` (which `make test` runs first) installs all of it; nothing needs activating.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -57,27 +57,35 @@ RP2_STAMP := typings/rp2/.installed-$(subst ==,-,$(RP2_STUBS))
 ESP32_STAMP := typings/esp32/.installed-$(subst ==,-,$(ESP32_STUBS))
 NO_SITE := typings/no-site/lib/site-packages
 
-# the unix port keeps asyncio frozen: .frozen must stay on its path; ~/.micropython/lib stays off it
-MPY_PATH := .frozen:lib:host_tests:.
+# the one MicroPython path of the unix port's runs (mpytest, run): asyncio is frozen into the interpreter, so .frozen
+# must stay on it; lib/ (pump) and the root (board); ~/.micropython/lib stays off it. host_tests/mpy_run.py adds its own
+# folder; verify/bench's probes name theirs in verify/bench/heapsearch.py.
+MICROPYPATH := .frozen:lib:.
 # pip notes on this machine's unused local index folders are noise: drop them, keep everything else pip says
 PIP_QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 # pyright-python: no version check against the registry on every run
 export PYRIGHT_PYTHON_IGNORE_WARNINGS := 1
 
-# files each board's pyright run checks (only those that exist yet)
-COMMON_TYPED := lib board/sim.py board/simflash.py board/drivers.py board/__init__.py board/failsafe.py boot.py main.py
-RP2_TYPED := $(wildcard $(COMMON_TYPED) board/pico_w.py)
-ESP32_TYPED := $(wildcard $(COMMON_TYPED) board/esp32_devkit.py)
-LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
+# what each board's pyright run checks, listed one by one: pyright fails on a listed file that is missing, and
+# host_tests/test_architecture.py fails when a firmware file is in neither list (a moved file cannot leave the check)
+COMMON_TYPED := lib/pump board/__init__.py board/drivers.py board/failsafe.py board/sim/__init__.py \
+	board/sim/bleconst.py board/sim/clock.py board/sim/flash.py board/sim/hardware.py board/sim/hydraulics.py \
+	board/sim/plant.py board/sim/radio.py board/sim/roles.py boot.py main.py
+RP2_TYPED := $(COMMON_TYPED) board/pico_w.py
+ESP32_TYPED := $(COMMON_TYPED) board/esp32_devkit.py
+LINT_PATHS := lib board tools verify host_tests boot.py main.py
 
-.PHONY: help venv deps wasmdeps webdeps dbusdeps stubs lint typecheck pytest mpytest wasmtest hazards test test-steps mutants \
-	run sim soak bench frozen-bench mpy deploy maintenance repl logs keys dashboard clean distclean
+.PHONY: help install venv deps wasmdeps webdeps dbusdeps stubs lint typecheck pytest mpytest wasmtest hazards test \
+	test-steps mutants run sim soak bench frozen-bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
 
 # --- install ------------------------------------------------------------------------------------------------------
+# every dependency: the parts below each install one kind, once (stamps), and only what is missing
+install: deps stubs wasmdeps webdeps dbusdeps ## everything the checks need: .venv (pinned), board stubs, npm packages, chromium, dbus-daemon
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
@@ -133,7 +141,7 @@ stubs: $(RP2_STAMP) $(ESP32_STAMP) $(NO_SITE) ## install MicroPython stubs into 
 # --- checks -------------------------------------------------------------------------------------------------------
 lint: $(DEPS_STAMP) ## ruff, and mpy-cross compiles every firmware file (MicroPython syntax)
 	$(RUFF) check $(LINT_PATHS)
-	$(PY) -m tools.mpy_build --check
+	$(PY) -m tools.deploy.mpy_build --check
 
 typecheck: $(DEPS_STAMP) stubs ## pyright on the firmware, once per board against that port's stubs
 	$(PYRIGHT) -p pyright/rp2.json --level error $(RP2_TYPED)
@@ -143,26 +151,26 @@ pytest: $(DEPS_STAMP) $(WASM_STAMP) ## host tests on CPython (pytest + hypothesi
 	$(PY) -m pytest -q host_tests
 
 mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substring to filter)
-	MICROPYPATH=$(MPY_PATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))
+	MICROPYPATH=$(MICROPYPATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))
 
 wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly port under node; K=substring)
 	$(NODE) $(WASM_DIR)/run.mjs --heapsize $(MPY_HEAP) $(if $(K),-k $(K))
 
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
-	$(PY) -m tools.hazards --check
+	$(PY) -m verify.hazards --check
 
 test: ## everything CI runs, stopping at the first failure; the wall time goes to out/test-time.txt (make bench)
 	@start=$$(date +%s); $(MAKE) --no-print-directory test-steps; \
 		mkdir -p out; echo "$$(( $$(date +%s) - start )) s" > out/test-time.txt
 
-test-steps: deps webdeps dbusdeps lint typecheck pytest mpytest wasmtest hazards
+test-steps: install lint typecheck pytest mpytest wasmtest hazards
 
 mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test`): score table, out/mutants.json
-	$(PY) -m tools.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
+	$(PY) -m verify.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
 
 # --- run ----------------------------------------------------------------------------------------------------------
 run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
-	PUMP_BOARD=sim PUMP_SPEED=$(SPEED) $(if $(DAYS),PUMP_DAYS=$(DAYS)) MICROPYPATH=.frozen:lib:. \
+	PUMP_BOARD=sim PUMP_SPEED=$(SPEED) $(if $(DAYS),PUMP_DAYS=$(DAYS)) MICROPYPATH=$(MICROPYPATH) \
 		$(MPY) -X heapsize=$(RUN_HEAP) main.py
 
 sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=file)
@@ -171,18 +179,18 @@ sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=
 
 soak: $(DEPS_STAMP) ## ten simulated years, random events and faults, invariants at every wake-up (DAYS=n, SEED=n, RATE=mL/day)
 	mkdir -p out
-	$(PY) -m tools.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
+	$(PY) -m verify.soak --days $(or $(DAYS),3650) --seed $(SEED) $(if $(RATE),--ml-per-day $(RATE)) --json out/soak.json
 
 bench: $(DEPS_STAMP) ## speed, memory and wake-up table
-	$(PY) -m tools.bench
+	$(PY) -m verify.bench
 
 # one-off, not in `make test`: needs unix-port interpreters built from MicroPython's source with board/manifest.py
 # frozen in (docs/boards.md, "A frozen firmware image"); MICROPYTHON may list several (a 64-bit and a 32-bit one)
 frozen-bench: $(DEPS_STAMP) ## least heap, firmware frozen vs .mpy (MICROPYTHON="path [path32]")
-	$(PY) -m tools.frozen_bench $(foreach m,$(MICROPYTHON),--micropython $(m))
+	$(PY) -m verify.bench.frozen $(foreach m,$(MICROPYTHON),--micropython $(m))
 
 mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD=pico_w|esp32_devkit|all)
-	$(PY) -m tools.mpy_build --board $(BOARD)
+	$(PY) -m tools.deploy.mpy_build --board $(BOARD)
 
 deploy: $(DEPS_STAMP) ## build, copy firmware + config.json + keys.json to a board, verify (BOARD=pico_w|esp32_devkit PORT=dev)
 	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
@@ -194,11 +202,10 @@ repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0,
 	$(MPREMOTE) connect $(PORT) repl
 
 logs: $(DEPS_STAMP) ## stream a board's console with timestamps, read-only (PORT=/dev/ttyACM0, default: first found)
-	$(PY) -m tools.logs --port $(PORT)
+	$(PY) -m tools.deploy.logs --port $(PORT)
 
-dashboard: $(DEPS_STAMP) ## serve the BLE dashboard (tools/web/) on http://localhost:8000 (Web Bluetooth: Chrome/Edge)
-	$(PY) -m tools.webdefs --check
-	$(PY) -m http.server --bind 127.0.0.1 --directory tools/web 8000
+dashboard: $(DEPS_STAMP) ## serve the BLE dashboard (tools/dashboard/web/) on http://localhost:8000 (Web Bluetooth: Chrome/Edge)
+	$(PY) -m tools.dashboard --port 8000
 
 keys: $(DEPS_STAMP) ## create keys.json (clinician and patient keys, mode 0600, git-ignored; never overwrites one)
 	$(PY) -m tools.keys
@@ -209,3 +216,7 @@ clean: ## remove build output and caches (keeps .venv and typings/)
 
 distclean: clean ## also remove .venv and typings/
 	rm -rf $(VENV) typings $(WASM_DIR)/node_modules
+
+# a variable as make sees it (host_tests/test_architecture.py reads the pyright lists so): make -s print-RP2_TYPED
+print-%:
+	@echo $($*)

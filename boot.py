@@ -17,7 +17,7 @@ if machine is not None and sys.platform in _EN_FALLBACK:
         else:
             from board.esp32_devkit import DEFAULT_PINS
         _en = DEFAULT_PINS["en"]
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever failed, the board's default EN pin goes high
         _en = _EN_FALLBACK[sys.platform]
     machine.Pin(_en, machine.Pin.OUT, value=1)
 

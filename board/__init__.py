@@ -4,13 +4,14 @@ import sys
 
 from board import failsafe  # imported now: a failure (a MemoryError too) must not first need an import
 # Why the board last reset (hw.reset_cause): stable numbers, logged and sent over BLE.
-from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: E402,F401
-from pump.config import PumpConfig  # noqa: E402
-from pump.errors import E_MALFORMED, PumpError  # noqa: E402
-from pump.jsonfile import read_json  # noqa: E402
-from pump.units import json_text, whole  # noqa: E402
+from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG  # noqa: F401
+from pump.config import PumpConfig
+from pump.errors import E_MALFORMED, PumpError
+from pump.jsonfile import read_json
+from pump.units import json_text, whole
 
 BOARDS = ("pico_w", "esp32_devkit", "sim")
+LIBRARY_FILE = "/lib/druglib.json"  # the drug library on a board's filesystem (make deploy copies it)
 
 # sys.platform -> board module; anything not listed runs the simulated board.
 _BY_PLATFORM = {"rp2": "pico_w", "esp32": "esp32_devkit"}
@@ -40,7 +41,7 @@ def build(name=None, config=None):
 
 
 # --- the board's config file ----------------------------------------------------------------------------------------
-# config.json in the board's root folder, written by `make deploy` (tools/deploy.py) and `python -m tools.calibrate`:
+# config.json in the board's root folder, written by `make deploy` (tools/deploy) and `python -m tools.calibrate`:
 #   {"format": 1, "board": "pico_w", "hw": {pin and setting overrides}, "pump": {PumpConfig keys}}
 # "hw" is laid over the board module's DEFAULT_PINS / DEFAULT_SETTINGS (board.drivers.merge_config: unknown keys
 # refused, numbers checked), "pump" is checked whole by PumpConfig. Both parts are optional. A whole number may be
@@ -93,29 +94,44 @@ def start(name=None, path=CONFIG_FILE, fail_safe=None):
         name = board_for_platform(sys.platform)
     hw = None
     try:
-        hw = build_configured(name, path)
-        from pump.app import App, run
+        hw, pump = configured(name, path)
+        from pump.app import App, load_library, run
 
-        app = App(hw)
+        setup, run_for_ms, library_path = _app_args(name)
+        app = App(hw, PumpConfig(pump), load_library(library_path), setup, run_for_ms)
     except Exception as e:  # noqa: BLE001 - anything at all: the pump must not be left silent with the motor on
         (fail_safe or failsafe.fail_safe)(e, name, hw)
         return None
     return run(app)
 
 
-def build_configured(name=None, path=CONFIG_FILE):
-    """The hardware object of board `name` (default: by platform) built from its config file, with the file's pump
-    configuration in `hw.pump_config`. No file: the board's defaults. A file that is malformed or made for another
-    board raises PumpError, so the pump never runs on a calibration it could not read. The simulated board has no
-    config file (its configuration comes from the simulator)."""
+def _app_args(name):
+    """(first set-up, run time, drug library file) for the app on board `name`: none, none and LIBRARY_FILE on a
+    board; the simulated board's demo pump for `make run` (board.sim.demo_app_args)."""
+    if name == "sim":
+        from board import sim
+
+        return sim.demo_app_args()
+    return None, None, LIBRARY_FILE
+
+
+def configured(name=None, path=CONFIG_FILE):
+    """(hardware object, pump configuration) of board `name` (default: by platform) from its config file: the
+    hardware built with the file's "hw" part, and its "pump" part (a dict of PumpConfig keys, None without one). No
+    file: the board's defaults. A file that is malformed or made for another board raises PumpError, so the pump never
+    runs on a calibration it could not read. The simulated board has no config file (its configuration comes from the
+    simulator)."""
     if name is None:
         name = board_for_platform(sys.platform)
     if name == "sim":
-        return build(name)
+        return build(name), None
     doc = read_config(path)
     if doc is None:
-        return build(name)
+        return build(name), None
     hw_cfg, pump = parse_config(doc, name)
-    hw = build(name, hw_cfg)
-    hw.pump_config = pump
-    return hw
+    return build(name, hw_cfg), pump
+
+
+def build_configured(name=None, path=CONFIG_FILE):
+    """The hardware object of configured(): on the REPL of `make maintenance` (calibration, bench checks)."""
+    return configured(name, path)[0]

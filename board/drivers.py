@@ -136,11 +136,11 @@ class StepDir:
         """Safe state: driver off, pulse generation stopped. Never raises."""
         try:
             self._en(1)
-        except Exception:
+        except Exception:  # noqa: BLE001 - never raises: the pulse generation is stopped below all the same
             pass
         try:
             self._abort()
-        except Exception:
+        except Exception:  # noqa: BLE001 - never raises: this is the safe state
             pass
 
     def _move(self, n, dir_level):
@@ -307,7 +307,7 @@ class PwmBuzzer:
         if pwm is not None:
             try:
                 pwm.duty_u16(0)
-            except Exception:
+            except Exception:  # noqa: BLE001 - never raises: silencing is part of the safe state
                 pass
 
 
@@ -457,8 +457,6 @@ class Hardware:
         self.watchdog = watchdog
         self.reset_cause = reset_cause
         self._reset_fn = reset_fn
-        # dict of PumpConfig keys from the board's config file (board.build_configured)
-        self.pump_config = None  # type: dict | None
 
     def reset(self):
         """Hard reset, with the motor driver disabled first."""

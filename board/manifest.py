@@ -5,9 +5,9 @@ says how it is used and what it saves. Relative paths are taken from this folder
 port's default one, so the modules a board port cannot start without (its `modules/` folder: _boot.py mounts the
 filesystem) and asyncio are frozen here too; the port's optional extras (networking bundle, mip, drivers) are left out.
 Options, when another manifest includes this one: port=False leaves the port's modules out (the unix port has none),
-sim=True adds the simulated board (board.sim, board.simflash) and the fake BLE radio (host_tests/fakes/ble.py and
-the constants it takes from tools/blehost) for measurements on the unix port: their code, which stands in for the
-hardware and for the C `bluetooth` module, then takes no heap either.
+sim=True adds the simulated board (the board.sim package, its fake BLE radio included) for measurements on the unix
+port: its code, which stands in for the hardware and for the C `bluetooth` module, then takes no heap either. Nothing
+else host-only is frozen: no test and no tool.
 """
 
 # manifest functions (options, freeze, include, package) are globals of MicroPython's manifest runner
@@ -18,11 +18,11 @@ if options.port:  # noqa: F821
 include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821
 
 package("pump", base_path="../lib")  # noqa: F821
+# the simulated board's package, host-only (sim=True)
+_SIM_FILES = ["__init__.py", "bleconst.py", "clock.py", "flash.py", "hardware.py", "hydraulics.py", "plant.py",
+              "radio.py", "roles.py"]
 # both boards' modules: board/__init__ imports only the one for sys.platform; the other costs a few KB of flash
 _BOARD_FILES = ["__init__.py", "drivers.py", "failsafe.py", "pico_w.py", "esp32_devkit.py"]
 if options.sim:  # noqa: F821
-    _BOARD_FILES += ["sim.py", "simflash.py"]
+    _BOARD_FILES += ["sim/" + name for name in _SIM_FILES]
 package("board", files=_BOARD_FILES, base_path="..")  # noqa: F821
-if options.sim:  # noqa: F821
-    package("fakes", files=["__init__.py", "ble.py"], base_path="../host_tests")  # noqa: F821
-    package("tools", files=["__init__.py", "blehost/__init__.py", "blehost/constants.py"], base_path="..")  # noqa: F821

@@ -1,15 +1,15 @@
-"""Test rig for the pump over BLE: a scenario pump on the air (tools.simble) with known keys, and what the person
+"""Test rig for the pump over BLE: a scenario pump on the air (tools.sim.ble) with known keys, and what the person
 pairing does (types the passkey the pump prints)."""
 
 import asyncio
 
 from bumble import att
 
-from tools import pumpproto as pp
-from tools.pumpphone import Phone
-from tools.scenario import Scenario
-from tools.sim import Simulation
-from tools.simble import BleSim
+from tools.pumplink import proto as pp
+from tools.pumplink.phone import Phone
+from tools.sim.ble import BleSim
+from tools.sim.scenario import Scenario
+from tools.sim.sim import Simulation
 
 KEYS = {"clinician": "c1" * 32, "patient": "9a" * 32}
 KEY = {pp.ROLE_CLINICIAN: bytes.fromhex(KEYS["clinician"]), pp.ROLE_PATIENT: bytes.fromhex(KEYS["patient"])}

@@ -23,12 +23,12 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
 
 from pump import racp
-from pump.bleservice import CMD_MAX, FEATURE_PRESSURE, FEATURES
+from pump.gatt import CMD_MAX, FEATURE_PRESSURE, FEATURES
 from pump.eventlog import RECORD_SIZE
 from pump.eventlog import encode as encode_record
 from pump.frames import MAX_FRAME, MIN_FRAME
 from pump.telemetry import ALARM_LEN, STATUS_LEN, Telemetry
-from tools import pumpproto as pp
+from tools.pumplink import proto as pp
 
 LAPTOP = "00:00:00:00:00:01"
 PUMP = "00:00:00:00:0A:0B"
@@ -162,7 +162,7 @@ class Advertisement(ServiceInterface):
         return self.local_name
 
     @dbus_property(access=PropertyAccess.READ)
-    def ServiceUUIDs(self) -> "as":  # noqa: F821, F722
+    def ServiceUUIDs(self) -> "as":  # noqa: F722
         return self.uuids
 
     @dbus_property(access=PropertyAccess.READ)
@@ -225,11 +225,11 @@ class Characteristic(ServiceInterface):
         return self.service
 
     @dbus_property(access=PropertyAccess.READ)
-    def Flags(self) -> "as":  # noqa: F821, F722
+    def Flags(self) -> "as":  # noqa: F722
         return self.flags
 
     @dbus_property(access=PropertyAccess.READ)
-    def Value(self) -> "ay":  # noqa: F821, F722
+    def Value(self) -> "ay":  # noqa: F821
         return self.value
 
     @dbus_property(access=PropertyAccess.READ)
@@ -245,7 +245,7 @@ class Characteristic(ServiceInterface):
 
 
 class DbusPump:
-    """A scenario pump (tools.sim.Simulation) as a BlueZ peripheral on hci1. `publish()` notifies the status and
+    """A scenario pump (tools.sim.sim.Simulation) as a BlueZ peripheral on hci1. `publish()` notifies the status and
     indicates the alarm when they changed (after `sim.advance`); a RACP "report all" notifies every event-log record,
     then indicates the answer. Frames are `frame_size` bytes (the default MTU's 20), every value change in order."""
 

@@ -109,7 +109,7 @@ class _Counts:
 def _run_test(label, fn, skip_type, counts, verbose):
     try:
         fn()
-    except Exception as exc:  # every failure is reported and the run goes on
+    except Exception as exc:  # noqa: BLE001 - every failure is reported and the run goes on
         _unlock_heap()
         if skip_type is not None and isinstance(exc, skip_type):
             counts.skipped += 1
@@ -130,7 +130,7 @@ def _run_module(name, keyword, skip_type, counts, verbose):
     try:
         package = __import__("pure." + name)
         module = getattr(package, name)
-    except Exception as exc:  # an import error fails the module and the run goes on
+    except Exception as exc:  # noqa: BLE001 - an import error fails the module and the run goes on
         _unlock_heap()
         counts.failed += 1
         counts.failures.append("pure." + name)

@@ -9,13 +9,17 @@ import os
 import pytest
 
 import pump.app
-from board.sim import Plant, SimRtc, SimStepper, VirtualClock, build
+from board.sim import build
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.plant import Plant
+from board.sim.roles import SimStepper
 from fakes.flash import FakeStorage
 from pump import alarms as al
 from pump import events as ev
 from pump.alarms import A_TASK_FAULT
-from pump.app import TASK_DOSING, TASK_TELEMETRY, App
+from pump.app import TASK_DOSING, TASK_TELEMETRY, App, load_library
 from pump.compat import TICKS_MASK
+from pump.config import PumpConfig
 from pump.errors import E_RANGE, PumpError
 from pump.eventlog import RECORD_SIZE, decode
 
@@ -110,12 +114,16 @@ def _app(fail_on=None, fault=None, setup=SETUP, wall_s=MONDAY_S - HOUR_MS // 100
     clock = VirtualClock(TICKS_MASK - 1800000)  # the ticks wrap half an hour in
     trace = Trace()
     plant = Plant(fill_ul=setup["fill_ul"] if setup else 0)
-    hw = build({"clock": clock, "plant": plant, "storage": TracingStorage(trace), "rtc": SimRtc(clock, wall_s),
-                "pump_config": pump_config, "setup": setup, "library_path": LIBRARY})
+    hw = build({"clock": clock, "plant": plant, "storage": TracingStorage(trace), "rtc": SimRtc(clock, wall_s)})
     hw.stepper = TracingStepper(plant, clock, trace, fail_on, fault)
     lines = []
-    app = App(hw, out=out or lines.append)
+    app = _new_app(hw, out or lines.append, pump_config, setup)
     return app, clock, trace, lines
+
+
+def _new_app(hw, out, pump_config=None, setup=SETUP, library_path=LIBRARY):
+    """The app on `hw` with its arguments as board.start gives them (the library's refusal printed on `out`)."""
+    return App(hw, PumpConfig(pump_config), load_library(library_path, out), setup, out=out)
 
 
 def _run(app, clock, run_ms):
@@ -181,14 +189,14 @@ def test_a_task_fault_alarm_outlives_the_reset_and_dosing_resumes_without_catch_
     hw = app.hw
     clock.t_ms += 60000  # the reset
     hw.stepper = SimStepper(hw.plant)
-    again = App(hw, out=lines.append)
+    again = _new_app(hw, lines.append)
     alarms = again.pump.safety.alarms
     assert alarms.is_active(A_TASK_FAULT) and alarms.sounding(clock.ticks_ms()) == A_TASK_FAULT
     assert again.pump.plan.running  # a fault alarm, not a hold: the pump doses on
     _run(again, clock, HOUR_MS)
     assert 0 < hw.stepper.calls <= HOUR_MS // 28800 + 1  # the program's pace, no catch-up of the lost minute
     assert again.pump.acknowledge(A_TASK_FAULT) == 1
-    third = App(hw, out=lines.append)  # acknowledged before the next reset: gone for good
+    third = _new_app(hw, lines.append)  # acknowledged before the next reset: gone for good
     assert not third.pump.safety.alarms.is_active(A_TASK_FAULT)
 
 
@@ -313,10 +321,9 @@ async def _hung():
 def _reboot(app, clock, library_path=LIBRARY):
     """A reset of `app`'s board: a new App on the same storage, plant and clock."""
     old = app.hw
-    hw = build({"clock": clock, "plant": old.plant, "storage": old.storage, "rtc": old.rtc, "setup": SETUP,
-                "library_path": library_path})
+    hw = build({"clock": clock, "plant": old.plant, "storage": old.storage, "rtc": old.rtc})
     lines = []
-    return App(hw, out=lines.append), lines
+    return _new_app(hw, lines.append, library_path=library_path), lines
 
 
 def test_without_its_drug_library_the_pump_doses_on_and_the_user_hears_the_alarm():

@@ -6,17 +6,18 @@ import asyncio
 import json
 
 import pump.app
-from board.sim import Plant, SimRtc, VirtualClock, build
-from fakes import ble as bluetooth
+from board.sim import build
+from board.sim import radio as bluetooth
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.plant import Plant
 from fakes.flash import FakeStorage
-from pump.app import App
 from pump.cmdauth import ROLE_CLINICIAN
 from pump.commands import OP_SUSPEND
 from pump.compat import TICKS_MASK
 from pump.frames import split
 from pure.test_ble_auth import KC, KEY_DOC, command
 from pure.test_ble_service import Bench
-from test_app import LIBRARY, MONDAY_S, SETUP, _Gc
+from test_app import MONDAY_S, SETUP, _Gc, _new_app
 
 MINUTE_MS = 60000
 
@@ -41,10 +42,10 @@ def _app(keys_path, monkeypatch):
     clock = VirtualClock(TICKS_MASK - 1800000)
     radio = TimedRadio(clock)
     hw = build({"clock": clock, "plant": Plant(fill_ul=SETUP["fill_ul"]), "storage": FakeStorage(),
-                "rtc": SimRtc(clock, MONDAY_S), "setup": SETUP, "library_path": LIBRARY, "ble": radio,
-                "bluetooth": bluetooth, "keys_path": keys_path, "urandom": bytes})
+                "rtc": SimRtc(clock, MONDAY_S), "ble": radio, "bluetooth": bluetooth, "keys_path": keys_path,
+                "urandom": bytes})
     lines = []
-    app = App(hw, out=lines.append)
+    app = _new_app(hw, lines.append)
     radio.h_status = app.ble.h_status
     runs = []
     real_run = app.ble.run
@@ -72,7 +73,7 @@ def test_the_app_serves_ble_at_a_bounded_rate_and_sleeps_without_a_central(tmp_p
         radio.encrypt(authenticated=True)
         for _ in range(30):  # ten minutes with a phone that confirms what it is sent
             await clock.sleep_ms(20000)
-            if svc._inflight is not None:
+            if svc.outbox.inflight is not None:
                 radio.indicate_done()
         connected_runs = len(runs) - idle_runs
         for frame in split(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND), 1):
@@ -115,10 +116,9 @@ def test_an_unusable_keys_file_is_reported_without_its_content(tmp_path, monkeyp
 def test_a_board_without_a_radio_has_no_ble_task(monkeypatch):
     monkeypatch.setattr(pump.app, "gc", _Gc)
     clock = VirtualClock()
-    hw = build({"clock": clock, "plant": Plant(fill_ul=1000), "storage": FakeStorage(), "setup": None,
-                "library_path": LIBRARY})
+    hw = build({"clock": clock, "plant": Plant(fill_ul=1000), "storage": FakeStorage()})
     assert hw.ble is None
-    app = App(hw, out=lambda line: None)
+    app = _new_app(hw, lambda line: None, setup=None)
     assert app.ble is None
     asyncio.run(app.run(MINUTE_MS))
     assert app.fault is None
@@ -136,10 +136,9 @@ def test_a_radio_that_fails_to_start_leaves_the_pump_dosing_without_ble(monkeypa
     clock = VirtualClock()
     radio = Refusing()
     hw = build({"clock": clock, "plant": Plant(fill_ul=SETUP["fill_ul"]), "storage": FakeStorage(),
-                "rtc": SimRtc(clock, MONDAY_S), "setup": SETUP, "library_path": LIBRARY, "ble": radio,
-                "bluetooth": bluetooth})
+                "rtc": SimRtc(clock, MONDAY_S), "ble": radio, "bluetooth": bluetooth})
     lines = []
-    app = App(hw, out=lines.append)
+    app = _new_app(hw, lines.append)
     assert app.ble is None and not radio.is_active
     assert any(x.startswith("BLE unavailable: ValueError") for x in lines)
     asyncio.run(app.run(10 * MINUTE_MS))

@@ -75,7 +75,7 @@ class _Run:
         before = len(radio.indicated)
         radio.write(handle, frame)
         b.settle()
-        while b.svc._hist is not None:  # a history transfer runs to its end before the next frame
+        while b.svc.history.records is not None:  # a history transfer runs to its end before the next frame
             b.rig.clock.t_ms += b.svc.interval_ms
             b.settle()
         answers = [f for _c, h, f in radio.indicated[before:] if h == handle]

@@ -16,7 +16,7 @@ from pump import frames, racp
 from pump.cmdauth import HEAD
 from pump.errors import E_FRAME, MESSAGES
 from blerig import connect, pair, pump_on_air
-from tools import pumpproto as pp
+from tools.pumplink import proto as pp
 
 EXAMPLES = int(os.environ.get("BLE_FUZZ_EXAMPLES", "2000"))
 MTU = 100  # frames up to 97 bytes: longer than the default 20, multi-frame messages still common
@@ -61,7 +61,7 @@ def _outcome(frame_list, cap):
 
 def _state(bsim):
     p = bsim.sim.pump
-    return (p.mode_name, p.therapy.to_doc(), p.reservoir.remaining_nl, bsim.counters(), bsim.sim.plant.steps_forward)
+    return (p.state_name, p.therapy.to_doc(), p.reservoir.remaining_nl, bsim.counters(), bsim.sim.plant.steps_forward)
 
 
 async def _racp_answer(phone, log, message):

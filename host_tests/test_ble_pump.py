@@ -1,4 +1,4 @@
-"""The firmware's BLE service end to end: a scenario pump (board/sim.py + pump.controller.Pump) serving
+"""The firmware's BLE service end to end: a scenario pump (board/sim + pump.controller.Pump) serving
 lib/pump/bleservice.py through the Bumble shim, a Bumble central as the phone, real ATT/SMP over the in-process link.
 """
 
@@ -9,9 +9,9 @@ from bumble import att
 from pump import racp
 from pump.errors import E_AUTH, E_LOCKOUT, E_REPLAY, E_ROLE
 from blerig import HOUR_MS, KEY, SCENARIO, connect, pair, pump_on_air, refused, run
-from tools import pumpproto as pp
 from tools.blehost.central import IO_DISPLAY_YES_NO, Central
 from tools.blehost.uuids import UUID
+from tools.pumplink import proto as pp
 
 
 def test_scan_connect_discover_device_information_battery_and_pump_service():
@@ -55,7 +55,7 @@ def test_unbonded_reads_are_refused_and_just_works_reads_but_may_not_command():
         assert await refused(link.write(pp.COMMAND_UUID, frames[0])) == att.ATT_INSUFFICIENT_AUTHENTICATION_ERROR
         await bsim.settle()
         assert bsim.svc.encrypted and not bsim.svc.authenticated
-        assert bsim.sim.pump.mode_name == "running" and bsim.counters() == (0, 0)
+        assert bsim.sim.pump.state_name == "running" and bsim.counters() == (0, 0)
         await bsim.close()
 
     run(body)
@@ -128,7 +128,7 @@ def test_replayed_forged_and_wrong_role_commands_are_refused_and_change_nothing(
         await pair(phone, bsim)
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_RESUME))["result"] == 0
-        before = (bsim.sim.pump.mode_name, bsim.sim.pump.therapy.to_doc(), bsim.counters())
+        before = (bsim.sim.pump.state_name, bsim.sim.pump.therapy.to_doc(), bsim.counters())
 
         replay = await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND, counter=1)
         assert (replay["result"], replay["counter"]) == (E_REPLAY, 2)
@@ -142,7 +142,7 @@ def test_replayed_forged_and_wrong_role_commands_are_refused_and_change_nothing(
         assert wrong_key["result"] == E_AUTH
         wrong_role = await phone.send(pp.ROLE_PATIENT, pp.OP_SUSPEND)  # a patient may not suspend
         assert wrong_role["result"] == E_ROLE
-        assert (bsim.sim.pump.mode_name, bsim.sim.pump.therapy.to_doc()) == before[:2]
+        assert (bsim.sim.pump.state_name, bsim.sim.pump.therapy.to_doc()) == before[:2]
         assert bsim.counters() == before[2]  # no refused command moved a counter
         await bsim.close()
 

@@ -10,14 +10,18 @@ import re
 import pytest
 
 from board import sim as simboard
-from board.simflash import FakeStorage
-from fakes import ble as fakeble
-from pump.app import App
+from board.sim import radio as fakeble
+from board.sim.clock import ScaledClock, SimRtc, VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.plant import Plant
+from pump.app import App, load_library
+from pump.config import PumpConfig
 from pump.errors import E_AUTH, E_HARD_LIMIT, E_INSECURE, PumpError
-from tools import keys, programmer
-from tools import pumpproto as pp
-from tools.blelink import BleLink, CentralGatt, PumpClient, encode
-from tools.pumplink import LinkError, LocalLink
+from tools.keys import keys
+from tools.programmer import programmer
+from tools.pumplink import proto as pp
+from tools.pumplink.ble import BleLink, CentralGatt, PumpClient, encode
+from tools.pumplink.link import LinkError, LocalLink
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
@@ -29,11 +33,15 @@ RX = {"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
 
 def _pump_board(keys_path, ble, bluetooth, clock=None):
     """A simulated board (no program yet) with a BLE radio and the keys file; returns (hw, clock)."""
-    clock = clock or simboard.VirtualClock()
-    hw = simboard.build({"clock": clock, "plant": simboard.Plant(), "storage": FakeStorage(),
-                         "rtc": simboard.SimRtc(clock), "pump_config": None, "setup": None, "library_path": LIBRARY,
-                         "ble": ble, "bluetooth": bluetooth, "keys_path": keys_path})
+    clock = clock or VirtualClock()
+    hw = simboard.build({"clock": clock, "plant": Plant(), "storage": FakeStorage(),
+                         "rtc": SimRtc(clock), "ble": ble, "bluetooth": bluetooth, "keys_path": keys_path})
     return hw, clock
+
+
+def _app(hw, out):
+    """The app on `hw` as board.start builds it: default configuration, the repository's library, no set-up."""
+    return App(hw, PumpConfig(), load_library(LIBRARY, out), out=out)
 
 
 class RadioGatt:
@@ -89,7 +97,7 @@ def rig(tmp_path):
     k = keys.load(path)
     radio = fakeble.BLE()
     hw, clock = _pump_board(path, radio, fakeble)
-    app = App(hw, out=lambda line: None)
+    app = _app(hw, lambda line: None)
     radio.connect()
     radio.encrypt(authenticated=True)
     return app, RadioGatt(radio, app.ble, clock), k["clinician"], k["patient"]
@@ -183,7 +191,7 @@ def test_commands_need_a_mitm_protected_link(tmp_path):
     keys.create(path)
     radio = fakeble.BLE()
     hw, clock = _pump_board(path, radio, fakeble)
-    app = App(hw, out=lambda line: None)
+    app = _app(hw, lambda line: None)
     radio.connect()
     radio.encrypt(authenticated=False)  # Just Works
     with pytest.raises(PumpError) as e:
@@ -243,8 +251,8 @@ def test_programmer_over_bumble_after_passkey_pairing(tmp_path):
     async def scenario():
         loop = asyncio.get_running_loop()
         lines = []
-        hw, _ = _pump_board(keys_path, bluetooth.BLE(), bluetooth, clock=simboard.ScaledClock(1))
-        app = App(hw, out=lines.append)
+        hw, _ = _pump_board(keys_path, bluetooth.BLE(), bluetooth, clock=ScaledClock(1))
+        app = _app(hw, lines.append)
         firmware = asyncio.create_task(app.run())
         phone = await Central().start()
         link = await phone.connect(await phone.scan(name=app.ble.name))

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from tools import boardconfig
-from tools.boardconfig import ConfigError
+from tools.boardconfig import boardconfig
+from tools.boardconfig.boardconfig import ConfigError
 
 
 def test_board_defaults_are_the_board_modules_own():

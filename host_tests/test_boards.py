@@ -13,7 +13,8 @@ import pytest
 import board
 import pump.app as pump_app
 from board import drivers, failsafe
-from fakes import ble as fake_bluetooth
+from board.sim import hardware as sim_hardware
+from board.sim import radio as fake_bluetooth
 from fakes.flash import FakeStorage
 from pump.errors import E_MALFORMED, E_RANGE, E_STORAGE, PumpError
 
@@ -554,25 +555,26 @@ def test_rtc_keeps_milliseconds_where_the_port_counts_microseconds():
     assert rtc.now_ms() == 86400000 + 1234
 
 
-# --- config file (board.build_configured) -------------------------------------------------------------------------
+# --- config file (board.configured) ----------------------------------------------------------------------------
 
 
-def test_build_configured_lays_the_config_file_over_the_board_defaults(monkeypatch, tmp_path):
+def test_configured_lays_the_config_file_over_the_board_defaults(monkeypatch, tmp_path):
     _rig(monkeypatch, pico_w, "rp2")
     path = tmp_path / "config.json"
     path.write_text('{"format": 1, "board": "pico_w", "hw": {"pressure_adc": 27}, "pump": {"nl_per_step": 190}}')
-    hw = board.build_configured("pico_w", str(path))
+    hw, pump = board.configured("pico_w", str(path))
     assert hw.name == "pico_w" and hw.pressure is not None
-    assert hw.pump_config == {"nl_per_step": 190}
+    assert pump == {"nl_per_step": 190}
+    assert board.build_configured("pico_w", str(path)).pressure is not None  # the REPL's view: the hardware alone
 
 
-def test_build_configured_without_a_file_uses_the_defaults(monkeypatch, tmp_path):
+def test_configured_without_a_file_uses_the_defaults(monkeypatch, tmp_path):
     _rig(monkeypatch, esp32_devkit, "esp32")
-    hw = board.build_configured("esp32_devkit", str(tmp_path / "missing.json"))
-    assert hw.name == "esp32_devkit" and hw.pressure is None and hw.pump_config is None
+    hw, pump = board.configured("esp32_devkit", str(tmp_path / "missing.json"))
+    assert hw.name == "esp32_devkit" and hw.pressure is None and pump is None
 
 
-def test_build_configured_refuses_a_bad_file_before_touching_a_pin(monkeypatch, tmp_path):
+def test_configured_refuses_a_bad_file_before_touching_a_pin(monkeypatch, tmp_path):
     bench, _ = _rig(monkeypatch, pico_w, "rp2")
     path = tmp_path / "config.json"
     for text, detail in (
@@ -582,7 +584,7 @@ def test_build_configured_refuses_a_bad_file_before_touching_a_pin(monkeypatch, 
     ):
         path.write_text(text)
         with pytest.raises(PumpError) as e:
-            board.build_configured("pico_w", str(path))
+            board.configured("pico_w", str(path))
         assert (e.value.code, e.value.detail) == (E_MALFORMED, detail)
     assert bench.log == []  # (a typo in "hw" is caught by merge_config, before the first pin is made)
 
@@ -590,8 +592,30 @@ def test_build_configured_refuses_a_bad_file_before_touching_a_pin(monkeypatch, 
 def test_the_simulated_board_reads_no_config_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
-    hw = board.build_configured("sim")
-    assert hw.name == "sim"
+    hw, pump = board.configured("sim")
+    assert hw.name == "sim" and pump is None
+
+
+def test_the_simulated_board_takes_parts_only_and_names_a_key_it_does_not_know():
+    # the app's arguments (configuration, library, first set-up, run time) are the app's, never the board's: a caller
+    # still handing them to the board is told so, not silently ignored
+    for key in ("setup", "pump_config", "library_path", "days", "stpper"):
+        with pytest.raises(ValueError) as e:
+            board.build("sim", {key: None})
+        assert str(e.value).startswith("board.sim config: unknown key %r (one of clock, speed, plant," % key)
+    hw = board.build("sim", {"encoder_counts_per_step": 0, "stall_diag": False, "pressure": None})
+    for role in ("ble", "bluetooth", "urandom", "keys_path", "buzzer", "led", "stall", "encoder", "pressure",
+                 "watchdog", "battery", "stepper", "storage", "rtc", "clock"):
+        assert hasattr(hw, role), role  # every role defined, None where the board lacks it
+    assert (hw.encoder, hw.stall, hw.pressure, hw.ble, hw.urandom) == (None, None, None, None, None)
+
+
+def test_make_run_gives_the_demo_pump_its_set_up_run_time_and_library(monkeypatch):
+    monkeypatch.setenv("PUMP_DAYS", "2")
+    setup, run_for_ms, library_path = sim_hardware.demo_app_args()
+    assert setup is sim_hardware.DEMO_SETUP and run_for_ms == 2 * 86400000 and library_path == "lib/druglib.json"
+    monkeypatch.delenv("PUMP_DAYS")
+    assert sim_hardware.demo_app_args()[1] is None  # no end
 
 
 # --- the fail-safe: whatever fails before the app runs (board.start, board.failsafe) ------------------------------
@@ -639,7 +663,7 @@ def test_a_config_that_cannot_be_read_ends_in_the_fail_safe_not_a_repl_or_a_rese
 def test_an_exception_building_the_app_stops_the_built_motor_and_sounds_its_buzzer(monkeypatch, tmp_path):
     bench, fm, lines, seen, fs = _fail_safe_rig(monkeypatch, periods=1)
 
-    def broken_app(hw, out=print):
+    def broken_app(*args, **kw):
         raise MemoryError("heap exhausted")
 
     monkeypatch.setattr(pump_app, "App", broken_app)
@@ -661,7 +685,7 @@ def test_stored_data_the_boot_cannot_read_from_flash_ends_in_the_fail_safe(monke
             raise OSError(5)
 
     lines = []
-    monkeypatch.setattr(board, "build_configured", lambda name, path: board.build("sim", {"storage": Broken()}))
+    monkeypatch.setattr(board, "configured", lambda name, path: (board.build("sim", {"storage": Broken()}), None))
     assert board.start("sim", fail_safe=lambda e, name, hw: failsafe.fail_safe(e, name, hw, out=lines.append)) is None
     assert lines == ["PUMP STOPPED, cannot start: E401 storage failure: log.0. Motor off, alarm sounding; fix the "
                      "cause, then reset."]
@@ -674,7 +698,7 @@ def test_off_a_board_the_fail_safe_says_why_and_returns(capsys):
 
 
 def test_main_py_exits_1_after_the_fail_safe_off_a_board(monkeypatch, capsys):
-    def broken_app(hw, out=print):
+    def broken_app(*args, **kw):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(pump_app, "App", broken_app)

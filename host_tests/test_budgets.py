@@ -1,5 +1,6 @@
-"""The deterministic figures of `make bench` held to their budgets (tools/bench.py BUDGETS), so a regression fails CI:
-allocations per step cycle on both word sizes, wake-ups per day, .mpy size per board, heap. Timings are not here."""
+"""The deterministic figures of `make bench` held to their budgets (BUDGETS in verify/bench/bench.py), so a regression
+fails CI: allocations per step cycle on both word sizes, wake-ups per day, .mpy size per board, heap. Timings are not
+here."""
 
 import shutil
 import tempfile
@@ -7,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tools import bench
+from verify.bench import bench
 
 B = bench.BUDGETS
 
 
-def _micropython(script, mpy_path=".frozen:lib:."):
+def _micropython(script, mpy_path=bench.MICROPYPATH):
     return bench.probe([str(bench.MICROPYTHON), "-X", "heapsize=2m", script], {"MICROPYPATH": mpy_path})
 
 
 def test_step_cycle_allocates_nothing_on_the_64_bit_unix_port():
-    res = _micropython("tools/bench_cycle.py")
+    res = _micropython("verify/bench/cycle.py")
     assert res["heap_bytes_per_cycle"] == B["heap_per_cycle_bytes"]
     assert res["heap_lock_cycles_ok"] is True
 
@@ -25,7 +26,7 @@ def test_step_cycle_allocates_nothing_on_the_64_bit_unix_port():
 def test_step_cycle_allocates_nothing_on_the_32_bit_port():
     if shutil.which(bench.NODE) is None or not (Path(bench.ROOT) / "host_tests/wasm/node_modules").exists():
         pytest.skip("no 32-bit MicroPython: `make wasmdeps`")
-    res = bench.probe([bench.NODE, str(bench.WASM_RUN), "--script", "tools/bench_cycle.py"])
+    res = bench.probe([bench.NODE, str(bench.WASM_RUN), "--script", "verify/bench/cycle.py"])
     assert res["heap_bytes_per_cycle"] == B["heap_per_cycle_bytes"]
     assert res["heap_lock_cycles_ok"] is True
 
@@ -47,7 +48,7 @@ def test_firmware_mpy_stays_under_its_guard_on_each_board():
 
 
 def test_heap_per_ble_notification_is_zero():
-    res = _micropython("tools/bench_ble.py", ".frozen:lib:host_tests:.")
+    res = _micropython("verify/bench/ble.py")
     assert res["notifications"] == res["locked_notifications"] >= 500  # (two frames per status)
     assert res["heap_bytes_per_notification"] == B["heap_per_cycle_bytes"]
     assert res["heap_lock_ok"] is True
@@ -69,7 +70,7 @@ def mpy_path():
 
 
 def test_pump_data_fits_its_heap_budget(mpy_path):
-    res = _micropython("tools/bench_heap.py", mpy_path)
+    res = _micropython("verify/bench/heap.py", mpy_path)
     assert 0 < res["data_bytes"] <= B["data_heap_kb"] * 1024
     assert res["steps"] > 1900  # the probe really dosed
 

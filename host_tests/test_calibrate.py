@@ -6,8 +6,9 @@ import statistics
 import pytest
 
 from pump.config import PumpConfig
-from tools import boardconfig, calibrate
-from tools.calibrate import Refused
+from tools.boardconfig import boardconfig
+from tools.calibrate import calibrate
+from tools.calibrate.calibrate import Refused
 
 
 def test_water_density_matches_the_published_table():

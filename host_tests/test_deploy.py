@@ -10,7 +10,9 @@ import pytest
 
 from fakes.mpy_board import FakeBoard
 from pump import VERSION
-from tools import boardconfig, deploy, keys
+from tools.boardconfig import boardconfig
+from tools.deploy import deploy
+from tools.keys import keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")

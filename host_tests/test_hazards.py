@@ -4,12 +4,12 @@ mitigation, and every test it names exists (`make hazards` then proves each test
 import os
 import re
 
-from tools.hazards import HAZARDS, ROOT, find_edits, markdown
+from verify.hazards import HAZARDS, ROOT, find_edits, markdown
 
 
 def test_docs_hazards_md_is_generated_from_the_table():
     with open(os.path.join(ROOT, "docs", "hazards.md")) as f:
-        assert f.read() == markdown(), "run: python -m tools.hazards --markdown > docs/hazards.md"
+        assert f.read() == markdown(), "run: python -m verify.hazards --markdown > docs/hazards.md"
 
 
 def test_every_removal_edit_finds_its_mitigation_once():

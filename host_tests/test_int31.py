@@ -12,7 +12,9 @@ import pytest
 from int31 import LIMIT, Int31, Int31Overflow, cold, convert, to31, unchecked
 
 from pump import steptimer
-from board.sim import Plant, SimRtc, VirtualClock, build
+from board.sim import build
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.plant import Plant
 from fakes.flash import FakeStorage
 from pump.catheter import Catheter
 from pump.compat import TICKS_MASK, ticks_add, ticks_diff
@@ -224,7 +226,7 @@ def _int31_pump(nl, dose_ug, conc, wall_s, fill_ul=40000, wrap_after_ms=3600000)
     cfg = {"nl_per_step": nl, "reservoir_ul": 100000}
     storage = FakeStorage()
     hw = build({"clock": clock, "plant": Plant(nl_per_step=nl, fill_ul=fill_ul), "storage": storage,
-                "rtc": SimRtc(clock, wall_s), "pump_config": cfg, "setup": None})
+                "rtc": SimRtc(clock, wall_s)})
     pump = Pump(hw, PumpConfig(cfg), _wide_library())
     pump.refill(fill_ul, conc)
     pump.program({"drug": {"name": "wide", "concentration_ug_per_ml": conc},

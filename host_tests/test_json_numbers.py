@@ -10,9 +10,11 @@ import pytest
 
 import board
 from test_boards import _rig, pico_w
-from tools import boardconfig, deploy, programmer
-from tools import sim as simtool
-from tools.scenario import Scenario, ScenarioError
+from tools.boardconfig import boardconfig
+from tools.deploy import deploy
+from tools.programmer import programmer
+from tools.sim import sim as simtool
+from tools.sim.scenario import Scenario, ScenarioError
 
 BAD = [(1.5, "1.5"), (math.nan, "NaN"), (math.inf, "Infinity"), (True, "true")]
 
@@ -117,9 +119,9 @@ def test_the_board_builds_from_a_config_with_whole_floats(monkeypatch, tmp_path)
     _rig(monkeypatch, pico_w, "rp2")
     path = _config(tmp_path, format=1.0, hw={"pressure_adc": 27.0, "max_steps_per_s": 400.0, "dir_forward": 1.0},
                    pump={"nl_per_step": 196.0})
-    hw = board.build_configured("pico_w", path)
+    hw, pump = board.configured("pico_w", path)
     assert hw.pressure is not None and hw.stepper.max_steps_per_s == 400
-    assert hw.pump_config == {"nl_per_step": 196} and type(hw.pump_config["nl_per_step"]) is int
+    assert pump == {"nl_per_step": 196} and type(pump["nl_per_step"]) is int
 
 
 @pytest.mark.parametrize("part, key, kind", [("hw", "max_steps_per_s", "an integer"),

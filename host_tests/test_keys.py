@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from tools import keys
+from tools.keys import keys
 
 
 def test_make_keys_writes_a_private_file_and_prints_no_key(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""tools.logs: console lines from a serial port (a pty here) with timestamps, to the screen and a file."""
+"""tools.deploy.logs: console lines from a serial port (a pty here) with timestamps, to the screen and a file."""
 
 import os
 import re
@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from tools import logs
+from tools.deploy import logs
 
 
 def test_lines_from_a_serial_port_are_stamped_and_written_to_a_file(tmp_path):

@@ -1,11 +1,12 @@
 """board/manifest.py, the freeze manifest, run on stand-ins of MicroPython's manifest functions: a board image holds
-what `make mpy` deploys to the boards, the unix measurement image adds the simulated board and the fake radio, and
-every project module a frozen module imports is frozen too (a module added to board/ and not to the manifest fails)."""
+what `make mpy` deploys to the boards, the unix measurement image adds the simulated board's package (its fake radio
+included) and nothing else host-only, and every project module a frozen module imports is frozen too (a module added
+to board/ and not to the manifest fails)."""
 
 import ast
 from pathlib import Path
 
-from tools import mpy_build
+from tools.deploy import mpy_build
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "board" / "manifest.py"
@@ -40,7 +41,7 @@ def run_manifest(**options):
     env = {"options": _Options(dict(options)), "package": package,
            "freeze": lambda path, **kw: other.append(("freeze", path)),
            "include": lambda path, **kw: other.append(("include", path))}
-    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), env)  # noqa: S102 - the project's own manifest
+    exec(compile(MANIFEST.read_text(), str(MANIFEST), "exec"), env)  # the project's own manifest
     return frozen, other
 
 
@@ -89,17 +90,18 @@ def test_every_project_import_of_a_frozen_module_is_frozen():
         assert _unresolved(frozen) == {}, options
 
 
-def test_unix_measurement_image_adds_the_sim_board_and_fake_radio_only():
+def test_unix_measurement_image_adds_the_sim_board_package_only():
     board, _ = run_manifest()
     unix, other = run_manifest(port=False, sim=True)
     assert ("freeze", "$(PORT_DIR)/modules") not in other
-    assert set(unix) - set(board) == {"board/sim.py", "board/simflash.py", "fakes/__init__.py", "fakes/ble.py",
-                                      "tools/__init__.py", "tools/blehost/__init__.py", "tools/blehost/constants.py"}
+    sim_package = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "board" / "sim").glob("*.py"))
+    assert sorted(set(unix) - set(board)) == sim_package  # every module of it, and no test or tool
+    assert "board/sim/radio.py" in sim_package
     for src in unix.values():
         assert src.is_file(), src
 
 
 def test_the_drift_check_catches_a_module_left_out():
     frozen, _other = run_manifest(port=False, sim=True)
-    del frozen["board/simflash.py"]
-    assert _unresolved(frozen) == {"board/sim.py": ["board.simflash"]}
+    del frozen["board/sim/flash.py"]
+    assert _unresolved(frozen) == {"board/sim/hardware.py": ["board.sim.flash"]}

@@ -1,4 +1,4 @@
-"""Occlusion targets, through tools/occlusion_bench (board/sim.py's hydraulics, pump.occlusion with its defaults).
+"""Occlusion targets, through verify/bench/occlusion.py (board/sim/hydraulics.py, pump.occlusion with its defaults).
 
 At every rate from 0.05 to 20 mL/day and with the default and 5x the compliance: at most 10 uL pumped but not
 delivered when a full occlusion alarms, at most 2 uL released when it clears after the back-off, no alarm for a
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from int31 import Int31, convert, to31
 
-from tools import occlusion_bench as bench
+from verify.bench import occlusion as bench
 
 _C = [c for _name, c in bench.COMPLIANCES]
 _SEEDS = (11, 12, 13, 14)

@@ -8,12 +8,15 @@ import os
 import pytest
 
 from board import sim as simboard
-from board.simflash import FakeStorage
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.plant import Plant
 from pump.config import PumpConfig
 from pump.controller import Pump
 from pump.druglib import DrugLibrary
-from tools import boardconfig, programmer
-from tools.pumplink import DryRunLink, LocalLink, wall_s
+from tools.boardconfig import boardconfig
+from tools.programmer import programmer
+from tools.pumplink.link import DryRunLink, LocalLink, wall_s
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
@@ -185,8 +188,9 @@ def test_the_real_dry_run_option(tmp_path):
 def test_the_ble_link_needs_the_clinician_key_and_says_when_the_pump_is_out_of_reach(tmp_path, monkeypatch):
     code, out = _run(tmp_path, "suspend", "--device", "PUMP-1234", "--keys", str(tmp_path / "keys.json"))
     assert code == 2 and out[-1].startswith("programmer: --keys: ") and "no such file" in out[-1]
-    from tools import blelink, keys
-    from tools.pumplink import LinkError
+    from tools.keys import keys
+    from tools.pumplink import ble as blelink
+    from tools.pumplink.link import LinkError
 
     async def unreachable(device, timeout_s=10.0):
         raise LinkError("%s: no such pump in range" % device)
@@ -201,10 +205,9 @@ class SimPump:
     """The firmware's Pump on the simulated board, reached through LocalLink."""
 
     def __init__(self, when=datetime.datetime(2026, 3, 2, 9, 0)):
-        self.clock = simboard.VirtualClock()
-        hw = simboard.build({"clock": self.clock, "plant": simboard.Plant(), "storage": FakeStorage(),
-                             "rtc": simboard.SimRtc(self.clock, wall_s(when)), "pump_config": None, "setup": None,
-                             "library_path": LIBRARY})
+        self.clock = VirtualClock()
+        hw = simboard.build({"clock": self.clock, "plant": Plant(), "storage": FakeStorage(),
+                             "rtc": SimRtc(self.clock, wall_s(when))})
         self.pump = Pump(hw, PumpConfig(), DrugLibrary.load(LIBRARY), self.clock.ticks_ms())
         self.link = LocalLink(self.pump, self.clock.ticks_ms)
 
@@ -239,11 +242,11 @@ def test_a_clinician_session_through_the_link(tmp_path):
     code, out = run("prime")
     assert code == 3 and out[-1] == ("programmer: the pump refused prime: E300 not allowed now: prime: suspend or "
                                      "stop therapy first")
-    assert run("suspend")[0] == 0 and sim.pump.mode_name == "suspended"
-    assert run("prime", "--volume-ul", "20")[0] == 0 and sim.pump.mode_name == "priming"
+    assert run("suspend")[0] == 0 and sim.pump.state_name == "suspended"
+    assert run("prime", "--volume-ul", "20")[0] == 0 and sim.pump.state_name == "priming"
     sim.run_for(60000)  # 20 uL at 25 uL/min
-    assert sim.pump.mode_name == "suspended"
-    assert run("resume")[0] == 0 and sim.pump.mode_name == "running"
+    assert sim.pump.state_name == "suspended"
+    assert run("resume")[0] == 0 and sim.pump.state_name == "running"
     code, out = run("bolus", "--dose-ug", "2000", "--duration-min", "30")
     assert code == 3 and "E200 hard limit exceeded: bolus.dose_ug" in out[-1]
     assert run("bolus", "--dose-ug", "100", "--duration-min", "30")[0] == 0
@@ -256,7 +259,7 @@ def test_a_clinician_session_through_the_link(tmp_path):
     assert code == 0 and out[-1] == 'silence: done {"silence_ms": 60000}'
     code, out = run("acknowledge")
     assert code == 0 and out[-1] == 'acknowledge: done {"acknowledged": 1}'
-    assert run("stop")[0] == 0 and sim.pump.mode_name == "stopped"
+    assert run("stop")[0] == 0 and sim.pump.state_name == "stopped"
     other = dict(CONSTANT, drug={"name": "morphine", "concentration_ug_per_ml": 20000})
     code, out = run("send", _file(tmp_path, other, "other.json"))
     assert code == 3 and "E202 concentration mismatch: drug.concentration_ug_per_ml" in out[-1]

@@ -1,5 +1,5 @@
-"""tools/pumpproto.py (the host side of the BLE protocol) against the test vectors, CPython's own CRC and HMAC, and the
-firmware's service on the fake radio."""
+"""tools/pumplink/proto.py (the host side of the BLE protocol) against the test vectors, CPython's own CRC and HMAC,
+and the firmware's service on the fake radio."""
 
 import binascii
 import hashlib
@@ -17,9 +17,10 @@ from pump.commands import roles_for
 from pure.test_ble_auth import KC, KP
 from pure.test_ble_service import Bench
 from pure.test_controller import PB, rx
-from tools import ble_vectors, pumpproto
-from tools.pumpproto import (OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, ROLE_CLINICIAN, ROLE_PATIENT,
+from tools.pumplink import proto as pumpproto
+from tools.pumplink.proto import (OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, ROLE_CLINICIAN, ROLE_PATIENT,
                              FrameError, Reassembler)
+from verify import ble_vectors
 
 with open(ble_vectors.PATH) as _f:
     VECTORS = json.load(_f)
@@ -34,7 +35,7 @@ def _plain(d):
 
 def test_vectors_file_is_what_the_code_produces():
     with open(ble_vectors.PATH) as f:
-        assert f.read() == ble_vectors.text(), "stale: run python -m tools.ble_vectors"
+        assert f.read() == ble_vectors.text(), "stale: run python -m verify.ble_vectors"
 
 
 def test_crc_and_hmac_vectors_against_cpython():

@@ -3,7 +3,7 @@
 import os
 import re
 
-from tools.boardconfig import board_defaults
+from tools.boardconfig.boardconfig import board_defaults
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

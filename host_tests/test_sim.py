@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tools.scenario import Scenario, ScenarioError
-from tools.sim import Simulation, main
+from tools.sim.scenario import Scenario, ScenarioError
+from tools.sim.sim import Simulation, main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIOS = os.path.join(ROOT, "tools", "scenarios")

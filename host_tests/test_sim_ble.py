@@ -11,12 +11,13 @@ from bumble.controller import Controller
 from bumble.link import LocalLink
 from bumble.transport import open_transport
 
-from tools import ble_bench, simble
-from tools import pumpproto as pp
 from tools.blehost.central import IO_KEYBOARD_DISPLAY, Central
-from tools.pumpphone import Phone
-from tools.scenario import Scenario
-from tools.sim import Simulation, main
+from tools.pumplink import proto as pp
+from tools.pumplink.phone import Phone
+from tools.sim import ble as simble
+from tools.sim.scenario import Scenario
+from tools.sim.sim import Simulation, main
+from verify.bench import ble as blebench
 
 
 def test_a_scenario_advanced_piecewise_delivers_what_one_run_does():
@@ -58,7 +59,7 @@ def test_serve_runs_the_pump_in_real_time_for_a_phone():
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
         stop.set()
         bsim = await server
-        assert bsim.counters() == (1, 0) and sim.pump.mode_name == "suspended"
+        assert bsim.counters() == (1, 0) and sim.pump.state_name == "suspended"
         assert printed[0].startswith("BLE: PUMP-") and "in-process link" in printed[0]
 
     asyncio.run(asyncio.wait_for(body(), 30))
@@ -117,8 +118,8 @@ def test_cli_serves_through_a_transport_to_a_controller_a_phone_can_reach(tmp_pa
 
 def test_the_ble_bench_runs_both_parts():
     """Timings are printed by `make bench`, never asserted: this only keeps the bench working."""
-    stack = asyncio.run(ble_bench.measure(1))
-    pump = asyncio.run(ble_bench.measure_pump(2, connects=1))  # every command it times must have succeeded
+    stack = asyncio.run(blebench.measure(1))
+    pump = asyncio.run(blebench.measure_pump(2, connects=1))  # every command it times must have succeeded
     assert set(stack) == {"runs", "scan_ms", "connect_discover_ms", "notify_latency_ms"}
     assert set(pump) == {"runs", "pump_connect_discover_ms", "pump_pair_ms", "pump_command_ms",
                          "pump_status_after_step_ms"}

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tools.scenario import Scenario, ScenarioError
-from tools.sim import Simulation
+from tools.sim.scenario import Scenario, ScenarioError
+from tools.sim.sim import Simulation
 
 DAY_MS = 86400000
 WEEK_MS = 7 * DAY_MS
@@ -204,6 +204,19 @@ def test_a_clock_set_forward_a_day_in_the_simulator_keeps_four_boluses_a_day():
     assert res["max_error_steps"] <= 1 and _alarm_names(res) == []
 
 
+def test_a_clock_set_to_the_second_it_reads_moves_neither_the_pump_nor_the_reference():
+    # found by the property below: the pump keeps its clock, milliseconds and all, when set to the second it already
+    # reads (pump.controller.set_clock); the reference took the lost 800 ms for a correction and phased Monday's lower
+    # dose in 0.8 s late, 0.0023 steps past the one-step bound
+    rx = {"drug": {"name": "morphine", "concentration_ug_per_ml": CONC},
+          "therapy": {"mode": "flex", "steps": [{"start": "00:00", "dose_ug_per_day": 1000}],
+                      "weekly": {"mon": [{"start": "00:00", "dose_ug_per_day": 500}]}}}
+    sim, res = run([{"at_h": 1.438, "type": "set_clock", "shift_min": 0}], days=3.5, rx=rx)
+    assert res["commands"][-1]["ok"] is True
+    assert sim.ref.clock_ms == 0 and sim.ref.schedules == []  # no step, no schedule phasing in
+    assert res["max_error_steps"] <= 1
+
+
 def test_a_set_clock_event_needs_a_number_of_minutes():
     with pytest.raises(ScenarioError) as e:
         Scenario(dict(FLEX, days=1, events=[{"at_h": 1, "type": "set_clock", "shift_min": "1h"}]))
@@ -254,4 +267,16 @@ def test_property_no_correction_gives_more_than_24_hours_allow_or_a_false_hold(r
     sim, res = run(events, days=3.5, rx=rx)
     assert most_in_a_window(sim.step_times) <= allowance_steps(rx)
     assert "OVER_DELIVERY" not in _alarm_names(res)
+    assert res["max_error_steps"] <= 1
+
+
+def test_a_clock_set_to_the_second_it_reads_keeps_a_weekly_boundary_on_time():
+    # found by the property above: the pump leaves its clock alone (not even the milliseconds), so the reference
+    # must too, or it runs a flex boundary up to a second early and the exact check reports 1.0006 steps
+    rx = {"drug": FLEX["drug"], "therapy": {"mode": "flex", "steps": [{"start": "00:00", "dose_ug_per_day": 500}],
+                                            "weekly": {"mon": [{"start": "00:00", "dose_ug_per_day": 500},
+                                                               {"start": "01:00", "dose_ug_per_day": 1000}]}}}
+    events = [{"at_h": at_h, "type": "set_clock", "shift_min": 0} for at_h in (49.0, 1.062)]
+    sim, res = run(events, days=3.5, rx=rx)
+    assert [c["ok"] for c in res["commands"]] == [True, True]
     assert res["max_error_steps"] <= 1

@@ -9,8 +9,8 @@ import pytest
 from pump.cmdauth import ROLE_CLINICIAN, CommandAuth, parse_keys
 from pump.commands import OP_SUSPEND, roles_for
 from pump.hmac import hmac_sha256
-from tools.scenario import Scenario, ScenarioError
-from tools.sim import Simulation, main
+from tools.sim.scenario import Scenario, ScenarioError
+from tools.sim.sim import Simulation, main
 
 BASE = {
     "days": 1,
@@ -63,7 +63,7 @@ def test_both_state_slots_corrupt_hold_until_refilled_and_confirmed():
                 {"at_h": 6, "type": "refill", "fill_ul": 20000, "concentration_ug_per_ml": 10000},
                 {"at_h": 6.5, "type": "resume_alarm"}])
     sim.advance(3 * 3600000 + 1)
-    assert sim.pump.mode_name == "held" and sim.pump.reservoir.remaining_nl == 0
+    assert sim.pump.state_name == "held" and sim.pump.reservoir.remaining_nl == 0
     assert _steps_between(sim, 3, 6.5) == 0  # held, refilled: still held until a clinician confirms
     assert _steps_between(sim, 6.5, 7.5) == 250  # (the user's suspend was lost with the state: the confirmation runs)
     sim.advance(sim.end_ms)

@@ -1,9 +1,9 @@
-"""One simulated year of the long soak (tools/soak.py; `make soak` runs ten): no invariant violated, and the year
+"""One simulated year of the long soak (verify/soak.py; `make soak` runs ten): no invariant violated, and the year
 really exercised what the soak claims (resets, refills, boluses, faults of every kind, their alarms)."""
 
 import pytest
 
-from tools.soak import HOUR_MS, Soak, summary
+from verify.soak import HOUR_MS, Soak, summary
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_the_reference_follows_the_catheter_tip_back_with_the_back_off():
 
 
 def test_without_following_it_the_reference_calls_the_pump_ahead(monkeypatch):
-    from tools.sim import Simulation
+    from tools.sim.sim import Simulation
 
     monkeypatch.setattr(Simulation, "_unmoved", lambda self, t: None)
     res = _occluded_bridge().run()
@@ -136,3 +136,4 @@ def test_a_resume_with_nothing_held_changes_nothing_for_the_reference():
     assert [b["granted"] for b in res["boluses"] if b["t_h"] == 10] == [True]
     assert [c["ok"] for c in res["commands"] if c["type"] == "resume_alarm"] == [True]
     assert res["soak"]["violations"] == [], summary(res)
+

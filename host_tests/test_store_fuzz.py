@@ -17,7 +17,7 @@ from pump.commands import OP_SUSPEND, roles_for
 from pump.eventlog import MAX_SEQ, RECORD_SIZE, encode
 from pump.hmac import hmac_sha256
 from pump.store import Store
-from pump.therapy import parse_prescription
+from pump.prescription import parse_prescription
 from pure.test_controller import HOUR_MS, LIB, PB, Rig, rx
 
 _N = int(os.environ.get("PUMP_FUZZ_STORES", "100"))

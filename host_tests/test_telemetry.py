@@ -11,12 +11,12 @@ from rich.console import Console
 from blerig import HOUR_MS, SCENARIO, pump_on_air, run, typed_passkey, until
 from pump import events
 from pump.alarms import A_OCCLUSION
-from tools import pumpproto as pp
-from tools import telemetry
-from tools import telemetryview as tv
 from tools.blehost.central import IO_KEYBOARD_DISPLAY, Central
-from tools.blelink import CentralGatt
-from tools.pumplink import LinkError, LocalLink
+from tools.pumplink import proto as pp
+from tools.pumplink.ble import CentralGatt
+from tools.pumplink.link import LinkError, LocalLink
+from tools.telemetry import telemetry
+from tools.telemetry import view as tv
 
 # catheter hydraulics and a pressure sensor, so that an occlusion raises the high-priority alarm
 HYDRAULIC = dict(SCENARIO, plant={"compliance_ul_per_kpa": 0.16, "catheter_resistance_kpa_s_per_ul": 0.32,

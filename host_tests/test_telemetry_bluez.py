@@ -1,4 +1,4 @@
-"""The telemetry client's bleak transport (tools.blelink.BleakTransport, BleakGatt) on BlueZ's D-Bus API as BlueZoo
+"""The telemetry client's bleak transport (tools.pumplink.ble.BleakTransport, BleakGatt) on BlueZ's D-Bus API as BlueZoo
 emulates it, on a private dbus-daemon started for each test (host_tests/bluezrig.py): the command line as a person
 runs it, with `--adapter hci0` and nothing injected.
 
@@ -26,12 +26,12 @@ from bluezrig import LAPTOP, PUMP, Bluez, DbusPump, dbus_daemon, device_path, de
 from bluezrig import other_advertiser
 from pump import events
 from pump.alarms import A_OCCLUSION
-from tools import pumpproto as pp
-from tools import telemetry
-from tools import telemetryview as tv
-from tools.blelink import BleakTransport
-from tools.scenario import Scenario
-from tools.sim import Simulation
+from tools.pumplink import proto as pp
+from tools.pumplink.ble import BleakTransport
+from tools.sim.scenario import Scenario
+from tools.sim.sim import Simulation
+from tools.telemetry import telemetry
+from tools.telemetry import view as tv
 
 pytestmark = pytest.mark.skipif(dbus_daemon() is None, reason="no dbus-daemon on PATH: `make dbusdeps` (part of "
                                 "`make test`) installs Debian's dbus-daemon")

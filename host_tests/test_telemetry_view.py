@@ -1,4 +1,4 @@
-"""The telemetry client's pure parts (tools/telemetryview.py) on the protocol vectors: reassembly and refused frames,
+"""The telemetry client's pure parts (tools/telemetry/view.py) on the protocol vectors: reassembly and refused frames,
 status and alarm text, alarm colours by priority, CSV rows, history lines, back-off; and the command line's
 input errors."""
 
@@ -14,9 +14,9 @@ from rich.console import Console
 
 from pump.alarms import A_BATTERY_ERI, A_OCCLUSION, A_RESERVOIR_LOW
 from pump.telemetry import STATUS
-from tools import pumpproto as pp
-from tools import telemetry
-from tools import telemetryview as tv
+from tools.pumplink import proto as pp
+from tools.telemetry import telemetry
+from tools.telemetry import view as tv
 
 VECTORS = json.load(open(os.path.join(os.path.dirname(__file__), "vectors", "ble_frames.json")))
 MESSAGES = {m["name"]: m for m in VECTORS["messages"]}

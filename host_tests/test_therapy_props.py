@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from pump.druglib import QTY_BOLUS, QTY_CONC, QTY_DAILY, DrugLibrary
 from pump.errors import E_HARD_LIMIT, PumpError
+from pump.prescription import parse_prescription
 from pump.therapy import (
     MAX_RATE_NL_PER_DAY,
     MIN_RATE_NL_PER_DAY,
@@ -17,7 +18,6 @@ from pump.therapy import (
     MODE_STOPPED,
     WEEKDAYS,
     Therapy,
-    parse_prescription,
 )
 from pump.units import DAY_MS, MAX_SMALL_INT
 

@@ -1,4 +1,4 @@
-"""The dashboard (tools/web/) in headless Chromium: served on localhost, driven by playwright-core, with
+"""The dashboard (tools/dashboard/web/) in headless Chromium: served on localhost, driven by playwright-core, with
 navigator.bluetooth replaced by a pump that plays frames recorded from the simulator.
 
 Needs `make webdeps` (Debian's chromium, playwright-core in node_modules/); skipped without them. Screenshots go to
@@ -16,10 +16,10 @@ import threading
 import pytest
 
 from browser.record import record
-from tools import pumpproto as pp
+from tools.pumplink import proto as pp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WEB = os.path.join(ROOT, "tools", "web")
+WEB = os.path.join(ROOT, "tools", "dashboard", "web")
 BROWSER = os.path.join(ROOT, "host_tests", "browser")
 OUT = os.path.join(ROOT, "out", "web")
 CHROMIUM = shutil.which(os.environ.get("CHROMIUM", "chromium"))
@@ -37,7 +37,7 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    """tools/web/ on http://127.0.0.1:<free port>/ for the duration of the module."""
+    """tools/dashboard/web/ on http://127.0.0.1:<free port>/ for the duration of the module."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=WEB))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -110,7 +110,7 @@ def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
     assert fake["requests"] == [{"filters": [{"namePrefix": "PUMP-"}],
                                  "optionalServices": [pp.SERVICE_UUID, pp.BATTERY_UUID]}]
     assert [frame for uuid, frame in fake["writes"] if uuid == pp.RACP_UUID] == rec["racp_request"]
-    # everything decoded as tools/pumpproto.py decodes it
+    # everything decoded as tools/pumplink/proto.py decodes it
     assert state["connected"] is True and state["device"] == rec["name"]
     assert state["features"] == exp["features"]
     assert state["status"] == exp["status"][-1]

@@ -1,21 +1,52 @@
-"""tools/web/frames.js (the dashboard's decoder) against tools/pumpproto.py on frames recorded from the simulator,
-and tools/web/pumpdefs.json against the firmware. Needs node (`make webdeps`)."""
+"""tools/dashboard/web/frames.js (the dashboard's decoder) against tools/pumplink/proto.py on frames recorded from the
+simulator, and tools/dashboard/web/pumpdefs.json against the firmware. Needs node (`make webdeps`)."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
+import threading
+import urllib.request
 
 import pytest
 
 from browser.record import record
-from tools import webdefs
+from tools.dashboard import webdefs
+from tools.dashboard.__main__ import main as dashboard_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_pumpdefs_json_is_generated_from_the_firmware():
     assert webdefs.main(["--check"]) == 0
+
+
+def test_the_dashboard_command_serves_the_page_and_its_definitions():
+    proc = subprocess.Popen([sys.executable, "-m", "tools.dashboard", "--port", "0"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+/", proc.stdout.readline()).group(0)
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert b'<script type="module" src="app.js">' in page.read()  # index.html
+        with urllib.request.urlopen(url + "pumpdefs.json", timeout=10) as defs:
+            assert json.loads(defs.read()) == webdefs.definitions()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_the_dashboard_command_serves_nothing_with_stale_definitions(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / "pumpdefs.json"
+    stale.write_text(json.dumps(dict(webdefs.definitions(), note="edited by hand")))
+    monkeypatch.setattr(webdefs, "PATH", str(stale))
+    result = []
+    run = threading.Thread(target=lambda: result.append(dashboard_main(["--port", "0"])), daemon=True)
+    run.start()
+    run.join(timeout=10)  # a server that started would never return
+    assert result == [1]
+    assert "out of date" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
-// Decodes a recording (host_tests/browser/record.py) with tools/web/frames.js and prints the result as JSON, in
-// the shape of record.expected(): the Python side compares the two.
+// Decodes a recording (host_tests/browser/record.py) with tools/dashboard/web/frames.js and prints the result as
+// JSON, in the shape of record.expected(): the Python side compares the two.
 //
 //   node host_tests/browser/decode.mjs RECORDING.json
 import { readFileSync } from "node:fs";
 import {
   Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, unframe,
-} from "../../tools/web/frames.js";
+} from "../../tools/dashboard/web/frames.js";
 
-const defs = JSON.parse(readFileSync(new URL("../../tools/web/pumpdefs.json", import.meta.url)));
+const defs = JSON.parse(readFileSync(new URL("../../tools/dashboard/web/pumpdefs.json", import.meta.url)));
 const rec = JSON.parse(readFileSync(process.argv[2]));
 const hex = (h) => Uint8Array.from(h.match(/../g) || [], (b) => parseInt(b, 16));
 const u = defs.uuids;

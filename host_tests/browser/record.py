@@ -3,19 +3,24 @@ pump for some hours (status on change, alarm indications, a history transfer), f
 
 `record()` returns {"name", "reads": {uuid: hex of the read value}, "updates": [[uuid, hex], ...] in the order
 sent, "racp_request": hex frames the page is expected to write, "expected": the same data decoded by
-tools/pumpproto.py}.
+tools/pumplink/proto.py}.
 """
 
 import os
 
 from board import sim as simboard
-from board.simflash import FakeStorage
-from fakes import ble as fakeble
+from board.sim import radio as fakeble
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
 from pump import racp
 from pump.app import App
+from pump.config import PumpConfig
+from pump.druglib import DrugLibrary
 from pump.compat import ticks_diff
-from tools import keys
-from tools import pumpproto as pp
+from tools.keys import keys
+from tools.pumplink import proto as pp
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
@@ -31,16 +36,14 @@ def record(tmp_dir, hours=26, pressure=False):
     path = os.path.join(tmp_dir, "keys.json")
     if not os.path.exists(path):
         keys.create(path)
-    clock = simboard.VirtualClock()
+    clock = VirtualClock()
     radio = fakeble.BLE()
-    plant = simboard.Plant(fill_ul=_SETUP["fill_ul"])
+    plant = Plant(fill_ul=_SETUP["fill_ul"])
     if pressure:
-        simboard.Hydraulics(clock).attach(plant)
-    hw = simboard.build({"clock": clock, "plant": plant,
-                         "storage": FakeStorage(), "rtc": simboard.SimRtc(clock), "pump_config": None,
-                         "setup": _SETUP, "library_path": LIBRARY, "ble": radio, "bluetooth": fakeble,
-                         "keys_path": path})
-    app = App(hw, out=lambda line: None)
+        Hydraulics(clock).attach(plant)
+    hw = simboard.build({"clock": clock, "plant": plant, "storage": FakeStorage(), "rtc": SimRtc(clock), "ble": radio,
+                         "bluetooth": fakeble, "keys_path": path})
+    app = App(hw, PumpConfig(), DrugLibrary.load(LIBRARY), _SETUP, out=lambda line: None)
     svc, pump = app.ble, app.pump
     radio.connect()
     radio.encrypt(authenticated=True)
@@ -88,7 +91,7 @@ def record(tmp_dir, hours=26, pressure=False):
         n = len(updates)
         clock.t_ms += 50
         serve()
-        if len(updates) == n and svc._hist is None:
+        if len(updates) == n and svc.history.records is None:
             break
     reads = {pp.STATUS_UUID: status_read, pp.FEATURES_UUID: radio.values[svc.h_features].hex()}
     return {"name": svc.name, "reads": reads, "updates": updates, "racp_request": [f.hex() for f in request],
@@ -96,7 +99,7 @@ def record(tmp_dir, hours=26, pressure=False):
 
 
 def expected(reads, updates):
-    """Everything recorded, decoded by tools/pumpproto.py (what the page must show)."""
+    """Everything recorded, decoded by tools/pumplink/proto.py (what the page must show)."""
     out = {"features": pp.decode_features(pp.Reassembler.unframe(bytes.fromhex(reads[pp.FEATURES_UUID]))),
            "status_read": pp.decode_status(pp.Reassembler.unframe(bytes.fromhex(reads[pp.STATUS_UUID]))),
            "status": [], "alarm": [], "history": [], "racp": []}

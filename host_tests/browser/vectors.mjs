@@ -1,5 +1,5 @@
-// tools/web/frames.js against the protocol's test vectors (host_tests/vectors/ble_frames.json, made by
-// tools/ble_vectors.py from the firmware): CRC-16, framing, reassembly, every decoder the dashboard uses, RACP
+// tools/dashboard/web/frames.js against the protocol's test vectors (host_tests/vectors/ble_frames.json, made by
+// verify/ble_vectors.py from the firmware): CRC-16, framing, reassembly, every decoder the dashboard uses, RACP
 // requests, and the frames a pump refuses. Prints one line per failure and exits 1 if any; else "N checks passed".
 //
 // The HMAC and command-response vectors are for senders of commands; the dashboard sends none.
@@ -7,9 +7,9 @@ import { readFileSync } from "node:fs";
 import {
   FrameError, Reassembler, crc16, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, racpRequest,
   split,
-} from "../../tools/web/frames.js";
+} from "../../tools/dashboard/web/frames.js";
 
-const defs = JSON.parse(readFileSync(new URL("../../tools/web/pumpdefs.json", import.meta.url)));
+const defs = JSON.parse(readFileSync(new URL("../../tools/dashboard/web/pumpdefs.json", import.meta.url)));
 const vectors = JSON.parse(readFileSync(process.argv[2] || new URL("../vectors/ble_frames.json", import.meta.url)));
 const hex = (h) => Uint8Array.from(h.match(/../g) || [], (b) => parseInt(b, 16));
 const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

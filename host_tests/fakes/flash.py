@@ -1,3 +1,3 @@
 """Storage fake for tests: the simulated board's flash, which can lose power at any byte."""
 
-from board.simflash import FakeStorage, PowerCut  # noqa: F401
+from board.sim.flash import FakeStorage, PowerCut  # noqa: F401

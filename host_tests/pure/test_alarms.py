@@ -2,7 +2,8 @@
 the buzzer, patterns, no allocation on the per-step calls; the buzzer and LED roles on the boards and the sim."""
 
 from board import drivers
-from board.sim import SimBuzzer, SimLed, VirtualClock
+from board.sim.clock import VirtualClock
+from board.sim.roles import SimBuzzer, SimLed
 from pump import alarms as al
 from pump import events as ev
 from pump.compat import TICKS_MASK, ticks_add

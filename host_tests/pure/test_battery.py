@@ -1,7 +1,9 @@
 """Battery model and thresholds: the numbers of docs/battery.md, the 90-day guarantee re-derived by discharging the
 model cell, the library's worst case, and the OK -> ERI -> EOS monitor (debounce, hysteresis, EOS final)."""
 
-from board.sim import Plant, SimBattery, VirtualClock
+from board.sim.clock import VirtualClock
+from board.sim.plant import Plant
+from board.sim.roles import SimBattery
 from pump import battery as b
 from pump.druglib import DrugLibrary
 from pump.errors import E_RANGE, PumpError

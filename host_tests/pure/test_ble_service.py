@@ -1,18 +1,17 @@
-"""The pump's BLE service on the recording fake radio (fakes.ble), around a Pump on the simulated board: GATT layout,
-advertising, security gates, status on change at a bounded rate, alarm indications, every command through frames,
-HMAC and counters, malformed frames answered, history over RACP, bonds, pairing, reconnection.
+"""The pump's BLE service on the recording fake radio (board.sim.radio), around a Pump on the simulated board: GATT
+layout, advertising, security gates, status on change at a bounded rate, alarm indications, every command through
+frames, HMAC and counters, malformed frames answered, history over RACP, bonds, pairing, reconnection.
 
 `Bench` (service + fake radio + Rig, and a phone's view of what was sent) is shared with the heap and fuzz tests.
 """
 
 import struct
 
-from fakes import ble as bluetooth
+from board.sim import radio as bluetooth
 from pump import events as ev
 from pump import racp
 from pump.alarms import A_OCCLUSION_SENSING_UNAVAILABLE, PRIO_LOW
-from pump.bleservice import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID,
-                             HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID, PumpService)
+from pump.bleservice import PumpService
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
                            OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
@@ -21,7 +20,10 @@ from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_FRAME, E_HARD_LIMIT, E_INSECU
                          E_NO_KEYS, E_REPLAY, E_ROLE, E_STATE)
 from pump.eventlog import decode as decode_record
 from pump.frames import DONE, MORE, Reassembler, split
-from pump.telemetry import ALARM, STATE_RUNNING, STATE_SUSPENDED, STATUS
+from pump.gatt import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID, HISTORY_UUID,
+                       RACP_UUID, SERVICE_UUID, STATUS_UUID)
+from pump.state import STATE_RUNNING, STATE_SUSPENDED
+from pump.telemetry import ALARM, STATUS
 from pure.test_ble_auth import KC, KEY_DOC, KP, command
 from pure.test_controller import HOUR_MS, PB, Rig, rx
 
@@ -60,7 +62,7 @@ class Bench:
         """Run the service until it has nothing more to send at this instant, confirming each indication."""
         for _ in range(200):
             self.run()
-            if self.svc._inflight is None:
+            if self.svc.outbox.inflight is None:
                 return
             if not confirm:
                 return
@@ -118,7 +120,7 @@ class Bench:
         self.write_frames(self.svc.h_racp, split(payload, 1))
         for _ in range(100):  # a transfer runs over several connection intervals
             self.settle()
-            if self.svc._hist is None and self.svc._inflight is None:
+            if self.svc.history.records is None and self.svc.outbox.inflight is None:
                 break
             self.rig.clock.t_ms += self.svc.interval_ms
         return self.messages(self.svc.h_racp, "indicated")[before:]
@@ -232,7 +234,7 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     (t_s, mode, state, rate, today, total, res_nl, refill_day, battery, alarms, pressure) = b.status()
     assert t_s == pump.wall_s(b.now) and mode == 1 and state == STATE_RUNNING
     assert rate == 400000 and today == pump.c.delivered_today_nl and total == pump.c.total_ul
-    low_days, empty_days = pump.projected_days()
+    empty_days = pump.state(b.now).empty_days
     assert res_nl == pump.reservoir.remaining_nl and refill_day == pump.plan.cal.day + empty_days
     assert battery == 100 and alarms == 1 << (A_OCCLUSION_SENSING_UNAVAILABLE - 1) and pressure == -32768
     read = b.radio.values[b.svc.h_status]  # the readable value: the same message in one frame
@@ -534,7 +536,7 @@ def test_history_transfer_is_paced_and_can_be_aborted():
     b.settle()
     sent = len(b.radio.of(h))
     assert b.messages(b.svc.h_racp, "indicated")[-1] == bytes((racp.OP_RESPONSE, 0, racp.OP_ABORT, racp.RC_SUCCESS))
-    assert b.svc._hist is None and sent < 2 * log.count
+    assert b.svc.history.records is None and sent < 2 * log.count
     b.rig.clock.t_ms += 1000
     b.settle()
     assert len(b.radio.of(h)) == sent

@@ -13,7 +13,8 @@ from pump.druglib import DrugLibrary
 from pump.errors import E_CORRUPT, E_HARD_LIMIT, E_MALFORMED, E_RANGE, E_UNKNOWN_DRUG, PumpError
 from pump.eventlog import MAX_SEQ, RECORD_SIZE, encode
 from pump.store import Store
-from pump.telemetry import STATE_HELD, STATE_RUNNING, STATUS, STATUS_LEN, Telemetry
+from pump.state import STATE_HELD, STATE_RUNNING
+from pump.telemetry import STATUS, STATUS_LEN, Telemetry
 from pure.test_controller import HOUR_MS, LIB, MONDAY_S, PB, Rig, _bounds, rx
 from support import raises
 
@@ -177,7 +178,7 @@ def test_both_state_slots_lost_is_a_hold_with_an_alarm_not_running():
     pump = rig.boot()
     assert (ev.STORE_CORRUPT, 2, ev.STORE_STATE) in rig.events()
     assert _held(pump, al.A_STATE_LOST) and al.PRIORITY[al.A_STATE_LOST] == _HIGH
-    assert pump.mode_name == "held" and _state(pump, rig.now) == STATE_HELD
+    assert pump.state_name == "held" and _state(pump, rig.now) == STATE_HELD
     assert _stepping(rig) == 0
     rig.boot()  # saved at once: a reset keeps the hold
     pump = rig.pump
@@ -281,7 +282,7 @@ def test_without_a_drug_library_the_stored_program_keeps_running_with_an_alarm()
     rig.run(HOUR_MS)
     rig.library = None  # druglib.json missing or malformed at this boot
     pump = rig.boot()
-    assert pump.therapy.daily[0][1] == 4000000 and pump.plan.running and pump.mode_name == "running"
+    assert pump.therapy.daily[0][1] == 4000000 and pump.plan.running and pump.state_name == "running"
     assert _stepping(rig) == 83
     assert pump.safety.alarms.is_active(al.A_DRUG_LIBRARY_FAULT)
     assert al.PRIORITY[al.A_DRUG_LIBRARY_FAULT] == al.PRIO_MEDIUM
@@ -293,7 +294,7 @@ def test_without_a_drug_library_the_stored_program_keeps_running_with_an_alarm()
             call()
         assert e.value.code == E_UNKNOWN_DRUG
     pump.stop(now=rig.now)  # stopping never needs the library
-    assert pump.mode_name == "stopped"
+    assert pump.state_name == "stopped"
 
 
 def test_a_library_that_now_rejects_the_stored_program_keeps_it_running_with_an_alarm():
@@ -347,7 +348,7 @@ def test_a_library_without_the_drug_still_lets_the_clinician_stop_the_pump():
     assert e.value.code == E_UNKNOWN_DRUG and pump.plan.conc_ug_per_ml == 10000
     pump.refill(20000, now=rig.now)  # the same drug again: no new dose
     pump.stop(now=rig.now)
-    assert pump.mode_name == "stopped" and _stepping(rig) == 0
+    assert pump.state_name == "stopped" and _stepping(rig) == 0
 
 
 def test_a_boot_whose_alarms_cannot_be_saved_still_runs_with_them():

@@ -7,7 +7,10 @@ power-cut tests.
 
 import struct
 
-from board.sim import Hydraulics, Plant, SimRtc, VirtualClock, build
+from board.sim import build
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
 from fakes.flash import FakeStorage
 from pump import events as ev
 from pump.calendar import WALL_MAX_S
@@ -34,6 +37,7 @@ from pump.errors import (
     E_UNKNOWN_DRUG,
     PumpError,
 )
+from pump.limits import usage_nl_per_day
 from pump.reservoir import STATE_EMPTY, STATE_OK
 from pump.therapy import MODE_CONSTANT, MODE_STOPPED
 from pure.test_doseplan import DAY_MS, HOUR_MS, Ideal, bolus_rate, check_steps, dose_rate, frac_add
@@ -111,12 +115,7 @@ class Rig:
 
     def boot(self):
         """(Re)build the hardware and the Pump from the same storage, clock, RTC and plant: a reset."""
-        self.hw = build(
-            {
-                "clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc,
-                "pump_config": self.pump_config, "setup": None,
-            }
-        )
+        self.hw = build({"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc})
         self.pump = Pump(self.hw, self.cfg, self.library)
         self.pump._step = self._record
         return self.pump
@@ -281,10 +280,10 @@ def test_suspend_cancels_boluses_and_persists():
     pump.suspend(now=rig.now)  # again: nothing new
     evs = rig.events()
     assert evs[-2:] == [(ev.BOLUS_CANCELLED, 3333, ev.BOLUS_CLINICIAN), (ev.SUSPEND, 0, 0)]  # 1 of its 30 min
-    assert pump.mode_name == "suspended"
+    assert pump.state_name == "suspended"
     n = len(rig.step_times)
     rig.boot()  # a reset keeps the pump suspended
-    assert rig.pump.suspended and rig.pump.mode_name == "suspended"
+    assert rig.pump.suspended and rig.pump.state_name == "suspended"
     rig.run(DAY_MS)
     assert len(rig.step_times) == n
     rig.pump.resume(now=rig.now)
@@ -474,10 +473,12 @@ def test_min_rate_at_empty_keeps_delivering_at_that_rate():
 def test_projected_days():
     rig = Rig(fill_ul=20000, prescription=rx(4000, patient_bolus=PB))
     # worst case a day: 4 mg basal + 4 x 100 ug = 440 uL; 17 mL above low, 19.5 mL above empty
-    assert rig.pump.usage_nl_per_day() == 440000
-    assert rig.pump.projected_days() == (38, 44)
+    assert usage_nl_per_day(rig.pump.therapy) == 440000
+    s = rig.pump.state(rig.now)
+    assert (s.low_days, s.empty_days) == (38, 44)
     rig.pump.stop(now=rig.now)
-    assert rig.pump.projected_days() == (None, None)
+    s = rig.pump.state(rig.now)
+    assert (s.low_days, s.empty_days) == (None, None)
 
 
 # ---- boluses ----
@@ -581,7 +582,7 @@ def test_stop_stores_a_stopped_program():
     pump = rig.pump
     rig.run(HOUR_MS)
     pump.stop(now=rig.now)
-    assert pump.therapy.mode == MODE_STOPPED and pump.mode_name == "stopped"
+    assert pump.therapy.mode == MODE_STOPPED and pump.state_name == "stopped"
     assert [e[0] for e in rig.events()[-2:]] == [ev.PROGRAM, ev.STOP]
     n = len(rig.step_times)
     rig.run(DAY_MS)
@@ -640,12 +641,12 @@ def test_prime_only_when_not_running():
         assert e.value.code == code
     n = len(rig.step_times)
     pump.prime(now=rig.now)  # the catheter volume, 150 uL: 750 steps at 25 uL/min (480 ms per step)
-    assert pump.mode_name == "priming"
+    assert pump.state_name == "priming"
     assert rig.events()[-1] == (ev.PRIME, 150000, 0)
     rig.run(HOUR_MS)
     assert len(rig.step_times) - n == 750
     assert rig.step_times[-1] - rig.step_times[n] == 749 * 480
-    assert pump.mode_name == "suspended"
+    assert pump.state_name == "suspended"
     assert pump.reservoir.remaining_nl == 20000000 - 150000 - n * 200
 
 

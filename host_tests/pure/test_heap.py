@@ -3,7 +3,9 @@ under micropython.heap_lock(), where any allocation raises MemoryError; so do th
 it, in a clock-correction transition and at 34 years of pump time. The last test shows the harness catches one.
 """
 
-from board.sim import Plant, SimEncoder, VirtualClock
+from board.sim.clock import VirtualClock
+from board.sim.plant import Plant
+from board.sim.roles import SimEncoder
 from pump.catheter import Catheter
 from pump.compat import TICKS_MASK, ticks_add, ticks_diff
 from pump.doseplan import DosePlan

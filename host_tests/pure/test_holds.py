@@ -1,5 +1,5 @@
 """Safety holds survive resets: a reset (watchdog, brown-out, power cut) never releases a hold, only the resume
-command does, once the sensors show the cause gone. Found by the long soak (tools/soak.py): a reset during a hold
+command does, once the sensors show the cause gone. Found by the long soak (verify/soak.py): a reset during a hold
 used to resume dosing into an occluded line, on a jammed mechanism or at end of service.
 """
 

@@ -13,7 +13,7 @@ from board import drivers
 from pump.config import PumpConfig
 from pump.druglib import DrugLibrary
 from pump.errors import E_MALFORMED, E_RANGE, PumpError
-from pump.therapy import parse_prescription
+from pump.prescription import parse_prescription
 from pump.units import as_int, as_number, json_text, whole
 from pure.test_controller import LIB, PB, Rig, rx
 

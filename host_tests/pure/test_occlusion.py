@@ -13,7 +13,10 @@ from pump.occlusion import (
 )
 from support import SkipTest, raises
 
-from board.sim import HYD_CLEARED, HYD_OCCLUDED, Hydraulics, Plant, SimPressure, VirtualClock
+from board.sim.clock import VirtualClock
+from board.sim.hydraulics import HYD_CLEARED, HYD_OCCLUDED, Hydraulics
+from board.sim.plant import Plant
+from board.sim.roles import SimPressure
 
 _V = 200  # nL per step
 _START = 0x3FFFFFFF - 3600000  # ticks one hour before the wrap, like the simulator's clock

@@ -1,7 +1,9 @@
 """The pressure sensor's noise check at low rates (pump.safety on the simulated line of board.sim): posture and the
 CSF waves between bursts minutes apart are no noise; a genuinely noisy sensor holds dosing within the stated bound."""
 
-from board.sim import Hydraulics, SimPressure, VirtualClock
+from board.sim.clock import VirtualClock
+from board.sim.hydraulics import Hydraulics
+from board.sim.roles import SimPressure
 from pump import alarms as al
 from pump.safety import Safety
 from pump.sensorfault import FAULT_NOISY, FAULT_NONE, FAULT_OPEN, SensorCheck
@@ -42,6 +44,8 @@ class _Replay:
 
 class _Hw:
     battery = None
+    encoder = None
+    stall = None
 
     def __init__(self, pressure, stepper=None):
         self.pressure = pressure
@@ -64,7 +68,7 @@ class _Line:
         self.clock.t_ms += self.interval_ms
         now = self.clock.ticks_ms()
         s = self.safety
-        if not s.may_step(now):
+        if not s.before_burst(now):
             return False
         self.residuals.append(s.last_p)
         self.hyd.pump_nl(_NL)
@@ -98,7 +102,7 @@ def test_the_soak_posture_sequence_holds_no_dosing():
     now = 0
     for _ in range(10 * len(SOAK_RESIDUALS)):  # the same posture changes again and again
         now += 173000  # 0.1 mL/day: 2.9 min apart
-        assert s.may_step(now)
+        assert s.before_burst(now)
         s.stepped(now, 1)
     assert s.holding == 0 and s.pressure_check.fault == FAULT_NONE
 

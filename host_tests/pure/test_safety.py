@@ -70,14 +70,14 @@ class _Diag:
 
 
 class _Hw:
+    """The roles Safety reads, every one defined as on a board (None where absent)."""
+
     def __init__(self, pressure=True, encoder=None, diag=None):
         self.pressure = _Pressure() if pressure else None
         self.battery = _Battery()
         self.stepper = _Stepper()
-        if encoder is not None:
-            self.encoder = encoder
-        if diag is not None:
-            self.stall = diag
+        self.encoder = encoder
+        self.stall = diag
 
 
 def _safety(hw=None, now=T0):
@@ -91,7 +91,7 @@ def _settle(s, hw, now=T0, n=40, doses=True):
     for i in range(n):
         now = ticks_add(now, 1000)
         hw.pressure.kpa_x10 = 40 + (i % 3)
-        assert s.may_step(now) == doses
+        assert s.before_burst(now) == doses
         hw.pressure.kpa_x10 += 12
         s.stepped(now, 1)
     return now
@@ -107,7 +107,7 @@ def _since(s, code):
 def test_a_board_without_a_pressure_sensor_says_so_and_still_doses():
     s, hw = _safety(_Hw(pressure=False), now=T0 + 5)
     assert _since(s, al.A_OCCLUSION_SENSING_UNAVAILABLE) == T0 + 5
-    assert s.may_step(T0 + 10) and s.holding == 0
+    assert s.before_burst(T0 + 10) and s.holding == 0
     s.stepped(T0 + 10, 3)
     s, hw = _safety()
     assert not s.alarms.is_active(al.A_OCCLUSION_SENSING_UNAVAILABLE)
@@ -118,8 +118,8 @@ def test_a_board_without_a_pressure_sensor_says_so_and_still_doses():
 
 def _sensor_fails(s, hw, now, reading=0):
     hw.pressure.kpa_x10 = reading
-    assert s.may_step(ticks_add(now, 1)) == (s.holding == 0)  # one rail reading is no fault yet
-    assert not s.may_step(ticks_add(now, 2))
+    assert s.before_burst(ticks_add(now, 1)) == (s.holding == 0)  # one rail reading is no fault yet
+    assert not s.before_burst(ticks_add(now, 2))
     return ticks_add(now, 2)
 
 
@@ -129,7 +129,7 @@ def test_an_open_pressure_line_stops_dosing_until_the_sensor_reads_again():
     t = _sensor_fails(s, hw, now)
     assert s.pressure_check.fault == FAULT_OPEN
     assert _since(s, al.A_PRESSURE_SENSOR_FAULT) == t and s.holding
-    assert s.release_holds(ticks_add(t, 1)) and not s.may_step(ticks_add(t, 2))  # still a rail: the hold stays
+    assert s.release_holds(ticks_add(t, 1)) and not s.before_burst(ticks_add(t, 2))  # still a rail: the hold stays
     for edge in (1, 999):  # the sensor's lowest and highest plausible readings release it
         s, hw = _safety()
         t = _sensor_fails(s, hw, _settle(s, hw), 1000)
@@ -173,7 +173,7 @@ def _occlude(s, hw, now):
     for i in range(100):
         now = ticks_add(now, 1000)
         hw.pressure.kpa_x10 = p
-        if not s.may_step(now):
+        if not s.before_burst(now):
             return now, i
         p += 12
         hw.pressure.kpa_x10 = p
@@ -187,7 +187,7 @@ def test_an_occlusion_stops_backs_off_and_holds_until_the_pressure_is_back():
     t, steps = _occlude(s, hw, now)
     assert s.occlusion.state == OCCLUDED and _since(s, al.A_OCCLUSION) == t
     assert abs(hw.stepper.reversed - steps) <= 1  # backed off what the line holds
-    assert not s.may_step(ticks_add(t, 1000))
+    assert not s.before_burst(ticks_add(t, 1000))
     assert s.release_holds(ticks_add(t, 2000))  # still high: refused
     assert s.holding and s.occlusion.state == OCCLUDED
     assert s.pressure_check._pair_ok  # the occluded bursts' pairs are in the noise check
@@ -196,7 +196,7 @@ def test_an_occlusion_stops_backs_off_and_holds_until_the_pressure_is_back():
     # the occluded rise and the back-off are not sensor noise: the pressure check starts afresh, so the first burst
     # after the resume is compared with nothing
     assert not s.pressure_check._pair_ok and s.pressure_check._sum == 0
-    assert s.may_step(ticks_add(t, 4000))
+    assert s.before_burst(ticks_add(t, 4000))
 
 
 # ---- holds ----
@@ -226,7 +226,7 @@ def test_a_resume_for_one_hold_leaves_the_other_checks_alone():
     for i in range(40):
         now = ticks_add(now, 1000)
         hw.pressure.kpa_x10 = 40 + (i % 3)
-        s.may_step(now)
+        s.before_burst(now)
         hw.pressure.kpa_x10 += 12
         enc.move(1)
         s.stepped(now, 1)
@@ -257,7 +257,7 @@ def test_over_delivery_in_24_hours_disables_the_driver_and_holds():
     t = ticks_add(T0, 23 * HOUR_MS + 45 * 60000)  # still inside the 24 h since the pump started
     s.stepped(t, 1)
     assert _since(s, al.A_OVER_DELIVERY) == t and hw.stepper.disables == 1
-    assert not s.may_step(ticks_add(t, 1))
+    assert not s.before_burst(ticks_add(t, 1))
     assert s.release_holds(ticks_add(t, 2)) == 0  # released by the clinician: the window starts empty
     assert s.day_window.total == 0 and not s.day_window.breached
     s.stepped(ticks_add(t, 3), limit)  # a whole day's allowance again: counted from empty, no breach
@@ -323,7 +323,7 @@ def test_battery_is_read_hourly_and_its_alarms_carry_their_time():
     assert s.battery.changed_ms == ticks_add(T0, 3 * HOUR_MS)
     now = _hourly(s, hw, [eos] * 3, now)
     assert _since(s, al.A_BATTERY_EOS) == ticks_add(T0, 6 * HOUR_MS) and hw.stepper.disables == 1
-    assert s.holding and not s.may_step(now)
+    assert s.holding and not s.before_burst(now)
 
 
 def test_battery_sensor_settings():
@@ -420,12 +420,12 @@ def test_a_resume_keeps_the_sensor_history_and_a_jam_in_progress():
     for _ in range(24):  # three healthy 8-step windows; the pressure sensor repeats itself all along
         now = ticks_add(now, 1000)
         hw.pressure.kpa_x10 = 40
-        s.may_step(now)
+        s.before_burst(now)
         enc.move(1)
         s.stepped(now, 1)
     for _ in range(7):  # then the mechanism jams: 7 steps of the next window (31 identical readings by now)
         now = ticks_add(now, 1000)
-        s.may_step(now)
+        s.before_burst(now)
         s.stepped(now, 1)
     s.day_window.set_limit(0)
     s.stepped(now, 0)  # an over-delivery hold meanwhile
@@ -437,7 +437,7 @@ def test_a_resume_keeps_the_sensor_history_and_a_jam_in_progress():
     got = []
     for _ in range(12):
         now = ticks_add(now, 1000)
-        s.may_step(now)
+        s.before_burst(now)
         got.append(s.pressure_check.fault)
     assert got[0] == FAULT_STUCK  # the 32nd identical reading: the run from before the resume counts
 
@@ -519,9 +519,9 @@ def test_a_reset_keeps_the_holds_and_the_unacknowledged_fault_alarms():
 def test_a_faulty_pressure_reading_goes_no_further_than_the_sensor_check():
     s, hw = _safety()
     hw.pressure.kpa_x10 = 0
-    assert s.may_step(ticks_add(T0, 1))  # one rail reading is no fault yet
+    assert s.before_burst(ticks_add(T0, 1))  # one rail reading is no fault yet
     samples = s.occlusion.samples
-    assert not s.may_step(ticks_add(T0, 2))  # the second is: the occlusion detector does not see it
+    assert not s.before_burst(ticks_add(T0, 2))  # the second is: the occlusion detector does not see it
     assert s.occlusion.samples == samples
 
 
@@ -532,7 +532,7 @@ def test_burst_pairs_are_compared_per_burst_size_and_a_noisy_one_raises_at_its_t
         now = ticks_add(now, 1000)
         n = 1 if i % 2 else 3
         hw.pressure.kpa_x10 = 40 + i % 3
-        assert s.may_step(now)
+        assert s.before_burst(now)
         hw.pressure.kpa_x10 = 40 + i % 3 + 12 * n
         s.stepped(now, n)
     assert not s.alarms.is_active(al.A_PRESSURE_SENSOR_FAULT)
@@ -541,7 +541,7 @@ def test_burst_pairs_are_compared_per_burst_size_and_a_noisy_one_raises_at_its_t
         now = ticks_add(now, 1000)
         jump += 9 if i % 2 else -8
         hw.pressure.kpa_x10 = 40 + i % 3
-        if not s.may_step(now):
+        if not s.before_burst(now):
             break
         hw.pressure.kpa_x10 = 40 + i % 3 + jump
         s.stepped(now, 1)

@@ -3,7 +3,9 @@ against. Each step's true volume enters at the reservoir's strength, the oldest 
 mass that left is counted exactly (whole ng plus the pg below); with hydraulics the tip follows the volume delivered.
 """
 
-from board.sim import Hydraulics, Plant, VirtualClock
+from board.sim.clock import VirtualClock
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
 
 
 def test_a_primed_line_delivers_its_first_drug_then_each_refill_in_turn():

@@ -12,7 +12,7 @@ from pump.checkpoint import Counters, pack, unpack
 from pump.errors import E_CORRUPT, PumpError
 from pump.overdelivery import allowed_steps
 from pump.store import Store
-from board.sim import Hydraulics
+from board.sim.hydraulics import Hydraulics
 from pure.test_controller import DAY_MS, HOUR_MS, PB, Rig, rx
 from pure.test_safety_latch import _inject
 from support import raises

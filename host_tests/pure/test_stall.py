@@ -2,7 +2,8 @@
 never trips it, DIAG latches; the stall and encoder roles on the boards and in the simulator."""
 
 from board import drivers
-from board.sim import Plant, SimEncoder, SimStall, SimStepper
+from board.sim.plant import Plant
+from board.sim.roles import SimEncoder, SimStall, SimStepper
 from pump.compat import TICKS_MASK
 from pump.errors import E_RANGE, PumpError
 from pump.stall import CAUSE_DIAG, CAUSE_ENCODER, CAUSE_NONE, StallCheck

@@ -14,7 +14,8 @@ from pump.errors import (
     E_UNKNOWN_DRUG,
     PumpError,
 )
-from pump.therapy import ALL_DAYS, MODE_CONSTANT, MODE_FLEX, MODE_STOPPED, PatientBolus, Therapy, parse_prescription
+from pump.prescription import parse_prescription
+from pump.therapy import ALL_DAYS, MODE_CONSTANT, MODE_FLEX, MODE_STOPPED, PatientBolus, Therapy
 
 NL_PER_STEP = 250
 

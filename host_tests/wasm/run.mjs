@@ -5,10 +5,10 @@
 //
 // The unix port is 64-bit: its small ints reach 2**62 and its objects are twice the size. This port has 32-bit
 // words like the RP2040 and the ESP32, so a small int overflowing 2**30 allocates (and fails under heap_lock) and
-// object sizes match the boards'. The repo's lib/, board/, host_tests/ and docs/ are copied into the port's
-// in-memory filesystem at /repo, which becomes the working directory; the runner first proves the interpreter is
-// the 32-bit one, then hands over to host_tests/mpy_run.py. Exit code: the runner's (0 pass, 1 failure, 5 none ran),
-// 3 when the interpreter is not 32-bit.
+// object sizes match the boards'. The repo's lib/, board/, host_tests/, docs/, tools/ and verify/ are copied into
+// the port's in-memory filesystem at /repo, which becomes the working directory; the runner first proves the
+// interpreter is the 32-bit one, then hands over to host_tests/mpy_run.py. Exit code: the runner's (0 pass,
+// 1 failure, 5 none ran), 3 when the interpreter is not 32-bit.
 
 import fs from "node:fs";
 import path from "node:path";
@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const COPIED = ["lib", "board", "host_tests", "docs", "tools"];
+const COPIED = ["lib", "board", "host_tests", "docs", "tools", "verify"];
 const SKIPPED = new Set(["node_modules", "__pycache__", "wasm", ".hypothesis", ".pytest_cache"]);
 
 function parseArgs(argv) {

@@ -11,7 +11,6 @@ import gc
 
 from pump.alarms import TONE_HZ, pattern, tone_at
 from pump.compat import ticks_diff
-from pump.config import PumpConfig
 from pump.controller import Pump
 from pump.druglib import DrugLibrary
 from pump.errors import PumpError
@@ -45,24 +44,26 @@ def load_library(path, out=print):
 
 
 class App:
-    """Builds the Pump on the injected hardware and runs its tasks."""
+    """Builds the Pump on the injected hardware and runs its tasks. `config`: the PumpConfig (config.json's "pump");
+    `library`: the DrugLibrary, or None (load_library); `setup`: the fill and prescription of a simulated pump's first
+    boot ({"fill_ul", "prescription"}), None on a board; `run_for_ms`: pump time `run()` stops after, None: never."""
 
-    def __init__(self, hw, out=print):
+    def __init__(self, hw, config, library, setup=None, run_for_ms=None, out=print):
         self.hw = hw
         self.out = out
-        self.config = PumpConfig(getattr(hw, "pump_config", None))
-        self.library = load_library(getattr(hw, "library_path", "/lib/druglib.json"), out)
-        self.pump = Pump(hw, self.config, self.library)
+        self.config = config
+        self.library = library
+        self.run_for_ms = run_for_ms
+        self.pump = Pump(hw, config, library)
         self.wakeups = 0
         self.fault = None
         self.supervisor = Supervisor()
         self._alarm_changed = asyncio.Event()
         self._alarm_bits = -1
-        setup = getattr(hw, "setup", None)
         if setup and self.pump.first_boot:  # never over a program lost later: that is an alarm, not a set-up
             self.first_setup(setup)
         self.ble = None
-        if getattr(hw, "ble", None) is not None:
+        if hw.ble is not None:
             try:
                 self.ble = self.ble_service()
             except Exception as e:  # noqa: BLE001 - the pump doses on without BLE, and says why
@@ -81,7 +82,7 @@ class App:
         from pump.cmdauth import load_keys
 
         hw = self.hw
-        path = getattr(hw, "keys_path", None)
+        path = hw.keys_path
         try:
             keys = load_keys(path) if path else None
         except PumpError as e:  # the message names the field, never a key
@@ -90,7 +91,7 @@ class App:
         if keys is None:
             self.out("no command keys: BLE commands refused, telemetry only")
         return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock, keys=keys,
-                           urandom=getattr(hw, "urandom", None), out=self.out, model=hw.name)
+                           urandom=hw.urandom, out=self.out, model=hw.name)
 
     def first_setup(self, setup):
         """First boot of a simulated pump: fill and program it as a clinician would."""
@@ -115,7 +116,7 @@ class App:
             await coro
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - every fault must reach the safe state
+        except Exception as e:  # every fault must reach the safe state
             self.safe_state(task_id, e)
             raise
 
@@ -123,7 +124,7 @@ class App:
         """Steps and checks at the controller's deadlines; feeds the watchdog while every task checks in on time."""
         clock = self.hw.clock
         tick = self.pump.tick
-        alarms = self.pump.safety.alarms
+        alarms = self.pump.alarms
         watchdog = self.hw.watchdog
         if watchdog is not None:
             watchdog.start(_WATCHDOG_MS)
@@ -153,7 +154,7 @@ class App:
         while True:
             now = clock.ticks_ms()
             self.supervisor.register(TASK_TELEMETRY, interval_ms + _LATE_MS, now)
-            self.out(status_line(self.pump, now))
+            self.out(status_line(self.pump.state(now)))
             gc.collect()
             await clock.sleep_ms(interval_ms)
 
@@ -165,16 +166,16 @@ class App:
 
     def alarm_changed(self):
         """Wake the annunciator (an alarm was raised, cleared, acknowledged or silenced)."""
-        self._alarm_bits = self.pump.safety.alarms.active_bitmap
+        self._alarm_bits = self.pump.alarms.active_bitmap
         self._alarm_changed.set()
 
     async def annunciate(self):
         """Buzzer plays the sounding alarm's pattern, the LED is lit while any alarm is active; idle otherwise."""
         hw = self.hw
         clock = hw.clock
-        alarms = self.pump.safety.alarms
-        buzzer = getattr(hw, "buzzer", None)
-        led = getattr(hw, "led", None)
+        alarms = self.pump.alarms
+        buzzer = hw.buzzer
+        led = hw.led
         while True:
             now = clock.ticks_ms()
             alarms.advance(now)
@@ -247,15 +248,15 @@ class App:
 
     async def _until(self, run_for_ms, tasks):
         clock = self.hw.clock
-        start = clock.t_ms if hasattr(clock, "t_ms") else None
         left = run_for_ms
         while left > 0:
             for t in tasks:
                 if t.done():
                     t.result()  # re-raise the fault that ended a task
+            before = clock.ticks_ms()
             await clock.sleep_ms(min(left, _UNTIL_CHECK_MS))
-            left = run_for_ms - (clock.t_ms - start) if start is not None else left - _UNTIL_CHECK_MS
-        self.out(status_line(self.pump, self.hw.clock.ticks_ms()))
+            left -= ticks_diff(clock.ticks_ms(), before)  # pump time slept, however long (an hour: within the horizon)
+        self.out(status_line(self.pump.state(clock.ticks_ms())))
         self.pump.checkpoint(clock.ticks_ms())
 
 
@@ -266,7 +267,7 @@ def run(app):
     therapy = app.pump.therapy
     app.out("pump %s on %s: %s" % (_version(), hw.name, therapy.describe() if therapy else "no program"))
     try:
-        asyncio.run(app.run(getattr(hw, "run_for_ms", None)))
+        asyncio.run(app.run(app.run_for_ms))
     except Exception as e:  # noqa: BLE001
         app.out("fault: %r" % (e,))
         hw.reset()

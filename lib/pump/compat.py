@@ -19,7 +19,7 @@ except ImportError:  # CPython has no heap to lock
         return 0
 
 
-from binascii import crc32  # noqa: E402
+from binascii import crc32
 
 # The boards' ticks wrap at 2**30 (31-bit small ints). The unix port wraps much later, so every ticks value the
 # logic sees (device or simulator) is treated with this exact period, in pure small-int arithmetic.

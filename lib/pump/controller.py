@@ -1,79 +1,39 @@
-"""Pump controller: owns therapy, dose plan, reservoir, counters and logs; applies each command whole or not at all.
+"""Pump controller: the dosing core (pump.dosing) booted from what the stores hold, and every command applied whole
+or not at all.
 
-`tick(now)` is the only per-step entry: it delivers the steps due, accounts for them and returns the next deadline.
-Commands validate everything first, persist second and change memory last, so a refusal or a storage failure
-leaves the running program untouched. After a reset the plan restarts with a whole step owed: no catch-up. The
-safety limits that count time run on the monotonic clock (pump.monoclock), never on the wall clock.
+At boot the stores are taken back as far as they can be trusted (pump.stored): a record out of its range, a lost
+store or an older program is an event and an alarm, never a boot that fails. Commands validate everything first,
+persist second and change memory last, so a refusal or a storage failure leaves the running program untouched.
+After a reset the plan restarts with a whole step owed: no catch-up. The safety limits that count time run on the
+monotonic clock (pump.monoclock), never on the wall clock.
 """
 
 import json
 
 from pump import events as ev
-from pump.bolus import PatientBolusPolicy
-from pump.calendar import WALL_MAX_S, check_wall_s
-from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
-from pump.compat import ticks_add, ticks_diff
-from pump.doseplan import DosePlan
-from pump.druglib import QTY_BOLUS
-from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
-from pump.eventlog import EventLog
-from pump.monoclock import MonoClock, boot_times
-from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
 from pump.alarms import (A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT,
                          A_WATCHDOG_RESET)
+from pump.calendar import WALL_MAX_S, check_wall_s
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED
 from pump.config import RESET_WATCHDOG
-from pump.safety import Safety
-from pump.store import Store
+from pump.dosing import Dosing
+from pump.druglib import QTY_BOLUS
+from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
+from pump.limits import bolus_steps, gap_steps
+from pump.monoclock import boot_times
+from pump.prescription import check_bolus, parse_prescription
+from pump.reservoir import STATE_EMPTY, STATE_LOW
 from pump.stored import STATE_FIRST, STATE_LOST, Stored
-from pump.therapy import MODE_STOPPED, check_bolus, parse_prescription
 from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
 
-_PROGRAM_MAX_BYTES = 8192
-_HALTED_WAKE_MS = 3600000
 
-
-def _peak_basal_ng_per_day(therapy):
-    """The program's highest basal rate anywhere in its week."""
-    peak = 0
-    for sched in therapy.weekly or (therapy.daily,):
-        for _start, ng_per_day in sched:
-            peak = max(peak, ng_per_day)
-    return peak
-
-
-class Pump:
-    """The pump's state machine; `hw` gives the roles of docs/roles.md, `library` the DrugLibrary."""
+class Pump(Dosing):
+    """The pump's state machine; `hw` gives the roles of docs/roles.md, `config` the PumpConfig, `library` the
+    DrugLibrary (None: the stored program runs on, unchecked, with an alarm; programming is refused)."""
 
     def __init__(self, hw, config, library, now=None):
-        self.hw = hw
-        self.cfg = config
-        self.library = library
-        self.nl_per_step = config.nl_per_step
-        self._step = hw.stepper.step_forward
-        self._max_steps = config.max_steps_per_wake
-        self._ckpt_ms = config.checkpoint_interval_s * 1000
-        self.log = EventLog(hw.storage).open()
-        self._state_store = Store(hw.storage, "state", VERSION, older=OLDER)
-        self._prog_store = Store(hw.storage, "prog", max_payload=_PROGRAM_MAX_BYTES)
-        self.reservoir = Reservoir(config.low_reservoir_ul * 1000, config.empty_reservoir_ul * 1000)
-        self.policy = PatientBolusPolicy()
-        self.c = Counters()
-        self.therapy = None
-        self.suspended = False
-        self.steps = 0  # steps delivered since boot, modulo 2**30 like ticks (a small int on the boards)
         now = hw.clock.ticks_ms() if now is None else now
-        self.mono = MonoClock(now)  # restored from the checkpoint below
-        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now, self.mono)
-        self.safety = Safety(hw, config.nl_per_step, self._event, now, self.mono)
-        self._clock_setting = False  # a clock setting is between saving the new time and writing the RTC
-        self._sample_due = now
-        self._dirty = False
-        self._ckpt_due = now  # the first change after a boot is saved at once: resets cannot starve the checkpoint
-        self.halted = False  # a task fault stopped the pump: no step until the board resets
-        self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
-        self.first_boot = False  # no record in the state and program stores at boot: a new pump
-        self._prime_steps = 0  # over-delivery allowance of the priming in progress
-        self._limits_conc = 0  # the tip concentration the over-delivery bounds were computed for
+        super().__init__(hw, config, library, now)
         self._restore(now)
 
     # ---- boot ----
@@ -166,175 +126,20 @@ class Pump:
         if not 0 <= gap_ms <= self._ckpt_ms:
             return
         plan = self.plan
-        steps = plan.rate_num * gap_ms // (plan.rate_den * 86400000 * self.nl_per_step)  # whole steps: never more
-        nl = steps * self.nl_per_step  # than were really moved, so the estimate never falls below the truth
+        steps = gap_steps(plan.rate_num, plan.rate_den, gap_ms, self.nl_per_step)  # never more than were moved,
+        nl = steps * self.nl_per_step  # so the estimate never falls below the truth
         if nl > 0:
             self.reservoir.restore(self.reservoir.remaining_nl - nl)
             self.c.delivered_today_nl += nl
             self._dirty = True
 
-    # ---- time (hot path) ----
-    def tick(self, now):
-        """Deliver what is due at ticks `now`; return the ticks of the next deadline."""
-        self.mono.advance(now)  # at least once per ticks horizon: every path below wakes again within a day
-        if self.halted:
-            return ticks_add(now, _HALTED_WAKE_MS)
-        plan = self.plan
-        while True:
-            self._deliver(now)
-            if plan.cal.day != self.c.day:
-                self._new_day()  # take_due stopped at midnight: close the old day, then go on with the new one
-            elif self._limits_conc != self._tip_conc():
-                # take_due stopped where an old drug ran out at the tip: the next drug's bounds count from here
-                self._program_limits(now)
-            else:
-                break
-        if plan.finished:
-            self._bolus_finished(now)
-        if self._prime_steps and not plan.prime_nl_left:
-            self.safety.release(now, self._prime_steps)
-            self._prime_steps = 0
-        if ticks_diff(now, self._sample_due) >= 0:
-            self._sample(now)
-        if self._dirty and ticks_diff(now, self._ckpt_due) >= 0:
-            self.checkpoint(now)
-        deadline = plan.next_deadline()
-        return deadline if ticks_diff(self._sample_due, deadline) > 0 else self._sample_due
-
-    def _deliver(self, now):
-        plan = self.plan
-        catheter = plan.catheter
-        old_drug = catheter.n
-        moving = old_drug or catheter.behind  # the queue follows the steps (pump.catheter)
-        if moving:
-            catheter.keep()
-        n = plan.take_due(now, self._max_steps)
-        if n:
-            safety = self.safety
-            if not safety.may_step(now):
-                # the steps just taken are not delivered: never more than programmed; nor do they push the
-                # catheter's old drugs out (the hold retimes the plan, priming is cancelled with it)
-                if moving:
-                    catheter.undo()
-                self._tip_back(now, safety.backed_off)
-                self._hold(now)
-                return
-            self._step(n)
-            self._account(now, n)
-            safety.stepped(now, n)
-            if safety.unmoved:
-                self._tip_back(now, safety.unmoved)
-            if safety.holding:
-                self._hold(now)
-            if (old_drug or catheter.n) and self._dirty:
-                # the queue's progress decides which drug is at the catheter tip: saved with every burst, or a reset
-                # would push the next drug at the old one's volume rate for the steps since the last checkpoint
-                self.checkpoint(now)
-
-    def _tip_back(self, now, steps):
-        """`steps` moved no drug out of the catheter after all (drawn back by the occlusion back-off, or not made by
-        the mechanism): the queue's tip goes back with them, or it would end an old drug early and pace the rest of
-        it as the next one."""
-        if steps:
-            if self.plan.catheter.back(steps * self.nl_per_step):
-                self.plan.retime(now)  # the drug at the tip changed (tick() bounds over-delivery for it)
-            self._dirty = True
-
-    def _sample(self, now):
-        state = self.reservoir.state
-        self._sample_due = self.safety.sample(now, state == STATE_LOW, state == STATE_EMPTY)
-        if self.safety.holding:
-            self._hold(now)
-
-    def _hold(self, now):
-        """A safety hold: dosing stops (boluses cancelled) until the resume command finds the conditions gone; the
-        hold is saved at once, so a reset cannot release it."""
-        if self.plan.running or self.plan.prime_nl_left:
-            self._cancelled(self.plan.suspend(now), now)
-            self._event(ev.SUSPEND, self.safety.alarms.highest())
-        self._save_latched(now)
-
-    def _save_latched(self, now):
-        if self.safety.latched() != self.c.latched:
-            self.checkpoint(now)
-
-    def _account(self, now, n):
-        nl = n * self.nl_per_step
-        c = self.c
-        self.steps = ticks_add(self.steps, n)
-        c.delivered_today_nl += nl
-        rem = c.total_nl_rem + nl
-        if rem >= 1000:
-            whole = rem // 1000
-            c.total_ul += whole
-            rem -= whole * 1000
-        c.total_nl_rem = rem
-        self._dirty = True
-        if self.reservoir.delivered(nl):
-            self._reservoir_changed(now)
-
-    # ---- cold-path reactions ----
-    def _reservoir_changed(self, now):
-        state = self.reservoir.state
-        if state == STATE_LOW:
-            self._event(ev.LOW_RESERVOIR, self.reservoir.remaining_ul)
-        elif state == STATE_EMPTY:
-            self._event(ev.EMPTY_RESERVOIR, self.reservoir.remaining_ul)
-        self._sample_due = now  # the reservoir alarms follow at once
-        self._apply_cap(now)
-        self.checkpoint(now)
-
-    def _apply_cap(self, now):
-        empty = self.reservoir.state == STATE_EMPTY
-        self._cancelled(self.plan.set_cap(now, self.cfg.min_rate_at_empty_nl_per_day if empty else -1), now)
-
-    def _bolus_finished(self, now):
-        for b in self.plan.finished:
-            if b.kind != ev.BOLUS_PERIODIC:
-                self.safety.release(now, b.steps)
-            self._event(ev.BOLUS_DONE, b.delivered_ng, b.kind)
-        self.plan.finished = []
-
-    def _new_day(self):
-        self.c.day = self.plan.cal.day
-        self.c.delivered_today_nl = 0
-        self._dirty = True
-
-    def checkpoint(self, now):
-        """Persist the counters (bounded cadence; also right after every command)."""
-        c = self.c
-        c.set_times(self.plan.cal.wall_ms_at(now), self.mono.ms_at(now))
-        c.flags = (FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
-        c.fill_nl = self.reservoir.fill_nl
-        c.remaining_nl = self.reservoir.remaining_nl
-        c.conc_ug_per_ml = self.plan.conc_ug_per_ml
-        c.catheter = self.plan.catheter.segments()
-        c.grants_mono_s = self.policy.grants_mono_s
-        c.phase_shift_ms = self.plan.phases.shift_ms
-        c.phase_until_s = self.plan.phases.until_s
-        safety = self.safety
-        c.windows = safety.windows_saved()
-        c.latched = safety.latched()
-        c.occ_base_kpa_x10, c.occ_jump_x256 = safety.occlusion.saved()
-        c.prog_seq = self._prog_store.seq  # the program applied: a program store found older at boot fell back
-        self._state_store.save(pack(c))
-        self._dirty = False
-        self._ckpt_due = ticks_add(now, self._ckpt_ms)
-
-    def _event(self, code, a=0, b=0):
-        return self.log.append(self.wall_s(), code, a, b)
-
-    def wall_s(self, now=None):
-        """Wall clock now, seconds since 2000-01-01."""
-        return self.plan.cal.wall_s_at(self.hw.clock.ticks_ms() if now is None else now)
-
+    # ---- commands: validate, persist, apply ----
     def _now(self, now):
         """Ticks for a command, after delivering whatever was already due: a command never reorders time."""
         now = self.hw.clock.ticks_ms() if now is None else now
         self.tick(now)
         return now
 
-    # ---- commands: validate, persist, apply ----
     def program(self, doc, confirm_soft=False, now=None, check_library=True):
         """Replace the therapy with a validated prescription; a refusal is logged and changes nothing."""
         now = self._now(now)
@@ -446,8 +251,10 @@ class Pump:
     def _start_bolus(self, now, kind, dose_ng, duration_ms):
         if self.reservoir.state == STATE_EMPTY:
             raise PumpError(E_RESERVOIR, "bolus: reservoir empty")
-        steps = self._bolus_steps(dose_ng, duration_ms)
-        if not self.plan.start_bolus(now, kind, dose_ng, duration_ms, steps):
+        plan = self.plan
+        steps = bolus_steps(self.therapy, plan.boluses, plan.catheter, plan.conc_ug_per_ml, dose_ng, duration_ms,
+                            self.nl_per_step)
+        if not plan.start_bolus(now, kind, dose_ng, duration_ms, steps):
             raise PumpError(E_STATE, "bolus: too many boluses in progress")
         self.safety.grant_steps(steps)
         self._event(ev.BOLUS_GRANTED, dose_ng, kind)
@@ -494,43 +301,6 @@ class Pump:
         now = self._now(now)
         return self.safety.alarms.silence(now, ms)
 
-    def _may_run(self):
-        return not self.suspended and not self.safety.holding
-
-    def _tip_conc(self):
-        """Strength at the catheter tip: an old drug from the queue, else the program's (which is the reservoir's)."""
-        t = self.therapy
-        return self.plan.catheter.tip_conc(t.conc_ug_per_ml if t is not None else 0)
-
-    def _program_limits(self, now=None):
-        """Over-delivery bounds (boluses and priming are granted as they start) and battery thresholds. Any 24 h:
-        the program's heaviest 24 h of basal (across midnight too) plus the periodic boluses of two days; any hour:
-        its peak basal rate for the hour plus the same periodic boluses. Volumes follow the drug at the catheter tip,
-        so tick() computes these again whenever an old drug runs out there."""
-        usage = self.usage_nl_per_day()
-        t = self.therapy
-        day = peak = hour = 0
-        conc = self._limits_conc = self._tip_conc()
-        if t is not None and t.mode != MODE_STOPPED:
-            periodic_ng = t.max_periodic_ng()
-            day = -(-(t.max_window_ng(86400000) + periodic_ng) * 1000 // conc)
-            peak = -(-_peak_basal_ng_per_day(t) * 1000 // conc)
-            hour = -(-periodic_ng * 1000 // conc)
-        self.safety.set_program_limits(day, peak, hour, -(-usage // self.nl_per_step), now)
-
-    def _bolus_steps(self, dose_ng, duration_ms):
-        """Steps a bolus may move, plus two for the step phase at its start and end: at the weakest drug it can reach
-        in the catheter queue. It pushes the old drugs at their own strengths, in turn, while the basal and the
-        other boluses push them too: the reach is the drug mass of all of them over its duration, at the program's
-        peak basal rate."""
-        plan = self.plan
-        ng_per_day = _peak_basal_ng_per_day(self.therapy)
-        for b in plan.boluses:
-            ng_per_day += -(-b.dose_ng * 86400000 // b.duration_ms)
-        reach_ng = dose_ng + -(-ng_per_day * duration_ms // 86400000)
-        conc = plan.catheter.weakest(reach_ng, plan.conc_ug_per_ml)
-        return -(-dose_ng * 1000 // conc) // self.nl_per_step + 2
-
     def stop(self, now=None):
         """Program a stopped therapy for the same drug (a new program is needed to run again)."""
         if self.therapy is None:
@@ -572,33 +342,3 @@ class Pump:
         self._event(ev.TASK_FAULT, task_id, code)
         self.safety.latch(A_TASK_FAULT, now)
         self.checkpoint(now)
-
-    def _cancelled(self, boluses, now):
-        for b in boluses:
-            if b.kind != ev.BOLUS_PERIODIC:
-                self.safety.release(now, b.steps)
-            self._event(ev.BOLUS_CANCELLED, b.delivered_ng, b.kind)
-
-    # ---- state for telemetry (cold path) ----
-    @property
-    def mode_name(self):
-        if self.plan.prime_nl_left:
-            return "priming"
-        if self.safety.holding:
-            return "held"  # as the BLE status says: a safety hold waits for the resume command
-        if self.therapy is None or self.therapy.mode == MODE_STOPPED:
-            return "stopped"
-        return "suspended" if self.suspended else "running"
-
-    def usage_nl_per_day(self):
-        """Worst-case daily volume of the program: every allowed patient bolus taken."""
-        t = self.therapy
-        if t is None or t.mode == MODE_STOPPED:
-            return 0
-        return -((-t.max_daily_total_ng() * 1000) // t.conc_ug_per_ml)
-
-    def projected_days(self):
-        """(days until low reservoir, days until empty) at worst-case usage; None where never."""
-        usage = self.usage_nl_per_day()
-        r = self.reservoir
-        return r.days_until(r.low_nl, usage), r.days_until(r.empty_nl, usage)

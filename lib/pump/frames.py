@@ -1,5 +1,5 @@
 """BLE frames of the pump service: CRC-16, the frame header, fragmenting a message into preallocated frames and
-reassembling written fragments. The firmware and tools/pumpproto.py share this code (docs/ble.md).
+reassembling written fragments. The firmware and tools/pumplink/proto.py share this code (docs/ble.md).
 
 Frame (at most the link's ATT payload, MTU - 3: 20 bytes by default):
 

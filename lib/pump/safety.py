@@ -1,6 +1,8 @@
 """Safety supervisor: runs every check around each step burst and on its sampling cadence, and turns verdicts into
-alarms and holds. It reads sensors through the injected roles and never touches the dose plan: the controller asks
-`may_step()` before a burst, reports the burst with `stepped()`, and stops dosing while `holding` is non-zero.
+alarms and holds. It reads sensors through the injected roles and never touches the dose plan: the controller calls
+`before_burst()` before a burst (it reads the pressure, judges occlusion and sensor faults, and on an occlusion
+reverses the motor for the back-off; False: the burst must not run), reports the burst with `stepped()`, and stops
+dosing while `holding` is non-zero.
 """
 
 from pump import alarms as al
@@ -57,11 +59,11 @@ class Safety:
         # on the monotonic clock: idle time of any length ages them, no wall-clock change moves them
         self.day_window = OverDeliveryMonitor(3600, 24, self.mono.s)
         self.hour_window = OverDeliveryMonitor(300, 12, self.mono.s)  # a runaway is caught within the hour
-        encoder = getattr(hw, "encoder", None)
+        encoder = hw.encoder
         self.stall = StallCheck(encoder.counts_per_step) if encoder is not None else None
         self._encoder_last = encoder.count() if encoder is not None else 0
-        # steps that moved no drug out of the catheter after all, for the controller's catheter queue: drawn back by
-        # the occlusion back-off (the last may_step), or commanded but not seen by the encoder (the last burst; up to
+        # steps that moved no drug out of the catheter after all, for the dosing's catheter queue: drawn back by the
+        # occlusion back-off (the last before_burst), or commanded but not seen by the encoder (the last burst; up to
         # two steps' counts are left in `_unseen` in case their edges come late)
         self.backed_off = 0
         self.unmoved = 0
@@ -106,8 +108,9 @@ class Safety:
         return mono.s
 
     # ---- around each burst (hot path) ----
-    def may_step(self, now):
-        """Read the pressure just before a burst; False when a check says dosing must stop now."""
+    def before_burst(self, now):
+        """Read the pressure just before a burst and judge it: a sensor fault holds dosing; an occlusion raises its
+        alarm and steps the motor back by the trapped volume (the back-off). False when dosing must stop now."""
         self.backed_off = 0
         pressure = self.hw.pressure
         check = self.pressure_check
@@ -150,7 +153,7 @@ class Safety:
                 unseen = 0  # (edges of earlier steps, or of the back-off's)
             self.unmoved = (unseen - cps) // cps if unseen > cps else 0
             self._unseen = unseen - self.unmoved * cps
-        stall_input = getattr(self.hw, "stall", None)
+        stall_input = self.hw.stall
         if stall_input is not None and stall_input.triggered() and self.stall is not None:
             self.stall.diag()
         if self.stall is not None and self.stall.stalled:

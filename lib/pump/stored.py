@@ -25,7 +25,7 @@ from pump.checkpoint import unpack
 from pump.compat import const
 from pump.errors import E_CORRUPT, PumpError
 from pump.store import newer
-from pump.therapy import parse_prescription
+from pump.prescription import parse_prescription
 
 STATE_FIRST = const(0)
 STATE_OK = const(1)

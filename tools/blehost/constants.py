@@ -1,29 +1,4 @@
-"""MicroPython's `bluetooth` numbers: characteristic flags and IRQ events (no Bumble import: the recording fake in
-host_tests/fakes/ble.py uses them on the MicroPython unix port too)."""
+"""MicroPython's `bluetooth` numbers for the shim: the simulated board's table (board.sim.bleconst), which its fake
+radio uses on the MicroPython ports too; no Bumble import."""
 
-FLAG_BROADCAST = 0x0001
-FLAG_READ = 0x0002
-FLAG_WRITE_NO_RESPONSE = 0x0004
-FLAG_WRITE = 0x0008
-FLAG_NOTIFY = 0x0010
-FLAG_INDICATE = 0x0020
-FLAG_AUTHENTICATED_SIGNED_WRITE = 0x0040
-FLAG_AUX_WRITE = 0x0100
-FLAG_READ_ENCRYPTED = 0x0200
-FLAG_READ_AUTHENTICATED = 0x0400
-FLAG_READ_AUTHORIZED = 0x0800
-FLAG_WRITE_ENCRYPTED = 0x1000
-FLAG_WRITE_AUTHENTICATED = 0x2000
-FLAG_WRITE_AUTHORIZED = 0x4000
-
-IRQ_CENTRAL_CONNECT = 1
-IRQ_CENTRAL_DISCONNECT = 2
-IRQ_GATTS_WRITE = 3
-IRQ_GATTS_READ_REQUEST = 4
-IRQ_GATTS_INDICATE_DONE = 20
-IRQ_MTU_EXCHANGED = 21
-IRQ_CONNECTION_UPDATE = 27
-IRQ_ENCRYPTION_UPDATE = 28
-IRQ_GET_SECRET = 29
-IRQ_SET_SECRET = 30
-IRQ_PASSKEY_ACTION = 31
+from board.sim.bleconst import *  # noqa: F403

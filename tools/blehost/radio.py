@@ -66,7 +66,7 @@ class Radio:
         for connection in list(device.connections.values()):
             try:
                 await connection.disconnect()
-            except Exception:  # already going away
+            except Exception:  # noqa: BLE001 - already going away
                 pass
         if device.powered_on:
             await device.power_off()

@@ -1,0 +1,64 @@
+"""The BLE service's indication outbox: one entry per indicated characteristic (alarm, command answers, RACP), each
+holding one message framed into preallocated frames, sent one frame per indication; one indication in flight at a
+time (the stack confirms each), the highest-priority entry first."""
+
+from pump.frames import Framer
+
+
+class Indication:
+    """One characteristic's outgoing message: its value `handle`, the `framer` holding the frames, how many `frames`
+    the message has and how many were `sent`, and its end-to-end message `counter` (one per message)."""
+
+    def __init__(self, handle, size):
+        self.handle = handle
+        self.framer = Framer(size)
+        self.frames = 0
+        self.sent = 0
+        self.counter = 0
+
+    def pending(self):
+        """True while frames of its message are still to go out."""
+        return self.sent < self.frames
+
+    def queue(self, msg, n, frame_size):
+        """msg[:n] becomes the next message (the counter moves on), framed for `frame_size`; sent from its start."""
+        self.counter = (self.counter + 1) & 0xFF
+        self.frames = self.framer.pack(msg, n, self.counter, frame_size)
+        self.sent = 0
+
+
+class Outbox:
+    """The entries in priority order and the one whose frame is in flight (None: the stack has none of ours)."""
+
+    def __init__(self, entries):
+        self.entries = entries
+        self.inflight = None
+
+    def clear(self):
+        """A new link: nothing in flight, nothing left to send (the counters go on)."""
+        self.inflight = None
+        for e in self.entries:
+            e.frames = e.sent = 0
+
+    def confirmed(self, status):
+        """The stack's answer to the indication in flight (IRQ side): not confirmed (status != 0) drops the rest of
+        that message."""
+        e = self.inflight
+        self.inflight = None
+        if e is not None and status:
+            e.sent = e.frames
+
+    def send(self, ble, conn):
+        """Indicate the next frame of the highest-priority pending message, unless one is in flight."""
+        if self.inflight is not None:
+            return
+        for e in self.entries:
+            if e.sent < e.frames:
+                ble.gatts_write(e.handle, e.framer.views[e.sent])
+                try:
+                    ble.gatts_indicate(conn, e.handle)
+                except OSError:
+                    return  # tried again at the next run
+                e.sent += 1
+                self.inflight = e
+                return

@@ -1,0 +1,7 @@
+"""`python -m tools.boardconfig [--config FILE] [--board NAME] show|set KEY=VALUE ...` (boardconfig.py says more)."""
+
+import sys
+
+from tools.boardconfig.boardconfig import main
+
+sys.exit(main())

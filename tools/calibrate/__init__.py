@@ -1,0 +1,1 @@
+"""Bench calibration of nL per motor step from weighed water (`python -m tools.calibrate`): calibrate.py."""

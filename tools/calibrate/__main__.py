@@ -1,0 +1,7 @@
+"""`python -m tools.calibrate [--csv runs.csv] ...`: nL per step from weighed runs into config.json (calibrate.py)."""
+
+import sys
+
+from tools.calibrate.calibrate import main
+
+sys.exit(main())

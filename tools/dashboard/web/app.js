@@ -1,0 +1,153 @@
+// Pump dashboard: connects over Web Bluetooth, shows status, alarms, live charts and history as the pump sends them.
+// Read-only: commands need the clinician's key and go through the programmer (python -m tools.programmer).
+// window.dashboard is the page's state (the tests read it).
+import {
+  Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, racpRequest, split, unframe,
+  dateOfDay, timeOfSeconds,
+} from "./frames.js";
+import { Series, drawChart } from "./chart.js";
+
+export function bluetoothSupport(nav) {
+  if (!nav || !nav.bluetooth || typeof nav.bluetooth.requestDevice !== "function") {
+    return { ok: false, text: "This browser has no Web Bluetooth: use Chrome or Edge on a desktop or on Android." };
+  }
+  return { ok: true, text: "Web Bluetooth available: connect to a pump in range." };
+}
+
+const CHART_POINTS = 600;  // per chart, over the whole session (chart.js halves the resolution when full)
+const state = {
+  ready: false, bluetooth: false, connected: false, device: null, features: null, status: null, alarm: null,
+  history: [], racp: [], errors: [], statuses: 0, drawn: 0,
+  series: { reservoir_ul: new Series(CHART_POINTS), pressure_kpa: new Series(CHART_POINTS) },
+};
+window.dashboard = state;
+let defs = null;
+const $ = (id) => document.getElementById(id);
+const ul = (nl) => (nl / 1000).toFixed(1) + " µL";
+
+function renderStatus(s) {
+  $("mode").textContent = (s.mode_name || "no program") + ", " + s.state_name;
+  $("rate").textContent = (s.rate_nl_per_day / 1000).toFixed(1) + " µL/day";
+  $("today").textContent = ul(s.today_nl);
+  $("total").textContent = s.total_ul + " µL";
+  const cap = state.features ? " of " + state.features.reservoir_ul + " µL" : "";
+  $("reservoir").textContent = ul(s.reservoir_nl) + cap;
+  $("refill").textContent = s.refill_day === null ? "never" : dateOfDay(s.refill_day);
+  $("battery").textContent = s.battery_pct === null ? "not read yet" : s.battery_pct + " %";
+  $("pressure").textContent = s.pressure_kpa_x10 === null ? "no sensor" : (s.pressure_kpa_x10 / 10).toFixed(1) + " kPa";
+  $("clock").textContent = timeOfSeconds(s.t_s);
+}
+
+let drawPending = false;
+
+// Every status adds to the charts; they are drawn at most once per animation frame (a burst of notifications
+// after a reconnection costs one drawing).
+function chartStatus(s) {
+  state.statuses += 1;
+  state.series.reservoir_ul.push(s.t_s, s.reservoir_nl / 1000);
+  state.series.pressure_kpa.push(s.t_s, s.pressure_kpa_x10 === null ? null : s.pressure_kpa_x10 / 10);
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    drawChart($("reservoir-chart"), state.series.reservoir_ul, "µL", 0, timeOfSeconds);
+    drawChart($("pressure-chart"), state.series.pressure_kpa, "kPa", 1, timeOfSeconds);
+    state.drawn = state.statuses;
+  });
+}
+
+function onStatus(s) {
+  state.status = s;
+  renderStatus(s);
+  chartStatus(s);
+}
+
+function renderAlarm(a) {
+  const panel = $("alarm-panel");
+  const prio = defs.priorities[String(a.priority)] || "idle";
+  panel.className = a.code ? prio : "idle";
+  $("alarm").textContent = a.code
+    ? defs.alarms[String(a.code)].text + " (" + prio + ", since " + timeOfSeconds(a.since_s) + ")"
+    + (a.sounding ? "" : ", silenced or acknowledged")
+    : "none";
+  $("alarm-list").textContent = a.alarms.length > 1
+    ? "also active: " + a.alarms.filter((c) => c !== a.code).map((c) => defs.alarms[String(c)].text).join(", ")
+    : "";
+}
+
+function renderRecord(r) {
+  const row = document.createElement("tr");
+  const alarm = (c) => (defs.alarms[String(c)] ? defs.alarms[String(c)].text : "alarm " + c);
+  const details = [[r.a_name, r.a], [r.b_name, r.b]].filter(([name]) => name)
+    .map(([n, v]) => (n === "alarm" ? alarm(v) : n === "kind" ? r.kind : n + " " + v));
+  for (const text of [r.seq, timeOfSeconds(r.t_s), r.text, details.join(", ")]) {
+    const td = document.createElement("td");
+    td.textContent = String(text);
+    row.appendChild(td);
+  }
+  $("history").tBodies[0].prepend(row);  // newest first
+}
+
+function listen(characteristic, decode, onMessage) {
+  const rx = new Reassembler(defs);
+  characteristic.addEventListener("characteristicvaluechanged", (event) => {
+    try {
+      const payload = rx.feed(event.target.value);
+      if (payload !== null) onMessage(decode(payload));
+    } catch (e) {
+      state.errors.push(String(e));
+    }
+  });
+}
+
+async function connect() {
+  const u = defs.uuids;
+  const device = await navigator.bluetooth.requestDevice({
+    filters: [{ namePrefix: "PUMP-" }], optionalServices: [u.service, u.battery_service],
+  });
+  device.addEventListener("gattserverdisconnected", () => {
+    state.connected = false;
+    $("device").textContent = device.name + ": disconnected";
+  });
+  const server = await device.gatt.connect();
+  const service = await server.getPrimaryService(u.service);
+  const ch = {};
+  for (const name of ["status", "alarm", "features", "history", "racp"]) ch[name] = await service.getCharacteristic(u[name]);
+  state.device = device.name;
+  state.connected = true;
+  state.features = decodeFeatures(defs, unframe(defs, await ch.features.readValue()));
+  const f = state.features;
+  $("device").textContent = device.name + ": " + f.nl_per_step + " nL/step, reservoir " + f.reservoir_ul + " µL"
+    + (f.pressure_sensor ? ", pressure sensor" : ", no pressure sensor") + (f.keys ? "" : ", no command keys");
+  // the status value needs an encrypted link: the browser pairs with the pump when it first reads it
+  onStatus(decodeStatus(defs, unframe(defs, await ch.status.readValue())));
+  listen(ch.status, (p) => decodeStatus(defs, p), onStatus);
+  listen(ch.alarm, (p) => decodeAlarm(defs, p), (a) => { state.alarm = a; renderAlarm(a); });
+  listen(ch.history, (p) => decodeRecord(defs, p), (r) => { state.history.push(r); renderRecord(r); });
+  listen(ch.racp, (p) => decodeRacp(defs, p), (r) => { state.racp.push(r); });
+  for (const name of ["status", "alarm", "history", "racp"]) await ch[name].startNotifications();
+  // the whole event log, oldest first (the RACP request is framed like every other message)
+  for (const frame of split(defs, racpRequest(defs, defs.racp.report, defs.racp.all), 1)) {
+    await ch.racp.writeValueWithResponse(frame);
+  }
+}
+
+async function start() {
+  defs = await (await fetch("pumpdefs.json")).json();
+  const support = bluetoothSupport(navigator);
+  const status = $("support");
+  const button = $("connect");
+  status.textContent = support.text;
+  status.classList.toggle("missing", !support.ok);
+  button.disabled = !support.ok;
+  state.bluetooth = support.ok;
+  button.addEventListener("click", () => {
+    connect().catch((e) => {
+      state.errors.push(String(e));
+      $("device").textContent = "not connected: " + e.message;
+    });
+  });
+  state.ready = true;
+}
+
+start();

@@ -1,0 +1,290 @@
+"""Clinician programmer: check a prescription offline (daily volume, steps, reservoir duration, refill date), simulate
+it, and send it or a clinician command to a pump through a link (tools/pumplink/link.py).
+
+    python -m tools.programmer check RX.json [--fill-ul U] [--start YYYY-MM-DD] [--simulate DAYS [--plot OUT.png]
+                                               [--refill-every DAYS]] [--json]
+    python -m tools.programmer send RX.json [--confirm-soft]          (then a link: --device ..., or --dry-run)
+    python -m tools.programmer refill --fill-ul U [--concentration C] | prime [--volume-ul U]
+                               | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
+                               | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE]
+                               | silence [--seconds S] | status
+
+A prescription file has the scenario's therapy part (README, "Prescriptions and the drug library"); it is checked by
+the firmware's own parser against the drug library, with the mechanism calibration from config.json (or
+--nl-per-step). Every number the report shows comes from the firmware's objects (Therapy, Pump, Reservoir) on the
+simulated board. Exit codes: 0 done, 2 bad input (the message names the file and key), 3 refused by the pump,
+4 the pump could not be reached.
+"""
+
+import argparse
+import datetime
+import json
+import os
+
+from tools.boardconfig import boardconfig
+from tools.boardconfig.boardconfig import ConfigError
+from tools.programmer.report import LIBRARY, InputError, format_report, report, simulation
+from tools.pumplink.link import DryRunLink, LinkError, wall_s
+
+from pump.calendar import check_wall_s
+from pump.config import PumpConfig
+from pump.druglib import DrugLibrary
+from pump.errors import PumpError
+from pump.prescription import parse_prescription
+
+EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
+EXIT_INPUT = 2
+EXIT_REFUSED = 3
+EXIT_LINK = 4
+
+
+# ---- inputs ----
+
+
+def load_json(path, what):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError as e:
+        raise InputError("%s: no such %s file" % (path, what)) from e
+    except OSError as e:
+        raise InputError("%s: cannot read (%s)" % (path, e.strerror)) from e
+    except ValueError as e:
+        raise InputError("%s: not valid JSON (%s)" % (path, e)) from e
+
+
+def pump_config(config_path, nl_per_step=None):
+    """(pump config dict, where nl_per_step came from): config.json's pump part, --nl-per-step over it."""
+    cfg = {}
+    source = "default: no %s" % config_path
+    if os.path.exists(config_path):
+        try:
+            cfg = dict(boardconfig.load(config_path)["pump"])
+        except ConfigError as e:
+            raise InputError(str(e)) from e
+        source = config_path if "nl_per_step" in cfg else "default: not set in %s" % config_path
+    if nl_per_step is not None:
+        cfg["nl_per_step"] = nl_per_step
+        source = "--nl-per-step"
+    try:
+        PumpConfig(cfg)
+    except PumpError as e:
+        raise InputError("%s: %s" % (source, e)) from e
+    return cfg, source
+
+
+def load_library(path=LIBRARY):
+    try:
+        return DrugLibrary.load(path)
+    except PumpError as e:
+        raise InputError(str(e)) from e  # the file is named in the detail
+
+
+def check_prescription(path, library, nl_per_step, confirm_soft=False):
+    """(prescription dict, Therapy) of a prescription file, checked by the firmware's parser; InputError names the
+    file and the key."""
+    doc = load_json(path, "prescription")
+    try:
+        return doc, parse_prescription(doc, library, nl_per_step, confirm_soft)
+    except PumpError as e:
+        hint = " (confirm with --confirm-soft or \"confirm_soft_limits\": true)" if e.code == 201 else ""
+        raise InputError("%s: %s%s" % (path, e, hint)) from e
+
+
+# ---- the command line ----
+
+
+def _date(text):
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a date YYYY-MM-DD" % text) from None
+
+
+def _when(text):
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a time \"YYYY-MM-DD HH:MM\"" % text) from None
+
+
+def _parser():
+    ap = argparse.ArgumentParser(prog="python -m tools.programmer", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=boardconfig.DEFAULT_PATH, help="board config (default: config.json)")
+    ap.add_argument("--nl-per-step", type=int, help="mechanism calibration instead of the config's")
+    ap.add_argument("--druglib", default=LIBRARY, help="drug library (default: lib/druglib.json)")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def linked(name, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--device", help="the pump's BLE address or name")
+        p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
+        p.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+        return p
+
+    p = sub.add_parser("check", help="check a prescription offline and report its volumes and dates")
+    p.add_argument("prescription")
+    p.add_argument("--fill-ul", type=int, help="reservoir fill (default: the config's reservoir_ul)")
+    p.add_argument("--start", type=_date, default=datetime.date.today(), help="fill date (default: today)")
+    p.add_argument("--simulate", type=float, metavar="DAYS", help="run the simulator for DAYS days")
+    p.add_argument("--plot", metavar="OUT.png", help="with --simulate: plot reservoir, delivery and rate")
+    p.add_argument("--refill-every", type=float, metavar="DAYS", help="with --simulate: refill every DAYS days")
+    p.add_argument("--json", action="store_true", help="print the report (and simulation result) as JSON")
+    p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
+    p = linked("send", "program a pump with a prescription")
+    p.add_argument("prescription")
+    p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
+    p = linked("refill", "new reservoir fill (and concentration)")
+    p.add_argument("--fill-ul", type=int, required=True)
+    p.add_argument("--concentration", type=int, metavar="UG_PER_ML")
+    p = linked("prime", "prime the catheter (therapy suspended or stopped)")
+    p.add_argument("--volume-ul", type=int)
+    p = linked("bolus", "clinician bolus")
+    p.add_argument("--dose-ug", type=float, required=True)
+    p.add_argument("--duration-min", type=int, required=True)
+    p.add_argument("--confirm-soft", action="store_true")
+    for name, text in (("suspend", "suspend delivery"), ("resume", "resume delivery"),
+                       ("resume-alarm", "resume after a safety hold once its condition is gone"),
+                       ("stop", "stop therapy"), ("status", "the pump's state")):
+        linked(name, text)
+    p = linked("set-clock", "set the pump's clock (local time, 2024-01-01 00:00 .. 2099-12-31 23:59)")
+    p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" (default: now)")
+    p = linked("acknowledge", "acknowledge alarms")
+    p.add_argument("--alarm", type=int, default=0, help="alarm code (default 0: all)")
+    p = linked("silence", "mute the buzzer for the alarms active now (at most 2 min)")
+    p.add_argument("--seconds", type=int, default=120)
+    return ap
+
+
+def _check(args, say):
+    cfg, source = pump_config(args.config, args.nl_per_step)
+    library = load_library(args.druglib)
+    nl = PumpConfig(cfg).nl_per_step
+    doc, _therapy = check_prescription(args.prescription, library, nl, args.confirm_soft)
+    fill = args.fill_ul if args.fill_ul is not None else PumpConfig(cfg).reservoir_ul
+    rep = report(doc, cfg, fill, args.start, args.druglib)
+    out = {"report": rep}
+    if not args.json:
+        say(format_report(rep, source))
+    if args.simulate is not None:
+        from tools.sim.sim import summary
+
+        if not 0 < args.simulate <= 3650:
+            raise InputError("--simulate: %g days, must be 0..3650" % args.simulate)
+        sim = simulation(doc, cfg, fill, args.simulate, args.refill_every, args.druglib)
+        res = sim.run()
+        out["simulation"] = res
+        if not args.json:
+            say("simulated %g days from %s:" % (args.simulate, "2026-08-01"))
+            say(summary(res))
+        if args.plot:
+            from tools.sim.plot import plot
+
+            plot(sim, args.plot, title=os.path.basename(args.prescription))
+            if not args.json:
+                say("plot: %s" % args.plot)
+    if args.json:
+        say(json.dumps(out, indent=1))
+    return 0
+
+
+def _call(args):
+    """(command, arguments) a link command sends."""
+    c = args.command
+    if c == "send":
+        return "program", None  # filled in after the offline check
+    if c == "refill":
+        a = {"fill_ul": args.fill_ul}
+        if args.concentration is not None:
+            a["concentration_ug_per_ml"] = args.concentration
+        return "refill", a
+    if c == "prime":
+        return "prime", {} if args.volume_ul is None else {"volume_ul": args.volume_ul}
+    if c == "bolus":
+        dose = int(args.dose_ug) if args.dose_ug == int(args.dose_ug) else args.dose_ug
+        return "bolus", {"dose_ug": dose, "duration_min": args.duration_min, "confirm_soft": args.confirm_soft}
+    if c == "set-clock":
+        when = args.at or datetime.datetime.now().replace(microsecond=0)
+        try:  # the pump's own range check, before anything is sent
+            return "set_clock", {"wall_s": check_wall_s(wall_s(when), "--at %s" % when.strftime("%Y-%m-%d %H:%M"))}
+        except PumpError as e:
+            raise InputError(e.detail) from e
+    if c == "acknowledge":
+        return "acknowledge", {"code": args.alarm}
+    if c == "silence":
+        return "silence", {"ms": args.seconds * 1000}
+    return c.replace("-", "_"), {}
+
+
+def open_link(args, say):
+    """The link a command goes through: a dry run, or the BLE link to --device with the clinician key."""
+    if args.dry_run:
+        return DryRunLink(say)
+    if not args.device:
+        raise InputError("--device: which pump? (its BLE name PUMP-XXXX or address; or --dry-run)")
+    from tools.keys import keys
+    from tools.pumplink.ble import BleakGatt, BleLink
+
+    try:
+        key = keys.load(args.keys, ("clinician",))["clinician"]
+    except keys.KeysError as e:
+        raise InputError("--keys: %s" % e) from e
+    return BleLink(lambda: BleakGatt.open(args.device), key)
+
+
+def format_status(st):
+    """One line for the status characteristic's fields (tools.pumplink.proto.decode_status)."""
+    from pump.alarms import NAME
+
+    day = st["refill_day"]
+    empty = (EPOCH_DATE + datetime.timedelta(days=day)).isoformat() if day is not None else "never"
+    battery = "%d %%" % st["battery_pct"] if st["battery_pct"] is not None else "not read yet"
+    alarms = ", ".join(NAME.get(c, str(c)) for c in st["alarms"]) or "none"
+    text = ("%s, %s: rate %.1f uL/day, today %.1f uL, total %d uL, reservoir %.1f uL (empty by %s), battery %s, "
+            "alarms: %s") % (st["mode_name"] or "no program", st["state_name"], st["rate_nl_per_day"] / 1000,
+                           st["today_nl"] / 1000, st["total_ul"], st["reservoir_nl"] / 1000, empty, battery, alarms)
+    if st["pressure_kpa_x10"] is not None:
+        text += ", pressure %.1f kPa" % (st["pressure_kpa_x10"] / 10)
+    return text
+
+
+def _send(args, say, link_factory):
+    command, call_args = _call(args)
+    if command == "program":
+        cfg, _ = pump_config(args.config, args.nl_per_step)
+        doc, therapy = check_prescription(args.prescription, load_library(args.druglib),
+                                          PumpConfig(cfg).nl_per_step, args.confirm_soft)
+        say("checked: %s" % therapy.describe())
+        call_args = {"prescription": doc, "confirm_soft": args.confirm_soft}
+    link = link_factory(args, say)
+    try:
+        reply = link.call(command, **call_args)
+    finally:
+        link.close()
+    if reply.get("dry_run"):
+        return 0
+    if command == "status":
+        say(format_status(reply))
+        say("status: %s" % json.dumps(reply, sort_keys=True))
+    else:
+        data = {k: v for k, v in reply.items() if k != "ok"}
+        say("%s: done%s" % (command, " %s" % json.dumps(data, sort_keys=True) if data else ""))
+    return 0
+
+
+def main(argv=None, say=print, link_factory=open_link):
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args, say)
+        return _send(args, say, link_factory)
+    except InputError as e:
+        say("programmer: %s" % e)
+        return EXIT_INPUT
+    except PumpError as e:
+        say("programmer: the pump refused %s: %s" % (args.command, e))
+        return EXIT_REFUSED
+    except LinkError as e:
+        say("programmer: %s" % e)
+        return EXIT_LINK
+

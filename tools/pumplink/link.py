@@ -1,0 +1,120 @@
+"""The programmer's link to a pump: one seam (a named command with its arguments in, a reply dict out), a local link
+straight onto the firmware's Pump object, and a dry run. The BLE link (tools/pumplink/proto.py frames, clinician key)
+implements the same seam.
+
+A refusal by the pump is raised as the pump's own PumpError (code and key); a link that cannot reach or
+authenticate to the pump raises LinkError.
+"""
+
+import datetime
+
+from pump.errors import E_MALFORMED, PumpError
+from pump.telemetry import STATUS_LEN, Telemetry
+from pump.units import ug_to_ng
+from tools.pumplink.proto import decode_status
+
+# command -> the arguments it takes (all optional ones may be left out)
+COMMANDS = {
+    "program": ("prescription", "confirm_soft"),
+    "refill": ("fill_ul", "concentration_ug_per_ml"),
+    "prime": ("volume_ul",),
+    "bolus": ("dose_ug", "duration_min", "confirm_soft"),
+    "suspend": (),
+    "resume": (),
+    "resume_alarm": (),
+    "stop": (),
+    "set_clock": ("wall_s",),
+    "acknowledge": ("code",),
+    "silence": ("ms",),
+    "status": (),
+}
+EPOCH = datetime.datetime(2000, 1, 1)  # the pump's wall clock counts seconds from here (docs/roles.md: hw.rtc)
+
+
+class LinkError(Exception):
+    """The pump could not be reached, or the link could not authenticate."""
+
+
+def wall_s(when):
+    """Seconds since 2000-01-01 00:00 of a naive datetime: the pump's wall clock (the patient's local time)."""
+    return int((when - EPOCH).total_seconds())
+
+
+def check_call(command, args):
+    """Refuse an unknown command or argument before anything is sent."""
+    if command not in COMMANDS:
+        raise PumpError(E_MALFORMED, "command: %r" % command)
+    for key in args:
+        if key not in COMMANDS[command]:
+            raise PumpError(E_MALFORMED, "%s.%s: unknown argument" % (command, key))
+
+
+class Link:
+    """The seam: `call(command, **args) -> dict` and `close()`."""
+
+    def call(self, command, **args):
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+class LocalLink(Link):
+    """Commands applied directly to a Pump (lib/pump/controller.py) at ticks `now()`, as the pump's BLE service
+    applies them (pump/commands.py), with the same replies as the BLE link: the reference the other links must agree
+    with, and what the tests program."""
+
+    def __init__(self, pump, now):
+        self.pump = pump
+        self.now = now
+
+    def call(self, command, **args):
+        check_call(command, args)
+        p = self.pump
+        now = self.now()
+        out = {"ok": True}
+        if command == "status":
+            buf = bytearray(STATUS_LEN)
+            Telemetry(p).status(buf, now)
+            return decode_status(buf)
+        if command == "program":
+            p.program(args["prescription"], args.get("confirm_soft", False), now)
+        elif command == "refill":
+            p.refill(args["fill_ul"], args.get("concentration_ug_per_ml") or None, now)
+            out["bridge_nl"] = p.plan.catheter.old_nl
+        elif command == "prime":
+            p.prime(args.get("volume_ul") or None, now)
+        elif command == "bolus":
+            p.clinician_bolus_ng(ug_to_ng(args["dose_ug"], "bolus.dose_ug"), args["duration_min"],
+                                 args.get("confirm_soft", False), now)
+        elif command == "suspend":
+            p.suspend(now)
+        elif command == "resume":
+            p.resume(now)
+        elif command == "resume_alarm":
+            out["holds"] = p.resume_after_alarm(now)
+        elif command == "stop":
+            p.stop(now)
+        elif command == "set_clock":
+            p.set_clock(args["wall_s"], now)
+        elif command == "acknowledge":
+            out["acknowledged"] = p.acknowledge(args.get("code", 0), now)
+        elif command == "silence":
+            out["silence_ms"] = p.silence(args["ms"], now)
+        return out
+
+
+class DryRunLink(Link):
+    """Sends nothing: shows each command it would send (keys never shown) and keeps them in `sent`."""
+
+    def __init__(self, say):
+        self.say = say
+        self.sent = []
+
+    def call(self, command, **args):
+        check_call(command, args)
+        self.sent.append((command, args))
+        shown = ", ".join("%s=%s" % (k, "<%d keys>" % len(v) if isinstance(v, dict) else v)
+                          for k, v in sorted(args.items()))
+        self.say("dry run: would send %s%s" % (command, " (%s)" % shown if shown else ""))
+        return {"dry_run": True}

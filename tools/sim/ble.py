@@ -1,0 +1,158 @@
+"""The simulated pump on the air: a scenario (tools/sim/sim.py) whose pump serves the firmware's BLE service through the
+Bumble `bluetooth` shim, on the in-process link (tests) or any Bumble transport (`usb:0`: a phone can connect).
+
+    python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--keys keys.json] [--seconds N]
+
+The BLE task runs the service as the firmware's app does (`PumpService.run` whenever the stack reports something or
+the service asked to run again); pump time either follows real time `speed` times faster (`run_realtime`) or is
+moved on explicitly (`advance`, in tests). A scenario `reset` reboots the pump and its BLE stack: same address,
+same storage, so bonds and command counters survive as on a board.
+"""
+
+import asyncio
+import os
+
+from pump import VERSION
+from pump.bleservice import PumpService
+from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
+from tools.blehost import bluetooth
+
+DEFAULT_SPEED = 60  # one pump minute per real second
+
+
+class BleSim:
+    """A Simulation with the pump's BLE service; `printed` keeps what the pump showed (pairing passkeys)."""
+
+    def __init__(self, sim, keys=None, link=None, transport=None, speed=DEFAULT_SPEED, urandom=os.urandom,
+                 out=None):
+        self.sim = sim
+        self.keys = keys  # keys.json document, or None: commands refused, telemetry only
+        self.speed = speed
+        self.printed = []
+        self._out = out
+        self._urandom = urandom
+        self._where = {"link": link, "transport": transport, "address": None}
+        self.svc = None
+        self.ble = None
+        self.boots = 0
+        self._closed = False
+        sim.check_commands = False  # the pump's own BLE service checks its command counters at each boot
+        self._boot()
+        self._task = asyncio.get_running_loop().create_task(self._ble_task())
+
+    def _print(self, text):
+        self.printed.append(text)
+        if self._out is not None:
+            self._out(text)
+
+    def _boot(self):
+        sim, w = self.sim, self._where
+        self.ble = bluetooth.BLE(link=w["link"], transport=w["transport"], address=w["address"], name="sim-pump")
+        hw = sim.hw
+        hw.ble, hw.bluetooth, hw.urandom = self.ble, bluetooth, self._urandom
+        self.svc = PumpService(self.ble, bluetooth, sim.pump, sim.storage, hw.uid_hex, VERSION, sim.clock,
+                               keys=parse_keys(self.keys) if self.keys else None, urandom=self._urandom,
+                               out=self._print, model="sim")
+        w["address"] = self.ble.address
+        self.boots += 1
+
+    def _reboot(self):
+        """The pump was reset by the scenario: its BLE stack restarts with it (connections drop)."""
+        old = self.svc
+        self.ble.active(False)
+        self._boot()
+        old.flag.set()  # the BLE task moves on to the new service
+
+    @property
+    def name(self):
+        return self.svc.name
+
+    def counters(self):
+        """The last command counters the pump accepted: (clinician, patient)."""
+        auth = self.svc.auth
+        return auth.last_counter(ROLE_CLINICIAN), auth.last_counter(ROLE_PATIENT)
+
+    # ---- pump time ----
+    def advance(self, pump_ms):
+        """Run the scenario `pump_ms` further, then let the service publish what changed."""
+        self.advance_to(self.sim.clock.t_ms + pump_ms)
+
+    def advance_to(self, t_ms):
+        self.sim.advance(t_ms)
+        if self.sim.pump is not self.svc.pump:
+            self._reboot()
+        self.svc.flag.set()
+
+    async def run_realtime(self, seconds=None, stop=None, tick_s=0.02):
+        """Pump time follows real time `speed` times faster, until the scenario ends, `seconds` have passed or the
+        `stop` event is set."""
+        loop = asyncio.get_running_loop()
+        t0, pump0 = loop.time(), self.sim.clock.t_ms
+        while self.sim.clock.t_ms < self.sim.end_ms:
+            await asyncio.sleep(tick_s)
+            elapsed = loop.time() - t0
+            self.advance_to(min(pump0 + int(elapsed * 1000 * self.speed), self.sim.end_ms))
+            if (seconds is not None and elapsed >= seconds) or (stop is not None and stop.is_set()):
+                break
+
+    # ---- the BLE task (pump/app.py's ble_events + ble_timer, with pump ms scaled to real time) ----
+    async def _ble_task(self):
+        while not self._closed:
+            svc = self.svc
+            svc.flag.clear()
+            wait_ms = svc.run(self.sim.clock.ticks_ms())
+            try:
+                if wait_ms < 0:
+                    await svc.flag.wait()
+                else:
+                    await asyncio.wait_for(svc.flag.wait(), wait_ms / 1000 / self.speed)
+            except asyncio.TimeoutError:
+                pass
+
+    async def settle(self):
+        """Let the BLE task and the stack's queued operations catch up."""
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await self.ble.settle()
+
+    async def close(self):
+        """Stop the BLE task (before the radio: the service never runs on a stopped stack), then the radio."""
+        self._closed = True
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self.ble.active(False)
+        await self.ble.settle()
+
+
+class ServeError(Exception):
+    """The radio could not be brought up (e.g. no controller behind the transport)."""
+
+
+def load_keys(path):
+    """The keys.json document for the service, from a file only its owner may read (tools/keys/keys.py checks it)."""
+    from tools.keys import keys
+
+    return {name: key.hex() for name, key in keys.load(path).items()}
+
+
+async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print, link=None, stop=None):
+    """`python -m tools.sim --ble`: advertise the simulated pump and run it in real time; returns the BleSim once
+    the scenario ends or `seconds` have passed. ServeError if the controller cannot be reached."""
+    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out)
+    try:
+        await bsim.ble.settle()
+        if bsim.ble.op_errors:
+            raise ServeError("BLE: no controller on %s: %s" % (transport or "the in-process link",
+                                                               bsim.ble.op_errors[0]))
+        addr_type, addr = bsim.ble.config("mac")
+        out("BLE: %s advertising (%s address %s) on %s; pump time x%g; %s" % (
+            bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"),
+            transport or "the in-process link (only this process can connect)", speed,
+            "commands accepted with the keys given" if keys else "no keys: telemetry only, commands refused"))
+        await bsim.run_realtime(seconds, stop)
+    finally:
+        await bsim.close()
+    return bsim

@@ -1,0 +1,493 @@
+"""Discrete-event simulator: runs the firmware's own Pump on the simulated board in virtual time, checks every step.
+
+    python -m tools.sim SCENARIO.json [--json OUT|-] [--plot OUT.png]
+    python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--seconds N] [--keys keys.json]
+
+The same lib/pump objects the device runs are driven through `Pump.tick` (no re-implementation); virtual time jumps
+straight to the next deadline or scenario event. At every wake-up the delivered steps are compared exactly with the
+independent reference model (tools/sim/reference.py). Exit code 2 for a malformed scenario, naming the bad key.
+
+With --ble the scenario runs in real time (`--speed` times faster) while the pump serves the firmware's BLE service
+through Bumble (tools/sim/ble.py): on the in-process link, or on a real controller (`--transport usb:0`, any Bumble
+transport) so a phone can connect. Exit code 3 when the controller cannot be reached.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+from board import sim as simboard
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.flash import FakeStorage
+from board.sim.hydraulics import Hydraulics
+from board.sim.plant import Plant
+from board.sim.roles import SimPressure
+from pump import alarms as al
+from pump import events as ev
+from pump.cmdauth import CommandAuth
+from pump.compat import ticks_diff
+from pump.config import RESET_POWER_ON, RESET_WATCHDOG, PumpConfig
+from pump.controller import Pump
+from pump.druglib import DrugLibrary
+from pump.errors import E_STATE, MESSAGES, PumpError
+from pump.eventlog import EventLog
+from pump.prescription import parse_prescription
+from tools import ROOT
+from tools.sim.reference import Reference
+from tools.sim.scenario import HYDRAULIC_KEYS, ScenarioError, load
+
+DAY_MS = 86400000
+EPOCH = datetime.datetime(2000, 1, 1)
+START = datetime.datetime(2026, 8, 1)  # the simulated clock starts at 00:00
+LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
+PRIORITY_NAMES = {al.PRIO_LOW: "low", al.PRIO_MEDIUM: "medium", al.PRIO_HIGH: "high"}
+
+
+class Simulation:
+    """One scenario run; `run()` returns the result dict (see README, scenario format). `advance(t)` runs the
+    scenario up to pump time t (ms), so it can also be run piecewise in real time (tools/sim/ble.py)."""
+
+    def __init__(self, scenario, library_path=LIBRARY, samples=2000):
+        self.sc = scenario
+        try:
+            self.cfg = PumpConfig(scenario.pump_config)
+        except PumpError as e:
+            raise ScenarioError(e.detail) from e
+        self.clock = VirtualClock()
+        nl_true = scenario.plant.get("nl_per_step_true", self.cfg.nl_per_step)
+        conc = scenario.prescription["drug"].get("concentration_ug_per_ml")
+        self.plant = Plant(nl_per_step=nl_true, fill_ul=scenario.fill_ul,
+                           battery_mah=scenario.plant.get("battery_mah", 2000), conc_ug_per_ml=conc or 0,
+                           catheter_ul=self.cfg.catheter_volume_ul)
+        self.storage = FakeStorage()
+        self.rtc = SimRtc(self.clock, int((START - EPOCH).total_seconds()))
+        board_cfg = {"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc}
+        self.hydraulics = None
+        if any(k in scenario.plant for k in HYDRAULIC_KEYS):
+            p = scenario.plant
+            self.hydraulics = Hydraulics(
+                self.clock, c_ul_per_kpa=p.get("compliance_ul_per_kpa", 0.16),
+                r_kpa_s_per_ul=p.get("catheter_resistance_kpa_s_per_ul", 0.32), p_csf_kpa=p.get("csf_kpa", 1.2),
+                seed=scenario.seed)
+            self.hydraulics.attach(self.plant)
+            board_cfg["pressure"] = SimPressure(self.hydraulics, scenario.seed,
+                                                noise_kpa=p.get("sensor_noise_kpa", 0.05))
+        self.hw = simboard.build(board_cfg)
+        self.library = DrugLibrary.load(library_path)
+        self.check_commands = True  # check the command counters at each boot (tools/sim/ble.py's service does it there)
+        self.pump = self._boot()
+        try:
+            if scenario.fill_ul:  # the first fill needs the program's concentration, as the pump's parser reads it
+                conc = parse_prescription(scenario.prescription, self.library, self.cfg.nl_per_step).conc_ug_per_ml
+                self.pump.refill(scenario.fill_ul, conc)
+            self.pump.program(scenario.prescription)
+        except PumpError as e:
+            raise ScenarioError("therapy: %s" % e) from e
+        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, START, self.cfg.prime_rate_nl_per_day)
+        self.end_ms = int(scenario.days * DAY_MS)
+        self.sample_ms = max(60000, self.end_ms // samples)
+        self.wakeups = 0
+        self.max_error = 0.0
+        self.max_error_t_ms = 0
+        self.alarms = []
+        self.occlusions = []
+        self.boluses = []
+        self.commands = []
+        self.resets = 0
+        self.series = {k: [] for k in ("t_h", "reservoir_ul", "reservoir_true_ul", "delivered_ul", "ideal_ul",
+                                       "rate_ul_per_day")}
+        self.marks = []  # (t_h, label) for the plot
+        self._line = None
+        self._unmoved_nl = 0  # the volume of the steps the reference's catheter queue was moved back by
+        self._seen_seq = self.pump.log.last_seq
+        self._next_event = 0
+        self._next_sample = 0
+        self._last_rate = None
+
+    def _boot(self):
+        now = self.clock.ticks_ms()
+        if hasattr(self, "_seen_seq"):  # numbering goes on after the newest readable record: maybe below the last seen
+            self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
+        pump = Pump(self.hw, self.cfg, self.library, now)
+        if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm
+            self.auth = CommandAuth(self.storage, self.command_keys(),
+                                    lambda code, a, b: pump.log.append(pump.wall_s(now), code, a, b), now,
+                                    pump.safety.alarms)
+        return pump
+
+    def command_keys(self):
+        """The command keys the pump boots with ({role: Hmac}); none here (verify/soak.py signs its commands)."""
+        return None
+
+    # ---- main loop ----
+    def run(self):
+        self.advance(self.end_ms)
+        return self.finish()
+
+    def advance(self, until_ms):
+        """Every wake-up and scenario event up to `until_ms` of pump time; the clock then reads `until_ms`."""
+        clock, plant, events = self.clock, self.plant, self.sc.events
+        while True:
+            t = clock.t_ms
+            self._wake(t)
+            before = plant.steps_forward
+            deadline = self.pump.tick(clock.ticks_ms())
+            self.wakeups += 1
+            self._unmoved(t)
+            self._check(t, before, plant.steps_forward)
+            if self.pump.log.last_seq != self._seen_seq:
+                self._drain_log(t)
+            rate = (self.pump.plan.rate_num, self.pump.plan.rate_den)
+            if t >= self._next_sample or rate != self._last_rate:
+                self._sample(t)
+                self._next_sample = t + self.sample_ms
+                self._last_rate = rate
+            next_t = t + max(ticks_diff(deadline, clock.ticks_ms()), 0)
+            i = self._next_event
+            if i < len(events) and events[i][0] <= min(next_t, until_ms):
+                clock.t_ms = max(events[i][0], t)
+                self._next_event = i + 1
+                self._apply(events[i])
+                continue
+            if next_t > until_ms:
+                break
+            clock.t_ms = next_t
+        clock.t_ms = until_ms
+
+    def _unmoved(self, t):
+        """Steps that moved no drug (the occlusion back-off drew it back, a jammed mechanism, a dry reservoir)
+        move the reference's catheter queue back as they move the plant's."""
+        plant = self.plant
+        nl = plant.steps_forward * plant.nl_per_step - plant.pushed_nl - self._unmoved_nl
+        if nl >= plant.nl_per_step:
+            steps = nl // plant.nl_per_step
+            self._unmoved_nl += steps * plant.nl_per_step
+            if self.ref.old or self.ref.gone or self.ref.prime_end is not None:
+                self.ref.advance(t)
+                self.ref.shift(steps)
+                self._line = None
+
+    def finish(self):
+        """The result once the clock has reached the scenario's end."""
+        plant = self.plant
+        self._check(self.end_ms, plant.steps_forward, plant.steps_forward)
+        self._sample(self.end_ms)
+        self.ref.advance(self.end_ms)
+        return self.result()
+
+    def _wake(self, t):
+        """Called at every wake-up just before the tick (verify/soak.py looks at the state there)."""
+
+    def _check(self, t, before, after):
+        """Largest |delivered - ideal| in steps, just before and just after the steps of this wake-up."""
+        line = self._line
+        if line is None or t > line[3]:
+            line = self._line = self.ref.line(t)
+        a, b, y, _until = line
+        x = a + t * b  # ideal * y, exact
+        behind = (x - before * y) / y
+        ahead = (after * y - x) / y
+        worst = max(behind, ahead)
+        if worst > self.max_error:
+            self.max_error = worst
+            self.max_error_t_ms = t
+
+    def _sample(self, t):
+        s = self.series
+        p = self.pump
+        s["t_h"].append(t / 3600000)
+        s["reservoir_ul"].append(max(p.reservoir.remaining_nl, 0) / 1000)
+        s["reservoir_true_ul"].append(self.plant.reservoir_nl / 1000)
+        s["delivered_ul"].append(self.plant.delivered_nl / 1000)
+        line = self.ref.line(t) if self._line is None or t > self._line[3] else self._line
+        s["ideal_ul"].append((line[0] + t * line[1]) / line[2] * self.cfg.nl_per_step / 1000)
+        s["rate_ul_per_day"].append(p.plan.rate_num / p.plan.rate_den / 1000)
+
+    def _drain_log(self, t):
+        for _seq, _ts, code, a, _b in self.pump.log.read(self._seen_seq + 1):
+            if code == ev.ALARM_RAISED:
+                self.alarms.append({"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
+                                    "priority": PRIORITY_NAMES[al.PRIORITY[a]]})
+                self.marks.append((t / 3600000, al.NAME[a].lower()))
+                if a == al.A_OCCLUSION and self.occlusions and self.occlusions[-1]["alarm_h"] is None:
+                    self._occlusion_alarm(t)
+            elif code == ev.SUSPEND and a:  # a safety hold: the program stops, the reference with it
+                self.ref.advance(t)
+                self.ref.suspend()
+                self._line = None
+            elif code == ev.EMPTY_RESERVOIR:
+                self.ref.advance(t)
+                self.ref.set_cap(self.cfg.min_rate_at_empty_nl_per_day)
+                self._line = None
+        self._seen_seq = self.pump.log.last_seq
+
+    # ---- scenario events ----
+    def _apply(self, event):
+        t, kind, e = event
+        now = self.clock.ticks_ms()
+        ref = self.ref
+        ref.advance(t)
+        self._line = None
+        delivered = self.plant.steps_forward
+        self.marks.append((t / 3600000, kind))
+        try:
+            if kind == "reset":
+                self.hw.reset_cause = RESET_WATCHDOG if e.get("cause") == "watchdog" else RESET_POWER_ON
+                before = self.pump.therapy
+                self.pump = self._boot()
+                self.resets += 1
+                ref.rebase(delivered)
+                self._follow_boot(before)
+            elif kind == "patient_bolus":
+                self._patient_bolus(t, now)
+            elif kind == "clinician_bolus":
+                self.pump.clinician_bolus(e["dose_ug"], e["duration_min"], now=now)
+                ref.bolus(round(e["dose_ug"] * 1000), e["duration_min"] * 60000)
+            elif kind == "refill":
+                self.pump.refill(e["fill_ul"], e.get("concentration_ug_per_ml"), now=now)
+                conc = self.pump.plan.conc_ug_per_ml
+                self.plant.refill(e["fill_ul"], conc)
+                # (the steps due at this instant go first: the command delivers them before it refills)
+                ref.refill(conc, self.cfg.catheter_volume_ul * 1000, self.plant.steps_forward)
+            elif kind == "suspend":
+                self.pump.suspend(now)
+                ref.suspend()
+            elif kind == "resume":
+                self.pump.resume(now)
+                if self.pump.plan.running:  # a safety hold still in force keeps the pump (and the reference) still
+                    ref.resume()
+            elif kind == "stop":
+                self.pump.stop(now)
+                ref.program(self.pump.therapy.to_doc())
+            elif kind == "prime":
+                volume_ul = e.get("volume_ul", self.cfg.catheter_volume_ul)
+                self.pump.prime(volume_ul, now=now)
+                ref.prime(volume_ul * 1000, delivered)
+            elif kind == "program":
+                self.pump.program(e["prescription"], now=now)
+                ref.program(e["prescription"])
+            elif kind in ("occlusion", "partial_occlusion", "occlusion_clear"):
+                self._hydraulic_event(kind, e)
+            elif kind == "sensor_fault":
+                role = self.hw.pressure if e["sensor"] == "pressure" else self.hw.battery
+                if role is None:
+                    raise ScenarioError("events: sensor_fault on a %s sensor the board lacks" % e["sensor"])
+                mode = None if e["mode"] == "none" else e["mode"]
+                role.set_fault(mode) if e["sensor"] == "pressure" else setattr(role, "fault", mode)
+            elif kind == "motor_stall":
+                self.plant.jammed = True
+            elif kind == "battery":
+                self.hw.battery.set_percent(e["percent"])
+            elif kind == "acknowledge":
+                self.pump.acknowledge(0, now=now)
+            elif kind == "resume_alarm":
+                was_running = self.pump.plan.running
+                if self.pump.resume_after_alarm(now=now):
+                    raise PumpError(300, "resume: a safety condition is still present")
+                if not was_running:  # (nothing held: the pump goes on as it was, boluses in progress too)
+                    ref.rebase(self.plant.steps_forward)
+                    if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
+                        ref.resume()
+            elif kind == "flash_corrupt":
+                self._corrupt(e["store"], e["slot"])
+            elif kind == "set_clock":  # the clinician sets the clock shift_min off what it reads (whole seconds)
+                wall_ms = ref.wall_ms(t)
+                new_s = wall_ms // 1000 + round(e["shift_min"] * 60)
+                self.pump.set_clock(new_s, now=now)
+                if new_s != wall_ms // 1000:  # the second the clock already reads changes nothing, not even its ms
+                    ref.set_clock(new_s * 1000 - wall_ms)
+            self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
+        except PumpError as err:
+            self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
+        if self.pump.log.last_seq != self._seen_seq:
+            self._drain_log(t)
+
+    def _follow_boot(self, before):
+        """The reference follows what the pump restarted with: another program (a fallback to an older one in the
+        store), or none running (a hold found at boot)."""
+        therapy = self.pump.therapy
+        if therapy != before and therapy is not None:
+            self.ref.program(therapy.to_doc())
+        if not self.pump.plan.running:
+            self.ref.suspend()
+
+    def _corrupt(self, store, slot):
+        """Flip a bit in the slots of a store (a: the first record a store writes, b: the second; they alternate),
+        in the middle of the record; for the event log, in every record of segment log.0 (a) or log.1 (b). Returns
+        the names of the blobs hit."""
+        names = ("a", "b") if slot == "both" else (slot,)
+        if store == "log":
+            names = tuple("log.%d" % "ab".index(n) for n in names)
+        else:
+            names = tuple("%s.%s" % (store, n) for n in names)
+        hit = []
+        for name in names:
+            blob = self.storage.blobs.get(name)
+            if not blob:
+                continue
+            offsets = range(4, len(blob), 24) if store == "log" else (len(blob) // 2,)
+            for off in offsets:
+                blob[off] ^= 0x10
+            hit.append(name)
+        if not hit:
+            raise PumpError(E_STATE, "flash_corrupt: no %s slot %s written yet" % (store, slot))
+        return hit
+
+    def _occlusion_alarm(self, t):
+        o = self.occlusions[-1]
+        self.hydraulics.advance()
+        pumped_nl = (self.plant.steps_forward - o.pop("_steps0")) * self.plant.nl_per_step
+        reached_nl = self.plant.delivered_nl - o.pop("_delivered0")
+        o["alarm_h"] = round(t / 3600000, 4)
+        o["undelivered_ul"] = round((pumped_nl - reached_nl) / 1000, 3)
+
+    def _hydraulic_event(self, kind, e):
+        hyd = self.hydraulics
+        if hyd is None:
+            raise ScenarioError("%s: needs the hydraulic plant (plant.compliance_ul_per_kpa ...)" % kind)
+        if kind in ("occlusion", "partial_occlusion"):
+            hyd.advance()
+            self.occlusions.append({"onset_h": round(self.clock.t_ms / 3600000, 4), "kind": kind, "alarm_h": None,
+                                    "undelivered_ul": None, "bolus_after_clear_ul": None,
+                                    "_steps0": self.plant.steps_forward, "_delivered0": self.plant.delivered_nl})
+            hyd.occlude() if kind == "occlusion" else hyd.partial(e["resistance_x"])
+        else:
+            bolus_nl = hyd.clear()
+            if self.occlusions:
+                o = self.occlusions[-1]
+                o["bolus_after_clear_ul"] = round(bolus_nl / 1000, 3)
+                o.pop("_steps0", None)
+                o.pop("_delivered0", None)
+
+    def _patient_bolus(self, t, now):
+        try:
+            self.pump.patient_bolus(now)
+        except PumpError as err:
+            self.boluses.append({"t_h": t / 3600000, "granted": False, "reason": MESSAGES.get(err.code, ""),
+                                 "code": err.code})
+            raise
+        self.ref.patient_bolus()
+        self.boluses.append({"t_h": t / 3600000, "granted": True, "reason": "", "code": 0})
+
+    # ---- report ----
+    def result(self):
+        p = self.pump
+        days = self.end_ms / DAY_MS
+        writes = self.storage.writes
+        return {
+            "days": days,
+            "steps": self.plant.steps_forward,
+            "delivered_ul": self.plant.delivered_nl / 1000,
+            "programmed_ul": float(self.ref.ideal) * self.cfg.nl_per_step / 1000,
+            "delivered_ug": round(self.plant.delivered_ug, 3),
+            "programmed_ug": round(float(self.ref.mass_ng) / 1000, 3),
+            "max_error_steps": round(self.max_error, 6),
+            "max_error_at_h": round(self.max_error_t_ms / 3600000, 4),
+            "reservoir_ul": max(p.reservoir.remaining_nl, 0) / 1000,
+            "reservoir_true_ul": self.plant.reservoir_nl / 1000,
+            "alarms": self.alarms,
+            "occlusions": self.occlusions,
+            "boluses": self.boluses,
+            "commands": self.commands,
+            "wakeups": self.wakeups,
+            "wakeups_per_day": round(self.wakeups / days, 1) if days else 0,
+            "store_writes": writes,
+            "store_writes_per_day": round(writes / days, 1) if days else 0,
+            "resets": self.resets,
+            "reference_rebases": self.ref.rebases,
+            "mode": p.state_name,
+        }
+
+
+def summary(res):
+    lines = [
+        "days %.2f: delivered %.1f uL of %.1f uL programmed in %d steps; max error %.3f steps (at %.2f h)" % (
+            res["days"], res["delivered_ul"], res["programmed_ul"], res["steps"], res["max_error_steps"],
+            res["max_error_at_h"]),
+        "drug delivered %.1f ug of %.1f ug programmed" % (res["delivered_ug"], res["programmed_ug"]),
+        "reservoir %.1f uL (true %.1f uL); wake-ups %d (%.0f/day); store writes %d (%.1f/day); resets %d" % (
+            res["reservoir_ul"], res["reservoir_true_ul"], res["wakeups"], res["wakeups_per_day"],
+            res["store_writes"], res["store_writes_per_day"], res["resets"]),
+    ]
+    granted = sum(1 for b in res["boluses"] if b["granted"])
+    lines.append("patient boluses %d granted, %d refused; alarms %s" % (
+        granted, len(res["boluses"]) - granted, ", ".join("%s@%.1fh" % (a["name"], a["t_h"]) for a in res["alarms"])
+        or "none"))
+    refused = {}
+    for c in res["commands"]:
+        if not c["ok"]:
+            key = "%s: E%d %s" % (c["type"], c["code"], MESSAGES.get(c["code"], ""))
+            refused.setdefault(key, []).append(c["t_h"])
+    for key, times in sorted(refused.items()):
+        lines.append("refused %dx %s (first at %.2f h)" % (len(times), key, times[0]))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m tools.sim", description=__doc__.split("\n")[0])
+    ap.add_argument("scenario")
+    ap.add_argument("--json", metavar="OUT", help="write the result as JSON (- for stdout)")
+    ap.add_argument("--plot", metavar="OUT.png", help="write a plot of reservoir, delivery and rate")
+    ap.add_argument("--ble", action="store_true", help="serve the pump's BLE service, the scenario in real time")
+    ap.add_argument("--transport", metavar="SPEC", help="with --ble: a Bumble transport (usb:0, serial:...); "
+                    "default: the in-process link")
+    ap.add_argument("--speed", type=float, default=60, help="with --ble: pump time per real time (default 60)")
+    ap.add_argument("--seconds", type=float, help="with --ble: stop after this many real seconds")
+    ap.add_argument("--keys", metavar="FILE", help="with --ble: command keys (default: keys.json if present)")
+    args = ap.parse_args(argv)
+    try:
+        sim = Simulation(load(args.scenario))
+    except ScenarioError as e:
+        print("scenario error: %s: %s" % (args.scenario, e), file=sys.stderr)
+        return 2
+    if args.ble:
+        code = _serve_ble(sim, args)
+        if code:
+            return code
+        res = sim.finish()
+    else:
+        res = sim.run()
+    if args.json == "-":
+        json.dump(res, sys.stdout, indent=1)
+        print()
+    else:
+        print(summary(res))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=1)
+    if args.plot:
+        from tools.sim.plot import plot
+
+        plot(sim, args.plot, title=os.path.basename(args.scenario))
+    return 0
+
+
+def _serve_ble(sim, args):
+    """Serve until the scenario's end, --seconds or Ctrl-C; the result then covers the pump time that ran."""
+    import asyncio
+
+    from tools.keys.keys import KeysError
+    from tools.sim import ble as simble
+
+    path = args.keys or os.path.join(ROOT, "keys.json")
+    try:
+        keys = simble.load_keys(path) if args.keys or os.path.exists(path) else None
+    except KeysError as e:
+        print("keys: %s" % e, file=sys.stderr)
+        return 2
+    out = (lambda text: print(text, file=sys.stderr)) if args.json == "-" else print
+    try:
+        bsim = asyncio.run(simble.serve(sim, keys=keys, transport=args.transport, speed=args.speed,
+                                        seconds=args.seconds, out=out))
+        out("BLE: commands accepted up to counter %d (clinician), %d (patient); the reference check follows the "
+            "scenario's own events only" % bsim.counters())
+    except simble.ServeError as e:
+        print(e, file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        pass
+    sim.end_ms = sim.clock.t_ms
+    return 0
+

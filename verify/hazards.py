@@ -1,0 +1,383 @@
+"""Hazard list: each hazard, its mitigation in the firmware and the tests that show it; checks that every one of those
+tests fails when its mitigation is taken out.
+
+`python -m verify.hazards --markdown` prints docs/hazards.md (a test keeps the file in step with this table).
+`python -m verify.hazards --check [ID ...]` copies the repository to a scratch folder once per hazard, removes the
+mitigation there (the `remove` edits: exact text, found once, replaced) and runs its tests with pytest: the check
+passes when they fail. A mitigation whose tests still pass without it is not shown by them, and the run exits 1.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+from tools import ROOT
+
+_COPY = ("lib", "board", "tools", "verify", "host_tests", "pyproject.toml")
+
+_SIM = "host_tests/test_sim.py::"
+_APP = "host_tests/test_app.py::"
+_LATCH = "host_tests/pure/test_safety_latch.py::"
+_AUTH = "host_tests/pure/test_ble_auth.py::"
+_BLE = "host_tests/pure/test_ble_service.py::"
+_REC = "host_tests/pure/test_bolus_records.py::"
+_NUM = "host_tests/pure/test_json_numbers.py::"
+_BOOT = "host_tests/pure/test_bootstores.py::"
+_STORE_SIM = "host_tests/test_sim_store.py::"
+_BOARDS = "host_tests/test_boards.py::"
+_CLOCK = "host_tests/pure/test_clocksafety.py::"
+_SIM_CLOCK = "host_tests/test_sim_clock.py::"
+
+# id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
+HAZARDS = (
+    ("H1", "Over-delivery", "a dose-engine fault steps faster than programmed",
+     "an independent monitor counts the steps handed to the driver in 1 h and 24 h windows against the program's "
+     "bounds (boluses granted as they start); a breach latches a high-priority alarm, holds dosing and disables "
+     "the driver",
+     [("lib/pump/safety.py", "if self.day_window.count(now_s, n) | self.hour_window.count(now_s, n):",
+       "if (self.day_window.count(now_s, n) | self.hour_window.count(now_s, n)) and False:")],
+     [_LATCH + "test_a_dose_engine_delivering_three_times_the_program_is_caught_within_the_hour",
+      _LATCH + "test_a_runaway_engine_is_caught_within_one_hour_allowance"]),
+    ("H2", "Over-delivery", "a reset during a safety hold restarts dosing (into a blocked line, or after a breach)",
+     "holds in force and unacknowledged fault alarms are saved with the counters and restored at boot; the "
+     "occlusion baseline is saved so the resume is judged against it",
+     [("lib/pump/controller.py", "safety.restore(c.latched, c.occ_base_kpa_x10, c.occ_jump_x256, now)", "pass")],
+     [_LATCH + "test_an_over_delivery_hold_survives_a_reset_until_resumed",
+      _SIM + "test_an_occlusion_hold_outlives_a_reset"]),
+    ("H3", "Over-delivery", "a patient bolus requested again and again",
+     "patient-bolus policy: lockout interval and daily maximum, refusals logged with their reason",
+     [("lib/pump/bolus.py", "if grants and (mono_s - grants[-1]) * 1000 < patient_bolus.lockout_ms:", "if False:")],
+     [_SIM + "test_lockout_and_daily_maximum_refusals_carry_their_reason"]),
+    ("H4", "Wrong dose", "a program beyond the drug library's hard limits",
+     "every program, bolus and refill is checked against the library; hard limits refuse, soft ones need a "
+     "confirmation; the running program is untouched",
+     [("lib/pump/prescription.py", "        if v[0] == E_HARD_LIMIT:\n            raise",
+       "        if False:\n            raise")],
+     ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
+    ("H5", "Wrong concentration", "a program for a concentration other than the reservoir's",
+     "a program must name the concentration the reservoir holds; a refill with a new one re-validates the "
+     "program, and the catheter's drug goes first at its own strength (H37)",
+     [("lib/pump/controller.py", "if conc and therapy.conc_ug_per_ml != conc:", "if False:")],
+     ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
+    ("H6", "Under-delivery", "a blocked catheter (occlusion)",
+     "pressure rise per delivered step against a tracked baseline: alarm within a few steps at any rate, dosing "
+     "held until an explicit resume",
+     [("lib/pump/safety.py", "if occ.state == OCCLUDED:", "if False:")],
+     [_SIM + "test_full_occlusion_is_caught_held_backed_off_and_resumed[500-10000-0.16]"]),
+    ("H7", "Over-delivery", "the drug held back by an occlusion flushes in when it clears",
+     "the mechanism backs off the held-back volume at the alarm (bolus after clearing <= 2 uL)",
+     [("lib/pump/safety.py", "self.hw.stepper.step_reverse(k)", "pass")],
+     [_SIM + "test_full_occlusion_is_caught_held_backed_off_and_resumed[5000-10000-0.8]"]),
+    ("H8", "Air / empty reservoir", "pumping on with an empty reservoir",
+     "reservoir accounting: low (medium) and empty (high) alarms; at empty, programmed delivery stops",
+     [("lib/pump/dosing.py", "empty = self.reservoir.state == STATE_EMPTY", "empty = False")],
+     [_SIM + "test_empty_reservoir_stops_delivery_and_raises_low_then_empty"]),
+    ("H9", "Battery depletion", "the battery runs out during therapy",
+     "hourly battery sample: elective replacement indicator (>= 90 days ahead), end of service holds dosing",
+     [("lib/pump/safety.py", "if state == STATE_EOS:", "if False:")],
+     [_SIM + "test_battery_elective_replacement_and_end_of_service"]),
+    ("H10", "Sensor failure", "a stuck, open, noisy or out-of-range pressure sensor",
+     "plausibility checks on every reading: a sensor-fault alarm within the stated bound, dosing held, never a "
+     "false or missed occlusion",
+     [("lib/pump/safety.py",
+       "        if fault != FAULT_NONE:\n            self._raise(al.A_PRESSURE_SENSOR_FAULT, now)",
+       "        if False:\n            self._raise(al.A_PRESSURE_SENSOR_FAULT, now)")],
+     [_SIM + "test_stuck_pressure_sensor_is_a_sensor_fault_not_an_occlusion_and_holds_dosing"]),
+    ("H11", "Under-delivery", "a jammed mechanism (motor stall)",
+     "encoder or driver stall input compared with the steps commanded; a stall alarm holds dosing",
+     [("lib/pump/safety.py", "if self.stall is not None and self.stall.stalled:", "if False:")],
+     [_SIM + "test_motor_stall_is_caught_within_a_few_steps_and_stops_dosing"]),
+    ("H12", "Software hang", "a task stops running (dosing, console, a sounding alarm, BLE work)",
+     "the hardware watchdog is fed only by the dosing task and only while every task that owes a wake-up has "
+     "checked in with the supervisor on time; a watchdog reset is latched as an alarm and dosing resumes without "
+     "catch-up",
+     [("lib/pump/app.py", "if watchdog is not None and self.supervisor.healthy(now):", "if watchdog is not None:")],
+     [_APP + "test_watchdog_is_fed_only_while_every_task_that_owes_a_wake_up_checks_in"]),
+    ("H13", "Uncontrolled motor", "an exception in any task",
+     "the driver is disabled first, then the fault is logged and latched, then the board resets",
+     [("lib/pump/app.py", "        try:\n            self.hw.stepper.disable()\n        finally:",
+       "        try:\n            pass\n        finally:"),
+      ("lib/pump/controller.py", "        self.hw.stepper.disable()\n        self.halted = True",
+       "        self.halted = True")],
+     [_APP + "test_stepper_fault_disables_the_motor_before_logging"]),
+    ("H14", "Data loss", "a power cut while the counters are written",
+     "two store slots with sequence number and CRC-32: the newest valid one wins, at most one checkpoint lost",
+     [("lib/pump/store.py", "if crc32(mv[:end]) != struct.unpack_from(\"<I\", blob, end)[0]:", "if False:")],
+     ["host_tests/pure/test_store.py::test_power_cut_at_every_byte_of_a_save_into_slot_b",
+      "host_tests/pure/test_store.py::test_corrupt_byte_anywhere_in_newest_falls_back_to_older"]),
+    ("H15", "Unauthorised therapy change", "a forged BLE command (no key, or another role's key)",
+     "every command carries an HMAC-SHA256 under its role's key from keys.json (provisioned over USB, never over "
+     "BLE); a wrong MAC is refused and changes nothing",
+     [("lib/pump/cmdauth.py", "if key is None or not equal(key.digest(mv[: n - TAG_LEN]), mv[n - TAG_LEN : n]):",
+       "if key is None:")],
+     [_AUTH + "test_forged_replayed_reordered_and_wrong_role_commands_are_refused",
+      _BLE + "test_a_refused_command_changes_nothing_and_says_why"]),
+    ("H16", "Unauthorised therapy change", "a recorded BLE command replayed, or sent out of order",
+     "a strictly increasing counter per role, saved power-fail safe before the command runs",
+     [("lib/pump/cmdauth.py", "if counter <= self.counters[role]:", "if False:")],
+     [_AUTH + "test_forged_replayed_reordered_and_wrong_role_commands_are_refused",
+      _AUTH + "test_a_power_cut_while_saving_the_counter_never_lets_a_command_run_twice"]),
+    ("H17", "Unauthorised therapy change", "the patient's key used to program the pump",
+     "a role table: programming, refill, prime, clinician bolus, suspend/resume and the clock need the "
+     "clinician's key; the patient's key only asks for the programmed bolus and handles alarms",
+     [("lib/pump/cmdauth.py", "if not allowed & (1 << role):", "if False:")],
+     [_AUTH + "test_forged_replayed_reordered_and_wrong_role_commands_are_refused",
+      _BLE + "test_a_refused_command_changes_nothing_and_says_why"]),
+    ("H18", "Unauthorised therapy change", "a command through a link without MITM protection (a relay)",
+     "the command point needs an authenticated (MITM) LE Secure Connections bond, checked by the stack and again "
+     "by the service from the encryption update",
+     [("lib/pump/bleservice.py", "            if not self.authenticated:\n                self._cmd_err",
+       "            if False:\n                self._cmd_err")],
+     [_BLE + "test_nothing_protected_before_encryption_and_commands_need_mitm"]),
+    ("H19", "Unauthorised therapy change", "keys guessed by trying commands again and again",
+     "after 5 failures in a row commands are locked out for 30 s, doubling up to 64 min, across resets; each "
+     "lockout is logged",
+     [("lib/pump/cmdauth.py", "if self.failures >= MAX_FAILURES:", "if False:")],
+     [_AUTH + "test_lockout_grows_is_logged_and_survives_a_reset", _BLE + "test_lockout_over_ble_is_logged"]),
+    ("H20", "Wrong dose", "the history says a bolus cancelled part-way (suspend, new program, hold, empty reservoir) "
+     "delivered its whole dose: the next dose is decided on drug never given",
+     "a bolus's end record carries the drug its pacing delivered (dose x elapsed / duration, whole ng; the whole "
+     "dose only when done) and its kind by the event log's numbers; no bolus runs from an empty reservoir",
+     [("lib/pump/doseplan.py", "self.delivered_ng = self.dose_ng * (self.duration_ms - left) // self.duration_ms",
+       "self.delivered_ng = self.dose_ng")],
+     [_REC + "test_a_bolus_cancelled_part_way_records_what_its_steps_delivered",
+      _REC + "test_the_controller_logs_a_cancelled_bolus_with_the_drug_it_delivered"]),
+    ("H21", "Wrong dose", "a fraction, NaN, infinity or true where a whole number is meant (calibration, "
+     "concentration, lockout, boluses a day, a pin) read as a number: 199.6 nL/step taken as 199, true as 1",
+     "every whole number read from JSON (config.json, druglib.json, prescriptions, command arguments, scenarios) goes "
+     "through pump.units.as_int: an integral float (10000.0) is that integer, anything else is refused in one line "
+     "naming the file, the key and the expected type",
+     [("lib/pump/units.py", "        if i == x:\n            return i", "        if True:\n            return i")],
+     [_NUM + "test_as_int_takes_integral_floats_and_names_everything_else",
+      _NUM + "test_pump_config_takes_integral_floats_for_every_key",
+      _NUM + "test_prescriptions_take_integral_floats_wherever_integers_are_read"]),
+    ("H22", "Therapy stopped", "a clock set far ahead (near the top of u32): the next checkpoint cannot be written and "
+     "every boot fails",
+     "set-clock accepts only 2024-01-01 .. 2099-12-31 and names the range when it refuses; the RTC read at boot "
+     "outside it is replaced by the last checkpoint's time",
+     [("lib/pump/controller.py", 'wall_s = check_wall_s(as_int(wall_s, "wall_s"))',
+       'wall_s = as_int(wall_s, "wall_s")')],
+     [_BOOT + "test_a_clock_outside_the_valid_range_is_refused_naming_the_range"]),
+    ("H23", "Therapy stopped", "a stored record with a value out of its range (bit rot behind a valid CRC, older "
+     "firmware, a forged write) crashes every boot",
+     "every field the boot reads is checked against its range; a record that fails is a storage fault like a bad "
+     "CRC: the other slot is used, an event and an alarm follow",
+     [("lib/pump/checkpoint.py", "        _migrate(c, grants)\n    _check(c)\n", "        _migrate(c, grants)\n")],
+     [_BOOT + "test_a_stored_clock_beyond_the_range_never_stops_the_boot",
+      "host_tests/pure/test_controller.py::test_a_checkpoint_field_out_of_its_range_is_refused_naming_it"]),
+    ("H24", "Wrong dose", "the newest program slot lost: the pump boots on an older prescription",
+     "the checkpoint records the program store's sequence number when a program is applied; a program store found "
+     "older is a fallback: high-priority alarm, held until a clinician confirms or reprograms (a save cut by a power "
+     "failure, never acknowledged, is not one)",
+     [("lib/pump/stored.py", "if applied is not None and newer(applied, prog_store.seq):", "if False:")],
+     [_BOOT + "test_a_lost_newer_program_slot_is_a_fallback_held_with_a_high_alarm",
+      _STORE_SIM + "test_a_corrupt_newer_program_slot_is_a_held_fallback_until_confirmed"]),
+    ("H25", "Over-delivery", "the state store lost: holds and the user's suspend forgotten, the pump runs",
+     "a state store with records but none readable (or none beside a stored program) is a hold with a "
+     "high-priority alarm until a clinician confirms; a first boot (no records at all) is not",
+     [("lib/pump/controller.py", "            safety.hold(A_STATE_LOST, now)", "            pass")],
+     [_BOOT + "test_both_state_slots_lost_is_a_hold_with_an_alarm_not_running",
+      _STORE_SIM + "test_both_state_slots_corrupt_hold_until_refilled_and_confirmed"]),
+    ("H26", "Unauthorised therapy change", "the command counters lost (corrupt slots, a firmware up- or downgrade): "
+     "every recorded command replays",
+     "older counter formats are migrated; lost counters are saved as lost under the keys' fingerprint and every "
+     "command is refused with an alarm until new keys are provisioned over USB",
+     [("lib/pump/cmdauth.py", "        if self.lost:\n            return E_COUNTERS_LOST",
+       "        if False:\n            return E_COUNTERS_LOST")],
+     [_AUTH + "test_lost_counters_refuse_every_command_with_an_alarm_until_new_keys"]),
+    ("H27", "Loss of therapy control", "one authentic command with counter 0xFFFFFFFF locks its role out for good",
+     "a command's counter may be at most 2**16 above the last one accepted",
+     [("lib/pump/cmdauth.py", "if counter - self.counters[role] > MAX_COUNTER_STEP:", "if False:")],
+     [_AUTH + "test_one_authentic_frame_cannot_use_up_its_roles_counters"]),
+    ("H28", "Withdrawal (abrupt stop)", "druglib.json missing, malformed or now rejecting the stored program: the "
+     "program is dropped at boot",
+     "the stored program, validated when programmed, keeps running with its structure checked again and a "
+     "medium-priority alarm; a program that cannot be trusted at all is a high-priority fallback",
+     [("lib/pump/stored.py", "            self.unchecked = e.code  #", "            return None  #")],
+     [_BOOT + "test_without_a_drug_library_the_stored_program_keeps_running_with_an_alarm",
+      _BOOT + "test_a_library_that_now_rejects_the_stored_program_keeps_it_running_with_an_alarm"]),
+    ("H29", "Uncontrolled motor", "an exception before the app runs (config.json, building the board, the app): a "
+     "REPL or a silent reset loop",
+     "board.start ends it in the fail-safe: motor driver off, the high-priority pattern on the buzzer (from the "
+     "board's default pins when the board could not be built), one console line, no reset",
+     [("board/__init__.py", "        (fail_safe or failsafe.fail_safe)(e, name, hw)\n        return None",
+       "        raise")],
+     [_BOARDS + "test_a_config_that_cannot_be_read_ends_in_the_fail_safe_not_a_repl_or_a_reset",
+      _BOARDS + "test_an_exception_building_the_app_stops_the_built_motor_and_sounds_its_buzzer"]),
+    ("H30", "Data loss", "bit rot in a store or the event log goes unnoticed until the other copy rots too",
+     "a slot failing a check no power cut explains is an event and a medium-priority STORE_CORRUPT alarm; a "
+     "torn write is an event only",
+     [("lib/pump/controller.py", "            safety.latch(A_STORE_CORRUPT, now)", "            pass")],
+     [_BOOT + "test_one_rotten_state_slot_is_an_alarm_a_torn_one_an_event_only",
+      _STORE_SIM + "test_one_corrupt_state_slot_is_an_alarm_and_delivery_goes_on"]),
+    ("H31", "Over-delivery", "the wall clock set forward (or back): patient boluses counted by the clock let through "
+     "twice the daily maximum in a day (or none for a year)",
+     "the lockout and the rolling daily maximum count monotonic pump time (checkpointed), which no clock setting "
+     "moves",
+     [("lib/pump/controller.py", "code = self.policy.check(self.mono.s, pb)",
+       "code = self.policy.check(self.wall_s(now), pb)"),
+      ("lib/pump/controller.py", "self.policy.grant(self.mono.s)", "self.policy.grant(self.wall_s(now))")],
+     [_CLOCK + "test_a_clock_set_forward_a_day_lets_no_more_than_the_daily_maximum_through_in_any_24_hours",
+      _CLOCK + "test_a_clock_set_back_a_year_does_not_lock_the_patient_out",
+      _SIM_CLOCK + "test_a_clock_set_forward_a_day_in_the_simulator_keeps_four_boluses_a_day"]),
+    ("H32", "Over-delivery", "a clock correction replays hours of a time-of-day schedule (or skips light ones)",
+     "the schedule phases in over a day: the rate is the least of the old and the new schedule (periodic boluses "
+     "included), so no 24 h hold more than the program allows in 24 h and the monitor raises no false hold",
+     [("lib/pump/doseplan.py", "self.phases.correct(wall_ms - self.cal.wall_ms_at(now), self.mono.ms_at(now))",
+       "pass")],
+     [_SIM_CLOCK + "test_a_clock_correction_never_gives_more_than_the_program_allows_in_24_hours[36.2-12 h back]",
+      _SIM_CLOCK + "test_a_clock_correction_never_gives_more_than_the_program_allows_in_24_hours[11.75-a day back]"]),
+    ("H33", "Under-delivery", "a suspend or a hold longer than the ticks horizon (6.2 days): the over-delivery "
+     "windows kept stale counts and raised a false hold at the resume",
+     "the windows count monotonic seconds, so idle time of any length ages them; the clock advances at every wake "
+     "(at least daily, halted too)",
+     [("lib/pump/safety.py", "        mono.advance(now)\n        return mono.s", "        return now // 1000")],
+     [_CLOCK + "test_a_week_or_five_weeks_suspended_end_without_a_false_over_delivery",
+      _CLOCK + "test_holds_of_a_week_or_five_weeks_end_without_a_false_over_delivery"]),
+    ("H34", "Over-delivery", "a reset empties the over-delivery windows: a dose-engine fault that resets is never "
+     "caught",
+     "the windows' contents (counts, allowances, limit) are checkpointed and restored at boot",
+     [("lib/pump/controller.py", "safety.restore_windows(c.windows, now)", "pass")],
+     [_CLOCK + "test_a_breach_building_before_a_reset_is_still_caught_after_it"]),
+    ("H35", "Over-delivery", "a reset between saving a clock setting and writing the RTC: the RTC's time taken for "
+     "time gone by ends a lockout at once",
+     "a clock setting is saved marked before the RTC is written; a boot that finds the mark takes the saved time and "
+     "sets the RTC from it",
+     [("lib/pump/controller.py", "rtc_trusted = rtc_valid and not c.flags & FLAG_CLOCK_SET",
+       "rtc_trusted = rtc_valid")],
+     ["host_tests/pure/test_powercut.py::test_cut_while_setting_the_clock_never_moves_the_safety_limits"]),
+    ("H36", "Under-delivery", "a reset shifts the schedule against the over-delivery windows (the wall clock counts "
+     "the time since the last checkpoint, the windows would not): a false hold in a flex program",
+     "at boot the monotonic clock counts the gap since the checkpoint as far as the RTC vouches for it (at most two "
+     "days), so wall and monotonic time move together",
+     [("lib/pump/monoclock.py", "return wall_ms, saved_mono_ms + min(wall_ms - saved_wall_ms, MAX_CREDIT_MS)",
+       "return wall_ms, saved_mono_ms")],
+     [_CLOCK + "test_resets_in_a_flex_program_raise_no_false_over_delivery"]),
+    ("H37", "Over-delivery", "refills with new strengths stacking up while the catheter still holds older drugs",
+     "the catheter is a queue of old-drug segments (volume, strength), oldest at the tip: a refill appends the part "
+     "holding the reservoir's drug; the dose is paced by the strength at the tip, changing at the step that empties "
+     "a segment; the over-delivery bounds and bolus allowances follow the queue; it is checkpointed with every burst",
+     [("lib/pump/catheter.py", "        nl = catheter_nl - self.old_nl\n",
+       "        self.clear()  # the whole catheter as the reservoir's drug\n        nl = catheter_nl\n")],
+     ["host_tests/pure/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
+      _SIM + "test_stacked_concentration_changes_deliver_the_programmed_drug_mass"]),
+    ("H38", "Wrong concentration", "a refill with a new strength whose checkpoint is lost (a power cut between its "
+     "two saves, or that slot rotten): the boot paced the new drug as the old one, for good",
+     "a program store newer than the checkpoint with another strength is that refill: the reservoir holds the "
+     "program's drug, the catheter the old one (queued as the refill does), and the pump holds with STATE_LOST (the "
+     "volume filled is not known) until a clinician refills and confirms",
+     [("lib/pump/stored.py", "            self.refill_lost = True  # the reservoir holds the program's drug, not the "
+       "checkpoint's\n            conc = 0\n", "            pass\n")],
+     [_BOOT + "test_a_refill_whose_checkpoint_was_lost_never_paces_the_new_drug_as_the_old",
+      _BOOT + "test_a_refill_cut_between_its_two_saves_is_held_until_confirmed"]),
+    ("H39", "Wrong dose", "both slots of a store lost and a new record saved into one: the other's old record, "
+     "numbered higher, reads right again one day (a read error that passes) and outranks it (an old program runs)",
+     "a save after a load that found no valid record but a failed one writes the record into both slots",
+     [("lib/pump/store.py", "        if again:\n            self._write(payload)\n", "")],
+     ["host_tests/pure/test_store.py::test_a_store_whose_slots_were_all_lost_keeps_no_old_record_behind",
+      _BOOT + "test_an_old_program_reading_right_again_never_outranks_the_one_given_after_a_loss"]),
+    ("H40", "Over-delivery", "the occlusion back-off draws drug back into the pump while the catheter holds an older "
+     "drug: the queue kept those steps as moved, so the old drug ended early and its rest was paced as the next one",
+     "the back-off's steps move the catheter queue's tip back, into the drugs already out of it as far as the queue "
+     "remembers them (pump.catheter `back`); the dose plan is retimed when the tip's drug changes",
+     [("lib/pump/dosing.py", "                self._tip_back(now, safety.backed_off)\n", "")],
+     ["host_tests/pure/test_stacked.py::test_the_occlusion_back_off_draws_the_catheter_tip_back"]),
+    ("H41", "Over-delivery", "a jammed mechanism during a change of strength: the steps the stall check needs (up to "
+     "12) were counted as moved, so the old, stronger drug ran out early in the pump's view and its last steps were "
+     "paced as the weaker one",
+     "steps the encoder did not see (beyond two steps' counts, for late edges) move the catheter queue's tip back",
+     [("lib/pump/safety.py", "self.unmoved = (unseen - cps) // cps if unseen > cps else 0", "self.unmoved = 0")],
+     ["host_tests/pure/test_stacked.py::test_steps_a_jammed_mechanism_never_made_do_not_push_the_old_drug_out"]),
+)
+
+
+def markdown():
+    """docs/hazards.md."""
+    out = [
+        "# Hazards, mitigations and the tests that show them",
+        "",
+        "Each mitigation below is shown by the tests named with it, and `make hazards` (part of `make test`) proves",
+        "it: it removes the mitigation from a copy of the firmware (the edit in the last column) and the tests must",
+        "fail. The table is `verify/hazards.py`; this file is generated from it",
+        "(`python -m verify.hazards --markdown`).",
+        "",
+        "| ID | Hazard | Cause | Mitigation | Tests | Removed by |",
+        "|----|--------|-------|------------|-------|------------|",
+    ]
+    for hid, hazard, cause, mitigation, remove, tests in HAZARDS:
+        names = "<br>".join("`%s`" % t.split("::")[-1] for t in tests)
+        files = "<br>".join("`%s`" % f for f, _old, _new in remove)
+        out.append("| %s | %s | %s | %s | %s | edit in %s |" % (hid, hazard, cause, mitigation, names, files))
+    out += [
+        "",
+        "Not in this table yet: the limits of each check, which `docs/safety.md` states with its detection bounds.",
+        "The BLE protocol and its security model are in `docs/ble.md`.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def find_edits():
+    """[(hazard id, file, problem)] for every removal edit whose text is not found exactly once."""
+    problems = []
+    for hid, _h, _c, _m, remove, _tests in HAZARDS:
+        for path, old, _new in remove:
+            with open(os.path.join(ROOT, path)) as f:
+                n = f.read().count(old)
+            if n != 1:
+                problems.append((hid, path, "text found %d times" % n))
+    return problems
+
+
+def check(hid, remove, tests):
+    """Run `tests` on a copy with the mitigation removed: (passed check?, seconds, pytest's last line)."""
+    t0 = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in _COPY:
+            src = os.path.join(ROOT, name)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(tmp, name), ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(src, tmp)
+        for path, old, new in remove:
+            full = os.path.join(tmp, path)
+            with open(full) as f:
+                text = f.read()
+            if text.count(old) != 1:
+                return False, 0.0, "%s: mitigation text not found once in %s" % (hid, path)
+            with open(full, "w") as f:
+                f.write(text.replace(old, new))
+        cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly"] + tests
+        r = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True, check=False)
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+    last = lines[-1] if lines else r.stderr.strip()[-200:]
+    return r.returncode == 1, time.time() - t0, last  # 1: tests ran and failed; 0 passed; others: errors
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--markdown", action="store_true", help="print docs/hazards.md")
+    ap.add_argument("--check", action="store_true", help="remove each mitigation; its tests must fail")
+    ap.add_argument("ids", nargs="*", help="only these hazards (e.g. H1 H6)")
+    args = ap.parse_args(argv)
+    if args.markdown:
+        sys.stdout.write(markdown())
+        return 0
+    bad = 0
+    for hid, hazard, _cause, _m, remove, tests in HAZARDS:
+        if args.ids and hid not in args.ids:
+            continue
+        ok, secs, last = check(hid, remove, tests)
+        bad += not ok
+        print("%-4s %-22s %s  %5.1fs  %s" % (hid, hazard, "shown " if ok else "NOT SHOWN", secs, last))
+    print("hazards: %d mitigations removed, %d not shown by their tests" % (
+        len([h for h in HAZARDS if not args.ids or h[0] in args.ids]), bad))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
