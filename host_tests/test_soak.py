@@ -137,3 +137,15 @@ def test_a_resume_with_nothing_held_changes_nothing_for_the_reference():
     assert [c["ok"] for c in res["commands"] if c["type"] == "resume_alarm"] == [True]
     assert res["soak"]["violations"] == [], summary(res)
 
+
+def test_a_program_ending_a_fallback_hold_restarts_the_reference():
+    # found by the soak (seed 32): the clinic's new program ended the PROGRAM_FALLBACK hold and the pump ran on; the
+    # reference, held with it, waited for a resume after alarm that then found nothing held
+    soak = Soak(days=1, seed=3)
+    soak._at(4 * HOUR_MS, "program", prescription=soak.rx)  # a second program record, so slot b holds one
+    soak._at(5 * HOUR_MS, "flash_corrupt", store="prog", slot="b")
+    soak._at(5 * HOUR_MS + 1000, "reset", cause="power_on")
+    res = soak.run()
+    s = res["soak"]
+    assert s["alarms_by_code"].get("PROGRAM_FALLBACK") == 1 and s["counts"]["programs"] == 2, summary(res)
+    assert s["violations"] == [], summary(res)

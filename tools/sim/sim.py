@@ -266,8 +266,12 @@ class Simulation:
                 self.pump.prime(volume_ul, now=now)
                 ref.prime(volume_ul * 1000, delivered)
             elif kind == "program":
+                was_running = self.pump.plan.running
                 self.pump.program(e["prescription"], now=now)
                 ref.program(e["prescription"])
+                if not was_running and self.pump.plan.running:  # it ended a PROGRAM_FALLBACK hold
+                    ref.rebase(self.plant.steps_forward)
+                    ref.resume()
             elif kind in ("occlusion", "partial_occlusion", "occlusion_clear"):
                 self._hydraulic_event(kind, e)
             elif kind == "sensor_fault":
