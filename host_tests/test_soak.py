@@ -8,9 +8,11 @@ from verify.soak import HOUR_MS, Soak, summary
 
 @pytest.fixture(scope="module")
 def year():
-    # seed 4: a year that draws every kind of event (seed 1's first year, once posture no longer read as a noisy
-    # pressure sensor, held one refill, no battery change and 5 faults; `make soak` runs ten years of seed 1)
-    return Soak(days=365, seed=4).run()
+    # seed 22: a year that draws every kind of the soak's events, the stacked refills (with a merge in the pump's
+    # queue), suspends and holds of weeks and storage faults on all four stores among them; of the 30 seeds tried
+    # none drew those and a battery change too (the battery's end of service is soaked by `make soak`, seeds 1 and 2,
+    # and shown in test_sim). About 20 s on an idle machine.
+    return Soak(days=365, seed=22).run()
 
 
 def test_a_year_of_soak_violates_no_invariant(year):
@@ -26,11 +28,21 @@ def test_the_year_exercised_every_kind_of_event(year):
     c = s["counts"]
     assert c["resets"] >= 10 and c["watchdog_resets"] >= 2
     assert c["refills"] >= 2 and c["patient_boluses"] >= 500 and c["clinician_boluses"] >= 2
-    assert c["programs"] >= 2 and c["suspends"] >= 2 and c["battery_replacements"] >= 1
+    assert c["programs"] >= 2 and c["suspends"] >= 2
     assert c["clock_sets"] >= 10 and c["clock_sets_refused"] >= 1  # a fourth correction within a day is refused
-    assert sum(s["faults"].values()) >= 8
-    for name in ("OCCLUSION", "RESERVOIR_LOW", "WATCHDOG_RESET", "BATTERY_EOS"):
+    sizes = s["clock_sizes_min"]
+    for size in ("1440", "-1440", "525600", "-525600"):  # a day and a year either way
+        assert sizes.get(size, 0) >= 1, size
+    assert sum(s["faults"].values()) >= 5
+    # stacked concentration changes: old drugs queued in the catheter, more than the pump's queue holds once
+    assert c["stacks"] >= 1 and c["new_strengths"] >= 3 and c["queue_merges"] >= 1
+    assert c["long_suspends"] >= 1 and c["long_holds"] >= 1  # past the 6.2-day ticks horizon
+    assert {key.split()[0] for key in s["store_faults"]} == {"state", "prog", "cmdauth", "log"}
+    assert c["store_faults"] >= 4 and c["key_provisions"] >= 1
+    for name in ("OCCLUSION", "RESERVOIR_LOW", "WATCHDOG_RESET", "MOTOR_STALL", "STORE_CORRUPT", "PROGRAM_FALLBACK",
+                 "COMMAND_COUNTERS_LOST"):
         assert s["alarms_by_code"].get(name, 0) >= 1, name
+    assert s["false_alarms"] == {}  # an alarm a storage fault raises has that fault for its cause
     assert year["steps"] > 300000
 
 
