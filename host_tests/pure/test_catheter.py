@@ -79,6 +79,23 @@ def test_a_full_queue_merges_the_new_segment_with_the_newest_at_the_stronger_str
     assert merged.segments() == [(100, 1000), (100, 2000), (100, 3000), (300, 8000)] and merged.merges == 2
 
 
+def test_a_merge_that_gives_the_newest_the_strength_of_the_one_before_makes_them_one_as_a_restore_does():
+    # 25 000 at the tip, then 5 000, 20 000, 15 000; a fifth drug (20 000) merges with the 15 000 as 20 000, the
+    # strength of the segment before: one drug, so that a reset (restore from segments()) leaves the queue as it was
+    c = _queue((8000, 25000), (7800, 5000), (20600, 20000), (39000, 15000))
+    c.moved(200)
+    c.refilled(c.old_nl + 1200, 20000)
+    assert c.segments() == [(7800, 25000), (7800, 5000), (60800, 20000)] and c.merges == 1
+    assert c.n == 3 and c.old_nl == 76400
+    assert c.segments() == _queue(*c.segments()).segments()
+    # the slot is free again: the next drug (25 000) keeps its own strength instead of merging
+    c.refilled(c.old_nl + 72600, 25000)
+    assert c.segments() == [(7800, 25000), (7800, 5000), (60800, 20000), (72600, 25000)] and c.merges == 1
+    while c.n:
+        c.moved(200)
+    assert c.old_nl == 0
+
+
 def test_a_merge_into_a_partly_drained_tip_keeps_what_is_left_of_it():
     c = Catheter(slots=1)
     c.refilled(1000, 20000)

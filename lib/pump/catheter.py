@@ -7,8 +7,10 @@ reservoir's drug as a new segment before the reservoir's strength changes, so th
 catheter volume, however many refills stack up. `moved(nl)` runs for every forward step (the hot path: small ints in
 preallocated lists, no allocation) and carries what a step moves past the end of a segment into the next one, so the
 queue follows the volume exactly. At most `slots` old segments: when a refill finds the queue full, the newest
-segment and the new one become one, at the stronger of the two strengths. The pump then paces that whole volume as
-the stronger drug, so for the weaker part it can only deliver less than programmed, never more.
+segment and the new one become one, at the stronger of the two strengths (and one with the segment before it when
+that holds the same strength: no two neighbours ever share one, as `restore` reads them back after a reset). The
+pump then paces that whole volume as the stronger drug, so for the weaker part it can only deliver less than
+programmed, never more.
 
 The tip can also move back (`back`): the occlusion back-off draws back volume that had left it, and steps the
 mechanism did not make (a stall) moved nothing although the plan counted them. The queue remembers the segments
@@ -148,6 +150,11 @@ class Catheter:
                     self._conc[back] = max(self._conc[back], conc)  # paced as the stronger: only ever short
                 self._nl[back] += nl
                 self.old_nl += nl
+                if n > 1 and self._conc[back] == self._conc[self._slot(n - 2)]:
+                    # the merge made it the strength of the one before: one drug, as a checkpoint's restore reads
+                    # them back, so that a reset changes nothing in the queue (and a slot is free again)
+                    self._nl[self._slot(n - 2)] += self._nl[back]
+                    self.n = n - 1
                 return
         i = self._slot(n)  # (an empty queue starts wherever its tip is)
         self._nl[i] = nl

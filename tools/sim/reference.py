@@ -13,8 +13,10 @@ The catheter: after a refill with a new strength the drug the reservoir held bef
 any older ones, and each reaches the patient at its own strength, so the volume rate follows the drug at the tip.
 Here each old drug is the instant (in delivered steps) its last part leaves the tip: the catheter volume after the
 steps delivered at its refill, as a whole number of steps. Priming pushes them out too. At most four old drugs, as
-the firmware: a fifth merges with the newest at the stronger strength. `mass_ng` integrates the volume at the
-strength at the tip: the dose the program calls for (and priming's drug), exactly.
+the firmware: a fifth merges with the newest at the stronger strength, and with the one before it too when that
+holds the same strength (no two neighbours share one, so a reset, which reads the pump's queue back, changes
+nothing). `mass_ng` integrates the volume at the strength at the tip: the dose the program calls for (and priming's
+drug), exactly.
 """
 
 import bisect
@@ -356,6 +358,8 @@ class Reference:
         if new_conc != self.conc and catheter_nl > 0 and (not self.old or end > self.old[-1][0]):
             if self.old and (self.old[-1][1] == self.conc or len(self.old) == 4):
                 self.old[-1] = [end, max(self.old[-1][1], self.conc)]  # the same drug, or merged: the stronger
+                if len(self.old) > 1 and self.old[-2][1] == self.old[-1][1]:
+                    del self.old[-2]  # merged into the strength of the one before: one drug with it
             else:
                 self.old.append([end, self.conc])
         self.conc = new_conc
