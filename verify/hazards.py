@@ -70,7 +70,7 @@ HAZARDS = (
      [_SIM + "test_full_occlusion_is_caught_held_backed_off_and_resumed[500-10000-0.16]"]),
     ("H7", "Over-delivery", "the drug held back by an occlusion flushes in when it clears",
      "the mechanism backs off the held-back volume at the alarm (bolus after clearing <= 2 uL)",
-     [("lib/pump/safety.py", "self.hw.stepper.step_reverse(occ.backoff_steps(self.nl_per_step))", "pass")],
+     [("lib/pump/safety.py", "self.hw.stepper.step_reverse(k)", "pass")],
      [_SIM + "test_full_occlusion_is_caught_held_backed_off_and_resumed[5000-10000-0.8]"]),
     ("H8", "Air / empty reservoir", "pumping on with an empty reservoir",
      "reservoir accounting: low (medium) and empty (high) alarms; at empty, programmed delivery stops",
@@ -284,6 +284,33 @@ HAZARDS = (
      "every alarm change interrupts the annunciator's pause: the highest alarm's pattern starts at once",
      [("lib/pump/app.py", "            self._annunciator.cancel()", "            pass")],
      [_APP + "test_a_high_alarm_sounds_at_once_while_a_low_one_sleeps_through_its_minute_long_pause"]),
+    ("H41", "Wrong concentration", "a refill with a new strength whose checkpoint is lost (a power cut between its "
+     "two saves, or that slot rotten): the boot paced the new drug as the old one, for good",
+     "a program store newer than the checkpoint with another strength is that refill: the reservoir holds the "
+     "program's drug, the catheter the old one (queued as the refill does), and the pump holds with STATE_LOST (the "
+     "volume filled is not known) until a clinician refills and confirms",
+     [("lib/pump/stored.py", "            self.refill_lost = True  # the reservoir holds the program's drug, not the "
+       "checkpoint's\n            conc = 0\n", "            pass\n")],
+     [_BOOT + "test_a_refill_whose_checkpoint_was_lost_never_paces_the_new_drug_as_the_old",
+      _BOOT + "test_a_refill_cut_between_its_two_saves_is_held_until_confirmed"]),
+    ("H42", "Wrong dose", "both slots of a store lost and a new record saved into one: the other's old record, "
+     "numbered higher, reads right again one day (a read error that passes) and outranks it (an old program runs)",
+     "a save after a load that found no valid record but a failed one writes the record into both slots",
+     [("lib/pump/store.py", "        if again:\n            self._write(payload)\n", "")],
+     ["host_tests/storage/test_store.py::test_a_store_whose_slots_were_all_lost_keeps_no_old_record_behind",
+      _BOOT + "test_an_old_program_reading_right_again_never_outranks_the_one_given_after_a_loss"]),
+    ("H43", "Over-delivery", "the occlusion back-off draws drug back into the pump while the catheter holds an older "
+     "drug: the queue kept those steps as moved, so the old drug ended early and its rest was paced as the next one",
+     "the back-off's steps move the catheter queue's tip back, into the drugs already out of it as far as the queue "
+     "remembers them (pump.catheter `back`); the dose plan is retimed when the tip's drug changes",
+     [("lib/pump/dosing.py", "                self._tip_back(now, safety.backed_off)\n", "")],
+     ["host_tests/dosing/test_stacked.py::test_the_occlusion_back_off_draws_the_catheter_tip_back"]),
+    ("H44", "Over-delivery", "a jammed mechanism during a change of strength: the steps the stall check needs (up to "
+     "12) were counted as moved, so the old, stronger drug ran out early in the pump's view and its last steps were "
+     "paced as the weaker one",
+     "steps the encoder did not see (beyond two steps' counts, for late edges) move the catheter queue's tip back",
+     [("lib/pump/safety.py", "self.unmoved = (unseen - cps) // cps if unseen > cps else 0", "self.unmoved = 0")],
+     ["host_tests/dosing/test_stacked.py::test_steps_a_jammed_mechanism_never_made_do_not_push_the_old_drug_out"]),
 )
 
 

@@ -1,6 +1,93 @@
 """Simulated board, the plant: the physical truth the firmware cannot see directly (the volume each step really moves,
-the drug left in the reservoir and in the catheter line, what reached the patient, the battery charge), and the one
-random generator every simulated part draws from (SimRng)."""
+the drug left in the reservoir and in the catheter line (Line), what reached the patient, the battery charge), and
+the one random generator every simulated part draws from (SimRng)."""
+
+
+class Line:
+    """What a catheter line holds, tip first: the strength (ug/mL) and volume (nL) of each drug in turn. `out_to`
+    moves the tip: the oldest drug leaves first and its mass is counted exactly (whole ng in `ng`, the pg below in
+    `pg`); a volume that flows back in and out again counts once (the tip follows the most that has ever left)."""
+
+    def __init__(self, conc_ug_per_ml, nl):
+        self.conc = [conc_ug_per_ml]  # from index `tip` on (grown only by a refill with a new strength)
+        self.nl = [nl]
+        self.tip = 0
+        self.out_nl = 0  # the most volume that has left the tip so far
+        self.ng = 0
+        self.pg = 0
+
+    @property
+    def mass_pg(self):
+        return self.ng * 1000 + self.pg
+
+    def push(self, nl, conc_ug_per_ml):
+        """`nl` of the reservoir's drug enters at the reservoir's end."""
+        last = len(self.nl) - 1
+        if self.conc[last] == conc_ug_per_ml:
+            self.nl[last] += nl
+        else:  # the first step after a refill with a new strength
+            self.conc.append(conc_ug_per_ml)
+            self.nl.append(nl)
+
+    def out_to(self, out_nl):
+        """The volume that has left the tip so far is `out_nl`: the oldest drug goes first."""
+        out = out_nl - self.out_nl
+        if out <= 0:
+            return
+        self.out_nl = out_nl
+        vols = self.nl
+        concs = self.conc
+        i = self.tip
+        last = len(vols) - 1
+        pg = self.pg
+        while out > vols[i] and i < last:
+            v = max(vols[i], 0)
+            pg += v * concs[i]
+            out -= v
+            vols[i] = 0
+            i += 1
+        vols[i] -= out  # below 0 only at the reservoir's end, when more left the tip than went in: owed
+        pg += out * concs[i]
+        self.tip = i
+        if pg >= 1000:
+            ng = pg // 1000
+            self.ng += ng
+            pg -= ng * 1000
+        self.pg = pg
+
+    def peek_pg(self, nl):
+        """The drug mass in the next `nl` to leave the tip (pg), the line unchanged (beyond it: the last drug's)."""
+        pg = 0
+        i = self.tip
+        last = len(self.nl) - 1
+        while nl > 0:
+            v = nl if i == last else min(max(self.nl[i], 0), nl)
+            pg += v * self.conc[i]
+            nl -= v
+            i += 1
+        return pg
+
+    def draw_back(self, nl):
+        """`nl` drawn back into the reservoir from the line's reservoir end (the occlusion back-off)."""
+        vols = self.nl
+        i = len(vols) - 1
+        while i > self.tip:
+            take = min(nl, max(vols[i], 0))
+            vols[i] -= take
+            nl -= take
+            if not nl:
+                return
+            i -= 1
+        vols[i] -= nl
+
+    def refilled(self, conc_ug_per_ml, first):
+        """A refill: `first` when the plant never held drug (the line was primed with this one); what has left the
+        tip is dropped (cold path)."""
+        if first:
+            self.conc = [conc_ug_per_ml if c == 0 else c for c in self.conc]
+        self.conc = self.conc[self.tip:]
+        self.nl = self.nl[self.tip:]
+        self.tip = 0
 
 
 class Plant:
@@ -12,20 +99,22 @@ class Plant:
     the drug mass that reached the patient (drug that flows back in with a CSF wave and out again counts once). A
     plant that never held drug has its line primed with its first fill's drug, as the firmware assumes. A refill
     empties the reservoir before the new drug goes in; what the occlusion back-off draws back leaves the line at
-    the reservoir's end."""
+    the reservoir's end.
+
+    `rigid` is the same line read as if it were rigid: its tip moves with the volume the mechanism moves (forward
+    minus the back-off), at once, so `pushed_pg` is the dose the mechanism drove out of the tip, without the few
+    hundred nL the line's compliance holds back and releases as the CSF pressure moves (verify/soak.py judges doses
+    by it)."""
 
     def __init__(self, nl_per_step=200, fill_ul=0, battery_mah=2000, step_uah=2, idle_ua=10, conc_ug_per_ml=0,
                  catheter_ul=0):
         self.nl_per_step = nl_per_step  # what one step really moves (calibration may differ)
         self.reservoir_nl = fill_ul * 1000
         self.conc_ug_per_ml = conc_ug_per_ml  # the reservoir's drug
-        self.line_conc = [conc_ug_per_ml]  # the line, tip first from index `_tip`: strength and volume (nL) of each
-        self.line_nl = [catheter_ul * 1000]  # drug in turn (grown only by a refill with a new strength)
-        self._tip = 0
-        self._out_nl = 0  # the most volume that has left the tip so far
+        self.line = Line(conc_ug_per_ml, catheter_ul * 1000)
+        self.rigid = Line(conc_ug_per_ml, catheter_ul * 1000)
+        self.pushed_nl = 0  # net volume the mechanism moved into the line
         self.delivered_nl = 0
-        self.delivered_ng = 0  # drug mass that left the tip (whole ng; the pg below in _pg)
-        self._pg = 0
         self.steps_forward = 0
         self.steps_reverse = 0
         self.jammed = False
@@ -41,12 +130,10 @@ class Plant:
             return  # a stalled mechanism: the coils pulse, nothing moves
         moved = min(n * self.nl_per_step, self.reservoir_nl)  # an empty reservoir pumps nothing
         self.reservoir_nl -= moved
-        last = len(self.line_nl) - 1
-        if self.line_conc[last] == self.conc_ug_per_ml:
-            self.line_nl[last] += moved
-        else:  # the first step after a refill with a new strength
-            self.line_conc.append(self.conc_ug_per_ml)
-            self.line_nl.append(moved)
+        self.line.push(moved, self.conc_ug_per_ml)
+        self.rigid.push(moved, self.conc_ug_per_ml)
+        self.pushed_nl += moved
+        self.rigid.out_to(self.pushed_nl)
         if self.hydraulics is None:
             self.reached(self.delivered_nl + moved)
         else:
@@ -55,34 +142,22 @@ class Plant:
     def reached(self, delivered_nl):
         """The volume that has left the catheter tip so far is `delivered_nl`: the line's oldest drug goes first."""
         self.delivered_nl = delivered_nl
-        out = delivered_nl - self._out_nl
-        if out <= 0:
-            return
-        self._out_nl = delivered_nl
-        vols = self.line_nl
-        concs = self.line_conc
-        i = self._tip
-        last = len(vols) - 1
-        pg = self._pg
-        while out > vols[i] and i < last:
-            v = max(vols[i], 0)
-            pg += v * concs[i]
-            out -= v
-            vols[i] = 0
-            i += 1
-        vols[i] -= out  # below 0 only at the reservoir's end, when more left the tip than went in: owed
-        pg += out * concs[i]
-        self._tip = i
-        if pg >= 1000:
-            ng = pg // 1000
-            self.delivered_ng += ng
-            pg -= ng * 1000
-        self._pg = pg
+        self.line.out_to(delivered_nl)
+
+    @property
+    def delivered_ng(self):
+        """Drug mass that left the tip, whole ng (the pg below in `line.pg`)."""
+        return self.line.ng
 
     @property
     def delivered_ug(self):
         """Drug mass that left the tip, ug."""
-        return self.delivered_ng / 1000 + self._pg / 1000000
+        return self.line.ng / 1000 + self.line.pg / 1000000
+
+    @property
+    def pushed_pg(self):
+        """Drug mass the mechanism drove out of the tip (the rigid line), pg."""
+        return self.rigid.mass_pg
 
     def reverse(self, n):
         """n steps backwards (the occlusion back-off); with hydraulics the volume returns to the reservoir."""
@@ -91,27 +166,19 @@ class Plant:
             back = n * self.nl_per_step
             self.hydraulics.withdraw_nl(back)
             self.reservoir_nl += back
-            vols = self.line_nl
-            i = len(vols) - 1
-            while i > self._tip:  # from the reservoir's end of the line
-                take = min(back, max(vols[i], 0))
-                vols[i] -= take
-                back -= take
-                if not back:
-                    return
-                i -= 1
-            vols[i] -= back
+            self.line.draw_back(back)
+            self.rigid.draw_back(back)
+            self.pushed_nl -= back
 
     def refill(self, fill_ul, conc_ug_per_ml=0):
         """A new fill; `conc_ug_per_ml` (0: the same drug) is its strength."""
         self.reservoir_nl = fill_ul * 1000
+        first = False
         if conc_ug_per_ml:
-            if not self.conc_ug_per_ml:  # never held drug: the line was primed with this one
-                self.line_conc = [conc_ug_per_ml if c == 0 else c for c in self.line_conc]
+            first = not self.conc_ug_per_ml  # never held drug: the line was primed with this one
             self.conc_ug_per_ml = conc_ug_per_ml
-        self.line_conc = self.line_conc[self._tip:]  # what has left the tip is dropped (cold path)
-        self.line_nl = self.line_nl[self._tip:]
-        self._tip = 0
+        self.line.refilled(self.conc_ug_per_ml, first)
+        self.rigid.refilled(self.conc_ug_per_ml, first)
 
 
 class SimRng:

@@ -3,7 +3,7 @@ carry into the next segment, merged (at the stronger strength) when full, kept a
 saved and restored, and the weakest drug a dose reaches; volumes at the edge of the boards' small ints.
 """
 
-from pump.catheter import SLOTS, Catheter
+from pump.catheter import MEMORY_NL, SLOTS, Catheter
 from support import small_int_limit
 
 RUNS_ON_MICROPYTHON = True  # also run on MicroPython, unix and webassembly (host_tests/README.md)
@@ -79,6 +79,23 @@ def test_a_full_queue_merges_the_new_segment_with_the_newest_at_the_stronger_str
     assert min(strengths[3:]) < c.segments()[-1][1] == max(strengths[3:])
     merged = _queue((100, 1000), (100, 2000), (100, 3000), (100, 4000), (100, 500), (100, 8000))
     assert merged.segments() == [(100, 1000), (100, 2000), (100, 3000), (300, 8000)] and merged.merges == 2
+
+
+def test_a_merge_that_gives_the_newest_the_strength_of_the_one_before_makes_them_one_as_a_restore_does():
+    # 25 000 at the tip, then 5 000, 20 000, 15 000; a fifth drug (20 000) merges with the 15 000 as 20 000, the
+    # strength of the segment before: one drug, so that a reset (restore from segments()) leaves the queue as it was
+    c = _queue((8000, 25000), (7800, 5000), (20600, 20000), (39000, 15000))
+    c.moved(200)
+    c.refilled(c.old_nl + 1200, 20000)
+    assert c.segments() == [(7800, 25000), (7800, 5000), (60800, 20000)] and c.merges == 1
+    assert c.n == 3 and c.old_nl == 76400
+    assert c.segments() == _queue(*c.segments()).segments()
+    # the slot is free again: the next drug (25 000) keeps its own strength instead of merging
+    c.refilled(c.old_nl + 72600, 25000)
+    assert c.segments() == [(7800, 25000), (7800, 5000), (60800, 20000), (72600, 25000)] and c.merges == 1
+    while c.n:
+        c.moved(200)
+    assert c.old_nl == 0
 
 
 def test_a_merge_into_a_partly_drained_tip_keeps_what_is_left_of_it():
@@ -163,3 +180,60 @@ def test_volumes_at_the_edge_of_small_ints_stay_small_ints():
     limit = small_int_limit()
     for value in (c.old_nl, c.used_nl) + tuple(v for seg in c.segments() for v in seg):
         assert limit is None or -limit < value < limit
+
+
+def test_back_moves_the_tip_back_into_the_drugs_already_out_of_it():
+    # the occlusion back-off draws back volume that had left the tip; steps the mechanism never made moved nothing:
+    # either way the tip goes back, into the drug it had passed when that one is remembered
+    c = _queue((500, 20000), (300, 5000), (1000, 10000))
+    c.moved(400)
+    assert not c.back(300) and c.segments() == [(400, 20000), (300, 5000), (1000, 10000)] and c.old_nl == 1700
+    assert c.moved(600)  # past the first: 200 nL of the second out
+    assert c.back(350)  # 200 of the second, then 150 of the first again
+    assert c.segments() == [(150, 20000), (300, 5000), (1000, 10000)] and c.old_nl == 1450 and c.tip_conc(1) == 20000
+    assert c.moved(1450)  # all out: the reservoir's drug at the tip
+    assert (c.n, c.old_nl, c.tip_conc(3)) == (0, 0, 3)
+    assert c.back(250)  # the last one is remembered too
+    assert c.segments() == [(250, 10000)] and c.tip_conc(3) == 10000
+    assert not c.back(0) and c.segments() == [(250, 10000)]
+
+
+def test_back_beyond_what_is_remembered_grows_the_tip_drug():
+    c = _queue((500, 20000), (300, 5000))  # restored: nothing behind the tip is remembered
+    assert not c.back(100) and c.segments() == [(600, 20000), (300, 5000)] and c.old_nl == 900
+    c = Catheter()
+    assert not c.back(100) and c.n == 0 and c.old_nl == 0  # nothing old at all: the reservoir's drug goes back
+    c = _queue((200, 20000), (200, 5000), (1000, 10000))  # slots 0, 1, 2
+    c.moved(500)  # two out of the tip, remembered in slots 0 and 1
+    assert (c.n, c.behind) == (1, 2)
+    c.refilled(1200, 2500)  # into slot 3: both still remembered
+    assert (c.n, c.behind) == (2, 2)
+    c.moved(200)
+    c.refilled(1200, 15000)  # into slot 0: the first drug is forgotten
+    assert (c.n, c.behind) == (3, 1)
+    assert c.back(300 + 200 + 50)  # the tip's 300 nL out, the second drug's 200, then 50 more
+    assert c.segments() == [(250, 5000), (1000, 10000), (300, 2500), (200, 15000)] and c.old_nl == 1750
+    c.moved(2000)
+    c.refilled(1200, 20000)  # the reservoir's drug reached the tip: a refill now forgets what went before
+    assert (c.n, c.behind) == (1, 0) and not c.back(100) and c.segments() == [(1300, 20000)]
+
+
+def test_the_reservoir_drug_after_the_last_old_one_is_counted_for_a_while():
+    c = _queue((300, 20000))
+    c.moved(200)
+    assert c.moved(200)  # 100 nL of the reservoir's drug out after it
+    assert (c.n, c.behind, c.used_nl) == (0, 1, 100)
+    assert not c.moved(MEMORY_NL - 100) and c.behind == 1  # counted up to MEMORY_NL
+    assert c.back(MEMORY_NL + 50) and c.segments() == [(50, 20000)]
+    c.moved(50)
+    c.moved(MEMORY_NL + 1)  # beyond: forgotten
+    assert (c.n, c.behind, c.used_nl) == (0, 0, 0) and not c.back(100) and c.n == 0
+
+
+def test_keep_and_undo_bring_back_what_is_remembered_behind_the_tip():
+    c = _queue((500, 20000), (300, 5000), (1000, 10000))
+    c.moved(600)
+    c.keep()
+    c.moved(500)  # the second drug passed too
+    c.undo()
+    assert c.back(200) and c.segments() == [(100, 20000), (300, 5000), (1000, 10000)]

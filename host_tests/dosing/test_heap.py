@@ -142,13 +142,14 @@ def test_steps_through_a_stacked_catheter_queue_allocate_nothing():
             i += 1
         catheter.undo()
         i = 0
-        while i < 10:
+        while i < 12:  # past the last end the reservoir's drug is counted (for back())
             if catheter.moved(200):
                 ends[0] += 1
             i += 1
     finally:
         mp.heap_unlock()
     assert ends[0] == 8 and catheter.n == 0 and catheter.old_nl == 0
+    assert catheter.behind == 4 and catheter.used_nl == 12 * 200 - 1700
 
 
 def test_simulated_clock_and_encoder_read_without_allocating_across_the_wrap():

@@ -12,8 +12,7 @@ from pump.checkpoint import Counters, pack, unpack
 from pump.errors import E_CORRUPT, PumpError
 from pump.overdelivery import allowed_steps
 from pump.store import Store
-
-
+from board.sim.hydraulics import Hydraulics
 from support import raises
 from support.plan import DAY_MS, HOUR_MS
 from support.rig import PB, Rig, break_dose_engine, rx
@@ -238,3 +237,71 @@ def test_a_pump_restores_a_bridge_saved_before_the_queue():
     Store(rig.storage, "state", 1).save(v1)
     pump = rig.boot()
     assert pump.plan.catheter.segments() == [first] and pump.plan.tip_conc() == 20000
+
+
+# ---- steps that moved no drug out of the catheter (found by the soak) ----
+
+
+def _old_ahead(plant, conc):
+    """The volume the mechanism must still move before the drug at `conc` has all left the plant's line: what the
+    line holds of it, plus what the line is short of (a back-off drew it back: the next steps fill that first)."""
+    line = plant.rigid
+    held = sum(nl for c, nl in zip(line.conc[line.tip :], line.nl[line.tip :]) if c == conc and nl > 0)
+    return held + line.out_nl - plant.pushed_nl
+
+
+def _jammed_during_a_bridge(dose_ug=4000):
+    """10 mg/mL in the catheter, refilled with 5: two hours later the mechanism jams until the stall holds dosing;
+    then it is freed and a clinician resumes."""
+    rig = Rig(fill_ul=20000, prescription=rx(dose_ug))
+    rig.hw.stall = None  # the encoder alone: it sees a jam within 12 steps (the DIAG input at the first)
+    rig.run(HOUR_MS)
+    rig.refill(30000, 5000)
+    rig.run(2 * HOUR_MS)
+    rig.plant.jammed = True
+    before = rig.plant.steps_forward
+    rig.run(2 * HOUR_MS)
+    pump = rig.pump
+    assert pump.safety.holding == 1 << (al.A_MOTOR_STALL - 1)
+    rig.plant.jammed = False
+    assert pump.resume_after_alarm(now=rig.now) == 0
+    return rig, rig.plant.steps_forward - before
+
+
+def test_steps_a_jammed_mechanism_never_made_do_not_push_the_old_drug_out():
+    # soak, seed 2: the queue counted the steps the stall check needs (up to 12) as moved, so the old, stronger drug
+    # ran out early in the pump's view and its last steps went at the weaker drug's volume rate (twice the dose here)
+    rig, jammed = _jammed_during_a_bridge()
+    assert 4 <= jammed <= 12
+    pump = rig.pump
+    # within a step: the encoder's last edge may come late, so one step unseen is not taken back
+    assert 0 <= _old_ahead(rig.plant, 10000) - pump.plan.catheter.old_nl <= _NL
+    m0 = rig.plant.pushed_pg
+    rig.run(DAY_MS)
+    assert abs(rig.plant.pushed_pg - m0 - 4000 * 10**6) <= _NL * 10000  # the program's dose within a step
+    rig.boot()  # the queue as the line holds it is checkpointed
+    assert rig.pump.plan.catheter.segments() == pump.plan.catheter.segments()
+
+
+def test_the_occlusion_back_off_draws_the_catheter_tip_back():
+    # the steps into an occluded line moved the queue, the back-off drew their volume back into the pump, and the
+    # queue kept them as moved: the old drug ended early by the back-off's volume
+    rig = Rig()
+    Hydraulics(rig.clock, postures_per_day=0, resp_kpa=0, cardiac_kpa=0).attach(rig.plant)
+    pump = rig.boot()
+    pump.refill(20000, 20000)
+    rig.plant.refill(20000, 20000)
+    pump.program(rx(12000, conc=20000))  # 0.6 mL/day at 20 mg/mL; refilled with 5 mg/mL a little later
+    rig.run(HOUR_MS)
+    rig.refill(30000, 5000)
+    rig.run(HOUR_MS // 4)
+    rig.plant.hydraulics.occlude()
+    rig.run(HOUR_MS)
+    assert pump.safety.holding == 1 << (al.A_OCCLUSION - 1) and rig.plant.steps_reverse > 0
+    assert pump.plan.catheter.old_nl == _old_ahead(rig.plant, 20000)
+    rig.plant.hydraulics.clear()
+    rig.run(HOUR_MS)
+    assert pump.resume_after_alarm(now=rig.now) == 0
+    m0 = rig.plant.pushed_pg
+    rig.run(DAY_MS)
+    assert rig.plant.pushed_pg - m0 <= 12000 * 10**6 + _NL * 20000  # (less: the back-off's volume is refilled)

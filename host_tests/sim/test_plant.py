@@ -25,16 +25,16 @@ def test_a_primed_line_delivers_its_first_drug_then_each_refill_in_turn():
     assert plant.delivered_ng == 33000  # 200 nL of the second drug
     plant.forward(2)
     assert plant.delivered_ng == 36000  # its last 200 nL, then 200 of the third
-    assert plant.line_conc[plant._tip :] == [10000] and plant.line_nl[plant._tip :] == [1000]
+    assert plant.line.conc[plant.line.tip :] == [10000] and plant.line.nl[plant.line.tip :] == [1000]
 
 
 def test_mass_below_one_ng_is_kept_exactly():
     plant = Plant(nl_per_step=1, conc_ug_per_ml=7, fill_ul=2)  # 7 pg per nL
     for _ in range(1000):
         plant.forward(1)
-    assert plant.delivered_ng == 7 and plant._pg == 0 and plant.delivered_ug == 0.007
+    assert plant.delivered_ng == 7 and plant.line.pg == 0 and plant.delivered_ug == 0.007
     plant.forward(1)
-    assert plant.delivered_ng == 7 and plant._pg == 7 and abs(plant.delivered_ug - 0.007007) < 1e-12
+    assert plant.delivered_ng == 7 and plant.line.pg == 7 and abs(plant.delivered_ug - 0.007007) < 1e-12
 
 
 def test_an_empty_reservoir_or_a_jam_moves_no_drug():
@@ -64,7 +64,7 @@ def test_with_hydraulics_the_tip_follows_the_volume_delivered_and_a_backflow_cou
     # the line held 150 uL of the first drug: the mass is the first 150 uL at 10 ug/uL, the rest at 20, for the
     # most that has ever left the tip (CSF waves push some back now and then; it leaves again without counting twice)
     expected_pg = 150000 * 10000 + (highest - 150000) * 20000
-    assert plant.delivered_ng == expected_pg // 1000 and plant._pg == expected_pg % 1000
+    assert plant.delivered_ng == expected_pg // 1000 and plant.line.pg == expected_pg % 1000
 
 
 def test_the_back_off_draws_back_from_the_reservoir_end_of_the_line():
@@ -74,6 +74,41 @@ def test_the_back_off_draws_back_from_the_reservoir_end_of_the_line():
     hyd.occlude()
     plant.refill(1000, 20000)
     plant.forward(2)  # held in the compliance: 400 nL of the new drug behind the 1 uL of the old one
-    assert plant.delivered_nl == 0 and plant.line_nl[plant._tip :] == [1000, 400]
+    assert plant.delivered_nl == 0 and plant.line.nl[plant.line.tip :] == [1000, 400]
     plant.reverse(3)  # 600 nL back: the new drug's 400, then 200 of the old one
-    assert plant.line_nl[plant._tip :] == [800, 0] and plant.reservoir_nl == 1000000 - 400 + 600
+    assert plant.line.nl[plant.line.tip :] == [800, 0] and plant.reservoir_nl == 1000000 - 400 + 600
+
+
+def test_the_rigid_reading_counts_the_pushed_volume_at_once_and_a_back_off_once():
+    clock = VirtualClock()
+    plant = Plant(nl_per_step=200, fill_ul=1000, conc_ug_per_ml=10000, catheter_ul=1)
+    hyd = Hydraulics(clock, postures_per_day=0, resp_kpa=0, cardiac_kpa=0).attach(plant)
+    hyd.occlude()
+    plant.refill(1000, 20000)
+    plant.forward(7)  # 1.4 uL into a blocked line: nothing left the real tip, the rigid one moved it all
+    assert plant.delivered_ng == 0
+    assert plant.pushed_pg == 1000 * 10000 + 400 * 20000 and plant.pushed_nl == 1400
+    plant.reverse(3)  # backed off: the rigid tip keeps what it counted
+    assert plant.pushed_nl == 800 and plant.pushed_pg == 1000 * 10000 + 400 * 20000
+    plant.forward(3)  # pushed again: counted once
+    assert plant.pushed_pg == 1000 * 10000 + 400 * 20000
+    plant.forward(1)
+    assert plant.pushed_pg == 1000 * 10000 + 600 * 20000
+    hyd.clear()
+    clock.t_ms += 60000
+    hyd.advance()  # the real tip catches up with the same drugs, in the same order
+    out = plant.delivered_nl
+    assert out > 1000 and plant.line.mass_pg == 1000 * 10000 + (out - 1000) * 20000
+
+
+def test_peek_reads_the_next_drugs_out_of_the_tip_without_moving_them():
+    plant = Plant(nl_per_step=200, catheter_ul=1)
+    plant.refill(100, 20000)
+    plant.forward(2)  # the line still holds 1000 nL of the first drug
+    plant.refill(100, 5000)
+    plant.forward(1)  # 200 nL of it out, 200 nL of the second drug in behind the first drug's last 800
+    before = plant.rigid.mass_pg
+    assert plant.rigid.peek_pg(300) == 300 * 20000
+    assert plant.rigid.peek_pg(1000) == 800 * 20000 + 200 * 5000
+    assert plant.rigid.peek_pg(1500) == 800 * 20000 + 700 * 5000  # beyond the line: the reservoir's drug
+    assert plant.rigid.mass_pg == before and plant.line.peek_pg(1500) == plant.rigid.peek_pg(1500)

@@ -124,6 +124,37 @@ def test_stacked_changes_with_a_calibration_error_and_resets_stay_within_a_step_
     assert abs(res["delivered_ug"] / res["programmed_ug"] - 1.05) < 0.01
 
 
+def test_a_merge_into_the_strength_before_it_survives_back_offs_a_corrupt_store_and_a_reset():
+    # Found by the ten-year soak (seed 1): five stacked refills, the fifth merging the 15 000 drug with the 20 000
+    # behind it as 20 000, the strength of the segment before; a reset read the queue back with those two as one
+    # drug, so the next refill took a slot of its own in the pump and merged in the reference: 75 steps apart
+    def refill(at_h, conc):
+        return {"at_h": at_h, "type": "refill", "fill_ul": 20000, "concentration_ug_per_ml": conc}
+
+    events = [refill(2, 5000), refill(4, 20000), refill(6, 15000), refill(8, 20000), refill(9, 25000),
+              {"at_h": 9.5, "type": "occlusion"}, {"at_h": 11, "type": "occlusion_clear"},
+              {"at_h": 11.5, "type": "resume_alarm"},
+              {"at_h": 12, "type": "flash_corrupt", "store": "log", "slot": "a"}, {"at_h": 12.01, "type": "reset"},
+              refill(13, 5000)]
+    sim = Simulation(Scenario(scenario(
+        drug={"name": "morphine", "concentration_ug_per_ml": 25000},
+        therapy={"mode": "constant", "dose_ug_per_day": 3000},
+        plant={"compliance_ul_per_kpa": 0.16, "catheter_resistance_kpa_s_per_ul": 0.32, "sensor_noise_kpa": 0.05},
+        events=events)))
+    sim.advance(12 * 3600000)
+    queue = sim.pump.plan.catheter.segments()
+    assert [conc for _nl, conc in queue] == [25000, 5000, 20000] and sim.pump.plan.catheter.merges == 1
+    sim.advance(int(12.02 * 3600000))
+    assert sim.pump.plan.catheter.segments() == queue  # the reset read back the queue it had
+    sim.advance(int(13.01 * 3600000))
+    assert [conc for _nl, conc in sim.pump.plan.catheter.segments()] == [25000, 5000, 20000, 25000]
+    sim.advance(sim.end_ms)
+    res = sim.finish()
+    assert [c["ok"] for c in res["commands"]].count(False) == 0 and res["occlusions"][0]["alarm_h"] is not None
+    assert sim.plant.steps_forward * sim.plant.nl_per_step > sim.plant.pushed_nl  # the back-off drew drug back
+    assert res["max_error_steps"] <= 1
+
+
 def test_empty_reservoir_stops_delivery_and_raises_low_then_empty():
     res = run(scenario(days=10, fill_ul=4000))
     assert [a["name"] for a in res["alarms"]] == ["RESERVOIR_LOW", "RESERVOIR_EMPTY"]

@@ -389,3 +389,78 @@ def test_a_new_pumps_first_saves_cut_by_a_power_failure_are_no_loss():
             assert not pump.safety.holding and al.A_STORE_CORRUPT not in _active(pump), (n, _active(pump))
             n += 1
         assert n > 20
+
+
+# ---- a refill with a new strength whose checkpoint was lost (found by the soak) ----
+
+
+def _refilled_then_newest_state_rotten(conc):
+    """4 mg/day at 10 mg/mL, refilled with `conc`; then bit rot in the newest state slot, the refill's checkpoint."""
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    rig.run(HOUR_MS)
+    rig.refill(30000, conc)
+    newest = "state.a" if rig.pump._state_store._newest == 0 else "state.b"
+    rig.storage.corrupt(newest, 20)
+    return rig
+
+
+def test_a_refill_whose_checkpoint_was_lost_never_paces_the_new_drug_as_the_old():
+    # the refill saved the program at its new strength, then its checkpoint; with that checkpoint lost the boot took
+    # the older one's drug for the reservoir's: 10 -> 5 mg/mL ran at half the dose for good (a medium alarm only),
+    # 10 -> 20 mg/mL at twice the volume rate until the over-delivery monitor held, again after every resume
+    for conc in (5000, 20000):
+        rig = _refilled_then_newest_state_rotten(conc)
+        pump = rig.boot()
+        assert pump.therapy.conc_ug_per_ml == conc and pump.plan.conc_ug_per_ml == conc, conc
+        assert pump.plan.catheter.segments() == [(150000, 10000)], conc  # the catheter's drug goes first, as refilled
+        assert _held(pump, al.A_STATE_LOST) and _stepping(rig) == 0, conc  # the volume filled is not known
+        rig.boot()
+        assert _held(rig.pump, al.A_STATE_LOST) and rig.pump.plan.catheter.segments() == [(150000, 10000)], conc
+        rig.refill(30000, conc)  # the clinician refills and confirms
+        pump = rig.pump
+        assert pump.resume_after_alarm(now=rig.now) == 0 and pump.reservoir.remaining_nl == 30000000, conc
+        assert _stepping(rig, 9 * HOUR_MS) == 750, conc  # 4 mg/day of the old drug: 2000 steps a day, 150 uL
+        assert _stepping(rig, 12 * HOUR_MS) == 4000 * 1000 // conc * 12 // 24 * 1000 // 200, conc  # then the new
+
+
+def test_a_refill_cut_between_its_two_saves_is_held_until_confirmed():
+    # the same at a power cut between saving the program and the checkpoint: the reservoir holds the new drug (it
+    # was filled before the command), in a volume the pump does not know
+    rig = Rig(fill_ul=20000, prescription=rx(4000))
+    rig.run(HOUR_MS)
+    base = rig.storage.clone()
+    for n in range(4000):
+        rig = Rig(storage=base.clone())
+        rig.storage.cut_after(n)
+        try:
+            rig.pump.refill(30000, 5000, now=rig.now)
+            break
+        except PowerCut:
+            pass
+        rig.storage.power_on()
+        pump = rig.boot()
+        if pump.therapy.conc_ug_per_ml == 5000:  # the program was saved at the new strength
+            assert pump.plan.conc_ug_per_ml == 5000 and pump.plan.catheter.segments() == [(150000, 10000)], n
+            done = pump.reservoir.fill_nl == 30000000  # (the cut came after the checkpoint too)
+            assert _held(pump, al.A_STATE_LOST) != done and pump.plan.running == done, n
+        else:
+            assert pump.plan.conc_ug_per_ml == 10000 and not pump.safety.holding and pump.plan.running, n
+    else:
+        raise AssertionError("the refill never completed")
+
+
+def test_an_old_program_reading_right_again_never_outranks_the_one_given_after_a_loss():
+    # found by the soak: both program slots lost, the clinician programs 6 mg/day into one of them; the other slot's
+    # old 4 mg/day record, with the higher number, read right again (a read error that passed) and the boot ran it
+    rig = _two_programs()
+    for name in ("prog.a", "prog.b"):
+        rig.storage.corrupt(name, 40)
+    pump = rig.boot()
+    assert pump.therapy is None and _held(pump, al.A_PROGRAM_FALLBACK)
+    pump.program(rx(6000), now=rig.now)
+    rig.run(HOUR_MS)
+    for name in ("prog.a", "prog.b"):
+        rig.storage.corrupt(name, 40)  # the same bit: what the slot held before reads right again
+        pump = rig.boot()
+        assert pump.therapy.daily[0][1] == 6000000, name
+        rig.storage.corrupt(name, 40)

@@ -382,3 +382,29 @@ def test_a_torn_slot_is_told_from_a_rotten_one():
     st.blobs["state.b"] = bytearray(full[:7])
     s = Store(st)  # both torn: no power cut does that (a save never writes the newest slot)
     assert s.load() is None and (s.corrupt_slots, s.torn_slots, s.rotten_slots) == (2, 0, 2)
+
+
+def test_a_store_whose_slots_were_all_lost_keeps_no_old_record_behind():
+    # found by the soak: both program slots rotten, the clinician's new program saved into one of them; when the
+    # other read right again (a read error that passed), its old record's higher number outranked the new one and
+    # the boot ran the old program
+    st = _saved(b"old-1", b"old-2", b"old-3")
+    for name in ("state.a", "state.b"):
+        st.corrupt(name, 12)
+    s = Store(st)
+    assert s.load() is None and s.rotten_slots == 2
+    s.save(b"new")
+    assert Store(st).load() == b"new"
+    for name in ("state.a", "state.b"):
+        st.corrupt(name, 12)  # the same bits again: whatever either slot held before reads right once more
+        assert Store(st).load() in (b"new", None), name
+        st.corrupt(name, 12)
+    st = _saved(b"old-1")
+    st.blobs["state.b"] = bytearray(b"foreign")  # a slot never written by a store, and one rotten
+    st.corrupt("state.a", 12)
+    s = Store(st)
+    s.save(b"new")
+    t = Store(st)
+    assert s.writes == 2 and t.load() == b"new" and t.seq == 2 and t.failed_slots == 0
+    s.save(b"newer")
+    assert s.writes == 3  # from then on, one slot at a time

@@ -88,13 +88,16 @@ class Pump(Dosing):
             safety.latch(A_WATCHDOG_RESET, now)
         if s.rotten or log_rotten:
             safety.latch(A_STORE_CORRUPT, now)
-        if s.state == STATE_LOST:  # reservoir, holds and the user's suspend unknown: held until confirmed
+        if s.state == STATE_LOST or s.refill_lost:  # reservoir (holds, suspend) unknown: held until confirmed
             safety.hold(A_STATE_LOST, now)
         if s.fallback:  # not the program last applied (or none readable): held until confirmed or reprogrammed
             safety.hold(A_PROGRAM_FALLBACK, now)
         self._library_alarm(now)
         self._apply_cap(now)
         plan.set_therapy(now, self.therapy, c.conc_ug_per_ml, self._may_run())
+        if s.refill_lost and self.therapy is not None:  # a refill with a new strength whose checkpoint was lost:
+            # the drugs as the refill left them (refill_lost comes with a stored program: the guard is for the types)
+            plan.refill(now, self.therapy.conc_ug_per_ml, self.cfg.catheter_volume_ul * 1000)
         self._program_limits(now)  # a program saved after the windows' checkpoint phases in over a window
         if s.counters is not None:
             self._account_gap(wall_ms - saved_wall_ms)

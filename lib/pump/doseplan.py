@@ -161,7 +161,7 @@ class DosePlan:
                 at = timer.deadline
                 timer.stepped()
                 n += 1
-                if (self.prime_nl_left or catheter.n) and self._volume_step(at):
+                if (self.prime_nl_left or catheter.n or catheter.behind) and self._volume_step(at):
                     break  # the tip's drug changed: let the caller re-bound over-delivery before counting further
             elif ticks_diff(now, self.boundary) >= 0:
                 day = self.cal.day

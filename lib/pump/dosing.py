@@ -90,7 +90,8 @@ class Dosing:
         plan = self.plan
         catheter = plan.catheter
         old_drug = catheter.n
-        if old_drug:
+        moving = old_drug or catheter.behind  # the queue follows the steps (pump.catheter)
+        if moving:
             catheter.keep()
         n = plan.take_due(now, self._max_steps)
         if n:
@@ -98,19 +99,31 @@ class Dosing:
             if not safety.before_burst(now):
                 # the steps just taken are not delivered: never more than programmed; nor do they push the
                 # catheter's old drugs out (the hold retimes the plan, priming is cancelled with it)
-                if old_drug:
+                if moving:
                     catheter.undo()
+                self._tip_back(now, safety.backed_off)
                 self._hold(now)
                 return
             self._step(n)
             self._account(now, n)
             safety.stepped(now, n)
+            if safety.unmoved:
+                self._tip_back(now, safety.unmoved)
             if safety.holding:
                 self._hold(now)
-            if old_drug and self._dirty:
+            if (old_drug or catheter.n) and self._dirty:
                 # the queue's progress decides which drug is at the catheter tip: saved with every burst, or a reset
                 # would push the next drug at the old one's volume rate for the steps since the last checkpoint
                 self.checkpoint(now)
+
+    def _tip_back(self, now, steps):
+        """`steps` moved no drug out of the catheter after all (drawn back by the occlusion back-off, or not made by
+        the mechanism): the queue's tip goes back with them, or it would end an old drug early and pace the rest of
+        it as the next one."""
+        if steps:
+            if self.plan.catheter.back(steps * self.nl_per_step):
+                self.plan.retime(now)  # the drug at the tip changed (tick() bounds over-delivery for it)
+            self._dirty = True
 
     def _sample(self, now):
         state = self.reservoir.state

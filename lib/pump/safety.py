@@ -66,6 +66,12 @@ class Safety:
         if encoder is not None or self._diag is not None:
             self.stall = StallCheck(encoder.counts_per_step if encoder is not None else 1)
         self._encoder_last = encoder.count() if encoder is not None else 0
+        # steps that moved no drug out of the catheter after all, for the dosing's catheter queue: drawn back by the
+        # occlusion back-off (the last before_burst), or commanded but not seen by the encoder (the last burst; up to
+        # two steps' counts are left in `_unseen` in case their edges come late)
+        self.backed_off = 0
+        self.unmoved = 0
+        self._unseen = 0
         self.last_p = 0
         self.battery_mv = 0  # the last hourly battery reading (0: none yet), for telemetry
         if not self.occlusion.available:
@@ -109,6 +115,7 @@ class Safety:
     def before_burst(self, now):
         """Read the pressure just before a burst and judge it: a sensor fault holds dosing; an occlusion raises its
         alarm and steps the motor back by the trapped volume (the back-off). False when dosing must stop now."""
+        self.backed_off = 0
         pressure = self.hw.pressure
         check = self.pressure_check
         if pressure is None or check is None:
@@ -121,7 +128,8 @@ class Safety:
         occ.before_step(p, now)
         if occ.state == OCCLUDED:
             self._raise(al.A_OCCLUSION, now)
-            self.hw.stepper.step_reverse(occ.backoff_steps(self.nl_per_step))
+            k = self.backed_off = occ.backoff_steps(self.nl_per_step)
+            self.hw.stepper.step_reverse(k)
             return False
         return not self.holding
 
@@ -142,8 +150,16 @@ class Safety:
             encoder = self._encoder
             if encoder is not None:
                 count = encoder.count()
-                stall.steps(n, (count - self._encoder_last) & 0x3FFFFFFF)
+                seen = (count - self._encoder_last) & 0x3FFFFFFF
+                stall.steps(n, seen)
                 self._encoder_last = count
+                # in counts, so a step's edges split across two bursts are not lost to rounding
+                cps = stall.counts_per_step
+                unseen = self._unseen + n * cps - seen
+                if unseen < 0:
+                    unseen = 0  # (edges of earlier steps, or of the back-off's)
+                self.unmoved = (unseen - cps) // cps if unseen > cps else 0
+                self._unseen = unseen - self.unmoved * cps
             if self._diag is not None and self._diag.triggered():
                 stall.diag()
             if stall.stalled:

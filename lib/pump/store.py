@@ -27,7 +27,9 @@ the newest record, so two torn slots are no power cut and count as none), `other
 `save` writes the slot that does NOT hold the newest valid record, so a power cut at any byte of a save leaves the
 newest valid record untouched: the next `load` returns either the old payload or the new one. Sequence numbers are
 compared by serial-number arithmetic (a is newer than b when (a - b) mod 2**32 is in 1 .. 2**31 - 1), so the u32 wrap
-is handled; besides, at one save per second the counter would wrap only after 136 years.
+is handled; besides, at one save per second the counter would wrap only after 136 years. After a load that found no
+valid record but a slot failing its check, the next save writes both slots (seq+1, then seq+2): numbering restarts
+there, and an old record left in the other slot could read right again one day and outrank the new one.
 """
 
 import struct
@@ -137,12 +139,21 @@ class Store:
         return result
 
     def save(self, payload):
-        """Write payload as record seq+1 into the slot not holding the newest valid record."""
+        """Write payload as record seq+1 into the slot not holding the newest valid record. When no slot held a
+        valid record but some held one that failed its check (rotten, foreign, refused), it goes into both, one after
+        the other: a record left behind could read right again one day (a read error that passes) and outrank the
+        new one by its number. (A torn slot cannot, nor a record of a version this firmware never reads.)"""
+        if not self._loaded:
+            self.load()  # must know which slot holds the newest record before writing either
+        again = self._newest < 0 and self.corrupt_slots - self.torn_slots + self.invalid_slots > 0
+        self._write(payload)
+        if again:
+            self._write(payload)
+
+    def _write(self, payload):
         n = len(payload)
         if n > self._max:
             raise PumpError(E_RANGE, "payload")
-        if not self._loaded:
-            self.load()  # must know which slot holds the newest record before writing either
         slot = 1 - self._newest if self._newest >= 0 else 0
         seq = (self.seq + 1) & 0xFFFFFFFF
         buf = self._buf

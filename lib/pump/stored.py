@@ -7,8 +7,11 @@ CRC, and the other slot is tried); the verdicts say what the pump may trust and 
   the user's suspend are unknown; the pump holds dosing with an alarm until a clinician confirms).
 - program: the one applied last, or a FALLBACK (the program store is older than the program the last checkpoint
   says was applied, none of its records reads, or it cannot run on the drug the reservoir holds): held with a
-  high-priority alarm. A program store *newer* than the checkpoint is a command cut by a power failure between
-  saving the program and the checkpoint after it: never acknowledged, not a fallback.
+  high-priority alarm. A program store *newer* than the checkpoint is a command whose checkpoint was lost (a power
+  cut between saving the program and the checkpoint after it, or that checkpoint's slot rotten): not a fallback.
+  When its strength differs from the checkpoint's drug it was a refill with a new strength (a program command
+  keeps the reservoir's strength): `refill_lost`, the reservoir holds the program's drug in a volume not known and
+  the catheter the checkpoint's (the pump holds until a clinician confirms, as for a lost state).
 - unchecked: the drug library is missing, or it rejects the stored program (limits tightened, drug removed): the
   program validated when it was programmed keeps running, its structure checked again, with a medium alarm.
 
@@ -40,15 +43,23 @@ def _program_doc(payload, version):
     return doc
 
 
+def _conc(doc):
+    """The strength a stored prescription names (None when it names none: the parse refuses it then)."""
+    drug = doc.get("drug")
+    return drug.get("concentration_ug_per_ml") if type(drug) is dict else None
+
+
 class Stored:
     """The verdicts on the stores (module docstring). `counters` (a Counters, or None unless state is OK),
-    `therapy` (or None), `fallback`, `unchecked` (the library check's error code, 0 when it passed), `rotten`
-    (a slot failed a check no power cut explains), `events` [(code, a, b)] to log before the BOOT event."""
+    `therapy` (or None), `fallback`, `refill_lost`, `unchecked` (the library check's error code, 0 when it
+    passed), `rotten` (a slot failed a check no power cut explains), `events` [(code, a, b)] to log before the BOOT
+    event."""
 
     def __init__(self, state_store, prog_store, library, nl_per_step):
         self.events = []
         self.rotten = False
         self.fallback = False
+        self.refill_lost = False
         self.unchecked = 0
         self.therapy = None
         c = self.counters = state_store.load(unpack)
@@ -68,9 +79,14 @@ class Stored:
             return
         if applied is not None and newer(applied, prog_store.seq):
             self.fallback = True  # its newer slot was lost: an older prescription than the one applied
-        self.therapy = self._therapy(doc, library, nl_per_step, c.conc_ug_per_ml if c is not None else 0)
+        conc = c.conc_ug_per_ml if c is not None else 0
+        if applied is not None and conc and newer(prog_store.seq, applied) and _conc(doc) != conc:
+            self.refill_lost = True  # the reservoir holds the program's drug, not the checkpoint's
+            conc = 0
+        self.therapy = self._therapy(doc, library, nl_per_step, conc)
         if self.therapy is None:
             self.fallback = True
+            self.refill_lost = False
 
     def _judged(self, store, which):
         if store.failed_slots:

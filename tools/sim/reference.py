@@ -13,10 +13,13 @@ The catheter: after a refill with a new strength the drug the reservoir held bef
 any older ones, and each reaches the patient at its own strength, so the volume rate follows the drug at the tip.
 Here each old drug is the instant (in delivered steps) its last part leaves the tip: the catheter volume after the
 steps delivered at its refill, as a whole number of steps. Priming pushes them out too. At most four old drugs, as
-the firmware: a fifth merges with the newest at the stronger strength. `mass_ng` integrates the volume at the
-strength at the tip: the dose the program calls for (and priming's drug), exactly.
+the firmware: a fifth merges with the newest at the stronger strength, and with the one before it too when that
+holds the same strength (no two neighbours share one, so a reset, which reads the pump's queue back, changes
+nothing). `mass_ng` integrates the volume at the strength at the tip: the dose the program calls for (and priming's
+drug), exactly.
 """
 
+import bisect
 import datetime
 from fractions import Fraction
 
@@ -42,31 +45,11 @@ def _schedule(steps):
     return [(_hhmm(s["start"]), _ng(s["dose_ug_per_day"])) for s in steps]
 
 
-class Reference:
-    """Ideal steps delivered since the start, advanced in time order by the simulator's events."""
+class Program:
+    """A prescription's dose over the week (Monday 00:00 = 0): basal schedule, weekday overrides, periodic boluses;
+    `patient`: the patient bolus (dose ng, duration ms, lockout ms, most per day) or None."""
 
-    def __init__(self, prescription, nl_per_step, start_date, prime_nl_per_day):
-        self.nl_per_step = nl_per_step
-        self.prime_nl_per_day = prime_nl_per_day
-        # ms of the week (Monday 00:00 = 0) the wall clock reads at t = 0; corrections add to `clock_ms`
-        midnight = datetime.datetime(start_date.year, start_date.month, start_date.day)
-        self.week0_ms = start_date.weekday() * DAY_MS + (start_date - midnight) // datetime.timedelta(milliseconds=1)
-        self.wall0 = start_date
-        self.clock_ms = 0
-        self.schedules = []  # [shift_ms, until_t_ms] of the schedules still in force from before a correction
-        self.t_ms = 0
-        self.ideal = Fraction(0)
-        self.running = True
-        self.boluses = []  # [end_ms, rate ng/day, periodic?]
-        self.prime_end = None  # priming until `ideal` reaches it
-        self.old = []  # old drugs in the catheter, tip first: [ideal at which the last of it leaves the tip, ug/mL]
-        self.mass_ng = Fraction(0)
-        self.cap_nl_per_day = None
-        self.rebases = 0
-        self.program(prescription)
-
-    # ---- prescription ----
-    def program(self, prescription):
+    def __init__(self, prescription):
         drug = prescription["drug"]
         self.conc = Fraction(drug["concentration_ug_per_ml"])
         th = prescription["therapy"]
@@ -87,7 +70,97 @@ class Reference:
             self.periodic.append((_hhmm(p["start"]), _ng(p["dose_ug"]), _ms(p["duration_min"]),
                                   {_WEEKDAYS.index(d) for d in days}))
         pb = prescription.get("patient_bolus")
-        self.patient = (_ng(pb["dose_ug"]), _ms(pb["duration_min"])) if pb else None
+        self.patient = (_ng(pb["dose_ug"]), _ms(pb["duration_min"]), _ms(pb["lockout_min"]),
+                        pb["max_per_day"]) if pb else None
+        self._cumulative = None
+
+    def ng_per_day(self, week_ms, periodic):
+        """ng/day the program calls for at `week_ms`: the basal rate, plus the periodic bolus running if `periodic`."""
+        day = int(week_ms // DAY_MS)
+        ms = week_ms - day * DAY_MS
+        dose = Fraction(0)
+        if self.stopped:
+            return dose
+        for start, d in self.week[day]:
+            if start <= ms:
+                dose = d
+        if periodic:
+            for start, p_dose, dur, days in self.periodic:
+                for d in days:
+                    if (week_ms - d * DAY_MS - start) % WEEK_MS < dur:
+                        dose += p_dose * DAY_MS / dur
+        return dose
+
+    def heaviest_ng(self, length_ms):
+        """The most drug any stretch of `length_ms` (at most a week) of the program holds, basal and periodic boluses
+        (patient and clinician boluses are not part of it): exact, the week read round as a circle."""
+        edges, totals, rates = self._cumulative or self._integrate()
+        week = totals[-1]
+
+        def upto(x):  # ng x ms/day from Monday 00:00 to x
+            i = bisect.bisect_right(edges, x) - 1
+            return totals[i] + rates[i] * (x - edges[i])
+
+        best = Fraction(0)
+        for e in edges:
+            for s in (e, (e - length_ms) % WEEK_MS):
+                end = s + length_ms
+                held = upto(end) - upto(s) if end <= WEEK_MS else week - upto(s) + upto(end - WEEK_MS)
+                best = max(best, held)
+        return best / DAY_MS
+
+    def _integrate(self):
+        """(edges, cumulative dose at each, rate from each): the week's rate, constant between its edges."""
+        marks = {0}
+        for day, sched in enumerate(self.week):
+            marks.update(day * DAY_MS + start for start, _d in sched)
+        for start, _d, dur, days in self.periodic:
+            for day in days:
+                at = (day * DAY_MS + start) % WEEK_MS
+                marks.update((at, (at + dur) % WEEK_MS))
+        edges = sorted(marks)
+        rates = [self.ng_per_day(e, True) for e in edges]
+        totals = [Fraction(0)]
+        for i in range(len(edges)):
+            end = edges[i + 1] if i + 1 < len(edges) else WEEK_MS
+            totals.append(totals[-1] + rates[i] * (end - edges[i]))
+        self._cumulative = (edges, totals, rates)
+        return self._cumulative
+
+
+class Reference:
+    """Ideal steps delivered since the start, advanced in time order by the simulator's events."""
+
+    def __init__(self, prescription, nl_per_step, start_date, prime_nl_per_day):
+        self.nl_per_step = nl_per_step
+        self.prime_nl_per_day = prime_nl_per_day
+        # ms of the week (Monday 00:00 = 0) the wall clock reads at t = 0; corrections add to `clock_ms`
+        midnight = datetime.datetime(start_date.year, start_date.month, start_date.day)
+        self.week0_ms = start_date.weekday() * DAY_MS + (start_date - midnight) // datetime.timedelta(milliseconds=1)
+        self.wall0 = start_date
+        self.clock_ms = 0
+        self.schedules = []  # [shift_ms, until_t_ms] of the schedules still in force from before a correction
+        self.t_ms = 0
+        self.ideal = Fraction(0)
+        self.running = True
+        self.boluses = []  # [end_ms, rate ng/day, periodic?]
+        self.prime_end = None  # priming until `ideal` reaches it
+        self.old = []  # old drugs in the catheter, tip first: [ideal at which the last of it leaves the tip, ug/mL]
+        self.gone = []  # the last old drugs out of the tip (at most 4), for shift()
+        self.mass_ng = Fraction(0)
+        self.cap_nl_per_day = None
+        self.rebases = 0
+        self.program(prescription)
+
+    # ---- prescription ----
+    def program(self, prescription):
+        prog = Program(prescription)
+        self.conc = prog.conc
+        self.week = prog.week
+        self.stopped = prog.stopped
+        self.periodic = prog.periodic
+        self.patient = prog.patient
+        self._prog = prog
         self.boluses = []
 
     # ---- calendar ----
@@ -99,19 +172,7 @@ class Reference:
         return (self.week0_ms + self.clock_ms + shift_ms + t_ms) % WEEK_MS
 
     def _program_ng(self, week_ms, periodic):
-        """ng/day the program calls for at `week_ms`: the basal rate, plus the periodic bolus running if `periodic`."""
-        day = int(week_ms // DAY_MS)
-        ms = week_ms - day * DAY_MS
-        dose = Fraction(0)
-        for start, d in self.week[day]:
-            if start <= ms:
-                dose = d
-        if periodic:
-            for start, p_dose, dur, days in self.periodic:
-                for d in days:
-                    if (week_ms - d * DAY_MS - start) % WEEK_MS < dur:
-                        dose += p_dose * DAY_MS / dur
-        return dose
+        return self._prog.ng_per_day(week_ms, periodic)
 
     def _leave(self, schedule):
         """When an earlier schedule stops being in force: a day after its correction, or at the end of the periodic
@@ -191,7 +252,7 @@ class Reference:
         if self.prime_end is not None and self.ideal >= self.prime_end:
             self.prime_end = None
         while self.old and self.ideal >= self.old[0][0]:
-            self.old.pop(0)
+            self.gone = (self.gone + [self.old.pop(0)])[-4:]
 
     def advance(self, t_ms):
         """Integrate the rate up to t_ms (never backwards)."""
@@ -256,7 +317,7 @@ class Reference:
         self.clock_ms += step_ms
 
     def patient_bolus(self):
-        self.bolus(*self.patient)
+        self.bolus(*self.patient[:2])
 
     def suspend(self):
         self.running = False
@@ -274,6 +335,16 @@ class Reference:
         self._passed()
         self.rebases += 1
 
+    def shift(self, steps):
+        """`steps` delivered moved no drug out of the tip (drawn back by the occlusion back-off, or not made by a
+        jammed mechanism): the old drugs and the priming end that much later, an old drug already out comes back."""
+        for mark in self.old + self.gone:
+            mark[0] += steps
+        if self.prime_end is not None:
+            self.prime_end += steps
+        while self.gone and self.gone[-1][0] > self.ideal:
+            self.old.insert(0, self.gone.pop())
+
     def prime(self, volume_nl, delivered_steps):
         """Priming moves ceil(volume / step) steps counted from the steps already delivered."""
         self.prime_end = delivered_steps + -(-volume_nl // self.nl_per_step)
@@ -287,6 +358,8 @@ class Reference:
         if new_conc != self.conc and catheter_nl > 0 and (not self.old or end > self.old[-1][0]):
             if self.old and (self.old[-1][1] == self.conc or len(self.old) == 4):
                 self.old[-1] = [end, max(self.old[-1][1], self.conc)]  # the same drug, or merged: the stronger
+                if len(self.old) > 1 and self.old[-2][1] == self.old[-1][1]:
+                    del self.old[-2]  # merged into the strength of the one before: one drug with it
             else:
                 self.old.append([end, self.conc])
         self.conc = new_conc

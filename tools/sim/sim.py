@@ -100,6 +100,7 @@ class Simulation:
                                        "rate_ul_per_day")}
         self.marks = []  # (t_h, label) for the plot
         self._line = None
+        self._unmoved_nl = 0  # the volume of the steps the reference's catheter queue was moved back by
         self._seen_seq = self.pump.log.last_seq
         self._next_event = 0
         self._next_sample = 0
@@ -110,10 +111,15 @@ class Simulation:
         if hasattr(self, "_seen_seq"):  # numbering goes on after the newest readable record: maybe below the last seen
             self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
         pump = Pump(self.hw, self.cfg, self.library, now)
-        if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm (no keys here)
-            CommandAuth(self.storage, None, lambda code, a, b: pump.log.append(pump.wall_s(now), code, a, b), now,
-                        pump.safety.alarms)
+        if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm
+            self.auth = CommandAuth(self.storage, self.command_keys(),
+                                    lambda code, a, b: pump.log.append(pump.wall_s(now), code, a, b), now,
+                                    pump.safety.alarms)
         return pump
+
+    def command_keys(self):
+        """The command keys the pump boots with ({role: Hmac}); none here (verify/soak.py signs its commands)."""
+        return None
 
     # ---- main loop ----
     def run(self):
@@ -129,6 +135,7 @@ class Simulation:
             before = plant.steps_forward
             deadline = self.pump.tick(clock.ticks_ms())
             self.wakeups += 1
+            self._unmoved(t)
             self._check(t, before, plant.steps_forward)
             if self.pump.log.last_seq != self._seen_seq:
                 self._drain_log(t)
@@ -148,6 +155,19 @@ class Simulation:
                 break
             clock.t_ms = next_t
         clock.t_ms = until_ms
+
+    def _unmoved(self, t):
+        """Steps that moved no drug (the occlusion back-off drew it back, a jammed mechanism, a dry reservoir)
+        move the reference's catheter queue back as they move the plant's."""
+        plant = self.plant
+        nl = plant.steps_forward * plant.nl_per_step - plant.pushed_nl - self._unmoved_nl
+        if nl >= plant.nl_per_step:
+            steps = nl // plant.nl_per_step
+            self._unmoved_nl += steps * plant.nl_per_step
+            if self.ref.old or self.ref.gone or self.ref.prime_end is not None:
+                self.ref.advance(t)
+                self.ref.shift(steps)
+                self._line = None
 
     def finish(self):
         """The result once the clock has reached the scenario's end."""
@@ -246,8 +266,12 @@ class Simulation:
                 self.pump.prime(volume_ul, now=now)
                 ref.prime(volume_ul * 1000, delivered)
             elif kind == "program":
+                was_running = self.pump.plan.running
                 self.pump.program(e["prescription"], now=now)
                 ref.program(e["prescription"])
+                if not was_running and self.pump.plan.running:  # it ended a PROGRAM_FALLBACK hold
+                    ref.rebase(self.plant.steps_forward)
+                    ref.resume()
             elif kind in ("occlusion", "partial_occlusion", "occlusion_clear"):
                 self._hydraulic_event(kind, e)
             elif kind == "sensor_fault":
@@ -263,11 +287,13 @@ class Simulation:
             elif kind == "acknowledge":
                 self.pump.acknowledge(0, now=now)
             elif kind == "resume_alarm":
+                was_running = self.pump.plan.running
                 if self.pump.resume_after_alarm(now=now):
                     raise PumpError(300, "resume: a safety condition is still present")
-                ref.rebase(self.plant.steps_forward)
-                if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
-                    ref.resume()
+                if not was_running:  # (nothing held: the pump goes on as it was, boluses in progress too)
+                    ref.rebase(self.plant.steps_forward)
+                    if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
+                        ref.resume()
             elif kind == "flash_corrupt":
                 self._corrupt(e["store"], e["slot"])
             elif kind == "set_clock":  # the clinician sets the clock shift_min off what it reads (whole seconds)
@@ -293,13 +319,14 @@ class Simulation:
 
     def _corrupt(self, store, slot):
         """Flip a bit in the slots of a store (a: the first record a store writes, b: the second; they alternate),
-        in the middle of the record; for the event log, in every record of segment log.0 (a) or log.1 (b)."""
+        in the middle of the record; for the event log, in every record of segment log.0 (a) or log.1 (b). Returns
+        the names of the blobs hit."""
         names = ("a", "b") if slot == "both" else (slot,)
         if store == "log":
             names = tuple("log.%d" % "ab".index(n) for n in names)
         else:
             names = tuple("%s.%s" % (store, n) for n in names)
-        hit = 0
+        hit = []
         for name in names:
             blob = self.storage.blobs.get(name)
             if not blob:
@@ -307,9 +334,10 @@ class Simulation:
             offsets = range(4, len(blob), 24) if store == "log" else (len(blob) // 2,)
             for off in offsets:
                 blob[off] ^= 0x10
-            hit += 1
+            hit.append(name)
         if not hit:
             raise PumpError(E_STATE, "flash_corrupt: no %s slot %s written yet" % (store, slot))
+        return hit
 
     def _occlusion_alarm(self, t):
         o = self.occlusions[-1]
