@@ -253,8 +253,8 @@ def _old_ahead(plant, conc):
 def _jammed_during_a_bridge(dose_ug=4000):
     """10 mg/mL in the catheter, refilled with 5: two hours later the mechanism jams until the stall holds dosing;
     then it is freed and a clinician resumes."""
-    rig = Rig(fill_ul=20000, prescription=rx(dose_ug))
-    rig.hw.stall = None  # the encoder alone: it sees a jam within 12 steps (the DIAG input at the first)
+    # the encoder alone (no DIAG input, which sees a jam at the first step): it sees one within 12 steps
+    rig = Rig(fill_ul=20000, prescription=rx(dose_ug), board={"stall_diag": False})
     rig.run(HOUR_MS)
     rig.refill(30000, 5000)
     rig.run(2 * HOUR_MS)

@@ -33,8 +33,9 @@ class Rig:
     """A Pump on the simulated board; `run(ms)` wakes at every deadline; every step's time (clock.t_ms) is recorded."""
 
     def __init__(self, pump_config=None, wall_s=MONDAY_S + 8 * 3600, storage=None, fill_ul=None, prescription=None,
-                 start_ticks=TICKS_MASK - 3600000, library=LIB):
+                 start_ticks=TICKS_MASK - 3600000, library=LIB, board=None):
         self.library = library  # the drug library of every boot (None: none loaded)
+        self.board = board or {}  # more of the simulated board's settings (board.sim.build), e.g. stall_diag
         self.clock = VirtualClock(start_ticks)
         self.storage = storage if storage is not None else FakeStorage()
         self.pump_config = pump_config
@@ -53,7 +54,7 @@ class Rig:
 
     def boot(self):
         """(Re)build the hardware and the Pump from the same storage, clock, RTC and plant: a reset."""
-        self.hw = build({"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc})
+        self.hw = build(dict(self.board, clock=self.clock, plant=self.plant, storage=self.storage, rtc=self.rtc))
         self.pump = Pump(self.hw, self.cfg, self.library)
         self.pump._step = self._record
         return self.pump
