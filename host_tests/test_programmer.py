@@ -132,7 +132,7 @@ def test_soft_limits_pass_when_confirmed_and_say_how(tmp_path):
     (["check", "missing.json"], "missing.json: no such prescription file"),
     (["--nl-per-step", "0", "check", "RX"], "--nl-per-step: E101 value out of range: pump.nl_per_step: 0"),
     (["check", "RX", "--fill-ul", "50000"], "fill_ul: 1..40000"),
-    (["check", "RX", "--simulate", "0"], "--simulate: 0 days, must be 0..3650"),
+    (["check", "RX", "--simulate", "0"], "--simulate: 0 days: allowed 0.001..3650"),
     (["--druglib", "nolib.json", "check", "RX"], "E401 storage failure: druglib: cannot read nolib.json"),
     (["send", "RX"], "--device: which pump?"),
 ])

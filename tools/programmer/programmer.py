@@ -156,7 +156,27 @@ def _parser():
     return ap
 
 
+SIMULATE_DAYS = (0.001, 3650)  # what --simulate allows (tools.sim's scenario takes from 0.001 days)
+
+
+def check_simulation_options(args):
+    """Refuse --plot and --refill-every without --simulate (they would do nothing), and values out of range, before
+    anything runs: a refill period of 0 or less would never reach the end of the simulation."""
+    if args.simulate is None:
+        for option, value in (("--plot", args.plot), ("--refill-every", args.refill_every)):
+            if value is not None:
+                raise InputError("%s: only with --simulate DAYS (it would do nothing without)" % option)
+        return
+    lo, hi = SIMULATE_DAYS
+    if not lo <= args.simulate <= hi:  # NaN fails too
+        raise InputError("--simulate: %g days: allowed %g..%g" % (args.simulate, lo, hi))
+    if args.refill_every is not None and not 0 < args.refill_every <= args.simulate:
+        raise InputError("--refill-every: %g days: allowed more than 0, at most --simulate (%g)" % (
+            args.refill_every, args.simulate))
+
+
 def _check(args, say):
+    check_simulation_options(args)
     cfg, source = pump_config(args.config, args.nl_per_step)
     library = load_library(args.druglib)
     nl = PumpConfig(cfg).nl_per_step
@@ -169,8 +189,6 @@ def _check(args, say):
     if args.simulate is not None:
         from tools.sim.sim import summary
 
-        if not 0 < args.simulate <= 3650:
-            raise InputError("--simulate: %g days, must be 0..3650" % args.simulate)
         sim = simulation(doc, cfg, fill, args.simulate, args.refill_every, args.druglib)
         res = sim.run()
         out["simulation"] = res

@@ -21,7 +21,9 @@ class InputError(Exception):
 
 def _scenario(doc, cfg, fill_ul, days, refill_every=None):
     events = []
-    if refill_every:
+    if refill_every is not None:
+        if not refill_every > 0:  # t would never reach days
+            raise InputError("--refill-every: %r days: allowed more than 0" % refill_every)
         t = refill_every
         while t < days:
             events.append({"at_h": t * 24, "type": "refill", "fill_ul": fill_ul})
