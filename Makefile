@@ -10,6 +10,7 @@ SHELL := /bin/bash
 # --- knobs (make VAR=value) ---------------------------------------------------------------------------------------
 DAYS ?=
 SPEED ?= 3600
+RX ?=
 SCENARIO ?= tools/scenarios/constant_30d.json
 BOARD ?= all
 PORT ?= auto
@@ -169,9 +170,8 @@ mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test
 	$(PY) -m verify.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
 
 # --- run ----------------------------------------------------------------------------------------------------------
-run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
-	PUMP_BOARD=sim PUMP_SPEED=$(SPEED) $(if $(DAYS),PUMP_DAYS=$(DAYS)) MICROPYPATH=$(MICROPYPATH) \
-		$(MPY) -X heapsize=$(RUN_HEAP) main.py
+run: $(DEPS_STAMP) ## main.py on the unix port, simulated board (DAYS=n then stop, SPEED=x time factor, RX=prescription)
+	@$(PY) -m tools.run "DAYS=$(DAYS)" "SPEED=$(SPEED)" "RX=$(RX)" "HEAP=$(RUN_HEAP)"
 
 sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=file)
 	mkdir -p out

@@ -77,3 +77,121 @@ def test_the_command_line_refusal_is_one_line_without_traceback(tmp_path):
                   _rx(tmp_path), "--simulate", "2", "--refill-every", "-1"])
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stdout.strip().count("\n") == 0 and "--refill-every" in p.stdout
+
+
+# ---- item 3: make run's status lines stay on the hour ----
+
+def test_status_lines_stay_on_the_hour_when_every_sleep_overshoots():
+    """A loaded host wakes every sleep late: the console line must stay on the wall clock's hour (06:01, 17:01 and a
+    snap back at midnight were what users saw), and start its grid however late the pump booted."""
+    import asyncio
+
+    from board.sim import build
+    from board.sim.clock import SimRtc, VirtualClock
+    from board.sim.hardware import DEMO_SETUP
+    from board.sim.plant import Plant
+    from pump.app import App, load_library
+    from pump.config import PumpConfig
+
+    class LateClock(VirtualClock):
+        async def sleep_ms(self, ms):
+            await super().sleep_ms(ms + 1234)  # every sleep ends 1.234 s late
+
+    clock = LateClock()
+    wall0_s = 838857600 + 7 * 60  # 2026-08-01 00:07: the pump booted a few minutes after the hour
+    hw = build({"clock": clock, "plant": Plant(fill_ul=20000), "rtc": SimRtc(clock, wall0_s)})
+    lines = []
+    app = App(hw, PumpConfig(None), load_library(os.path.join(ROOT, "lib", "druglib.json"), lines.append),
+              DEMO_SETUP, out=lines.append)
+    asyncio.run(app.run(50 * 3600000))
+    stamps = [line[:16] for line in lines if line.startswith("2026-")]
+    assert stamps[0] == "2026-08-01 00:07"
+    hourly = stamps[1:-1]  # the last line is run()'s own at the end
+    assert len(hourly) >= 48
+    assert all(s.endswith(":00") for s in hourly), hourly
+    assert hourly[:2] == ["2026-08-01 01:00", "2026-08-01 02:00"] and "2026-08-03 00:00" in hourly
+
+
+# ---- item 3: make run's knobs, and Ctrl-C ----
+
+@pytest.mark.parametrize("argv, line", [
+    (["DAYS=abc"], "make run: DAYS=abc: allowed a whole number of days, 1..3650"),
+    (["DAYS=0.01"], "make run: DAYS=0.01: allowed a whole number of days, 1..3650"),
+    (["DAYS=0"], "make run: DAYS=0: allowed a whole number of days, 1..3650"),
+    (["DAYS=-1"], "make run: DAYS=-1: allowed a whole number of days, 1..3650"),
+    (["SPEED=0"], "make run: SPEED=0: allowed a whole number of times real time, 1..3600"),
+    (["SPEED=fast"], "make run: SPEED=fast: allowed a whole number of times real time, 1..3600"),
+    (["RX=missing.json"], "make run: RX=missing.json: no such file (a prescription file: examples/*.json)"),
+    (["RX=tools/scenarios/safety_4d.json"], "make run: RX=tools/scenarios/safety_4d.json: this is a scenario"),
+    (["COLOR=red"], "make run: COLOR=red: unknown knob, allowed DAYS=..., SPEED=..., RX=..., HEAP=..."),
+])
+def test_make_run_knobs_are_checked_before_the_pump_starts(argv, line, monkeypatch):
+    from tools.run import run
+
+    monkeypatch.chdir(ROOT)
+    out = []
+    assert run.main(argv, out=out.append) == 2
+    assert len(out) == 1 and out[0].startswith(line), out
+
+
+def test_a_prescription_the_pump_refuses_is_refused_by_make_run_naming_the_key(tmp_path):
+    from tools.run import run
+
+    bad = _rx(tmp_path, dict(CONSTANT, therapy={"mode": "constant", "dose_ug_per_day": 99999}))
+    out = []
+    assert run.main(["RX=%s" % bad], out=out.append) == 2
+    assert out[0].startswith("make run: RX=%s: E200 hard limit exceeded: therapy.dose_ug_per_day" % bad), out
+
+
+def _micropython(env, timeout_s=60):
+    mpy = os.path.join(os.path.dirname(sys.executable), "micropython")
+    return subprocess.run([mpy, "-X", "heapsize=2m", "main.py"], check=False, cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout_s, env=dict(os.environ, MICROPYPATH=".frozen:lib:.",
+                                                                 PUMP_BOARD="sim", **env))
+
+
+@pytest.mark.parametrize("env, detail", [
+    ({"PUMP_SPEED": "0"}, "PUMP_SPEED=0: allowed a whole number 1..3600"),
+    ({"PUMP_DAYS": "-1"}, "PUMP_DAYS=-1: allowed a whole number 1..3650"),
+    ({"PUMP_DAYS": "abc"}, "PUMP_DAYS=abc: allowed a whole number 1..3650"),
+])
+def test_the_simulated_board_refuses_bad_knobs_itself_in_its_fail_safe(env, detail):
+    """main.py started without tools.run: no task fault with exit 0, no run that stops at once: the fail-safe line."""
+    p = _micropython(env)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "PUMP STOPPED, cannot start: E" in p.stdout and detail in p.stdout and "Traceback" not in p.stderr
+
+
+def test_ctrl_c_stops_make_run_in_one_line_without_traceback():
+    import signal
+    import time
+
+    p = subprocess.Popen([sys.executable, "-m", "tools.run", "SPEED=3600"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert p.stdout.readline().startswith("pump ")  # running
+        time.sleep(0.5)
+        os.killpg(p.pid, signal.SIGINT)  # as the terminal does: to the whole process group
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 0, out + err
+    assert out.rstrip().endswith("stopped by Ctrl-C: the simulated pump is switched off (its data is not kept "
+                                 "between runs)")
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+
+
+def test_make_run_with_a_prescription_file_runs_it():
+    """RX=examples/...: the pump's first boot is filled and programmed with that prescription."""
+    import signal
+
+    p = subprocess.Popen([sys.executable, "-m", "tools.run", "RX=examples/ziconotide_very_low_rate.json"], cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first, status = p.stdout.readline(), p.stdout.readline()
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)  # the launcher and the interpreter it started
+        p.communicate()
+    assert first.startswith("pump ") and "ziconotide 25 ug/mL constant 2.4 ug/day" in first, first
+    assert " running rate 96.0 uL/day " in status, status
