@@ -195,3 +195,75 @@ def test_make_run_with_a_prescription_file_runs_it():
         p.communicate()
     assert first.startswith("pump ") and "ziconotide 25 ug/mL constant 2.4 ug/day" in first, first
     assert " running rate 96.0 uL/day " in status, status
+
+
+# ---- item 2: every scenario event value checked at load, one line, exit 2 ----
+
+def _scenario(tmp_path, event, plant=None, **top):
+    doc = {"version": 1, "days": 2, "fill_ul": 20000, "plant": {"csf_kpa": 1.2} if plant is None else plant,
+           "events": [dict({"at_h": 1}, **event)] if event else []}
+    doc.update(CONSTANT)
+    doc.update(top)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def _sim(path, *extra):
+    return subprocess.run([sys.executable, "-m", "tools.sim", path] + list(extra), check=False, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("event, plant, detail", [
+    ({"type": "sensor_fault", "sensor": "pressure", "mode": "stuk"}, None,
+     'events[0].mode: "stuk": allowed for the pressure sensor stuck, open, open_high, noisy, out_of_range, none'),
+    ({"type": "sensor_fault", "sensor": "presure", "mode": "stuck"}, None,
+     'events[0].sensor: "presure": allowed pressure, battery'),
+    ({"type": "sensor_fault", "sensor": "battery", "mode": "out_of_range"}, None,
+     'events[0].mode: "out_of_range": allowed for the battery sensor stuck, open, noisy, none'),
+    ({"type": "battery", "percent": "9"}, None, 'events[0].percent: must be a finite number, got "9"'),
+    ({"type": "battery", "percent": 150}, None, "events[0].percent: 150: allowed 0..100"),
+    ({"type": "battery", "percent": -1}, None, "events[0].percent: -1: allowed 0..100"),
+    ({"type": "partial_occlusion", "resistance_x": -1}, None, "events[0].resistance_x: -1: allowed 1.01..1000000"),
+    ({"type": "partial_occlusion", "resistance_x": 1}, None, "events[0].resistance_x: 1: allowed 1.01..1000000"),
+    ({"type": "partial_occlusion", "resistance_x": "20"}, None,
+     'events[0].resistance_x: must be a finite number, got "20"'),
+    ({"type": "set_clock", "shift_min": "x"}, None, 'events[0].shift_min: must be a finite number, got "x"'),
+    ({"type": "reset", "cause": "x"}, None, 'events[0].cause: "x": allowed power_on, watchdog'),
+    ({"type": "flash_corrupt", "store": "prog", "slot": "c"}, None, 'events[0].slot: "c": allowed a, b, both'),
+    ({"type": "occlusion"}, {}, "events[0].type: the occlusion event needs the catheter hydraulics"),
+    ({"type": "sensor_fault", "sensor": "pressure", "mode": "stuck"}, {},
+     "events[0].type: the sensor_fault event needs the catheter hydraulics"),
+    ({"type": "program", "prescription": "missing.json"}, None,
+     "events[0].prescription: missing.json: cannot read (No such file or directory)"),
+])
+def test_scenario_event_values_are_refused_at_load_in_one_line(tmp_path, event, plant, detail):
+    path = _scenario(tmp_path, event, plant)
+    p = _sim(path)
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stdout + p.stderr
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("scenario error: %s: %s" % (path, detail)), p.stderr
+
+
+def test_a_scenario_may_name_its_prescription_file_and_mixing_them_up_is_explained(tmp_path):
+    import shutil
+
+    rx = tmp_path / "rx.json"
+    shutil.copy(os.path.join(ROOT, "examples", "constant_morphine.json"), rx)
+    doc = {"version": 1, "days": 1, "fill_ul": 20000, "prescription": "rx.json",
+           "events": [{"at_h": 6, "type": "program", "prescription": "rx.json"}]}
+    path = tmp_path / "sc.json"
+    path.write_text(json.dumps(doc))
+    p = _sim(str(path), "--json", "-")
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout[p.stdout.index("{"):])
+    assert abs(res["delivered_ul"] - 300) <= 0.2 and all(c["ok"] for c in res["commands"])  # 3000 ug/day at 10 mg/mL
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps(dict(doc, therapy={"mode": "stopped"})))
+    p = _sim(str(both))
+    assert p.returncode == 2 and p.stderr.strip() == (
+        "scenario error: %s: prescription: names a file, and therapy given too: one or the other" % both)
+    p = _sim(str(rx))  # a prescription run as a scenario
+    assert p.returncode == 2 and "this is a prescription, not a scenario" in p.stderr and p.stderr.count("\n") == 1
+    code, out = _programmer(tmp_path, "check", os.path.join(ROOT, "tools", "scenarios", "safety_4d.json"))
+    _one_line_refusal(code, out, "safety_4d.json: this is a scenario (it has events/days), not a prescription: "
+                                 "run it with `python -m tools.sim ")

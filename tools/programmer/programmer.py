@@ -84,6 +84,9 @@ def check_prescription(path, library, nl_per_step, confirm_soft=False):
     """(prescription dict, Therapy) of a prescription file, checked by the firmware's parser; InputError names the
     file and the key."""
     doc = load_json(path, "prescription")
+    if isinstance(doc, dict) and ("events" in doc or "days" in doc):
+        raise InputError("%s: this is a scenario (it has events/days), not a prescription: run it with "
+                         "`python -m tools.sim %s`" % (path, path))
     try:
         return doc, parse_prescription(doc, library, nl_per_step, confirm_soft)
     except PumpError as e:
