@@ -131,7 +131,7 @@ def test_soft_limits_pass_when_confirmed_and_say_how(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["check", "missing.json"], "missing.json: no such prescription file"),
     (["--nl-per-step", "0", "check", "RX"], "--nl-per-step: E101 value out of range: pump.nl_per_step: 0"),
-    (["check", "RX", "--fill-ul", "50000"], "fill_ul: 1..40000"),
+    (["check", "RX", "--fill-ul", "50000"], "--fill-ul: E101 value out of range: fill_ul: 50000: allowed 1..40000"),
     (["check", "RX", "--simulate", "0"], "--simulate: 0 days: allowed 0.001..3650"),
     (["--druglib", "nolib.json", "check", "RX"], "E401 storage failure: druglib: cannot read nolib.json"),
     (["send", "RX"], "--device: which pump?"),
@@ -181,7 +181,8 @@ def test_dry_run_checks_first_and_sends_nothing(tmp_path):
 
 
 def test_the_real_dry_run_option(tmp_path):
-    code, out = _run(tmp_path, "bolus", "--dose-ug", "50", "--duration-min", "15", "--dry-run")
+    code, out = _run(tmp_path, "bolus", "--dose-ug", "50", "--duration-min", "15", "--dry-run", "--rx",
+                     _file(tmp_path, CONSTANT))
     assert code == 0 and out == ["dry run: would send bolus (confirm_soft=False, dose_ug=50, duration_min=15)"]
 
 

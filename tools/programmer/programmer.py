@@ -30,6 +30,7 @@ from pump.calendar import check_wall_s
 from pump.config import PumpConfig
 from pump.druglib import DrugLibrary
 from pump.errors import PumpError
+from pump.limits import check_fill_ul, check_prime_ul
 from pump.prescription import parse_prescription
 
 EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
@@ -122,7 +123,10 @@ def _parser():
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--device", help="the pump's BLE address or name")
         p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
-        p.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+        p.add_argument("--dry-run", action="store_true", help="run the pump's checks offline, send nothing")
+        if name not in ("send",):
+            p.add_argument("--rx", metavar="RX.json", help="with --dry-run: the prescription the pump runs (its "
+                           "checks need it for %s)" % ", ".join(NEEDS_PROGRAM))
         return p
 
     p = sub.add_parser("check", help="check a prescription offline and report its volumes and dates")
@@ -185,6 +189,10 @@ def _check(args, say):
     nl = PumpConfig(cfg).nl_per_step
     doc, _therapy = check_prescription(args.prescription, library, nl, args.confirm_soft)
     fill = args.fill_ul if args.fill_ul is not None else PumpConfig(cfg).reservoir_ul
+    try:  # the pump's own check of a fill: the report cannot show a fill the pump would refuse
+        check_fill_ul(fill, PumpConfig(cfg).reservoir_ul)
+    except PumpError as e:
+        raise InputError("--fill-ul: %s" % e) from e
     rep = report(doc, cfg, fill, args.start, args.druglib)
     out = {"report": rep}
     if not args.json:
@@ -215,12 +223,22 @@ def _call(args):
     if c == "send":
         return "program", None  # filled in after the offline check
     if c == "refill":
+        cfg, _ = pump_config(args.config, args.nl_per_step)
+        try:  # the pump's own check, before anything is sent or a dry run asks for the program
+            check_fill_ul(args.fill_ul, PumpConfig(cfg).reservoir_ul)
+        except PumpError as e:
+            raise InputError("--fill-ul: %s" % e) from e
         a = {"fill_ul": args.fill_ul}
         if args.concentration is not None:
             a["concentration_ug_per_ml"] = args.concentration
         return "refill", a
     if c == "prime":
-        return "prime", {} if args.volume_ul is None else {"volume_ul": args.volume_ul}
+        if args.volume_ul is None:
+            return "prime", {}
+        try:
+            return "prime", {"volume_ul": check_prime_ul(args.volume_ul)}
+        except PumpError as e:
+            raise InputError("--volume-ul: %s" % e) from e
     if c == "bolus":
         dose = int(args.dose_ug) if args.dose_ug == int(args.dose_ug) else args.dose_ug
         return "bolus", {"dose_ug": dose, "duration_min": args.duration_min, "confirm_soft": args.confirm_soft}
@@ -237,10 +255,45 @@ def _call(args):
     return c.replace("-", "_"), {}
 
 
+# commands whose dry run needs the pump's program to run the pump's checks (dose limits, the drug's strength)
+NEEDS_PROGRAM = ("refill", "prime", "bolus")
+
+
+def dry_run_pump(args):
+    """A LocalLink onto the firmware's Pump on the simulated board, configured from config.json and running --rx (the
+    program the pump runs), filled to the largest fill: the dry run applies every command to it first, so it says
+    "would send" only for what the pump would accept."""
+    cfg, _ = pump_config(args.config, args.nl_per_step)
+    from tools.pumplink.link import LocalLink
+
+    rx = getattr(args, "rx", None)
+    if rx is None:
+        if args.command in NEEDS_PROGRAM:
+            raise InputError("--rx: a dry run of %s runs the pump's checks against the program it runs: name that "
+                             "prescription's file (--rx RX.json)" % args.command)
+        return None  # send is checked whole offline; the other commands' arguments need no program
+    doc, _therapy = check_prescription(rx, load_library(args.druglib), PumpConfig(cfg).nl_per_step)
+    sim = simulation(doc, cfg, PumpConfig(cfg).reservoir_ul, 1, None, args.druglib)
+    pump = sim.pump
+    if args.command == "prime" and pump.plan.running:
+        pump.suspend(sim.clock.ticks_ms())  # priming needs therapy suspended: the clinician suspends first
+    return LocalLink(pump, sim.clock.ticks_ms)
+
+
 def open_link(args, say):
     """The link a command goes through: a dry run, or the BLE link to --device with the clinician key."""
     if args.dry_run:
-        return DryRunLink(say)
+        checker = dry_run_pump(args)
+        if checker is None:
+            return DryRunLink(say)
+
+        def check(command, call_args):
+            try:
+                checker.call(command, **call_args)
+            except PumpError as e:
+                raise InputError("dry run: the pump would refuse %s: %s" % (command, e)) from e
+
+        return DryRunLink(say, check)
     if not args.device:
         raise InputError("--device: which pump? (its BLE name PUMP-XXXX or address; or --dry-run)")
     from tools.keys import keys
@@ -270,6 +323,8 @@ def format_status(st):
 
 
 def _send(args, say, link_factory):
+    if getattr(args, "rx", None) is not None and not args.dry_run:
+        raise InputError("--rx: only with --dry-run (the pump itself knows the program it runs)")
     command, call_args = _call(args)
     if command == "program":
         cfg, _ = pump_config(args.config, args.nl_per_step)
