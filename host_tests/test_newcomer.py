@@ -309,3 +309,27 @@ def test_a_dry_run_says_would_send_only_for_what_the_pump_accepts(tmp_path):
     ]:
         code, out = _programmer(tmp_path, *argv, "--dry-run", "--rx", rx)
         assert code == 0 and out == ["dry run: would send " + sent], out
+
+
+# ---- item 6: the simulation starts on the report's date ----
+
+def test_programmer_simulation_runs_from_the_start_date_so_weekly_overrides_fall_on_their_weekdays(tmp_path):
+    weekly = {"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+              "therapy": {"mode": "flex", "steps": [{"start": "00:00", "dose_ug_per_day": 6000}],
+                          "weekly": {"sat": [{"start": "00:00", "dose_ug_per_day": 3000}]}}}
+    rx = _rx(tmp_path, weekly)
+    for start, first_day_ul in (("2026-09-07", 600), ("2026-09-05", 300)):  # a Monday, a Saturday
+        code, out = _programmer(tmp_path, "check", rx, "--start", start, "--simulate", "1", "--json")
+        assert code == 0, out
+        res = json.loads(out[-1])["simulation"]
+        assert abs(res["delivered_ul"] - first_day_ul) <= 0.2, (start, res["delivered_ul"])
+    code, out = _programmer(tmp_path, "check", rx, "--start", "2026-09-07", "--simulate", "1")
+    assert "simulated 1 days from 2026-09-07 00:00:" in out
+
+
+@pytest.mark.parametrize("start", ["2026-13-01", "yesterday", 20260801, "2023-12-31"])
+def test_a_scenario_start_outside_the_pumps_clock_is_refused(tmp_path, start):
+    path = _scenario(tmp_path, None, start=start)
+    p = _sim(path)
+    assert p.returncode == 2 and p.stderr.startswith("scenario error: %s: start: " % path), p.stderr
+    assert "allowed a date YYYY-MM-DD, 2024-01-01..2099-12-01" in p.stderr

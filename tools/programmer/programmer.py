@@ -200,11 +200,11 @@ def _check(args, say):
     if args.simulate is not None:
         from tools.sim.sim import summary
 
-        sim = simulation(doc, cfg, fill, args.simulate, args.refill_every, args.druglib)
+        sim = simulation(doc, cfg, fill, args.simulate, args.refill_every, args.druglib, args.start)
         res = sim.run()
         out["simulation"] = res
         if not args.json:
-            say("simulated %g days from %s:" % (args.simulate, "2026-08-01"))
+            say("simulated %g days from %s 00:00:" % (args.simulate, args.start.isoformat()))
             say(summary(res))
         if args.plot:
             from tools.sim.plot import plot

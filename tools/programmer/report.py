@@ -19,7 +19,7 @@ class InputError(Exception):
     """Bad input: the message names the file and the key."""
 
 
-def _scenario(doc, cfg, fill_ul, days, refill_every=None):
+def _scenario(doc, cfg, fill_ul, days, refill_every=None, start=None):
     events = []
     if refill_every is not None:
         if not refill_every > 0:  # t would never reach days
@@ -29,27 +29,29 @@ def _scenario(doc, cfg, fill_ul, days, refill_every=None):
             events.append({"at_h": t * 24, "type": "refill", "fill_ul": fill_ul})
             t += refill_every
     sc = {"version": 1, "days": days, "pump": cfg, "fill_ul": fill_ul, "events": events}
+    if start is not None:  # the simulation runs from the report's fill date: weekly schedules on their weekdays
+        sc["start"] = start.isoformat()
     sc.update(doc)
     sc.pop("confirm_soft_limits", None)
     sc["confirm_soft_limits"] = True  # checked (and confirmed or refused) before the simulation
     return sc
 
 
-def simulation(doc, cfg, fill_ul, days=1, refill_every=None, library_path=LIBRARY):
+def simulation(doc, cfg, fill_ul, days=1, refill_every=None, library_path=LIBRARY, start=None):
     """A tools.sim.sim Simulation of `days` whose pump (the firmware's Pump on the simulated board) holds the fill and
     the prescription, refilled every `refill_every` days if given."""
     from tools.sim.scenario import Scenario, ScenarioError
     from tools.sim.sim import Simulation
 
     try:
-        return Simulation(Scenario(_scenario(doc, cfg, fill_ul, days, refill_every)), library_path)
+        return Simulation(Scenario(_scenario(doc, cfg, fill_ul, days, refill_every, start)), library_path)
     except ScenarioError as e:
         raise InputError(str(e)) from e
 
 
 def report(doc, cfg, fill_ul, start, library_path=LIBRARY):
     """The report dict for a checked prescription, a pump config, a fill volume and a start date."""
-    sim = simulation(doc, cfg, fill_ul, library_path=library_path)
+    sim = simulation(doc, cfg, fill_ul, library_path=library_path, start=start)
     pump = sim.pump
     t = pump.therapy
     nl = pump.nl_per_step

@@ -82,6 +82,22 @@ def _num(doc, key, path, lo=None, hi=None, integer=False, default=None):
     return v
 
 
+START_DATE = "2026-08-01"  # the simulated clock's first day (00:00) unless a scenario's "start" names another
+
+
+def _start_date(text):
+    """The "start" key: a date YYYY-MM-DD within the pump's clock range (2024-01-01 .. 2099-12-31)."""
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        day = None
+    if day is None or not datetime.date(2024, 1, 1) <= day <= datetime.date(2099, 12, 1):
+        raise ScenarioError("start: %s: allowed a date YYYY-MM-DD, 2024-01-01..2099-12-01" % json_text(text))
+    return day
+
+
 def _obj(v, path):
     if not isinstance(v, dict):
         raise ScenarioError("%s: must be an object" % path)
@@ -139,6 +155,7 @@ class Scenario:
         self.doc = doc
         self.days = _num(doc, "days", "", 0.001, 3650 * 2)
         self.seed = _num(doc, "seed", "", 0, 2**31, integer=True, default=1)
+        self.start = _start_date(doc.get("start", START_DATE))
         pump = _obj(doc.get("pump", {}), "pump")
         self.pump_config = dict(pump)  # checked by PumpConfig (names the key)
         if "low_reservoir_ul" in doc:

@@ -40,7 +40,6 @@ from tools.sim.scenario import HYDRAULIC_KEYS, ScenarioError, load
 
 DAY_MS = 86400000
 EPOCH = datetime.datetime(2000, 1, 1)
-START = datetime.datetime(2026, 8, 1)  # the simulated clock starts at 00:00
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
 PRIORITY_NAMES = {al.PRIO_LOW: "low", al.PRIO_MEDIUM: "medium", al.PRIO_HIGH: "high"}
 
@@ -62,7 +61,9 @@ class Simulation:
                            battery_mah=scenario.plant.get("battery_mah", 2000), conc_ug_per_ml=conc or 0,
                            catheter_ul=self.cfg.catheter_volume_ul)
         self.storage = FakeStorage()
-        self.rtc = SimRtc(self.clock, int((START - EPOCH).total_seconds()))
+        # the simulated clock starts at 00:00 of the scenario's start date (tools.sim.scenario.START_DATE by default)
+        self.start = datetime.datetime.combine(scenario.start, datetime.time())
+        self.rtc = SimRtc(self.clock, int((self.start - EPOCH).total_seconds()))
         board_cfg = {"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc}
         self.hydraulics = None
         if any(k in scenario.plant for k in HYDRAULIC_KEYS):
@@ -85,7 +86,8 @@ class Simulation:
             self.pump.program(scenario.prescription)
         except PumpError as e:
             raise ScenarioError("therapy: %s" % e) from e
-        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, START, self.cfg.prime_rate_nl_per_day)
+        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.start,
+                             self.cfg.prime_rate_nl_per_day)
         self.end_ms = int(scenario.days * DAY_MS)
         self.sample_ms = max(60000, self.end_ms // samples)
         self.wakeups = 0
