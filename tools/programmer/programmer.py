@@ -184,6 +184,8 @@ def check_simulation_options(args):
 
 def _check(args, say):
     check_simulation_options(args)
+    if args.plot:
+        import tools.sim.plot  # noqa: F401 - matplotlib missing: one line (tools.cli) before the report, not after
     cfg, source = pump_config(args.config, args.nl_per_step)
     library = load_library(args.druglib)
     nl = PumpConfig(cfg).nl_per_step
