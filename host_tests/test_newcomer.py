@@ -390,3 +390,37 @@ def test_make_deploy_dry_run_and_a_missing_serial_port(tmp_path):
     p = subprocess.run(["make", "-n", "deploy", "BOARD=pico_w", "DRY_RUN=1"], check=False, cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "-m tools.deploy --board pico_w --port auto --dry-run" in p.stdout
+
+
+# ---- item 9: the simulator's alarms: those raised at boot, each once across resets ----
+
+def test_the_simulator_lists_boot_alarms_and_each_alarm_once_across_resets():
+    from tools.sim.scenario import Scenario
+    from tools.sim.sim import Simulation, summary
+
+    doc = {"version": 1, "days": 3, "fill_ul": 20000, "events": [{"at_h": 10 * i, "type": "reset"}
+                                                                   for i in range(1, 7)]}
+    doc.update(CONSTANT)
+    res = Simulation(Scenario(doc)).run()
+    # no pressure sensor: raised at the first boot, and still the same alarm after six resets
+    assert "OCCLUSION_SENSING_UNAVAILABLE" in [a["name"] for a in res["alarms_at_boot"]]
+    assert all(a.get("again_after_reset") for a in res["alarms"] if a["name"] == "OCCLUSION_SENSING_UNAVAILABLE")
+    assert res["resets"] == 6 and "OCCLUSION_SENSING_UNAVAILABLE" in res["alarms_active"]
+    line = [x for x in summary(res).splitlines() if "alarms" in x][0]
+    assert "alarms at boot OCCLUSION_SENSING_UNAVAILABLE" in line and "OCCLUSION_SENSING_UNAVAILABLE@" not in line
+    assert line.endswith("active at the end: %s" % ", ".join(res["alarms_active"]))
+
+
+def test_an_alarm_acknowledged_and_raised_again_after_a_reset_counts_again():
+    from tools.sim.scenario import Scenario
+    from tools.sim.sim import Simulation
+
+    doc = {"version": 1, "days": 1, "fill_ul": 20000, "plant": {"csf_kpa": 1.2},
+           "events": [{"at_h": 2, "type": "battery", "percent": 9}, {"at_h": 5, "type": "reset"},
+                      {"at_h": 6, "type": "battery", "percent": 100}, {"at_h": 7, "type": "acknowledge"},
+                      {"at_h": 8, "type": "battery", "percent": 9}]}
+    doc.update(CONSTANT)
+    res = Simulation(Scenario(doc)).run()
+    battery = [a for a in res["alarms"] if a["name"].startswith("BATTERY")]
+    assert len({(a["name"], a["t_h"]) for a in battery}) == len(battery)
+    assert battery and battery[0]["t_h"] >= 2 and battery[-1]["t_h"] >= 8, battery

@@ -61,6 +61,8 @@ class Simulation:
                            battery_mah=scenario.plant.get("battery_mah", 2000), conc_ug_per_ml=conc or 0,
                            catheter_ul=self.cfg.catheter_volume_ul)
         self.storage = FakeStorage()
+        self._seen_seq = 0  # every record from the first boot on: the alarms raised at boot are shown too
+        self._carried = 0  # alarms active before a reset (bitmap): raised again at boot, they are not new
         # the simulated clock starts at 00:00 of the scenario's start date (tools.sim.scenario.START_DATE by default)
         self.start = datetime.datetime.combine(scenario.start, datetime.time())
         self.rtc = SimRtc(self.clock, int((self.start - EPOCH).total_seconds()))
@@ -102,15 +104,18 @@ class Simulation:
                                        "rate_ul_per_day")}
         self.marks = []  # (t_h, label) for the plot
         self._line = None
-        self._seen_seq = self.pump.log.last_seq
+        self.alarms_at_boot = []  # raised by the first boot and set-up (no sensor; empty reservoir before the fill)
+        self._at_boot = True
+        self._drain_log(0)
+        self._at_boot = False
         self._next_event = 0
         self._next_sample = 0
         self._last_rate = None
 
     def _boot(self):
         now = self.clock.ticks_ms()
-        if hasattr(self, "_seen_seq"):  # numbering goes on after the newest readable record: maybe below the last seen
-            self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
+        # numbering goes on after the newest readable record: maybe below the last seen
+        self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
         pump = Pump(self.hw, self.cfg, self.library, now)
         if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm (no keys here)
             CommandAuth(self.storage, None, lambda code, a, b: pump.log.append(pump.wall_s(now), code, a, b), now,
@@ -190,8 +195,13 @@ class Simulation:
     def _drain_log(self, t):
         for _seq, _ts, code, a, _b in self.pump.log.read(self._seen_seq + 1):
             if code == ev.ALARM_RAISED:
-                self.alarms.append({"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
-                                    "priority": PRIORITY_NAMES[al.PRIORITY[a]]})
+                alarm = {"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
+                         "priority": PRIORITY_NAMES[al.PRIORITY[a]]}
+                bit = 1 << (a - 1)
+                if self._carried & bit:  # still active from before the reset: raised again at boot, not a new one
+                    self._carried &= ~bit
+                    alarm["again_after_reset"] = True
+                (self.alarms_at_boot if self._at_boot else self.alarms).append(alarm)
                 self.marks.append((t / 3600000, al.NAME[a].lower()))
                 if a == al.A_OCCLUSION and self.occlusions and self.occlusions[-1]["alarm_h"] is None:
                     self._occlusion_alarm(t)
@@ -218,6 +228,7 @@ class Simulation:
             if kind == "reset":
                 self.hw.reset_cause = RESET_WATCHDOG if e.get("cause") == "watchdog" else RESET_POWER_ON
                 before = self.pump.therapy
+                self._carried = self.pump.alarms.active_bitmap
                 self.pump = self._boot()
                 self.resets += 1
                 ref.rebase(delivered)
@@ -283,6 +294,7 @@ class Simulation:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
         if self.pump.log.last_seq != self._seen_seq:
             self._drain_log(t)
+        self._carried = 0  # only the boot right after a reset raises the carried alarms again
 
     def _follow_boot(self, before):
         """The reference follows what the pump restarted with: another program (a fallback to an older one in the
@@ -366,6 +378,8 @@ class Simulation:
             "reservoir_ul": max(p.reservoir.remaining_nl, 0) / 1000,
             "reservoir_true_ul": self.plant.reservoir_nl / 1000,
             "alarms": self.alarms,
+            "alarms_at_boot": self.alarms_at_boot,
+            "alarms_active": [al.NAME[c] for c in sorted(al.NAME) if self.pump.alarms.is_active(c)],
             "occlusions": self.occlusions,
             "boluses": self.boluses,
             "commands": self.commands,
@@ -390,9 +404,11 @@ def summary(res):
             res["store_writes"], res["store_writes_per_day"], res["resets"]),
     ]
     granted = sum(1 for b in res["boluses"] if b["granted"])
-    lines.append("patient boluses %d granted, %d refused; alarms %s" % (
-        granted, len(res["boluses"]) - granted, ", ".join("%s@%.1fh" % (a["name"], a["t_h"]) for a in res["alarms"])
-        or "none"))
+    new = [a for a in res["alarms"] if not a.get("again_after_reset")]  # an alarm a reset raises again is not new
+    lines.append("patient boluses %d granted, %d refused; alarms at boot %s; alarms %s; active at the end: %s" % (
+        granted, len(res["boluses"]) - granted, ", ".join(a["name"] for a in res["alarms_at_boot"]) or "none",
+        ", ".join("%s@%.1fh" % (a["name"], a["t_h"]) for a in new) or "none",
+        ", ".join(res["alarms_active"]) or "none"))
     refused = {}
     for c in res["commands"]:
         if not c["ok"]:
