@@ -406,7 +406,7 @@ def test_the_simulator_lists_boot_alarms_and_each_alarm_once_across_resets():
     assert "OCCLUSION_SENSING_UNAVAILABLE" in [a["name"] for a in res["alarms_at_boot"]]
     assert all(a.get("again_after_reset") for a in res["alarms"] if a["name"] == "OCCLUSION_SENSING_UNAVAILABLE")
     assert res["resets"] == 6 and "OCCLUSION_SENSING_UNAVAILABLE" in res["alarms_active"]
-    line = [x for x in summary(res).splitlines() if "alarms" in x][0]
+    line = next(x for x in summary(res).splitlines() if "alarms" in x)
     assert "alarms at boot OCCLUSION_SENSING_UNAVAILABLE" in line and "OCCLUSION_SENSING_UNAVAILABLE@" not in line
     assert line.endswith("active at the end: %s" % ", ".join(res["alarms_active"]))
 

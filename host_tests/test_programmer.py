@@ -58,7 +58,7 @@ def test_constant_therapy_report_matches_hand_arithmetic(tmp_path):
     r = rep["reservoir"]
     assert r["worst_case"] == {"low_days": 31, "low_date": "2026-04-01", "empty_days": 36, "empty_date": "2026-04-06"}
     assert r["programmed"] == {"low_days": 34, "low_date": "2026-04-04", "empty_days": 39, "empty_date": "2026-04-09"}
-    assert rep["refill_date"] == "2026-04-01"
+    assert rep["recommended_refill_date"] == "2026-04-01" == r["worst_case"]["low_date"]  # the rule: the low date
 
 
 def test_the_text_report(tmp_path):
@@ -69,7 +69,7 @@ def test_the_text_report(tmp_path):
     assert "  mon-sun    5000.000 ug    500.000 uL    2500.0 steps" in text
     assert "from 00:00: 5000.000 ug/day = 500.000 uL/day, a step every 34.6 s" in text
     assert "worst case: low on 2026-04-01 (31 days), empty on 2026-04-06 (36 days)" in text
-    assert text.endswith("refill date: 2026-04-01")
+    assert text.endswith("recommended refill date: 2026-04-01 (the low date at worst-case use)")
 
 
 def test_the_calibration_comes_from_config_json_or_the_option(tmp_path):

@@ -316,7 +316,7 @@ def format_status(st):
     empty = (EPOCH_DATE + datetime.timedelta(days=day)).isoformat() if day is not None else "never"
     battery = "%d %%" % st["battery_pct"] if st["battery_pct"] is not None else "not read yet"
     alarms = ", ".join(NAME.get(c, str(c)) for c in st["alarms"]) or "none"
-    text = ("%s, %s: rate %.1f uL/day, today %.1f uL, total %d uL, reservoir %.1f uL (empty by %s), battery %s, "
+    text = ("%s, %s: rate %.1f uL/day, today %.1f uL, total %d uL, reservoir %.1f uL (empty date %s), battery %s, "
             "alarms: %s") % (st["mode_name"] or "no program", st["state_name"], st["rate_nl_per_day"] / 1000,
                            st["today_nl"] / 1000, st["total_ul"], st["reservoir_nl"] / 1000, empty, battery, alarms)
     if st["pressure_kpa_x10"] is not None:

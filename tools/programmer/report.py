@@ -1,6 +1,7 @@
 """The offline report of a checked prescription: daily dose, volume and steps per weekday, basal rates and step
-intervals, boluses, volume a day, reservoir low/empty and refill dates, all read from the firmware's own objects
-(Therapy, Pump, Reservoir) on the simulated board through tools/sim/sim.py; and the simulation of it.
+intervals, boluses, volume a day, the reservoir's low, empty and recommended refill dates (pump.reservoir), all read
+from the firmware's own objects (Therapy, Pump, Reservoir) on the simulated board through tools/sim/sim.py; and the
+simulation of it.
 """
 
 import datetime
@@ -9,6 +10,7 @@ import os
 from tools.boardconfig import boardconfig
 
 from pump.limits import usage_nl_per_day
+from pump.reservoir import REFILL_RULE, refill_days
 from pump.therapy import MODE_STOPPED, WEEKDAYS
 from pump.units import format_hhmm
 
@@ -112,7 +114,7 @@ def report(doc, cfg, fill_ul, start, library_path=LIBRARY):
             "programmed": {"low_days": avg_low, "low_date": date(avg_low),
                            "empty_days": avg_empty, "empty_date": date(avg_empty)},
         },
-        "refill_date": date(low_days),
+        "recommended_refill_date": date(refill_days(low_days, empty_days)), "refill_rule": REFILL_RULE,
     }
 
 
@@ -163,5 +165,6 @@ def format_report(rep, source):
         r["fill_ul"], r["start"], r["low_ul"], r["empty_ul"]))
     lines.append("  worst case: %s" % span(r["worst_case"]))
     lines.append("  as programmed: %s" % span(r["programmed"]))
-    lines.append("refill date: %s" % (rep["refill_date"] or "none needed"))
+    lines.append("recommended refill date: %s (%s)" % (rep["recommended_refill_date"] or "none needed",
+                                                       rep["refill_rule"]))
     return "\n".join(lines)
