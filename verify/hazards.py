@@ -17,7 +17,7 @@ import time
 
 from tools import ROOT
 
-_COPY = ("lib", "board", "tools", "verify", "host_tests", "pyproject.toml")
+_COPY = ("lib", "board", "tools", "verify", "host_tests", "examples", "main.py", "boot.py", "pyproject.toml")
 
 _SIM = "host_tests/test_sim.py::"
 _APP = "host_tests/test_app.py::"
@@ -30,6 +30,7 @@ _BOOT = "host_tests/pure/test_bootstores.py::"
 _STORE_SIM = "host_tests/test_sim_store.py::"
 _BOARDS = "host_tests/test_boards.py::"
 _CLOCK = "host_tests/pure/test_clocksafety.py::"
+_NEW = "host_tests/test_newcomer.py::"
 _SIM_CLOCK = "host_tests/test_sim_clock.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
@@ -265,6 +266,25 @@ HAZARDS = (
        "        self.clear()  # the whole catheter as the reservoir's drug\n        nl = catheter_nl\n")],
      ["host_tests/pure/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
       _SIM + "test_stacked_concentration_changes_deliver_the_programmed_drug_mass"]),
+    ("H38", "Uncontrolled motor", "a config.json that moves EN, puts two roles on one pin, a role on a pin the board "
+     "reserves (flash, boot straps, the wireless chip) or an analog role off the ADC: the driver cannot be disabled, "
+     "or the board does not boot as wired",
+     "each board module's PIN_RULES, applied by board.drivers.check_pins in merge_config: boardconfig and deploy "
+     "refuse such a config, a board stops at boot in the fail-safe",
+     [("board/drivers.py", "        check_pins(merged, pins, rules, where)\n", "        pass\n")],
+     [_NEW + "test_the_board_refuses_the_same_pins_at_boot_and_accepts_good_ones",
+      _NEW + "test_boardconfig_refuses_pins_the_board_rules_out"]),
+    ("H39", "Therapy stops silently", "a simulated pump started with a speed of 0 or a negative run time: a task "
+     "fault (division by zero) or a run that ends at once, both with exit code 0",
+     "the simulated board refuses knobs out of range itself (the fail-safe line), besides tools/run's check",
+     [("board/sim/hardware.py", "    if n is None or not lo <= n <= hi:", "    if n is None:")],
+     [_NEW + "test_the_simulated_board_refuses_bad_knobs_itself_in_its_fail_safe"]),
+    ("H40", "Over-delivery", "a programmer dry run says \"would send\" for a bolus above the drug's hard limit or a "
+     "fill the pump refuses: the clinician trusts a command the pump will refuse, or plans on it",
+     "the dry run applies the command to the firmware's Pump on the simulated board running the pump's program "
+     "(--rx) first, and says \"would send\" only when it is accepted",
+     [("tools/pumplink/link.py", "        if self.check is not None:\n            self.check(command, args)\n", "")],
+     [_NEW + "test_offline_checks_and_dry_runs_refuse_what_the_pump_refuses"]),
 )
 
 
