@@ -483,3 +483,16 @@ def test_deploy_refuses_a_config_that_breaks_the_pin_rules(tmp_path):
                         "--dry-run"], say=out.append)
     assert code == 2 and out[-1].startswith("deploy: ") and (
         "hw.pressure_adc: 27: not an ADC input usable with the radio on: allowed 32-39" in out[-1]), out
+
+
+# ---- friction: options that do nothing in a combination are refused ----
+
+@pytest.mark.parametrize("argv, line", [
+    (["--speed", "100"], "sim: --speed: only with --ble (it would do nothing without)"),
+    (["--transport", "usb:0"], "sim: --transport: only with --ble (it would do nothing without)"),
+    (["--seconds", "5"], "sim: --seconds: only with --ble (it would do nothing without)"),
+    (["--ble", "--speed", "0"], "sim: --speed: 0: allowed more than 0, at most 86400"),
+])
+def test_sim_options_that_do_nothing_are_refused(argv, line):
+    p = _sim(os.path.join(ROOT, "tools", "scenarios", "constant_30d.json"), *argv)
+    assert p.returncode == 2 and p.stderr == line + "\n" and p.stdout == "", p.stdout + p.stderr

@@ -427,10 +427,22 @@ def main(argv=None):
     ap.add_argument("--ble", action="store_true", help="serve the pump's BLE service, the scenario in real time")
     ap.add_argument("--transport", metavar="SPEC", help="with --ble: a Bumble transport (usb:0, serial:...); "
                     "default: the in-process link")
-    ap.add_argument("--speed", type=float, default=60, help="with --ble: pump time per real time (default 60)")
+    ap.add_argument("--speed", type=float, help="with --ble: pump time per real time (default 60)")
     ap.add_argument("--seconds", type=float, help="with --ble: stop after this many real seconds")
     ap.add_argument("--keys", metavar="FILE", help="with --ble: command keys (default: keys.json if present)")
     args = ap.parse_args(argv)
+    if not args.ble:  # options that would do nothing are refused, not ignored
+        for option in ("transport", "speed", "seconds", "keys"):
+            if getattr(args, option) is not None:
+                print("sim: --%s: only with --ble (it would do nothing without)" % option, file=sys.stderr)
+                return 2
+    if args.speed is None:
+        args.speed = 60
+    elif not 0 < args.speed <= 86400:
+        print("sim: --speed: %g: allowed more than 0, at most 86400" % args.speed, file=sys.stderr)
+        return 2
+    if args.plot:
+        import tools.sim.plot  # noqa: F401 - matplotlib missing: one line (tools.cli) before the run
     try:
         sim = Simulation(load(args.scenario))
     except ScenarioError as e:
