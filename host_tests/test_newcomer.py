@@ -535,3 +535,41 @@ def test_the_dashboard_history_speaks_words_and_names_the_linux_flag(tmp_path):
     assert out["6:100000"] == "bolus granted: 100 ug, clinician" and out["4:20000"] == "refill: 20000 uL"
     assert "chrome://flags/#enable-experimental-web-platform-features" in out["linux"]
     assert out["other"].startswith("This browser has no Web Bluetooth")
+
+
+# ---- item 10: plot labels grouped, refused presses apart ----
+
+def test_plot_marks_are_grouped_per_slot_and_refused_presses_kept_apart():
+    from tools.sim.marks import group_marks
+
+    marks = [(0.1 * i, "patient_bolus", True) for i in range(10)] + [(0.55, "bolus refused", False),
+                                                                     (0.7, "bolus refused", False),
+                                                                     (5.0, "reset", True), (5.01, "occlusion", True)]
+    grouped = group_marks(marks, span_h=64, slots=32)  # 2 h per slot
+    assert grouped == [(0.0, "patient_bolus x10", True), (0.55, "bolus refused x2", False),
+                       (5.0, "reset, occlusion", True)]
+
+
+def test_the_simulator_marks_a_refused_patient_bolus_as_refused():
+    from tools.sim.scenario import Scenario
+    from tools.sim.sim import Simulation
+
+    doc = {"version": 1, "days": 1, "fill_ul": 20000,
+           "events": [{"at_h": 1, "type": "patient_bolus"}, {"at_h": 1.5, "type": "patient_bolus"},
+                      {"at_h": 2, "type": "refill", "fill_ul": 999999}]}
+    doc.update(CONSTANT)
+    sim = Simulation(Scenario(doc))
+    sim.run()
+    assert [(m[1], m[2]) for m in sim.marks if m[1] != "occlusion_sensing_unavailable" and m[0] > 0] == [
+        ("patient_bolus", True), ("patient_bolus refused", False), ("refill refused", False)]
+
+
+def test_the_year_plots_labels_stay_few(tmp_path):
+    from tools.sim.marks import SLOTS, group_marks
+    from tools.sim.scenario import load
+    from tools.sim.sim import Simulation
+
+    sim = Simulation(load(os.path.join(ROOT, "tools", "scenarios", "flex_365d.json")))
+    sim.run()
+    assert len(sim.marks) > 3 * SLOTS  # hundreds of events in a year
+    assert len(group_marks(sim.marks, 365 * 24)) <= 2 * SLOTS  # at most a granted and a refused label per slot

@@ -102,7 +102,7 @@ class Simulation:
         self.resets = 0
         self.series = {k: [] for k in ("t_h", "reservoir_ul", "reservoir_true_ul", "delivered_ul", "ideal_ul",
                                        "rate_ul_per_day")}
-        self.marks = []  # (t_h, label) for the plot
+        self.marks = []  # (t_h, label, granted) for the plot (tools/sim/marks.py groups them)
         self._line = None
         self.alarms_at_boot = []  # raised by the first boot and set-up (no sensor; empty reservoir before the fill)
         self._at_boot = True
@@ -202,7 +202,8 @@ class Simulation:
                     self._carried &= ~bit
                     alarm["again_after_reset"] = True
                 (self.alarms_at_boot if self._at_boot else self.alarms).append(alarm)
-                self.marks.append((t / 3600000, al.NAME[a].lower()))
+                if not alarm.get("again_after_reset"):  # the plot marks an alarm when it is new
+                    self.marks.append((t / 3600000, al.NAME[a].lower(), True))
                 if a == al.A_OCCLUSION and self.occlusions and self.occlusions[-1]["alarm_h"] is None:
                     self._occlusion_alarm(t)
             elif code == ev.SUSPEND and a:  # a safety hold: the program stops, the reference with it
@@ -223,7 +224,8 @@ class Simulation:
         ref.advance(t)
         self._line = None
         delivered = self.plant.steps_forward
-        self.marks.append((t / 3600000, kind))
+        mark = len(self.marks)
+        self.marks.append((t / 3600000, kind, True))  # (t_h, label, granted): a refusal is marked as one below
         try:
             if kind == "reset":
                 self.hw.reset_cause = RESET_WATCHDOG if e.get("cause") == "watchdog" else RESET_POWER_ON
@@ -292,6 +294,7 @@ class Simulation:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
         except PumpError as err:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
+            self.marks[mark] = (t / 3600000, "%s refused" % kind, False)
         if self.pump.log.last_seq != self._seen_seq:
             self._drain_log(t)
         self._carried = 0  # only the boot right after a reset raises the carried alarms again
