@@ -27,6 +27,7 @@ RUN_TIMEOUT_S = 600
 #   make test's (its parts, the set-up) or a developer's hour (the bench, mutants, ten simulated years).
 #   external: another project's tool on real hardware (esptool, bluetoothctl): not run here.
 NO_PORT = (2, "no such serial port")
+MAKE_ERROR = re.compile(r"make(\[\d+\])?: \*\*\* ")  # make's own line after a recipe's refusal (make[1] when nested)
 RULES = [
     (r"^make (test|install|deps|lint|typecheck|pytest|mpytest|wasmtest|hazards)\b", "make-n", None),
     (r"^make (bench|frozen-bench|mutants|soak)\b", "make-n", None),
@@ -161,7 +162,7 @@ def test_every_documented_command_works_as_written(clone):
             failures.append("%s: `%s`: exit %s: %s" % (doc, cmd, code, out.strip()[-400:]))
         elif mode == "refuse":
             want_code, text = detail
-            last = [line for line in out.splitlines() if line.strip() and not line.startswith("make: ***")][-1:]
+            last = [line for line in out.splitlines() if line.strip() and not MAKE_ERROR.match(line)][-1:]
             if (want_code is not None and code != want_code) or code == 0 or not last or text not in last[0]:
                 failures.append("%s: `%s`: not the one-line refusal (%r, exit %s): exit %s: %s" % (
                     doc, cmd, text, want_code, code, out.strip()[-400:]))
