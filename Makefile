@@ -87,7 +87,7 @@ PIP_QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory'
 export PYRIGHT_PYTHON_IGNORE_WARNINGS := 1
 
 # what each board's pyright run checks, listed one by one: pyright fails on a listed file that is missing, and
-# host_tests/test_architecture.py fails when a firmware file is in neither list (a moved file cannot leave the check)
+# host_tests/project/test_architecture.py fails when a firmware file is in neither list (a moved file cannot leave the check)
 COMMON_TYPED := lib/pump board/__init__.py board/drivers.py board/failsafe.py board/sim/__init__.py \
 	board/sim/bleconst.py board/sim/clock.py board/sim/flash.py board/sim/hardware.py board/sim/hydraulics.py \
 	board/sim/plant.py board/sim/radio.py board/sim/roles.py boot.py main.py
@@ -181,10 +181,10 @@ typecheck: $(DEPS_STAMP) stubs ## pyright on the firmware, once per board agains
 pytest: $(DEPS_STAMP) $(WASM_STAMP) ## host tests on CPython (pytest + hypothesis; the budget tests also run the 32-bit port)
 	$(PY) -m pytest -q host_tests
 
-mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substring to filter)
+mpytest: $(DEPS_STAMP) ## the MicroPython set of host_tests (RUNS_ON_MICROPYTHON) on the unix port (K=substring)
 	MICROPYPATH=$(MICROPYPATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))
 
-wasmtest: $(WASM_STAMP) ## the pure tests on a 32-bit MicroPython (webassembly port under node; K=substring)
+wasmtest: $(WASM_STAMP) ## the MicroPython set on a 32-bit MicroPython (webassembly port under node; K=substring)
 	$(NODE) $(WASM_DIR)/run.mjs --heapsize $(MPY_HEAP) $(if $(K),-k $(K))
 
 hazards: $(DEPS_STAMP) ## remove each safety mitigation from a copy of the firmware: its tests must fail
@@ -248,6 +248,6 @@ clean: ## remove build output and caches (keeps .venv and typings/)
 distclean: clean ## also remove .venv and typings/
 	rm -rf $(VENV) typings $(WASM_DIR)/node_modules
 
-# a variable as make sees it (host_tests/test_architecture.py reads the pyright lists so): make -s print-RP2_TYPED
+# a variable as make sees it (host_tests/project/test_architecture.py reads the pyright lists so): make -s print-RP2_TYPED
 print-%:
 	@echo $($*)

@@ -1,10 +1,14 @@
-"""Runs host_tests/pure/test_*.py on the MicroPython unix port (and unchanged on CPython): no pytest needed.
+"""Runs the MicroPython set of host_tests on the MicroPython unix port (and unchanged on CPython): no pytest needed.
 
     micropython -X heapsize=2m host_tests/mpy_run.py [-v] [-k SUBSTRING] [test_module ...]
 
-Imports each module, calls every `test_*` function (not classes) with no arguments and prints a traceback for
-each failure. A test raising `support.SkipTest` is counted as skipped. The last line reads
-`micropython: N passed, N failed[, N skipped]`; the exit code is 1 on any failure, 5 when no test ran.
+The set: every host_tests/<subject>/test_*.py with the line `RUNS_ON_MICROPYTHON = True` among its imports, before
+its first definition (the file is read as text up to there, never imported to find out). A test module is named as
+`test_x`, `subject.test_x`, `subject/test_x.py` or `host_tests/subject/test_x.py`. Imports each module of the set,
+calls every `test_*` function (not classes) with no arguments and prints a traceback for each failure; -k keeps the
+tests whose label `subject.test_x.test_name` contains SUBSTRING. A test raising `support.SkipTest` is counted as
+skipped. The last line reads `micropython: N passed, N failed[, N skipped]`; the exit code is 1 on any failure, 5
+when no test ran.
 """
 
 import gc
@@ -27,7 +31,7 @@ def _dirname(path):
 
 
 def _setup_path():
-    # host_tests/mpy_run.py -> repo root; put lib/ (pump.*), host_tests/ (support, fakes.*, pure.*) and the root
+    # host_tests/mpy_run.py -> repo root; put lib/ (pump.*), host_tests/ (support.*, the subject packages) and the root
     # (board.*, tools.*) first, whatever the working directory and MICROPYPATH are.
     here = _dirname(__file__)
     root = ".." if here == "." else _dirname(here)
@@ -78,24 +82,44 @@ def _parse_args(argv):
             print(__doc__)
             raise SystemExit(0)
         else:
-            # accept test_x, pure.test_x, test_x.py or host_tests/pure/test_x.py
-            name = arg[arg.rfind("/") + 1 :]
-            if name.endswith(".py"):
-                name = name[:-3]
-            if name.startswith("pure."):
-                name = name[5:]
-            modules.append(name)
+            # accept test_x, subject.test_x, subject/test_x.py or host_tests/subject/test_x.py: the module's name
+            name = arg[:-3] if arg.endswith(".py") else arg
+            name = name.replace("/", ".")
+            modules.append(name[name.rfind(".") + 1 :])
         i += 1
     return verbose, keyword, modules
 
 
-def _discover(pure_dir):
-    names = []
-    for entry in os.listdir(pure_dir):
-        if entry.startswith("test_") and entry.endswith(".py"):
-            names.append(entry[:-3])
-    names.sort()
-    return names
+MARKER = "RUNS_ON_MICROPYTHON = True"
+
+
+def _marked(path):
+    # the marker stands with the imports, before the first definition: reading stops there, so finding the set
+    # allocates a few lines per file (whole files would scatter the heap a 2 MB run needs in one piece)
+    with open(path) as f:
+        for line in f:
+            if line.startswith(MARKER):
+                return True
+            if line.startswith("def ") or line.startswith("class ") or line.startswith("@"):
+                return False
+    return False
+
+
+def _discover(here):
+    """{test module: subject package} of the MicroPython set, from the files' text."""
+    found = {}
+    for subject in os.listdir(here):
+        if subject in ("support", "wasm", "node_modules", "__pycache__") or subject.startswith("."):
+            continue
+        folder = here + "/" + subject
+        try:
+            entries = os.listdir(folder)
+        except OSError:  # a file, not a folder
+            continue
+        for entry in entries:
+            if entry.startswith("test_") and entry.endswith(".py") and _marked(folder + "/" + entry):
+                found[entry[:-3]] = subject
+    return found
 
 
 class _Counts:
@@ -126,15 +150,16 @@ def _run_test(label, fn, skip_type, counts, verbose):
         print("PASS %s" % label)
 
 
-def _run_module(name, keyword, skip_type, counts, verbose):
+def _run_module(subject, name, keyword, skip_type, counts, verbose):
+    dotted = subject + "." + name
     try:
-        package = __import__("pure." + name)
+        package = __import__(dotted)
         module = getattr(package, name)
     except Exception as exc:  # noqa: BLE001 - an import error fails the module and the run goes on
         _unlock_heap()
         counts.failed += 1
-        counts.failures.append("pure." + name)
-        print("FAIL pure.%s (import)" % name)
+        counts.failures.append(dotted)
+        print("FAIL %s (import)" % dotted)
         _print_exc(exc)
         return
     for attr in sorted(dir(module)):
@@ -143,11 +168,17 @@ def _run_module(name, keyword, skip_type, counts, verbose):
         fn = getattr(module, attr)
         if not callable(fn):
             continue
-        label = "pure.%s.%s" % (name, attr)
+        label = "%s.%s" % (dotted, attr)
         if keyword is not None and keyword not in label:
             continue
         _run_test(label, fn, skip_type, counts, verbose)
         gc.collect()
+    # forget the module once its tests ran, so its tables are collected and a later module finds the heap as free as
+    # an earlier one did (a 2 MB heap, like a board's, fragments otherwise)
+    fn = module = None
+    sys.modules.pop(dotted, None)
+    if hasattr(package, name):
+        delattr(package, name)
 
 
 def main(argv):
@@ -157,17 +188,18 @@ def main(argv):
         from support import SkipTest
     except ImportError:
         SkipTest = None
-    available = _discover(here + "/pure")
+    available = _discover(here)
+    gc.collect()
     if modules:
         for name in modules:
             if name not in available:
-                print("no such test module: pure.%s" % name)
+                print("not a test module of the MicroPython set: %s" % name)
                 return 2
     else:
-        modules = available
+        modules = sorted(available, key=lambda n: available[n] + "." + n)  # by subject, then name
     counts = _Counts()
     for name in modules:
-        _run_module(name, keyword, SkipTest, counts, verbose)
+        _run_module(available[name], name, keyword, SkipTest, counts, verbose)
         gc.collect()
     for label in counts.failures:
         print("failed: %s" % label)

@@ -1,8 +1,8 @@
 """Test vectors of the pump's BLE protocol: fixed inputs framed and packed by the firmware's own code, with the values
-a decoder must read back. host_tests/vectors/ble_frames.json is this module's output; Python tests check it both ways
-and other decoders (the phone's JavaScript) are checked against the same file.
+a decoder must read back. host_tests/support/vectors/ble_frames.json is this module's output; Python tests check it
+both ways and other decoders (the phone's JavaScript) are checked against the same file.
 
-    python -m verify.ble_vectors            # rewrite host_tests/vectors/ble_frames.json
+    python -m verify.ble_vectors            # rewrite host_tests/support/vectors/ble_frames.json
     python -m verify.ble_vectors --check    # exit 1 when the file is not what the code produces
 """
 
@@ -21,7 +21,7 @@ from pump.telemetry import ALARM, STATUS
 from tools import ROOT
 from tools.pumplink import proto as pumpproto
 
-PATH = os.path.join(ROOT, "host_tests", "vectors", "ble_frames.json")
+PATH = os.path.join(ROOT, "host_tests", "support", "vectors", "ble_frames.json")
 CLINICIAN_KEY = bytes(range(0x10, 0x30))  # test keys only: never a pump's
 PATIENT_KEY = bytes(range(0x80, 0xA0))
 

@@ -19,19 +19,21 @@ from tools import ROOT
 
 _COPY = ("lib", "board", "tools", "verify", "host_tests", "examples", "main.py", "boot.py", "pyproject.toml")
 
-_SIM = "host_tests/test_sim.py::"
-_APP = "host_tests/test_app.py::"
-_LATCH = "host_tests/pure/test_safety_latch.py::"
-_AUTH = "host_tests/pure/test_ble_auth.py::"
-_BLE = "host_tests/pure/test_ble_service.py::"
-_REC = "host_tests/pure/test_bolus_records.py::"
-_NUM = "host_tests/pure/test_json_numbers.py::"
-_BOOT = "host_tests/pure/test_bootstores.py::"
-_STORE_SIM = "host_tests/test_sim_store.py::"
-_BOARDS = "host_tests/test_boards.py::"
-_CLOCK = "host_tests/pure/test_clocksafety.py::"
-_NEW = "host_tests/test_newcomer.py::"
-_SIM_CLOCK = "host_tests/test_sim_clock.py::"
+_SIM = "host_tests/sim/test_sim.py::"
+_APP = "host_tests/app/test_app.py::"
+_LATCH = "host_tests/safety/test_safety_latch.py::"
+_AUTH = "host_tests/ble/test_cmdauth.py::"
+_BLE = "host_tests/ble/test_bleservice.py::"
+_REC = "host_tests/dosing/test_bolus_records.py::"
+_NUM = "host_tests/therapy/test_json_numbers.py::"
+_BOOT = "host_tests/storage/test_bootstores.py::"
+_STORE_SIM = "host_tests/sim/test_sim_store.py::"
+_BOARDS = "host_tests/boards/test_boards.py::"
+_CLOCK = "host_tests/dosing/test_clocksafety.py::"
+_SIM_CLOCK = "host_tests/sim/test_sim_clock.py::"
+_PINS = "host_tests/boards/test_pin_rules.py::"
+_RUN = "host_tests/sim/test_make_run.py::"
+_DRY = "host_tests/clients/test_programmer_dry_run.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -58,12 +60,12 @@ HAZARDS = (
      "confirmation; the running program is untouched",
      [("lib/pump/prescription.py", "        if v[0] == E_HARD_LIMIT:\n            raise",
        "        if False:\n            raise")],
-     ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
+     ["host_tests/dosing/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H5", "Wrong concentration", "a program for a concentration other than the reservoir's",
      "a program must name the concentration the reservoir holds; a refill with a new one re-validates the "
      "program, and the catheter's drug goes first at its own strength (H37)",
      [("lib/pump/controller.py", "if conc and therapy.conc_ug_per_ml != conc:", "if False:")],
-     ["host_tests/pure/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
+     ["host_tests/dosing/test_controller.py::test_program_refusal_changes_nothing_and_is_logged"]),
     ("H6", "Under-delivery", "a blocked catheter (occlusion)",
      "pressure rise per delivered step against a tracked baseline: alarm within a few steps at any rate, dosing "
      "held until an explicit resume",
@@ -108,8 +110,8 @@ HAZARDS = (
     ("H14", "Data loss", "a power cut while the counters are written",
      "two store slots with sequence number and CRC-32: the newest valid one wins, at most one checkpoint lost",
      [("lib/pump/store.py", "if crc32(mv[:end]) != struct.unpack_from(\"<I\", blob, end)[0]:", "if False:")],
-     ["host_tests/pure/test_store.py::test_power_cut_at_every_byte_of_a_save_into_slot_b",
-      "host_tests/pure/test_store.py::test_corrupt_byte_anywhere_in_newest_falls_back_to_older"]),
+     ["host_tests/storage/test_store.py::test_power_cut_at_every_byte_of_a_save_into_slot_b",
+      "host_tests/storage/test_store.py::test_corrupt_byte_anywhere_in_newest_falls_back_to_older"]),
     ("H15", "Unauthorised therapy change", "a forged BLE command (no key, or another role's key)",
      "every command carries an HMAC-SHA256 under its role's key from keys.json (provisioned over USB, never over "
      "BLE); a wrong MAC is refused and changes nothing",
@@ -169,7 +171,7 @@ HAZARDS = (
      "CRC: the other slot is used, an event and an alarm follow",
      [("lib/pump/checkpoint.py", "        _migrate(c, grants)\n    _check(c)\n", "        _migrate(c, grants)\n")],
      [_BOOT + "test_a_stored_clock_beyond_the_range_never_stops_the_boot",
-      "host_tests/pure/test_controller.py::test_a_checkpoint_field_out_of_its_range_is_refused_naming_it"]),
+      "host_tests/dosing/test_controller.py::test_a_checkpoint_field_out_of_its_range_is_refused_naming_it"]),
     ("H24", "Wrong dose", "the newest program slot lost: the pump boots on an older prescription",
      "the checkpoint records the program store's sequence number when a program is applied; a program store found "
      "older is a fallback: high-priority alarm, held until a clinician confirms or reprograms (a save cut by a power "
@@ -250,7 +252,7 @@ HAZARDS = (
      "sets the RTC from it",
      [("lib/pump/controller.py", "rtc_trusted = rtc_valid and not c.flags & FLAG_CLOCK_SET",
        "rtc_trusted = rtc_valid")],
-     ["host_tests/pure/test_powercut.py::test_cut_while_setting_the_clock_never_moves_the_safety_limits"]),
+     ["host_tests/storage/test_powercut.py::test_cut_while_setting_the_clock_never_moves_the_safety_limits"]),
     ("H36", "Under-delivery", "a reset shifts the schedule against the over-delivery windows (the wall clock counts "
      "the time since the last checkpoint, the windows would not): a false hold in a flex program",
      "at boot the monotonic clock counts the gap since the checkpoint as far as the RTC vouches for it (at most two "
@@ -264,7 +266,7 @@ HAZARDS = (
      "a segment; the over-delivery bounds and bolus allowances follow the queue; it is checkpointed with every burst",
      [("lib/pump/catheter.py", "        nl = catheter_nl - self.old_nl\n",
        "        self.clear()  # the whole catheter as the reservoir's drug\n        nl = catheter_nl\n")],
-     ["host_tests/pure/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
+     ["host_tests/dosing/test_stacked.py::test_stacked_refills_deliver_the_programmed_drug_mass_within_one_step",
       _SIM + "test_stacked_concentration_changes_deliver_the_programmed_drug_mass"]),
     ("H38", "Uncontrolled motor", "a config.json that moves EN, puts two roles on one pin, a role on a pin the board "
      "reserves (flash, boot straps, the wireless chip) or an analog role off the ADC: the driver cannot be disabled, "
@@ -272,19 +274,19 @@ HAZARDS = (
      "each board module's PIN_RULES, applied by board.drivers.check_pins in merge_config: boardconfig and deploy "
      "refuse such a config, a board stops at boot in the fail-safe",
      [("board/drivers.py", "        check_pins(merged, pins, rules, where)\n", "        pass\n")],
-     [_NEW + "test_the_board_refuses_the_same_pins_at_boot_and_accepts_good_ones",
-      _NEW + "test_boardconfig_refuses_pins_the_board_rules_out"]),
+     [_PINS + "test_the_board_refuses_the_same_pins_at_boot_and_accepts_good_ones",
+      _PINS + "test_boardconfig_refuses_pins_the_board_rules_out"]),
     ("H39", "Therapy stops silently", "a simulated pump started with a speed of 0 or a negative run time: a task "
      "fault (division by zero) or a run that ends at once, both with exit code 0",
      "the simulated board refuses knobs out of range itself (the fail-safe line), besides tools/run's check",
      [("board/sim/hardware.py", "    if n is None or not lo <= n <= hi:", "    if n is None:")],
-     [_NEW + "test_the_simulated_board_refuses_bad_knobs_itself_in_its_fail_safe"]),
+     [_RUN + "test_the_simulated_board_refuses_bad_knobs_itself_in_its_fail_safe"]),
     ("H40", "Over-delivery", "a programmer dry run says \"would send\" for a bolus above the drug's hard limit or a "
      "fill the pump refuses: the clinician trusts a command the pump will refuse, or plans on it",
      "the dry run applies the command to the firmware's Pump on the simulated board running the pump's program "
      "(--rx) first, and says \"would send\" only when it is accepted",
      [("tools/pumplink/link.py", "        if self.check is not None:\n            self.check(command, args)\n", "")],
-     [_NEW + "test_offline_checks_and_dry_runs_refuse_what_the_pump_refuses"]),
+     [_DRY + "test_offline_checks_and_dry_runs_refuse_what_the_pump_refuses"]),
 )
 
 

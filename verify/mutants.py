@@ -8,8 +8,9 @@ Each module runs in its own staging folder, out/mutmut/<module>/ (mutmut names m
 `pump.stall.xǁStallCheckǁsteps__mutmut_3`, and imports what it mutates from `mutants/src/`): `src` is the repo's lib/,
 host_tests, board, tools, verify, docs, boot.py and main.py are the repo's. mutmut copies them into `mutants/`,
 mutates the one module, records which of the module's tests call each function, and runs every mutant against those
-tests only. A module's tests are host_tests/pure/test_<name>.py and host_tests/test_<name>*.py, plus the files
-EXTRA_TESTS adds (tests that drive it through another module), less the long-horizon ones in DESELECTED. `run` starts
+tests only. A module's tests are derived from their imports: every host_tests/<subject>/test_*.py that imports it,
+plus the few THROUGH names (tests that drive it only through another module), less the long-horizon ones in
+DESELECTED. `run` starts
 each module afresh unless --keep (then mutants of unchanged functions keep their result; --only re-runs the mutants
 matching a pattern such as 'pump.stall.*'; --retry re-runs the mutants the last run did not kill).
 
@@ -20,6 +21,7 @@ mutated line no longer matches (its function changed) counts as a survivor again
 """
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -39,55 +41,44 @@ MUTMUT = Path(sys.executable).parent / "mutmut"
 # what the tests read besides lib/ (the staging folder links to them; mutmut copies them as they are)
 COPIED = ("host_tests", "board", "tools", "verify", "docs", "boot.py", "main.py")
 
-# test files that exercise a module besides its own (pure/test_<name>.py, test_<name>*.py)
-EXTRA_TESTS = {
-    "pump.steptimer": ["host_tests/pure/test_doseplan.py", "host_tests/test_doseplan_props.py"],
-    "pump.store": ["host_tests/pure/test_powercut.py"],
-    # the catheter queue: its own tests, then the pump and the plan draining it (stacked refills, the power cut)
-    "pump.catheter": ["host_tests/pure/test_stacked.py", "host_tests/pure/test_doseplan.py",
-                      "host_tests/test_doseplan_props.py"],
-    "pump.safety": ["host_tests/pure/test_controller.py", "host_tests/pure/test_holds.py", "host_tests/test_sim.py"],
-    # the command authentication: its own tests, then the service (frames, HMAC and counters over the fake radio)
-    # and tools/pumplink/proto.py's vectors, which the host side and the firmware share
-    "pump.cmdauth": ["host_tests/pure/test_ble_auth.py", "host_tests/pure/test_ble_service.py",
-                     "host_tests/test_pumpproto.py"],
-    "pump.hmac": ["host_tests/pure/test_ble_hmac.py", "host_tests/pure/test_ble_auth.py",
-                  "host_tests/test_pumpproto.py"],
-    "pump.frames": ["host_tests/pure/test_ble_frames.py", "host_tests/pure/test_ble_service.py",
-                    "host_tests/test_pumpproto.py"],
-    # the monotonic clock and what runs on it, through the controller; the schedule phases also through the simulator
-    "pump.monoclock": ["host_tests/pure/test_clocksafety.py"],
-    "pump.phases": ["host_tests/pure/test_clocksafety.py", "host_tests/test_sim_clock.py"],
-    "pump.bolus": ["host_tests/pure/test_clocksafety.py"],
-    "pump.commands": ["host_tests/pure/test_ble_commands.py", "host_tests/pure/test_ble_auth.py",
-                      "host_tests/pure/test_ble_service.py",
-                      "host_tests/test_ble_fuzz.py", "host_tests/test_pumpproto.py"],
-    # modules split out of the controller, the therapy and the BLE service (not in MUTANT_MODULES yet): the tests of
-    # the code they came from
-    "pump.dosing": ["host_tests/pure/test_controller.py", "host_tests/pure/test_holds.py",
-                    "host_tests/pure/test_stacked.py", "host_tests/pure/test_powercut.py"],
-    "pump.limits": ["host_tests/pure/test_controller.py", "host_tests/pure/test_stacked.py",
-                    "host_tests/pure/test_clocksafety.py", "host_tests/pure/test_safety_latch.py"],
-    "pump.state": ["host_tests/pure/test_ble_service.py", "host_tests/pure/test_bootstores.py"],
-    "pump.prescription": ["host_tests/pure/test_therapy.py", "host_tests/test_therapy_props.py",
-                          "host_tests/pure/test_json_numbers.py"],
-    "pump.gatt": ["host_tests/pure/test_ble_service.py", "host_tests/test_pumpproto.py"],
-    "pump.outbox": ["host_tests/pure/test_ble_service.py"],
-    "pump.blehistory": ["host_tests/pure/test_ble_service.py"],
+# The tests of a module are derived from the tests' imports (tests_for): every host_tests/<subject>/test_*.py whose
+# own imports name it (`import pump.x`, `from pump.x import ...`, `from pump import x`). THROUGH lists the exceptions:
+# tests that drive a module only through another one, so no import of theirs names it. An entry whose test imports
+# the module after all is refused (project/test_mutants.py), so the list keeps only what the imports cannot show.
+THROUGH = {
+    # the catheter queue and the step timer, drained and paced by the dose plan and the pump (stacked refills)
+    "pump.catheter": ["host_tests/dosing/test_doseplan.py", "host_tests/dosing/test_doseplan_props.py",
+                      "host_tests/dosing/test_stacked.py", "host_tests/dosing/test_catheter_props.py"],
+    "pump.steptimer": ["host_tests/dosing/test_doseplan.py"],
+    # the occlusion targets, through verify/bench/occlusion.py
+    "pump.occlusion": ["host_tests/safety/test_occlusion_targets.py"],
+    # the checks' supervisor through the controller, its holds across resets and the simulator
+    "pump.safety": ["host_tests/dosing/test_controller.py", "host_tests/safety/test_holds.py",
+                    "host_tests/sim/test_sim.py"],
+    # the store through power cuts at every byte of the pump's writes
+    "pump.store": ["host_tests/storage/test_powercut.py"],
+    # the frames, HMAC and command layout through tools/pumplink/proto.py (the host side shares them) and the fuzz
+    "pump.hmac": ["host_tests/clients/test_pumplink_proto.py"],
+    "pump.frames": ["host_tests/clients/test_pumplink_proto.py"],
+    "pump.commands": ["host_tests/ble/test_bleservice_fuzz.py"],
+    # the monotonic clock and what runs on it, through the controller
+    "pump.monoclock": ["host_tests/dosing/test_clocksafety.py"],
+    "pump.phases": ["host_tests/dosing/test_clocksafety.py"],
+    "pump.bolus": ["host_tests/dosing/test_clocksafety.py"],
 }
 
 DESELECTED = (
     # long horizons (a simulated year, hypothesis over whole documents): seconds each even unmutated, far longer
     # through mutmut's trampolines; faster tests cover the same code and `make test` still runs these
-    "host_tests/test_occlusion_targets.py::test_no_false_alarm_in_a_year",
-    "host_tests/test_sim.py::test_example_scenarios_deliver_within_one_step_of_the_program",
-    "host_tests/test_sim.py::test_plot_is_written",
-    "host_tests/test_sim_clock.py::test_property_no_correction_gives_more_than_24_hours_allow_or_a_false_hold",
+    "host_tests/safety/test_occlusion_targets.py::test_no_false_alarm_in_a_year",
+    "host_tests/sim/test_sim.py::test_example_scenarios_deliver_within_one_step_of_the_program",
+    "host_tests/sim/test_sim.py::test_plot_is_written",
+    "host_tests/sim/test_sim_clock.py::test_property_no_correction_gives_more_than_24_hours_allow_or_a_false_hold",
     # 100 000 fuzzed frames (8 s unmutated), checked against a Reassembler of the same (mutated) module: the
     # authenticated-commands fuzz test and the refused-frame tests cover the same paths in a fraction of the time
-    "host_tests/test_ble_fuzz.py::test_fuzzed_frames_are_answered_and_change_nothing",
+    "host_tests/ble/test_bleservice_fuzz.py::test_fuzzed_frames_are_answered_and_change_nothing",
     # runs `python -m tools.sim` in a child process, which imports the unmutated tree: it could never kill a mutant
-    "host_tests/test_sim.py::test_cli_json_to_stdout_has_the_documented_keys",
+    "host_tests/sim/test_sim.py::test_cli_json_to_stdout_has_the_documented_keys",
 )
 
 KILLED = ("killed", "timeout", "segfault")
@@ -106,20 +97,44 @@ def module_name(path):
     return ".".join(parts[1:])
 
 
-def tests_for(path):
-    """The test files (repo-relative) that run a module's mutants."""
+def imported(path):
+    """The modules a Python file imports, by name: `from pump import x` names pump and pump.x."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"), str(path))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.add(node.module)
+            out |= {"%s.%s" % (node.module, a.name) for a in node.names}
+    return out
+
+
+def test_files(root=ROOT):
+    """Every test module, repo-relative: host_tests/<subject>/test_*.py."""
+    return sorted(p.relative_to(root).as_posix() for p in (root / "host_tests").glob("*/test_*.py"))
+
+
+# rigs of a real BLE stack, a D-Bus daemon, a browser or a pty board: tests on them run in real time or in other
+# processes, so a mutant costs seconds there and a child process never sees it; the in-process tests cover the code
+OUT_OF_PROCESS_RIGS = {"support.blerig", "support.bluezrig", "support.webrecord", "support.mpy_board"}
+
+
+def tests_for(path, root=ROOT, through=None):
+    """The test files (repo-relative) that run a module's mutants: those whose imports name it (less the ones on
+    OUT_OF_PROCESS_RIGS), then THROUGH's."""
     name = module_name(path)
-    short = name.rpartition(".")[2]
     found = []
-    pure = ROOT / "host_tests" / "pure" / ("test_%s.py" % short)
-    if pure.exists():
-        found.append(pure.relative_to(ROOT).as_posix())
-    found += sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "host_tests").glob("test_%s*.py" % short))
-    for extra in EXTRA_TESTS.get(name, ()):
+    for t in test_files(root):
+        names = imported(root / t)
+        if name in names and not names & OUT_OF_PROCESS_RIGS:
+            found.append(t)
+    for extra in (THROUGH if through is None else through).get(name, ()):
         if extra not in found:
             found.append(extra)
     if not found:
-        raise SystemExit("no tests for %s: add host_tests/pure/test_%s.py or an EXTRA_TESTS entry" % (path, short))
+        raise SystemExit("no tests for %s: no test imports %s (a test that drives it through another module goes in "
+                         "THROUGH)" % (path, name))
     return found
 
 

@@ -1,4 +1,4 @@
-// Runs host_tests/pure on a 32-bit MicroPython: the WebAssembly port (pinned in package.json) under Node.
+// Runs the MicroPython set of host_tests (RUNS_ON_MICROPYTHON = True) on a 32-bit MicroPython: the WebAssembly port (pinned in package.json) under Node.
 //
 //     node host_tests/wasm/run.mjs [--heapsize BYTES] [mpy_run.py arguments: -v, -k SUBSTRING, test_module ...]
 //     node host_tests/wasm/run.mjs --script FILE [--heapsize BYTES] [-- ARGS]   (any Python file, argv = ARGS)

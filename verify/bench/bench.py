@@ -2,7 +2,7 @@
 written to out/bench.json. docs/performance.md explains every method.
 
 Timings are printed, never asserted; the deterministic figures (allocations, wake-ups, sizes, heap) are also checked
-against BUDGETS by host_tests/test_budgets.py, so a regression fails `make test`.
+against BUDGETS by host_tests/project/test_budgets.py, so a regression fails `make test`.
 """
 
 import asyncio
@@ -203,7 +203,7 @@ def main():
     soak = soak_year()
     row("accounting lost on a power cut, worst case", "bolus since last checkpoint + 1 step", "one checkpoint",
         "a checkpoint follows every command and at most 900 s of delivery; at boot the steps of the current program "
-        "in the gap are booked, a bolus in progress is not (host_tests/pure/test_powercut.py cuts at every byte)")
+        "in the gap are booked, a bolus in progress is not (host_tests/storage/test_powercut.py cuts at every byte)")
     row("accounting lost on a power cut, measured", "%.1f uL" % soak["max_reservoir_estimate_ahead_ul"], "-",
         "largest excess of the reservoir estimate over the truth in one soak year (%d resets)"
         % soak["counts"]["resets"])

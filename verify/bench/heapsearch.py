@@ -18,7 +18,7 @@ ROOT = Path(tools.ROOT)
 
 MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"  # the pinned unix port (requirements.txt)
 # MICROPYPATH of a probe run from source, from the repository root: asyncio frozen into the interpreter, lib/, and
-# host_tests/ for the fake radio (fakes.ble) the BLE probes use
+# the root (board.sim's fake radio, which the BLE probes use)
 MICROPYPATH = ".frozen:lib:."
 
 # board modules the whole-app probe needs besides lib/pump (board/sim is host-only: a board's own module is smaller)

@@ -1,0 +1,147 @@
+"""The BLE service inside the asyncio app, on the simulated board with the fake radio, in virtual pump time: the
+task sleeps while no central is connected, notifies the status on change no faster than once per interval while one
+is, answers commands as their frames arrive, and advertises again after a disconnect."""
+
+import asyncio
+import json
+
+import pump.app
+from board.sim import build
+from board.sim import radio as bluetooth
+from board.sim.clock import SimRtc, VirtualClock
+from board.sim.plant import Plant
+from support.flash import FakeStorage
+from pump.cmdauth import ROLE_CLINICIAN
+from pump.commands import OP_SUSPEND
+from pump.compat import TICKS_MASK
+from pump.frames import split
+from support.apprig import SETUP, CheapGc, new_app
+from support.blebench import Bench
+from support.keys import KC, KEY_DOC, command
+from support.plan import MONDAY_S
+
+
+MINUTE_MS = 60000
+
+
+class TimedRadio(bluetooth.BLE):
+    """The fake radio noting the pump time of every status notification."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self.status_times = []
+        self.h_status = None
+
+    def gatts_notify(self, conn, handle, data=None):
+        super().gatts_notify(conn, handle, data)
+        if handle == self.h_status and data is not None and data[0] & 0x80:  # the last frame of a status
+            self.status_times.append(self.clock.t_ms)
+
+
+def _app(keys_path, monkeypatch):
+    monkeypatch.setattr(pump.app, "gc", CheapGc)
+    clock = VirtualClock(TICKS_MASK - 1800000)
+    radio = TimedRadio(clock)
+    hw = build({"clock": clock, "plant": Plant(fill_ul=SETUP["fill_ul"]), "storage": FakeStorage(),
+                "rtc": SimRtc(clock, MONDAY_S), "ble": radio, "bluetooth": bluetooth, "keys_path": keys_path,
+                "urandom": bytes})
+    lines = []
+    app = new_app(hw, lines.append)
+    radio.h_status = app.ble.h_status
+    runs = []
+    real_run = app.ble.run
+
+    def counted_run(now):
+        runs.append(clock.t_ms)
+        return real_run(now)
+
+    app.ble.run = counted_run
+    return app, clock, radio, lines, runs
+
+
+def test_the_app_serves_ble_at_a_bounded_rate_and_sleeps_without_a_central(tmp_path, monkeypatch):
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(KEY_DOC))
+    app, clock, radio, lines, runs = _app(str(keys), monkeypatch)
+    assert not [x for x in lines if "keys" in x]
+    svc = app.ble
+
+    async def scenario():
+        task = asyncio.create_task(app.run(4 * 60 * MINUTE_MS))
+        await clock.sleep_ms(60 * MINUTE_MS)
+        idle_runs = len(runs)
+        radio.connect()
+        radio.encrypt(authenticated=True)
+        for _ in range(30):  # ten minutes with a phone that confirms what it is sent
+            await clock.sleep_ms(20000)
+            if svc.outbox.inflight is not None:
+                radio.indicate_done()
+        connected_runs = len(runs) - idle_runs
+        for frame in split(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND), 1):
+            radio.write(svc.h_command, frame)
+        await clock.sleep_ms(10)
+        suspended = app.pump.suspended
+        answer = Bench.answer(radio.of(svc.h_command, "indicated")[-1][3:-2])
+        radio.indicate_done()
+        radio.disconnect()
+        runs_at_disconnect = len(runs)
+        await clock.sleep_ms(60 * MINUTE_MS)
+        after = len(runs) - runs_at_disconnect
+        await task
+        return idle_runs, connected_runs, suspended, answer, after
+
+    idle_runs, connected_runs, suspended, answer, after = asyncio.run(scenario())
+    assert idle_runs == 1  # once at the start, then asleep for the hour without a central
+    times = radio.status_times
+    assert 10 <= len(times) <= 600 and all(b - a >= 1000 for a, b in zip(times, times[1:]))
+    assert connected_runs <= 2 * 600 + 60  # about one run per status interval, and one per event
+    assert suspended and answer[:3] == (OP_SUSPEND, 0, 1)
+    assert len(radio.adverts) == 2 and after <= 2  # advertising again, and asleep again
+    assert app.fault is None
+
+
+def test_without_keys_the_app_says_so_and_serves_telemetry(monkeypatch):
+    app, clock, radio, lines, runs = _app(None, monkeypatch)
+    assert "no command keys: BLE commands refused, telemetry only" in lines
+    assert app.ble.auth.keys is None
+
+
+def test_an_unusable_keys_file_is_reported_without_its_content(tmp_path, monkeypatch):
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"clinician": KEY_DOC["clinician"], "patient": KEY_DOC["clinician"]}))
+    app, clock, radio, lines, runs = _app(str(keys), monkeypatch)
+    assert any("keys unusable" in x for x in lines) and app.ble.auth.keys is None
+    assert not any(KEY_DOC["clinician"] in x for x in lines)
+
+
+def test_a_board_without_a_radio_has_no_ble_task(monkeypatch):
+    monkeypatch.setattr(pump.app, "gc", CheapGc)
+    clock = VirtualClock()
+    hw = build({"clock": clock, "plant": Plant(fill_ul=1000), "storage": FakeStorage()})
+    assert hw.ble is None
+    app = new_app(hw, lambda line: None, setup=None)
+    assert app.ble is None
+    asyncio.run(app.run(MINUTE_MS))
+    assert app.fault is None
+
+
+def test_a_radio_that_fails_to_start_leaves_the_pump_dosing_without_ble(monkeypatch):
+    monkeypatch.setattr(pump.app, "gc", CheapGc)
+
+    class Refusing(bluetooth.BLE):
+        def config(self, *names, **values):
+            if "le_secure" in values:
+                raise ValueError("unknown config param")
+            return super().config(*names, **values)
+
+    clock = VirtualClock()
+    radio = Refusing()
+    hw = build({"clock": clock, "plant": Plant(fill_ul=SETUP["fill_ul"]), "storage": FakeStorage(),
+                "rtc": SimRtc(clock, MONDAY_S), "ble": radio, "bluetooth": bluetooth})
+    lines = []
+    app = new_app(hw, lines.append)
+    assert app.ble is None and not radio.is_active
+    assert any(x.startswith("BLE unavailable: ValueError") for x in lines)
+    asyncio.run(app.run(10 * MINUTE_MS))
+    assert app.fault is None and app.hw.stepper.calls > 0

@@ -1,0 +1,1 @@
+"""Checks flow: sensors, checks (occlusion, sensor faults, stall, battery, over-delivery), alarms, holds, watchdog."""

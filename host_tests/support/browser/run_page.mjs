@@ -1,0 +1,61 @@
+// Opens a page in headless Chromium (Debian's, not a downloaded one) with playwright-core and prints its state.
+//
+//   node host_tests/support/browser/run_page.mjs URL SCREENSHOT.png [--init FILE.js]... [--click SELECTOR] [--wait JS]
+//
+// Each --init script runs in the page before its own scripts (e.g. a fake navigator.bluetooth). Waits for
+// window.dashboard.ready, clicks SELECTOR, waits until the expression JS is true, then prints one JSON line:
+// {"state": window.dashboard, "dom": {id: text of each element with an id}, "fake": window.__fakeBluetooth,
+//  "errors": [...], "console": [...]}.
+import { chromium } from "playwright-core";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [url, screenshot, ...rest] = process.argv.slice(2);
+const inits = [];
+let click = null;
+let wait = null;
+for (let i = 0; i < rest.length; i += 2) {
+  if (rest[i] === "--init") inits.push(rest[i + 1]);
+  else if (rest[i] === "--click") click = rest[i + 1];
+  else if (rest[i] === "--wait") wait = rest[i + 1];
+  else throw new Error("unknown option " + rest[i]);
+}
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const userDataDir = mkdtempSync(join(tmpdir(), "pump-chromium-"));  // fresh profile every run
+const flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const errors = [];
+const messages = [];
+let context;
+try {
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath, headless: true, args: flags, viewport: { width: 480, height: 800 },
+  });
+  const page = context.pages()[0] || await context.newPage();
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => messages.push(m.type() + ": " + m.text()));
+  for (const file of inits) await page.addInitScript({ content: readFileSync(file, "utf8") });
+  await page.goto(url);
+  await page.waitForFunction(() => window.dashboard && window.dashboard.ready, null, { timeout: 10000 });
+  if (click) await page.click(click);
+  if (wait) await page.waitForFunction(wait, null, { timeout: 15000 });
+  const result = await page.evaluate(() => {
+    const dom = {};
+    for (const el of document.querySelectorAll("[id]")) dom[el.id] = el.textContent;
+    dom.connectEnabled = !document.getElementById("connect").disabled;
+    dom.alarmClass = document.getElementById("alarm-panel").className;
+    dom.historyRows = document.querySelectorAll("#history tbody tr").length;
+    dom.chartPoints = {};
+    for (const fig of document.querySelectorAll("figure.chart")) {
+      const line = fig.querySelector("polyline");
+      dom.chartPoints[fig.id] = line ? line.points.numberOfItems : 0;
+    }
+    return { state: window.dashboard, dom, fake: window.__fakeBluetooth || null };
+  });
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ ...result, errors, console: messages }));
+} finally {
+  if (context) await context.close();
+  rmSync(userDataDir, { recursive: true, force: true });
+}

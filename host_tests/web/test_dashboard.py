@@ -1,0 +1,154 @@
+"""The dashboard (tools/dashboard/web/) in headless Chromium: served on localhost, driven by playwright-core, with
+navigator.bluetooth replaced by a pump that plays frames recorded from the simulator.
+
+Needs `make webdeps` (Debian's chromium, playwright-core in node_modules/); skipped without them. Screenshots go to
+out/web/.
+"""
+
+import functools
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from support.webrecord import record
+from tools.pumplink import proto as pp
+from support import ROOT
+
+WEB = os.path.join(ROOT, "tools", "dashboard", "web")
+BROWSER = os.path.join(ROOT, "host_tests", "support", "browser")
+OUT = os.path.join(ROOT, "out", "web")
+CHROMIUM = shutil.which(os.environ.get("CHROMIUM", "chromium"))
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or shutil.which("node") is None
+    or not os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")),
+    reason="no chromium / node / playwright-core: run `make webdeps`")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    """tools/dashboard/web/ on http://127.0.0.1:<free port>/ for the duration of the module."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=WEB))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d/" % httpd.server_address[1]
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def open_page(url, name, inits=(), click=None, wait=None):
+    """Run the page in headless Chromium; returns the driver's {"state", "dom", "fake", "errors", "console"}."""
+    os.makedirs(OUT, exist_ok=True)
+    shot = os.path.join(OUT, name + ".png")
+    cmd = ["node", os.path.join(BROWSER, "run_page.mjs"), url, shot]
+    for path in inits:
+        cmd += ["--init", path]
+    if click:
+        cmd += ["--click", click]
+    if wait:
+        cmd += ["--wait", wait]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=dict(os.environ, CHROMIUM=CHROMIUM),
+                          check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert os.path.getsize(shot) > 1000
+    return result
+
+
+def test_without_web_bluetooth_the_page_says_so_and_offers_no_connect(server):
+    res = open_page(server + "index.html", "no-bluetooth", [os.path.join(BROWSER, "no_bluetooth.js")])
+    assert res["errors"] == [] and res["state"]["errors"] == []
+    assert res["state"]["bluetooth"] is False and res["dom"]["connectEnabled"] is False
+    assert res["dom"]["support"].startswith("This browser has no Web Bluetooth")
+
+
+def _session(server, tmp_path, name, pressure):
+    """Record a simulated pump, play it to the page through the fake Bluetooth; (recording, page result)."""
+    rec = record(str(tmp_path), pressure=pressure)
+    page_rec = dict(rec, service_uuid=pp.SERVICE_UUID, status_uuid=pp.STATUS_UUID, alarm_uuid=pp.ALARM_UUID,
+                    history_uuid=pp.HISTORY_UUID, racp_uuid=pp.RACP_UUID)
+    page_rec.pop("expected")
+    init = tmp_path / "recording.js"
+    init.write_text("window.__recording = %s;\n" % json.dumps(page_rec))
+    wait = ("window.dashboard.racp.length > 0 && window.dashboard.history.length >= %d"
+            " && window.dashboard.drawn === window.dashboard.statuses" % len(rec["expected"]["history"]))
+    res = open_page(server + "index.html", name, [str(init), os.path.join(BROWSER, "fake_bluetooth.js")],
+                    click="#connect", wait=wait)
+    assert res["errors"] == [] and res["state"]["errors"] == []
+    return rec, res
+
+
+def _check_chart(series, points, statuses, value):
+    """A chart's series holds the session's statuses (newest value per second), bounded, spanning all of it."""
+    truth = {}
+    for s in statuses:
+        if value(s) is not None:
+            truth[s["t_s"]] = value(s)
+    t, v = series["t"], series["v"]
+    assert 0 < len(t) <= series["max"] and points == len(t)  # every point drawn
+    assert len(t) >= min(len(truth), series["max"] // 2)  # halving when full keeps at least half
+    assert all(a < b for a, b in zip(t, t[1:]))
+    assert (t[0], t[-1]) == (min(truth), max(truth))  # the whole session's span
+    assert all(abs(v[i] - truth[t[i]]) < 1e-9 for i in range(len(t)))
+
+
+def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
+    rec, res = _session(server, tmp_path, "dashboard", pressure=True)
+    exp = rec["expected"]
+    state, dom, fake = res["state"], res["dom"], res["fake"]
+    # what the page asked the browser for, and the history request it framed
+    assert fake["requests"] == [{"filters": [{"namePrefix": "PUMP-"}],
+                                 "optionalServices": [pp.SERVICE_UUID, pp.BATTERY_UUID]}]
+    assert [frame for uuid, frame in fake["writes"] if uuid == pp.RACP_UUID] == rec["racp_request"]
+    # everything decoded as tools/pumplink/proto.py decodes it
+    assert state["connected"] is True and state["device"] == rec["name"]
+    assert state["features"] == exp["features"]
+    assert state["status"] == exp["status"][-1]
+    assert state["alarm"] == exp["alarm"][-1]
+    assert state["history"] == exp["history"] and state["racp"] == exp["racp"]
+    # and shown
+    last = exp["status"][-1]
+    assert dom["reservoir"] == "%.1f µL of %d µL" % (last["reservoir_nl"] / 1000, exp["features"]["reservoir_ul"])
+    assert dom["mode"] == "%s, %s" % (last["mode_name"], last["state_name"])
+    assert dom["rate"] == "%.1f µL/day" % (last["rate_nl_per_day"] / 1000)
+    assert dom["pressure"] == "%.1f kPa" % (last["pressure_kpa_x10"] / 10)
+    assert dom["alarm"].startswith("reservoir low (medium") and dom["alarmClass"] == "medium"
+    assert dom["historyRows"] == len(exp["history"])
+    assert dom["history"].count("reservoir low") >= 2  # the event, and the alarm it raised, by name
+    # the boluses by the kind their records carry (1 patient, 2 clinician), the cancelled one with what it delivered
+    bolus = [(r["text"], r["a"], r["kind"]) for r in exp["history"] if "kind" in r]
+    assert bolus == [("bolus granted", 100000, "patient"), ("bolus done", 100000, "patient"),
+                     ("bolus granted", 50000, "clinician"), ("bolus cancelled", 10000, "clinician")]
+    for text, a, kind in bolus:
+        assert "%s %d, %s" % ("dose_ng" if text == "bolus granted" else "delivered_ng", a, kind) in dom["history"]
+    assert dom["device"].startswith("%s: 200 nL/step, reservoir 40000 µL, pressure sensor" % rec["name"])
+    # the live charts: every status read or notified, the reservoir falling over the session
+    statuses = [exp["status_read"], *exp["status"]]
+    assert state["statuses"] == len(statuses) > 1000
+    _check_chart(state["series"]["reservoir_ul"], dom["chartPoints"]["reservoir-chart"], statuses,
+                 lambda s: s["reservoir_nl"] / 1000)
+    _check_chart(state["series"]["pressure_kpa"], dom["chartPoints"]["pressure-chart"], statuses,
+                 lambda s: None if s["pressure_kpa_x10"] is None else s["pressure_kpa_x10"] / 10)
+    res_ul = state["series"]["reservoir_ul"]["v"]
+    assert res_ul[0] > res_ul[-1]
+    assert dom["reservoir-chart"].startswith("%.0f–%.0f µL, " % (min(res_ul), max(res_ul)))
+
+
+def test_without_a_pressure_sensor_the_dashboard_says_so(server, tmp_path):
+    rec, res = _session(server, tmp_path, "dashboard-no-pressure", pressure=False)
+    dom, state = res["dom"], res["state"]
+    assert dom["device"].startswith("%s: 200 nL/step, reservoir 40000 µL, no pressure sensor" % rec["name"])
+    assert dom["pressure"] == "no sensor" and "occlusion sensing unavailable" in dom["alarm-list"]
+    assert dom["pressure-chart"] == "no readings" and dom["chartPoints"]["pressure-chart"] == 0
+    assert state["series"]["pressure_kpa"]["t"] == []
+    assert dom["chartPoints"]["reservoir-chart"] == len(state["series"]["reservoir_ul"]["t"]) > 0
