@@ -7,19 +7,35 @@ SHELL := /bin/bash
 .NOTPARALLEL:
 .DELETE_ON_ERROR:
 
-# --- knobs (make VAR=value) ---------------------------------------------------------------------------------------
+# --- knobs (make VAR=value): `make help` lists each with its default and the #> line above it ------------------
+#> run: whole days of pump time, then stop (1..3650; empty: until Ctrl-C); soak: days (default 3650)
 DAYS ?=
+#> run: pump time per real time (1..3600)
 SPEED ?= 3600
+#> run: a prescription file for the first boot (empty: the demo prescription)
+RX ?=
+#> sim: the scenario file
 SCENARIO ?= tools/scenarios/constant_30d.json
+#> mpy: pico_w, esp32_devkit or all; deploy, maintenance: one board
 BOARD ?= all
+#> deploy, maintenance, repl, logs: the serial port (auto: the first board found)
 PORT ?= auto
+#> deploy: 1 prints the mpremote commands and runs none
+DRY_RUN ?=
+#> mpytest, wasmtest: only the tests whose name has this
 K ?=
+#> soak: the random seed
 SEED ?= 1
-# heap of the unix-port MicroPython for `mpytest` and `run` (a Pico W has about 190 KB free with BLE up)
+#> soak: mL/day (empty: the soak's own mix)
+RATE ?=
+#> mpytest, wasmtest: MicroPython heap (a Pico W has about 190 KB free with BLE up)
 MPY_HEAP ?= 2m
+#> run: MicroPython heap
 RUN_HEAP ?= 2m
-# mutants run in parallel by `make mutants` (the machine is shared: 1 or 2)
+#> mutants: run in parallel (the machine is shared: 1 or 2)
 MUT_CHILDREN ?= 1
+#> frozen-bench: unix-port interpreters with the firmware frozen in ("path [path32]")
+MICROPYTHON ?=
 
 # safety-critical modules under mutation testing (`make mutants`); append new ones with `MUTANT_MODULES += ...`
 MUTANT_MODULES := \
@@ -30,6 +46,7 @@ MUTANT_MODULES := \
 	lib/pump/monoclock.py lib/pump/phases.py lib/pump/bolus.py
 
 # --- tools --------------------------------------------------------------------------------------------------------
+#> install: the Python that makes .venv
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -42,10 +59,13 @@ DEPS_STAMP := $(VENV)/.deps-installed
 # 32-bit MicroPython for `wasmtest`: the webassembly port from npm, pinned in host_tests/wasm/package(-lock).json
 WASM_DIR := host_tests/wasm
 WASM_STAMP := $(WASM_DIR)/node_modules/.installed
+#> install: npm for the 32-bit MicroPython and playwright-core
 NPM ?= npm
+#> wasmtest: node that runs the webassembly port
 NODE ?= node
 # browser tests: Debian's chromium, and playwright-core (pinned in package.json / package-lock.json) in node_modules/;
 # the emulated RP2040 (verify/emu): rp2040js and uf2, pinned in the same files
+#> install, pytest: the browser of the dashboard's tests
 CHROMIUM ?= chromium
 WEB_STAMP := node_modules/.installed
 FROZEN_UF2 := build/rp2-frozen/firmware.uf2
@@ -81,9 +101,20 @@ LINT_PATHS := lib board tools verify host_tests boot.py main.py
 	emutest test test-steps frozen-image mutants run sim soak bench frozen-bench mpy deploy maintenance repl logs keys \
 	dashboard clean distclean
 
-help: ## list the targets
-	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
+help: ## list the targets and the knobs
+	@echo "start here:"
+	@echo "  make test                 install everything once (.venv, stubs, npm), then every check"
+	@echo "  make run DAYS=1           the firmware on the simulated board, a status line per simulated hour"
+	@echo "  make run RX=examples/constant_morphine.json     ... on your own prescription (examples/*.json)"
+	@echo "  make sim SCENARIO=tools/scenarios/safety_4d.json   what-ifs: occlusion, sensor faults, a stall"
+	@echo "  .venv/bin/python -m tools.programmer check examples/flex_weekly_hydromorphone.json --simulate 7"
+	@echo ""
+	@echo "targets:"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
+	@echo ""
+	@echo "knobs (make TARGET NAME=value), with their defaults:"
+	@awk '/^#> /{doc=substr($$0, 4); next} /^[A-Z_]+ \?=/ && doc {v=$$0; sub(/^[A-Z_]+ \?= ?/, "", v); \
+		printf "  %-24s %s\n", $$1 "=" v, doc; doc=""}' $(MAKEFILE_LIST)
 
 # --- install ------------------------------------------------------------------------------------------------------
 # every dependency: the parts below each install one kind, once (stamps), and only what is missing
@@ -178,9 +209,8 @@ mutants: $(DEPS_STAMP) ## mutation testing of MUTANT_MODULES (slow, not in `test
 	$(PY) -m verify.mutants run --max-children $(MUT_CHILDREN) $(MUTANT_MODULES)
 
 # --- run ----------------------------------------------------------------------------------------------------------
-run: $(DEPS_STAMP) ## main.py on the unix port with the simulated board (DAYS=n to stop, SPEED=x time factor)
-	PUMP_BOARD=sim PUMP_SPEED=$(SPEED) $(if $(DAYS),PUMP_DAYS=$(DAYS)) MICROPYPATH=$(MICROPYPATH) \
-		$(MPY) -X heapsize=$(RUN_HEAP) main.py
+run: $(DEPS_STAMP) ## main.py on the unix port, simulated board (DAYS=n then stop, SPEED=x time factor, RX=prescription)
+	@$(PY) -m tools.run "DAYS=$(DAYS)" "SPEED=$(SPEED)" "RX=$(RX)" "HEAP=$(RUN_HEAP)"
 
 sim: $(DEPS_STAMP) ## simulator scenario -> out/sim.json, out/sim.png (SCENARIO=file)
 	mkdir -p out
@@ -216,12 +246,13 @@ mpy: $(DEPS_STAMP) ## cross-compile lib/pump and board/ to build/<board>/ (BOARD
 	$(PY) -m tools.deploy.mpy_build --board $(BOARD)
 
 deploy: $(DEPS_STAMP) ## build, copy firmware + config.json + keys.json to a board, verify (BOARD=pico_w|esp32_devkit PORT=dev)
-	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)
+	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT)$(if $(filter 1,$(DRY_RUN)), --dry-run)
 
 maintenance: $(DEPS_STAMP) ## stop the pump for bench work (watchdog and driver off), then a REPL (BOARD=... PORT=...)
 	$(PY) -m tools.deploy --board $(BOARD) --port $(PORT) --maintenance
 
 repl: $(DEPS_STAMP) ## MicroPython REPL of a connected board (PORT=/dev/ttyACM0, default: first found)
+	@$(PY) -m tools.deploy.ports $(PORT)
 	$(MPREMOTE) connect $(PORT) repl
 
 logs: $(DEPS_STAMP) ## stream a board's console with timestamps, read-only (PORT=/dev/ttyACM0, default: first found)

@@ -15,5 +15,13 @@ def _board_name():
         return None
 
 
-if board.start(_board_name()) is None:
-    sys.exit(1)  # off a board only (the unix port): on a board the fail-safe never returns
+_NAME = _board_name()
+try:
+    _app = board.start(_NAME)
+except KeyboardInterrupt:  # `make run`'s documented stop; on a board Ctrl-C stays the REPL's (make maintenance)
+    if _NAME != "sim":
+        raise
+    print("stopped by Ctrl-C: the simulated pump is switched off (its data is not kept between runs)")
+    sys.exit(0)
+if _app is None or _app.fault is not None:
+    sys.exit(1)  # off a board only (the unix port): on a board the fail-safe never returns, a task fault resets

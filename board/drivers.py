@@ -18,10 +18,10 @@ _HALF_DUTY = const(32768)
 _HW = CONFIG_FILE + ": hw"  # where a board's overrides come from
 
 
-def merge_config(pins, settings, config, where=_HW):
+def merge_config(pins, settings, config, where=_HW, rules=None):
     """A new dict: `pins` and `settings` with `config` (config.json's "hw") laid over them. A key neither knows is
-    refused (typo guard); a setting is an integer, a pin an integer, a name or null (200.0 is 200). PumpError names
-    `where` and the key."""
+    refused (typo guard); a setting is an integer, a pin an integer, a name or null (200.0 is 200); with the board's
+    `rules` (PIN_RULES) the pins are checked too (check_pins). PumpError names `where` and the key."""
     merged = dict(pins)
     merged.update(settings)
     if config:
@@ -35,7 +35,55 @@ def merge_config(pins, settings, config, where=_HW):
             elif v is not None and type(v) is not str:
                 v = as_int(v, path, "a pin number, a pin name or null")
             merged[key] = v
+    if rules is not None:
+        check_pins(merged, pins, rules, where)
     return merged
+
+
+# roles that drive their pin (never on an input-only pin), and the analog ones (only on the board's ADC pins)
+_OUTPUT_ROLES = ("step", "dir", "en", "buzzer", "led", "i2c_sda", "i2c_scl")
+_ADC_ROLES = ("battery_adc", "pressure_adc")
+
+
+def check_pins(cfg, pins, rules, where=_HW):
+    """The pin rules of a board (its PIN_RULES: "gpio" the usable numbers, "reserved" {pin: why}, "adc" the analog
+    inputs, "input_only", "fixed" the roles no config may move) over the merged config `cfg` of the roles in `pins`
+    (DEFAULT_PINS): a GPIO the board lacks or reserves, an analog role off an ADC pin, an output on an input-only pin,
+    a moved fixed role or a pin used twice is PumpError(E_RANGE) naming the key and what is allowed. The one check of
+    tools.boardconfig, of deploy (through it) and of the board at boot (build(): the fail-safe names it)."""
+    used = {}
+    for key in pins:
+        v = cfg[key]
+        path = "%s.%s" % (where, key)
+        if key in rules["fixed"] and v != pins[key]:
+            raise PumpError(E_RANGE, "%s: %s: fixed at %s (boot.py disables the driver on it before config.json "
+                                     "is read)" % (path, json_text(v), pins[key]))
+        if v is None or type(v) is str:  # not fitted, or a pin the port names ("LED" on the wireless chip)
+            continue
+        if v in rules["reserved"]:
+            raise PumpError(E_RANGE, "%s: %d: reserved on this board (%s)" % (path, v, rules["reserved"][v]))
+        if v not in rules["gpio"]:
+            raise PumpError(E_RANGE, "%s: %d: not a GPIO of this board: allowed %s" % (
+                path, v, _ranges(g for g in rules["gpio"] if g not in rules["reserved"])))
+        if key in _ADC_ROLES and v not in rules["adc"]:
+            raise PumpError(E_RANGE, "%s: %d: not an ADC input usable with the radio on: allowed %s" % (
+                path, v, _ranges(rules["adc"])))
+        if key in _OUTPUT_ROLES and v in rules["input_only"]:
+            raise PumpError(E_RANGE, "%s: %d: input only on this board, and %s drives its pin" % (path, v, key))
+        if v in used:
+            raise PumpError(E_RANGE, "%s: %d: also the pin of %s: each pin serves one role" % (path, v, used[v]))
+        used[v] = key
+
+
+def _ranges(numbers):
+    """"0-22, 26-28" of a set of pin numbers (cold path: a refusal's text)."""
+    out = []
+    for n in sorted(numbers):
+        if out and out[-1][1] == n - 1:
+            out[-1][1] = n
+        else:
+            out.append([n, n])
+    return ", ".join("%d" % a if a == b else "%d-%d" % (a, b) for a, b in out)
 
 
 def int_setting(cfg, key, lo, hi):

@@ -32,6 +32,20 @@ DEFAULT_PINS = {
     "i2c_scl": 22,
 }
 
+# What config.json's "hw" may do with the pins (board.drivers.check_pins; tools.boardconfig reads it from this source):
+# the ESP32's GPIOs, less the strapping pins, the flash, the PSRAM of WROVER modules and the REPL UART; analog inputs
+# on ADC1 only (32-39: ADC2 is unusable while Wi-Fi/BLE runs); 34-39 are input only; EN is fixed: boot.py drives it.
+PIN_RULES = {
+    "gpio": tuple(range(20)) + (21, 22, 23, 25, 26, 27, 32, 33, 34, 35, 36, 37, 38, 39),
+    "reserved": {0: "boot strapping pin", 2: "boot strapping pin", 5: "boot strapping pin",
+                 12: "boot strapping pin (flash voltage)", 15: "boot strapping pin", 1: "REPL UART TX",
+                 3: "REPL UART RX", 6: "SPI flash", 7: "SPI flash", 8: "SPI flash", 9: "SPI flash", 10: "SPI flash",
+                 11: "SPI flash", 16: "PSRAM on WROVER modules", 17: "PSRAM on WROVER modules"},
+    "adc": (32, 33, 34, 35, 36, 37, 38, 39),
+    "input_only": (34, 35, 36, 37, 38, 39),
+    "fixed": ("en",),
+}
+
 DEFAULT_SETTINGS = {
     "ble": 1,  # 0: no BLE (the radio stays off; status only on the console)
     "max_steps_per_s": 500,
@@ -117,7 +131,7 @@ def _flag():
 
 def build(config=None):
     """The ESP32-DevKitC hardware object; `config` (dict) overrides DEFAULT_PINS / DEFAULT_SETTINGS keys."""
-    cfg = drivers.merge_config(DEFAULT_PINS, DEFAULT_SETTINGS, config)
+    cfg = drivers.merge_config(DEFAULT_PINS, DEFAULT_SETTINGS, config, rules=PIN_RULES)
     Pin = machine.Pin
     en = Pin(cfg["en"], Pin.OUT, value=1)  # first: the driver stays off whatever fails below
     dir_pin = Pin(cfg["dir"], Pin.OUT, value=1 if cfg["dir_forward"] else 0)

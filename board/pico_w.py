@@ -38,6 +38,18 @@ DEFAULT_PINS = {
     "i2c_scl": 7,
 }
 
+# What config.json's "hw" may do with the pins (board.drivers.check_pins; tools.boardconfig reads it from this source):
+# GP0-GP28 exist; GP23, GP24, GP25 and GP29 belong to the CYW43 wireless chip; the ADC inputs are GP26-GP28 (ADC3 is
+# GP29, the chip's, and VSYS/3); EN is fixed: boot.py drives it high before config.json is read.
+PIN_RULES = {
+    "gpio": tuple(range(29)),
+    "reserved": {23: "CYW43 wireless power", 24: "CYW43 wireless data", 25: "CYW43 wireless chip select",
+                 29: "CYW43 wireless clock and VSYS/3"},
+    "adc": (26, 27, 28),
+    "input_only": (),
+    "fixed": ("en",),
+}
+
 DEFAULT_SETTINGS = {
     "ble": 1,  # 0: no BLE (the radio stays off; status only on the console)
     "max_steps_per_s": 500,
@@ -159,7 +171,7 @@ def _flag():
 
 def build(config=None):
     """The Pico W hardware object; `config` (dict) overrides DEFAULT_PINS / DEFAULT_SETTINGS keys."""
-    cfg = drivers.merge_config(DEFAULT_PINS, DEFAULT_SETTINGS, config)
+    cfg = drivers.merge_config(DEFAULT_PINS, DEFAULT_SETTINGS, config, rules=PIN_RULES)
     Pin = machine.Pin
     en = Pin(cfg["en"], Pin.OUT, value=1)  # first: the driver stays off whatever fails below
     dir_pin = Pin(cfg["dir"], Pin.OUT, value=1 if cfg["dir_forward"] else 0)

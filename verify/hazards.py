@@ -17,7 +17,7 @@ import time
 
 from tools import ROOT
 
-_COPY = ("lib", "board", "tools", "verify", "host_tests", "pyproject.toml")
+_COPY = ("lib", "board", "tools", "verify", "host_tests", "examples", "main.py", "boot.py", "pyproject.toml")
 
 _SIM = "host_tests/sim/test_sim.py::"
 _APP = "host_tests/app/test_app.py::"
@@ -31,6 +31,9 @@ _STORE_SIM = "host_tests/sim/test_sim_store.py::"
 _BOARDS = "host_tests/boards/test_boards.py::"
 _CLOCK = "host_tests/dosing/test_clocksafety.py::"
 _SIM_CLOCK = "host_tests/sim/test_sim_clock.py::"
+_PINS = "host_tests/boards/test_pin_rules.py::"
+_RUN = "host_tests/sim/test_make_run.py::"
+_DRY = "host_tests/clients/test_programmer_dry_run.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -311,6 +314,25 @@ HAZARDS = (
      "steps the encoder did not see (beyond two steps' counts, for late edges) move the catheter queue's tip back",
      [("lib/pump/safety.py", "self.unmoved = (unseen - cps) // cps if unseen > cps else 0", "self.unmoved = 0")],
      ["host_tests/dosing/test_stacked.py::test_steps_a_jammed_mechanism_never_made_do_not_push_the_old_drug_out"]),
+    ("H45", "Uncontrolled motor", "a config.json that moves EN, puts two roles on one pin, a role on a pin the board "
+     "reserves (flash, boot straps, the wireless chip) or an analog role off the ADC: the driver cannot be disabled, "
+     "or the board does not boot as wired",
+     "each board module's PIN_RULES, applied by board.drivers.check_pins in merge_config: boardconfig and deploy "
+     "refuse such a config, a board stops at boot in the fail-safe",
+     [("board/drivers.py", "        check_pins(merged, pins, rules, where)\n", "        pass\n")],
+     [_PINS + "test_the_board_refuses_the_same_pins_at_boot_and_accepts_good_ones",
+      _PINS + "test_boardconfig_refuses_pins_the_board_rules_out"]),
+    ("H46", "Therapy stops silently", "a simulated pump started with a speed of 0 or a negative run time: a task "
+     "fault (division by zero) or a run that ends at once, both with exit code 0",
+     "the simulated board refuses knobs out of range itself (the fail-safe line), besides tools/run's check",
+     [("board/sim/hardware.py", "    if n is None or not lo <= n <= hi:", "    if n is None:")],
+     [_RUN + "test_the_simulated_board_refuses_bad_knobs_itself_in_its_fail_safe"]),
+    ("H47", "Over-delivery", "a programmer dry run says \"would send\" for a bolus above the drug's hard limit or a "
+     "fill the pump refuses: the clinician trusts a command the pump will refuse, or plans on it",
+     "the dry run applies the command to the firmware's Pump on the simulated board running the pump's program "
+     "(--rx) first, and says \"would send\" only when it is accepted",
+     [("tools/pumplink/link.py", "        if self.check is not None:\n            self.check(command, args)\n", "")],
+     [_DRY + "test_offline_checks_and_dry_runs_refuse_what_the_pump_refuses"]),
 )
 
 

@@ -72,6 +72,8 @@ class ScaledClock:
     """Pump time running `speed` times faster than real time."""
 
     def __init__(self, speed=1, start_ticks=START_TICKS):
+        if not 1 <= speed:  # sleep_ms divides by it
+            raise ValueError("speed: %r, allowed 1 or more" % (speed,))
         self.speed = speed
         self.start_ticks = start_ticks
         self._real0 = _real_ms()
@@ -84,7 +86,7 @@ class ScaledClock:
         return ticks_add(self.start_ticks, self.t_ms & TICKS_MASK)
 
     async def sleep_ms(self, ms):
-        await _real_sleep_ms(max(ms, 0) // self.speed)
+        await _real_sleep_ms(-(-max(ms, 0) // self.speed))  # rounded up: never wakes before pump time `ms`
 
 
 class SimRtc:

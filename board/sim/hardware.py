@@ -9,6 +9,8 @@ from board.sim.plant import Plant
 from board.sim.roles import (SimBattery, SimButton, SimBuzzer, SimEncoder, SimLed, SimPressure, SimStall, SimStepper,
                              SimWatchdog)
 from pump.config import RESET_POWER_ON, PumpConfig
+from pump.errors import E_MALFORMED, E_RANGE, PumpError
+from pump.jsonfile import read_json
 
 NAME = "sim"
 UID_HEX = "5e4d000000000001"
@@ -44,24 +46,48 @@ DEMO_SETUP = {
     },
 }
 
-
-DEMO_CONC_UG_PER_ML = DEMO_SETUP["prescription"]["drug"]["concentration_ug_per_ml"]
 DEMO_LIBRARY = "lib/druglib.json"  # the repository's drug library (make run starts in the repository's root)
 
 
-def _env_int(name, default):
+def _getenv(name):
     import os
 
     getenv = getattr(os, "getenv", None)  # ports without an environment (webassembly) have none
-    v = getenv(name) if getenv is not None else None
-    return int(v) if v else default
+    return getenv(name) if getenv is not None else None
+
+
+def _env_int(name, default, lo, hi):
+    """An environment knob as a whole number within lo..hi (tools/run checks them first and says so in one line);
+    anything else is refused here too, naming it, so a bad value can never run a pump: a speed of 0 divides by zero, a
+    negative run time stops at once."""
+    v = _getenv(name)
+    if not v:
+        return default
+    try:
+        n = int(v)
+    except ValueError:
+        n = None
+    if n is None or not lo <= n <= hi:
+        raise PumpError(E_RANGE, "%s=%s: allowed a whole number %d..%d" % (name, v, lo, hi))
+    return n
+
+
+def demo_setup():
+    """The first boot's fill and prescription: PUMP_RX's prescription file (make run RX=...) or the demo's."""
+    path = _getenv("PUMP_RX")
+    if not path:
+        return DEMO_SETUP
+    doc = read_json(path, "PUMP_RX")
+    if doc is None:
+        raise PumpError(E_MALFORMED, "PUMP_RX=%s: no such file" % path)
+    return {"fill_ul": DEMO_SETUP["fill_ul"], "prescription": doc}
 
 
 def demo_app_args():
-    """(setup, run_for_ms, library path) of `make run`: the demo fill and prescription at the first boot, PUMP_DAYS of
-    pump time from the environment (None: no end), the repository's drug library."""
-    days = _env_int("PUMP_DAYS", 0)
-    return DEMO_SETUP, days * 86400000 if days else None, DEMO_LIBRARY
+    """(setup, run_for_ms, library path) of `make run`: the first boot's fill and prescription, PUMP_DAYS of pump
+    time from the environment (None: no end), the repository's drug library."""
+    days = _env_int("PUMP_DAYS", 0, 1, 3650)
+    return demo_setup(), days * 86400000 if days else None, DEMO_LIBRARY
 
 
 def build(config=None):
@@ -77,10 +103,11 @@ def build(config=None):
     for key in config:
         if key not in _CONFIG_KEYS:
             raise ValueError("board.sim config: unknown key %r (one of %s)" % (key, ", ".join(_CONFIG_KEYS)))
-    clock = config.get("clock") or ScaledClock(config.get("speed") or _env_int("PUMP_SPEED", 3600))
+    clock = config.get("clock") or ScaledClock(config.get("speed") or _env_int("PUMP_SPEED", 3600, 1, 3600))
     plant = config.get("plant")
     if plant is None:  # make run: the demo pump, with catheter hydraulics so the pressure sensor has a line to watch
-        plant = Plant(fill_ul=DEMO_SETUP["fill_ul"], conc_ug_per_ml=DEMO_CONC_UG_PER_ML,
+        setup = demo_setup()
+        plant = Plant(fill_ul=setup["fill_ul"], conc_ug_per_ml=setup["prescription"]["drug"]["concentration_ug_per_ml"],
                       catheter_ul=PumpConfig(None).catheter_volume_ul)
         Hydraulics(clock).attach(plant)
     if "pressure" in config:

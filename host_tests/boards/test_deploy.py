@@ -98,7 +98,7 @@ def _tree(folder):
 
 def test_the_commands_copy_every_built_file_once_then_verify_and_reset(bench):
     doc = boardconfig.new_config("esp32_devkit")
-    doc["hw"]["en"] = 27
+    doc["hw"]["buzzer"] = 27  # (EN is fixed: boot.py drives it before config.json is read)
     doc["pump"]["nl_per_step"] = 188
     boardconfig.save(bench[1], doc)
     code, fake, lines = _deploy(bench, "esp32_devkit")
@@ -107,7 +107,7 @@ def test_the_commands_copy_every_built_file_once_then_verify_and_reset(bench):
     # 1: watchdog re-armed for 2 h (the ESP32's cannot stop), driver off at the configured EN pin, old firmware
     # removed, the pump's data/ kept
     assert cmds[0][0] == "exec" and cmds[0][1].startswith("import machine\nmachine.WDT(timeout=7200000)\n")
-    assert "machine.Pin(27, machine.Pin.OUT, value=1)" in cmds[0][1]
+    assert "machine.Pin(23, machine.Pin.OUT, value=1)" in cmds[0][1]
     assert "'lib/pump', 'board'" in cmds[0][1] and "data" not in cmds[0][1]
     # 2: every file of build/esp32_devkit copied exactly once, to its own folder, main.py last
     built = _tree(os.path.join(bench[2], "esp32_devkit"))

@@ -46,8 +46,9 @@ def test_lines_from_a_serial_port_are_stamped_and_written_to_a_file(tmp_path):
 
 def test_a_missing_port_is_a_clear_error(tmp_path):
     shown = []
-    assert logs.main(["--port", str(tmp_path / "ttyACM9")], say=shown.append) == 1
-    assert shown[-1].startswith("logs: ") and "ttyACM9" in shown[-1]
+    assert logs.main(["--port", str(tmp_path / "ttyACM9")], say=shown.append) == 2  # bad input: exit code 2
+    assert shown == ["logs: PORT=%s: no such serial port (is the board plugged in? serial ports here: none)" % (
+        tmp_path / "ttyACM9")] or (shown[-1].startswith("logs: PORT=") and "no such serial port" in shown[-1])
 
 
 def _port(device, vid):

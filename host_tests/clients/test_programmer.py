@@ -58,7 +58,7 @@ def test_constant_therapy_report_matches_hand_arithmetic(tmp_path):
     r = rep["reservoir"]
     assert r["worst_case"] == {"low_days": 31, "low_date": "2026-04-01", "empty_days": 36, "empty_date": "2026-04-06"}
     assert r["programmed"] == {"low_days": 34, "low_date": "2026-04-04", "empty_days": 39, "empty_date": "2026-04-09"}
-    assert rep["refill_date"] == "2026-04-01"
+    assert rep["recommended_refill_date"] == "2026-04-01" == r["worst_case"]["low_date"]  # the rule: the low date
 
 
 def test_the_text_report(tmp_path):
@@ -69,7 +69,7 @@ def test_the_text_report(tmp_path):
     assert "  mon-sun    5000.000 ug    500.000 uL    2500.0 steps" in text
     assert "from 00:00: 5000.000 ug/day = 500.000 uL/day, a step every 34.6 s" in text
     assert "worst case: low on 2026-04-01 (31 days), empty on 2026-04-06 (36 days)" in text
-    assert text.endswith("refill date: 2026-04-01")
+    assert text.endswith("recommended refill date: 2026-04-01 (the low date at worst-case use)")
 
 
 def test_the_calibration_comes_from_config_json_or_the_option(tmp_path):
@@ -131,8 +131,8 @@ def test_soft_limits_pass_when_confirmed_and_say_how(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["check", "missing.json"], "missing.json: no such prescription file"),
     (["--nl-per-step", "0", "check", "RX"], "--nl-per-step: E101 value out of range: pump.nl_per_step: 0"),
-    (["check", "RX", "--fill-ul", "50000"], "fill_ul: 1..40000"),
-    (["check", "RX", "--simulate", "0"], "--simulate: 0 days, must be 0..3650"),
+    (["check", "RX", "--fill-ul", "50000"], "--fill-ul: E101 value out of range: fill_ul: 50000: allowed 1..40000"),
+    (["check", "RX", "--simulate", "0"], "--simulate: 0 days: allowed 0.001..3650"),
     (["--druglib", "nolib.json", "check", "RX"], "E401 storage failure: druglib: cannot read nolib.json"),
     (["send", "RX"], "--device or --port: which pump?"),
     (["send", "RX", "--device", "PUMP-0001", "--port", "/dev/ttyACM0"], "--device and --port: one link at a time"),
@@ -182,7 +182,8 @@ def test_dry_run_checks_first_and_sends_nothing(tmp_path):
 
 
 def test_the_real_dry_run_option(tmp_path):
-    code, out = _run(tmp_path, "bolus", "--dose-ug", "50", "--duration-min", "15", "--dry-run")
+    code, out = _run(tmp_path, "bolus", "--dose-ug", "50", "--duration-min", "15", "--dry-run", "--rx",
+                     _file(tmp_path, CONSTANT))
     assert code == 0 and out == ["dry run: would send bolus (confirm_soft=False, dose_ug=50, duration_min=15)"]
 
 

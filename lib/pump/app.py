@@ -207,9 +207,12 @@ class App:
         while True:
             now = clock.ticks_ms()
             self.supervisor.register(TASK_TELEMETRY, interval_ms + _LATE_MS, now)
-            self.out(status_line(self.pump.state(now)))
+            state = self.pump.state(now)
+            self.out(status_line(state))
             gc.collect()
-            await clock.sleep_ms(interval_ms)
+            # the next line on the wall clock's grid of the interval (every hour on the hour), not an interval after
+            # this one: late wake-ups (a loaded host, a sleep that overshoots) would push every later line further off
+            await clock.sleep_ms(interval_ms - state.ms_of_day % interval_ms)
 
     def ble_look(self):
         """With a central connected, run the BLE task: it notifies what changed, at its bounded rate."""

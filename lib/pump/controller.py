@@ -19,7 +19,7 @@ from pump.config import RESET_WATCHDOG
 from pump.dosing import Dosing
 from pump.druglib import QTY_BOLUS
 from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
-from pump.limits import bolus_steps, gap_steps
+from pump.limits import bolus_steps, check_fill_ul, check_prime_ul, gap_steps
 from pump.monoclock import boot_times
 from pump.prescription import check_bolus, parse_prescription
 from pump.reservoir import STATE_EMPTY, STATE_LOW
@@ -172,9 +172,7 @@ class Pump(Dosing):
         """New fill volume; a new concentration re-validates the program, and the catheter's drug goes first at its
         own strength (it joins the catheter queue)."""
         now = self._now(now)
-        fill_ul = as_int(fill_ul, "fill_ul")  # 20000.0 is 20000 (JSON writers); 1.5, NaN, true are refused
-        if not 0 < fill_ul <= self.cfg.reservoir_ul:
-            raise PumpError(E_RANGE, "fill_ul: 1..%d" % self.cfg.reservoir_ul)
+        fill_ul = check_fill_ul(fill_ul, self.cfg.reservoir_ul)
         if conc_ug_per_ml is None:
             conc = self.plan.conc_ug_per_ml
         else:
@@ -204,9 +202,7 @@ class Pump(Dosing):
         now = self._now(now)
         if self.plan.running:
             raise PumpError(E_STATE, "prime: suspend or stop therapy first")
-        volume_ul = self.cfg.catheter_volume_ul if volume_ul is None else as_int(volume_ul, "volume_ul")
-        if not 0 < volume_ul <= 5000:
-            raise PumpError(E_RANGE, "volume_ul: 1..5000")
+        volume_ul = self.cfg.catheter_volume_ul if volume_ul is None else check_prime_ul(volume_ul)
         nl = ul_to_nl(volume_ul)
         if self.reservoir.remaining_nl - nl < self.reservoir.empty_nl:
             raise PumpError(E_RESERVOIR, "volume_ul")

@@ -1,9 +1,29 @@
 """Limit arithmetic of a program (cold path, big ints allowed): its worst-case daily volume, the bounds the safety
 monitor's over-delivery windows get from it, the steps a bolus may move, and the steps a reset's gap books."""
 
+from pump.errors import E_RANGE, PumpError
 from pump.therapy import MODE_STOPPED
+from pump.units import as_int
 
 _DAY_MS = 86400000
+PRIME_MAX_UL = 5000
+
+
+def check_fill_ul(fill_ul, reservoir_ul):
+    """A refill's volume as the pump takes it (1 uL .. the largest fill): the pump's check, which the programmer's
+    offline report and its dry run call too, so they cannot disagree."""
+    fill_ul = as_int(fill_ul, "fill_ul")  # 20000.0 is 20000 (JSON writers); 1.5, NaN, true are refused
+    if not 0 < fill_ul <= reservoir_ul:
+        raise PumpError(E_RANGE, "fill_ul: %d: allowed 1..%d" % (fill_ul, reservoir_ul))
+    return fill_ul
+
+
+def check_prime_ul(volume_ul):
+    """A priming volume as the pump takes it (1 .. PRIME_MAX_UL uL)."""
+    volume_ul = as_int(volume_ul, "volume_ul")
+    if not 0 < volume_ul <= PRIME_MAX_UL:
+        raise PumpError(E_RANGE, "volume_ul: %d: allowed 1..%d" % (volume_ul, PRIME_MAX_UL))
+    return volume_ul
 
 
 def peak_basal_ng_per_day(therapy):

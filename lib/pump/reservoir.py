@@ -57,3 +57,17 @@ class Reservoir:
         if usage_nl_per_day <= 0:
             return None
         return above // usage_nl_per_day
+
+
+# The reservoir's dates, one vocabulary in every tool and document (docs/safety.md, "The reservoir's dates"):
+#   low date: the reservoir reaches the low threshold (low_reservoir_ul) at worst-case use (every patient bolus taken);
+#   empty date: it reaches the empty threshold at worst-case use;
+#   recommended refill date: REFILL_RULE, computed by refill_days() alone.
+REFILL_RULE = "the low date at worst-case use"
+
+
+def refill_days(low_days, empty_days):
+    """Days until the recommended refill date: the low date (REFILL_RULE), so the refill comes before the low alarm,
+    with the days to the empty date (`empty_days`) as the margin; 0 once the reservoir is low; None when it never runs
+    low (nothing is being used)."""
+    return low_days

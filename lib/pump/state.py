@@ -9,6 +9,7 @@ worst-case usage, battery percent) is recomputed only when its input changed.
 from pump.battery import dod_at
 from pump.compat import const, ticks_diff
 from pump.limits import usage_nl_per_day
+from pump.reservoir import refill_days
 from pump.therapy import MODE_STOPPED
 
 # what therapy is doing (the BLE status frame's `state` byte: the numbers are the protocol's)
@@ -59,6 +60,7 @@ class PumpState:
         self.reservoir_state = 0  # pump.reservoir STATE_OK / STATE_LOW / STATE_EMPTY
         self.low_days = None  # days until the reservoir is low / empty at worst-case use
         self.empty_days = None
+        self.refill_days = None  # days until the recommended refill date (pump.reservoir.refill_days)
         self.battery_pct = NO_BATTERY  # from the last hourly reading (model cell, docs/battery.md)
         self.pressure_kpa_x10 = NO_PRESSURE  # the last reading, NO_PRESSURE without a sensor
         self.alarms = 0  # bitmap of the active alarms (bit code-1)
@@ -99,6 +101,7 @@ class PumpState:
         self.reservoir_state = r.state
         self.low_days = r.days_until(r.low_nl, self._usage)
         self.empty_days = r.days_until(r.empty_nl, self._usage)
+        self.refill_days = refill_days(self.low_days, self.empty_days)
         safety = p.safety
         mv = safety.battery_mv
         if mv != self._mv:

@@ -2,6 +2,8 @@
 
 import sys
 
+from tools import cli
+
 from tools.boardconfig.boardconfig import main
 
-sys.exit(main())
+sys.exit(cli(main, "tools.boardconfig"))

@@ -31,6 +31,16 @@ class ConfigError(Exception):
 
 def board_defaults(name):
     """(DEFAULT_PINS, DEFAULT_SETTINGS) of board module `name`, read from board/<name>.py without importing it."""
+    found = _board_literals(name)
+    return found["DEFAULT_PINS"], found["DEFAULT_SETTINGS"]
+
+
+def pin_rules(name):
+    """The PIN_RULES of board module `name` (board.drivers.check_pins), read from its source."""
+    return _board_literals(name)["PIN_RULES"]
+
+
+def _board_literals(name):
     if name not in BOARDS:
         raise ConfigError("board: %r is not one of %s" % (name, ", ".join(sorted(BOARDS))))
     with open(os.path.join(ROOT, "board", name + ".py")) as f:
@@ -38,9 +48,22 @@ def board_defaults(name):
     found = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            if node.targets[0].id in ("DEFAULT_PINS", "DEFAULT_SETTINGS"):
-                found[node.targets[0].id] = ast.literal_eval(node.value)
-    return found["DEFAULT_PINS"], found["DEFAULT_SETTINGS"]
+            if node.targets[0].id in ("DEFAULT_PINS", "DEFAULT_SETTINGS", "PIN_RULES"):
+                found[node.targets[0].id] = _literal(node.value)
+    return found
+
+
+def _literal(node):
+    """A literal of a board module; `tuple(range(n))` and `tuple(range(n)) + (...)` too (PIN_RULES' GPIO lists)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _literal(node.left) + _literal(node.right)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tuple"
+            and len(node.args) == 1 and isinstance(node.args[0], ast.Call)
+            and isinstance(node.args[0].func, ast.Name) and node.args[0].func.id == "range"):
+        return tuple(range(*[ast.literal_eval(a) for a in node.args[0].args]))
+    if isinstance(node, ast.Dict):
+        return {ast.literal_eval(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    return ast.literal_eval(node)
 
 
 def new_config(name):
@@ -61,7 +84,7 @@ def check(doc, name=None, where="config.json"):
     try:
         hw, pump = board.parse_config(doc, name, where)
         pins, settings = board_defaults(name)
-        merged = drivers.merge_config(pins, settings, hw, "%s: hw" % where)
+        merged = drivers.merge_config(pins, settings, hw, "%s: hw" % where, pin_rules(name))
     except PumpError as e:
         raise ConfigError(e.detail) from e  # names the file and the key
     return name, merged, pump

@@ -265,6 +265,15 @@ def main(argv=None, ask=input, say=print):
     ap.add_argument("--dry-run", action="store_true", help="print the result, write nothing")
     args = ap.parse_args(argv)
     try:
+        return _main(args, ask, say)
+    except (EOFError, KeyboardInterrupt):  # the input ended (Ctrl-D, a closed pipe) or Ctrl-C: nothing was written
+        say("calibrate: the input ended before the calibration was confirmed: nothing written (prompts need a "
+            "terminal, or give the runs with --csv FILE)")
+        return EXIT_INPUT
+
+
+def _main(args, ask, say):
+    try:
         board, current = _current(args.config, args.board)
         runs = read_csv(args.csv, args.temp_c) if args.csv else interactive(ask, say, args.temp_c)
         res = calibrate(runs, current, args.allow_change)

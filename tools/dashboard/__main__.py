@@ -16,14 +16,22 @@ def main(argv=None):
     if webdefs.main(["--check"]):
         return 1
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=webdefs.WEB)
-    with http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler) as httpd:
-        print("dashboard on http://127.0.0.1:%d/ (Ctrl-C to stop)" % httpd.server_address[1], flush=True)
-        try:
+    try:
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    except OSError as e:
+        print("dashboard: --port %d: cannot serve on it (%s): give another (--port N, 0: any free one)" % (
+            args.port, e.strerror), file=sys.stderr)
+        return 2
+    with httpd:
+        try:  # Ctrl-C at any point from here (even while the line below prints) is the documented way to stop
+            print("dashboard on http://127.0.0.1:%d/ (Ctrl-C to stop)" % httpd.server_address[1], flush=True)
             httpd.serve_forever()
         except KeyboardInterrupt:
-            pass
+            print("dashboard stopped")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from tools import cli
+
+    sys.exit(cli(main, "tools.dashboard"))

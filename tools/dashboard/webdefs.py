@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from pump import alarms, events, frames, gatt, racp, state, telemetry
+from pump import alarms, config, errors, events, frames, gatt, racp, state, telemetry
 from pump.eventlog import RECORD_SIZE
 from pump.therapy import MODE_NAMES
 from tools import ROOT
@@ -54,6 +54,10 @@ def definitions():
         "priorities": {str(alarms.PRIO_LOW): "low", str(alarms.PRIO_MEDIUM): "medium", str(alarms.PRIO_HIGH): "high"},
         "events": {str(c): {"text": events.TEXT[c], "args": list(events.args(c))} for c in sorted(events.TEXT)},
         "bolus_kinds": list(events.BOLUS_NAMES),
+        # the event arguments' values in words (the history view): why the board reset, the error codes
+        "reset_causes": {str(config.RESET_POWER_ON): "power on", str(config.RESET_WATCHDOG): "watchdog",
+                         str(config.RESET_SOFT): "soft reset", str(config.RESET_OTHER): "other reset"},
+        "errors": {str(c): "E%d %s" % (c, t) for c, t in sorted(errors.MESSAGES.items())},
         "racp": {"report": racp.OP_REPORT, "abort": racp.OP_ABORT, "count": racp.OP_COUNT,
                  "number": racp.OP_NUMBER, "response": racp.OP_RESPONSE, "null": racp.OPR_NULL, "all": racp.OPR_ALL,
                  "le": racp.OPR_LE, "ge": racp.OPR_GE, "range": racp.OPR_RANGE, "last": racp.OPR_LAST,

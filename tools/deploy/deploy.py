@@ -260,6 +260,13 @@ def main(argv=None, runner=None, say=print):
     args = ap.parse_args(argv)
     mp = runner or Mpremote(args.port)
     try:
+        if runner is None and not args.dry_run:
+            from tools.deploy.ports import PortError, check_port
+
+            try:
+                check_port(args.port)
+            except PortError as e:
+                raise DeployError(str(e), EXIT_REFUSED) from e
         if args.maintenance:
             return maintenance(args.board, mp, args.config, say)
         deploy(args.board, mp, args.keys, args.config, args.out, say, args.dry_run)

@@ -63,8 +63,13 @@ def main(argv=None, say=print):
     import serial.tools.list_ports
 
     try:
-        port = find_port(serial.tools.list_ports.comports()) if args.port == "auto" else args.port
+        from tools.deploy.ports import PortError, check_port
+
+        port = check_port(args.port)
         ser = serial.Serial(port, args.baud, timeout=0.5)
+    except PortError as e:
+        say("logs: %s" % e)
+        return 2
     except (LogsError, serial.SerialException) as e:
         say("logs: %s" % e)
         return 1

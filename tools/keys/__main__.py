@@ -2,6 +2,8 @@
 
 import sys
 
+from tools import cli
+
 from tools.keys.keys import main
 
-sys.exit(main())
+sys.exit(cli(main, "tools.keys"))

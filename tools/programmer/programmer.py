@@ -31,6 +31,7 @@ from pump.calendar import check_wall_s
 from pump.config import PumpConfig
 from pump.druglib import DrugLibrary
 from pump.errors import PumpError
+from pump.limits import check_fill_ul, check_prime_ul
 from pump.prescription import parse_prescription
 
 EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
@@ -85,6 +86,9 @@ def check_prescription(path, library, nl_per_step, confirm_soft=False):
     """(prescription dict, Therapy) of a prescription file, checked by the firmware's parser; InputError names the
     file and the key."""
     doc = load_json(path, "prescription")
+    if isinstance(doc, dict) and ("events" in doc or "days" in doc):
+        raise InputError("%s: this is a scenario (it has events/days), not a prescription: run it with "
+                         "`python -m tools.sim %s`" % (path, path))
     try:
         return doc, parse_prescription(doc, library, nl_per_step, confirm_soft)
     except PumpError as e:
@@ -121,7 +125,10 @@ def _parser():
         p.add_argument("--device", help="the pump's BLE address or name")
         p.add_argument("--port", help="the pump's USB serial console instead of BLE (/dev/ttyACM0, COM3)")
         p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
-        p.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+        p.add_argument("--dry-run", action="store_true", help="run the pump's checks offline, send nothing")
+        if name not in ("send",):
+            p.add_argument("--rx", metavar="RX.json", help="with --dry-run: the prescription the pump runs (its "
+                           "checks need it for %s)" % ", ".join(NEEDS_PROGRAM))
         return p
 
     p = sub.add_parser("check", help="check a prescription offline and report its volumes and dates")
@@ -158,12 +165,38 @@ def _parser():
     return ap
 
 
+SIMULATE_DAYS = (0.001, 3650)  # what --simulate allows (tools.sim's scenario takes from 0.001 days)
+
+
+def check_simulation_options(args):
+    """Refuse --plot and --refill-every without --simulate (they would do nothing), and values out of range, before
+    anything runs: a refill period of 0 or less would never reach the end of the simulation."""
+    if args.simulate is None:
+        for option, value in (("--plot", args.plot), ("--refill-every", args.refill_every)):
+            if value is not None:
+                raise InputError("%s: only with --simulate DAYS (it would do nothing without)" % option)
+        return
+    lo, hi = SIMULATE_DAYS
+    if not lo <= args.simulate <= hi:  # NaN fails too
+        raise InputError("--simulate: %g days: allowed %g..%g" % (args.simulate, lo, hi))
+    if args.refill_every is not None and not 0 < args.refill_every <= args.simulate:
+        raise InputError("--refill-every: %g days: allowed more than 0, at most --simulate (%g)" % (
+            args.refill_every, args.simulate))
+
+
 def _check(args, say):
+    check_simulation_options(args)
+    if args.plot:
+        import tools.sim.plot  # noqa: F401 - matplotlib missing: one line (tools.cli) before the report, not after
     cfg, source = pump_config(args.config, args.nl_per_step)
     library = load_library(args.druglib)
     nl = PumpConfig(cfg).nl_per_step
     doc, _therapy = check_prescription(args.prescription, library, nl, args.confirm_soft)
     fill = args.fill_ul if args.fill_ul is not None else PumpConfig(cfg).reservoir_ul
+    try:  # the pump's own check of a fill: the report cannot show a fill the pump would refuse
+        check_fill_ul(fill, PumpConfig(cfg).reservoir_ul)
+    except PumpError as e:
+        raise InputError("--fill-ul: %s" % e) from e
     rep = report(doc, cfg, fill, args.start, args.druglib)
     out = {"report": rep}
     if not args.json:
@@ -171,13 +204,11 @@ def _check(args, say):
     if args.simulate is not None:
         from tools.sim.sim import summary
 
-        if not 0 < args.simulate <= 3650:
-            raise InputError("--simulate: %g days, must be 0..3650" % args.simulate)
-        sim = simulation(doc, cfg, fill, args.simulate, args.refill_every, args.druglib)
+        sim = simulation(doc, cfg, fill, args.simulate, args.refill_every, args.druglib, args.start)
         res = sim.run()
         out["simulation"] = res
         if not args.json:
-            say("simulated %g days from %s:" % (args.simulate, "2026-08-01"))
+            say("simulated %g days from %s 00:00:" % (args.simulate, args.start.isoformat()))
             say(summary(res))
         if args.plot:
             from tools.sim.plot import plot
@@ -196,12 +227,22 @@ def _call(args):
     if c == "send":
         return "program", None  # filled in after the offline check
     if c == "refill":
+        cfg, _ = pump_config(args.config, args.nl_per_step)
+        try:  # the pump's own check, before anything is sent or a dry run asks for the program
+            check_fill_ul(args.fill_ul, PumpConfig(cfg).reservoir_ul)
+        except PumpError as e:
+            raise InputError("--fill-ul: %s" % e) from e
         a = {"fill_ul": args.fill_ul}
         if args.concentration is not None:
             a["concentration_ug_per_ml"] = args.concentration
         return "refill", a
     if c == "prime":
-        return "prime", {} if args.volume_ul is None else {"volume_ul": args.volume_ul}
+        if args.volume_ul is None:
+            return "prime", {}
+        try:
+            return "prime", {"volume_ul": check_prime_ul(args.volume_ul)}
+        except PumpError as e:
+            raise InputError("--volume-ul: %s" % e) from e
     if c == "bolus":
         dose = int(args.dose_ug) if args.dose_ug == int(args.dose_ug) else args.dose_ug
         return "bolus", {"dose_ug": dose, "duration_min": args.duration_min, "confirm_soft": args.confirm_soft}
@@ -218,11 +259,46 @@ def _call(args):
     return c.replace("-", "_"), {}
 
 
+# commands whose dry run needs the pump's program to run the pump's checks (dose limits, the drug's strength)
+NEEDS_PROGRAM = ("refill", "prime", "bolus")
+
+
+def dry_run_pump(args):
+    """A LocalLink onto the firmware's Pump on the simulated board, configured from config.json and running --rx (the
+    program the pump runs), filled to the largest fill: the dry run applies every command to it first, so it says
+    "would send" only for what the pump would accept."""
+    cfg, _ = pump_config(args.config, args.nl_per_step)
+    from tools.pumplink.link import LocalLink
+
+    rx = getattr(args, "rx", None)
+    if rx is None:
+        if args.command in NEEDS_PROGRAM:
+            raise InputError("--rx: a dry run of %s runs the pump's checks against the program it runs: name that "
+                             "prescription's file (--rx RX.json)" % args.command)
+        return None  # send is checked whole offline; the other commands' arguments need no program
+    doc, _therapy = check_prescription(rx, load_library(args.druglib), PumpConfig(cfg).nl_per_step)
+    sim = simulation(doc, cfg, PumpConfig(cfg).reservoir_ul, 1, None, args.druglib)
+    pump = sim.pump
+    if args.command == "prime" and pump.plan.running:
+        pump.suspend(sim.clock.ticks_ms())  # priming needs therapy suspended: the clinician suspends first
+    return LocalLink(pump, sim.clock.ticks_ms)
+
+
 def open_link(args, say):
     """The link a command goes through: a dry run, the wired link to --port or the BLE link to --device, with the
     clinician key."""
     if args.dry_run:
-        return DryRunLink(say)
+        checker = dry_run_pump(args)
+        if checker is None:
+            return DryRunLink(say)
+
+        def check(command, call_args):
+            try:
+                checker.call(command, **call_args)
+            except PumpError as e:
+                raise InputError("dry run: the pump would refuse %s: %s" % (command, e)) from e
+
+        return DryRunLink(say, check)
     if args.device and args.port:
         raise InputError("--device and --port: one link at a time (BLE or the USB serial console)")
     if not args.device and not args.port:
@@ -251,7 +327,7 @@ def format_status(st):
     empty = (EPOCH_DATE + datetime.timedelta(days=day)).isoformat() if day is not None else "never"
     battery = "%d %%" % st["battery_pct"] if st["battery_pct"] is not None else "not read yet"
     alarms = ", ".join(NAME.get(c, str(c)) for c in st["alarms"]) or "none"
-    text = ("%s, %s: rate %.1f uL/day, today %.1f uL, total %d uL, reservoir %.1f uL (empty by %s), battery %s, "
+    text = ("%s, %s: rate %.1f uL/day, today %.1f uL, total %d uL, reservoir %.1f uL (empty date %s), battery %s, "
             "alarms: %s") % (st["mode_name"] or "no program", st["state_name"], st["rate_nl_per_day"] / 1000,
                            st["today_nl"] / 1000, st["total_ul"], st["reservoir_nl"] / 1000, empty, battery, alarms)
     if st["pressure_kpa_x10"] is not None:
@@ -260,6 +336,8 @@ def format_status(st):
 
 
 def _send(args, say, link_factory):
+    if getattr(args, "rx", None) is not None and not args.dry_run:
+        raise InputError("--rx: only with --dry-run (the pump itself knows the program it runs)")
     command, call_args = _call(args)
     if command == "program":
         cfg, _ = pump_config(args.config, args.nl_per_step)

@@ -1,6 +1,7 @@
 """The offline report of a checked prescription: daily dose, volume and steps per weekday, basal rates and step
-intervals, boluses, volume a day, reservoir low/empty and refill dates, all read from the firmware's own objects
-(Therapy, Pump, Reservoir) on the simulated board through tools/sim/sim.py; and the simulation of it.
+intervals, boluses, volume a day, the reservoir's low, empty and recommended refill dates (pump.reservoir), all read
+from the firmware's own objects (Therapy, Pump, Reservoir) on the simulated board through tools/sim/sim.py; and the
+simulation of it.
 """
 
 import datetime
@@ -9,6 +10,7 @@ import os
 from tools.boardconfig import boardconfig
 
 from pump.limits import usage_nl_per_day
+from pump.reservoir import REFILL_RULE, refill_days
 from pump.therapy import MODE_STOPPED, WEEKDAYS
 from pump.units import format_hhmm
 
@@ -19,35 +21,39 @@ class InputError(Exception):
     """Bad input: the message names the file and the key."""
 
 
-def _scenario(doc, cfg, fill_ul, days, refill_every=None):
+def _scenario(doc, cfg, fill_ul, days, refill_every=None, start=None):
     events = []
-    if refill_every:
+    if refill_every is not None:
+        if not refill_every > 0:  # t would never reach days
+            raise InputError("--refill-every: %r days: allowed more than 0" % refill_every)
         t = refill_every
         while t < days:
             events.append({"at_h": t * 24, "type": "refill", "fill_ul": fill_ul})
             t += refill_every
     sc = {"version": 1, "days": days, "pump": cfg, "fill_ul": fill_ul, "events": events}
+    if start is not None:  # the simulation runs from the report's fill date: weekly schedules on their weekdays
+        sc["start"] = start.isoformat()
     sc.update(doc)
     sc.pop("confirm_soft_limits", None)
     sc["confirm_soft_limits"] = True  # checked (and confirmed or refused) before the simulation
     return sc
 
 
-def simulation(doc, cfg, fill_ul, days=1, refill_every=None, library_path=LIBRARY):
+def simulation(doc, cfg, fill_ul, days=1, refill_every=None, library_path=LIBRARY, start=None):
     """A tools.sim.sim Simulation of `days` whose pump (the firmware's Pump on the simulated board) holds the fill and
     the prescription, refilled every `refill_every` days if given."""
     from tools.sim.scenario import Scenario, ScenarioError
     from tools.sim.sim import Simulation
 
     try:
-        return Simulation(Scenario(_scenario(doc, cfg, fill_ul, days, refill_every)), library_path)
+        return Simulation(Scenario(_scenario(doc, cfg, fill_ul, days, refill_every, start)), library_path)
     except ScenarioError as e:
         raise InputError(str(e)) from e
 
 
 def report(doc, cfg, fill_ul, start, library_path=LIBRARY):
     """The report dict for a checked prescription, a pump config, a fill volume and a start date."""
-    sim = simulation(doc, cfg, fill_ul, library_path=library_path)
+    sim = simulation(doc, cfg, fill_ul, library_path=library_path, start=start)
     pump = sim.pump
     t = pump.therapy
     nl = pump.nl_per_step
@@ -108,7 +114,7 @@ def report(doc, cfg, fill_ul, start, library_path=LIBRARY):
             "programmed": {"low_days": avg_low, "low_date": date(avg_low),
                            "empty_days": avg_empty, "empty_date": date(avg_empty)},
         },
-        "refill_date": date(low_days),
+        "recommended_refill_date": date(refill_days(low_days, empty_days)), "refill_rule": REFILL_RULE,
     }
 
 
@@ -159,5 +165,6 @@ def format_report(rep, source):
         r["fill_ul"], r["start"], r["low_ul"], r["empty_ul"]))
     lines.append("  worst case: %s" % span(r["worst_case"]))
     lines.append("  as programmed: %s" % span(r["programmed"]))
-    lines.append("refill date: %s" % (rep["refill_date"] or "none needed"))
+    lines.append("recommended refill date: %s (%s)" % (rep["recommended_refill_date"] or "none needed",
+                                                       rep["refill_rule"]))
     return "\n".join(lines)

@@ -105,14 +105,19 @@ class LocalLink(Link):
 
 
 class DryRunLink(Link):
-    """Sends nothing: shows each command it would send (keys never shown) and keeps them in `sent`."""
+    """Sends nothing: shows each command it would send (keys never shown) and keeps them in `sent`. `check(command,
+    args)`, when given, runs the pump's own checks first (the programmer applies the command to the firmware's Pump on
+    the simulated board) and raises when the pump would refuse: then nothing is shown as sent."""
 
-    def __init__(self, say):
+    def __init__(self, say, check=None):
         self.say = say
         self.sent = []
+        self.check = check
 
     def call(self, command, **args):
         check_call(command, args)
+        if self.check is not None:
+            self.check(command, args)
         self.sent.append((command, args))
         shown = ", ".join("%s=%s" % (k, "<%d keys>" % len(v) if isinstance(v, dict) else v)
                           for k, v in sorted(args.items()))

@@ -5,6 +5,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from tools.sim.marks import group_marks
+
 
 def plot(sim, path, title=""):
     """Write a 3-panel PNG of a finished Simulation to `path`."""
@@ -28,11 +30,13 @@ def plot(sim, path, title=""):
     ax_rate.set_ylabel("rate (uL/day)")
     ax_rate.set_ylim(bottom=0)
     ax_rate.set_xlabel(unit)
-    for t_h, label in sim.marks:
+    span_h = max(t[-1] if t else 0, sim.end_ms / 3600000)
+    for t_h, label, granted in group_marks(sim.marks, span_h):
         xm = t_h / 24 if days else t_h
+        color, style = ("grey", "-") if granted else ("red", ":")  # a refused command is not drawn as a granted one
         for ax in (ax_res, ax_del, ax_rate):
-            ax.axvline(xm, color="grey", lw=0.5, alpha=0.6)
-        ax_rate.annotate(label, (xm, 0), rotation=90, fontsize=7, va="bottom", color="grey")
+            ax.axvline(xm, color=color, ls=style, lw=0.5, alpha=0.6)
+        ax_rate.annotate(label, (xm, 0), rotation=90, fontsize=6, va="bottom", color=color)
     res = sim.result()
     fig.suptitle("%s: max error %.3f steps, %d steps, %d wake-ups" % (
         title, res["max_error_steps"], res["steps"], res["wakeups"]))

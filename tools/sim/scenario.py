@@ -2,6 +2,7 @@
 numbers ints (20000.0 is 20000: JSON writers emit it so; 1.5, NaN, inf or true where an integer belongs are refused)."""
 
 import json
+import os
 
 from pump.errors import PumpError
 from pump.units import as_int, as_number, json_text, whole
@@ -9,7 +10,7 @@ from pump.units import as_int, as_number, json_text, whole
 SCENARIO_VERSION = 1
 _TOP = {
     "version", "days", "seed", "start", "pump", "drug", "fill_ul", "low_reservoir_ul", "therapy", "patient_bolus",
-    "periodic_boluses", "confirm_soft_limits", "events", "plant", "description",
+    "periodic_boluses", "confirm_soft_limits", "events", "plant", "description", "prescription",
 }
 _PRESCRIPTION = ("drug", "therapy", "patient_bolus", "periodic_boluses", "confirm_soft_limits")
 _PLANT = {"nl_per_step_true", "battery_mah", "compliance_ul_per_kpa", "catheter_resistance_kpa_s_per_ul",
@@ -37,12 +38,29 @@ EVENT_KEYS = {
     "acknowledge": {},
     "flash_corrupt": {"store": True, "slot": True},
 }
-# event arguments that are numbers (the others are names, or a prescription the pump checks): True for an integer
-_EVENT_NUMBERS = {"dose_ug": False, "duration_min": True, "fill_ul": True, "concentration_ug_per_ml": True,
-                  "volume_ul": True, "shift_min": False, "resistance_x": False, "percent": False}
-# flash_corrupt: which store's slots get a flipped bit (they are read back at the next reset)
-FLASH_STORES = ("state", "prog", "cmdauth", "log")
+# What each event argument may be, in one place: a tuple of names, or a number (integer?, lo, hi). The numbers a
+# clinician types into a command (dose, duration, fill, concentration, volume) are the pump's to check: lo and hi None,
+# a value it refuses is a refused command, as it would be on a pump. The others drive the plant: checked here.
+SENSOR_MODES = {"pressure": ("stuck", "open", "open_high", "noisy", "out_of_range", "none"),
+                "battery": ("stuck", "open", "noisy", "none")}
+FLASH_STORES = ("state", "prog", "cmdauth", "log")  # flash_corrupt: which store's slots get a flipped bit
 FLASH_SLOTS = ("a", "b", "both")
+EVENT_ARGS = {
+    "cause": ("power_on", "watchdog"),
+    "sensor": tuple(SENSOR_MODES),
+    "store": FLASH_STORES,
+    "slot": FLASH_SLOTS,
+    "dose_ug": (False, None, None),
+    "duration_min": (True, None, None),
+    "fill_ul": (True, None, None),
+    "concentration_ug_per_ml": (True, None, None),
+    "volume_ul": (True, None, None),
+    "shift_min": (False, -20 * 527040, 20 * 527040),  # twenty years either way
+    "resistance_x": (False, 1.01, 1000000),  # the catheter's resistance times this: above 1, or it is no occlusion
+    "percent": (False, 0, 100),
+}
+# events that act on the catheter hydraulics (and its pressure sensor): the plant must have them
+HYDRAULIC_EVENTS = ("occlusion", "partial_occlusion", "occlusion_clear")
 
 
 class ScenarioError(Exception):
@@ -60,8 +78,24 @@ def _num(doc, key, path, lo=None, hi=None, integer=False, default=None):
     except PumpError as e:
         raise ScenarioError(e.detail) from e
     if lo is not None and not lo <= v <= hi:
-        raise ScenarioError("%s%s: %r not in %r..%r" % (path, key, v, lo, hi))
+        raise ScenarioError("%s%s: %s: allowed %s..%s" % (path, key, json_text(v), json_text(lo), json_text(hi)))
     return v
+
+
+START_DATE = "2026-08-01"  # the simulated clock's first day (00:00) unless a scenario's "start" names another
+
+
+def _start_date(text):
+    """The "start" key: a date YYYY-MM-DD within the pump's clock range (2024-01-01 .. 2099-12-31)."""
+    import datetime
+
+    try:
+        day = datetime.date.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        day = None
+    if day is None or not datetime.date(2024, 1, 1) <= day <= datetime.date(2099, 12, 1):
+        raise ScenarioError("start: %s: allowed a date YYYY-MM-DD, 2024-01-01..2099-12-01" % json_text(text))
+    return day
 
 
 def _obj(v, path):
@@ -70,11 +104,48 @@ def _obj(v, path):
     return v
 
 
-class Scenario:
-    """A checked scenario: `prescription` is the therapy part for the pump, `events` sorted (at_ms, type, dict)."""
+def _prescription_file(path, base_dir, key):
+    """The prescription document a scenario names by file (relative to the scenario's folder)."""
+    if not isinstance(path, str):
+        raise ScenarioError("%s: must be a prescription file's path or, in a program event, a prescription" % key)
+    full = os.path.join(base_dir, path)
+    try:
+        with open(full) as f:
+            doc = json.load(f)
+    except OSError as e:
+        raise ScenarioError("%s: %s: cannot read (%s)" % (key, path, e.strerror)) from e
+    except ValueError as e:
+        raise ScenarioError("%s: %s: not JSON (%s)" % (key, path, e)) from e
+    if isinstance(doc, dict) and ("events" in doc or "days" in doc):
+        raise ScenarioError("%s: %s is a scenario (it has events/days), not a prescription" % (key, path))
+    return _obj(doc, "%s: %s" % (key, path))
 
-    def __init__(self, doc):
+
+def _looks_like_a_prescription(doc):
+    return "days" not in doc and "events" not in doc and ("therapy" in doc or "drug" in doc)
+
+
+class Scenario:
+    """A checked scenario: `prescription` is the therapy part for the pump, `events` sorted (at_ms, type, dict).
+    `"prescription": "file.json"` takes the therapy part from a prescription file (relative to `base_dir`, the
+    scenario's folder), as does a program event's `prescription` given as a path."""
+
+    def __init__(self, doc, base_dir="."):
         _obj(doc, "scenario")
+        self.base_dir = base_dir
+        if _looks_like_a_prescription(doc):
+            raise ScenarioError("days: missing: this is a prescription, not a scenario (check it with `python -m "
+                                "tools.programmer check FILE`, run it with `make run RX=FILE`, or name it in a "
+                                "scenario: \"prescription\": \"FILE\")")
+        if "prescription" in doc:
+            given = [k for k in _PRESCRIPTION if k in doc]
+            if given:
+                raise ScenarioError("prescription: names a file, and %s given too: one or the other" % ", ".join(
+                    given))
+            rx = _prescription_file(doc["prescription"], base_dir, "prescription")
+            doc = dict(doc)
+            del doc["prescription"]
+            doc.update(rx)
         for key in doc:
             if key not in _TOP:
                 raise ScenarioError("%s: unknown key" % key)
@@ -84,6 +155,7 @@ class Scenario:
         self.doc = doc
         self.days = _num(doc, "days", "", 0.001, 3650 * 2)
         self.seed = _num(doc, "seed", "", 0, 2**31, integer=True, default=1)
+        self.start = _start_date(doc.get("start", START_DATE))
         pump = _obj(doc.get("pump", {}), "pump")
         self.pump_config = dict(pump)  # checked by PumpConfig (names the key)
         if "low_reservoir_ul" in doc:
@@ -120,19 +192,33 @@ class Scenario:
         for key, required in allowed.items():
             if required and key not in e:
                 raise ScenarioError("%s%s: missing" % (path, key))
-        if kind == "reset" and e.get("cause", "power_on") not in ("power_on", "watchdog"):
-            raise ScenarioError("%scause: %r is not power_on or watchdog" % (path, e["cause"]))
         e = dict(e)
         for key in allowed:
-            if key in _EVENT_NUMBERS and key in e:
-                e[key] = _num(e, key, path, integer=_EVENT_NUMBERS[key])
-        if kind == "flash_corrupt":
-            for key, names in (("store", FLASH_STORES), ("slot", FLASH_SLOTS)):
-                if e[key] not in names:
-                    raise ScenarioError("%s%s: %r is not one of %s" % (path, key, e[key], ", ".join(names)))
-        if kind == "set_clock":
-            _num(e, "shift_min", path, -20 * 527040, 20 * 527040)  # twenty years either way
+            if key in e:
+                e[key] = self._arg(e, key, path)
+        if kind == "program" and isinstance(e["prescription"], str):
+            e["prescription"] = _prescription_file(e["prescription"], self.base_dir, path + "prescription")
+        if kind == "sensor_fault" and e["mode"] not in SENSOR_MODES[e["sensor"]]:
+            raise ScenarioError("%smode: %s: allowed for the %s sensor %s" % (
+                path, json_text(e["mode"]), e["sensor"], ", ".join(SENSOR_MODES[e["sensor"]])))
+        hydraulic = kind in HYDRAULIC_EVENTS or (kind == "sensor_fault" and e["sensor"] == "pressure")
+        if hydraulic and not any(k in self.plant for k in HYDRAULIC_KEYS):
+            raise ScenarioError("%stype: the %s event needs the catheter hydraulics: plant.%s or another of %s" % (
+                path, kind, HYDRAULIC_KEYS[0], ", ".join(HYDRAULIC_KEYS[1:])))
         return round(at_h * 3600000), kind, e
+
+    @staticmethod
+    def _arg(e, key, path):
+        """An event argument checked against EVENT_ARGS (names: the set; numbers: the type and the range)."""
+        rule = EVENT_ARGS.get(key)
+        if rule is None:  # a prescription: the pump checks it
+            return e[key]
+        if isinstance(rule[0], str):
+            if e[key] not in rule:
+                raise ScenarioError("%s%s: %s: allowed %s" % (path, key, json_text(e[key]), ", ".join(rule)))
+            return e[key]
+        integer, lo, hi = rule
+        return _num(e, key, path, lo, hi, integer=integer)
 
 
 def load(path):
@@ -144,4 +230,4 @@ def load(path):
         raise ScenarioError("cannot read (%s)" % e.strerror) from e
     except ValueError as e:
         raise ScenarioError("not JSON (%s)" % e) from e
-    return Scenario(doc)
+    return Scenario(doc, os.path.dirname(path) or ".")

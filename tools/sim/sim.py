@@ -40,7 +40,6 @@ from tools.sim.scenario import HYDRAULIC_KEYS, ScenarioError, load
 
 DAY_MS = 86400000
 EPOCH = datetime.datetime(2000, 1, 1)
-START = datetime.datetime(2026, 8, 1)  # the simulated clock starts at 00:00
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
 PRIORITY_NAMES = {al.PRIO_LOW: "low", al.PRIO_MEDIUM: "medium", al.PRIO_HIGH: "high"}
 
@@ -62,7 +61,11 @@ class Simulation:
                            battery_mah=scenario.plant.get("battery_mah", 2000), conc_ug_per_ml=conc or 0,
                            catheter_ul=self.cfg.catheter_volume_ul)
         self.storage = FakeStorage()
-        self.rtc = SimRtc(self.clock, int((START - EPOCH).total_seconds()))
+        self._seen_seq = 0  # every record from the first boot on: the alarms raised at boot are shown too
+        self._carried = 0  # alarms active before a reset (bitmap): raised again at boot, they are not new
+        # the simulated clock starts at 00:00 of the scenario's start date (tools.sim.scenario.START_DATE by default)
+        self.start = datetime.datetime.combine(scenario.start, datetime.time())
+        self.rtc = SimRtc(self.clock, int((self.start - EPOCH).total_seconds()))
         board_cfg = {"clock": self.clock, "plant": self.plant, "storage": self.storage, "rtc": self.rtc}
         self.hydraulics = None
         if any(k in scenario.plant for k in HYDRAULIC_KEYS):
@@ -85,7 +88,8 @@ class Simulation:
             self.pump.program(scenario.prescription)
         except PumpError as e:
             raise ScenarioError("therapy: %s" % e) from e
-        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, START, self.cfg.prime_rate_nl_per_day)
+        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.start,
+                             self.cfg.prime_rate_nl_per_day)
         self.end_ms = int(scenario.days * DAY_MS)
         self.sample_ms = max(60000, self.end_ms // samples)
         self.wakeups = 0
@@ -98,18 +102,21 @@ class Simulation:
         self.resets = 0
         self.series = {k: [] for k in ("t_h", "reservoir_ul", "reservoir_true_ul", "delivered_ul", "ideal_ul",
                                        "rate_ul_per_day")}
-        self.marks = []  # (t_h, label) for the plot
+        self.marks = []  # (t_h, label, granted) for the plot (tools/sim/marks.py groups them)
         self._line = None
         self._unmoved_nl = 0  # the volume of the steps the reference's catheter queue was moved back by
-        self._seen_seq = self.pump.log.last_seq
+        self.alarms_at_boot = []  # raised by the first boot and set-up (no sensor; empty reservoir before the fill)
+        self._at_boot = True
+        self._drain_log(0)
+        self._at_boot = False
         self._next_event = 0
         self._next_sample = 0
         self._last_rate = None
 
     def _boot(self):
         now = self.clock.ticks_ms()
-        if hasattr(self, "_seen_seq"):  # numbering goes on after the newest readable record: maybe below the last seen
-            self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
+        # numbering goes on after the newest readable record: maybe below the last seen
+        self._seen_seq = min(self._seen_seq, EventLog(self.storage).open().last_seq)
         pump = Pump(self.hw, self.cfg, self.library, now)
         if self.check_commands:  # as the BLE service does at boot: lost counters raise their alarm
             self.auth = CommandAuth(self.storage, self.command_keys(),
@@ -208,9 +215,15 @@ class Simulation:
     def _drain_log(self, t):
         for _seq, _ts, code, a, _b in self.pump.log.read(self._seen_seq + 1):
             if code == ev.ALARM_RAISED:
-                self.alarms.append({"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
-                                    "priority": PRIORITY_NAMES[al.PRIORITY[a]]})
-                self.marks.append((t / 3600000, al.NAME[a].lower()))
+                alarm = {"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
+                         "priority": PRIORITY_NAMES[al.PRIORITY[a]]}
+                bit = 1 << (a - 1)
+                if self._carried & bit:  # still active from before the reset: raised again at boot, not a new one
+                    self._carried &= ~bit
+                    alarm["again_after_reset"] = True
+                (self.alarms_at_boot if self._at_boot else self.alarms).append(alarm)
+                if not alarm.get("again_after_reset"):  # the plot marks an alarm when it is new
+                    self.marks.append((t / 3600000, al.NAME[a].lower(), True))
                 if a == al.A_OCCLUSION and self.occlusions and self.occlusions[-1]["alarm_h"] is None:
                     self._occlusion_alarm(t)
             elif code == ev.SUSPEND and a:  # a safety hold: the program stops, the reference with it
@@ -231,11 +244,13 @@ class Simulation:
         ref.advance(t)
         self._line = None
         delivered = self.plant.steps_forward
-        self.marks.append((t / 3600000, kind))
+        mark = len(self.marks)
+        self.marks.append((t / 3600000, kind, True))  # (t_h, label, granted): a refusal is marked as one below
         try:
             if kind == "reset":
                 self.hw.reset_cause = RESET_WATCHDOG if e.get("cause") == "watchdog" else RESET_POWER_ON
                 before = self.pump.therapy
+                self._carried = self.pump.alarms.active_bitmap
                 self.pump = self._boot()
                 self.resets += 1
                 ref.rebase(delivered)
@@ -305,8 +320,10 @@ class Simulation:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
         except PumpError as err:
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": False, "code": err.code, "error": str(err)})
+            self.marks[mark] = (t / 3600000, "%s refused" % kind, False)
         if self.pump.log.last_seq != self._seen_seq:
             self._drain_log(t)
+        self._carried = 0  # only the boot right after a reset raises the carried alarms again
 
     def _follow_boot(self, before):
         """The reference follows what the pump restarted with: another program (a fallback to an older one in the
@@ -392,6 +409,8 @@ class Simulation:
             "reservoir_ul": max(p.reservoir.remaining_nl, 0) / 1000,
             "reservoir_true_ul": self.plant.reservoir_nl / 1000,
             "alarms": self.alarms,
+            "alarms_at_boot": self.alarms_at_boot,
+            "alarms_active": [al.NAME[c] for c in sorted(al.NAME) if self.pump.alarms.is_active(c)],
             "occlusions": self.occlusions,
             "boluses": self.boluses,
             "commands": self.commands,
@@ -416,9 +435,11 @@ def summary(res):
             res["store_writes"], res["store_writes_per_day"], res["resets"]),
     ]
     granted = sum(1 for b in res["boluses"] if b["granted"])
-    lines.append("patient boluses %d granted, %d refused; alarms %s" % (
-        granted, len(res["boluses"]) - granted, ", ".join("%s@%.1fh" % (a["name"], a["t_h"]) for a in res["alarms"])
-        or "none"))
+    new = [a for a in res["alarms"] if not a.get("again_after_reset")]  # an alarm a reset raises again is not new
+    lines.append("patient boluses %d granted, %d refused; alarms at boot %s; alarms %s; active at the end: %s" % (
+        granted, len(res["boluses"]) - granted, ", ".join(a["name"] for a in res["alarms_at_boot"]) or "none",
+        ", ".join("%s@%.1fh" % (a["name"], a["t_h"]) for a in new) or "none",
+        ", ".join(res["alarms_active"]) or "none"))
     refused = {}
     for c in res["commands"]:
         if not c["ok"]:
@@ -437,10 +458,22 @@ def main(argv=None):
     ap.add_argument("--ble", action="store_true", help="serve the pump's BLE service, the scenario in real time")
     ap.add_argument("--transport", metavar="SPEC", help="with --ble: a Bumble transport (usb:0, serial:...); "
                     "default: the in-process link")
-    ap.add_argument("--speed", type=float, default=60, help="with --ble: pump time per real time (default 60)")
+    ap.add_argument("--speed", type=float, help="with --ble: pump time per real time (default 60)")
     ap.add_argument("--seconds", type=float, help="with --ble: stop after this many real seconds")
     ap.add_argument("--keys", metavar="FILE", help="with --ble: command keys (default: keys.json if present)")
     args = ap.parse_args(argv)
+    if not args.ble:  # options that would do nothing are refused, not ignored
+        for option in ("transport", "speed", "seconds", "keys"):
+            if getattr(args, option) is not None:
+                print("sim: --%s: only with --ble (it would do nothing without)" % option, file=sys.stderr)
+                return 2
+    if args.speed is None:
+        args.speed = 60
+    elif not 0 < args.speed <= 86400:
+        print("sim: --speed: %g: allowed more than 0, at most 86400" % args.speed, file=sys.stderr)
+        return 2
+    if args.plot:
+        import tools.sim.plot  # noqa: F401 - matplotlib missing: one line (tools.cli) before the run
     try:
         sim = Simulation(load(args.scenario))
     except ScenarioError as e:

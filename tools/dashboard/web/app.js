@@ -2,13 +2,19 @@
 // Read-only: commands need the clinician's key and go through the programmer (python -m tools.programmer).
 // window.dashboard is the page's state (the tests read it).
 import {
-  Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, racpRequest, split, unframe,
-  dateOfDay, timeOfSeconds,
+  Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, describeRecord, racpRequest, split,
+  unframe, dateOfDay, timeOfSeconds,
 } from "./frames.js";
 import { Series, drawChart } from "./chart.js";
 
 export function bluetoothSupport(nav) {
   if (!nav || !nav.bluetooth || typeof nav.bluetooth.requestDevice !== "function") {
+    const agent = (nav && nav.userAgent) || "";
+    if (/Linux/.test(agent) && !/Android/.test(agent) && /Chrom/.test(agent)) {  // Chromium keeps it behind a flag
+      return { ok: false, text: "Chromium on Linux has Web Bluetooth behind a flag: enable "
+        + "chrome://flags/#enable-experimental-web-platform-features (or start it with "
+        + "--enable-experimental-web-platform-features), then reload this page." };
+    }
     return { ok: false, text: "This browser has no Web Bluetooth: use Chrome or Edge on a desktop or on Android." };
   }
   return { ok: true, text: "Web Bluetooth available: connect to a pump in range." };
@@ -77,10 +83,7 @@ function renderAlarm(a) {
 
 function renderRecord(r) {
   const row = document.createElement("tr");
-  const alarm = (c) => (defs.alarms[String(c)] ? defs.alarms[String(c)].text : "alarm " + c);
-  const details = [[r.a_name, r.a], [r.b_name, r.b]].filter(([name]) => name)
-    .map(([n, v]) => (n === "alarm" ? alarm(v) : n === "kind" ? r.kind : n + " " + v));
-  for (const text of [r.seq, timeOfSeconds(r.t_s), r.text, details.join(", ")]) {
+  for (const text of [r.seq, timeOfSeconds(r.t_s), r.text, describeRecord(defs, r)]) {
     const td = document.createElement("td");
     td.textContent = String(text);
     row.appendChild(td);

@@ -215,6 +215,25 @@ export function decodeRecord(defs, payload) {
   return out;
 }
 
+// An event record's arguments in words for the history view: names decoded from the firmware's definitions
+// (pumpdefs.json: modes, alarms, bolus kinds, error codes, reset causes), units where the name carries one.
+export function describeRecord(defs, r) {
+  const word = (name, v) => {
+    if (name === "alarm") return defs.alarms[String(v)] ? defs.alarms[String(v)].text : "alarm " + v;
+    if (name === "mode") return defs.modes[v] !== undefined ? defs.modes[v] + " program" : "mode " + v;
+    if (name === "reset_cause") return defs.reset_causes[String(v)] || "reset cause " + v;
+    if (name === "kind") return kindText(defs, v);
+    if (name === "error") return defs.errors[String(v)] || "error " + v;
+    if (name === "reason") return v === 0 ? "by the user" : "by the alarm " + word("alarm", v);
+    if (name.endsWith("_ng")) return (v / 1000) + " ug";
+    if (name.endsWith("_nl")) return (v / 1000) + " uL";
+    if (name.endsWith("_ul")) return v + " uL";
+    if (name.endsWith("_s")) return v + " s";
+    return name + " " + v;
+  };
+  return [[r.a_name, r.a], [r.b_name, r.b]].filter(([name]) => name).map(([n, v]) => word(n, v)).join(", ");
+}
+
 // A bolus kind (argument b of the bolus events) in words, as tools.pumplink.proto.kind_text.
 export function kindText(defs, kind) {
   const names = defs.bolus_kinds;
