@@ -29,9 +29,11 @@ RUN_TIMEOUT_S = 600
 NO_PORT = (2, "no such serial port")
 MAKE_ERROR = re.compile(r"make(\[\d+\])?: \*\*\* ")  # make's own line after a recipe's refusal (make[1] when nested)
 RULES = [
-    (r"^make (test|install|deps|lint|typecheck|pytest|mpytest|wasmtest|hazards)\b", "make-n", None),
+    (r"^make (test|install|deps|lint|typecheck|pytest|mpytest|wasmtest|hazards|emutest|armdeps|webdeps)\b", "make-n",
+     None),
     (r"^make (bench|frozen-bench|mutants|soak)\b", "make-n", None),
     (r"^(esptool\.py|bluetoothctl)\b", "external", None),
+    (r"^make -C micropython/", "external", None),  # MicroPython's own build, in its source tree (docs/emulator.md)
     (r"PORT=/dev/tty", "refuse", NO_PORT),
     (r"^make run( DAYS=[0-9]+)?$", "serve", "running rate"),
     (r"^make run DAYS=1 RX=", "serve", "running rate"),
@@ -41,6 +43,7 @@ RULES = [
     (r"^\.venv/bin/python -m tools\.calibrate$", "refuse", (2, "calibrate: the input ended")),  # prompts: no terminal
     (r"^\.venv/bin/python -m tools\.programmer (send|refill|prime|bolus|suspend|resume|status)\b.*--device",
      "refuse", (None, "programmer: ")),
+    (r"^\.venv/bin/python -m tools\.programmer .*--port /dev/tty", "refuse", (4, "programmer: /dev/tty")),
 ]
 
 
