@@ -91,7 +91,9 @@ def test_programmer_commands_through_the_serial_link_reach_the_pump(tmp_path):
     assert run("send", str(rx), "--confirm-soft") == 0 and b.rig.pump.therapy.conc_ug_per_ml == 1000
     assert run("status") == 0 and said[-2].startswith("constant, suspended: rate 0.0 uL/day")
     assert port.closed and link.lines == ["2026-08-03 08:00 running rate 400.0 uL/day"]  # other lines kept aside
-    assert run("prime", "--volume-ul", "9000") == 3 and "E101" in said[-1]  # refused by the pump: exit 3
+    assert run("prime", "--volume-ul", "9000") == 2 and "volume_ul" in said[-1]  # out of range: refused offline
+    assert run("resume") == 0
+    assert run("prime", "--volume-ul", "100") == 3 and "E300" in said[-1]  # running: refused by the pump, exit 3
 
 
 def test_a_stale_counter_is_signed_again_just_above_the_pumps_once():

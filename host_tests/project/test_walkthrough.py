@@ -93,9 +93,13 @@ def clone(tmp_path_factory):
     return str(dest)
 
 
+# a user's shell: not inside the make that may run this test (its MAKELEVEL would make `make` print its directories)
+_ENV = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES")}
+
+
 def _shell(cmd, cwd, **kw):
     return subprocess.Popen(["bash", "-c", cmd], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, text=True, start_new_session=True, **kw)
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True, env=_ENV, **kw)
 
 
 def _serve(cmd, cwd, ready):
