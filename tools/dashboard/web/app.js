@@ -112,6 +112,7 @@ async function connect(device) {
   device.addEventListener("gattserverdisconnected", () => {
     state.connected = false;
     $("device").textContent = device.name + ": disconnected";
+    if (!state.demo) $("demo").disabled = false;  // a pump gone: the demo may play (it clears the pump's values)
   });
   const server = await device.gatt.connect();
   const service = await server.getPrimaryService(u.service);
@@ -168,6 +169,7 @@ function demoSeconds() {
 async function startDemo() {
   $("demo").disabled = true;  // until the recording is connected: a stop before would race the connection
   $("connect").disabled = true;
+  clearView();
   state.demo = true;
   $("demo-label").hidden = false;
   const rec = await (await fetch("demo.json")).json();
