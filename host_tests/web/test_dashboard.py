@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from support.webrecord import record
+from support.webrecord import expected, record
 from tools.pumplink import proto as pp
 from support import ROOT
 
@@ -46,8 +46,9 @@ def server():
     httpd.server_close()
 
 
-def open_page(url, name, inits=(), click=None, wait=None):
-    """Run the page in headless Chromium; returns the driver's {"state", "dom", "fake", "errors", "console"}."""
+def open_page(url, name, inits=(), click=None, wait=None, steps=()):
+    """Run the page in headless Chromium: `click`, then `wait`, then `steps` ([("click", selector) or ("wait", js)]);
+    returns the driver's {"state", "dom", "fake", "steps": [a snapshot at each wait], "errors", "console"}."""
     os.makedirs(OUT, exist_ok=True)
     shot = os.path.join(OUT, name + ".png")
     cmd = ["node", os.path.join(BROWSER, "run_page.mjs"), url, shot]
@@ -57,6 +58,8 @@ def open_page(url, name, inits=(), click=None, wait=None):
         cmd += ["--click", click]
     if wait:
         cmd += ["--wait", wait]
+    for what, arg in steps:
+        cmd += ["--" + what, arg]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=dict(os.environ, CHROMIUM=CHROMIUM),
                           check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -155,3 +158,44 @@ def test_without_a_pressure_sensor_the_dashboard_says_so(server, tmp_path):
     assert dom["pressure-chart"] == "no readings" and dom["chartPoints"]["pressure-chart"] == 0
     assert state["series"]["pressure_kpa"]["t"] == []
     assert dom["chartPoints"]["reservoir-chart"] == len(state["series"]["reservoir_ul"]["t"]) > 0
+
+
+def _demo_expected():
+    """tools/dashboard/web/demo.json decoded by tools/pumplink/proto.py: what the demo must show."""
+    with open(os.path.join(WEB, "demo.json")) as f:
+        demo = json.load(f)
+    uuids = {"status": pp.STATUS_UUID, "alarm": pp.ALARM_UUID, "history": pp.HISTORY_UUID, "racp": pp.RACP_UUID,
+             "features": pp.FEATURES_UUID}
+    reads = {uuids[name]: frame for name, frame in demo["reads"].items()}
+    return expected(reads, [[uuids[name], frame] for _t_ms, name, frame in demo["updates"]])
+
+
+def test_the_demo_plays_the_recorded_session_labelled_and_stops(server):
+    exp = _demo_expected()
+    done = ("window.dashboard.demo && window.dashboard.history.length === %d && window.dashboard.statuses === %d"
+            " && window.dashboard.drawn === window.dashboard.statuses" % (len(exp["history"]), len(exp["status"]) + 1))
+    res = open_page(server + "index.html?demo_s=3", "dashboard-demo", [os.path.join(BROWSER, "no_bluetooth.js")],
+                    steps=[("click", "#demo"), ("wait", done), ("click", "#demo"), ("wait", "!window.dashboard.demo")])
+    assert res["errors"] == [] and res["state"]["errors"] == []
+    playing, stopped = res["steps"]
+    state, dom = playing["state"], playing["dom"]
+    # no Bluetooth in this browser: the demo needs none, and its label stays on while the recording is shown
+    assert state["bluetooth"] is False and dom["connectEnabled"] is False
+    assert dom["demoLabelShown"] is True and dom["demo-label"] == "DEMO — recorded session, not a pump"
+    assert dom["demo"] == "Stop the demo" and dom["device"].startswith("PUMP-0001 (recorded): 200 nL/step")
+    # the recording through the live decode path: every message as tools/pumplink/proto.py decodes it
+    assert state["features"] == exp["features"] and state["status"] == exp["status"][-1]
+    assert state["alarm"] == exp["alarm"][-1] and state["history"] == exp["history"] and state["racp"] == exp["racp"]
+    last = exp["status"][-1]
+    assert dom["mode"] == "flex, %s" % last["state_name"] and last["state_name"] == "running"
+    assert dom["reservoir"] == "%.1f µL of 40000 µL" % (last["reservoir_nl"] / 1000) and last["reservoir_nl"] < 3400000
+    assert dom["alarm"].startswith("reservoir low (medium") and dom["alarmClass"] == "medium"
+    assert "bolus done" in dom["history"] and "100 ug, patient" in dom["history"]
+    assert dom["chartPoints"]["reservoir-chart"] > 100 and dom["chartPoints"]["pressure-chart"] > 100
+    # stopped: the label goes and nothing of the recording stays on screen
+    state, dom = stopped["state"], stopped["dom"]
+    assert dom["demoLabelShown"] is False and dom["demo"] == "Demo (recorded session)"
+    assert state["status"] is None and state["history"] == [] and state["statuses"] == 0
+    assert dom["mode"] == dom["reservoir"] == dom["alarm"] == "–" and dom["historyRows"] == 0
+    assert dom["alarmClass"] == "idle" and dom["chartPoints"] == {"reservoir-chart": 0, "pressure-chart": 0}
+    assert dom["device"] == "demo stopped"

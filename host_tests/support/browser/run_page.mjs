@@ -1,11 +1,11 @@
 // Opens a page in headless Chromium (Debian's, not a downloaded one) with playwright-core and prints its state.
 //
-//   node host_tests/support/browser/run_page.mjs URL SCREENSHOT.png [--init FILE.js]... [--click SELECTOR] [--wait JS]
+//   node host_tests/support/browser/run_page.mjs URL SCREENSHOT.png [--init FILE.js]... [--click SELECTOR | --wait JS]...
 //
 // Each --init script runs in the page before its own scripts (e.g. a fake navigator.bluetooth). Waits for
-// window.dashboard.ready, clicks SELECTOR, waits until the expression JS is true, then prints one JSON line:
-// {"state": window.dashboard, "dom": {id: text of each element with an id}, "fake": window.__fakeBluetooth,
-//  "errors": [...], "console": [...]}.
+// window.dashboard.ready, then clicks and waits in the order given (a wait: until the expression JS is true, then a
+// snapshot of the page and a screenshot NAME-<n>.png), then prints one JSON line: {"state": window.dashboard, "dom": {id: text of each element with
+// an id}, "fake": window.__fakeBluetooth, "steps": [{"state", "dom"} at each wait], "errors": [...], "console": [...]}.
 import { chromium } from "playwright-core";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,12 +13,10 @@ import { join } from "node:path";
 
 const [url, screenshot, ...rest] = process.argv.slice(2);
 const inits = [];
-let click = null;
-let wait = null;
+const actions = [];
 for (let i = 0; i < rest.length; i += 2) {
   if (rest[i] === "--init") inits.push(rest[i + 1]);
-  else if (rest[i] === "--click") click = rest[i + 1];
-  else if (rest[i] === "--wait") wait = rest[i + 1];
+  else if (rest[i] === "--click" || rest[i] === "--wait") actions.push([rest[i], rest[i + 1]]);
   else throw new Error("unknown option " + rest[i]);
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -38,9 +36,7 @@ try {
   for (const file of inits) await page.addInitScript({ content: readFileSync(file, "utf8") });
   await page.goto(url);
   await page.waitForFunction(() => window.dashboard && window.dashboard.ready, null, { timeout: 10000 });
-  if (click) await page.click(click);
-  if (wait) await page.waitForFunction(wait, null, { timeout: 15000 });
-  const result = await page.evaluate(() => {
+  const snapshot = () => page.evaluate(() => {
     const dom = {};
     for (const el of document.querySelectorAll("[id]")) dom[el.id] = el.textContent;
     dom.connectEnabled = !document.getElementById("connect").disabled;
@@ -51,8 +47,20 @@ try {
       const line = fig.querySelector("polyline");
       dom.chartPoints[fig.id] = line ? line.points.numberOfItems : 0;
     }
-    return { state: window.dashboard, dom, fake: window.__fakeBluetooth || null };
+    const label = document.getElementById("demo-label");
+    dom.demoLabelShown = Boolean(label) && !label.hidden && label.getClientRects().length > 0;
+    return { state: JSON.parse(JSON.stringify(window.dashboard)), dom, fake: window.__fakeBluetooth || null };
   });
+  const steps = [];
+  for (const [what, arg] of actions) {
+    if (what === "--click") await page.click(arg);
+    else {
+      await page.waitForFunction(arg, null, { timeout: 15000 });
+      steps.push(await snapshot());
+      await page.screenshot({ path: screenshot.replace(/\.png$/, "-" + steps.length + ".png"), fullPage: true });
+    }
+  }
+  const result = { ...(await snapshot()), steps };
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(JSON.stringify({ ...result, errors, console: messages }));
 } finally {

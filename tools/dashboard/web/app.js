@@ -1,11 +1,13 @@
 // Pump dashboard: connects over Web Bluetooth, shows status, alarms, live charts and history as the pump sends them.
 // Read-only: commands need the clinician's key and go through the programmer (python -m tools.programmer).
+// The demo mode plays a recorded session (demo.json, demo.js) through the same path, clearly labelled.
 // window.dashboard is the page's state (the tests read it).
 import {
   Reassembler, decodeAlarm, decodeFeatures, decodeRacp, decodeRecord, decodeStatus, describeRecord, racpRequest, split,
   unframe, dateOfDay, timeOfSeconds,
 } from "./frames.js";
 import { Series, drawChart } from "./chart.js";
+import { recordedDevice } from "./demo.js";
 
 export function bluetoothSupport(nav) {
   if (!nav || !nav.bluetooth || typeof nav.bluetooth.requestDevice !== "function") {
@@ -21,9 +23,10 @@ export function bluetoothSupport(nav) {
 }
 
 const CHART_POINTS = 600;  // per chart, over the whole session (chart.js halves the resolution when full)
+const DEMO_S = 30;  // the whole recorded session in this many seconds (?demo_s=N: 1 to 600)
 const state = {
-  ready: false, bluetooth: false, connected: false, device: null, features: null, status: null, alarm: null,
-  history: [], racp: [], errors: [], statuses: 0, drawn: 0,
+  ready: false, bluetooth: false, connected: false, demo: false, device: null, features: null, status: null,
+  alarm: null, history: [], racp: [], errors: [], statuses: 0, drawn: 0,
   series: { reservoir_ul: new Series(CHART_POINTS), pressure_kpa: new Series(CHART_POINTS) },
 };
 window.dashboard = state;
@@ -103,14 +106,13 @@ function listen(characteristic, decode, onMessage) {
   });
 }
 
-async function connect() {
+// A pump from the browser's chooser, or the demo's recorded device: the same calls, the same views.
+async function connect(device) {
   const u = defs.uuids;
-  const device = await navigator.bluetooth.requestDevice({
-    filters: [{ namePrefix: "PUMP-" }], optionalServices: [u.service, u.battery_service],
-  });
   device.addEventListener("gattserverdisconnected", () => {
     state.connected = false;
     $("device").textContent = device.name + ": disconnected";
+    if (!state.demo) $("demo").disabled = false;  // a pump gone: the demo may play (it clears the pump's values)
   });
   const server = await device.gatt.connect();
   const service = await server.getPrimaryService(u.service);
@@ -135,6 +137,60 @@ async function connect() {
   }
 }
 
+function requestPump() {
+  const u = defs.uuids;
+  return navigator.bluetooth.requestDevice({
+    filters: [{ namePrefix: "PUMP-" }], optionalServices: [u.service, u.battery_service],
+  });
+}
+
+// Back to the page as loaded: nothing of a stopped demo may stay on screen looking like a pump's values.
+function clearView() {
+  for (const id of ["mode", "rate", "today", "total", "reservoir", "refill", "battery", "pressure", "clock", "alarm"]) {
+    $(id).textContent = "–";
+  }
+  $("alarm-list").textContent = "";
+  $("alarm-panel").className = "idle";
+  $("history").tBodies[0].replaceChildren();
+  Object.assign(state, { connected: false, device: null, features: null, status: null, alarm: null, history: [],
+    racp: [], statuses: 0, drawn: 0,
+    series: { reservoir_ul: new Series(CHART_POINTS), pressure_kpa: new Series(CHART_POINTS) } });
+  drawChart($("reservoir-chart"), state.series.reservoir_ul, "µL", 0, timeOfSeconds);
+  drawChart($("pressure-chart"), state.series.pressure_kpa, "kPa", 1, timeOfSeconds);
+}
+
+let demoDevice = null;
+
+function demoSeconds() {
+  const n = Number(new URLSearchParams(location.search).get("demo_s"));
+  return Number.isInteger(n) && n >= 1 && n <= 600 ? n : DEMO_S;
+}
+
+async function startDemo() {
+  $("demo").disabled = true;  // until the recording is connected: a stop before would race the connection
+  $("connect").disabled = true;
+  clearView();
+  state.demo = true;
+  $("demo-label").hidden = false;
+  const rec = await (await fetch("demo.json")).json();
+  demoDevice = recordedDevice(defs, rec, demoSeconds());
+  await connect(demoDevice);
+  $("demo").textContent = "Stop the demo";
+  $("demo").disabled = false;
+}
+
+function stopDemo() {
+  if (demoDevice) demoDevice.stop();
+  demoDevice = null;
+  clearView();
+  state.demo = false;
+  $("demo-label").hidden = true;
+  $("demo").textContent = "Demo (recorded session)";
+  $("demo").disabled = false;
+  $("connect").disabled = !state.bluetooth;
+  $("device").textContent = "demo stopped";
+}
+
 async function start() {
   defs = await (await fetch("pumpdefs.json")).json();
   const support = bluetoothSupport(navigator);
@@ -145,9 +201,24 @@ async function start() {
   button.disabled = !support.ok;
   state.bluetooth = support.ok;
   button.addEventListener("click", () => {
-    connect().catch((e) => {
+    requestPump().then((device) => {
+      $("demo").disabled = true;  // a pump's values never mix with a recording's
+      return connect(device);
+    }).catch((e) => {
       state.errors.push(String(e));
       $("device").textContent = "not connected: " + e.message;
+      $("demo").disabled = state.connected;
+    });
+  });
+  $("demo").addEventListener("click", () => {
+    if (state.demo) {
+      stopDemo();
+      return;
+    }
+    startDemo().catch((e) => {
+      state.errors.push(String(e));
+      stopDemo();
+      $("device").textContent = "demo not started: " + e.message;
     });
   });
   state.ready = true;
