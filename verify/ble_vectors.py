@@ -18,7 +18,7 @@ from pump.eventlog import RECORD_SIZE, encode
 from pump.frames import crc16
 from pump.hmac import hmac_sha256
 from pump.telemetry import ALARM, STATUS
-from tools import ROOT
+from tools import ROOT, generated
 from tools.pumplink import proto as pumpproto
 
 PATH = os.path.join(ROOT, "host_tests", "support", "vectors", "ble_frames.json")
@@ -154,18 +154,7 @@ def text():
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    current = text()
-    if "--check" in argv:
-        with open(PATH) as f:
-            same = f.read() == current
-        print("%s is %s" % (PATH, "up to date" if same else "stale: run python -m verify.ble_vectors"))
-        return 0 if same else 1
-    os.makedirs(os.path.dirname(PATH), exist_ok=True)
-    with open(PATH, "w") as f:
-        f.write(current)
-    print("wrote %s" % PATH)
-    return 0
+    return generated.main(argv, "verify.ble_vectors", PATH, text, __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ low alarm is raised within the session; a patient bolus, a clinician bolus cance
 the event log fetched through RACP every few hours, as a central following the pump would.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -27,7 +26,7 @@ from pump.app import App
 from pump.compat import ticks_diff
 from pump.config import PumpConfig
 from pump.druglib import DrugLibrary
-from tools import ROOT
+from tools import ROOT, generated
 from tools.dashboard import webdefs
 from tools.keys import keys
 from tools.pumplink import proto as pp
@@ -162,24 +161,7 @@ def text():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.dashboard.demo", description=__doc__.split("\n")[0])
-    ap.add_argument("--check", action="store_true", help="compare only")
-    args = ap.parse_args(argv)
-    want = text()
-    if args.check:
-        try:
-            with open(PATH) as f:
-                have = f.read()
-        except OSError:
-            have = None
-        if have != want:
-            print("%s is out of date: run python -m tools.dashboard.demo" % PATH)
-            return 1
-        return 0
-    with open(PATH, "w") as f:
-        f.write(want)
-    print("wrote %s" % PATH)
-    return 0
+    return generated.main(argv, "tools.dashboard.demo", PATH, text, __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ names of modes, states, alarms, events, bolus kinds and RACP codes.
     python -m tools.dashboard.webdefs --check    exit 1 if the file differs from what the firmware gives (tests run it)
 """
 
-import argparse
 import json
 import os
 import sys
@@ -14,7 +13,7 @@ import sys
 from pump import alarms, config, errors, events, frames, gatt, racp, state, telemetry
 from pump.eventlog import RECORD_SIZE
 from pump.therapy import MODE_NAMES
-from tools import ROOT
+from tools import ROOT, generated
 
 WEB = os.path.join(ROOT, "tools", "dashboard", "web")  # the static page `python -m tools.dashboard` serves
 PATH = os.path.join(WEB, "pumpdefs.json")
@@ -70,24 +69,7 @@ def text():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m tools.dashboard.webdefs", description=__doc__.split("\n")[0])
-    ap.add_argument("--check", action="store_true", help="compare only")
-    args = ap.parse_args(argv)
-    want = text()
-    if args.check:
-        try:
-            with open(PATH) as f:
-                have = f.read()
-        except OSError:
-            have = None
-        if have != want:
-            print("%s is out of date: run python -m tools.dashboard.webdefs" % PATH)
-            return 1
-        return 0
-    with open(PATH, "w") as f:
-        f.write(want)
-    print("wrote %s" % PATH)
-    return 0
+    return generated.main(argv, "tools.dashboard.webdefs", PATH, text, __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":
