@@ -65,6 +65,10 @@ THROUGH = {
     "pump.monoclock": ["host_tests/dosing/test_clocksafety.py"],
     "pump.phases": ["host_tests/dosing/test_clocksafety.py"],
     "pump.bolus": ["host_tests/dosing/test_clocksafety.py"],
+    # a program's limit arithmetic (split out of the controller): the bounds it gives, through the pump's checks
+    "pump.limits": ["host_tests/dosing/test_stacked.py", "host_tests/dosing/test_clocksafety.py",
+                    "host_tests/safety/test_safety_latch.py", "host_tests/safety/test_holds.py",
+                    "host_tests/clients/test_programmer.py"],
 }
 
 DESELECTED = (
