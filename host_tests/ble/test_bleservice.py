@@ -12,7 +12,7 @@ from pump import racp
 from pump.alarms import A_OCCLUSION_SENSING_UNAVAILABLE, PRIO_LOW
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
-                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND)
+                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, content_hash)
 from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_FRAME, E_HARD_LIMIT, E_INSECURE, E_LOCKOUT, E_MALFORMED,
                          E_NO_KEYS, E_REPLAY, E_ROLE, E_STATE)
 from pump.eventlog import decode as decode_record
@@ -255,8 +255,11 @@ def test_every_command_through_frames():
     bolus = b.send(ROLE_CLINICIAN, OP_CLINICIAN_BOLUS, struct.pack("<IHB", 50500, 30, 0))
     assert bolus[1] == 0 and [x.dose_ng for x in pump.plan.boluses] == [50500]  # whole ng, no float on the way
     assert b.send(ROLE_PATIENT, OP_PATIENT_BOLUS)[:3] == (OP_PATIENT_BOLUS, 0, 1)
-    assert b.send(ROLE_PATIENT, OP_PATIENT_BOLUS)[1] == E_LOCKOUT  # the program's bolus lockout
-    assert b.rig.events()[-1] == (ev.BOLUS_REFUSED, E_LOCKOUT, ev.BOLUS_PATIENT)
+    refused = b.send(ROLE_PATIENT, OP_PATIENT_BOLUS)
+    assert refused[1] == E_LOCKOUT  # the program's bolus lockout; logged, then audited: role, counter, result, hash
+    assert b.rig.events()[-3:] == [(ev.BOLUS_REFUSED, E_LOCKOUT, ev.BOLUS_PATIENT),
+                                   (ev.COMMAND, refused[2], OP_PATIENT_BOLUS | ROLE_PATIENT << 8 | E_LOCKOUT << 16),
+                                   (ev.CONTENT,) + content_hash(b"")]
     assert b.send(ROLE_PATIENT, OP_SILENCE, struct.pack("<I", 600000))[3] == struct.pack("<I", 120000)
     assert b.send(ROLE_CLINICIAN, OP_RESUME_ALARM)[3] == b"\x00\x00"
     wall = pump.wall_s(b.now) + 3600

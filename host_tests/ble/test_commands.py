@@ -7,11 +7,11 @@ import struct
 from support.flash import FakeStorage
 from support.recpump import RecordingPump
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, CommandAuth, parse_keys
-from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
-                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
-                           RESPONSE_LEN, execute, pack_response)
+from pump.commands import (AUDITED, OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PAIN_SCORE, OP_PATIENT_BOLUS, OP_PRIME,
+                           OP_PROGRAM, OP_REFILL, OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP,
+                           OP_SUSPEND, OP_TRIAL, RESPONSE, RESPONSE_LEN, content_hash, execute, pack_response)
 from pump.compat import ticks_add
-from pump.errors import E_AUTH, E_MALFORMED
+from pump.errors import E_AUTH, E_MALFORMED, E_STATE, PumpError
 from support.keys import KC, KEY_DOC, KP, T0, command
 
 RUNS_ON_MICROPYTHON = True  # also run on MicroPython, unix and webassembly (host_tests/README.md)
@@ -59,12 +59,39 @@ def test_each_command_calls_its_pump_method_with_the_decoded_parameters_at_the_c
         (OP_SILENCE, struct.pack("<I", top32), ROLE_CLINICIAN, ("silence", top32), struct.pack("<I", top32)),
         (OP_SET_CLOCK, struct.pack("<I", top32), ROLE_CLINICIAN, ("set_clock", top32), b""),
         (OP_STOP, b"", ROLE_CLINICIAN, ("stop",), b""),
+        (OP_TRIAL, b'\x01{"t": 1}', ROLE_CLINICIAN, ("set_trial", {"t": 1}, True), b""),
+        (OP_TRIAL, b"\x00{}", ROLE_CLINICIAN, ("set_trial", {}, False), b""),
+        (OP_PAIN_SCORE, struct.pack("<BBHH", 10, 1, top16, top16), ROLE_PATIENT,
+         ("pain_score", 10, True, top16, top16, ROLE_PATIENT), b""),
+        (OP_PAIN_SCORE, struct.pack("<BBHH", 0, 0xFE, 0, 0), ROLE_CLINICIAN,
+         ("pain_score", 0, False, 0, 0, ROLE_CLINICIAN), b""),
     )
+    audited = 0
     for opcode, params, role, call, data in cases:
         answer = link.send(opcode, params, role)
         assert answer == (0, data), (opcode, params, answer)
         assert link.pump.calls[-1] == call + (link.now,), (opcode, link.pump.calls[-1])
+        if opcode in AUDITED:  # the audit: counter, opcode | role << 8 (applied: result 0), the parameters' hash
+            audited += 1
+            lo, hi = content_hash(params)
+            assert link.pump.audits[-1] == (link.counter[role], opcode | role << 8, lo, hi), opcode
+        assert len(link.pump.audits) == audited, opcode  # acknowledge, silence, pain scores: not therapy, no audit
     assert len(link.pump.calls) == len(cases)
+
+
+def test_an_audited_command_the_pump_refuses_is_logged_with_its_result_and_one_not_authentic_is_not():
+    link = Link()
+    link.pump.suspend = lambda now=None: (_ for _ in ()).throw(PumpError(E_STATE, "no"))
+    assert link.send(OP_SUSPEND)[0] == E_STATE
+    assert link.pump.audits == [(1, OP_SUSPEND | ROLE_CLINICIAN << 8 | E_STATE << 16) + content_hash(b"")]
+    assert link.send(OP_STOP, key=KP)[0] == E_AUTH  # not authentic: no counter to log, nothing logged
+    assert len(link.pump.audits) == 1
+
+
+def test_the_content_hash_is_the_first_8_bytes_of_sha256_as_two_signed_little_endian_ints():
+    # vector: SHA-256("abc") = ba7816bf 8f01cfea ...: the arguments read as i32 little-endian, the high bit signed
+    assert content_hash(b"abc") == (-1089046342, -355532401)  # 0xbf1678ba, 0xeacf018f
+    assert content_hash(memoryview(b"xabc")[1:]) == content_hash(b"abc")
 
 
 def test_malformed_parameters_are_refused_with_their_reason_before_the_pump_is_called():

@@ -13,7 +13,7 @@ from support.flash import FakeStorage
 from pump import events as ev
 from pump import racp
 from pump.cmdauth import CommandAuth, parse_keys
-from pump.commands import roles_for
+from pump.commands import content_hash, roles_for
 
 
 from tools.pumplink import proto as pumpproto
@@ -181,11 +181,13 @@ def test_pumpproto_against_the_service():
     assert answer["result"] == 0 and answer["bridge_nl"] == 0
     answer = phone.command(KP, ROLE_PATIENT, 1, OP_PATIENT_BOLUS)
     assert answer["result"] == 300  # suspended: not allowed now
-    # history: the bolus refusal is the newest record
+    # history: the bolus refusal's audit (its content hash) is the newest record, the refusal two before
     for frame in pumpproto.split(pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST), 1):
         b.radio.write(svc.h_racp, frame)
     b.settle()
     record = pumpproto.decode_history(phone.received(svc.h_history)[-1])
-    assert (record["code"], record["a"], record["text"]) == (ev.BOLUS_REFUSED, 300, "bolus refused")
+    assert (record["code"], record["a"], record["b"], record["text"]) == (ev.CONTENT,) + content_hash(b"") + (
+        "command content",)
+    assert [r[2:] for r in pump.log.read()][-3] == (ev.BOLUS_REFUSED, 300, ev.BOLUS_PATIENT)
     assert record["seq"] == pump.log.last_seq
     assert pumpproto.decode_racp(phone.received(svc.h_racp, "indicated")[-1]) == {"request": 1, "code": 1}

@@ -27,7 +27,8 @@ MICROPYTHON = COMMON | {"bluetooth", "esp32", "machine", "math", "micropython", 
 # lib/pump's modules by the flow they belong to (docs/architecture.md has the same table; a test compares them)
 GROUPS = {
     "dose": {"therapy", "prescription", "druglib", "units", "calendar", "config", "doseplan", "steptimer", "catheter",
-             "phases", "bolus", "monoclock", "reservoir", "dosing", "controller", "limits", "checkpoint", "stored"},
+             "phases", "bolus", "monoclock", "reservoir", "dosing", "controller", "limits", "checkpoint", "stored",
+             "trial", "screening", "trialcmds"},
     "checks": {"safety", "occlusion", "overdelivery", "sensorfault", "stall", "battery", "alarms", "supervisor"},
     "ble": {"bleservice", "gatt", "outbox", "blehistory", "blesecrets", "cmdauth", "commands", "frames", "hmac", "racp",
             "telemetry", "wire", "wired"},

@@ -17,6 +17,7 @@ class RecordingPump:
 
     def __init__(self, bridge_nl=0, holds=0, acknowledged=0, granted_ms=0):
         self.calls = []
+        self.audits = []  # (counter, opcode | role << 8 | result << 16, content hash lo, hi) of each audited command
         self.plan = _Plan(bridge_nl)
         self._holds = holds
         self._acknowledged = acknowledged
@@ -57,6 +58,15 @@ class RecordingPump:
 
     def set_clock(self, wall_s, now=None):
         self.calls.append(("set_clock", wall_s, now))
+
+    def set_trial(self, doc, confirm_soft=False, now=None):
+        self.calls.append(("set_trial", doc, confirm_soft, now))
+
+    def pain_score(self, score, baseline, side_effects=0, free_code=0, role=0, now=None):
+        self.calls.append(("pain_score", score, baseline, side_effects, free_code, role, now))
+
+    def audit(self, counter, command, lo, hi):
+        self.audits.append((counter, command, lo, hi))
 
     def stop(self, now=None):
         self.calls.append(("stop", now))

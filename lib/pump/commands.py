@@ -6,6 +6,7 @@ Response (indicated on the command point): opcode u8, result u16 (0 or a pump.er
 counter the pump accepted for the command's role), then the opcode's data on success or a short reason on refusal.
 """
 
+import hashlib
 import json
 import struct
 
@@ -25,6 +26,9 @@ OP_ACKNOWLEDGE = const(9)  # alarm code u8 (0: all) -> acknowledged u8
 OP_SILENCE = const(10)  # ms u32 -> ms granted u32
 OP_SET_CLOCK = const(11)  # wall clock u32, s since 2000-01-01 00:00 UTC
 OP_STOP = const(12)
+OP_TRIAL = const(13)  # flags u8 (bit 0: confirm soft limits), then the trial program as UTF-8 JSON (pump.trial)
+OP_PAIN_SCORE = const(14)  # score u8 (0-10), flags u8 (bit 0: baseline), side effects u16 (pump.trial.SIDE_EFFECTS
+# bits), free code u16 (0: none)
 
 _C = const(2)  # 1 << cmdauth.ROLE_CLINICIAN
 _P = const(4)  # 1 << cmdauth.ROLE_PATIENT
@@ -42,7 +46,13 @@ TABLE = {
     OP_SILENCE: (_C | _P, "<I"),
     OP_SET_CLOCK: (_C, "<I"),
     OP_STOP: (_C, ""),
+    OP_TRIAL: (_C, None),
+    OP_PAIN_SCORE: (_C | _P, "<BBHH"),
 }
+# the commands that change therapy: each one that authenticates is logged with its role, counter, result and content
+# hash (events COMMAND and CONTENT), applied or refused (acknowledge, silence and pain scores change no therapy)
+AUDITED = (OP_PROGRAM, OP_REFILL, OP_PRIME, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_SUSPEND, OP_RESUME,
+           OP_RESUME_ALARM, OP_SET_CLOCK, OP_STOP, OP_TRIAL)
 RESPONSE = "<BHI"
 RESPONSE_LEN = const(7)
 
@@ -60,23 +70,42 @@ def execute(pump, auth, msg, n, now):
         return code, ""
     params = memoryview(msg)[HEAD_LEN : n - TAG_LEN]
     try:
-        return 0, _apply(pump, msg[0], params, now)
+        code, out = 0, _apply(pump, msg[0], params, now, auth.role)
     except PumpError as e:
-        return e.code, e.detail
+        code, out = e.code, e.detail
+    if msg[0] in AUDITED:
+        lo, hi = content_hash(params)
+        pump.audit(auth.counter, msg[0] | auth.role << 8 | code << 16, lo, hi)
+    return code, out
 
 
-def _apply(pump, op, p, now):
+def content_hash(params):
+    """(lo, hi): the first 8 bytes of SHA-256 of a command's parameters as two little-endian i32, the CONTENT event's
+    arguments; 2**-64 is the chance that another content gives the same."""
+    return struct.unpack("<ii", hashlib.sha256(bytes(params)).digest()[:8])
+
+
+def _json_params(p, what):
+    """(flags byte, the JSON object) of a program's or a trial's parameters."""
+    if not len(p):
+        raise PumpError(E_MALFORMED, "%s: flags" % what)
+    try:
+        doc = json.loads(bytes(p[1:]))
+    except (ValueError, RuntimeError):  # RuntimeError: nested too deep for the parser
+        raise PumpError(E_MALFORMED, "%s: not JSON" % what)
+    if type(doc) is not dict:
+        raise PumpError(E_MALFORMED, "%s: must be an object" % what)
+    return p[0], doc
+
+
+def _apply(pump, op, p, now, role):
     fmt = TABLE[op][1]
     if fmt is None:
-        if not len(p):
-            raise PumpError(E_MALFORMED, "program: flags")
-        try:
-            doc = json.loads(bytes(p[1:]))
-        except (ValueError, RuntimeError):  # RuntimeError: nested too deep for the parser
-            raise PumpError(E_MALFORMED, "program: not JSON")
-        if type(doc) is not dict:
-            raise PumpError(E_MALFORMED, "program: must be an object")
-        pump.program(doc, bool(p[0] & 1), now)
+        flags, doc = _json_params(p, "program" if op == OP_PROGRAM else "trial")
+        if op == OP_PROGRAM:
+            pump.program(doc, bool(flags & 1), now)
+        else:
+            pump.set_trial(doc, bool(flags & 1), now)
         return b""
     if len(p) != struct.calcsize(fmt):
         raise PumpError(E_MALFORMED, "parameters: %d bytes expected" % struct.calcsize(fmt))
@@ -104,6 +133,8 @@ def _apply(pump, op, p, now):
         pump.set_clock(a[0], now)
     elif op == OP_STOP:
         pump.stop(now)
+    elif op == OP_PAIN_SCORE:
+        pump.pain_score(a[0], bool(a[1] & 1), a[2], a[3], role, now)
     return b""
 
 

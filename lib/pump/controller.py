@@ -23,17 +23,21 @@ from pump.limits import bolus_steps, check_fill_ul, check_prime_ul, gap_steps
 from pump.monoclock import boot_times
 from pump.prescription import check_bolus, parse_prescription
 from pump.reservoir import STATE_EMPTY, STATE_LOW
+from pump.screening import END_PROGRAM, Screening
 from pump.stored import STATE_FIRST, STATE_LOST, Stored
+from pump.trialcmds import TrialCommands
 from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
 
 
-class Pump(Dosing):
+class Pump(TrialCommands, Dosing):
     """The pump's state machine; `hw` gives the roles of docs/roles.md, `config` the PumpConfig, `library` the
     DrugLibrary (None: the stored program runs on, unchecked, with an alarm; programming is refused)."""
 
     def __init__(self, hw, config, library, now=None):
         now = hw.clock.ticks_ms() if now is None else now
         super().__init__(hw, config, library, now)
+        self.screening = Screening(hw.storage)
+        self._trial_stepping = False  # the pump itself applies a titration step (not the clinician's program)
         self._restore(now)
 
     # ---- boot ----
@@ -106,6 +110,14 @@ class Pump(Dosing):
             self._save_latched(now)  # holds and faults found at this boot survive the next reset
         except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
             self._dirty = True
+        try:  # the trial: a step that fell due while the pump was off is applied at the first tick
+            refused = self.screening.load(self.library, self.nl_per_step)
+        except PumpError:  # a failing flash: no trial known, so no step is applied; the program runs on
+            refused = E_STATE
+        if refused:
+            self._event(ev.PROGRAM_REJECTED, refused)
+            self._event(ev.TRIAL_END, self.screening.step + 1, self.screening.ended)
+        self._trial_due = self.screening.titrating
 
     def _set_rtc(self, wall_ms):
         try:
@@ -153,6 +165,9 @@ class Pump(Dosing):
         except PumpError as e:
             self._event(ev.PROGRAM_REJECTED, e.code)
             raise
+        if self.screening.titrating and not self._trial_stepping:  # the clinician's program ends the titration:
+            self.screening.end(END_PROGRAM)  # saved first: no later step may undo the clinician's choice
+            self._event(ev.TRIAL_END, self.screening.step + 1, END_PROGRAM)
         self._persist_program(therapy)
         self.therapy = therapy
         self.unchecked = 0  # checked now (or a stop, which needs no library)
@@ -327,6 +342,12 @@ class Pump(Dosing):
             self._clock_setting = False
         self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)), 1 + len(self.plan.phases.shift_ms))
         self.checkpoint(now)
+
+    def audit(self, counter, command, lo, hi):
+        """Log a signed command that changes therapy (pump.commands.AUDITED): counter, opcode, role and result, and
+        its content hash; the two records follow each other."""
+        self._event(ev.COMMAND, counter - 0x100000000 if counter > 0x7FFFFFFF else counter, command)
+        self._event(ev.CONTENT, lo, hi)
 
     def halt(self):
         """Stop for good until a reset (a task fault): the driver is disabled and tick() steps no more."""

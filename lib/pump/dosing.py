@@ -55,6 +55,7 @@ class Dosing:
         self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
         self.first_boot = False  # no record in the state and program stores at boot: a new pump
         self._prime_steps = 0  # over-delivery allowance of the priming in progress
+        self._trial_due = False  # a new day began: the trial's titration is looked at after the steps due
         self._limits_conc = 0  # the tip concentration the over-delivery bounds were computed for
         self._state = PumpState(self)  # filled in place by state()
 
@@ -74,6 +75,9 @@ class Dosing:
                 self._program_limits(now)
             else:
                 break
+        if self._trial_due:  # a new day: a titration step may be due (pump.controller); cold path
+            self._trial_due = False
+            self._trial_advance(now)
         if plan.finished:
             self._bolus_finished(now)
         if self._prime_steps and not plan.prime_nl_left:
@@ -184,6 +188,10 @@ class Dosing:
         self.c.day = self.plan.cal.day
         self.c.delivered_today_nl = 0
         self._dirty = True
+        self._trial_due = True
+
+    def _trial_advance(self, now):
+        """The screening trial's titration step due (pump.controller.Pump)."""
 
     def checkpoint(self, now):
         """Persist the counters (bounded cadence; also right after every command)."""

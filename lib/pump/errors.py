@@ -27,6 +27,11 @@ E_NO_KEYS = const(504)  # no command keys provisioned on this pump
 E_INSECURE = const(505)  # the link is not encrypted, or not authenticated (MITM) where that is required
 E_COUNTERS_LOST = const(506)  # the command counters were lost: commands refused until new keys are provisioned
 E_COUNTER_AHEAD = const(507)  # command counter more than cmdauth.MAX_COUNTER_STEP above the last one accepted
+# 600..609 are another feature's (allocated); 61x: the screening trial
+E_NO_TRIAL = const(610)  # a pain score without a trial program
+E_NO_BASELINE = const(611)  # a trial score before any baseline score was entered
+E_TRIAL_STARTED = const(612)  # a baseline score on or after the trial's start day
+E_TRIAL_NOT_STARTED = const(613)  # a trial score before the trial's start day (scores then are baseline scores)
 
 MESSAGES = {
     E_MALFORMED: "malformed input",
@@ -53,6 +58,10 @@ MESSAGES = {
     E_INSECURE: "link not secure enough",
     E_COUNTERS_LOST: "command counters lost: new keys needed",
     E_COUNTER_AHEAD: "command counter too far ahead",
+    E_NO_TRIAL: "no trial programmed",
+    E_NO_BASELINE: "no baseline pain score yet",
+    E_TRIAL_STARTED: "trial already started",
+    E_TRIAL_NOT_STARTED: "trial not started yet",
 }
 
 

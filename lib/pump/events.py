@@ -29,6 +29,17 @@ STORE_CORRUPT = const(20)  # at boot, a: slots/records that failed their check, 
 AUTH_LOCKOUT = const(21)  # BLE commands locked out after repeated authentication failures; a: seconds, b: level
 PROGRAM_UNCHECKED = const(22)  # the stored program runs without the drug library's check; a: that check's error
 CLOCK_INVALID = const(23)  # the RTC read outside the valid range at boot (the checkpoint's time kept); a: its s
+# 24..31 are other features' (allocated, not yet here)
+TRIAL_PROGRAMMED = const(32)  # a screening trial accepted (pump.trial); a: start day, b: planned end day (days since
+# 2000-01-01)
+TRIAL_STEP = const(33)  # the pump applied titration step a (0 first) as its program; b: its dose ng/day
+TRIAL_END = const(34)  # no further titration step; a: steps applied, b: why (pump.screening END_*)
+PAIN_SCORE = const(35)  # a: score 0..10 | 16 if baseline | role << 8; b: side-effect mask (pump.trial.SIDE_EFFECTS)
+# | free code << 16 (pump.trial.unpack_score)
+COMMAND = const(36)  # a signed command that changes therapy ran (audit); a: its counter (u32 as i32),
+# b: opcode | role << 8 | result << 16 (0 applied, else the pump.errors code that refused it); CONTENT follows
+CONTENT = const(37)  # the command's content hash: a, b the first 8 bytes of SHA-256 of its parameters as signed (for
+# a program or a trial: the flags byte, then the JSON text), two little-endian i32 (pump.commands.content_hash)
 
 # Values of argument b. The bolus kinds are the dose plan's too (pump.doseplan): one numbering, on the wire and in
 # stored logs. A periodic bolus (the program's own schedule) is never granted or refused, only done or cancelled.
@@ -65,6 +76,12 @@ TEXT = {
     AUTH_LOCKOUT: "commands locked out",
     PROGRAM_UNCHECKED: "program not checked by library",
     CLOCK_INVALID: "clock invalid",
+    TRIAL_PROGRAMMED: "trial programmed",
+    TRIAL_STEP: "trial step",
+    TRIAL_END: "trial titration ended",
+    PAIN_SCORE: "pain score",
+    COMMAND: "command",
+    CONTENT: "command content",
 }
 
 # Names of the arguments (a, b), "" when unused: lets the console and the phone label values without a second table.
@@ -92,6 +109,12 @@ ARGS = {
     AUTH_LOCKOUT: ("lockout_s", "level"),
     PROGRAM_UNCHECKED: ("error", ""),
     CLOCK_INVALID: ("rtc_s", ""),
+    TRIAL_PROGRAMMED: ("start_day", "end_day"),
+    TRIAL_STEP: ("step", "dose_ng_per_day"),
+    TRIAL_END: ("steps", "why"),
+    PAIN_SCORE: ("score", "side_effects"),
+    COMMAND: ("counter", "command"),
+    CONTENT: ("sha256_lo", "sha256_hi"),
 }
 
 
