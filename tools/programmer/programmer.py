@@ -9,6 +9,11 @@ it, and send it or a clinician command to a pump through a link (tools/pumplink/
                                | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
                                | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE]
                                | silence [--seconds S] | status
+                               | trial TRIAL.json [--confirm-soft] | pain-score --score N [--baseline]
+                                 [--side-effects a,b] [--free-code C]
+    python -m tools.programmer history (--from FILE | --device NAME) [--csv OUT.csv] [--signed OUT.json]
+    python -m tools.programmer verify SIGNED.json
+    python -m tools.programmer trial-report FILE [--responder-pct 50] [--plot OUT.png] [--csv OUT.csv]
 
 A prescription file has the scenario's therapy part (README, "Prescriptions and the drug library"); it is checked by
 the firmware's own parser against the drug library, with the mechanism calibration from config.json (or
@@ -33,6 +38,7 @@ from pump.druglib import DrugLibrary
 from pump.errors import PumpError
 from pump.limits import check_fill_ul, check_prime_ul
 from pump.prescription import parse_prescription
+from pump.trial import SIDE_EFFECTS
 
 EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
 EXIT_INPUT = 2
@@ -162,6 +168,29 @@ def _parser():
     p.add_argument("--alarm", type=int, default=0, help="alarm code (default 0: all)")
     p = linked("silence", "mute the buzzer for the alarms active now (at most 2 min)")
     p.add_argument("--seconds", type=int, default=120)
+    p = linked("trial", "program a screening trial: start, planned end, titration steps (docs/clinical.md)")
+    p.add_argument("trial")
+    p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
+    p = linked("pain-score", "record a pain score 0-10 (before the trial's start: --baseline)")
+    p.add_argument("--score", type=int, required=True)
+    p.add_argument("--baseline", action="store_true", help="a baseline score, before the trial starts")
+    p.add_argument("--side-effects", default="", help="comma-separated: %s" % ", ".join(SIDE_EFFECTS))
+    p.add_argument("--free-code", type=int, default=0, help="a clinic's own side-effect code, 1..32767")
+    p = sub.add_parser("history", help="export the pump's event history: CSV decoded to names, signed JSON")
+    p.add_argument("--from", dest="source", metavar="FILE", help="a simulation result or an earlier export")
+    p.add_argument("--device", help="read it from the pump over BLE (its name PUMP-XXXX or address)")
+    p.add_argument("--port", help=argparse.SUPPRESS)
+    p.add_argument("--csv", metavar="OUT.csv", help="every record decoded to names")
+    p.add_argument("--signed", metavar="OUT.json", help="the records with an HMAC under the clinician key")
+    p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
+    p = sub.add_parser("verify", help="check a signed history export (exit 0 valid, 2 not)")
+    p.add_argument("export")
+    p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
+    p = sub.add_parser("trial-report", help="the screening trial's report from a history or a simulation result")
+    p.add_argument("source", metavar="FILE", help="a simulation result (tools.sim --json) or a history export")
+    p.add_argument("--responder-pct", type=float, default=50, help="relief that makes a responder (default 50)")
+    p.add_argument("--plot", metavar="OUT.png", help="dose and pain over time, titration steps marked")
+    p.add_argument("--csv", metavar="OUT.csv", help="the scores and steps")
     return ap
 
 
@@ -224,8 +253,8 @@ def _check(args, say):
 def _call(args):
     """(command, arguments) a link command sends."""
     c = args.command
-    if c == "send":
-        return "program", None  # filled in after the offline check
+    if c in ("send", "trial"):
+        return ("program" if c == "send" else "trial"), None  # filled in after the offline check
     if c == "refill":
         cfg, _ = pump_config(args.config, args.nl_per_step)
         try:  # the pump's own check, before anything is sent or a dry run asks for the program
@@ -256,6 +285,10 @@ def _call(args):
         return "acknowledge", {"code": args.alarm}
     if c == "silence":
         return "silence", {"ms": args.seconds * 1000}
+    if c == "pain-score":
+        from tools.programmer.clinical import pain_args
+
+        return "pain_score", pain_args(args)
     return c.replace("-", "_"), {}
 
 
@@ -345,6 +378,15 @@ def _send(args, say, link_factory):
                                           PumpConfig(cfg).nl_per_step, args.confirm_soft)
         say("checked: %s" % therapy.describe())
         call_args = {"prescription": doc, "confirm_soft": args.confirm_soft}
+    if command == "trial":
+        from tools.programmer.clinical import check_trial
+
+        cfg, _ = pump_config(args.config, args.nl_per_step)
+        doc, trial = check_trial(args.trial, load_library(args.druglib), PumpConfig(cfg).nl_per_step,
+                                 args.confirm_soft)
+        say("checked: trial %s .. %s, %s" % (doc["start"], doc["end"], ", ".join(
+            "day %d: %g ug/day" % (d, ng / 1000) for d, ng in trial.steps)))
+        call_args = {"trial": doc, "confirm_soft": args.confirm_soft}
     link = link_factory(args, say)
     try:
         reply = link.call(command, **call_args)
@@ -366,6 +408,10 @@ def main(argv=None, say=print, link_factory=open_link):
     try:
         if args.command == "check":
             return _check(args, say)
+        if args.command in ("history", "verify", "trial-report"):
+            from tools.programmer.clinical import run
+
+            return run(args, say)
         return _send(args, say, link_factory)
     except InputError as e:
         say("programmer: %s" % e)

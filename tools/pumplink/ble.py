@@ -57,6 +57,11 @@ def encode(command, args):
         return pp.OP_ACKNOWLEDGE, pp.command_payload(pp.OP_ACKNOWLEDGE, args.get("code", 0))
     if command == "silence":
         return pp.OP_SILENCE, pp.command_payload(pp.OP_SILENCE, args["ms"])
+    if command == "trial":  # the same layout as a program: flags, then the JSON
+        return pp.OP_TRIAL, pp.program_payload(args["trial"], args.get("confirm_soft", False))
+    if command == "pain_score":
+        return pp.OP_PAIN_SCORE, pp.pain_payload(args["score"], args.get("baseline", False),
+                                                 args.get("side_effects", 0), args.get("free_code", 0))
     return pp.OPCODES[command], b""  # suspend, resume, resume_alarm, stop
 
 

@@ -8,6 +8,7 @@ authenticate to the pump raises LinkError.
 
 import datetime
 
+from pump.cmdauth import ROLE_CLINICIAN
 from pump.errors import E_MALFORMED, PumpError
 from pump.telemetry import STATUS_LEN, Telemetry
 from pump.units import ug_to_ng
@@ -27,6 +28,8 @@ COMMANDS = {
     "acknowledge": ("code",),
     "silence": ("ms",),
     "status": (),
+    "trial": ("trial", "confirm_soft"),
+    "pain_score": ("score", "baseline", "side_effects", "free_code"),
 }
 EPOCH = datetime.datetime(2000, 1, 1)  # the pump's wall clock counts seconds from here (docs/roles.md: hw.rtc)
 
@@ -101,6 +104,11 @@ class LocalLink(Link):
             out["acknowledged"] = p.acknowledge(args.get("code", 0), now)
         elif command == "silence":
             out["silence_ms"] = p.silence(args["ms"], now)
+        elif command == "trial":
+            p.set_trial(args["trial"], args.get("confirm_soft", False), now)
+        elif command == "pain_score":  # the programmer signs as the clinician
+            p.pain_score(args["score"], args.get("baseline", False), args.get("side_effects", 0),
+                         args.get("free_code", 0), ROLE_CLINICIAN, now)
         return out
 
 

@@ -23,8 +23,9 @@ from pump.alarms import TEXT as ALARM_TEXTS
 from pump.gatt import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,
                        FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
 from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN
-from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
-                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
+from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PAIN_SCORE, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM,
+                           OP_REFILL, OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND,
+                           OP_TRIAL, RESPONSE,
                            RESPONSE_LEN, TABLE)
 from pump.errors import MESSAGES
 from pump.eventlog import RECORD_SIZE
@@ -58,6 +59,8 @@ __all__ = [
     "OP_SILENCE",
     "OP_STOP",
     "OP_SUSPEND",
+    "OP_TRIAL",
+    "OP_PAIN_SCORE",
     "RACP_UUID",
     "ROLE_CLINICIAN",
     "ROLE_PATIENT",
@@ -91,6 +94,7 @@ OPCODES = {
     "program": OP_PROGRAM, "refill": OP_REFILL, "prime": OP_PRIME, "clinician_bolus": OP_CLINICIAN_BOLUS,
     "patient_bolus": OP_PATIENT_BOLUS, "suspend": OP_SUSPEND, "resume": OP_RESUME, "resume_alarm": OP_RESUME_ALARM,
     "acknowledge": OP_ACKNOWLEDGE, "silence": OP_SILENCE, "set_clock": OP_SET_CLOCK, "stop": OP_STOP,
+    "trial": OP_TRIAL, "pain_score": OP_PAIN_SCORE,
 }
 OPCODE_NAMES = {v: k for k, v in OPCODES.items()}
 PARAMS = {op: layout for op, (_roles, layout) in TABLE.items()}  # struct layout of each opcode's parameters
@@ -162,6 +166,11 @@ def command_payload(opcode, *values):
 def program_payload(doc, confirm_soft=False):
     """PROGRAM parameters: flags, then the prescription as compact UTF-8 JSON."""
     return bytes((1 if confirm_soft else 0,)) + json.dumps(doc, separators=(",", ":")).encode()
+
+
+def pain_payload(score, baseline=False, side_effects=0, free_code=0):
+    """PAIN_SCORE parameters: score, flags (bit 0: baseline), side-effect mask, free code."""
+    return struct.pack(PARAMS[OP_PAIN_SCORE], score, 1 if baseline else 0, side_effects, free_code)
 
 
 def command_message(key, role, counter, opcode, payload):

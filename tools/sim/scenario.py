@@ -10,7 +10,7 @@ from pump.units import as_int, as_number, json_text, whole
 SCENARIO_VERSION = 1
 _TOP = {
     "version", "days", "seed", "start", "pump", "drug", "fill_ul", "low_reservoir_ul", "therapy", "patient_bolus",
-    "periodic_boluses", "confirm_soft_limits", "events", "plant", "description", "prescription",
+    "periodic_boluses", "confirm_soft_limits", "events", "plant", "description", "prescription", "trial",
 }
 _PRESCRIPTION = ("drug", "therapy", "patient_bolus", "periodic_boluses", "confirm_soft_limits")
 _PLANT = {"nl_per_step_true", "battery_mah", "compliance_ul_per_kpa", "catheter_resistance_kpa_s_per_ul",
@@ -37,6 +37,7 @@ EVENT_KEYS = {
     "resume_alarm": {},
     "acknowledge": {},
     "flash_corrupt": {"store": True, "slot": True},
+    "pain_score": {"score": True, "side_effects": False, "free_code": False, "by": False},
 }
 # What each event argument may be, in one place: a tuple of names, or a number (integer?, lo, hi). The numbers a
 # clinician types into a command (dose, duration, fill, concentration, volume) are the pump's to check: lo and hi None,
@@ -58,6 +59,9 @@ EVENT_ARGS = {
     "shift_min": (False, -20 * 527040, 20 * 527040),  # twenty years either way
     "resistance_x": (False, 1.01, 1000000),  # the catheter's resistance times this: above 1, or it is no occlusion
     "percent": (False, 0, 100),
+    "score": (True, None, None),  # the pump checks it (0-10)
+    "free_code": (True, None, None),
+    "by": ("patient", "clinician"),
 }
 # events that act on the catheter hydraulics (and its pressure sensor): the plant must have them
 HYDRAULIC_EVENTS = ("occlusion", "partial_occlusion", "occlusion_clear")
@@ -171,6 +175,10 @@ class Scenario:
                 raise ScenarioError("plant.%s: unknown key" % key)
             _num(plant, key, "plant.")
         self.plant = plant
+        self.trial = None  # the screening trial's document for the pump (pump.trial), the scenario's drug by default
+        if "trial" in doc:
+            self.trial = dict(_obj(doc["trial"], "trial"))
+            self.trial.setdefault("drug", doc["drug"])
         self.events = []
         events = doc.get("events", [])
         if not isinstance(events, list):
@@ -196,6 +204,8 @@ class Scenario:
         for key in allowed:
             if key in e:
                 e[key] = self._arg(e, key, path)
+        if kind == "pain_score" and "side_effects" in e:
+            e["side_effects"] = _side_effects(e["side_effects"], path + "side_effects")
         if kind == "program" and isinstance(e["prescription"], str):
             e["prescription"] = _prescription_file(e["prescription"], self.base_dir, path + "prescription")
         if kind == "sensor_fault" and e["mode"] not in SENSOR_MODES[e["sensor"]]:
@@ -219,6 +229,18 @@ class Scenario:
             return e[key]
         integer, lo, hi = rule
         return _num(e, key, path, lo, hi, integer=integer)
+
+
+def _side_effects(names, key):
+    """The side-effect mask of a list of names from pump.trial.SIDE_EFFECTS."""
+    from pump.trial import SIDE_EFFECTS
+
+    if not isinstance(names, list) or any(n not in SIDE_EFFECTS for n in names):
+        raise ScenarioError("%s: %s: allowed a list of %s" % (key, json_text(names), ", ".join(SIDE_EFFECTS)))
+    mask = 0
+    for n in names:
+        mask |= 1 << SIDE_EFFECTS.index(n)
+    return mask
 
 
 def load(path):

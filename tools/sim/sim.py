@@ -26,7 +26,7 @@ from board.sim.plant import Plant
 from board.sim.roles import SimPressure
 from pump import alarms as al
 from pump import events as ev
-from pump.cmdauth import CommandAuth
+from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, CommandAuth
 from pump.compat import ticks_diff
 from pump.config import RESET_POWER_ON, RESET_WATCHDOG, PumpConfig
 from pump.controller import Pump
@@ -35,6 +35,7 @@ from pump.errors import E_STATE, MESSAGES, PumpError
 from pump.eventlog import EventLog
 from pump.prescription import parse_prescription
 from tools import ROOT
+from tools.pumplink.history import trial_data
 from tools.sim.reference import Reference
 from tools.sim.scenario import HYDRAULIC_KEYS, ScenarioError, load
 
@@ -90,6 +91,12 @@ class Simulation:
             raise ScenarioError("therapy: %s" % e) from e
         self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.start,
                              self.cfg.prime_rate_nl_per_day)
+        self.history = []  # every event record the pump logged, (seq, t_s, code, a, b), oldest first
+        if scenario.trial is not None:  # its steps reach the reference through the log (TRIAL_STEP)
+            try:
+                self.pump.set_trial(scenario.trial, bool(scenario.prescription.get("confirm_soft_limits")))
+            except PumpError as e:
+                raise ScenarioError("trial: %s" % e) from e
         self.end_ms = int(scenario.days * DAY_MS)
         self.sample_ms = max(60000, self.end_ms // samples)
         self.wakeups = 0
@@ -213,8 +220,14 @@ class Simulation:
         s["rate_ul_per_day"].append(p.plan.rate_num / p.plan.rate_den / 1000)
 
     def _drain_log(self, t):
-        for _seq, _ts, code, a, _b in self.pump.log.read(self._seen_seq + 1):
-            if code == ev.ALARM_RAISED:
+        for rec in self.pump.log.read(self._seen_seq + 1):
+            self.history.append(rec)
+            _seq, _ts, code, a, _b = rec
+            if code == ev.TRIAL_STEP:  # the pump programmed the titration step itself: the reference follows
+                self.ref.advance(t)
+                self.ref.program(self.pump.therapy.to_doc())
+                self._line = None
+            elif code == ev.ALARM_RAISED:
                 alarm = {"t_h": round(t / 3600000, 4), "code": a, "name": al.NAME[a],
                          "priority": PRIORITY_NAMES[al.PRIORITY[a]]}
                 bit = 1 << (a - 1)
@@ -309,6 +322,11 @@ class Simulation:
                     ref.rebase(self.plant.steps_forward)
                     if self.pump.plan.running:  # still suspended by the user: the program waits for their resume
                         ref.resume()
+            elif kind == "pain_score":  # before the trial's start day a score is a baseline (the pump's rule)
+                trial = self.pump.screening.trial
+                baseline = trial is not None and self.pump.wall_s(now) // 86400 < trial.start_day
+                self.pump.pain_score(e["score"], baseline, e.get("side_effects", 0), e.get("free_code", 0),
+                                     ROLE_CLINICIAN if e.get("by") == "clinician" else ROLE_PATIENT, now)
             elif kind == "flash_corrupt":
                 self._corrupt(e["store"], e["slot"])
             elif kind == "set_clock":  # the clinician sets the clock shift_min off what it reads (whole seconds)
@@ -421,6 +439,8 @@ class Simulation:
             "resets": self.resets,
             "reference_rebases": self.ref.rebases,
             "mode": p.state_name,
+            "trial": trial_data(self.history),
+            "history": [list(r) for r in self.history],
         }
 
 
