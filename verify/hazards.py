@@ -34,6 +34,9 @@ _SIM_CLOCK = "host_tests/sim/test_sim_clock.py::"
 _PINS = "host_tests/boards/test_pin_rules.py::"
 _RUN = "host_tests/sim/test_make_run.py::"
 _DRY = "host_tests/clients/test_programmer_dry_run.py::"
+_TRIAL = "host_tests/dosing/test_trial_pump.py::"
+_TRIAL_RX = "host_tests/therapy/test_trial_program.py::"
+_CLIN = "host_tests/clients/test_programmer_trial.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -333,6 +336,45 @@ HAZARDS = (
      "(--rx) first, and says \"would send\" only when it is accepted",
      [("tools/pumplink/link.py", "        if self.check is not None:\n            self.check(command, args)\n", "")],
      [_DRY + "test_offline_checks_and_dry_runs_refuse_what_the_pump_refuses"]),
+    ("H48", "Over-delivery", "a screening trial's clock set days ahead, or days the pump was off, jump the titration "
+     "straight to its highest step",
+     "the pump moves the titration at most one step further per day it sees begin, and never back",
+     [("lib/pump/trialcmds.py", "            i = s.step + 1\n", "            i = trial.step_due(today)\n")],
+     [_TRIAL + "test_a_clock_set_days_ahead_moves_the_titration_one_step_a_day_never_several"]),
+    ("H49", "Wrong dose", "the trial's next titration step overrides the dose a clinician programmed during the trial "
+     "(lowered for a side effect)",
+     "a clinician's program or stop during the trial ends the titration (saved first, logged): no later step runs",
+     [("lib/pump/controller.py", "if self.screening.titrating and not self._trial_stepping:", "if False:")],
+     [_TRIAL + "test_a_clinicians_program_during_the_trial_ends_the_titration"]),
+    ("H50", "Wrong dose", "a titration step beyond the drug library's limits or the mechanism's rates, found only on "
+     "the day it is due",
+     "every step of a trial is checked as a program (library hard and soft limits, mechanism rates) when the trial "
+     "is programmed, refused whole and logged; a stored trial the library refuses at boot is never stepped",
+     [("lib/pump/trial.py", "parse_prescription(trial.program_doc(i), library, nl_per_step, confirm_soft)",
+       "parse_prescription(trial.program_doc(i), library, nl_per_step, True, False)")],
+     [_TRIAL_RX + "test_each_step_is_checked_as_a_program_against_the_library_and_the_mechanism",
+      _TRIAL + "test_a_trial_refused_changes_nothing_and_is_logged"]),
+    ("H51", "Wrong implant decision", "a score taken under the drug entered as baseline, or trial scores with no "
+     "baseline, make the relief look larger than it is",
+     "the pump takes baseline scores only before the trial's start day and trial scores only from it on, once a "
+     "baseline exists; the report refuses a history without baseline or trial scores",
+     [("lib/pump/trialcmds.py", "        if baseline and started:", "        if False:")],
+     [_TRIAL + "test_pain_scores_come_baseline_first_then_during_the_trial_with_their_role_and_survive_a_reset"]),
+    ("H52", "Untraceable therapy change", "a therapy change whose sender, command or program cannot be established "
+     "afterwards",
+     "every authenticated command that changes therapy is logged, applied or refused, with its role, counter, result "
+     "and the first 8 bytes of the SHA-256 of its parameters (events COMMAND, CONTENT)",
+     [("lib/pump/commands.py", "    if msg[0] in AUDITED:", "    if False:")],
+     ["host_tests/ble/test_commands.py::test_each_command_calls_its_pump_method_with_the_decoded_parameters_at_the_"
+      "command_time", _BLE + "test_every_command_through_frames",
+      _CLIN + "test_a_trial_and_scores_over_the_wired_path_are_applied_and_audited_with_role_counter_and_content_"
+      "hash"]),
+    ("H53", "Untraceable therapy change", "an exported history edited after the fact (a row changed, reordered or "
+     "removed) passes as the pump's own",
+     "the signed export carries an HMAC-SHA256 under the clinician key over every field; `programmer verify` "
+     "refuses any change, a truncated file and another key (exit 2)",
+     [("tools/programmer/audit.py", "    if not hmac.compare_digest(mac, _mac(key, doc)):", "    if False:")],
+     [_CLIN + "test_the_history_exports_decoded_to_names_and_signed_and_verify_catches_every_tampering"]),
 )
 
 

@@ -23,6 +23,7 @@ from pump.compat import TICKS_MASK
 from pump.errors import E_REPLAY, PumpError
 from support.keys import KC, KEY_DOC, command
 from support.wirebench import WiredBench, answer
+from support.wirebench import serial_link as _link
 from support.apprig import CheapGc as _Gc
 from support.apprig import new_app as _new_app
 from support.plan import MONDAY_S
@@ -32,46 +33,6 @@ from tools.pumplink.serial import SerialLink
 
 RX = {"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
       "therapy": {"mode": "constant", "dose_ug_per_day": 15000}}  # 15 mL/day: a step of 200 nL every 1.152 s
-
-
-class BenchPort:
-    """A serial port onto a WiredBench: what the host writes is fed to the pump line by line; what the pump printed
-    is read back one line at a time (status lines in between, as a console has them)."""
-
-    def __init__(self, bench, drop_answers=0, garble=False):
-        self.bench = bench
-        self.lines = wire.Lines()
-        self.unread = ["2026-08-03 08:00 running rate 400.0 uL/day"]
-        self.drop_answers = drop_answers
-        self.garble = garble
-        self.t_s = 0.0
-        self.closed = False
-
-    def write(self, data):
-        for byte in data:
-            if self.lines.feed(byte):
-                before = len(self.bench.printed)
-                self.bench.wired.line(self.lines.text(), self.lines.overflow)
-                for text in self.bench.printed[before:]:
-                    if self.drop_answers:
-                        self.drop_answers -= 1
-                        continue
-                    self.unread.append(text[:-3] + "xyz" if self.garble else text)
-
-    def readline(self):
-        self.t_s += 0.5  # pyserial's timeout passes when nothing comes
-        return (self.unread.pop(0) + "\r\n").encode() if self.unread else b""
-
-    def clock(self):
-        return self.t_s
-
-    def close(self):
-        self.closed = True
-
-
-def _link(bench, counter=None, **kw):
-    port = BenchPort(bench, **kw)
-    return SerialLink(port, KC, counter=counter, clock=port.clock, name="bench port"), port
 
 
 def test_programmer_commands_through_the_serial_link_reach_the_pump(tmp_path):
