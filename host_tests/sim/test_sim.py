@@ -231,6 +231,20 @@ def test_plot_is_written(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_outputs_go_into_a_new_folder_and_an_unwritable_one_is_refused_in_one_line_before_the_run(tmp_path, capsys):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(scenario(days=0.01)))
+    out = tmp_path / "new" / "r.json"  # as in a fresh clone: no out/ yet
+    assert main([str(path), "--json", str(out), "--plot", str(tmp_path / "new2" / "p.png")]) == 0
+    assert json.loads(out.read_text())["days"] == 0.01
+    capsys.readouterr()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main([str(path), "--json", str(blocker / "r.json")]) == 2
+    err = capsys.readouterr()
+    assert err.out == "" and err.err.count("\n") == 1 and err.err.startswith("sim: --json: %s: " % (blocker / "r.json"))
+
+
 # ---- safety through the whole firmware: hydraulics plant, pressure role, alarms ----
 
 HYDRAULICS = {"compliance_ul_per_kpa": 0.16, "catheter_resistance_kpa_s_per_ul": 0.32, "sensor_noise_kpa": 0.05}

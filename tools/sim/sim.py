@@ -494,6 +494,15 @@ def main(argv=None):
         return 2
     if args.plot:
         import tools.sim.plot  # noqa: F401 - matplotlib missing: one line (tools.cli) before the run
+    for option, out in (("--json", args.json), ("--plot", args.plot)):  # a folder to make, or a refusal, first
+        if out and out != "-":
+            try:
+                os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+                if not os.access(os.path.dirname(out) or ".", os.W_OK):
+                    raise PermissionError(13, "permission denied")
+            except OSError as e:
+                print("sim: %s: %s: cannot write (%s)" % (option, out, e.strerror), file=sys.stderr)
+                return 2
     try:
         sim = Simulation(load(args.scenario))
     except ScenarioError as e:
