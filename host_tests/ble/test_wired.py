@@ -29,7 +29,6 @@ from support.apprig import new_app as _new_app
 from support.plan import MONDAY_S
 from tools.programmer import programmer
 from tools.pumplink.link import LinkError
-from tools.pumplink.serial import SerialLink
 
 RX = {"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
       "therapy": {"mode": "constant", "dose_ug_per_day": 15000}}  # 15 mL/day: a step of 200 nL every 1.152 s

@@ -7,6 +7,7 @@ from support import raises
 from support.druglib import LIBRARY_DOC
 from support.rig import Rig, rx
 from pump import events as ev
+from pump.alarms import A_STORE_CORRUPT
 from pump.druglib import DrugLibrary
 from pump.errors import (E_CONC_MISMATCH, E_HARD_LIMIT, E_NO_BASELINE, E_NO_TRIAL, E_RANGE, E_TRIAL_NOT_STARTED,
                          E_TRIAL_STARTED, PumpError)
@@ -171,3 +172,18 @@ def test_accepted_scores_are_logged_with_role_and_side_effects():
     r.boot()
     assert codes(r, ev.PAIN_SCORE) == [(ev.PAIN_SCORE, 8 | 16 | 1 << 8, 0), (ev.PAIN_SCORE, 3 | 2 << 8, 5 | 42 << 16)]
     assert r.pump.screening.baseline == 1
+
+
+def test_a_trial_slot_spoilt_by_bit_rot_is_an_event_and_an_alarm_and_the_other_slot_runs():
+    r = rig()
+    r.run(DAY_MS)  # step 0 saved: the trial store holds two records
+    names = sorted(n for n in r.storage.blobs if n.startswith("trial."))
+    assert names == ["trial.a", "trial.b"]
+    blob = r.storage.blobs["trial.b"]
+    blob[len(blob) // 2] ^= 0x10
+    r.boot()
+    assert (ev.STORE_CORRUPT, 1, ev.STORE_TRIAL) in r.events()
+    assert r.pump.alarms.is_active(A_STORE_CORRUPT)
+    assert r.pump.screening.trial is not None and r.pump.screening.step in (-1, 0)  # the older record, whole
+    r.run(DAY_MS)
+    assert r.pump.screening.step == 0 and dose_ug(r) == 100  # never more than one step further a day

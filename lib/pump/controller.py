@@ -114,6 +114,9 @@ class Pump(TrialCommands, Dosing):
             refused = self.screening.load(self.library, self.nl_per_step)
         except PumpError:  # a failing flash: no trial known, so no step is applied; the program runs on
             refused = E_STATE
+        if self.screening.rotten:  # a trial slot bit rot spoilt: the other slot (or none) is what runs
+            self._event(ev.STORE_CORRUPT, self.screening.rotten, ev.STORE_TRIAL)
+            safety.latch(A_STORE_CORRUPT, now)
         if refused:
             self._event(ev.PROGRAM_REJECTED, refused)
             self._event(ev.TRIAL_END, self.screening.step + 1, self.screening.ended)

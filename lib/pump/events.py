@@ -51,6 +51,7 @@ STORE_STATE = const(1)
 STORE_LOG = const(2)
 STORE_PROG = const(3)
 STORE_CMDAUTH = const(4)
+STORE_TRIAL = const(5)
 
 TEXT = {
     BOOT: "boot",

@@ -25,18 +25,22 @@ class Screening:
     def __init__(self, storage):
         self._store = Store(storage, "trial", max_payload=_MAX_BYTES)
         self.trial = None
+        self._doc = {}  # the trial's document as programmed
         self.confirm = False
         self.step = -1
         self.baseline = 0
         self.ended = 0
+        self.rotten = 0  # slots the last load found unreadable for a reason no power cut explains
 
     def load(self, library, nl_per_step):
         """Take the stored trial back; returns 0, or the error code of a stored trial the library now refuses (its
         titration is ended: a step the library would refuse is never applied). A storage failure raises."""
         rec = self._store.load(_parse_record)
+        self.rotten = self._store.rotten_slots
         if rec is None:
             return 0
         doc, self.confirm, self.step, self.baseline, self.ended = rec
+        self._doc = doc
         try:
             self.trial = parse_trial(doc, library, nl_per_step, self.confirm)
         except PumpError as e:
@@ -52,23 +56,29 @@ class Screening:
 
     def program(self, trial, confirm):
         """A new trial program (saved first): titration starts afresh; baseline scores stay (they are the patient's)."""
-        self._save(trial.doc, confirm, -1, self.baseline, 0)
-        self.trial, self.confirm, self.step, self.ended = trial, confirm, -1, 0
+        old = self._doc, self.confirm
+        self._doc, self.confirm = trial.doc, confirm
+        try:
+            self._save(-1, self.baseline, 0)
+        except PumpError:
+            self._doc, self.confirm = old
+            raise
+        self.trial, self.step, self.ended = trial, -1, 0
 
     def applied(self, step):
-        self._save(self.trial.doc, self.confirm, step, self.baseline, self.ended)
+        self._save(step, self.baseline, self.ended)
         self.step = step
 
     def end(self, why):
-        self._save(self.trial.doc, self.confirm, self.step, self.baseline, why)
+        self._save(self.step, self.baseline, why)
         self.ended = why
 
     def add_baseline(self):
-        self._save(self.trial.doc, self.confirm, self.step, self.baseline + 1, self.ended)
+        self._save(self.step, self.baseline + 1, self.ended)
         self.baseline += 1
 
-    def _save(self, doc, confirm, step, baseline, ended):
-        rec = {"trial": doc, "confirm": confirm, "step": step, "baseline": baseline, "ended": ended}
+    def _save(self, step, baseline, ended):
+        rec = {"trial": self._doc, "confirm": self.confirm, "step": step, "baseline": baseline, "ended": ended}
         self._store.save(json.dumps(rec).encode())
 
 

@@ -1,5 +1,7 @@
 """The Pump's screening-trial commands (a mixin of pump.controller.Pump): the trial program, the titration step the
 pump applies as its own program when a day begins, and pain scores, each validated before anything changes."""
+# pyright: reportAttributeAccessIssue=false
+# (a mixin: the attributes it uses are the Pump's, pump.controller and pump.dosing)
 
 from pump import events as ev
 from pump.errors import (E_CONC_MISMATCH, E_NO_BASELINE, E_NO_TRIAL, E_TRIAL_NOT_STARTED, E_TRIAL_STARTED,

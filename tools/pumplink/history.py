@@ -101,7 +101,7 @@ def trial_data(records):
     no trial was programmed. The last TRIAL_PROGRAMMED record counts; scores are all those logged."""
     out = None
     scores = []
-    for seq, t_s, code, a, b in records:
+    for _seq, t_s, code, a, b in records:
         if code == ev.TRIAL_PROGRAMMED:
             out = {"start": day_text(a), "end": day_text(b), "start_t_s": a * 86400, "end_t_s": b * 86400,
                    "steps": [], "ended": None}
