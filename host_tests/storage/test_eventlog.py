@@ -398,6 +398,12 @@ _CODES = {
     21: "AUTH_LOCKOUT",
     22: "PROGRAM_UNCHECKED",
     23: "CLOCK_INVALID",
+    32: "TRIAL_PROGRAMMED",
+    33: "TRIAL_STEP",
+    34: "TRIAL_END",
+    35: "PAIN_SCORE",
+    36: "COMMAND",
+    37: "CONTENT",
 }
 
 

@@ -116,7 +116,7 @@ class Pump(TrialCommands, Dosing):
             refused = E_STATE
         if self.screening.rotten:  # a trial slot bit rot spoilt: the other slot (or none) is what runs
             self._event(ev.STORE_CORRUPT, self.screening.rotten, ev.STORE_TRIAL)
-            safety.latch(A_STORE_CORRUPT, now)
+            self.safety.latch(A_STORE_CORRUPT, now)
         if refused:
             self._event(ev.PROGRAM_REJECTED, refused)
             self._event(ev.TRIAL_END, self.screening.step + 1, self.screening.ended)
