@@ -5,8 +5,8 @@ import struct
 
 from fakes.flash import FakeStorage, PowerCut
 from pump import events as ev
-from pump.cmdauth import (LOCKOUT_S, MAX_FAILURES, MAX_LEVEL, ROLE_CLINICIAN, ROLE_PATIENT, CommandAuth, load_keys,
-                          parse_keys)
+from pump.cmdauth import (LOCKOUT_S, MAX_FAILURES, MAX_LEVEL, ROLE_CLINICIAN, ROLE_MONITOR, ROLE_PATIENT,
+                          CommandAuth, load_keys, parse_keys)
 from pump.commands import OP_PATIENT_BOLUS, OP_PROGRAM, OP_SUSPEND, roles_for
 from pump.compat import TICKS_MASK, ticks_add
 from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_MALFORMED, E_NO_KEYS, E_OPCODE, E_REPLAY, E_ROLE, E_STORAGE,
@@ -67,6 +67,26 @@ def test_keys_document():
             parse_keys(doc)
         assert e.value.code == E_MALFORMED
         assert KEY_DOC["clinician"][2:] not in str(e.value) and KEY_DOC["patient"][2:] not in str(e.value)
+
+
+def test_the_monitor_key_is_optional_distinct_and_commands_nothing():
+    km = bytes(range(50, 82))
+    doc = dict(KEY_DOC)
+    doc["monitor"] = "".join("%02x" % b for b in km)
+    keys = parse_keys(doc)
+    assert sorted(keys) == [ROLE_CLINICIAN, ROLE_PATIENT, ROLE_MONITOR]
+    assert keys[ROLE_MONITOR].digest(b"m") == hmac_sha256(km, b"m")
+    for same in ("clinician", "patient"):
+        doc["monitor"] = KEY_DOC[same]
+        with raises(PumpError) as e:
+            parse_keys(doc)
+        assert e.value.detail == "keys: %s and monitor keys must differ" % same
+    doc["monitor"] = "".join("%02x" % b for b in km)
+    a = Auth(keys=doc)
+    for opcode in range(1, 13):  # a command signed with the monitor's key is no command at all
+        assert a.verify(command(km, ROLE_MONITOR, 1, opcode)) == E_AUTH
+        a.auth.failures = 0
+    assert a.auth.counters == [0, 0, 0] and a.storage.blobs == {}
 
 
 def test_keys_file():
