@@ -18,6 +18,8 @@ SEED ?= 1
 # heap of the unix-port MicroPython for `mpytest` and `run` (a Pico W has about 190 KB free with BLE up)
 MPY_HEAP ?= 2m
 RUN_HEAP ?= 2m
+# frames of the secure-session fuzz in `make pytest` (host_tests/test_session_fuzz.py; its own default is shorter)
+SESSION_FUZZ ?= 100000
 # mutants run in parallel by `make mutants` (the machine is shared: 1 or 2)
 MUT_CHILDREN ?= 1
 
@@ -73,7 +75,7 @@ LINT_PATHS := $(wildcard lib board tools host_tests boot.py main.py)
 	run sim soak bench frozen-bench mpy deploy maintenance repl logs keys dashboard clean distclean
 
 help: ## list the targets
-	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2]"
+	@echo "usage: make TARGET [DAYS=n] [SPEED=x] [SCENARIO=file] [BOARD=pico_w|esp32_devkit|all] [PORT=dev] [K=substr] [MUT_CHILDREN=1|2] [SESSION_FUZZ=n]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 16
 
 # --- install ------------------------------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ typecheck: $(DEPS_STAMP) stubs ## pyright on the firmware, once per board agains
 	$(PYRIGHT) -p pyright/esp32.json --level error $(ESP32_TYPED)
 
 pytest: $(DEPS_STAMP) $(WASM_STAMP) ## host tests on CPython (pytest + hypothesis; the budget tests also run the 32-bit port)
-	$(PY) -m pytest -q host_tests
+	PUMP_SESSION_FUZZ_FRAMES=$(SESSION_FUZZ) $(PY) -m pytest -q host_tests
 
 mpytest: $(DEPS_STAMP) ## the pure tests on the MicroPython unix port (K=substring to filter)
 	MICROPYPATH=$(MPY_PATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))
