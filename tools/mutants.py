@@ -53,6 +53,12 @@ EXTRA_TESTS = {
     "pump.commands": ["host_tests/pure/test_ble_commands.py", "host_tests/pure/test_ble_auth.py",
                       "host_tests/pure/test_ble_service.py",
                       "host_tests/test_ble_fuzz.py", "host_tests/test_pumpproto.py"],
+    # the secure session: its own tests and the vectors both ends and the host reproduce
+    "pump.seal": ["host_tests/pure/test_session.py", "host_tests/pure/test_session_vectors.py",
+                  "host_tests/test_session_vectors.py"],
+    "pump.session": ["host_tests/pure/test_session_vectors.py"],
+    "pump.aesctr": ["host_tests/pure/test_session_crypto.py", "host_tests/pure/test_session_vectors.py"],
+    "pump.sha256": ["host_tests/pure/test_session_crypto.py", "host_tests/pure/test_session_vectors.py"],
 }
 
 DESELECTED = (
@@ -64,6 +70,8 @@ DESELECTED = (
     # 100 000 fuzzed frames (8 s unmutated), checked against a Reassembler of the same (mutated) module: the
     # authenticated-commands fuzz test and the refused-frame tests cover the same paths in a fraction of the time
     "host_tests/test_ble_fuzz.py::test_fuzzed_frames_are_answered_and_change_nothing",
+    # the session fuzz (20 000 frames, 5-10 s unmutated): the refusal tests and the vectors cover the same checks
+    "host_tests/test_session_fuzz.py::test_fuzzed_session_frames_are_refused_with_a_code_and_change_nothing",
     # runs `python -m tools.sim` in a child process, which imports the unmutated tree: it could never kill a mutant
     "host_tests/test_sim.py::test_cli_json_to_stdout_has_the_documented_keys",
 )

@@ -351,3 +351,76 @@ def test_the_pump_id_has_one_to_sixteen_bytes():
         ss.CentralSession(KC, ROLE_CLINICIAN, new_ecb).hello(bytes(15))
     assert Pair(pump_id=bytes(16)).open().pump.state == ss.OPEN
     assert Pair(pump_id=b"\x07").open().central.pump_id == b"\x07"
+
+
+def test_the_central_says_why_it_refuses():
+    c = ss.CentralSession(KC, ROLE_CLINICIAN, new_ecb)
+    assert c.pump_id is None and c.state == ss.IDLE
+    for call, args, code, detail in (
+        (c.open, (STREAM_STATUS, bytes(30)), E_INSECURE, "no session"),
+        (c.seal, (STREAM_RACP, b"r"), E_INSECURE, "no session"),
+        (c.confirm, (bytes(44),), E_STATE, "no HELLO sent"),
+        (c.established, (ss.result(0),), E_STATE, "no CONFIRM sent"),
+    ):
+        with raises(PumpError) as e:
+            call(*args)
+        assert (e.value.code, e.value.detail) == (code, detail), call
+    p = Pair().open()
+    with raises(PumpError) as e:
+        p.central.open(STREAM_STATUS, bytes(30))
+    assert (e.value.code, e.value.detail) == (E_MALFORMED, "sealed message")
+    p.central.tx.seqs[STREAM_RACP] = MAX_SEQ
+    with raises(PumpError) as e:
+        p.central.seal(STREAM_RACP, b"r")
+    assert e.value.detail == "counter used up: start a new session"
+    challenge = Pair().ask(p.central.hello(p.nonce_c))
+    for bad, detail in ((challenge[:19], "challenge"), (challenge[:19] + b"\x00" + challenge[-16:], "challenge")):
+        with raises(PumpError) as e:  # 19 bytes: no id length at all; an empty id in a 36-byte challenge
+            p.central.confirm(bad)
+        assert (e.value.code, e.value.detail) == (E_MALFORMED, detail)
+    with raises(PumpError) as e:
+        p.central.confirm(ss.result(E_AUTH))
+    assert (e.value.code, e.value.detail) == (E_AUTH, "refused by the pump")
+    p.central.confirm(challenge)
+    with raises(PumpError) as e:
+        p.central.established(b"\x04\x00")
+    assert (e.value.code, e.value.detail) == (E_MALFORMED, "result")
+
+
+def test_every_stream_id_from_1_to_7_works_and_no_other():
+    p = Pair().open()
+    for stream in range(1, 8):
+        assert p.central.open(stream, p.to_central(stream, b"s")) == b"s"
+        assert p.to_pump(stream, p.central.seal(stream, b"t")) == (0, b"t")
+    for stream in (0, 8, 255):  # a message that names such a stream is refused as malformed, not looked up
+        msg = bytearray(p.central.seal(STREAM_RACP, b"u"))
+        msg[0] = stream
+        assert p.to_pump(stream, bytes(msg))[0] == E_MALFORMED
+
+
+def test_an_empty_payload_and_counters_in_all_four_bytes():
+    p = Pair().open()
+    empty = p.to_central(STREAM_ALARM, b"")
+    assert len(empty) == OVERHEAD and p.central.open(STREAM_ALARM, empty) == b""
+    buf = bytearray(p.central.seal(STREAM_RACP, b""))
+    assert p.pump.open(STREAM_RACP, buf, OVERHEAD) == 0 and p.pump.n == 0
+    p.pump.tx.seqs[STREAM_STATUS] = 0x3F020304 - 1
+    sealed = p.to_central(STREAM_STATUS, b"high")
+    assert sealed[1:5] == bytes((0x04, 0x03, 0x02, 0x3F))  # little-endian, every byte in use
+    assert p.central.open(STREAM_STATUS, sealed) == b"high" and p.central.rx.seqs[STREAM_STATUS] == 0x3F020304
+    p.central.tx.seqs[STREAM_RACP] = 0x10FF7F80
+    buf = bytearray(p.central.seal(STREAM_RACP, b"x"))
+    assert p.pump.open(STREAM_RACP, buf, len(buf)) == 0 and p.pump.rx.seqs[STREAM_RACP] == 0x10FF7F81
+
+
+def test_a_length_beyond_the_buffer_is_refused():
+    p = Pair().open()
+    buf = bytearray(p.central.seal(STREAM_RACP, b"abc"))
+    assert p.pump.open(STREAM_RACP, buf, len(buf) + 1) == E_MALFORMED
+    assert p.pump.open(STREAM_RACP, buf, len(buf)) == 0
+
+
+def test_a_two_byte_command_names_its_role_and_goes_on_to_cmdauth():
+    p = Pair().open()
+    buf = bytearray(p.central.seal(STREAM_COMMAND, bytes((OP_SUSPEND, ROLE_CLINICIAN))))
+    assert p.pump.open_command(buf, len(buf)) == 0 and p.pump.n == 2  # too short for cmdauth, which refuses it

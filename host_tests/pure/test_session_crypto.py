@@ -98,6 +98,22 @@ def test_aes_ctr_pads_the_nonce_counts_from_zero_and_touches_only_its_range():
         assert buf[:4] == plain[:4] and buf[4 + n :] == plain[4 + n :]
 
 
+def test_aes_ctr_encrypts_one_block_per_16_bytes():
+    class Counting:
+        def __init__(self):
+            self.ecb = PyAes128(bytes(16))
+            self.blocks = 0
+
+        def encrypt(self, inb, out):
+            self.blocks += 1
+            return self.ecb.encrypt(inb, out)
+
+    for n, blocks in ((0, 0), (1, 1), (16, 1), (17, 2), (32, 2), (48, 3)):
+        ecb = Counting()
+        AesCtr(ecb).crypt(bytearray(n), 0, n)
+        assert ecb.blocks == blocks, n
+
+
 def test_hmac_sha256_passes_rfc_4231_whole_and_truncated():
     for key, data, expected in RFC4231:
         mac = HmacSha256(key)
@@ -119,6 +135,16 @@ def test_hmac_sha256_matches_pump_hmac_at_every_length_around_the_block_edges():
         msg = bytes((i * 37 + n) & 0xFF for i in range(n))
         mac.mac_into(msg, 0, n, out, 0, 32)
         assert bytes(out) == ref.digest(msg), n
+
+
+def test_keys_share_the_scratch_without_mixing():
+    a, b = HmacSha256(b"a" * 32), HmacSha256(b"b" * 40)
+    out = bytearray(32)
+    for n in (3, 70, 130):  # one after the other, long and short: nothing of one tag stays for the next
+        msg = bytes(range(n))
+        for mac, key in ((a, b"a" * 32), (b, b"b" * 40), (a, b"a" * 32)):
+            mac.mac_into(msg, 0, n, out, 0, 32)
+            assert bytes(out) == hmac_sha256(key, msg)
 
 
 def test_hmac_sha256_may_write_its_tag_into_the_buffer_it_reads():

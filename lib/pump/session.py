@@ -110,9 +110,10 @@ class PumpSession:
         return bytes((CHALLENGE, VERSION, role)) + nonce_p + bytes((len(pid),)) + pid + okm[PUMP_PROOF:]
 
     def _confirm(self, msg, n):
-        if self.state != CHALLENGED:
+        pending = self._pending
+        if pending is None:  # no handshake running (the pump is idle or the session open)
             return result(E_STATE)
-        role, okm = self._pending
+        role, okm = pending
         self._pending = None
         self.state = IDLE
         if n != CONFIRM_LEN or not equal_at(msg, 1, okm, CENTRAL_PROOF, PROOF_LEN):
@@ -125,16 +126,17 @@ class PumpSession:
 
     def seal(self, stream, src, n, out):
         """Seal src[:n] on `stream` into out (pump.seal.Channel.seal); 0 without an open session."""
-        if self.state != OPEN:
+        tx = self.tx
+        if tx is None:
             return 0
-        return self.tx.seal(stream, src, n, out)
+        return tx.seal(stream, src, n, out)
 
     def open(self, stream, msg, n):
         """Open the sealed message msg[:n] from the central (pump.seal.Channel.open): 0 and the payload in msg[:self.n],
         or a code; E_INSECURE without an open session."""
-        if self.state != OPEN:
-            return E_INSECURE
         rx = self.rx
+        if rx is None:
+            return E_INSECURE
         code = rx.open(stream, msg, n)
         if not code:
             self.n = rx.n
@@ -156,12 +158,12 @@ class PumpSession:
 
 class CentralSession:
     """The central's end (host tools, tests): bytes in, bytes out, refusals raised as PumpError. `key`: the role's
-    32-byte key (or its Hmac); `pump_id`: when given, a CHALLENGE from any other pump is refused."""
+    32 bytes; `pump_id`: when given, a CHALLENGE from any other pump is refused."""
 
     def __init__(self, key, role, new_ecb, pump_id=None):
         if role not in ROLES:
             raise ValueError("role: 1 clinician, 2 patient or 3 monitor")
-        self._key = key if isinstance(key, Hmac) else Hmac(key)
+        self._key = Hmac(key)
         self.role = role
         self._new_ecb = new_ecb
         self._expect = None if pump_id is None else bytes(pump_id)
@@ -219,23 +221,25 @@ class CentralSession:
 
     def seal(self, stream, payload):
         """The sealed message carrying `payload` on `stream`."""
-        if self.state != OPEN:
+        tx = self.tx
+        if tx is None:
             raise PumpError(E_INSECURE, "no session")
         out = bytearray(len(payload) + OVERHEAD)
-        n = self.tx.seal(stream, bytes(payload), len(payload), out)
+        n = tx.seal(stream, bytes(payload), len(payload), out)
         if not n:
             raise PumpError(E_INSECURE, "counter used up: start a new session")
         return bytes(out)
 
     def open(self, stream, msg):
         """The payload of a sealed message from the pump on `stream`; PumpError with the refusal's code."""
-        if self.state != OPEN:
+        rx = self.rx
+        if rx is None:
             raise PumpError(E_INSECURE, "no session")
         buf = bytearray(msg)
-        code = self.rx.open(stream, buf, len(buf))
+        code = rx.open(stream, buf, len(buf))
         if code:
             raise PumpError(code, "sealed message")
-        return bytes(buf[: self.rx.n])
+        return bytes(buf[: rx.n])
 
 
 def _refused(msg):

@@ -24,6 +24,11 @@ _K = (
 )
 _IV = (0x6A09, 0xE667, 0xBB67, 0xAE85, 0x3C6E, 0xF372, 0xA54F, 0xF53A, 0x510E, 0x527F, 0x9B05, 0x688C, 0x1F83,
        0xD9AB, 0x5BE0, 0xCD19)
+# scratch shared by every key (one tag at a time: tasks take turns and IRQ handlers never make one): the schedule,
+# the running state and the padding block, about 0.7 KB on a 32-bit port
+_W = [0] * 128
+_ST = [0] * 16
+_BLK = bytearray(_BLOCK)
 
 
 def compress(st, w, blk, off):  # noqa: PLR0915 - one SHA-256 block, written out for speed
@@ -126,26 +131,15 @@ class HmacSha256:
         key = bytes(key)
         if len(key) > _BLOCK:
             key = hashlib.sha256(key).digest()
-        self._w = [0] * 128
-        self._st = [0] * 16
-        self._blk = bytearray(_BLOCK)
-        self._inner = self._pad_state(key, 0x36)
-        self._outer = self._pad_state(key, 0x5C)
-
-    def _pad_state(self, key, pad):
-        blk = bytearray(_BLOCK)
-        for i in range(_BLOCK):
-            blk[i] = (key[i] if i < len(key) else 0) ^ pad
-        st = list(_IV)
-        compress(st, self._w, blk, 0)
-        return st
+        self._inner = _pad_state(key, 0x36)
+        self._outer = _pad_state(key, 0x5C)
 
     def mac_into(self, src, start, end, out, at, n):
         """The first n (<= 32) bytes of HMAC(key, src[start:end]) into out[at:at+n]; src and out may be one buffer
         (the MAC is written after src is read). Messages up to 2**26 bytes (the bit length stays a small int)."""
-        st = self._st
-        w = self._w
-        blk = self._blk
+        st = _ST
+        w = _W
+        blk = _BLK
         src_state = self._inner
         for i in range(16):
             st[i] = src_state[i]
@@ -179,6 +173,16 @@ class HmacSha256:
         for i in range(n):
             v = st[i >> 1]
             out[at + i] = v & 0xFF if i & 1 else v >> 8
+
+
+def _pad_state(key, pad):
+    """The state after the block of the key xor pad (HMAC's inner or outer key block)."""
+    blk = bytearray(_BLOCK)
+    for i in range(_BLOCK):
+        blk[i] = (key[i] if i < len(key) else 0) ^ pad
+    st = list(_IV)
+    compress(st, _W, blk, 0)
+    return st
 
 
 def _length(blk, nbytes):
