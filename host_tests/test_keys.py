@@ -100,3 +100,16 @@ def test_the_monitor_key_is_exported_alone_and_never_over_a_file(tmp_path, capsy
         assert json.load(f) == {"monitor": keys.load(path)["monitor"].hex()}
     assert keys.main(["--out", path, "--monitor-out", out]) == 1
     assert "already exists" in capsys.readouterr().err
+
+
+def test_the_monitors_own_file_loads_and_is_checked(tmp_path):
+    path = str(tmp_path / "monitor.json")
+    _write(path, {"monitor": "ef" * 32})
+    assert keys.load(path, ("monitor",)) == {"monitor": bytes.fromhex("ef" * 32)}
+    for call in (lambda: keys.load(path), lambda: keys.add_monitor(path)):  # it is no keys.json for a pump
+        with pytest.raises(keys.KeysError, match=r"keys\.clinician: must be 64 hex digits"):
+            call()
+    for bad in ("ef" * 31, "zz" * 32, 5, " " + "ef" * 32):
+        _write(path, {"monitor": bad})
+        with pytest.raises(keys.KeysError, match=r"keys\.monitor: must be 64 hex digits"):
+            keys.load(path, ("monitor",))

@@ -103,6 +103,21 @@ def test_the_host_session_plays_the_central_of_the_vectors():
                 assert e.value.code == r["code"]
 
 
+def test_a_host_session_takes_its_key_from_a_keys_file(tmp_path):
+    from tools import keys
+
+    full = str(tmp_path / "keys.json")
+    keys.create(full)
+    monitor = str(tmp_path / "monitor.json")
+    keys.export_monitor(monitor, full)
+    for path, role in ((full, "clinician"), (full, "monitor"), (monitor, "monitor")):
+        s = pumpsession.Session.from_keys(role, path)
+        assert s.role == {"clinician": 1, "monitor": 3}[role]
+        assert s._key.digest(b"x") == hmac.new(keys.load(path)[role], b"x", hashlib.sha256).digest()
+    with pytest.raises(keys.KeysError, match=r"keys\.clinician: must be 64 hex digits"):
+        pumpsession.Session.from_keys("clinician", monitor)
+
+
 def _node(path=VECTORS):
     return subprocess.run(["node", os.path.join(ROOT, "host_tests", "browser", "session_vectors.mjs"), path],
                           capture_output=True, text=True, timeout=120, check=False)

@@ -22,7 +22,7 @@ if os.path.join(ROOT, "lib") not in sys.path:
     sys.path.insert(0, os.path.join(ROOT, "lib"))
 
 from pump.cmdauth import ROLE_NAMES, parse_keys  # noqa: E402  (the pump's own check of the format)
-from pump.errors import PumpError  # noqa: E402
+from pump.errors import E_MALFORMED, PumpError  # noqa: E402
 
 DEFAULT_PATH = os.path.join(ROOT, "keys.json")
 KEY_NAMES = ROLE_NAMES
@@ -61,7 +61,7 @@ def create(path=DEFAULT_PATH):
 
 def load(path=DEFAULT_PATH, names=None):
     """{name: 32 bytes} for the keys in `names` (default: all the file holds), from a keys file that only its owner
-    may read."""
+    may read: keys.json as the pump takes it, or, when only ("monitor",) is asked for, the monitor's own file."""
     try:
         st = os.stat(path)
     except FileNotFoundError as e:
@@ -74,8 +74,13 @@ def load(path=DEFAULT_PATH, names=None):
             doc = json.load(f)
     except ValueError as e:
         raise KeysError("%s: not valid JSON" % path) from e
+    # the file --monitor-out writes, where only the monitor's key is asked for (the pump needs the command keys)
+    monitor_only = isinstance(doc, dict) and sorted(doc) == ["monitor"] and tuple(names or ()) == ("monitor",)
     try:
-        parse_keys(doc)  # exactly what the pump will accept
+        if monitor_only:
+            _check_hex(doc["monitor"], "monitor")
+        else:
+            parse_keys(doc)  # exactly what the pump will accept
     except PumpError as e:
         raise KeysError("%s: %s" % (path, e.detail)) from e
     out = {name: bytes.fromhex(doc[name]) for name in KEY_NAMES if name in doc}
@@ -83,6 +88,15 @@ def load(path=DEFAULT_PATH, names=None):
         if name not in out:
             raise KeysError("%s: no %s key (run python -m tools.keys --add-monitor)" % (path, name))
     return {name: out[name] for name in names or out}
+
+
+def _check_hex(value, name):
+    try:
+        ok = isinstance(value, str) and len(bytes.fromhex(value)) == KEY_BYTES and len(value) == 2 * KEY_BYTES
+    except ValueError:
+        ok = False
+    if not ok:
+        raise PumpError(E_MALFORMED, "keys.%s: must be 64 hex digits" % name)
 
 
 def add_monitor(path=DEFAULT_PATH):

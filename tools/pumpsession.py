@@ -13,7 +13,7 @@ import os
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from tools import pumpproto  # first: it puts lib/ on the path
-from pump.cmdauth import ROLE_CLINICIAN, ROLE_MONITOR, ROLE_PATIENT  # noqa: E402
+from pump.cmdauth import ROLE_CLINICIAN, ROLE_MONITOR, ROLE_NAMES, ROLE_PATIENT  # noqa: E402
 from pump.seal import (OVERHEAD, STREAM_ALARM, STREAM_COMMAND, STREAM_HISTORY, STREAM_RACP,  # noqa: E402
                        STREAM_STATUS, TAG_LEN)
 from pump.session import NONCE_LEN, SESSION_UUID, CentralSession  # noqa: E402
@@ -65,6 +65,15 @@ class Session(CentralSession):
     def __init__(self, key, role, pump_id=None, urandom=os.urandom):
         super().__init__(key, role, new_ecb, pump_id)
         self._urandom = urandom
+
+    @classmethod
+    def from_keys(cls, role_name, path=None, pump_id=None):
+        """A session for `role_name` ("clinician", "patient" or "monitor") with its key from a keys file (tools.keys:
+        keys.json, or the file --monitor-out writes); KeysError when the file has no such key."""
+        from tools import keys
+
+        loaded = keys.load(path or keys.DEFAULT_PATH, (role_name,))
+        return cls(loaded[role_name], ROLE_NAMES.index(role_name) + 1, pump_id)
 
     def hello(self, nonce_c=None):
         return super().hello(self._urandom(NONCE_LEN) if nonce_c is None else nonce_c)
