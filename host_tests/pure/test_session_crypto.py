@@ -131,10 +131,18 @@ def test_hmac_sha256_matches_pump_hmac_at_every_length_around_the_block_edges():
     mac = HmacSha256(key)
     ref = Hmac(key)
     out = bytearray(32)
-    for n in list(range(140)) + [191, 192, 193, 1000]:
+    for n in list(range(140)) + [191, 192, 193, 1000, 9000]:  # 9000: the bit length needs a third byte
         msg = bytes((i * 37 + n) & 0xFF for i in range(n))
         mac.mac_into(msg, 0, n, out, 0, 32)
         assert bytes(out) == ref.digest(msg), n
+
+
+def test_keys_up_to_a_block_are_padded_and_longer_ones_hashed():
+    out = bytearray(32)
+    for n in (0, 1, 32, 63, 64, 65, 100):
+        key = bytes((i * 11 + n) & 0xFF for i in range(n))
+        HmacSha256(key).mac_into(b"msg", 0, 3, out, 0, 32)
+        assert bytes(out) == hmac_sha256(key, b"msg"), n
 
 
 def test_keys_share_the_scratch_without_mixing():

@@ -136,7 +136,7 @@ class HmacSha256:
 
     def mac_into(self, src, start, end, out, at, n):
         """The first n (<= 32) bytes of HMAC(key, src[start:end]) into out[at:at+n]; src and out may be one buffer
-        (the MAC is written after src is read). Messages up to 2**26 bytes (the bit length stays a small int)."""
+        (the MAC is written after src is read). Messages below 2**21 - 64 bytes (the firmware's are 3 KB at most)."""
         st = _ST
         w = _W
         blk = _BLK
@@ -186,11 +186,10 @@ def _pad_state(key, pad):
 
 
 def _length(blk, nbytes):
-    """The message length in bits, big-endian, into the last 8 bytes of a padding block."""
+    """The message length in bits, big-endian, into the last 8 bytes of a padding block (nbytes < 2**21: three)."""
     bits = nbytes << 3
-    for i in range(56, 60):
+    for i in range(56, 61):
         blk[i] = 0
-    blk[60] = (bits >> 24) & 0xFF
-    blk[61] = (bits >> 16) & 0xFF
+    blk[61] = bits >> 16
     blk[62] = (bits >> 8) & 0xFF
     blk[63] = bits & 0xFF
