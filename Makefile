@@ -28,7 +28,8 @@ MUTANT_MODULES := \
 	lib/pump/doseplan.py lib/pump/steptimer.py lib/pump/reservoir.py \
 	lib/pump/occlusion.py lib/pump/overdelivery.py lib/pump/sensorfault.py lib/pump/stall.py lib/pump/battery.py \
 	lib/pump/safety.py lib/pump/alarms.py lib/pump/store.py \
-	lib/pump/cmdauth.py lib/pump/hmac.py lib/pump/frames.py lib/pump/commands.py
+	lib/pump/cmdauth.py lib/pump/hmac.py lib/pump/frames.py lib/pump/commands.py \
+	lib/pump/session.py lib/pump/seal.py lib/pump/aesctr.py lib/pump/sha256.py
 
 # --- tools --------------------------------------------------------------------------------------------------------
 PYTHON ?= python3

@@ -47,7 +47,7 @@ EXTRA_TESTS = {
     "pump.cmdauth": ["host_tests/pure/test_ble_auth.py", "host_tests/pure/test_ble_service.py",
                      "host_tests/test_pumpproto.py"],
     "pump.hmac": ["host_tests/pure/test_ble_hmac.py", "host_tests/pure/test_ble_auth.py",
-                  "host_tests/test_pumpproto.py"],
+                  "host_tests/test_pumpproto.py", "host_tests/pure/test_session_crypto.py"],
     "pump.frames": ["host_tests/pure/test_ble_frames.py", "host_tests/pure/test_ble_service.py",
                     "host_tests/test_pumpproto.py"],
     "pump.commands": ["host_tests/pure/test_ble_commands.py", "host_tests/pure/test_ble_auth.py",

@@ -343,12 +343,16 @@ def test_commands_travel_sealed_and_only_in_a_session_of_their_own_role():
 
 def test_the_pump_id_has_one_to_sixteen_bytes():
     for bad in (b"", bytes(17)):
-        with raises(ValueError):
+        with raises(ValueError) as e:
             ss.PumpSession(None, bad, Nonces(), new_ecb)
-    with raises(ValueError):
-        ss.CentralSession(KC, 4, new_ecb)
-    with raises(ValueError):
+        assert str(e.value) == "pump id: 1 to 16 bytes"
+    for role in (0, 4):
+        with raises(ValueError) as e:
+            ss.CentralSession(KC, role, new_ecb)
+        assert str(e.value) == "role: 1 clinician, 2 patient or 3 monitor"
+    with raises(ValueError) as e:
         ss.CentralSession(KC, ROLE_CLINICIAN, new_ecb).hello(bytes(15))
+    assert str(e.value) == "nonce: 16 bytes"
     assert Pair(pump_id=bytes(16)).open().pump.state == ss.OPEN
     assert Pair(pump_id=b"\x07").open().central.pump_id == b"\x07"
 
