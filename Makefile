@@ -32,6 +32,8 @@ RATE ?=
 MPY_HEAP ?= 2m
 #> run: MicroPython heap
 RUN_HEAP ?= 2m
+#> pytest: frames of the secure-session fuzz (host_tests/ble/test_session_fuzz.py; its own default is shorter)
+SESSION_FUZZ ?= 100000
 #> mutants: run in parallel (the machine is shared: 1 or 2)
 MUT_CHILDREN ?= 1
 #> frozen-bench: unix-port interpreters with the firmware frozen in ("path [path32]")
@@ -43,7 +45,8 @@ MUTANT_MODULES := \
 	lib/pump/occlusion.py lib/pump/overdelivery.py lib/pump/sensorfault.py lib/pump/stall.py lib/pump/battery.py \
 	lib/pump/safety.py lib/pump/alarms.py lib/pump/store.py \
 	lib/pump/cmdauth.py lib/pump/hmac.py lib/pump/frames.py lib/pump/commands.py \
-	lib/pump/monoclock.py lib/pump/phases.py lib/pump/bolus.py
+	lib/pump/monoclock.py lib/pump/phases.py lib/pump/bolus.py \
+	lib/pump/session.py lib/pump/seal.py lib/pump/aesctr.py lib/pump/sha256.py
 
 # --- tools --------------------------------------------------------------------------------------------------------
 #> install: the Python that makes .venv
@@ -183,7 +186,7 @@ typecheck: $(DEPS_STAMP) stubs ## pyright on the firmware, once per board agains
 	$(PYRIGHT) -p pyright/esp32.json --level error $(ESP32_TYPED)
 
 pytest: $(DEPS_STAMP) $(WASM_STAMP) ## host tests on CPython (pytest + hypothesis; the budget tests also run the 32-bit port)
-	$(PY) -m pytest -q host_tests
+	PUMP_SESSION_FUZZ_FRAMES=$(SESSION_FUZZ) $(PY) -m pytest -q host_tests
 
 mpytest: $(DEPS_STAMP) ## the MicroPython set of host_tests (RUNS_ON_MICROPYTHON) on the unix port (K=substring)
 	MICROPYPATH=$(MICROPYPATH) $(MPY) -X heapsize=$(MPY_HEAP) host_tests/mpy_run.py $(if $(K),-k $(K))

@@ -37,6 +37,8 @@ _DRY = "host_tests/clients/test_programmer_dry_run.py::"
 _TRIAL = "host_tests/dosing/test_trial_pump.py::"
 _TRIAL_RX = "host_tests/therapy/test_trial_program.py::"
 _CLIN = "host_tests/clients/test_programmer_trial.py::"
+_SESSION = "host_tests/ble/test_session.py::"
+_VECTORS = "host_tests/ble/test_session_vectors.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -375,6 +377,51 @@ HAZARDS = (
      "refuses any change, a truncated file and another key (exit 2)",
      [("tools/programmer/audit.py", "    if not hmac.compare_digest(mac, _mac(key, doc)):", "    if False:")],
      [_CLIN + "test_the_history_exports_decoded_to_names_and_signed_and_verify_catches_every_tampering"]),
+    ("H54", "Disclosure of health data", "an eavesdropper in radio range of a pump without link encryption (a stock "
+     "Pico W) reads its status, alarms, history and prescriptions",
+     "everything in a secure session is encrypted with AES-128-CTR under keys of that session and direction, derived "
+     "from the role's key and both ends' fresh nonces (docs/ble.md, \"Secure session\")",
+     [("lib/pump/seal.py", "        ctr.crypt(out, HEAD_LEN, n)\n", "")],
+     [_SESSION + "test_a_sealed_message_shows_no_payload_and_never_repeats_its_keystream",
+      _VECTORS + "test_both_ends_seal_and_open_every_message_of_the_vectors"]),
+    ("H55", "Wrong therapy decision", "a message forged or altered on the air: telemetry a clinician acts on, or a "
+     "command",
+     "every sealed message carries a 16-byte HMAC-SHA256 tag under its direction's session key, checked in "
+     "constant time before anything is decrypted or counted; a refused message changes nothing",
+     [("lib/pump/seal.py", "if not equal_at(tag, 0, msg, end, TAG_LEN):", "if False:")],
+     [_SESSION + "test_forged_replayed_reordered_and_misdirected_messages_are_refused_and_change_nothing",
+      _VECTORS + "test_the_refused_messages_of_the_vectors_are_refused_with_their_code"]),
+    ("H56", "Wrong therapy decision", "a recorded sealed message replayed or delivered out of order (an old "
+     "\"no alarm\" status, a request again)",
+     "a counter per stream and direction that must rise; each characteristic counts on its own, so messages that "
+     "complete out of their sealing order across characteristics are still taken",
+     [("lib/pump/seal.py", "if seq <= self.seqs[stream]:", "if False:")],
+     [_SESSION + "test_forged_replayed_reordered_and_misdirected_messages_are_refused_and_change_nothing",
+      _SESSION + "test_streams_count_on_their_own_so_interleaved_characteristics_complete_in_any_order"]),
+    ("H57", "Unauthorised access", "a phone without the role's key opens a session (any phone can connect to a "
+     "Pico W: no pairing)",
+     "the handshake's mutual proof: the pump opens a session only for a CONFIRM whose proof needs the role's key "
+     "and the pump's fresh nonce, one try per nonce; the central checks the pump's proof the same way",
+     [("lib/pump/session.py", "if n != CONFIRM_LEN or not equal_at(msg, 1, okm, CENTRAL_PROOF, PROOF_LEN):",
+       "if n != CONFIRM_LEN:")],
+     [_SESSION + "test_a_central_without_the_roles_key_gets_no_session"]),
+    ("H58", "Unauthorised access", "a recorded handshake replayed to the pump",
+     "the pump takes a new nonce from os.urandom for every HELLO, so a recorded proof never fits again and every "
+     "session has new keys",
+     [("lib/pump/session.py", "nonce_p = bytes(self._urandom(NONCE_LEN))", "nonce_p = bytes(NONCE_LEN)")],
+     [_SESSION + "test_a_recorded_confirm_replayed_to_a_new_challenge_is_refused",
+      _SESSION + "test_each_handshake_takes_a_fresh_pump_nonce_and_gives_new_keys"]),
+    ("H59", "Unauthorised therapy change", "a monitor's or a patient's session used to send another role's "
+     "commands",
+     "a sealed command must carry its session's role, a monitor session commands nothing, and no command accepts "
+     "the monitor's key",
+     [("lib/pump/session.py",
+       "        if self.state == OPEN and self.role == ROLE_MONITOR:\n            return E_ROLE\n", ""),
+      ("lib/pump/session.py", "if self.n < 2 or msg[1] != self.role:", "if self.n < 2:"),
+      ("lib/pump/cmdauth.py", "key = self.keys.get(role) if role != ROLE_MONITOR else None",
+       "key = self.keys.get(role)")],
+     [_SESSION + "test_commands_travel_sealed_and_only_in_a_session_of_their_own_role",
+      _AUTH + "test_the_monitor_key_is_optional_distinct_and_commands_nothing"]),
 )
 
 

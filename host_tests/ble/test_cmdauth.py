@@ -6,8 +6,8 @@ import struct
 from support.flash import FakeStorage, PowerCut
 from pump import events as ev
 from pump import alarms as al
-from pump.cmdauth import (LOCKOUT_S, MAX_COUNTER_STEP, MAX_FAILURES, MAX_LEVEL, ROLE_CLINICIAN, ROLE_PATIENT,
-                          CommandAuth, load_keys, parse_keys)
+from pump.cmdauth import (LOCKOUT_S, MAX_COUNTER_STEP, MAX_FAILURES, MAX_LEVEL, ROLE_CLINICIAN, ROLE_MONITOR,
+                          ROLE_PATIENT, load_keys, parse_keys)
 from pump.commands import OP_PATIENT_BOLUS, OP_PROGRAM, OP_SUSPEND, roles_for
 from pump.compat import ticks_add
 from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_COUNTER_AHEAD, E_COUNTERS_LOST, E_MALFORMED, E_NO_KEYS, E_OPCODE,
@@ -15,34 +15,9 @@ from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_COUNTER_AHEAD, E_COUNTERS_LOS
 from pump.store import Store
 from pump.hmac import hmac_sha256
 from support import raises
-from support.keys import KC, KEY_DOC, KP, T0, command
+from support.keys import KC, KEY_DOC, KP, Auth, command
 
 RUNS_ON_MICROPYTHON = True  # also run on MicroPython, unix and webassembly (host_tests/README.md)
-
-class Auth:
-    """A CommandAuth on fake flash with its log calls and alarms recorded; `boot()` is a reset."""
-
-    def __init__(self, keys=KEY_DOC, storage=None):
-        self.storage = storage if storage is not None else FakeStorage()
-        self.keys = parse_keys(keys) if keys is not None else None
-        self.logged = []
-        self.now = T0
-        self.boot()
-
-    def boot(self, keys=None):
-        if keys is not None:
-            self.keys = parse_keys(keys)
-        self.alarms = al.Alarms()
-        self.auth = CommandAuth(self.storage, self.keys, self._log, self.now, self.alarms)
-        return self.auth
-
-    def _log(self, code, a, b):
-        self.logged.append((code, a, b))
-
-    def verify(self, msg, dt_ms=0):
-        self.now = ticks_add(self.now, dt_ms)
-        return self.auth.verify(bytearray(msg), len(msg), self.now, roles_for)
-
 
 def test_keys_document():
     keys = parse_keys(KEY_DOC)
@@ -64,6 +39,26 @@ def test_keys_document():
             parse_keys(doc)
         assert e.value.code == E_MALFORMED
         assert KEY_DOC["clinician"][2:] not in str(e.value) and KEY_DOC["patient"][2:] not in str(e.value)
+
+
+def test_the_monitor_key_is_optional_distinct_and_commands_nothing():
+    km = bytes(range(50, 82))
+    doc = dict(KEY_DOC)
+    doc["monitor"] = "".join("%02x" % b for b in km)
+    keys = parse_keys(doc)
+    assert sorted(keys) == [ROLE_CLINICIAN, ROLE_PATIENT, ROLE_MONITOR]
+    assert keys[ROLE_MONITOR].digest(b"m") == hmac_sha256(km, b"m")
+    for same in ("clinician", "patient"):
+        doc["monitor"] = KEY_DOC[same]
+        with raises(PumpError) as e:
+            parse_keys(doc)
+        assert e.value.detail == "keys: %s and monitor keys must differ" % same
+    doc["monitor"] = "".join("%02x" % b for b in km)
+    a = Auth(keys=doc)
+    for opcode in range(1, 13):  # a command signed with the monitor's key is no command at all
+        assert a.verify(command(km, ROLE_MONITOR, 1, opcode)) == E_AUTH
+        a.auth.failures = 0
+    assert a.auth.counters == [0, 0, 0] and a.storage.blobs == {}
 
 
 def test_keys_file():

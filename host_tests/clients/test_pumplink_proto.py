@@ -12,7 +12,7 @@ import pytest
 from support.flash import FakeStorage
 from pump import events as ev
 from pump import racp
-from pump.cmdauth import CommandAuth, parse_keys
+from pump.cmdauth import ROLE_MONITOR, CommandAuth, parse_keys
 from pump.commands import content_hash, roles_for
 
 
@@ -128,7 +128,7 @@ def test_helpers():
         Reassembler.unframe(frames[:-1])  # incomplete
     with pytest.raises(FrameError):
         Reassembler.unframe(frames + frames[:1])  # more after the end
-    assert pumpproto.ROLE_BY_NAME == {"clinician": ROLE_CLINICIAN, "patient": ROLE_PATIENT}
+    assert pumpproto.ROLE_BY_NAME == {"clinician": ROLE_CLINICIAN, "patient": ROLE_PATIENT, "monitor": ROLE_MONITOR}
     assert pumpproto.result_text(0) == "ok" and pumpproto.result_text(503) == "commands locked out"
 
 

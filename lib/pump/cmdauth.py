@@ -6,6 +6,7 @@ role's key of everything before it. A command is accepted when its MAC checks, i
 counter is above the last one accepted for that role, by at most MAX_COUNTER_STEP (so no single frame can use up the
 u32 range); the new counter is saved before the command runs, so a replayed, reordered or power-cut-and-resent command
 is refused. Keys come only from the board's file system.
+keys.json may also hold the read-only monitor role's key: it opens secure sessions (pump.session), never commands.
 
 Counter record (store `cmdauth`, version 2, 18 bytes "<IIBB8s"): clinician counter, patient counter, lockout level,
 flags (bit 0: counters lost), and the fingerprint of the keys (8 bytes of an HMAC of a fixed text under each key:
@@ -31,7 +32,9 @@ from pump.store import Store
 
 ROLE_CLINICIAN = const(1)
 ROLE_PATIENT = const(2)
-ROLE_NAMES = ("clinician", "patient")  # keys.json names of roles 1, 2
+ROLE_MONITOR = const(3)  # telemetry and history only: no command accepts it
+ROLE_NAMES = ("clinician", "patient", "monitor")  # keys.json names of roles 1, 2, 3
+_OPTIONAL = ("monitor",)  # keys files from before the monitor role stay valid
 HEAD = "<BBI"  # opcode, role, counter
 HEAD_LEN = const(6)
 TAG_LEN = const(32)
@@ -49,26 +52,32 @@ _FINGERPRINT_TEXT = b"pump command keys fingerprint"
 
 
 def parse_keys(doc):
-    """{role: Hmac} from a keys.json document {"clinician": 64 hex, "patient": 64 hex}; PumpError(E_MALFORMED)
-    naming the field (never a key's value) when a key is missing, unknown or malformed, or both are equal."""
+    """{role: Hmac} from a keys.json document {"clinician": 64 hex, "patient": 64 hex[, "monitor": 64 hex]};
+    PumpError(E_MALFORMED) naming the field (never a key's value) when a key is missing, unknown or malformed, or two
+    are equal."""
     if type(doc) is not dict:
         raise PumpError(E_MALFORMED, "keys: must be an object")
     for name in doc:
         if name not in ROLE_NAMES:
             raise PumpError(E_MALFORMED, "keys.%s: unknown" % name)
-    raw = []
-    for name in ROLE_NAMES:
+    keys = {}
+    raw = {}
+    for role, name in enumerate(ROLE_NAMES, 1):
         v = doc.get(name)
+        if v is None and name in _OPTIONAL:
+            continue
         try:
             key = binascii.unhexlify(v) if type(v) is str and len(v) == 64 else b""
         except ValueError:
             key = b""
         if len(key) != 32:
             raise PumpError(E_MALFORMED, "keys.%s: must be 64 hex digits" % name)
-        raw.append(key)
-    if raw[0] == raw[1]:
-        raise PumpError(E_MALFORMED, "keys: clinician and patient keys must differ")
-    return {ROLE_CLINICIAN: Hmac(raw[0]), ROLE_PATIENT: Hmac(raw[1])}
+        for other, known in raw.items():
+            if known == key:
+                raise PumpError(E_MALFORMED, "keys: %s and %s keys must differ" % (ROLE_NAMES[other - 1], name))
+        raw[role] = key
+        keys[role] = Hmac(key)
+    return keys
 
 
 def fingerprint(keys):
@@ -183,7 +192,7 @@ class CommandAuth:
             return E_MALFORMED
         opcode, role, counter = struct.unpack_from(HEAD, msg, 0)
         self.counter = counter
-        key = self.keys.get(role)
+        key = self.keys.get(role) if role != ROLE_MONITOR else None
         mv = memoryview(msg)
         if key is None or not equal(key.digest(mv[: n - TAG_LEN]), mv[n - TAG_LEN : n]):
             return self._fail(E_AUTH, now)

@@ -1,4 +1,5 @@
-"""HMAC-SHA256 (RFC 2104) on hashlib.sha256, which MicroPython has without an hmac module; constant-time compare."""
+"""HMAC-SHA256 (RFC 2104) on hashlib.sha256, which MicroPython has without an hmac module; HKDF-Expand (RFC 5869)
+on it; constant-time compare."""
 
 import hashlib
 
@@ -32,11 +33,29 @@ def hmac_sha256(key, msg):
     return Hmac(key).digest(msg)
 
 
+def hkdf_expand(prk, info, n):
+    """HKDF-Expand (RFC 5869) with HMAC-SHA256: n (<= 8160) bytes of output keying material from the key prk."""
+    h = Hmac(prk)
+    out = b""
+    t = b""
+    i = 1
+    while len(out) < n:
+        t = h.digest(t, info, bytes((i,)))
+        out += t
+        i += 1
+    return out[:n]
+
+
 def equal(a, b):
     """a == b for byte strings, in a time that does not depend on where they differ."""
     if len(a) != len(b):
         return False
+    return equal_at(a, 0, b, 0, len(a))
+
+
+def equal_at(a, i, b, j, n):
+    """a[i:i+n] == b[j:j+n] without slicing (allocates nothing), in a time that does not depend on where they differ."""
     d = 0
-    for i in range(len(a)):
-        d |= a[i] ^ b[i]
+    for k in range(n):
+        d |= a[i + k] ^ b[j + k]
     return d == 0

@@ -1,6 +1,6 @@
 """The dashboard's pump definitions (web/pumpdefs.json), generated from the firmware so the browser and the pump
 cannot drift apart: UUIDs, frame constants, the struct layouts of status, alarm, features and history records, and the
-names of modes, states, alarms, events, bolus kinds and RACP codes.
+names of modes, states, alarms, events, bolus kinds and RACP codes, and the secure session's constants (web/session.js).
 
     python -m tools.dashboard.webdefs            write tools/dashboard/web/pumpdefs.json
     python -m tools.dashboard.webdefs --check    exit 1 if the file differs from what the firmware gives (tests run it)
@@ -10,7 +10,8 @@ import json
 import os
 import sys
 
-from pump import alarms, config, errors, events, frames, gatt, racp, state, telemetry
+from pump import alarms, config, errors, events, frames, gatt, racp, seal, session, state, telemetry
+from pump.cmdauth import ROLE_NAMES
 from pump.eventlog import RECORD_SIZE
 from pump.therapy import MODE_NAMES
 from tools import ROOT, generated
@@ -61,6 +62,29 @@ def definitions():
                  "number": racp.OP_NUMBER, "response": racp.OP_RESPONSE, "null": racp.OPR_NULL, "all": racp.OPR_ALL,
                  "le": racp.OPR_LE, "ge": racp.OPR_GE, "range": racp.OPR_RANGE, "last": racp.OPR_LAST,
                  "filter_seq": racp.FILTER_SEQ, "success": racp.RC_SUCCESS, "no_records": racp.RC_NO_RECORDS},
+        "session": _session(),
+    }
+
+
+def _session():
+    ss = session
+    parts = (("c2p_enc", ss.C2P_ENC, ss.C2P_MAC), ("c2p_mac", ss.C2P_MAC, ss.P2C_ENC),
+             ("p2c_enc", ss.P2C_ENC, ss.P2C_MAC), ("p2c_mac", ss.P2C_MAC, ss.CENTRAL_PROOF),
+             ("central_proof", ss.CENTRAL_PROOF, ss.PUMP_PROOF), ("pump_proof", ss.PUMP_PROOF, ss.OKM_LEN))
+    codes = {"malformed": errors.E_MALFORMED, "state": errors.E_STATE, "auth": errors.E_AUTH,
+             "replay": errors.E_REPLAY, "role": errors.E_ROLE, "no_keys": errors.E_NO_KEYS,
+             "insecure": errors.E_INSECURE}
+    return {
+        "uuid": ss.SESSION_UUID, "version": ss.VERSION, "label": ss.LABEL.decode(),
+        "types": {"hello": ss.HELLO, "challenge": ss.CHALLENGE, "confirm": ss.CONFIRM, "result": ss.RESULT},
+        "nonce_len": ss.NONCE_LEN, "proof_len": ss.PROOF_LEN, "max_id": ss.MAX_ID, "okm_len": ss.OKM_LEN,
+        "okm": {name: [a, b - a] for name, a, b in parts},
+        "roles": {name: i + 1 for i, name in enumerate(ROLE_NAMES)},
+        "head_len": seal.HEAD_LEN, "tag_len": seal.TAG_LEN, "overhead": seal.OVERHEAD, "stream_count": seal.STREAMS,
+        "max_seq": seal.MAX_SEQ,
+        "streams": {"status": seal.STREAM_STATUS, "alarm": seal.STREAM_ALARM, "racp": seal.STREAM_RACP,
+                    "history": seal.STREAM_HISTORY, "command": seal.STREAM_COMMAND},
+        "codes": codes, "messages": {str(c): errors.MESSAGES[c] for c in sorted(codes.values())},
     }
 
 

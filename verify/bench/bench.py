@@ -46,7 +46,7 @@ BUDGETS = {
     "heap_per_cycle_bytes": 0,
     "app_heap_kb": 64,
     "app_heap_guard_kb": 360,
-    "mpy_guard_kb": 120,
+    "mpy_guard_kb": 132,  # 120 until the secure session's modules (pump.session, seal, aesctr, sha256: 7.6 KB)
     "data_heap_kb": 64,
     "wakeups_over_minimum": 1.05,
     "mpy_kb": 64,
