@@ -16,7 +16,7 @@ import collections
 from tools.pumplink import proto as pp
 from tools.pumplink.link import LinkError
 from tools.pumplink.session import (SESSION_UUID, STREAM_ALARM, STREAM_COMMAND, STREAM_HISTORY, STREAM_RACP,
-                                    STREAM_STATUS, ahandshake)
+                                    STREAM_STATUS, Session, ahandshake)
 
 from pump.errors import MESSAGES, PumpError
 from pump.frames import MAX_FRAME, MIN_FRAME
@@ -26,6 +26,10 @@ HANDSHAKE_TIMEOUT_S = 5.0
 # the pump characteristic -> the stream its messages are sealed on (pump.seal: the XX of its UUID 7b0d00XX)
 STREAMS = {pp.STATUS_UUID: STREAM_STATUS, pp.ALARM_UUID: STREAM_ALARM, pp.RACP_UUID: STREAM_RACP,
            pp.HISTORY_UUID: STREAM_HISTORY, pp.COMMAND_UUID: STREAM_COMMAND}
+
+
+class SessionRefused(LinkError):
+    """The pump refused the session (wrong key, no key for the role, another pump): trying again will not help."""
 
 
 def refusal_text(code):
@@ -72,7 +76,7 @@ async def open_session(gatt, session, timeout_s=HANDSHAKE_TIMEOUT_S):
     try:
         await ahandshake(session, exchange)
     except PumpError as e:
-        raise LinkError("session refused: %s (%s)%s" % (refusal_text(e.code), e.detail, _hint(e.code))) from None
+        raise SessionRefused("session refused: %s (%s)%s" % (refusal_text(e.code), e.detail, _hint(e.code))) from None
     return session
 
 
@@ -184,3 +188,28 @@ class SecureGatt:
 
     async def close(self):
         await self.gatt.close()
+
+
+class SessionTransport:
+    """A transport (scan, open) whose every connection carries an open session for `role` with its 32-byte `key`,
+    bound to the pump's own id (its Serial Number); the seams it opens are SecureGatt."""
+
+    def __init__(self, transport, key, role, timeout_s=HANDSHAKE_TIMEOUT_S):
+        self.transport = transport
+        self.key = key
+        self.role = role
+        self.timeout_s = timeout_s
+
+    async def scan(self, timeout_s=5.0):
+        return await self.transport.scan(timeout_s)
+
+    async def open(self, device=None, timeout_s=10.0):
+        gatt = await self.transport.open(device, timeout_s)
+        try:
+            return await secure(gatt, Session(self.key, self.role, pump_id=await pump_id(gatt)), self.timeout_s)
+        except BaseException:
+            try:
+                await gatt.close()
+            except Exception:  # noqa: BLE001 - the link may be gone already; the refusal is what matters
+                pass
+            raise

@@ -24,8 +24,9 @@ class BleSim:
     """A Simulation with the pump's BLE service; `printed` keeps what the pump showed (pairing passkeys)."""
 
     def __init__(self, sim, keys=None, link=None, transport=None, speed=DEFAULT_SPEED, urandom=os.urandom,
-                 out=None):
+                 out=None, stack=None):
         self.sim = sim
+        self.stack = stack  # the stock BLE stack the shim plays (tools/sim/link.py STACKS); None: its default
         self.keys = keys  # keys.json document, or None: commands refused, telemetry only
         self.speed = speed
         self.printed = []
@@ -47,7 +48,9 @@ class BleSim:
 
     def _boot(self):
         sim, w = self.sim, self._where
-        self.ble = bluetooth.BLE(link=w["link"], transport=w["transport"], address=w["address"], name="sim-pump")
+        profile = {"profile": self.stack} if self.stack else {}
+        self.ble = bluetooth.BLE(link=w["link"], transport=w["transport"], address=w["address"], name="sim-pump",
+                                 **profile)
         hw = sim.hw
         hw.ble, hw.bluetooth, hw.urandom = self.ble, bluetooth, self._urandom
         self.svc = PumpService(self.ble, bluetooth, sim.pump, sim.storage, hw.uid_hex, VERSION, sim.clock,
@@ -127,6 +130,11 @@ class BleSim:
         await self.ble.settle()
 
 
+def default_stack():
+    """The stack profile the shim plays when none is named: PUMP_BLE_STACK, else esp32-nimble."""
+    return os.environ.get("PUMP_BLE_STACK") or "esp32-nimble"
+
+
 class ServeError(Exception):
     """The radio could not be brought up (e.g. no controller behind the transport)."""
 
@@ -138,18 +146,19 @@ def load_keys(path):
     return {name: key.hex() for name, key in keys.load(path).items()}
 
 
-async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print, link=None, stop=None):
+async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print, link=None, stop=None,
+                stack=None):
     """`python -m tools.sim --ble`: advertise the simulated pump and run it in real time; returns the BleSim once
     the scenario ends or `seconds` have passed. ServeError if the controller cannot be reached."""
-    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out)
+    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out, stack=stack)
     try:
         await bsim.ble.settle()
         if bsim.ble.op_errors:
             raise ServeError("BLE: no controller on %s: %s" % (transport or "the in-process link",
                                                                bsim.ble.op_errors[0]))
         addr_type, addr = bsim.ble.config("mac")
-        out("BLE: %s advertising (%s address %s) on %s; pump time x%g; %s" % (
-            bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"),
+        out("BLE: %s advertising (%s address %s, stack %s) on %s; pump time x%g; %s" % (
+            bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"), stack or default_stack(),
             transport or "the in-process link (only this process can connect)", speed,
             "commands accepted with the keys given" if keys else "no keys: telemetry only, commands refused"))
         await bsim.run_realtime(seconds, stop)

@@ -1,7 +1,8 @@
 """Discrete-event simulator: runs the firmware's own Pump on the simulated board in virtual time, checks every step.
 
     python -m tools.sim SCENARIO.json [--json OUT|-] [--plot OUT.png]
-    python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--seconds N] [--keys keys.json]
+    python -m tools.sim SCENARIO.json --ble [--ble-stack rp2-btstack|esp32-nimble] [--transport usb:0] [--speed 60]
+                                      [--seconds N] [--keys keys.json]
 
 The same lib/pump objects the device runs are driven through `Pump.tick` (no re-implementation); virtual time jumps
 straight to the next deadline or scenario event. At every wake-up the delivered steps are compared exactly with the
@@ -9,7 +10,9 @@ independent reference model (tools/sim/reference.py). Exit code 2 for a malforme
 
 With --ble the scenario runs in real time (`--speed` times faster) while the pump serves the firmware's BLE service
 through Bumble (tools/sim/ble.py): on the in-process link, or on a real controller (`--transport usb:0`, any Bumble
-transport) so a phone can connect. Exit code 3 when the controller cannot be reached.
+transport) so a phone can connect; `--ble-stack` picks the stock BLE stack it serves as (the Pico W's BTstack: no
+pairing; the ESP32's NimBLE: pairing; default $PUMP_BLE_STACK, else esp32-nimble). Exit code 3 when the controller
+cannot be reached.
 """
 
 import argparse
@@ -461,12 +464,23 @@ def main(argv=None):
     ap.add_argument("--speed", type=float, help="with --ble: pump time per real time (default 60)")
     ap.add_argument("--seconds", type=float, help="with --ble: stop after this many real seconds")
     ap.add_argument("--keys", metavar="FILE", help="with --ble: command keys (default: keys.json if present)")
+    ap.add_argument("--ble-stack", metavar="STACK", help="with --ble: rp2-btstack (no pairing) or esp32-nimble "
+                    "(default: $PUMP_BLE_STACK, else esp32-nimble)")
     args = ap.parse_args(argv)
     if not args.ble:  # options that would do nothing are refused, not ignored
-        for option in ("transport", "speed", "seconds", "keys"):
+        for option in ("transport", "speed", "seconds", "keys", "ble_stack"):
             if getattr(args, option) is not None:
-                print("sim: --%s: only with --ble (it would do nothing without)" % option, file=sys.stderr)
+                print("sim: --%s: only with --ble (it would do nothing without)" % option.replace("_", "-"),
+                      file=sys.stderr)
                 return 2
+    else:
+        from tools.sim.link import SimError, check_stack
+
+        try:
+            args.ble_stack = check_stack(args.ble_stack)
+        except SimError as e:
+            print("sim: %s" % e, file=sys.stderr)
+            return 2
     if args.speed is None:
         args.speed = 60
     elif not 0 < args.speed <= 86400:
@@ -517,7 +531,7 @@ def _serve_ble(sim, args):
     out = (lambda text: print(text, file=sys.stderr)) if args.json == "-" else print
     try:
         bsim = asyncio.run(simble.serve(sim, keys=keys, transport=args.transport, speed=args.speed,
-                                        seconds=args.seconds, out=out))
+                                        seconds=args.seconds, out=out, stack=args.ble_stack))
         out("BLE: commands accepted up to counter %d (clinician), %d (patient); the reference check follows the "
             "scenario's own events only" % bsim.counters())
     except simble.ServeError as e:
