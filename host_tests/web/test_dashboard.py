@@ -1,5 +1,6 @@
 """The dashboard (tools/dashboard/web/) in headless Chromium: served on localhost, driven by playwright-core, with
-navigator.bluetooth replaced by a pump that plays frames recorded from the simulator.
+navigator.bluetooth replaced by a pump that plays frames recorded from the simulator, sealed in the secure session
+as a pump on either stock stack sends them (the page loads the monitor key from a file, as a user picks it).
 
 Needs `make webdeps` (Debian's chromium, playwright-core in node_modules/); skipped without them. Screenshots go to
 out/web/.
@@ -15,7 +16,7 @@ import threading
 
 import pytest
 
-from support.webrecord import expected, record
+from support.webrecord import expected, record, sealed
 from tools.pumplink import proto as pp
 from support import ROOT
 
@@ -77,18 +78,35 @@ def test_without_web_bluetooth_the_page_says_so_and_offers_no_connect(server):
                                             "chrome://flags/#enable-experimental-web-platform-features")
 
 
-def _session(server, tmp_path, name, pressure):
-    """Record a simulated pump, play it to the page through the fake Bluetooth; (recording, page result)."""
-    rec = record(str(tmp_path), pressure=pressure)
+def page_recording(tmp_path, rec):
+    """The init script giving the fake Bluetooth a recording."""
     page_rec = dict(rec, service_uuid=pp.SERVICE_UUID, status_uuid=pp.STATUS_UUID, alarm_uuid=pp.ALARM_UUID,
                     history_uuid=pp.HISTORY_UUID, racp_uuid=pp.RACP_UUID)
     page_rec.pop("expected")
+    page_rec.pop("plain", None)
     init = tmp_path / "recording.js"
     init.write_text("window.__recording = %s;\n" % json.dumps(page_rec))
+    return str(init)
+
+
+def monitor_file(tmp_path, hex_key, name="monitor.json", extra=None):
+    """The file `python -m tools.keys --monitor-out` writes (with `extra` keys: a file the page must refuse)."""
+    path = tmp_path / name
+    path.write_text(json.dumps(dict(extra or {}, monitor=hex_key)))
+    return str(path)
+
+
+def _session(server, tmp_path, name, pressure, profile="rp2-btstack"):
+    """Record a simulated pump, seal it as a pump on `profile` does, load the monitor key and play it to the page
+    through the fake Bluetooth; (recording, page result)."""
+    rec = sealed(record(str(tmp_path), pressure=pressure), str(tmp_path / "keys.json"), profile)
     wait = ("window.dashboard.racp.length > 0 && window.dashboard.history.length >= %d"
             " && window.dashboard.drawn === window.dashboard.statuses" % len(rec["expected"]["history"]))
-    res = open_page(server + "index.html", name, [str(init), os.path.join(BROWSER, "fake_bluetooth.js")],
-                    click="#connect", wait=wait)
+    key = monitor_file(tmp_path, rec["session"]["monitor"])
+    res = open_page(server + "index.html", name, [page_recording(tmp_path, rec),
+                                                   os.path.join(BROWSER, "fake_bluetooth.js")],
+                    steps=[("file", "#key-file=" + key), ("wait", "window.dashboard.key"), ("click", "#connect"),
+                           ("wait", wait)])
     assert res["errors"] == [] and res["state"]["errors"] == []
     return rec, res
 
@@ -107,14 +125,23 @@ def _check_chart(series, points, statuses, value):
     assert all(abs(v[i] - truth[t[i]]) < 1e-9 for i in range(len(t)))
 
 
-def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
-    rec, res = _session(server, tmp_path, "dashboard", pressure=True)
+@pytest.mark.parametrize("profile", ["rp2-btstack", "esp32-nimble"])
+def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path, profile):
+    rec, res = _session(server, tmp_path, "dashboard-" + profile, pressure=True, profile=profile)
     exp = rec["expected"]
     state, dom, fake = res["state"], res["dom"], res["fake"]
-    # what the page asked the browser for, and the history request it framed
+    # what the page asked the browser for, the handshake it wrote and the history request it sealed and framed
     assert fake["requests"] == [{"filters": [{"namePrefix": "PUMP-"}],
                                  "optionalServices": [pp.SERVICE_UUID, pp.BATTERY_UUID]}]
+    session = rec["session"]
+    assert [frame for uuid, frame in fake["writes"] if uuid == session["uuid"]] == sum(session["writes"], [])
     assert [frame for uuid, frame in fake["writes"] if uuid == pp.RACP_UUID] == rec["racp_request"]
+    assert state["session"] == "open" and state["refused"] == 0
+    assert dom["session"] == "Secure session open (monitor: read-only)."
+    # nothing readable on the link: no 8 bytes running of any status, alarm or record payload in what the pump sent
+    wire = "".join(frame for _uuid, frame in rec["updates"]) + rec["reads"][pp.STATUS_UUID]
+    runs = {p[i:i + 16] for p in rec["plain"] for i in range(0, len(p) - 15, 2)}
+    assert len(rec["plain"]) > 1000 and not any(run in wire for run in runs)
     # everything decoded as tools/pumplink/proto.py decodes it
     assert state["connected"] is True and state["device"] == rec["name"]
     assert state["features"] == exp["features"]
