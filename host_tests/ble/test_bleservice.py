@@ -129,13 +129,14 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     b.connect()
     pump = b.rig.pump
     frames = b.radio.of(b.svc.h_status)
-    assert [len(f) for f in frames] == [20, 19]  # 29 bytes in two frames at the default MTU
-    (t_s, mode, state, rate, today, total, res_nl, refill_day, battery, alarms, pressure) = b.status()
+    assert [len(f) for f in frames] == [20, 20, 9]  # 34 bytes in three frames at the default MTU
+    (t_s, mode, state, rate, today, total, res_nl, empty_day, battery, alarms, pressure, eri_day, flags) = b.status()
     assert t_s == pump.wall_s(b.now) and mode == 1 and state == STATE_RUNNING
     assert rate == 400000 and today == pump.c.delivered_today_nl and total == pump.c.total_ul
     empty_days = pump.state(b.now).empty_days
-    assert res_nl == pump.reservoir.remaining_nl and refill_day == pump.plan.cal.day + empty_days
+    assert res_nl == pump.reservoir.remaining_nl and empty_day == pump.plan.cal.day + empty_days
     assert battery == 100 and alarms == 1 << (A_OCCLUSION_SENSING_UNAVAILABLE - 1) and pressure == -32768
+    assert eri_day == 0xFFFF and flags == 0
     read = b.radio.values[b.svc.h_status]  # the readable value: the same message in one frame
     assert Reassemble(read) == b.messages(b.svc.h_status)[-1] and read[1] == frames[0][1]
     sent = len(frames)
@@ -145,38 +146,38 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     assert len(b.radio.of(b.svc.h_status)) == sent
     b.rig.run(120000)  # about three steps at 0.4 mL/day
     b.run()
-    assert len(b.radio.of(b.svc.h_status)) == sent + 2 and b.status()[4] > today
+    assert len(b.radio.of(b.svc.h_status)) == sent + 3 and b.status()[4] > today
     b.rig.run(120000)
     b.rig.clock.t_ms -= 1  # inside the interval after the last notification... the change waits
     b.svc._status_due = b.now + 500
     assert b.run() == 500  # ... and the task asks to run again when it may go
-    assert len(b.radio.of(b.svc.h_status)) == sent + 2
+    assert len(b.radio.of(b.svc.h_status)) == sent + 3
     b.rig.clock.t_ms += 500
     b.run()
-    assert len(b.radio.of(b.svc.h_status)) == sent + 4
+    assert len(b.radio.of(b.svc.h_status)) == sent + 6  # three frames per status
     counters = [f[1] for f in b.radio.of(b.svc.h_status)]
-    assert counters == [counters[0], counters[0], counters[0] + 1, counters[0] + 1, counters[0] + 2, counters[0] + 2]
+    assert counters == [counters[0] + i // 3 for i in range(9)]
 
 
 def test_larger_mtu_one_frame_and_slow_connections_space_the_notifications():
     b = Bench()
     b.connect(mtu=185)
-    assert [len(f) for f in b.radio.of(b.svc.h_status)] == [34]
+    assert [len(f) for f in b.radio.of(b.svc.h_status)] == [39]
     b = Bench()
     b.connect()
     b.rig.run(120000)
     assert b.run() == -1  # sent; nothing more to do until the pump changes again
-    assert b.run() == 1000  # a 50 ms connection interval carries two frames well within the 1 s status interval
-    b.radio.update_connection(800)  # 1 s connection interval: two frames need 2 s
+    assert b.run() == 1000  # a 50 ms connection interval carries three frames well within the 1 s status interval
+    b.radio.update_connection(800)  # 1 s connection interval: three frames need 3 s
     n = len(b.radio.of(b.svc.h_status))
     b.rig.run(120000)
     assert b.run() == -1
-    assert b.run() == 2000  # sent, and the next status waits for two connection intervals
-    assert len(b.radio.of(b.svc.h_status)) == n + 2
+    assert b.run() == 3000  # sent, and the next status waits for three connection intervals
+    assert len(b.radio.of(b.svc.h_status)) == n + 3
     b.rig.run(120000)
-    b.rig.clock.t_ms -= 120000 - 1999
+    b.rig.clock.t_ms -= 120000 - 2999
     b.run()
-    assert len(b.radio.of(b.svc.h_status)) == n + 2
+    assert len(b.radio.of(b.svc.h_status)) == n + 3
 
 
 def test_a_full_stack_buffer_is_retried():
@@ -191,7 +192,7 @@ def test_a_full_stack_buffer_is_retried():
     b.radio.notify_error = None
     b.rig.clock.t_ms += 1000
     b.run()
-    assert len(b.radio.notified) == n + 2
+    assert len(b.radio.notified) == n + 3
 
 
 def test_alarm_indications_one_at_a_time_and_on_change():

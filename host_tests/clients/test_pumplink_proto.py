@@ -68,7 +68,21 @@ def test_message_vectors_decode_to_their_values():
             d = v["decoded"]
             assert payload == pumpproto.racp_request(d["op"], d["operator"], d.get("first"), d.get("last"))
     status = pumpproto.decode_status(Reassembler.unframe([bytes.fromhex(f) for f in VECTORS["messages"][0]["frames"]]))
-    assert status["rate_nl_per_day"] == 400000 and status["refill_day"] == 9759 and status["alarms"] == [10]
+    assert status["rate_nl_per_day"] == 400000 and status["empty_day"] == 9759 and status["alarms"] == [10]
+    assert status["version"] == 2 and status["eri_day"] == 10650 and not status["clock_unset"]
+    held = pumpproto.decode_status(Reassembler.unframe([bytes.fromhex(f) for f in VECTORS["messages"][1]["frames"]]))
+    assert held["alarms"] == [1, 2, 17] and held["eri_day"] is None and held["clock_unset"]
+
+
+def test_a_version_1_status_from_an_older_recording_still_decodes():
+    import struct
+
+    from pump.telemetry import STATUS_V1
+
+    old = pumpproto.decode_status(struct.pack(STATUS_V1, 839059200, 1, 1, 400000, 183400, 1234, 18766600, 9759, 97,
+                                              0x0200, 125))
+    assert old["version"] == 1 and old["empty_day"] == 9759 and old["alarms"] == [10]
+    assert old["eri_day"] is None and old["flags"] == 0 and old["pressure_kpa_x10"] == 125
 
 
 def test_command_vectors_are_what_encode_command_makes_and_what_the_pump_accepts():

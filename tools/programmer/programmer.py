@@ -356,7 +356,7 @@ def format_status(st):
     """One line for the status characteristic's fields (tools.pumplink.proto.decode_status)."""
     from pump.alarms import NAME
 
-    day = st["refill_day"]
+    day = st["empty_day"]
     empty = (EPOCH_DATE + datetime.timedelta(days=day)).isoformat() if day is not None else "never"
     battery = "%d %%" % st["battery_pct"] if st["battery_pct"] is not None else "not read yet"
     alarms = ", ".join(NAME.get(c, str(c)) for c in st["alarms"]) or "none"

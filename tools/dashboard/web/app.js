@@ -47,7 +47,7 @@ function renderStatus(s) {
   $("total").textContent = s.total_ul + " µL";
   const cap = state.features ? " of " + state.features.reservoir_ul + " µL" : "";
   $("reservoir").textContent = ul(s.reservoir_nl) + cap;
-  $("refill").textContent = s.refill_day === null ? "never" : dateOfDay(s.refill_day);
+  $("refill").textContent = s.empty_day === null ? "never" : dateOfDay(s.empty_day);
   $("battery").textContent = s.battery_pct === null ? "not read yet" : s.battery_pct + " %";
   $("pressure").textContent = s.pressure_kpa_x10 === null ? "no sensor" : (s.pressure_kpa_x10 / 10).toFixed(1) + " kPa";
   $("clock").textContent = timeOfSeconds(s.t_s);
