@@ -226,3 +226,46 @@ def test_the_demo_plays_the_recorded_session_labelled_and_stops(server):
     assert dom["mode"] == dom["reservoir"] == dom["alarm"] == "–" and dom["historyRows"] == 0
     assert dom["alarmClass"] == "idle" and dom["chartPoints"] == {"reservoir-chart": 0, "pressure-chart": 0}
     assert dom["device"] == "demo stopped"
+
+
+def _sealed_page(server, tmp_path, name, key_file=None, wait="window.dashboard.session !== 'opening'"):
+    """A short sealed recording played to the page after `key_file` is picked (None: no key loaded)."""
+    rec = sealed(record(str(tmp_path), hours=2), str(tmp_path / "keys.json"), "rp2-btstack")
+    steps = [("file", "#key-file=" + key_file), ("wait", "window.dashboard.key")] if key_file else []
+    steps += [("click", "#connect"), ("wait", "window.dashboard.connected"),
+                                           ("wait", wait)]
+    res = open_page(server + "index.html", name, [page_recording(tmp_path, rec),
+                                                   os.path.join(BROWSER, "fake_bluetooth.js")], steps=steps)
+    return rec, res
+
+
+def test_without_a_monitor_key_the_page_shows_the_features_only_and_says_why(server, tmp_path):
+    rec, res = _sealed_page(server, tmp_path, "dashboard-no-key", wait="window.dashboard.session === 'no key'")
+    state, dom, fake = res["state"], res["dom"], res["fake"]
+    assert res["errors"] == [] and state["errors"] == []
+    assert state["features"] == rec["expected"]["features"] and state["status"] is None
+    assert dom["session"].startswith("No monitor key loaded: status, alarms and history stay sealed.")
+    assert fake["writes"] == [] and fake["reads"] == [pp.FEATURES_UUID]  # no handshake, no sealed value read
+    assert dom["mode"] == "–" and dom["historyRows"] == 0
+
+
+def test_a_keys_file_with_command_keys_is_refused_and_never_used(server, tmp_path):
+    rec = record(str(tmp_path), hours=1)
+    path = monitor_file(tmp_path, "ab" * 32, "keys-all.json", extra={"clinician": "cd" * 32, "patient": "ef" * 32})
+    res = open_page(server + "index.html", "dashboard-command-keys", [page_recording(tmp_path, rec),
+                                                                      os.path.join(BROWSER, "fake_bluetooth.js")],
+                    steps=[("file", "#key-file=" + path), ("wait", "window.dashboard.errors.length > 0")])
+    state, dom = res["state"], res["dom"]
+    assert state["key"] is False
+    assert dom["key-status"] == ("monitor key: the file also holds clinician, patient: load the monitor key alone "
+                                 "(python -m tools.keys --monitor-out monitor.json)")
+
+
+def test_a_monitor_key_that_is_not_the_pumps_is_refused_by_the_pump_proof(server, tmp_path):
+    rec, res = _sealed_page(server, tmp_path, "dashboard-wrong-key", monitor_file(tmp_path, "ab" * 32),
+                            wait="window.dashboard.session === 'refused'")
+    state, dom = res["state"], res["dom"]
+    assert state["status"] is None and state["history"] == [] and state["statuses"] == 0
+    assert dom["session"] == "Secure session refused: E500 authentication failed: pump proof (is this monitor key " \
+                             "this pump's?)"
+    assert [u for u, _f in res["fake"]["writes"]] == [rec["session"]["uuid"]] * 2  # the HELLO, no CONFIRM
