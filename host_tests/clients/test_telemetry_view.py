@@ -205,8 +205,15 @@ def test_bad_arguments_are_refused_before_anything_is_opened(argv, capsys):
 
 
 def test_bad_values_exit_with_code_2(tmp_path):
+    from tools.keys import keys
+
     out = []
+    path = str(tmp_path / "keys.json")
     assert asyncio.run(telemetry.run(["--retries", "-1"], transport=object(), out=out.append)) == 2
-    assert asyncio.run(telemetry.run(["--csv", str(tmp_path / "no" / "x.csv")], transport=object(),
+    assert asyncio.run(telemetry.run(["--keys", path], transport=object(), out=out.append)) == 2
+    keys.create(path)
+    assert asyncio.run(telemetry.run(["--csv", str(tmp_path / "no" / "x.csv"), "--keys", path], transport=object(),
                                      out=out.append)) == 2
-    assert out[0] == "telemetry: --retries: must be 0 or more" and out[1].startswith("telemetry: --csv: ")
+    assert out[0] == "telemetry: --retries: must be 0 or more"
+    assert out[1].startswith("telemetry: --keys: %s: no such file" % path)  # the monitor key opens the session
+    assert out[2].startswith("telemetry: --csv: ")

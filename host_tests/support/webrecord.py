@@ -77,7 +77,8 @@ def sealed(rec, keys_path, profile):
         size = size or max([MIN_FRAME] + [len(f) // 2 for f in frames])  # the link's frame size, as recorded
         return [f.hex() for f in pp.split(bytes(out), bytes.fromhex(frames[0])[1], size)]
 
-    reads = dict(rec["reads"], **{pp.STATUS_UUID: seal_frames(pp.STATUS_UUID, [rec["reads"][pp.STATUS_UUID]], MAX_FRAME)[0]})
+    status = seal_frames(pp.STATUS_UUID, [rec["reads"][pp.STATUS_UUID]], MAX_FRAME)[0]  # a read: one frame
+    reads = dict(rec["reads"], **{pp.STATUS_UUID: status})
     updates, pending = [], {}
     for uuid, frame in rec["updates"]:
         pending.setdefault(uuid, []).append(frame)

@@ -134,7 +134,7 @@ def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path, profile):
     assert fake["requests"] == [{"filters": [{"namePrefix": "PUMP-"}],
                                  "optionalServices": [pp.SERVICE_UUID, pp.BATTERY_UUID]}]
     session = rec["session"]
-    assert [frame for uuid, frame in fake["writes"] if uuid == session["uuid"]] == sum(session["writes"], [])
+    assert [frame for uuid, frame in fake["writes"] if uuid == session["uuid"]] == [f for m in session["writes"] for f in m]
     assert [frame for uuid, frame in fake["writes"] if uuid == pp.RACP_UUID] == rec["racp_request"]
     assert state["session"] == "open" and state["refused"] == 0
     assert dom["session"] == "Secure session open (monitor: read-only)."
@@ -266,6 +266,6 @@ def test_a_monitor_key_that_is_not_the_pumps_is_refused_by_the_pump_proof(server
                             wait="window.dashboard.session === 'refused'")
     state, dom = res["state"], res["dom"]
     assert state["status"] is None and state["history"] == [] and state["statuses"] == 0
-    assert dom["session"] == "Secure session refused: E500 authentication failed: pump proof (is this monitor key " \
-                             "this pump's?)"
+    assert dom["session"] == ("Secure session refused: E500 authentication failed: pump proof (is this monitor key "
+                              "this pump's?)")
     assert [u for u, _f in res["fake"]["writes"]] == [rec["session"]["uuid"]] * 2  # the HELLO, no CONFIRM

@@ -307,9 +307,11 @@ def open_link(args, say):
         return DryRunLink(say, check)
     if args.ble_stack is not None and not args.sim:
         raise InputError("--ble-stack: only with --sim (it would do nothing without)")
-    if len([a for a in (args.device, args.port, args.sim) if a]) > 1:
-        raise InputError("--device, --port and --sim: one link at a time (BLE, the USB serial console or a "
-                         "simulated pump)")
+    if args.device and args.port:
+        raise InputError("--device and --port: one link at a time (BLE or the USB serial console)")
+    if args.sim and (args.device or args.port):
+        raise InputError("--sim and --%s: one link at a time (a simulated pump, or a pump)" % (
+            "device" if args.device else "port"))
     if not args.device and not args.port and not args.sim:
         raise InputError("--device or --port: which pump? (its BLE name PUMP-XXXX or address, or its serial port "
                          "/dev/ttyACM0; --sim SCENARIO for a simulated one; or --dry-run)")

@@ -5,7 +5,8 @@ What it shows and logs is tools/telemetry/view.py; the link is a transport of to
     python -m tools.telemetry scan [--timeout S] [--adapter hci0]
     python -m tools.telemetry [--device NAME|ADDR] [--csv FILE] [--history] [--once] [--duration S] [--adapter hci0]
                               [--keys FILE] [--pair]
-    python -m tools.telemetry --sim SCENARIO.json [--ble-stack rp2-btstack|esp32-nimble] [--speed X] [...]
+    python -m tools.telemetry --sim SCENARIO.json [--ble-stack rp2-btstack|esp32-nimble] [--speed X]
+                              [--pump-keys keys.json] [...]
 
 Without --device the first pump heard is used. Every connection opens the pump's secure session (docs/ble.md) with
 the monitor key: from keys.json, or the file `python -m tools.keys --monitor-out` writes (--keys); it reads
@@ -226,8 +227,15 @@ def _positive(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its refusals in one line (no usage block): bad input is one line and exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_INPUT, "%s: %s (--help lists the options)\n" % (self.prog, message))
+
+
 def _parser():
-    ap = argparse.ArgumentParser(prog="python -m tools.telemetry", description=__doc__.split("\n")[0])
+    ap = _Parser(prog="python -m tools.telemetry", description=__doc__.split("\n")[0])
     ap.add_argument("command", nargs="?", choices=("scan",), help="scan: list the pumps in range, strongest first")
     ap.add_argument("--device", help="the pump's name (PUMP-XXXX) or address (default: the first pump heard)")
     ap.add_argument("--csv", metavar="FILE", help="append a row per status and alarm message (header when new)")
@@ -245,6 +253,8 @@ def _parser():
     ap.add_argument("--ble-stack", metavar="STACK", help="with --sim: the stock stack the simulated pump runs: "
                     "rp2-btstack or esp32-nimble (default: $PUMP_BLE_STACK, else esp32-nimble)")
     ap.add_argument("--speed", type=_positive, metavar="X", help="with --sim: pump time per real time (default 60)")
+    ap.add_argument("--pump-keys", metavar="FILE", help="with --sim: the keys the simulated pump is provisioned with "
+                    "(default keys.json)")
     return ap
 
 
@@ -267,7 +277,7 @@ def _sim_transport(args, out):
     """The --sim transport: a simulated pump served in this process (tools/sim/link.py)."""
     from tools.sim import link as simlink
 
-    for option in ("ble_stack", "speed"):
+    for option in ("ble_stack", "speed", "pump_keys"):
         if getattr(args, option) is not None and not args.sim:
             raise InputError("--%s: only with --sim (it would do nothing without)" % option.replace("_", "-"))
     if not args.sim:
@@ -276,7 +286,7 @@ def _sim_transport(args, out):
         if getattr(args, option) is not None:
             raise InputError("--%s: not with --sim (the simulated pump is the one followed)" % option)
     try:
-        return simlink.SimTransport(args.sim, args.ble_stack,
+        return simlink.SimTransport(args.sim, args.ble_stack, keys_path=args.pump_keys,
                                     speed=args.speed or simlink.simble.DEFAULT_SPEED, out=out)
     except simlink.SimError as e:
         raise InputError(str(e)) from None
@@ -320,21 +330,20 @@ async def run(argv=None, transport=None, out=print, console=None, stop=None, on_
         return EXIT_INPUT
     try:
         sim = _sim_transport(args, lambda text: None)
-        key = monitor_key(args.keys) if args.command != "scan" else None
     except InputError as e:
         out("telemetry: %s" % e)
         return EXIT_INPUT
     if sim is not None:
         await sim.start()
         try:
-            return await _run(args, sim, out, console, stop, on_monitor, backoff_s, now, key)
+            return await _run(args, sim, out, console, stop, on_monitor, backoff_s, now)
         finally:
             await sim.close()
     transport = transport or BleakTransport(adapter=args.adapter, pair=args.pair)
-    return await _run(args, transport, out, console, stop, on_monitor, backoff_s, now, key)
+    return await _run(args, transport, out, console, stop, on_monitor, backoff_s, now)
 
 
-async def _run(args, transport, out, console, stop, on_monitor, backoff_s, now, key):
+async def _run(args, transport, out, console, stop, on_monitor, backoff_s, now):
     if console is None and sys.stdout.isatty():
         from rich.console import Console
 
@@ -347,10 +356,14 @@ async def _run(args, transport, out, console, stop, on_monitor, backoff_s, now, 
             for line in tv.scan_lines(pumps):
                 out(line)
             return 0
-        transport = SessionTransport(transport, key, ROLE_MONITOR)
+        key = monitor_key(args.keys)  # a missing key is said before a CSV file is touched
         log = tv.CsvLog(args.csv) if args.csv else None
+        transport = SessionTransport(transport, key, ROLE_MONITOR)
     except OSError as e:
         out("telemetry: --csv: %s" % e)
+        return EXIT_INPUT
+    except InputError as e:
+        out("telemetry: %s" % e)
         return EXIT_INPUT
     except LinkError as e:
         out("telemetry: %s" % e)
