@@ -134,7 +134,8 @@ def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path, profile):
     assert fake["requests"] == [{"filters": [{"namePrefix": "PUMP-"}],
                                  "optionalServices": [pp.SERVICE_UUID, pp.BATTERY_UUID]}]
     session = rec["session"]
-    assert [frame for uuid, frame in fake["writes"] if uuid == session["uuid"]] == [f for m in session["writes"] for f in m]
+    handshake = [frame for message in session["writes"] for frame in message]
+    assert [frame for uuid, frame in fake["writes"] if uuid == session["uuid"]] == handshake
     assert [frame for uuid, frame in fake["writes"] if uuid == pp.RACP_UUID] == rec["racp_request"]
     assert state["session"] == "open" and state["refused"] == 0
     assert dom["session"] == "Secure session open (monitor: read-only)."
