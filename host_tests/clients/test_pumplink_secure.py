@@ -16,7 +16,7 @@ from pump.seal import OVERHEAD
 from tools.pumplink import proto as pp
 from tools.pumplink.ble import PumpClient, read_history
 from tools.pumplink.link import LinkError
-from tools.pumplink.secure import STREAMS, SecureGatt, open_session, secure
+from tools.pumplink.secure import SERIAL_UUID, STREAMS, SecureGatt, open_session, secure
 from tools.pumplink.session import Session, new_ecb
 
 STATUS = bytes(range(29))
@@ -51,7 +51,7 @@ class PumpSeam:
             self.queues.setdefault(uuid, asyncio.Queue()).put_nowait(frame)
 
     async def read(self, uuid):
-        if uuid == 0x2A25:
+        if uuid == SERIAL_UUID:
             return PUMP_ID.hex().encode()
         if uuid != pp.STATUS_UUID or self.pump.state != ss.OPEN:
             return b""

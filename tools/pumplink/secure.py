@@ -21,7 +21,9 @@ from tools.pumplink.session import (SESSION_UUID, STREAM_ALARM, STREAM_COMMAND, 
 from pump.errors import MESSAGES, PumpError
 from pump.frames import MAX_FRAME, MIN_FRAME
 
-SERIAL_UUID = 0x2A25  # Device Information's Serial Number: the pump's unique id in hex, readable without a session
+# Device Information's Serial Number (0x2A25): the pump's unique id in hex, readable without a session; the 128-bit
+# form, which bleak (an int would be a handle there) and the Bumble central both take
+SERIAL_UUID = "00002a25-0000-1000-8000-00805f9b34fb"
 HANDSHAKE_TIMEOUT_S = 5.0
 # the pump characteristic -> the stream its messages are sealed on (pump.seal: the XX of its UUID 7b0d00XX)
 STREAMS = {pp.STATUS_UUID: STREAM_STATUS, pp.ALARM_UUID: STREAM_ALARM, pp.RACP_UUID: STREAM_RACP,
@@ -38,11 +40,12 @@ def refusal_text(code):
 
 
 async def pump_id(gatt):
-    """The pump's unique id (bytes) from its Serial Number characteristic; None where it is missing or not hex."""
+    """The pump's unique id (bytes) from its Serial Number characteristic; None where it is missing or not hex (the
+    session then binds to the id the pump proves it holds the key with)."""
     try:
         text = (await gatt.read(SERIAL_UUID)).decode()
         return bytes.fromhex(text) or None
-    except (KeyError, ValueError, UnicodeError):
+    except Exception:  # noqa: BLE001 - KeyError (Bumble), BleakError, a value that is not hex: no id to expect
         return None
 
 
