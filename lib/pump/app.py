@@ -135,7 +135,7 @@ class App:
 
         hw = self.hw
         return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock,
-                           urandom=hw.urandom, out=self.out, model=hw.name, auth=self.command_auth())
+                           urandom=hw.urandom, out=self.out, model=hw.name, auth=self.command_auth(), new_ecb=hw.aes)
 
     def command_ran(self):
         """A wired command or a button press ran: what it changed shows on BLE, an alarm it raised or cleared sounds

@@ -28,6 +28,8 @@ TASK_FAULT = const(19)  # a: task id, b: error code if any
 STORE_CORRUPT = const(20)  # at boot, a: slots/records that failed their check, b: which store (STORE_*)
 AUTH_LOCKOUT = const(21)  # BLE commands locked out after repeated authentication failures; a: seconds, b: level
 PROGRAM_UNCHECKED = const(22)  # the stored program runs without the drug library's check; a: that check's error
+SESSION_FAILED = const(24)  # a BLE secure session refused; a: pump.errors code, b: role asked (0: none)
+SESSION_OPENED = const(25)  # a BLE secure session opened; a: role
 CLOCK_INVALID = const(23)  # the RTC read outside the valid range at boot (the checkpoint's time kept); a: its s
 
 # Values of argument b. The bolus kinds are the dose plan's too (pump.doseplan): one numbering, on the wire and in
@@ -65,6 +67,8 @@ TEXT = {
     AUTH_LOCKOUT: "commands locked out",
     PROGRAM_UNCHECKED: "program not checked by library",
     CLOCK_INVALID: "clock invalid",
+    SESSION_FAILED: "BLE session refused",
+    SESSION_OPENED: "BLE session opened",
 }
 
 # Names of the arguments (a, b), "" when unused: lets the console and the phone label values without a second table.
@@ -92,6 +96,8 @@ ARGS = {
     AUTH_LOCKOUT: ("lockout_s", "level"),
     PROGRAM_UNCHECKED: ("error", ""),
     CLOCK_INVALID: ("rtc_s", ""),
+    SESSION_FAILED: ("error", "role"),
+    SESSION_OPENED: ("role", ""),
 }
 
 
