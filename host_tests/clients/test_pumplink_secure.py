@@ -185,24 +185,30 @@ def test_a_pump_without_the_monitor_key_refuses_with_504():
     run(body())
 
 
-def test_a_forged_or_replayed_notification_is_dropped_and_counted():
+def test_a_forged_or_replayed_notification_is_dropped_and_counted_a_repeat_is_dropped_only():
     async def body():
         seam = PumpSeam()
         gatt = await secure(seam, Session(KM, ROLE_MONITOR))
         sent = len(seam.wire)
         seam._send(pp.STATUS_UUID, STATUS, STREAMS[pp.STATUS_UUID])
-        first = seam.wire[sent:]  # the frames of that sealed status
+        first = seam.wire[sent:]  # the frames of the first sealed status (seq 1)
+        second = bytes(reversed(STATUS))
+        sent = len(seam.wire)
+        seam._send(pp.STATUS_UUID, second, STREAMS[pp.STATUS_UUID])
+        latest = seam.wire[sent:]
         assert pp.Reassembler.unframe(await gatt.receive(pp.STATUS_UUID, 1)) == STATUS
-        for frame in first:  # the same frames again: a replay
-            seam.queues[pp.STATUS_UUID].put_nowait(frame)
+        assert pp.Reassembler.unframe(await gatt.receive(pp.STATUS_UUID, 1)) == second
+        queue = seam.queues[pp.STATUS_UUID]
+        for frame in latest + first:  # the latest again (a repeat: the same message), then the older one (a replay)
+            queue.put_nowait(frame)
         forged = bytearray(pp.Reassembler.unframe(first))
         forged[-1] ^= 1
         forged[1] = 9  # a later counter, a wrong tag
         for frame in pp.split(bytes(forged), 3, 20):
-            seam.queues[pp.STATUS_UUID].put_nowait(frame)
+            queue.put_nowait(frame)
         with pytest.raises(asyncio.TimeoutError):
             await gatt.receive(pp.STATUS_UUID, 0.2)
-        assert gatt.refused == 2 and "500" in gatt.refusal
+        assert gatt.refused == 2 and "500" in gatt.refusal  # the replay (501) and the forgery (500); not the repeat
 
     run(body())
 

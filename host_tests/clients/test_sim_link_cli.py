@@ -16,15 +16,20 @@ from support import ROOT
 import pump.bleservice
 import pump.gatt
 from pump.session import SESSION_UUID
+from tools.blehost import bluetooth
 from tools.keys import keys
 
 SCENARIO = os.path.join(ROOT, "tools", "scenarios", "constant_30d.json")
-STACKS = ("rp2-btstack", "esp32-nimble")
 # the firmware's BLE service carries the session once its GATT table has the Session characteristic (issue 15's
 # firmware side); until then a connection ends in "no Session characteristic" and the runs below cannot pass
 SERVED = any(("SESSION_UUID" in inspect.getsource(m) or SESSION_UUID in inspect.getsource(m))
              for m in (pump.gatt, pump.bleservice))
 needs_session = pytest.mark.skipif(not SERVED, reason="the firmware's BLE service does not carry the session yet")
+# the Bumble shim plays a stack profile once it takes one (issue 15's firmware side); until then it pairs as NimBLE
+SHIM_PROFILES = "profile" in inspect.signature(bluetooth.BLE).parameters
+RP2 = pytest.param("rp2-btstack", marks=pytest.mark.skipif(not SHIM_PROFILES, reason="the Bumble shim plays "
+                                                           "esp32-nimble only so far"))
+STACKS = (RP2, "esp32-nimble")
 
 
 def telemetry(*argv, timeout_s=90):
@@ -99,15 +104,16 @@ def test_telemetry_once_follows_the_simulated_pump_through_the_session(key_file,
                      "--csv", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 2 and "constant, running: rate 250.0 uL/day" in lines[0], lines
+    assert len(lines) == 2 and "constant, running: rate 500.0 uL/day" in lines[0], lines
     assert [r["kind"] for r in csv.DictReader(out.open())] == ["status", "alarm"]
 
 
 @needs_session
-def test_telemetry_follows_for_a_duration_with_the_monitor_only_file(key_file, tmp_path):
+@pytest.mark.parametrize("stack", STACKS)
+def test_telemetry_follows_for_a_duration_with_the_monitor_only_file(key_file, tmp_path, stack):
     monitor = str(tmp_path / "monitor.json")
     keys.export_monitor(monitor, key_file)
-    proc = telemetry("--sim", SCENARIO, "--ble-stack", "rp2-btstack", "--keys", monitor, "--pump-keys", key_file,
+    proc = telemetry("--sim", SCENARIO, "--ble-stack", stack, "--keys", monitor, "--pump-keys", key_file,
                      "--duration", "4", "--speed", "3600")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     statuses = [line for line in proc.stdout.splitlines() if ": rate " in line]
@@ -115,8 +121,9 @@ def test_telemetry_follows_for_a_duration_with_the_monitor_only_file(key_file, t
 
 
 @needs_session
-def test_telemetry_history_over_the_session(key_file):
-    proc = telemetry("--sim", SCENARIO, "--ble-stack", "rp2-btstack", "--keys", key_file, "--pump-keys", key_file,
+@pytest.mark.parametrize("stack", STACKS)
+def test_telemetry_history_over_the_session(key_file, stack):
+    proc = telemetry("--sim", SCENARIO, "--ble-stack", stack, "--keys", key_file, "--pump-keys", key_file,
                      "--history")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().splitlines()[-1].endswith("records") and "power on" in proc.stdout
@@ -126,7 +133,7 @@ def test_telemetry_history_over_the_session(key_file):
 def test_a_monitor_key_that_is_not_the_pumps_is_refused_in_one_line(key_file, tmp_path):
     other = str(tmp_path / "other.json")
     keys.create(other)
-    line = refused(telemetry("--sim", SCENARIO, "--ble-stack", "rp2-btstack", "--keys", other, "--pump-keys",
+    line = refused(telemetry("--sim", SCENARIO, "--keys", other, "--pump-keys",
                              key_file, "--once"), "session refused: 500 authentication failed")
     assert "not this pump's key" in line
 
@@ -136,6 +143,6 @@ def test_a_monitor_key_that_is_not_the_pumps_is_refused_in_one_line(key_file, tm
 def test_the_programmer_reads_and_commands_the_simulated_pump_through_the_session(key_file, stack):
     proc = programmer("status", "--sim", SCENARIO, "--ble-stack", stack, "--keys", key_file)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.startswith("constant, running: rate 250.0 uL/day"), proc.stdout
+    assert proc.stdout.startswith("constant, running: rate 500.0 uL/day"), proc.stdout
     proc = programmer("suspend", "--sim", SCENARIO, "--ble-stack", stack, "--keys", key_file)
     assert (proc.returncode, proc.stdout.strip()) == (0, "suspend: done"), proc.stdout + proc.stderr

@@ -348,7 +348,10 @@ def _sim_link(args, key):
         raise InputError(str(e)) from None
 
     async def open_gatt():
-        await sim.start()
+        try:
+            await sim.start()
+        except simlink.SimError as e:
+            raise InputError(str(e)) from None
         return await SessionTransport(sim, key, ROLE_CLINICIAN).open(None)
 
     return BleLink(open_gatt, key, on_close=sim.close)

@@ -7,7 +7,9 @@ history reader keep speaking plain frames (docs/ble.md, "Secure session" and "Se
 
 A sealed message travels framed like any other (pump.frames): the seam reassembles the pump's frames, opens the
 message on its characteristic's stream and hands the payload on as one plain frame with the pump's own E2E counter;
-a message that fails to open (tag, replay, length) is dropped and counted in `refused`, never passed on.
+a message that fails to open (tag, replay, length) is dropped and counted in `refused`, never passed on. The same
+sealed message met again (a value read that was also notified) is the message already opened: handed on again from
+memory when read, dropped when notified twice, neither counted as refused.
 """
 
 import asyncio
@@ -115,17 +117,24 @@ class SecureGatt:
         self._rx = {}  # uuid -> pp.Reassembler of the pump's sealed frames
         self._plain = {}  # uuid -> deque of plain frames not yet taken
         self._tx = {}  # uuid -> pp.Reassembler of the client's plain frames
+        self._last = {}  # uuid -> (the last sealed message opened, its plain frame)
 
     # ---- from the pump ----
-    def _open(self, uuid, message, e2e):
-        """The plain frame of a sealed message, or None (counted) when it fails to open."""
+    def _open(self, uuid, message, e2e, again=False):
+        """The plain frame of a sealed message, or None (counted) when it fails to open. The last message opened on
+        the characteristic, met again, gives its frame once more (`again`: a read) or None (a repeated update)."""
+        last = self._last.get(uuid)
+        if last is not None and last[0] == message:
+            return last[1] if again else None
         try:
             payload = self.session.open(STREAMS[uuid], message)
         except PumpError as e:
             self.refused += 1
             self.refusal = "seal: %s" % refusal_text(e.code)
             return None
-        return pp.split(payload, e2e, MAX_FRAME)[0]
+        plain = pp.split(payload, e2e, MAX_FRAME)[0]
+        self._last[uuid] = (bytes(message), plain)
+        return plain
 
     def _take(self, uuid, frame):
         """Feed one frame the pump sent; the plain frame when it completes a message that opens."""
@@ -144,7 +153,11 @@ class SecureGatt:
             return value
         if not value:
             raise LinkError("%s: the pump sent no value (no session open)" % uuid)
-        plain = self._open(uuid, pp.Reassembler.unframe(value), value[1])
+        try:
+            message = pp.Reassembler.unframe(value)
+        except pp.FrameError as e:
+            raise LinkError("%s: the value read is not a whole message (%s)" % (uuid, e.reason)) from None
+        plain = self._open(uuid, message, value[1], again=True)
         if plain is None:
             raise LinkError("%s: the value read failed its seal (%s)" % (uuid, self.refusal))
         return plain
@@ -207,6 +220,16 @@ class SessionTransport:
         return await self.transport.scan(timeout_s)
 
     async def open(self, device=None, timeout_s=10.0):
+        hold = getattr(self.transport, "hold", None)  # a simulated pump keeps its time still meanwhile
+        if hold is not None:
+            hold(True)
+        try:
+            return await self._open(device, timeout_s)
+        finally:
+            if hold is not None:
+                hold(False)
+
+    async def _open(self, device, timeout_s):
         gatt = await self.transport.open(device, timeout_s)
         try:
             return await secure(gatt, Session(self.key, self.role, pump_id=await pump_id(gatt)), self.timeout_s)

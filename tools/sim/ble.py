@@ -10,12 +10,14 @@ same storage, so bonds and command counters survive as on a board.
 """
 
 import asyncio
+import inspect
 import os
 
 from pump import VERSION
 from pump.bleservice import PumpService
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
 from tools.blehost import bluetooth
+from tools.pumplink.session import new_ecb  # AES-128 on `cryptography`: CPython has no cryptolib
 
 DEFAULT_SPEED = 60  # one pump minute per real second
 
@@ -36,6 +38,7 @@ class BleSim:
         self.svc = None
         self.ble = None
         self.boots = 0
+        self.held = False  # True: run_realtime keeps pump time still (a central connecting at real speed)
         self._closed = False
         sim.check_commands = False  # the pump's own BLE service checks its command counters at each boot
         self._boot()
@@ -49,13 +52,18 @@ class BleSim:
     def _boot(self):
         sim, w = self.sim, self._where
         profile = {"profile": self.stack} if self.stack else {}
+        if self.stack and "profile" not in inspect.signature(bluetooth.BLE).parameters:
+            # the Bumble shim without stack profiles pairs as NimBLE does: it cannot play another stack
+            if self.stack != "esp32-nimble":
+                raise ServeError("--ble-stack %s: this Bumble shim plays esp32-nimble only" % self.stack)
+            profile = {}
         self.ble = bluetooth.BLE(link=w["link"], transport=w["transport"], address=w["address"], name="sim-pump",
                                  **profile)
         hw = sim.hw
         hw.ble, hw.bluetooth, hw.urandom = self.ble, bluetooth, self._urandom
         self.svc = PumpService(self.ble, bluetooth, sim.pump, sim.storage, hw.uid_hex, VERSION, sim.clock,
                                keys=parse_keys(self.keys) if self.keys else None, urandom=self._urandom,
-                               out=self._print, model="sim")
+                               out=self._print, model="sim", new_ecb=getattr(hw, "aes", None) or new_ecb)
         w["address"] = self.ble.address
         self.boots += 1
 
@@ -92,7 +100,11 @@ class BleSim:
         loop = asyncio.get_running_loop()
         t0, pump0 = loop.time(), self.sim.clock.t_ms
         while self.sim.clock.t_ms < self.sim.end_ms:
+            before = loop.time()
             await asyncio.sleep(tick_s)
+            if self.held:  # pump time stands still: the real time that passed is not the pump's
+                t0 += loop.time() - before
+                continue
             elapsed = loop.time() - t0
             self.advance_to(min(pump0 + int(elapsed * 1000 * self.speed), self.sim.end_ms))
             if (seconds is not None and elapsed >= seconds) or (stop is not None and stop.is_set()):

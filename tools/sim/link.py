@@ -24,6 +24,7 @@ STACKS = ("rp2-btstack", "esp32-nimble")  # the stock images' BLE stacks the Bum
 STACK_ENV = "PUMP_BLE_STACK"
 PAIRING = {"rp2-btstack": False, "esp32-nimble": True}
 DEFAULT_KEYS = os.path.join(ROOT, "keys.json")
+MTU = 247  # what a phone's stack (and the pump) offer: a sealed status or alarm is then one frame
 
 
 class SimError(Exception):
@@ -65,12 +66,16 @@ class SimTransport:
         self.bsim = None
         self.central = None
         self._bonded = False
+        self._holds = 0
         self._stop = asyncio.Event()
         self._clock = None
 
     async def start(self):
         logging.getLogger("bumble").setLevel(logging.ERROR)  # its chatter (unsubscribed updates) is not the user's
-        self.bsim = simble.BleSim(self.sim, keys=self.keys, speed=self.speed, out=self.out, stack=self.stack)
+        try:
+            self.bsim = simble.BleSim(self.sim, keys=self.keys, speed=self.speed, out=self.out, stack=self.stack)
+        except simble.ServeError as e:
+            raise SimError(str(e)) from None
         await self.bsim.settle()
         self.central = await Central().start()
         self._clock = asyncio.ensure_future(self.bsim.run_realtime(stop=self._stop))
@@ -93,11 +98,27 @@ class SimTransport:
         return [{"name": advert.name, "address": str(advert.address), "rssi": advert.rssi}]
 
     async def open(self, device=None, timeout_s=10.0):
+        """Connect (and pair on a stack that pairs) with the pump's time held still: its deadlines (the session's
+        5 s) are pump time, which otherwise runs `speed` times faster than the person pairing."""
+        self.hold(True)
+        try:
+            return await self._open(device, timeout_s)
+        finally:
+            self.hold(False)
+
+    def hold(self, held):
+        """Keep pump time still (True) until as many hold(False) let it run again: SessionTransport holds it over
+        the connection and the handshake."""
+        self._holds += 1 if held else -1
+        self.bsim.held = self._holds > 0
+
+    async def _open(self, device, timeout_s):
         try:
             advert = await self.central.scan(name=device, match=lambda a: pp.is_pump(a.name), timeout_s=timeout_s)
         except asyncio.TimeoutError:
             raise LinkError("%s: no such pump in range" % device if device else "no pump in range") from None
         link = await self.central.connect(advert)
+        await link.exchange_mtu(MTU)
         await link.discover()
         if PAIRING.get(self.stack or simble.default_stack(), False):
             if self._bonded:

@@ -29,6 +29,8 @@ from tools.pumplink.ble import BleakTransport, read_history
 from tools.pumplink.link import LinkError
 from tools.pumplink.secure import SessionRefused, SessionTransport
 from tools.pumplink.session import ROLE_MONITOR
+from tools.sim.ble import DEFAULT_SPEED
+from tools.sim.link import SimError, SimTransport
 from tools.telemetry import view as tv
 
 from pump import racp
@@ -275,8 +277,6 @@ class InputError(Exception):
 
 def _sim_transport(args, out):
     """The --sim transport: a simulated pump served in this process (tools/sim/link.py)."""
-    from tools.sim import link as simlink
-
     for option in ("ble_stack", "speed", "pump_keys"):
         if getattr(args, option) is not None and not args.sim:
             raise InputError("--%s: only with --sim (it would do nothing without)" % option.replace("_", "-"))
@@ -286,9 +286,9 @@ def _sim_transport(args, out):
         if getattr(args, option) is not None:
             raise InputError("--%s: not with --sim (the simulated pump is the one followed)" % option)
     try:
-        return simlink.SimTransport(args.sim, args.ble_stack, keys_path=args.pump_keys,
-                                    speed=args.speed or simlink.simble.DEFAULT_SPEED, out=out)
-    except simlink.SimError as e:
+        return SimTransport(args.sim, args.ble_stack, keys_path=args.pump_keys,
+                                    speed=args.speed or DEFAULT_SPEED, out=out)
+    except SimError as e:
         raise InputError(str(e)) from None
 
 
@@ -330,11 +330,13 @@ async def run(argv=None, transport=None, out=print, console=None, stop=None, on_
         return EXIT_INPUT
     try:
         sim = _sim_transport(args, lambda text: None)
-    except InputError as e:
+        if sim is not None:
+            monitor_key(args.keys)  # the client's key is checked before a simulated pump starts
+            await sim.start()
+    except (InputError, SimError) as e:
         out("telemetry: %s" % e)
         return EXIT_INPUT
     if sim is not None:
-        await sim.start()
         try:
             return await _run(args, sim, out, console, stop, on_monitor, backoff_s, now)
         finally:
