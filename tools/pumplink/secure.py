@@ -109,8 +109,7 @@ class SecureGatt:
     def __init__(self, gatt, session):
         self.gatt = gatt
         self.session = session
-        self.frame_size = gatt.frame_size
-        self.lost = gatt.lost
+        self.lost = getattr(gatt, "lost", None)
         self.name = getattr(gatt, "name", None)
         self.refused = 0  # sealed messages from the pump that failed to open (or to reassemble)
         self.refusal = ""
@@ -118,6 +117,14 @@ class SecureGatt:
         self._plain = {}  # uuid -> deque of plain frames not yet taken
         self._tx = {}  # uuid -> pp.Reassembler of the client's plain frames
         self._last = {}  # uuid -> (the last sealed message opened, its plain frame)
+
+    @property
+    def frame_size(self):
+        return self.gatt.frame_size  # an MTU exchange changes it under the session
+
+    @frame_size.setter
+    def frame_size(self, size):
+        self.gatt.frame_size = size
 
     # ---- from the pump ----
     def _open(self, uuid, message, e2e, again=False):
