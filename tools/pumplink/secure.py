@@ -113,6 +113,7 @@ class SecureGatt:
         self.name = getattr(gatt, "name", None)
         self.refused = 0  # sealed messages from the pump that failed to open (or to reassemble)
         self.refusal = ""
+        self.on_refused = None  # called at once after each refusal (a client showing them)
         self._rx = {}  # uuid -> pp.Reassembler of the pump's sealed frames
         self._plain = {}  # uuid -> deque of plain frames not yet taken
         self._tx = {}  # uuid -> pp.Reassembler of the client's plain frames
@@ -136,12 +137,17 @@ class SecureGatt:
         try:
             payload = self.session.open(STREAMS[uuid], message)
         except PumpError as e:
-            self.refused += 1
-            self.refusal = "seal: %s" % refusal_text(e.code)
+            self._refuse("seal: %s" % refusal_text(e.code))
             return None
         plain = pp.split(payload, e2e, MAX_FRAME)[0]
         self._last[uuid] = (bytes(message), plain)
         return plain
+
+    def _refuse(self, reason):
+        self.refused += 1
+        self.refusal = reason
+        if self.on_refused is not None:
+            self.on_refused()
 
     def _take(self, uuid, frame):
         """Feed one frame the pump sent; the plain frame when it completes a message that opens."""
@@ -149,8 +155,7 @@ class SecureGatt:
         try:
             message = rx.feed(frame)
         except pp.FrameError as e:
-            self.refused += 1
-            self.refusal = "frame: %s" % e.reason
+            self._refuse(e.reason)
             return None
         return None if message is None else self._open(uuid, message, rx.e2e)
 

@@ -108,6 +108,8 @@ class Monitor:
     async def open(self):
         gatt = await self.transport.open(self.device, self.timeout_s)
         self._sealed_refused = 0
+        if hasattr(gatt, "on_refused"):  # the session's seam: its refusals shown as they happen
+            gatt.on_refused = lambda: self.sealed(gatt)
         self.state.device = getattr(gatt, "name", None) or self.device or self.state.device
         return gatt
 
@@ -136,14 +138,19 @@ class Monitor:
             self._sealed_refused += dropped
             self.state.refused += dropped
             self.state.refusal = gatt.refusal
-            self.note("refused message (%s), %d so far" % (gatt.refusal, self.state.refused))
+            self.note("refused frame (%s), %d so far" % (gatt.refusal, self.state.refused))
 
     async def snapshot(self, gatt):
         """Features, then the status and alarm values as read now (each a whole frame)."""
         st = self.state
         st.features = pp.decode_features(pp.Reassembler.unframe(await gatt.read(pp.FEATURES_UUID)))
         for uuid in _LIVE:
-            self.frame(uuid, await gatt.read(uuid), read=True)
+            try:
+                value = await gatt.read(uuid)
+            except LinkError as e:  # a value the session cannot open: the next message brings it
+                self.note(str(e))
+                continue
+            self.frame(uuid, value, read=True)
 
     async def _consume(self, gatt, uuid):
         while True:
