@@ -1,12 +1,15 @@
 """The simulated pump on the air: a scenario (tools/sim/sim.py) whose pump serves the firmware's BLE service through the
 Bumble `bluetooth` shim, on the in-process link (tests) or any Bumble transport (`usb:0`: a phone can connect).
 
-    python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--keys keys.json] [--seconds N]
+    python -m tools.sim SCENARIO.json --ble [--ble-stack rp2-btstack|esp32-nimble] [--transport usb:0] [--speed 60]
+                                      [--keys keys.json] [--seconds N]
 
 The BLE task runs the service as the firmware's app does (`PumpService.run` whenever the stack reports something or
 the service asked to run again); pump time either follows real time `speed` times faster (`run_realtime`) or is
 moved on explicitly (`advance`, in tests). A scenario `reset` reboots the pump and its BLE stack: same address,
-same storage, so bonds and command counters survive as on a board.
+same storage, so bonds and command counters survive as on a board. `profile` is the BLE stack served as (the shim's
+stack profiles: rp2-btstack, the Pico W's, without pairing; esp32-nimble with it; default PUMP_BLE_STACK, else
+esp32-nimble); the secure session runs on AES from the `cryptography` package, as cryptolib.aes on a board.
 """
 
 import asyncio
@@ -16,6 +19,7 @@ from pump import VERSION
 from pump.bleservice import PumpService
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
 from tools.blehost import bluetooth
+from tools.pumplink.session import new_ecb
 
 DEFAULT_SPEED = 60  # one pump minute per real second
 
@@ -24,8 +28,9 @@ class BleSim:
     """A Simulation with the pump's BLE service; `printed` keeps what the pump showed (pairing passkeys)."""
 
     def __init__(self, sim, keys=None, link=None, transport=None, speed=DEFAULT_SPEED, urandom=os.urandom,
-                 out=None):
+                 out=None, profile=None):
         self.sim = sim
+        self.profile = profile
         self.keys = keys  # keys.json document, or None: commands refused, telemetry only
         self.speed = speed
         self.printed = []
@@ -47,12 +52,13 @@ class BleSim:
 
     def _boot(self):
         sim, w = self.sim, self._where
-        self.ble = bluetooth.BLE(link=w["link"], transport=w["transport"], address=w["address"], name="sim-pump")
+        self.ble = bluetooth.BLE(link=w["link"], transport=w["transport"], address=w["address"], name="sim-pump",
+                                 profile=self.profile)
         hw = sim.hw
-        hw.ble, hw.bluetooth, hw.urandom = self.ble, bluetooth, self._urandom
+        hw.ble, hw.bluetooth, hw.urandom, hw.aes = self.ble, bluetooth, self._urandom, new_ecb
         self.svc = PumpService(self.ble, bluetooth, sim.pump, sim.storage, hw.uid_hex, VERSION, sim.clock,
                                keys=parse_keys(self.keys) if self.keys else None, urandom=self._urandom,
-                               out=self._print, model="sim")
+                               out=self._print, model="sim", new_ecb=new_ecb)
         w["address"] = self.ble.address
         self.boots += 1
 
@@ -66,6 +72,10 @@ class BleSim:
     @property
     def name(self):
         return self.svc.name
+
+    def sp_open(self):
+        """A secure session is open on the pump's link."""
+        return self.svc.sp.open
 
     def counters(self):
         """The last command counters the pump accepted: (clinician, patient)."""
@@ -138,10 +148,11 @@ def load_keys(path):
     return {name: key.hex() for name, key in keys.load(path).items()}
 
 
-async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print, link=None, stop=None):
+async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print, link=None, stop=None,
+                profile=None):
     """`python -m tools.sim --ble`: advertise the simulated pump and run it in real time; returns the BleSim once
     the scenario ends or `seconds` have passed. ServeError if the controller cannot be reached."""
-    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out)
+    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out, profile=profile)
     try:
         await bsim.ble.settle()
         if bsim.ble.op_errors:
