@@ -481,6 +481,35 @@ def test_bond_store_drops_the_oldest_when_full():
     assert kept == list(range(40 - len(kept), 40)) and 10 < len(kept) < 40
 
 
+def test_just_works_pairings_neither_evict_the_clinicians_bond_nor_write_the_flash():
+    """Before: every pairing's keys were stored at once, so eight Just Works pairings from phones in range (600 B of
+    keys each) evicted the clinician's passkey bond from the 2 KB store and each rewrote it."""
+    b = Bench()
+    r = b.radio
+    clinician = bytes((0, 1, 2, 3, 4, 5, 6))
+    r.connect()
+    r.event(bluetooth.IRQ_SET_SECRET, (2, memoryview(clinician), memoryview(bytes(range(200)))))
+    r.encrypt(authenticated=True)  # the passkey pairing proves MITM-protected: its keys are kept
+    b.run()
+    r.disconnect()
+    b.run()
+    bonds = b.rig.blobs("bonds")
+    assert bonds and b.svc.secrets.get(2, 0, clinician) == bytes(range(200))
+    for i in range(8):
+        phone = bytes((9, i, 9, i, 9, i, 9))
+        r.connect()
+        r.event(bluetooth.IRQ_SET_SECRET, (2, memoryview(phone), memoryview(bytes(600))))
+        assert r.event(bluetooth.IRQ_GET_SECRET, (2, 0, phone)) == bytes(600)  # usable while its link lasts
+        r.encrypt(authenticated=False)  # Just Works
+        b.run()
+        r.disconnect()
+        b.run()
+        assert b.svc.secrets.get(2, 0, phone) is None
+    assert b.rig.blobs("bonds") == bonds  # not one write
+    b.boot_service()
+    assert b.radio.event(bluetooth.IRQ_GET_SECRET, (2, 0, clinician)) == bytes(range(200))
+
+
 def test_pairing_shows_a_passkey_and_refuses_what_the_pump_cannot_confirm():
     b = Bench()
     b.radio.connect()

@@ -16,7 +16,6 @@ from support import ROOT
 import pump.bleservice
 import pump.gatt
 from pump.session import SESSION_UUID
-from tools.blehost import bluetooth
 from tools.keys import keys
 
 SCENARIO = os.path.join(ROOT, "tools", "scenarios", "constant_30d.json")
@@ -25,11 +24,7 @@ SCENARIO = os.path.join(ROOT, "tools", "scenarios", "constant_30d.json")
 SERVED = any(("SESSION_UUID" in inspect.getsource(m) or SESSION_UUID in inspect.getsource(m))
              for m in (pump.gatt, pump.bleservice))
 needs_session = pytest.mark.skipif(not SERVED, reason="the firmware's BLE service does not carry the session yet")
-# the Bumble shim plays a stack profile once it takes one (issue 15's firmware side); until then it pairs as NimBLE
-SHIM_PROFILES = "profile" in inspect.signature(bluetooth.BLE).parameters
-RP2 = pytest.param("rp2-btstack", marks=pytest.mark.skipif(not SHIM_PROFILES, reason="the Bumble shim plays "
-                                                           "esp32-nimble only so far"))
-STACKS = (RP2, "esp32-nimble")
+STACKS = ("rp2-btstack", "esp32-nimble")
 
 
 def telemetry(*argv, timeout_s=90):
@@ -58,8 +53,8 @@ def refused(proc, *needles):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--sim", SCENARIO, "--ble-stack", "zephyr", "--once"], ["--ble-stack: 'zephyr': allowed rp2-btstack, "
-                                                              "esp32-nimble"]),
+    (["--sim", SCENARIO, "--ble-stack", "zephyr", "--once"], ["--ble-stack: 'zephyr': allowed esp32-nimble, "
+                                                              "rp2-btstack"]),
     (["--sim", "no-such.json", "--once"], ["--sim: no-such.json: cannot read"]),
     (["--ble-stack", "rp2-btstack", "--once"], ["--ble-stack: only with --sim"]),
     (["--sim", SCENARIO, "--device", "PUMP-0001", "--once"], ["--device: not with --sim"]),
@@ -83,7 +78,7 @@ def test_the_simulated_pumps_keys_missing_are_named(tmp_path, key_file):
 
 
 def test_bad_input_to_the_programmer_sim_is_one_line_and_exit_2(key_file):
-    refused(programmer("status", "--sim", SCENARIO, "--ble-stack", "x", "--keys", key_file), "--ble-stack: 'x'")
+    refused(programmer("status", "--sim", SCENARIO, "--ble-stack", "x", "--keys", key_file), "--ble-stack: 'x': allowed esp32-nimble, rp2-btstack")
     refused(programmer("status", "--sim", SCENARIO, "--device", "PUMP-1", "--keys", key_file), "one link at a time")
     refused(programmer("status", "--ble-stack", "rp2-btstack", "--device", "PUMP-1", "--keys", key_file),
             "--ble-stack: only with --sim")
@@ -91,7 +86,7 @@ def test_bad_input_to_the_programmer_sim_is_one_line_and_exit_2(key_file):
 
 def test_the_simulator_refuses_an_unknown_stack_and_a_stack_without_ble():
     proc = bounded([sys.executable, "-m", "tools.sim", SCENARIO, "--ble", "--ble-stack", "nimble"])
-    refused(proc, "sim: --ble-stack: 'nimble': allowed rp2-btstack, esp32-nimble")
+    refused(proc, "sim: --ble-stack: 'nimble': allowed esp32-nimble, rp2-btstack")
     refused(bounded([sys.executable, "-m", "tools.sim", SCENARIO, "--ble-stack", "rp2-btstack"]),
             "--ble-stack: only with --ble")
 

@@ -47,16 +47,17 @@ class History:
     def written(self, data, secure):
         """A client wrote `data` to the RACP characteristic; `secure`: in an open session (and over the link security
         the stack offers)."""
-        if not secure:
-            self._err = racp.RC_INSECURE
-        elif self._ready:
+        if self._ready:
             self._err = racp.RC_NOT_COMPLETED
-        else:
-            r = self._rx.feed(data)
-            if r == DONE:
+            return
+        r = self._rx.feed(data)  # one answer per request: a refusal waits for its last frame
+        if r == DONE:
+            if secure:
                 self._ready = True
-            elif r != MORE:
-                self._err = racp.RC_BAD_FRAME
+            else:
+                self._err = racp.RC_INSECURE
+        elif r != MORE:
+            self._err = racp.RC_BAD_FRAME
 
     # ---- the BLE task ----
     def request(self, frame_size):

@@ -208,19 +208,20 @@ class PumpService:
         data = self._ble.gatts_read(handle)
         if handle == self.h_session:
             self.sp.written(data)
-        elif handle == self.h_command:
-            if not self.sp.open:
-                self._cmd_err, self._cmd_why = E_INSECURE, "open a secure session first"
-            elif self.pairing and not self.authenticated:
-                self._cmd_err, self._cmd_why = E_INSECURE, "pair with MITM protection first"
-            elif self._cmd_ready:
+        elif handle == self.h_command:  # one answer per message: a refusal waits for its last frame
+            if self._cmd_ready:
                 self._cmd_err, self._cmd_why = E_STATE, "busy"
-            else:
-                r = self._cmd_rx.feed(data)
-                if r == DONE:
+                return
+            r = self._cmd_rx.feed(data)
+            if r == DONE:
+                if not self.sp.open:
+                    self._cmd_err, self._cmd_why = E_INSECURE, "open a secure session first"
+                elif self.pairing and not self.authenticated:
+                    self._cmd_err, self._cmd_why = E_INSECURE, "pair with MITM protection first"
+                else:
                     self._cmd_ready = True
-                elif r != MORE:
-                    self._cmd_err, self._cmd_why = r, self._cmd_rx.error
+            elif r != MORE:
+                self._cmd_err, self._cmd_why = r, self._cmd_rx.error
         elif handle == self.h_racp:
             self.history.written(data, self._secure())
 

@@ -36,6 +36,7 @@ class SessionPoint:
         self._err = 0
         self.deadline = ticks_add(now, DEADLINE_MS)
         self.link_failures = 0  # on this connection
+        self._role = 0
         self._logged = False
 
     @property
@@ -58,6 +59,8 @@ class SessionPoint:
         too many failed handshakes)."""
         if self.out.pending():
             return True  # the previous answer is still going out
+        if self.link_failures >= MAX_FAILURES:
+            return False  # once the last refusal went out
         if self._err:
             self._fail(self._err, 0)
             self.out.queue(result(self._err), 3, frame_size, True)
@@ -66,7 +69,9 @@ class SessionPoint:
             rx = self._rx
             reply = self.session.handshake(rx.buf, rx.n)
             self._ready = False
-            role = rx.buf[2] if rx.n > 2 and rx.buf[0] == HELLO else self.session.role
+            if rx.n > 2 and rx.buf[0] == HELLO:
+                self._role = rx.buf[2]  # the role asked, for the log of a refusal (a CONFIRM names none)
+            role = self._role
             if reply[0] == RESULT:
                 code = reply[1] | reply[2] << 8
                 if code:
@@ -75,8 +80,6 @@ class SessionPoint:
                     self.opened += 1
                     self._log(events.SESSION_OPENED, self.session.role, 0)
             self.out.queue(reply, len(reply), frame_size, True)
-        if self.link_failures >= MAX_FAILURES:
-            return False
         return self.open or ticks_diff(now, self.deadline) < 0
 
     def wait_ms(self, now):

@@ -1,23 +1,25 @@
 """The simulated pump on the air: a scenario (tools/sim/sim.py) whose pump serves the firmware's BLE service through the
 Bumble `bluetooth` shim, on the in-process link (tests) or any Bumble transport (`usb:0`: a phone can connect).
 
-    python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--keys keys.json] [--seconds N]
+    python -m tools.sim SCENARIO.json --ble [--ble-stack rp2-btstack|esp32-nimble] [--transport usb:0] [--speed 60]
+                                      [--keys keys.json] [--seconds N]
 
 The BLE task runs the service as the firmware's app does (`PumpService.run` whenever the stack reports something or
 the service asked to run again); pump time either follows real time `speed` times faster (`run_realtime`) or is
 moved on explicitly (`advance`, in tests). A scenario `reset` reboots the pump and its BLE stack: same address,
-same storage, so bonds and command counters survive as on a board.
+same storage, so bonds and command counters survive as on a board. `profile` is the BLE stack served as (the shim's
+stack profiles: rp2-btstack, the Pico W's, without pairing; esp32-nimble with it; default PUMP_BLE_STACK, else
+esp32-nimble); the secure session runs on AES from the `cryptography` package, as cryptolib.aes on a board.
 """
 
 import asyncio
-import inspect
 import os
 
 from pump import VERSION
 from pump.bleservice import PumpService
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
 from tools.blehost import bluetooth
-from tools.pumplink.session import new_ecb  # AES-128 on `cryptography`: CPython has no cryptolib
+from tools.pumplink.session import new_ecb
 
 DEFAULT_SPEED = 60  # one pump minute per real second
 
@@ -26,9 +28,9 @@ class BleSim:
     """A Simulation with the pump's BLE service; `printed` keeps what the pump showed (pairing passkeys)."""
 
     def __init__(self, sim, keys=None, link=None, transport=None, speed=DEFAULT_SPEED, urandom=os.urandom,
-                 out=None, stack=None):
+                 out=None, profile=None):
         self.sim = sim
-        self.stack = stack  # the stock BLE stack the shim plays (tools/sim/link.py STACKS); None: its default
+        self.profile = profile
         self.keys = keys  # keys.json document, or None: commands refused, telemetry only
         self.speed = speed
         self.printed = []
@@ -51,19 +53,13 @@ class BleSim:
 
     def _boot(self):
         sim, w = self.sim, self._where
-        profile = {"profile": self.stack} if self.stack else {}
-        if self.stack and "profile" not in inspect.signature(bluetooth.BLE).parameters:
-            # the Bumble shim without stack profiles pairs as NimBLE does: it cannot play another stack
-            if self.stack != "esp32-nimble":
-                raise ServeError("--ble-stack %s: this Bumble shim plays esp32-nimble only" % self.stack)
-            profile = {}
         self.ble = bluetooth.BLE(link=w["link"], transport=w["transport"], address=w["address"], name="sim-pump",
-                                 **profile)
+                                 profile=self.profile)
         hw = sim.hw
-        hw.ble, hw.bluetooth, hw.urandom = self.ble, bluetooth, self._urandom
+        hw.ble, hw.bluetooth, hw.urandom, hw.aes = self.ble, bluetooth, self._urandom, new_ecb
         self.svc = PumpService(self.ble, bluetooth, sim.pump, sim.storage, hw.uid_hex, VERSION, sim.clock,
                                keys=parse_keys(self.keys) if self.keys else None, urandom=self._urandom,
-                               out=self._print, model="sim", new_ecb=getattr(hw, "aes", None) or new_ecb)
+                               out=self._print, model="sim", new_ecb=new_ecb)
         w["address"] = self.ble.address
         self.boots += 1
 
@@ -77,6 +73,10 @@ class BleSim:
     @property
     def name(self):
         return self.svc.name
+
+    def sp_open(self):
+        """A secure session is open on the pump's link."""
+        return self.svc.sp.open
 
     def counters(self):
         """The last command counters the pump accepted: (clinician, patient)."""
@@ -142,11 +142,6 @@ class BleSim:
         await self.ble.settle()
 
 
-def default_stack():
-    """The stack profile the shim plays when none is named: PUMP_BLE_STACK, else esp32-nimble."""
-    return os.environ.get("PUMP_BLE_STACK") or "esp32-nimble"
-
-
 class ServeError(Exception):
     """The radio could not be brought up (e.g. no controller behind the transport)."""
 
@@ -159,18 +154,18 @@ def load_keys(path):
 
 
 async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=None, out=print, link=None, stop=None,
-                stack=None):
+                profile=None):
     """`python -m tools.sim --ble`: advertise the simulated pump and run it in real time; returns the BleSim once
     the scenario ends or `seconds` have passed. ServeError if the controller cannot be reached."""
-    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out, stack=stack)
+    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out, profile=profile)
     try:
         await bsim.ble.settle()
         if bsim.ble.op_errors:
             raise ServeError("BLE: no controller on %s: %s" % (transport or "the in-process link",
                                                                bsim.ble.op_errors[0]))
         addr_type, addr = bsim.ble.config("mac")
-        out("BLE: %s advertising (%s address %s, stack %s) on %s; pump time x%g; %s" % (
-            bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"), stack or default_stack(),
+        out("BLE: %s advertising (%s address %s) on %s; pump time x%g; %s" % (
+            bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"),
             transport or "the in-process link (only this process can connect)", speed,
             "commands accepted with the keys given" if keys else "no keys: telemetry only, commands refused"))
         await bsim.run_realtime(seconds, stop)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 
+from board.sim.radio import BTSTACK, NIMBLE, PROFILES, profile_from_env
 from tools import ROOT
 from tools.blehost.central import IO_KEYBOARD_DISPLAY, Central
 from tools.pumplink import proto as pp
@@ -20,9 +21,7 @@ from tools.sim import ble as simble
 from tools.sim.scenario import ScenarioError, load
 from tools.sim.sim import Simulation
 
-STACKS = ("rp2-btstack", "esp32-nimble")  # the stock images' BLE stacks the Bumble shim plays (PUMP_BLE_STACK)
-STACK_ENV = "PUMP_BLE_STACK"
-PAIRING = {"rp2-btstack": False, "esp32-nimble": True}
+PAIRING = {BTSTACK: False, NIMBLE: True}  # the stock images' BLE stacks the Bumble shim plays (PUMP_BLE_STACK)
 DEFAULT_KEYS = os.path.join(ROOT, "keys.json")
 MTU = 247  # what a phone's stack (and the pump) offer: a sealed status or alarm is then one frame
 
@@ -32,11 +31,13 @@ class SimError(Exception):
 
 
 def check_stack(stack):
-    """The stack profile asked for (None: PUMP_BLE_STACK, or the shim's default); SimError naming the allowed ones."""
-    stack = stack or os.environ.get(STACK_ENV) or None
-    if stack is not None and stack not in STACKS:
-        raise SimError("--ble-stack: %r: allowed %s" % (stack, ", ".join(STACKS)))
-    return stack
+    """The stack profile asked for (None: PUMP_BLE_STACK, else esp32-nimble); SimError naming the allowed ones."""
+    if stack is not None and stack not in PROFILES:
+        raise SimError("--ble-stack: %r: allowed %s" % (stack, ", ".join(PROFILES)))
+    try:
+        return stack or profile_from_env()
+    except ValueError as e:
+        raise SimError(str(e)) from None
 
 
 def pump_keys(path=None):
@@ -72,10 +73,7 @@ class SimTransport:
 
     async def start(self):
         logging.getLogger("bumble").setLevel(logging.ERROR)  # its chatter (unsubscribed updates) is not the user's
-        try:
-            self.bsim = simble.BleSim(self.sim, keys=self.keys, speed=self.speed, out=self.out, stack=self.stack)
-        except simble.ServeError as e:
-            raise SimError(str(e)) from None
+        self.bsim = simble.BleSim(self.sim, keys=self.keys, speed=self.speed, out=self.out, profile=self.stack)
         await self.bsim.settle()
         self.central = await Central().start()
         self._clock = asyncio.ensure_future(self.bsim.run_realtime(stop=self._stop))
@@ -120,7 +118,7 @@ class SimTransport:
         link = await self.central.connect(advert)
         await link.exchange_mtu(MTU)
         await link.discover()
-        if PAIRING.get(self.stack or simble.default_stack(), False):
+        if PAIRING[self.stack]:
             if self._bonded:
                 await link.encrypt()
             else:

@@ -10,9 +10,7 @@ independent reference model (tools/sim/reference.py). Exit code 2 for a malforme
 
 With --ble the scenario runs in real time (`--speed` times faster) while the pump serves the firmware's BLE service
 through Bumble (tools/sim/ble.py): on the in-process link, or on a real controller (`--transport usb:0`, any Bumble
-transport) so a phone can connect; `--ble-stack` picks the stock BLE stack it serves as (the Pico W's BTstack: no
-pairing; the ESP32's NimBLE: pairing; default $PUMP_BLE_STACK, else esp32-nimble). Exit code 3 when the controller
-cannot be reached.
+transport) so a phone can connect. Exit code 3 when the controller cannot be reached.
 """
 
 import argparse
@@ -464,8 +462,9 @@ def main(argv=None):
     ap.add_argument("--speed", type=float, help="with --ble: pump time per real time (default 60)")
     ap.add_argument("--seconds", type=float, help="with --ble: stop after this many real seconds")
     ap.add_argument("--keys", metavar="FILE", help="with --ble: command keys (default: keys.json if present)")
-    ap.add_argument("--ble-stack", metavar="STACK", help="with --ble: rp2-btstack (no pairing) or esp32-nimble "
-                    "(default: $PUMP_BLE_STACK, else esp32-nimble)")
+    ap.add_argument("--ble-stack", metavar="PROFILE", help="with --ble: the board's stock BLE stack to serve as: "
+                    "rp2-btstack (Pico W, no pairing) or esp32-nimble (pairing); default PUMP_BLE_STACK, else "
+                    "esp32-nimble")
     args = ap.parse_args(argv)
     if not args.ble:  # options that would do nothing are refused, not ignored
         for option in ("transport", "speed", "seconds", "keys", "ble_stack"):
@@ -473,12 +472,15 @@ def main(argv=None):
                 print("sim: --%s: only with --ble (it would do nothing without)" % option.replace("_", "-"),
                       file=sys.stderr)
                 return 2
-    else:
-        from tools.sim.link import SimError, check_stack
+    from board.sim.radio import PROFILES, profile_from_env
 
+    if args.ble_stack is not None and args.ble_stack not in PROFILES:
+        print("sim: --ble-stack: %r: allowed %s" % (args.ble_stack, ", ".join(PROFILES)), file=sys.stderr)
+        return 2
+    if args.ble:
         try:
-            args.ble_stack = check_stack(args.ble_stack)
-        except SimError as e:
+            args.ble_stack = args.ble_stack or profile_from_env()
+        except ValueError as e:
             print("sim: %s" % e, file=sys.stderr)
             return 2
     if args.speed is None:
@@ -531,7 +533,7 @@ def _serve_ble(sim, args):
     out = (lambda text: print(text, file=sys.stderr)) if args.json == "-" else print
     try:
         bsim = asyncio.run(simble.serve(sim, keys=keys, transport=args.transport, speed=args.speed,
-                                        seconds=args.seconds, out=out, stack=args.ble_stack))
+                                        seconds=args.seconds, out=out, profile=args.ble_stack))
         out("BLE: commands accepted up to counter %d (clinician), %d (patient); the reference check follows the "
             "scenario's own events only" % bsim.counters())
     except simble.ServeError as e:
