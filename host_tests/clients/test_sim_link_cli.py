@@ -78,7 +78,8 @@ def test_the_simulated_pumps_keys_missing_are_named(tmp_path, key_file):
 
 
 def test_bad_input_to_the_programmer_sim_is_one_line_and_exit_2(key_file):
-    refused(programmer("status", "--sim", SCENARIO, "--ble-stack", "x", "--keys", key_file), "--ble-stack: 'x': allowed esp32-nimble, rp2-btstack")
+    refused(programmer("status", "--sim", SCENARIO, "--ble-stack", "x", "--keys", key_file),
+            "--ble-stack: 'x': allowed esp32-nimble, rp2-btstack")
     refused(programmer("status", "--sim", SCENARIO, "--device", "PUMP-1", "--keys", key_file), "one link at a time")
     refused(programmer("status", "--ble-stack", "rp2-btstack", "--device", "PUMP-1", "--keys", key_file),
             "--ble-stack: only with --sim")
