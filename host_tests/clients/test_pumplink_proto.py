@@ -20,6 +20,7 @@ from tools.pumplink import proto as pumpproto
 from tools.pumplink.proto import (OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, ROLE_CLINICIAN, ROLE_PATIENT,
                              FrameError, Reassembler)
 from verify import ble_vectors
+from pump.seal import STREAM_COMMAND
 from support.blebench import Bench
 from support.keys import KC, KP
 from support.rig import PB, rx
@@ -147,27 +148,24 @@ def test_helpers():
 
 
 class Phone:
-    """A host tool's view: pumpproto only, over the fake radio."""
+    """A host tool's view: pumpproto only, over the fake radio, in the bench's secure session (the tool's seam,
+    tools/pumplink/secure.py, seals and opens; here the bench's central does)."""
 
     def __init__(self, bench):
         self.bench = bench
-        self.rx = {}
 
     def received(self, handle, kind="notified"):
-        r = Reassembler()
-        out = []
-        for frame in self.bench.radio.of(handle, kind):
-            payload = r.feed(frame)
-            if payload is not None:
-                out.append(payload)
-        return out
+        return self.bench.messages(handle, kind)
 
     def command(self, key, role, counter, opcode, payload=b""):
-        svc = self.bench.svc
-        for frame in pumpproto.encode_command(key, role, counter, opcode, payload, counter):
-            self.bench.radio.write(svc.h_command, frame)
-        self.bench.settle()
-        return pumpproto.decode_response(self.received(svc.h_command, "indicated")[-1])
+        bench = self.bench
+        if bench.central.role != role:
+            bench.open_session(role)  # each person's app opens a session of its own role
+        message = pumpproto.Reassembler.unframe(pumpproto.encode_command(key, role, counter, opcode, payload, counter,
+                                                                         4096))
+        bench.write_frames(bench.svc.h_command, pumpproto.split(bench.central.seal(STREAM_COMMAND, message), counter))
+        bench.settle()
+        return pumpproto.decode_response(self.received(bench.svc.h_command, "indicated")[-1])
 
 
 def test_pumpproto_against_the_service():
@@ -179,7 +177,7 @@ def test_pumpproto_against_the_service():
     status = pumpproto.decode_status(phone.received(svc.h_status)[-1])
     assert status["state_name"] == "running" and status["reservoir_nl"] == pump.reservoir.remaining_nl
     assert status["alarms"] == [10] and status["pressure_kpa_x10"] is None
-    assert pumpproto.decode_status(Reassembler.unframe(b.radio.values[svc.h_status])) == status
+    assert Reassembler.unframe(b.radio.values[svc.h_status]) == b.raw_messages(svc.h_status)[-1]  # read: the last
     alarm = pumpproto.decode_alarm(phone.received(svc.h_alarm, "indicated")[-1])
     assert alarm["name"] == "OCCLUSION_SENSING_UNAVAILABLE" and alarm["priority"] == 1
     feat = pumpproto.decode_features(Reassembler.unframe(b.radio.values[svc.h_features]))
@@ -196,9 +194,7 @@ def test_pumpproto_against_the_service():
     answer = phone.command(KP, ROLE_PATIENT, 1, OP_PATIENT_BOLUS)
     assert answer["result"] == 300  # suspended: not allowed now
     # history: the bolus refusal is the newest record
-    for frame in pumpproto.split(pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST), 1):
-        b.radio.write(svc.h_racp, frame)
-    b.settle()
+    b.racp(pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST))
     record = pumpproto.decode_history(phone.received(svc.h_history)[-1])
     assert (record["code"], record["a"], record["text"]) == (ev.BOLUS_REFUSED, 300, "bolus refused")
     assert record["seq"] == pump.log.last_seq

@@ -16,12 +16,14 @@ import asyncio
 import os
 
 from pump import VERSION
+from pump.blesession import DEADLINE_MS
 from pump.bleservice import PumpService
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
 from tools.blehost import bluetooth
 from tools.pumplink.session import new_ecb
 
 DEFAULT_SPEED = 60  # one pump minute per real second
+CONNECT_S = DEADLINE_MS / 1000  # real seconds a connecting central gets before pump time runs on
 
 
 class BleSim:
@@ -99,10 +101,19 @@ class BleSim:
         `stop` event is set."""
         loop = asyncio.get_running_loop()
         t0, pump0 = loop.time(), self.sim.clock.t_ms
+        connecting = None  # when (real time) a central connected that has no session yet
         while self.sim.clock.t_ms < self.sim.end_ms:
             before = loop.time()
             await asyncio.sleep(tick_s)
-            if self.held:  # pump time stands still: the real time that passed is not the pump's
+            svc = self.svc
+            if svc.conn is not None and not svc.sp.open:
+                connecting = connecting or before
+            else:
+                connecting = None
+            # pump time stands still (the real time that passed is not the pump's) while asked to, and while a
+            # central opens its session: the pump's 5 s deadline is pump time, `speed` times shorter than a person
+            # or a phone takes; after 5 real seconds it runs again, and the deadline ends the link as on a board
+            if self.held or (connecting is not None and loop.time() - connecting < CONNECT_S):
                 t0 += loop.time() - before
                 continue
             elapsed = loop.time() - t0
