@@ -47,13 +47,18 @@ SETUP = {"fill_ul": 3400, "prescription": {  # a small fill: RESERVOIR_LOW is ra
 _H_MS = 3600000
 
 
-def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=None):
+def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=None, profile=None, role="clinician",
+           nonce_c=None):
     """The session: {"name", "reads": {uuid: hex}, "updates": [[t_ms, uuid, hex], ...] in the order sent,
-    "racp_request": hex frames of the final whole-log request}. With `pressure`, the plant has catheter hydraulics
-    and the pump a pressure sensor; with `history_every_h`, the log's new records are fetched that often too; with
-    `mtu`, the central negotiates that ATT MTU (a message then fits one frame), else the link keeps the minimum."""
+    "racp_request": hex frames of the final whole-log request, "sealed": the same as it went over the air}. With
+    `pressure`, the plant has catheter hydraulics and the pump a pressure sensor; with `history_every_h`, the log's
+    new records are fetched that often too; with `mtu`, the central negotiates that ATT MTU (a message then fits one
+    frame), else the link keeps the minimum. `profile`: the fake radio's stack profile (default PUMP_BLE_STACK, else
+    esp32-nimble); `role` the central's session role, `nonce_c` its HELLO nonce (random unless given).
+    "sealed" = {"reads", "updates": [[uuid, hex], ...], "racp_request", "session": {"writes", "answers"}}: the
+    frames as sent, sealed, the handshake's messages in frames both ways."""
     clock = VirtualClock()
-    radio = fakeble.BLE()
+    radio = fakeble.BLE(profile)
     plant = Plant(fill_ul=SETUP["fill_ul"])
     if pressure:
         Hydraulics(clock).attach(plant)
@@ -77,6 +82,7 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
     rx[svc.h_session] = pp.Reassembler()
     answers = []
     opened = []  # (handle, e2e, payload) of every message the central opened
+    raw = {"updates": [], "answered": [], "session": {"writes": [], "answers": []}}  # the frames as they went
 
     def serve():
         while True:
@@ -88,6 +94,10 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
             for _conn, h, data in first + new_n + [x for x in new_i if x[1] != svc.h_session]:
                 if h not in rx:
                     continue
+                if h == svc.h_session:
+                    raw["answered"].append(data.hex())
+                else:
+                    raw["updates"].append([uuid_of[h], data.hex()])
                 msg = rx[h].feed(data)
                 if msg is None:
                     continue
@@ -105,14 +115,18 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
             if not new_i:
                 return
 
-    def exchange(msg):
-        for frame in pp.split(msg, 1, frame_size):
+    def exchange(msg, e2e):
+        frames = pp.split(msg, e2e, frame_size)
+        raw["session"]["writes"].append([f.hex() for f in frames])
+        before = len(raw["answered"])
+        for frame in frames:
             radio.write(svc.h_session, frame)
         serve()
+        raw["session"]["answers"].append(raw["answered"][before:])
         return answers.pop(0)
 
-    central = ps.Session.from_keys("clinician", keys_path)
-    exchange(central.confirm(exchange(central.hello())))
+    central = ps.Session.from_keys(role, keys_path)
+    exchange(central.confirm(exchange(central.hello(nonce_c), 1)), 2)
 
     def newer():  # a request for the records after the last one fetched
         seq = max([0] + [pp.decode_history(p)["seq"] for p in _payloads(updates, pp.HISTORY_UUID)])
@@ -120,8 +134,9 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
 
     def fetch_history(payload):
         request = pp.split(payload, e2e=1)
-        for frame in pp.split(central.seal(ps.STREAM_RACP, payload), 1, frame_size):
-            radio.write(svc.h_racp, frame)
+        raw["racp_request"] = [f.hex() for f in pp.split(central.seal(ps.STREAM_RACP, payload), 1, frame_size)]
+        for frame in raw["racp_request"]:
+            radio.write(svc.h_racp, bytes.fromhex(frame))
         for _ in range(1000):
             n = len(updates)
             clock.t_ms += 50
@@ -145,6 +160,8 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
             fetch_history(newer())
         deadline = pump.tick(clock.ticks_ms())
         serve()
+        if "status" not in raw and radio.values[svc.h_status]:
+            raw["status"] = radio.values[svc.h_status].hex()  # the value a central reads: sealed, one frame
         if status_read is None:  # the readable value is the latest status in one frame
             first = [(e2e, p) for h, e2e, p in opened if h == svc.h_status]
             status_read = pp.split(first[0][1], first[0][0], 244)[0].hex() if first else None
@@ -156,7 +173,10 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
     serve()
     request = fetch_history(newer() if history_every_h else pp.racp_request(racp.OP_REPORT, racp.OPR_ALL))
     reads = {pp.STATUS_UUID: status_read, pp.FEATURES_UUID: radio.values[svc.h_features].hex()}
-    return {"name": svc.name, "reads": reads, "updates": updates, "racp_request": [f.hex() for f in request]}
+    sealed = {"reads": {pp.STATUS_UUID: raw["status"], pp.FEATURES_UUID: reads[pp.FEATURES_UUID]},
+              "updates": raw["updates"], "racp_request": raw["racp_request"], "session": raw["session"]}
+    return {"name": svc.name, "reads": reads, "updates": updates, "racp_request": [f.hex() for f in request],
+            "sealed": sealed}
 
 
 def _payloads(updates, uuid):

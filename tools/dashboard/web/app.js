@@ -112,7 +112,7 @@ function listen(characteristic, name, open, decode, onMessage) {
       state.errors.push(String(e));
     }
     if (message === null) return;
-    open(name, message).then((payload) => onMessage(decode(payload)), (e) => {
+    open(name, message).then((payload) => { if (payload !== null) onMessage(decode(payload)); }, (e) => {
       state.refused += 1;
       state.errors.push(String(e));
     });
@@ -188,7 +188,15 @@ async function connect(device, recorded = false) {
     state.session = "open";
     $("session").textContent = "Secure session open (monitor: read-only).";
     const streams = defs.session.streams;
-    open = (name, message) => session.open(streams[name], message);
+    const last = {};  // per characteristic, the last sealed message opened
+    // the value read at connection is also notified: the same sealed message again is the one already shown (null)
+    open = async (name, message) => {
+      const prev = last[name];
+      if (prev && prev.length === message.length && prev.every((b, i) => b === message[i])) return null;
+      const payload = await session.open(streams[name], message);
+      last[name] = message;
+      return payload;
+    };
     seal = (name, message) => session.seal(streams[name], message);
   }
   onStatus(decodeStatus(defs, await open("status", unframe(defs, await ch.status.readValue()))));
