@@ -98,8 +98,8 @@ def build(config=None):
     bolus_button (default True: a SimButton nothing presses but a test), console (the wired path's input, with
     `readinto(buf)` as board.links.ConsoleInput; default none), ble and bluetooth (a fake radio or the Bumble shim;
     default none), keys_path, urandom (default os.urandom, looked up only with a radio: the webassembly port has
-    none), aes (the secure session's block cipher, aes(key16) with encrypt(in, out); default cryptolib's, looked up
-    only with a radio; CPython has none: the caller passes one, e.g. tools.pumplink.session.new_ecb)."""
+    none), aes (the secure session's block cipher, aes(key16) with encrypt(in, out); default board.sim.aes: cryptolib's,
+    or a pure-Python stand-in where the interpreter has none; looked up only with a radio)."""
     config = config or {}
     for key in config:
         if key not in _CONFIG_KEYS:
@@ -126,9 +126,7 @@ def build(config=None):
         urandom = os.urandom
     aes = config.get("aes")
     if aes is None and ble is not None:
-        from board.links import aes as board_aes
-
-        aes = board_aes()
+        from board.sim.aes import new_ecb as aes  # cryptolib's, or the stand-in where the interpreter has none
     return SimHardware(
         clock, plant, config.get("storage") or FakeStorage(), config.get("rtc") or SimRtc(clock), pressure,
         buzzer=SimBuzzer(clock), led=SimLed(), stall=SimStall(plant) if config.get("stall_diag", True) else None,

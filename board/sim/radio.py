@@ -246,6 +246,29 @@ class BLE:
     def indicate_done(self, status=0, conn=CONN):
         return self.event(IRQ_GATTS_INDICATE_DONE, (conn, self._last_indicated, status))
 
+    def exchange(self, handle, msg, run, conn=CONN):
+        """A central's request and answer on one write + indicate characteristic: `msg` written in frames, `run()`
+        (the service's BLE task) until the answer's last frame is indicated (each confirmed); the answer (bytes)."""
+        from pump.frames import DONE, Reassembler, split
+
+        record, self.record = self.record, True
+        try:
+            for frame in split(msg, 1):
+                self.write(handle, frame, conn)
+            r = Reassembler(256)
+            seen = len(self.indicated)
+            for _ in range(50):
+                run()
+                new = [data for _c, h, data in self.indicated[seen:] if h == handle]
+                seen = len(self.indicated)
+                self.indicate_done(conn=conn)
+                for frame in new:
+                    if r.feed(frame) == DONE:
+                        return bytes(r.buf[: r.n])
+            raise RuntimeError("no answer on handle %d" % handle)
+        finally:
+            self.record = record
+
     def handle(self, uuid, nth=0):
         """Value handle of the nth characteristic or descriptor with this UUID."""
         uuid = UUID(uuid)

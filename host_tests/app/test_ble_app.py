@@ -142,7 +142,7 @@ def test_the_app_serves_ble_at_a_bounded_rate_and_sleeps_without_a_central(tmp_p
 
 def test_without_keys_the_app_says_so(monkeypatch):
     app, clock, radio, lines, runs = _app(None, monkeypatch)
-    assert "no command keys: BLE commands refused, telemetry only" in lines
+    assert "no keys: no BLE session opens (no telemetry, no commands over BLE); status on the console" in lines
     assert app.ble.auth.keys is None
 
 

@@ -60,7 +60,6 @@ class PumpService:
             raise ValueError("the secure session needs urandom and AES (the board's aes role)")
         self._ble = ble
         self.pump = pump
-        self._clock = clock
         self._urandom = urandom
         self._out = out
         self.status_interval_ms = status_interval_ms
@@ -101,7 +100,8 @@ class PumpService:
          self.h_features, self.h_session) = register(ble, bt, uid_hex, firmware, model, features, pump.nl_per_step,
                                                      pump.cfg.reservoir_ul, self.pairing)
         out_session = Indication(self.h_session, 64)  # the handshake, in clear
-        self.sp = SessionPoint(self.auth.keys, binascii.unhexlify(uid_hex), urandom, new_ecb, out_session, self._log)
+        self.sp = SessionPoint(self.auth.keys, binascii.unhexlify(uid_hex), urandom, new_ecb, out_session, self._log,
+                               clock)
         session = self.sp.session
         # indications, highest priority first; sealed on their streams
         self._out_alarm = Indication(self.h_alarm, ALARM_LEN, session, STREAM_ALARM)
@@ -119,7 +119,7 @@ class PumpService:
 
     def _reset_link(self):
         self.conn = None
-        self.sp.reset(self._clock.ticks_ms())
+        self.sp.reset()
         self._opened = self.sp.opened
         self._dropping = False
         self.encrypted = False
@@ -236,7 +236,7 @@ class PumpService:
         if self.conn is None:
             return -1
         sp = self.sp
-        if not sp.run(now, self.frame_size):
+        if not sp.run(self.frame_size):
             self._drop(now)
         if sp.opened != self._opened:  # a new session: its central gets the status and alarm afresh
             self._opened = sp.opened
@@ -246,7 +246,7 @@ class PumpService:
         self._command(now)
         history = self.history
         history.request(self.frame_size)
-        wait = self.sp.wait_ms(now)
+        wait = sp.wait_ms()
         if self._secure():
             self._alarm(now)
             if self._status(now):

@@ -17,19 +17,23 @@ _MAX_MSG = const(64)  # the longest handshake message either way (a CHALLENGE: 3
 
 class SessionPoint:
     """The Session characteristic of one PumpService: `session` (PumpSession) for the link in progress; `out` the
-    Session characteristic's outbox entry (unsealed: the handshake is in clear); `log(code, a, b)` the event log."""
+    Session characteristic's outbox entry (unsealed: the handshake is in clear); `log(code, a, b)` the event log;
+    `clock.ticks_ms()` the time the deadline runs on (the board's; a simulator running pump time faster than real
+    time sets a real-time one, since a central lives in real time)."""
 
-    def __init__(self, keys, pump_id, urandom, new_ecb, out, log):
+    def __init__(self, keys, pump_id, urandom, new_ecb, out, log, clock):
         self.session = PumpSession(keys, pump_id, urandom, new_ecb)
+        self.clock = clock
         self.out = out
         self._log = log
         self._rx = Reassembler(_MAX_MSG)
         self.failures = 0  # failed handshakes since boot (all connections)
         self.opened = 0  # sessions opened since boot: a new one means the central needs everything afresh
-        self.reset(0)
+        self.reset()
 
-    def reset(self, now):
-        """A new link (or none): the session closed, the deadline from `now`."""
+    def reset(self):
+        """A new link (or none): the session closed, the deadline from now."""
+        now = self.clock.ticks_ms()
         self.session.close()
         self._rx.reset()
         self._ready = False
@@ -54,7 +58,7 @@ class SessionPoint:
             self._err = r
 
     # ---- the BLE task ----
-    def run(self, now, frame_size):
+    def run(self, frame_size):
         """Answer a handshake message written; False when the link must be dropped (no session by the deadline, or
         too many failed handshakes)."""
         if self.out.pending():
@@ -80,11 +84,11 @@ class SessionPoint:
                     self.opened += 1
                     self._log(events.SESSION_OPENED, self.session.role, 0)
             self.out.queue(reply, len(reply), frame_size, True)
-        return self.open or ticks_diff(now, self.deadline) < 0
+        return self.open or ticks_diff(self.clock.ticks_ms(), self.deadline) < 0
 
-    def wait_ms(self, now):
+    def wait_ms(self):
         """ms until the deadline, -1 once a session is open."""
-        return -1 if self.open else max(ticks_diff(self.deadline, now), 0)
+        return -1 if self.open else max(ticks_diff(self.deadline, self.clock.ticks_ms()), 0)
 
     def _fail(self, code, role):
         self.failures += 1

@@ -14,11 +14,13 @@ esp32-nimble); the secure session runs on AES from the `cryptography` package, a
 
 import asyncio
 import os
+import time
 
 from pump import VERSION
 from pump.blesession import DEADLINE_MS
 from pump.bleservice import PumpService
 from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT, parse_keys
+from pump.compat import TICKS_MASK
 from tools.blehost import bluetooth
 from tools.pumplink.session import new_ecb
 
@@ -26,14 +28,23 @@ DEFAULT_SPEED = 60  # one pump minute per real second
 CONNECT_S = DEADLINE_MS / 1000  # real seconds a connecting central gets before pump time runs on
 
 
+class RealClock:
+    """Real time in the board's ticks: a central lives in it however fast pump time runs (the session's deadline)."""
+
+    @staticmethod
+    def ticks_ms():
+        return int(time.monotonic() * 1000) & TICKS_MASK
+
+
 class BleSim:
     """A Simulation with the pump's BLE service; `printed` keeps what the pump showed (pairing passkeys)."""
 
     def __init__(self, sim, keys=None, link=None, transport=None, speed=DEFAULT_SPEED, urandom=os.urandom,
-                 out=None, profile=None):
+                 out=None, profile=None, link_clock=None):
         self.sim = sim
         self.profile = profile
-        self.keys = keys  # keys.json document, or None: commands refused, telemetry only
+        self.link_clock = link_clock  # the session deadline's time; None: pump time (tests move it with advance)
+        self.keys = keys  # keys.json document, or None: no session opens (no telemetry, no commands)
         self.speed = speed
         self.printed = []
         self._out = out
@@ -62,6 +73,9 @@ class BleSim:
         self.svc = PumpService(self.ble, bluetooth, sim.pump, sim.storage, hw.uid_hex, VERSION, sim.clock,
                                keys=parse_keys(self.keys) if self.keys else None, urandom=self._urandom,
                                out=self._print, model="sim", new_ecb=new_ecb)
+        if self.link_clock is not None:
+            self.svc.sp.clock = self.link_clock
+            self.svc.sp.reset()
         w["address"] = self.ble.address
         self.boots += 1
 
@@ -168,7 +182,8 @@ async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=Non
                 profile=None):
     """`python -m tools.sim --ble`: advertise the simulated pump and run it in real time; returns the BleSim once
     the scenario ends or `seconds` have passed. ServeError if the controller cannot be reached."""
-    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out, profile=profile)
+    bsim = BleSim(sim, keys=keys, link=link, transport=transport, speed=speed, out=out, profile=profile,
+                  link_clock=RealClock())
     try:
         await bsim.ble.settle()
         if bsim.ble.op_errors:
@@ -178,7 +193,8 @@ async def serve(sim, keys=None, transport=None, speed=DEFAULT_SPEED, seconds=Non
         out("BLE: %s advertising (%s address %s) on %s; pump time x%g; %s" % (
             bsim.name, "random" if addr_type else "public", bytes(addr).hex(":"),
             transport or "the in-process link (only this process can connect)", speed,
-            "commands accepted with the keys given" if keys else "no keys: telemetry only, commands refused"))
+            "sessions and commands with the keys given" if keys else "no keys: no session opens, so no telemetry "
+            "and no commands (Device Information, Battery and Features only)"))
         await bsim.run_realtime(seconds, stop)
     finally:
         await bsim.close()
