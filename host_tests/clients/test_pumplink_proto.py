@@ -9,6 +9,8 @@ import struct
 
 import pytest
 
+from pump.seal import STREAM_COMMAND, STREAM_RACP
+
 from support.flash import FakeStorage
 from pump import events as ev
 from pump import racp
@@ -147,27 +149,26 @@ def test_helpers():
 
 
 class Phone:
-    """A host tool's view: pumpproto only, over the fake radio."""
+    """A host tool's view: pumpproto over the fake radio, in the Bench's secure session (opened and sealed there)."""
 
     def __init__(self, bench):
         self.bench = bench
-        self.rx = {}
 
     def received(self, handle, kind="notified"):
-        r = Reassembler()
-        out = []
-        for frame in self.bench.radio.of(handle, kind):
-            payload = r.feed(frame)
-            if payload is not None:
-                out.append(payload)
-        return out
+        return self.bench.messages(handle, kind)
+
+    def write(self, handle, stream, message, e2e):
+        for frame in pumpproto.split(self.bench.central.seal(stream, message), e2e):
+            self.bench.radio.write(handle, frame)
+        self.bench.settle()
 
     def command(self, key, role, counter, opcode, payload=b""):
-        svc = self.bench.svc
-        for frame in pumpproto.encode_command(key, role, counter, opcode, payload, counter):
-            self.bench.radio.write(svc.h_command, frame)
-        self.bench.settle()
-        return pumpproto.decode_response(self.received(svc.h_command, "indicated")[-1])
+        b = self.bench
+        if b.central.role != role:
+            b.open_session(role)  # a command goes in a session of its own role
+        message = Reassembler.unframe(pumpproto.encode_command(key, role, counter, opcode, payload, counter))
+        self.write(b.svc.h_command, STREAM_COMMAND, message, counter)
+        return pumpproto.decode_response(self.received(b.svc.h_command, "indicated")[-1])
 
 
 def test_pumpproto_against_the_service():
@@ -179,7 +180,7 @@ def test_pumpproto_against_the_service():
     status = pumpproto.decode_status(phone.received(svc.h_status)[-1])
     assert status["state_name"] == "running" and status["reservoir_nl"] == pump.reservoir.remaining_nl
     assert status["alarms"] == [10] and status["pressure_kpa_x10"] is None
-    assert pumpproto.decode_status(Reassembler.unframe(b.radio.values[svc.h_status])) == status
+    assert Reassembler.unframe(b.radio.values[svc.h_status]) == b.raw_messages(svc.h_status)[-1]  # sealed, readable
     alarm = pumpproto.decode_alarm(phone.received(svc.h_alarm, "indicated")[-1])
     assert alarm["name"] == "OCCLUSION_SENSING_UNAVAILABLE" and alarm["priority"] == 1
     feat = pumpproto.decode_features(Reassembler.unframe(b.radio.values[svc.h_features]))
@@ -196,9 +197,7 @@ def test_pumpproto_against_the_service():
     answer = phone.command(KP, ROLE_PATIENT, 1, OP_PATIENT_BOLUS)
     assert answer["result"] == 300  # suspended: not allowed now
     # history: the bolus refusal is the newest record
-    for frame in pumpproto.split(pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST), 1):
-        b.radio.write(svc.h_racp, frame)
-    b.settle()
+    phone.write(svc.h_racp, STREAM_RACP, pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST), 1)
     record = pumpproto.decode_history(phone.received(svc.h_history)[-1])
     assert (record["code"], record["a"], record["text"]) == (ev.BOLUS_REFUSED, 300, "bolus refused")
     assert record["seq"] == pump.log.last_seq
