@@ -510,6 +510,28 @@ def test_just_works_pairings_neither_evict_the_clinicians_bond_nor_write_the_fla
     assert b.radio.event(bluetooth.IRQ_GET_SECRET, (2, 0, clinician)) == bytes(range(200))
 
 
+def test_no_session_by_the_deadline_disconnects_but_a_passkey_being_typed_is_given_a_minute():
+    b = Bench()
+    r = b.radio
+    r.connect()
+    b.rig.clock.t_ms += 4999
+    b.run()
+    assert r.disconnects == []
+    b.rig.clock.t_ms += 1
+    b.run()
+    assert r.disconnects == [CONN] and b.svc.sp.failures == 1  # 5 s without a session
+    r.disconnect()
+    r.connect()
+    b.rig.clock.t_ms += 4000
+    r.event(bluetooth.IRQ_PASSKEY_ACTION, (CONN, 3, 0))  # the phone pairs first: its person types the passkey
+    b.rig.clock.t_ms += 59999
+    b.run()
+    assert r.disconnects == [CONN]
+    b.rig.clock.t_ms += 1
+    b.run()
+    assert r.disconnects == [CONN, CONN] and b.svc.sp.failures == 2
+
+
 def test_pairing_shows_a_passkey_and_refuses_what_the_pump_cannot_confirm():
     b = Bench()
     b.radio.connect()

@@ -9,6 +9,8 @@ import struct
 
 import pytest
 
+from pump.seal import STREAM_COMMAND, STREAM_RACP
+
 from support.flash import FakeStorage
 from pump import events as ev
 from pump import racp
@@ -20,7 +22,6 @@ from tools.pumplink import proto as pumpproto
 from tools.pumplink.proto import (OP_PATIENT_BOLUS, OP_PROGRAM, OP_REFILL, OP_SUSPEND, ROLE_CLINICIAN, ROLE_PATIENT,
                              FrameError, Reassembler)
 from verify import ble_vectors
-from pump.seal import STREAM_COMMAND
 from support.blebench import Bench
 from support.keys import KC, KP
 from support.rig import PB, rx
@@ -148,8 +149,7 @@ def test_helpers():
 
 
 class Phone:
-    """A host tool's view: pumpproto only, over the fake radio, in the bench's secure session (the tool's seam,
-    tools/pumplink/secure.py, seals and opens; here the bench's central does)."""
+    """A host tool's view: pumpproto over the fake radio, in the Bench's secure session (opened and sealed there)."""
 
     def __init__(self, bench):
         self.bench = bench
@@ -157,15 +157,18 @@ class Phone:
     def received(self, handle, kind="notified"):
         return self.bench.messages(handle, kind)
 
+    def write(self, handle, stream, message, e2e):
+        for frame in pumpproto.split(self.bench.central.seal(stream, message), e2e):
+            self.bench.radio.write(handle, frame)
+        self.bench.settle()
+
     def command(self, key, role, counter, opcode, payload=b""):
-        bench = self.bench
-        if bench.central.role != role:
-            bench.open_session(role)  # each person's app opens a session of its own role
-        message = pumpproto.Reassembler.unframe(pumpproto.encode_command(key, role, counter, opcode, payload, counter,
-                                                                         4096))
-        bench.write_frames(bench.svc.h_command, pumpproto.split(bench.central.seal(STREAM_COMMAND, message), counter))
-        bench.settle()
-        return pumpproto.decode_response(self.received(bench.svc.h_command, "indicated")[-1])
+        b = self.bench
+        if b.central.role != role:
+            b.open_session(role)  # a command goes in a session of its own role
+        message = Reassembler.unframe(pumpproto.encode_command(key, role, counter, opcode, payload, counter))
+        self.write(b.svc.h_command, STREAM_COMMAND, message, counter)
+        return pumpproto.decode_response(self.received(b.svc.h_command, "indicated")[-1])
 
 
 def test_pumpproto_against_the_service():
@@ -177,7 +180,7 @@ def test_pumpproto_against_the_service():
     status = pumpproto.decode_status(phone.received(svc.h_status)[-1])
     assert status["state_name"] == "running" and status["reservoir_nl"] == pump.reservoir.remaining_nl
     assert status["alarms"] == [10] and status["pressure_kpa_x10"] is None
-    assert Reassembler.unframe(b.radio.values[svc.h_status]) == b.raw_messages(svc.h_status)[-1]  # read: the last
+    assert Reassembler.unframe(b.radio.values[svc.h_status]) == b.raw_messages(svc.h_status)[-1]  # sealed, readable
     alarm = pumpproto.decode_alarm(phone.received(svc.h_alarm, "indicated")[-1])
     assert alarm["name"] == "OCCLUSION_SENSING_UNAVAILABLE" and alarm["priority"] == 1
     feat = pumpproto.decode_features(Reassembler.unframe(b.radio.values[svc.h_features]))
@@ -194,7 +197,7 @@ def test_pumpproto_against_the_service():
     answer = phone.command(KP, ROLE_PATIENT, 1, OP_PATIENT_BOLUS)
     assert answer["result"] == 300  # suspended: not allowed now
     # history: the bolus refusal is the newest record
-    b.racp(pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST))
+    phone.write(svc.h_racp, STREAM_RACP, pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST), 1)
     record = pumpproto.decode_history(phone.received(svc.h_history)[-1])
     assert (record["code"], record["a"], record["text"]) == (ev.BOLUS_REFUSED, 300, "bolus refused")
     assert record["seq"] == pump.log.last_seq

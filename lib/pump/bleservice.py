@@ -14,7 +14,7 @@ import binascii
 
 from pump.blehistory import History
 from pump.blesecrets import Secrets
-from pump.blesession import SessionPoint
+from pump.blesession import PAIRING_MS, SessionPoint
 from pump.cmdauth import CommandAuth
 from pump.commands import RESPONSE_LEN, execute, pack_response
 from pump.compat import const, ticks_add, ticks_diff
@@ -194,6 +194,7 @@ class PumpService:
         elif event == _IRQ_PASSKEY_ACTION:
             passkey = 0  # nothing to compare or type on the pump: refuse such a pairing
             if data[1] == _PASSKEY_DISPLAY and self._urandom is not None:
+                self.sp.extend(PAIRING_MS)  # a person types it: no disconnect at the session deadline meanwhile
                 passkey = int.from_bytes(self._urandom(4), "little") % 1000000
                 self._out("BLE pairing passkey %06d" % passkey)
             ble.gap_passkey(data[0], data[1], passkey)

@@ -11,6 +11,7 @@ from pump.frames import DONE, MORE, Reassembler
 from pump.session import HELLO, OPEN, RESULT, PumpSession, result
 
 DEADLINE_MS = const(5000)  # SESSION_DEADLINE_MS: a central with no open session by then is disconnected
+PAIRING_MS = const(60000)  # a passkey being typed on the phone: the deadline moves this far from the passkey action
 MAX_FAILURES = const(3)  # failed handshakes one connection may make before it is disconnected
 _MAX_MSG = const(64)  # the longest handshake message either way (a CHALLENGE: 36 + a 16-byte id)
 
@@ -42,6 +43,12 @@ class SessionPoint:
         self.link_failures = 0  # on this connection
         self._role = 0
         self._logged = False
+
+    def extend(self, ms):
+        """A pairing is in progress (a person typing the passkey): the deadline is at least `ms` from now."""
+        later = ticks_add(self.clock.ticks_ms(), ms)
+        if ticks_diff(later, self.deadline) > 0:
+            self.deadline = later
 
     @property
     def open(self):
