@@ -94,7 +94,7 @@ export PYRIGHT_PYTHON_IGNORE_WARNINGS := 1
 # what each board's pyright run checks, listed one by one: pyright fails on a listed file that is missing, and
 # host_tests/project/test_architecture.py fails when a firmware file is in neither list (a moved file cannot leave the check)
 COMMON_TYPED := lib/pump board/__init__.py board/drivers.py board/failsafe.py board/links.py board/sim/__init__.py \
-	board/sim/bleconst.py board/sim/clock.py board/sim/flash.py board/sim/hardware.py board/sim/hydraulics.py \
+	board/sim/aes.py board/sim/bleconst.py board/sim/clock.py board/sim/flash.py board/sim/hardware.py board/sim/hydraulics.py \
 	board/sim/plant.py board/sim/radio.py board/sim/roles.py boot.py main.py
 RP2_TYPED := $(COMMON_TYPED) board/pico_w.py
 ESP32_TYPED := $(COMMON_TYPED) board/esp32_devkit.py

@@ -488,6 +488,7 @@ class Hardware:
         ble=None,
         bluetooth=None,
         urandom=None,
+        aes=None,
         keys_path=None,
         ble_note=None,
         console=None,
@@ -498,7 +499,8 @@ class Hardware:
         self.console = console  # ConsoleInput: the wired programming path, or None
         self.button = button  # Button: the patient's bolus button, or None
         self.bluetooth = bluetooth  # the module it came from (UUID; the service uses its own flag constants)
-        self.urandom = urandom  # urandom(n) -> n random bytes (pairing passkeys)
+        self.urandom = urandom  # urandom(n) -> n random bytes (session nonces, pairing passkeys)
+        self.aes = aes  # aes(key16) -> an AES-128 ECB encryptor (cryptolib.aes(key, 1)): the secure session's cipher
         self.keys_path = keys_path  # BLE command keys file (keys.json), None: commands refused
         self.buzzer = buzzer
         self.led = led

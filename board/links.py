@@ -58,6 +58,20 @@ def radio(enabled):
         return None, None, "BLE unavailable (%r)" % (e,)
 
 
+def aes():
+    """The `aes` role: aes(key16) -> cryptolib.aes(key16, 1), AES-128 in ECB mode (stock rp2 and esp32 builds have
+    it; CTR is built on it in pump.aesctr). None without cryptolib: the BLE service then does not start."""
+    try:
+        import cryptolib
+    except ImportError:
+        return None
+
+    def ecb(key):
+        return cryptolib.aes(key, 1)
+
+    return ecb
+
+
 class Button:
     """hw.button: the patient's bolus button, a switch to GND on an input with the internal pull-up (pressed reads 0).
     A Pin IRQ on either edge counts the edge and sets `flag` (an asyncio.ThreadSafeFlag the app waits on); the app

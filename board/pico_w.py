@@ -237,6 +237,7 @@ def build(config=None):
         ble=ble,
         bluetooth=bluetooth,
         urandom=os.urandom,
+        aes=links.aes() if ble is not None else None,
         keys_path="keys.json",
         ble_note=ble_note,
         console=links.console_input(sys.stdin, asyncio, select),

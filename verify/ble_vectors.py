@@ -37,10 +37,11 @@ def _message(name, characteristic, payload, e2e, decoded, frame_size=20):
 
 
 def _status(values):
-    order = ("t_s", "mode", "state", "rate_nl_per_day", "today_nl", "total_ul", "reservoir_nl", "refill_day",
-             "battery_pct", "alarm_bitmap", "pressure_kpa_x10")
+    order = ("t_s", "mode", "state", "rate_nl_per_day", "today_nl", "total_ul", "reservoir_nl", "empty_day",
+             "battery_pct", "alarm_bitmap", "pressure_kpa_x10", "eri_day", "flags")
     raw = dict(values)
-    raw["refill_day"] = 0xFFFF if raw["refill_day"] is None else raw["refill_day"]
+    for day in ("empty_day", "eri_day"):
+        raw[day] = 0xFFFF if raw[day] is None else raw[day]
     raw["battery_pct"] = 255 if raw["battery_pct"] is None else raw["battery_pct"]
     raw["pressure_kpa_x10"] = -32768 if raw["pressure_kpa_x10"] is None else raw["pressure_kpa_x10"]
     return struct.pack(STATUS, *[raw[k] for k in order])
@@ -69,11 +70,11 @@ def _command(name, key_name, role, counter, opcode, params, e2e, frame_size=20):
 
 def vectors():
     running = {"t_s": 839059200, "mode": 1, "state": 1, "rate_nl_per_day": 400000, "today_nl": 183400,
-               "total_ul": 1234, "reservoir_nl": 18766600, "refill_day": 9759, "battery_pct": 97,
-               "alarm_bitmap": 0x0200, "pressure_kpa_x10": 125}
+               "total_ul": 1234, "reservoir_nl": 18766600, "empty_day": 9759, "battery_pct": 97,
+               "alarm_bitmap": 0x0200, "pressure_kpa_x10": 125, "eri_day": 10650, "flags": 0}
     held = {"t_s": 839100000, "mode": 2, "state": 4, "rate_nl_per_day": 0, "today_nl": 0, "total_ul": 0,
-            "reservoir_nl": 0, "refill_day": None, "battery_pct": None, "alarm_bitmap": 0x0003,
-            "pressure_kpa_x10": None}
+            "reservoir_nl": 0, "empty_day": None, "battery_pct": None, "alarm_bitmap": 0x10003,
+            "pressure_kpa_x10": None, "eri_day": None, "flags": 1}
     messages = []
     for name, values, e2e, size in (("status, running", running, 17, 20), ("status, held, no readings", held, 255, 20),
                                     ("status, one frame (MTU 185)", running, 18, 182)):

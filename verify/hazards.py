@@ -39,6 +39,8 @@ _TRIAL_RX = "host_tests/therapy/test_trial_program.py::"
 _CLIN = "host_tests/clients/test_programmer_trial.py::"
 _SESSION = "host_tests/ble/test_session.py::"
 _VECTORS = "host_tests/ble/test_session_vectors.py::"
+_AIR = "host_tests/ble/test_ble_session_air.py::"
+_BLEAPP = "host_tests/app/test_ble_app.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -139,8 +141,7 @@ HAZARDS = (
     ("H18", "Unauthorised therapy change", "a command through a link without MITM protection (a relay)",
      "the command point needs an authenticated (MITM) LE Secure Connections bond, checked by the stack and again "
      "by the service from the encryption update",
-     [("lib/pump/bleservice.py", "            if not self.authenticated:\n                self._cmd_err",
-       "            if False:\n                self._cmd_err")],
+     [("lib/pump/bleservice.py", "elif self.pairing and not self.authenticated:", "elif False:")],
      [_BLE + "test_nothing_protected_before_encryption_and_commands_need_mitm"]),
     ("H19", "Unauthorised therapy change", "keys guessed by trying commands again and again",
      "after 5 failures in a row commands are locked out for 30 s, doubling up to 64 min, across resets; each "
@@ -422,6 +423,54 @@ HAZARDS = (
        "key = self.keys.get(role)")],
      [_SESSION + "test_commands_travel_sealed_and_only_in_a_session_of_their_own_role",
       _AUTH + "test_the_monitor_key_is_optional_distinct_and_commands_nothing"]),
+    ("H60", "Loss of monitoring", "a phone in range connects and holds the pump's one connection without ever opening "
+     "a session: nobody else can read the alarms",
+     "a central with no open session 5 s after connecting is disconnected, and it is logged (SESSION_FAILED)",
+     [("lib/pump/blesession.py", "        return self.open or ticks_diff(self.clock.ticks_ms(), self.deadline) < 0",
+       "        return True")],
+     [_AIR + "test_a_central_that_opens_no_session_is_disconnected_at_the_deadline_and_it_is_logged"]),
+    ("H61", "Disclosure of health data", "status, alarms, history or a prescription read off the air from a Pico "
+     "W, whose stock stack cannot encrypt the link",
+     "nothing but Device Information, Battery and Features leaves without the secure session: status, alarm, "
+     "history, RACP and command answers are sealed on their streams, and neither notified nor readable before a "
+     "session opens",
+     [("lib/pump/bleservice.py", "        return self.sp.open and (self.encrypted or not self.pairing)",
+       "        return self.encrypted or not self.pairing"),
+      ("lib/pump/bleservice.py", "        ble.gatts_write(self.h_status, self._st_rd.views[0])",
+       "        ble.gatts_write(self.h_status, st)")],
+     [_AIR + "test_an_eavesdropper_on_a_pico_w_link_finds_no_plaintext_status_alarm_or_history",
+      _BLE + "test_nothing_protected_before_encryption_and_commands_need_mitm"]),
+    ("H62", "Unauthorised therapy change", "a command or RACP request that was not sealed in the open session "
+     "(recorded from another session, forged, or sent with no session) is run",
+     "the command point and the RACP open every message in the session first (its stream, counter and tag) and "
+     "refuse it with a code otherwise",
+     [("lib/pump/bleservice.py", "            if not self.sp.open:\n                    self._cmd_err",
+       "            if False:\n                    self._cmd_err"),
+      ("lib/pump/bleservice.py", "            code = self.sp.session.open_command(rx.buf, rx.n)",
+       "            code = 0\n            self.sp.session.n = rx.n")],
+     [_BLE + "test_nothing_protected_before_encryption_and_commands_need_mitm",
+      "host_tests/ble/test_ble_pump.py::test_disconnect_and_reconnect_with_the_bond_and_after_a_pump_reset"]),
+    ("H63", "Loss of monitoring", "a clinician's passkey bond evicted by Just Works pairings from phones in range "
+     "(each also rewrites 2 KB of flash)",
+     "a pairing's keys are held in memory until the link proves MITM-authenticated; an unauthenticated pairing's "
+     "keys go with its link and are never written",
+     [("lib/pump/bleservice.py", "self.secrets.set(data[0], data[1], data[2], self.conn is None or self.authenticated)",
+       "self.secrets.set(data[0], data[1], data[2])")],
+     [_BLE + "test_just_works_pairings_neither_evict_the_clinicians_bond_nor_write_the_flash"]),
+    ("H64", "Loss of monitoring", "a Pico W's stack refuses the pairing settings and the pump turns BLE off: no "
+     "telemetry, no alarms on the phone, no programming",
+     "the service learns what the stack offers (a refused pairing setting means none) and runs on the secure session "
+     "alone; the console says once which security it runs with",
+     [("lib/pump/bleservice.py", "        except ValueError:\n            self.pairing = False\n",
+       "        except ValueError:\n            raise\n")],
+     [_BLEAPP + "test_a_stack_without_pairing_still_serves_ble_on_the_session_alone"]),
+    ("H65", "Disclosure of health data", "handshakes tried again and again on one connection, or failed ones filling "
+     "the event log so the therapy history is overwritten",
+     "failed handshakes are counted, logged once per connection, and the third on a connection ends it",
+     [("lib/pump/blesession.py", "        if self.link_failures >= MAX_FAILURES:\n            return False",
+       "        if False:\n            return False"),
+      ("lib/pump/blesession.py", "        if not self._logged:", "        if True:")],
+     [_AIR + "test_failed_handshakes_are_counted_logged_once_and_the_third_ends_the_link"]),
 )
 
 

@@ -16,7 +16,7 @@ NAME = "sim"
 UID_HEX = "5e4d000000000001"
 # what build() takes: the parts a simulator makes itself, and the roles it leaves out or replaces
 _CONFIG_KEYS = ("clock", "speed", "plant", "storage", "rtc", "pressure", "pressure_seed", "encoder_counts_per_step",
-                "stall_diag", "bolus_button", "console", "ble", "bluetooth", "keys_path", "urandom")
+                "stall_diag", "bolus_button", "console", "ble", "bluetooth", "keys_path", "urandom", "aes")
 
 
 class SimHardware(Hardware):
@@ -98,7 +98,8 @@ def build(config=None):
     bolus_button (default True: a SimButton nothing presses but a test), console (the wired path's input, with
     `readinto(buf)` as board.links.ConsoleInput; default none), ble and bluetooth (a fake radio or the Bumble shim;
     default none), keys_path, urandom (default os.urandom, looked up only with a radio: the webassembly port has
-    none)."""
+    none), aes (the secure session's block cipher, aes(key16) with encrypt(in, out); default board.sim.aes: cryptolib's,
+    or a pure-Python stand-in where the interpreter has none; looked up only with a radio)."""
     config = config or {}
     for key in config:
         if key not in _CONFIG_KEYS:
@@ -123,9 +124,12 @@ def build(config=None):
         import os
 
         urandom = os.urandom
+    aes = config.get("aes")
+    if aes is None and ble is not None:
+        from board.sim.aes import new_ecb as aes  # cryptolib's, or the stand-in where the interpreter has none
     return SimHardware(
         clock, plant, config.get("storage") or FakeStorage(), config.get("rtc") or SimRtc(clock), pressure,
         buzzer=SimBuzzer(clock), led=SimLed(), stall=SimStall(plant) if config.get("stall_diag", True) else None,
         encoder=SimEncoder(plant, cps) if cps else None, ble=ble, bluetooth=config.get("bluetooth"), urandom=urandom,
-        keys_path=config.get("keys_path"), console=config.get("console"),
+        aes=aes, keys_path=config.get("keys_path"), console=config.get("console"),
         button=SimButton() if config.get("bolus_button", True) else None)

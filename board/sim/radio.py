@@ -9,7 +9,18 @@ update, MTU, indication done, disconnect). Use the module itself as the `bluetoo
     ble.connect(); ble.encrypt(authenticated=True); ble.write(handle, frame)
 
 With `record = False` nothing is copied or appended (only counted): allocation-free calls for heap_lock tests.
+
+`BLE(profile)` takes the stack profile of a board's stock MicroPython (PROFILES; default: the environment's
+PUMP_BLE_STACK, else "esp32-nimble"): "esp32-nimble" pairs and bonds; "rp2-btstack" is MicroPython's BTstack binding
+built without MICROPY_PY_BLUETOOTH_ENABLE_PAIRING_BONDING, as every stock Pico W is: config(bond=, mitm=,
+le_secure=, io=) raises ValueError("unknown config param"), the BLE object has no gap_pair or gap_passkey, and no
+encryption, passkey or secret event ever arrives (encrypt() refuses to fake one).
 """
+
+try:
+    from os import getenv as _getenv
+except ImportError:  # MicroPython: no environment
+    _getenv = None
 
 # the module's flag and event numbers, as MicroPython's `bluetooth` has them
 from board.sim.bleconst import *  # noqa: F403
@@ -26,6 +37,10 @@ from board.sim.bleconst import (  # the ones the fake itself uses
     IRQ_MTU_EXCHANGED,
 )
 
+NIMBLE = "esp32-nimble"
+BTSTACK = "rp2-btstack"
+PROFILES = (NIMBLE, BTSTACK)
+PAIRING_PARAMS = ("bond", "mitm", "le_secure", "io")  # what BTstack's binding refuses without pairing
 CONN = 64  # the connection handle the fake gives a central by default
 DEFAULT_BUFFER = 20
 _HEX = "0123456789abcdef"
@@ -59,10 +74,24 @@ class UUID:
         return "UUID(%r)" % (self.value,)
 
 
-class BLE:
-    """The fake radio; `handler` is the service's IRQ handler."""
+def profile_from_env():
+    """The stack profile PUMP_BLE_STACK names (default esp32-nimble); ValueError naming the variable otherwise."""
+    name = (_getenv("PUMP_BLE_STACK") if _getenv is not None else None) or NIMBLE
+    if name not in PROFILES:
+        raise ValueError("PUMP_BLE_STACK: %r is not a stack profile (one of %s)" % (name, ", ".join(PROFILES)))
+    return name
 
-    def __init__(self):
+
+class BLE:
+    """The fake radio of a stack profile (PROFILES; None: profile_from_env()); `handler` is the service's IRQ
+    handler."""
+
+    def __init__(self, profile=None):
+        profile = profile or profile_from_env()
+        if profile not in PROFILES:
+            raise ValueError("profile: %r is not a stack profile (one of %s)" % (profile, ", ".join(PROFILES)))
+        self.profile = profile
+        self.pairing = profile == NIMBLE
         self.is_active = False
         self.handler = None
         self.config_values = {}
@@ -92,7 +121,13 @@ class BLE:
 
     def config(self, *names, **values):
         if names:
+            if not self.pairing and names[0] in PAIRING_PARAMS:
+                raise ValueError("unknown config param")
             return self.config_values[names[0]]
+        if not self.pairing:
+            for name in values:
+                if name in PAIRING_PARAMS:
+                    raise ValueError("unknown config param")
         self.config_values.update(values)
         return None
 
@@ -160,10 +195,16 @@ class BLE:
         return True
 
     def gap_pair(self, conn):
+        self._need_pairing()
         self.pair_requests.append(conn)
 
     def gap_passkey(self, conn, action, passkey):
+        self._need_pairing()
         self.passkeys.append((conn, action, passkey))
+
+    def _need_pairing(self):
+        if not self.pairing:  # BTstack's binding has no such method: as calling one that is not there
+            raise AttributeError("'BLE' object has no attribute (BTstack built without pairing)")
 
     # ---- the stack's side, for tests ----
     def event(self, event, data):
@@ -180,6 +221,8 @@ class BLE:
         return self.event(IRQ_CENTRAL_DISCONNECT, (conn, 0, memoryview(addr)))
 
     def encrypt(self, conn=CONN, authenticated=True, bonded=True, encrypted=True, key_size=16):
+        if not self.pairing:
+            raise RuntimeError("rp2-btstack: the stack never reports encryption")
         return self.event(IRQ_ENCRYPTION_UPDATE, (conn, encrypted, authenticated, bonded, key_size))
 
     def exchange_mtu(self, mtu, conn=CONN):
@@ -202,6 +245,29 @@ class BLE:
 
     def indicate_done(self, status=0, conn=CONN):
         return self.event(IRQ_GATTS_INDICATE_DONE, (conn, self._last_indicated, status))
+
+    def exchange(self, handle, msg, run, conn=CONN):
+        """A central's request and answer on one write + indicate characteristic: `msg` written in frames, `run()`
+        (the service's BLE task) until the answer's last frame is indicated (each confirmed); the answer (bytes)."""
+        from pump.frames import DONE, Reassembler, split
+
+        record, self.record = self.record, True
+        try:
+            for frame in split(msg, 1):
+                self.write(handle, frame, conn)
+            r = Reassembler(256)
+            seen = len(self.indicated)
+            for _ in range(50):
+                run()
+                new = [data for _c, h, data in self.indicated[seen:] if h == handle]
+                seen = len(self.indicated)
+                self.indicate_done(conn=conn)
+                for frame in new:
+                    if r.feed(frame) == DONE:
+                        return bytes(r.buf[: r.n])
+            raise RuntimeError("no answer on handle %d" % handle)
+        finally:
+            self.record = record
 
     def handle(self, uuid, nth=0):
         """Value handle of the nth characteristic or descriptor with this UUID."""
@@ -231,3 +297,4 @@ class BLE:
     def _need_active(self):
         if not self.is_active:
             raise OSError(19)  # ENODEV
+

@@ -1,13 +1,18 @@
 """Fuzz over the air: frames written to the pump's command and history (RACP) points through the whole stack (ATT
-writes, the shim, the service's reassembly, authentication, the RACP parser). Every example is answered (malformed
-frames with an error code), nothing crashes, and the pump's state does not move.
+writes, the shim, the service's reassembly, the secure session, authentication, the RACP parser), on both boards'
+stock stacks. Half of the whole messages go sealed in the phone's open session (so they reach the command's MAC and
+the RACP parser), the rest as they are (refused by the session). Every example is answered with a code (malformed
+frames with theirs), nothing crashes, and the pump's state does not move.
 
-Fewer examples than the fuzz on the fake radio, as each one is a real ATT exchange: BLE_FUZZ_EXAMPLES (2000).
+Fewer examples than the fuzz on the fake radio, as each one is a real ATT exchange: BLE_FUZZ_EXAMPLES (2000 per
+stack profile).
 """
 
 import asyncio
 import os
 import struct
+
+import pytest
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +20,8 @@ from hypothesis import strategies as st
 from pump import frames, racp
 from pump.cmdauth import HEAD
 from pump.errors import E_FRAME, MESSAGES
-from support.blerig import connect, pair, pump_on_air
+from pump.seal import OVERHEAD
+from support.blerig import PROFILES, connect, pair, pump_on_air
 from tools.pumplink import proto as pp
 
 EXAMPLES = int(os.environ.get("BLE_FUZZ_EXAMPLES", "2000"))
@@ -41,10 +47,12 @@ def _frames_of(draw_frames):
                                                            _framed(t[1], t[0]))
 
 
-EXAMPLE = st.one_of(
+EXAMPLE = st.tuples(st.one_of(
     st.tuples(st.just("command"), st.one_of(_raw, _frames_of(_message), _frames_of(_command))),
     st.tuples(st.just("racp"), st.one_of(_raw, _frames_of(_message), _frames_of(_racp))),
-)
+), st.booleans())
+CAP = {"command": 3072 + OVERHEAD, "racp": 16 + OVERHEAD}  # the pump's reassemblers
+UUID = {"command": pp.COMMAND_UUID, "racp": pp.RACP_UUID}
 
 
 def _outcome(frame_list, cap):
@@ -64,11 +72,13 @@ def _state(bsim):
     return (p.state_name, p.therapy.to_doc(), p.reservoir.remaining_nl, bsim.counters(), bsim.sim.plant.steps_forward)
 
 
-async def _racp_answer(phone, log, message):
+async def _racp_answer(phone, log, message, sealed):
     """The final RACP answer for a request (None: refused frames), checked against the firmware's own parser on
     the log; records streamed before it are counted."""
     if message is None:
         op, code = 0, racp.RC_BAD_FRAME
+    elif not sealed:
+        op, code = 0, racp.RC_INSECURE
     else:
         op, code, first, last = racp.parse(message, len(message), log.first_seq, log.last_seq)
     records, answer = await phone.history_answer()
@@ -84,12 +94,13 @@ async def _racp_answer(phone, log, message):
         assert len(records) == expected
 
 
-def test_fuzzed_frames_over_the_air_are_all_answered_and_change_nothing():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_fuzzed_frames_over_the_air_are_all_answered_and_change_nothing(profile):
     loop = asyncio.new_event_loop()
     bsim = None
     try:
         async def setup():
-            bsim = pump_on_air()
+            bsim = pump_on_air(profile=profile)
             phone = await connect(bsim)
             await phone.link.exchange_mtu(MTU)
             await pair(phone, bsim)
@@ -98,33 +109,47 @@ def test_fuzzed_frames_over_the_air_are_all_answered_and_change_nothing():
         bsim, phone = loop.run_until_complete(asyncio.wait_for(setup(), 20))
         before = _state(bsim)
         log = bsim.sim.pump.log
-        answered = {"command": 0, "racp": 0}
+        answered = {"command": 0, "racp": 0, "sealed": 0}
 
-        async def exchange(point, frame_list):
+        async def exchange(point, frame_list, plain):
+            """`plain`: the message sealed in these frames, None when they carry no sealed message."""
+            sealed = plain is not None
+            outcome = _outcome(frame_list, CAP[point])
+            await phone.write_frames(UUID[point], frame_list)
             if point == "command":
-                outcome = _outcome(frame_list, 3072)
-                await phone.write_frames(pp.COMMAND_UUID, frame_list)
-                answer = pp.decode_response(await phone.message(pp.COMMAND_UUID))
+                answer = pp.decode_response(phone.answer(pp.COMMAND_UUID, await phone.message(pp.COMMAND_UUID,
+                                                                                               plain=True)))
                 assert answer["result"] != 0 and answer["result"] in MESSAGES, answer
                 if outcome == ("bad",):
                     assert answer["result"] == E_FRAME
             else:
-                outcome = _outcome(frame_list, 16)
-                await phone.write_frames(pp.RACP_UUID, frame_list)
-                await _racp_answer(phone, log, outcome[1] if outcome[0] == "message" else None)
+                message = None
+                if outcome[0] == "message":
+                    message = plain if sealed else outcome[1]
+                await _racp_answer(phone, log, message, sealed)
             answered[point] += 1
+            answered["sealed"] += sealed
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
         @given(EXAMPLE)
         def one(example):
-            point, frame_list = example
-            if _outcome(frame_list, 3072 if point == "command" else 16) is None:
+            (point, frame_list), seal = example
+            outcome = _outcome(frame_list, CAP[point])
+            if outcome is None:
                 return  # a well-formed first fragment waits for more: not an example of a whole write
-            loop.run_until_complete(asyncio.wait_for(exchange(point, frame_list), 5))
+            plain = None
+            if seal and outcome[0] == "message":  # the same message sealed in the phone's session
+                frame_list = phone.sealed_frames(UUID[point], outcome[1], frame_list[0][1])
+                if _outcome(frame_list, CAP[point])[0] == "message":
+                    plain = outcome[1]  # else too long for the pump's buffer once sealed: refused as frames
+            loop.run_until_complete(asyncio.wait_for(exchange(point, frame_list, plain), 5))
 
         one()
         assert answered["command"] > EXAMPLES // 4 and answered["racp"] > EXAMPLES // 4, answered
+        assert answered["sealed"] > EXAMPLES // 5, answered
+        print("%s: %d examples over the air, %d sealed" % (profile, answered["command"] + answered["racp"],
+                                                          answered["sealed"]))
         assert _state(bsim) == before
         assert bsim.ble.irq_errors == [] and bsim.ble.op_errors == []
 

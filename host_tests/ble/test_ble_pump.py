@@ -1,22 +1,26 @@
 """The firmware's BLE service end to end: a scenario pump (board/sim + pump.controller.Pump) serving
-lib/pump/bleservice.py through the Bumble shim, a Bumble central as the phone, real ATT/SMP over the in-process link.
+lib/pump/bleservice.py through the Bumble shim, a Bumble central as the phone, real ATT/SMP over the in-process link,
+on both boards' stock stacks (rp2-btstack: the secure session alone; esp32-nimble: the session over a passkey bond).
 """
 
 import asyncio
 
+import pytest
 from bumble import att
 
 from pump import racp
-from pump.errors import E_AUTH, E_LOCKOUT, E_REPLAY, E_ROLE
-from support.blerig import HOUR_MS, KEY, SCENARIO, connect, pair, pump_on_air, refused, run
+from pump.errors import E_AUTH, E_INSECURE, E_LOCKOUT, E_REPLAY, E_ROLE
+from support.blerig import HOUR_MS, KEY, PROFILES, SCENARIO, connect, pair, pump_on_air, refused, run
 from tools.blehost.central import IO_DISPLAY_YES_NO, Central
 from tools.blehost.uuids import UUID
 from tools.pumplink import proto as pp
+from tools.pumplink import session as ps
 
 
-def test_scan_connect_discover_device_information_battery_and_pump_service():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_scan_connect_discover_device_information_battery_and_pump_service(profile):
     async def body():
-        bsim = pump_on_air()
+        bsim = pump_on_air(profile=profile)
         central = await Central().start()
         advert = await central.scan(name=bsim.name)
         assert advert.connectable and bsim.name == "PUMP-" + bsim.sim.hw.uid_hex[-4:].upper()
@@ -24,7 +28,7 @@ def test_scan_connect_discover_device_information_battery_and_pump_service():
         services = await phone.link.discover()
         pump_service = services[UUID(pp.SERVICE_UUID)]
         assert [UUID(u) for u in (pp.STATUS_UUID, pp.ALARM_UUID, pp.RACP_UUID, pp.HISTORY_UUID,
-                                               pp.COMMAND_UUID, pp.FEATURES_UUID)] == pump_service
+                                  pp.COMMAND_UUID, pp.FEATURES_UUID, ps.SESSION_UUID)] == pump_service
         link = phone.link
         assert await link.read(0x2A29) == b"pump prototype"  # Device Information: manufacturer
         assert await link.read(0x2A25) == bsim.sim.hw.uid_hex.encode()  # serial number
@@ -69,7 +73,7 @@ def test_numeric_comparison_is_not_offered_by_a_pump_with_a_display_only():
         phone = await connect(bsim)
         await phone.link.pair(mitm=True, io=IO_DISPLAY_YES_NO)
         await bsim.settle()
-        assert phone.link.delegate.shown == [] and bsim.printed == []
+        assert phone.link.delegate.shown == [] and _passkeys(bsim) == 0
         assert bsim.svc.encrypted and not bsim.svc.authenticated
         frames = pp.encode_command(KEY[pp.ROLE_CLINICIAN], pp.ROLE_CLINICIAN, 1, pp.OP_SUSPEND, b"")
         assert await refused(phone.link.write(pp.COMMAND_UUID, frames[0])) == (
@@ -79,12 +83,13 @@ def test_numeric_comparison_is_not_offered_by_a_pump_with_a_display_only():
     run(body)
 
 
-def test_passkey_pairing_then_status_notifications_follow_the_steps():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_passkey_pairing_then_status_notifications_follow_the_steps(profile):
     async def body():
-        bsim = pump_on_air()
+        bsim = pump_on_air(profile=profile)
         phone = await connect(bsim)
         first = await pair(phone, bsim)
-        assert bsim.svc.authenticated and first["today_nl"] == 0
+        assert bsim.svc.authenticated == bsim.ble.pairing and first["today_nl"] == 0
         bsim.advance(HOUR_MS)
         later = pp.decode_status(await phone.message(pp.STATUS_UUID))
         steps = bsim.sim.plant.steps_forward
@@ -96,9 +101,10 @@ def test_passkey_pairing_then_status_notifications_follow_the_steps():
     run(body)
 
 
-def test_program_therapy_and_patient_bolus_and_its_lockout():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_program_therapy_and_patient_bolus_and_its_lockout(profile):
     async def body():
-        bsim = pump_on_air()
+        bsim = pump_on_air(profile=profile)
         phone = await connect(bsim)
         await pair(phone, bsim)
         prescription = {"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
@@ -110,6 +116,8 @@ def test_program_therapy_and_patient_bolus_and_its_lockout():
         status = pp.decode_status(await phone.message(pp.STATUS_UUID))
         assert status["rate_nl_per_day"] == 400000  # 4 mg/day at 10 mg/mL
 
+        await phone.open_session(pp.ROLE_PATIENT)  # the patient's app: its own session
+        assert pp.decode_status(await phone.message(pp.STATUS_UUID))["rate_nl_per_day"] == 400000  # sent afresh
         answer = await phone.send(pp.ROLE_PATIENT, pp.OP_PATIENT_BOLUS)
         assert answer["result"] == 0 and answer["counter"] == 1
         status = pp.decode_status(await phone.message(pp.STATUS_UUID))
@@ -121,9 +129,10 @@ def test_program_therapy_and_patient_bolus_and_its_lockout():
     run(body)
 
 
-def test_replayed_forged_and_wrong_role_commands_are_refused_and_change_nothing():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_replayed_forged_and_wrong_role_commands_are_refused_and_change_nothing(profile):
     async def body():
-        bsim = pump_on_air()
+        bsim = pump_on_air(profile=profile)
         phone = await connect(bsim)
         await pair(phone, bsim)
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
@@ -149,30 +158,40 @@ def test_replayed_forged_and_wrong_role_commands_are_refused_and_change_nothing(
     run(body)
 
 
-def test_disconnect_and_reconnect_with_the_bond_and_after_a_pump_reset():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_disconnect_and_reconnect_with_the_bond_and_after_a_pump_reset(profile):
     async def body():
         doc = dict(SCENARIO, events=[{"at_h": 2, "type": "reset"}])
-        bsim = pump_on_air(doc)
+        bsim = pump_on_air(doc, profile=profile)
         central = await Central().start()
         phone = await connect(bsim, central)
         await pair(phone, bsim)
         assert (await phone.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND))["result"] == 0
         await phone.link.disconnect()
 
-        phone2 = await connect(bsim, central)  # the same phone: its bond, no pairing
-        await phone2.link.encrypt()
         await bsim.settle()
-        assert bsim.svc.authenticated and len(bsim.printed) == 1  # MITM level restored with the bond
+        assert not bsim.sp_open()  # the session closed with the link
+
+        phone2 = await connect(bsim, central, role=None)  # the same phone: its bond, no pairing
+        if bsim.ble.pairing:
+            await phone2.link.encrypt()
+            await bsim.settle()
+            assert bsim.svc.authenticated and _passkeys(bsim) == 1  # MITM level restored with the bond
+        refused_before = await phone2.send(pp.ROLE_CLINICIAN, pp.OP_RESUME, counter=99)
+        assert refused_before["result"] == E_INSECURE  # the old session's keys are gone: a new handshake first
+        await phone2.open_session(pp.ROLE_CLINICIAN)
         phone2.counter = dict(phone.counter)
         assert (await phone2.send(pp.ROLE_CLINICIAN, pp.OP_RESUME))["result"] == 0
 
         bsim.advance(3 * HOUR_MS)  # the scenario resets the pump: its BLE stack restarts, the link drops
         await asyncio.wait_for(phone2.link.disconnected, 2)
         assert bsim.boots == 2
-        phone3 = await connect(bsim, central)
-        await phone3.link.encrypt()  # bond and counters came back from the pump's storage
-        await bsim.settle()
-        assert bsim.svc.authenticated and len(bsim.printed) == 1
+        phone3 = await connect(bsim, central, role=None)
+        if bsim.ble.pairing:
+            await phone3.link.encrypt()  # bond and counters came back from the pump's storage
+            await bsim.settle()
+            assert bsim.svc.authenticated and _passkeys(bsim) == 1
+        await phone3.open_session(pp.ROLE_CLINICIAN)  # the reset pump knows no session: a new handshake
         replay = await phone3.send(pp.ROLE_CLINICIAN, pp.OP_SUSPEND, counter=2)
         assert (replay["result"], replay["counter"]) == (E_REPLAY, 2)
         await bsim.close()
@@ -180,9 +199,10 @@ def test_disconnect_and_reconnect_with_the_bond_and_after_a_pump_reset():
     run(body)
 
 
-def test_history_by_sequence_range():
+@pytest.mark.parametrize("profile", PROFILES)
+def test_history_by_sequence_range(profile):
     async def body():
-        bsim = pump_on_air()
+        bsim = pump_on_air(profile=profile)
         phone = await connect(bsim)
         await pair(phone, bsim)
         for _ in range(3):
@@ -206,3 +226,7 @@ def test_history_by_sequence_range():
         await bsim.close()
 
     run(body)
+
+
+def _passkeys(bsim):
+    return len([t for t in bsim.printed if t.startswith("BLE pairing passkey")])

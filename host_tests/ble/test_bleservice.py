@@ -14,8 +14,9 @@ from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT
 from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
                            OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, content_hash)
 from pump.errors import (E_AUTH, E_AUTH_LOCKOUT, E_FRAME, E_HARD_LIMIT, E_INSECURE, E_LOCKOUT, E_MALFORMED,
-                         E_NO_KEYS, E_REPLAY, E_ROLE, E_STATE)
+                         E_NO_KEYS, E_REPLAY, E_ROLE, E_STATE, PumpError)
 from pump.eventlog import decode as decode_record
+from pump.seal import STREAM_COMMAND, STREAM_RACP
 from pump.frames import DONE, Reassembler, split
 from pump.gatt import (ALARM_UUID, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURES, FEATURES_UUID, HISTORY_UUID,
                        RACP_UUID, SERVICE_UUID, STATUS_UUID)
@@ -102,7 +103,7 @@ def test_nothing_protected_before_encryption_and_commands_need_mitm():
     r = b.radio
     r.connect()
     assert r.pair_requests == [CONN]  # the pump asks the central to pair or encrypt at once
-    assert b.run() == -1  # nothing to do until the link is encrypted
+    assert b.run() == 5000  # nothing to send before a session; the task wakes at the session's deadline
     assert r.of(b.svc.h_status) == [] and r.indicated == []
     assert r.read(b.svc.h_status) == (_GATTS_ERROR_INSUFFICIENT_ENCRYPTION, b"")
     assert r.read(b.svc.h_alarm)[0] == _GATTS_ERROR_INSUFFICIENT_ENCRYPTION
@@ -114,8 +115,10 @@ def test_nothing_protected_before_encryption_and_commands_need_mitm():
     assert b.racp(bytes((racp.OP_COUNT, racp.OPR_ALL))) == [bytes((racp.OP_RESPONSE, 0, 0, racp.RC_INSECURE))]
     r.encrypt(authenticated=False)  # Just Works: encrypted, not MITM-protected
     b.settle()
+    assert r.of(b.svc.h_status) == []  # still no session: nothing
+    b.open_session()
     assert len(b.messages(b.svc.h_status)) == 1 and len(b.messages(b.svc.h_alarm, "indicated")) == 1
-    assert b.send(ROLE_CLINICIAN, OP_SUSPEND)[1] == E_INSECURE
+    assert b.send(ROLE_CLINICIAN, OP_SUSPEND)[1] == E_INSECURE  # the command point also needs the MITM bond
     assert snapshot(b) == before
     r.encrypt(authenticated=True)
     assert b.send(ROLE_CLINICIAN, OP_SUSPEND)[1] == 0 and b.rig.pump.suspended
@@ -129,15 +132,16 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     b.connect()
     pump = b.rig.pump
     frames = b.radio.of(b.svc.h_status)
-    assert [len(f) for f in frames] == [20, 19]  # 29 bytes in two frames at the default MTU
-    (t_s, mode, state, rate, today, total, res_nl, refill_day, battery, alarms, pressure) = b.status()
+    assert [len(f) for f in frames] == [20, 20, 20, 15]  # 34 bytes sealed (55) in four frames at the default MTU
+    (t_s, mode, state, rate, today, total, res_nl, empty_day, battery, alarms, pressure, eri_day, flags) = b.status()
     assert t_s == pump.wall_s(b.now) and mode == 1 and state == STATE_RUNNING
     assert rate == 400000 and today == pump.c.delivered_today_nl and total == pump.c.total_ul
     empty_days = pump.state(b.now).empty_days
-    assert res_nl == pump.reservoir.remaining_nl and refill_day == pump.plan.cal.day + empty_days
+    assert res_nl == pump.reservoir.remaining_nl and empty_day == pump.plan.cal.day + empty_days
     assert battery == 100 and alarms == 1 << (A_OCCLUSION_SENSING_UNAVAILABLE - 1) and pressure == -32768
+    assert eri_day == 0xFFFF and flags == 0
     read = b.radio.values[b.svc.h_status]  # the readable value: the same message in one frame
-    assert Reassemble(read) == b.messages(b.svc.h_status)[-1] and read[1] == frames[0][1]
+    assert Reassemble(read) == b.raw_messages(b.svc.h_status)[-1] and read[1] == frames[0][1]  # sealed, as notified
     sent = len(frames)
     for _ in range(5):  # nothing changed but the time: nothing sent, however often it runs, and no wake-up asked
         b.rig.clock.t_ms += 1000
@@ -145,38 +149,38 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     assert len(b.radio.of(b.svc.h_status)) == sent
     b.rig.run(120000)  # about three steps at 0.4 mL/day
     b.run()
-    assert len(b.radio.of(b.svc.h_status)) == sent + 2 and b.status()[4] > today
+    assert len(b.radio.of(b.svc.h_status)) == sent + 4 and b.status()[4] > today
     b.rig.run(120000)
     b.rig.clock.t_ms -= 1  # inside the interval after the last notification... the change waits
     b.svc._status_due = b.now + 500
     assert b.run() == 500  # ... and the task asks to run again when it may go
-    assert len(b.radio.of(b.svc.h_status)) == sent + 2
+    assert len(b.radio.of(b.svc.h_status)) == sent + 4
     b.rig.clock.t_ms += 500
     b.run()
-    assert len(b.radio.of(b.svc.h_status)) == sent + 4
+    assert len(b.radio.of(b.svc.h_status)) == sent + 8  # four frames per status
     counters = [f[1] for f in b.radio.of(b.svc.h_status)]
-    assert counters == [counters[0], counters[0], counters[0] + 1, counters[0] + 1, counters[0] + 2, counters[0] + 2]
+    assert counters == [counters[0] + i // 4 for i in range(12)]
 
 
 def test_larger_mtu_one_frame_and_slow_connections_space_the_notifications():
     b = Bench()
     b.connect(mtu=185)
-    assert [len(f) for f in b.radio.of(b.svc.h_status)] == [34]
+    assert [len(f) for f in b.radio.of(b.svc.h_status)] == [60]  # 34 + 21 sealed + 5
     b = Bench()
     b.connect()
     b.rig.run(120000)
     assert b.run() == -1  # sent; nothing more to do until the pump changes again
-    assert b.run() == 1000  # a 50 ms connection interval carries two frames well within the 1 s status interval
-    b.radio.update_connection(800)  # 1 s connection interval: two frames need 2 s
+    assert b.run() == 1000  # a 50 ms connection interval carries four frames well within the 1 s status interval
+    b.radio.update_connection(800)  # 1 s connection interval: four frames need 4 s
     n = len(b.radio.of(b.svc.h_status))
     b.rig.run(120000)
     assert b.run() == -1
-    assert b.run() == 2000  # sent, and the next status waits for two connection intervals
-    assert len(b.radio.of(b.svc.h_status)) == n + 2
+    assert b.run() == 4000  # sent, and the next status waits for four connection intervals
+    assert len(b.radio.of(b.svc.h_status)) == n + 4
     b.rig.run(120000)
-    b.rig.clock.t_ms -= 120000 - 1999
+    b.rig.clock.t_ms -= 120000 - 3999
     b.run()
-    assert len(b.radio.of(b.svc.h_status)) == n + 2
+    assert len(b.radio.of(b.svc.h_status)) == n + 4
 
 
 def test_a_full_stack_buffer_is_retried():
@@ -191,23 +195,19 @@ def test_a_full_stack_buffer_is_retried():
     b.radio.notify_error = None
     b.rig.clock.t_ms += 1000
     b.run()
-    assert len(b.radio.notified) == n + 2
+    assert len(b.radio.notified) == n + 4
 
 
 def test_alarm_indications_one_at_a_time_and_on_change():
     b = Bench()
     b.radio.connect()
     b.radio.encrypt()
-    b.run()
+    b.open_session()  # settles: the sealed alarm (30 bytes) went out in two frames, one confirmed before the next
     al = b.svc.h_alarm
-    assert len(b.radio.of(al, "indicated")) == 1
-    b.run()
-    assert len(b.radio.of(al, "indicated")) == 1  # not confirmed yet: nothing else goes out
-    b.settle()
+    assert len(b.radio.of(al, "indicated")) == 2 and len(b.messages(al, "indicated")) == 1
     code, prio, since_s, bitmap, sounding = struct.unpack(ALARM, b.messages(al, "indicated")[-1])
     assert (code, prio, bitmap) == (A_OCCLUSION_SENSING_UNAVAILABLE, PRIO_LOW, 1 << (code - 1))
     assert since_s == b.rig.pump.wall_s(b.now) and sounding == code
-    assert Reassemble(b.radio.values[al]) == b.messages(al, "indicated")[-1]
     opcode, result, _, data = b.send(ROLE_PATIENT, OP_ACKNOWLEDGE, b"\x00")
     assert (opcode, result, data) == (OP_ACKNOWLEDGE, 0, b"\x01")
     code, prio, since_s, bitmap, sounding = struct.unpack(ALARM, b.messages(al, "indicated")[-1])
@@ -322,11 +322,16 @@ def test_lockout_over_ble_is_logged():
 
 def test_without_keys_commands_are_refused_and_telemetry_works():
     b = Bench(keys=None)
-    b.connect()
+    b.connect(session=False)
     flags = struct.unpack(FEATURES, Reassemble(b.radio.values[b.svc.h_features]))[0]
-    assert flags & FEATURE_KEYS == 0
-    assert b.send(ROLE_CLINICIAN, OP_SUSPEND)[1] == E_NO_KEYS and not b.rig.pump.suspended
-    assert len(b.messages(b.svc.h_status)) == 1
+    assert flags & FEATURE_KEYS == 0  # Features stays readable in clear
+    try:
+        b.open_session()
+        raise AssertionError("a session without keys")
+    except PumpError as e:
+        assert e.code == E_NO_KEYS  # no key, no session: so no telemetry either (nothing leaves unsealed)
+    assert b.send(ROLE_CLINICIAN, OP_SUSPEND)[1] == E_INSECURE and not b.rig.pump.suspended
+    assert b.radio.of(b.svc.h_status) == []
 
 
 def test_malformed_frames_are_each_answered():
@@ -334,7 +339,7 @@ def test_malformed_frames_are_each_answered():
     b.connect()
     before = snapshot(b)
     h = b.svc.h_command
-    good = split(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND), 3)
+    good = split(b.central.seal(STREAM_COMMAND, command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)), 3)
     bad_crc = bytearray(good[0])
     bad_crc[5] ^= 0x40
     cases = ((b"\x81", "short"), (b"\x02" + good[0][1:], "version"), (bytes(bad_crc), "crc"), (good[1], "order"))
@@ -356,7 +361,8 @@ def test_malformed_frames_are_each_answered():
 def test_indications_wait_for_confirmation_and_a_lost_one_drops_its_message():
     b = Bench()
     b.connect()
-    b.write_frames(b.svc.h_command, split(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND), 1))
+    sealed = b.central.seal(STREAM_COMMAND, command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND))
+    b.write_frames(b.svc.h_command, split(sealed, 1))
     b.run()
     b.run()
     assert len(b.radio.of(b.svc.h_command, "indicated")) == 1
@@ -426,15 +432,15 @@ def test_history_transfer_is_paced_and_can_be_aborted():
     for i in range(40):
         log.append(2000 + i, ev.ALARM_CLEARED, i)
     h = b.svc.h_history
-    b.write_frames(b.svc.h_racp, split(bytes((racp.OP_REPORT, racp.OPR_ALL)), 1))
+    b.write_frames(b.svc.h_racp, split(b.central.seal(STREAM_RACP, bytes((racp.OP_REPORT, racp.OPR_ALL))), 1))
     wait = b.run()
     assert wait == b.svc.interval_ms and len(b.radio.of(h)) == 4  # four frames per connection interval
     b.run()
     assert len(b.radio.of(h)) == 8
-    b.write_frames(b.svc.h_racp, split(bytes((racp.OP_REPORT, racp.OPR_ALL)), 2))
+    b.write_frames(b.svc.h_racp, split(b.central.seal(STREAM_RACP, bytes((racp.OP_REPORT, racp.OPR_ALL))), 2))
     b.settle()
     assert b.messages(b.svc.h_racp, "indicated") == [bytes((racp.OP_RESPONSE, 0, 1, racp.RC_NOT_COMPLETED))]
-    b.write_frames(b.svc.h_racp, split(bytes((racp.OP_ABORT, racp.OPR_NULL)), 2))
+    b.write_frames(b.svc.h_racp, split(b.central.seal(STREAM_RACP, bytes((racp.OP_ABORT, racp.OPR_NULL))), 2))
     b.settle()
     sent = len(b.radio.of(h))
     assert b.messages(b.svc.h_racp, "indicated")[-1] == bytes((racp.OP_RESPONSE, 0, racp.OP_ABORT, racp.RC_SUCCESS))
@@ -478,12 +484,64 @@ def test_bond_store_drops_the_oldest_when_full():
     assert kept == list(range(40 - len(kept), 40)) and 10 < len(kept) < 40
 
 
+def test_just_works_pairings_neither_evict_the_clinicians_bond_nor_write_the_flash():
+    """Before: every pairing's keys were stored at once, so eight Just Works pairings from phones in range (600 B of
+    keys each) evicted the clinician's passkey bond from the 2 KB store and each rewrote it."""
+    b = Bench()
+    r = b.radio
+    clinician = bytes((0, 1, 2, 3, 4, 5, 6))
+    r.connect()
+    r.event(bluetooth.IRQ_SET_SECRET, (2, memoryview(clinician), memoryview(bytes(range(200)))))
+    r.encrypt(authenticated=True)  # the passkey pairing proves MITM-protected: its keys are kept
+    b.run()
+    r.disconnect()
+    b.run()
+    bonds = b.rig.blobs("bonds")
+    assert bonds and b.svc.secrets.get(2, 0, clinician) == bytes(range(200))
+    for i in range(8):
+        phone = bytes((9, i, 9, i, 9, i, 9))
+        r.connect()
+        r.event(bluetooth.IRQ_SET_SECRET, (2, memoryview(phone), memoryview(bytes(600))))
+        assert r.event(bluetooth.IRQ_GET_SECRET, (2, 0, phone)) == bytes(600)  # usable while its link lasts
+        r.encrypt(authenticated=False)  # Just Works
+        b.run()
+        r.disconnect()
+        b.run()
+        assert b.svc.secrets.get(2, 0, phone) is None
+    assert b.rig.blobs("bonds") == bonds  # not one write
+    b.boot_service()
+    assert b.radio.event(bluetooth.IRQ_GET_SECRET, (2, 0, clinician)) == bytes(range(200))
+
+
+def test_no_session_by_the_deadline_disconnects_but_a_passkey_being_typed_is_given_a_minute():
+    b = Bench()
+    r = b.radio
+    r.connect()
+    b.rig.clock.t_ms += 4999
+    b.run()
+    assert r.disconnects == []
+    b.rig.clock.t_ms += 1
+    b.run()
+    assert r.disconnects == [CONN] and b.svc.sp.failures == 1  # 5 s without a session
+    r.disconnect()
+    r.connect()
+    b.rig.clock.t_ms += 4000
+    r.event(bluetooth.IRQ_PASSKEY_ACTION, (CONN, 3, 0))  # the phone pairs first: its person types the passkey
+    b.rig.clock.t_ms += 59999
+    b.run()
+    assert r.disconnects == [CONN]
+    b.rig.clock.t_ms += 1
+    b.run()
+    assert r.disconnects == [CONN, CONN] and b.svc.sp.failures == 2
+
+
 def test_pairing_shows_a_passkey_and_refuses_what_the_pump_cannot_confirm():
     b = Bench()
     b.radio.connect()
     b.radio.event(bluetooth.IRQ_PASSKEY_ACTION, (CONN, 3, 0))
-    assert b.radio.passkeys == [(CONN, 3, 0x04030201 % 1000000)]
-    assert b.printed == ["BLE pairing passkey %06d" % (0x04030201 % 1000000)]
+    passkey = b.radio.passkeys[0][2]
+    assert b.radio.passkeys == [(CONN, 3, passkey)] and 0 < passkey < 1000000
+    assert b.printed[-1] == "BLE pairing passkey %06d" % passkey
     b.radio.event(bluetooth.IRQ_PASSKEY_ACTION, (CONN, 4, 123456))  # numeric comparison: no button to press
     assert b.radio.passkeys[-1] == (CONN, 4, 0)
 

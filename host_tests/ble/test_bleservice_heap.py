@@ -52,7 +52,7 @@ def test_status_notifications_allocate_nothing():
     notifies, indications = radio.notifies, radio.indications
     assert _locked(mp, bench, _WAKES) == _WAKES
     assert bench.rig.pump.steps - steps == _WAKES
-    assert radio.notifies - notifies == 2 * _WAKES  # every wake changed the status: two frames each at MTU 23
+    assert radio.notifies - notifies == 4 * _WAKES  # every wake changed the status: four sealed frames each at MTU 23
     assert radio.indications == indications
 
 
@@ -71,7 +71,7 @@ def test_bytes_allocated_per_status_notification_is_zero():
         allocated = gc.mem_alloc() - before
     finally:
         gc.enable()
-    assert bench.radio.notifies - notifies == 100
+    assert bench.radio.notifies - notifies == 200
     assert allocated == 0, "%d bytes for 50 status notifications" % allocated
     assert mp is not None
 

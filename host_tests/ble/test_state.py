@@ -50,14 +50,15 @@ def test_the_console_line_shows_the_numbers_of_the_ble_frame():
     b.connect()
     b.rig.run(5 * HOUR_MS)
     line, frame = _seen(b)
-    t_s, _mode, state, rate, today, total, res_nl, refill_day, _battery, _alarms, _pressure = frame
+    t_s, _mode, state, rate, today, total, res_nl, empty_day, _battery, _alarms, _pressure, eri_day, flags = frame
     words = line.split()
     # 2026-08-03 13:00 running rate 400.0 uL/day today 83 uL total 83 uL res 19916 uL ok low 2026-09-10 empty ...
     assert words[0] == iso_date(t_s // 86400) and words[1] == "%02d:%02d" % (t_s // 3600 % 24, t_s // 60 % 60)
     assert words[2] == STATE_NAMES[state]
     assert words[4] == "%d.%d" % (rate // 1000, rate // 100 % 10) and rate == 400000
     assert (int(words[7]), int(words[10]), int(words[13])) == (today // 1000, total, res_nl // 1000)
-    assert today > 0 and words[18:20] == ["empty", iso_date(refill_day)]  # the frame's refill_day is the empty date
+    assert today > 0 and words[18:20] == ["empty", iso_date(empty_day)]  # the frame's empty_day is the empty date
+    assert eri_day == 0xFFFF and flags == 0  # no battery forecast yet; a set clock
     s = b.rig.pump.state(b.now)
     assert (s.low_days, s.empty_days) == (38, 44)  # 440 uL a day at worst: 16.9 mL above low, 19.4 mL above empty
     # the recommended refill date is the low date (pump.reservoir.REFILL_RULE), in the line's own words

@@ -11,9 +11,12 @@ from pump.cmdauth import ROLE_CLINICIAN, ROLE_PATIENT
 from pump.commands import OP_PATIENT_BOLUS, OP_REFILL, OP_RESUME, OP_SUSPEND, RESPONSE
 from pump.compat import heap_lock, heap_unlock, is_micropython
 from pump.errors import E_AUTH, E_FRAME, E_MALFORMED, E_NO_KEYS, E_REPLAY, E_ROLE
-from pump.frames import split
+from pump.frames import DONE, Reassembler, split
+from pump.seal import STREAM_COMMAND
 from pump.state import STATE_RUNNING, STATE_SUSPENDED
 from pump.telemetry import STATUS
+from support.aes import new_ecb
+from support.blebench import handshake
 from support.keys import KC, KP, command
 from support.wirebench import WiredBench, answer
 
@@ -126,17 +129,23 @@ def test_one_counter_per_role_whatever_the_link_a_wired_command_cannot_replay_ov
     b = WiredBench()
     radio = bluetooth.BLE()
     svc = PumpService(radio, bluetooth, b.rig.pump, b.rig.storage, b.rig.hw.uid_hex, "9.9.9", b.rig.clock,
-                      urandom=bytes, out=b.printed.append, auth=b.auth)
+                      urandom=bytes, out=b.printed.append, auth=b.auth, new_ecb=new_ecb)
     assert svc.auth is b.auth
     radio.connect()
-    radio.encrypt(authenticated=True)
+    if radio.pairing:
+        radio.encrypt(authenticated=True)
+    central = handshake(radio, svc, lambda: svc.run(b.rig.now))
     assert b.send(KC, ROLE_CLINICIAN, 1, OP_SUSPEND)[:2] == (OP_SUSPEND, 0)
     b.rig.pump.resume()
-    for frame in split(command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND), 1):  # the same message, recorded, over BLE
+    sealed = central.seal(STREAM_COMMAND, command(KC, ROLE_CLINICIAN, 1, OP_SUSPEND))  # the same message, over BLE
+    for frame in split(sealed, 1):
         radio.write(svc.h_command, frame)
     for _ in range(10):  # the phone confirms every indication
         svc.run(b.rig.now)
         radio.indicate_done()
-    sent = radio.of(svc.h_command, "indicated")
-    assert struct.unpack_from(RESPONSE, sent[-1], 3)[:2] == (OP_SUSPEND, E_REPLAY)
+    r = Reassembler(256)
+    done = [f for f in radio.of(svc.h_command, "indicated") if r.feed(f) == DONE]
+    assert len(done) == 1
+    answer = central.open(STREAM_COMMAND, bytes(r.buf[: r.n]))
+    assert struct.unpack_from(RESPONSE, answer, 0)[:2] == (OP_SUSPEND, E_REPLAY)
     assert not b.rig.pump.suspended

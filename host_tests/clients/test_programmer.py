@@ -194,10 +194,10 @@ def test_the_ble_link_needs_the_clinician_key_and_says_when_the_pump_is_out_of_r
     from tools.pumplink import ble as blelink
     from tools.pumplink.link import LinkError
 
-    async def unreachable(device, timeout_s=10.0):
+    async def unreachable(_transport, device, timeout_s=10.0):
         raise LinkError("%s: no such pump in range" % device)
 
-    monkeypatch.setattr(blelink.BleakGatt, "open", unreachable)
+    monkeypatch.setattr(blelink.BleakTransport, "open", unreachable)
     keys.create(str(tmp_path / "keys.json"))
     code, out = _run(tmp_path, "suspend", "--device", "PUMP-1234", "--keys", str(tmp_path / "keys.json"))
     assert code == 4 and out[-1] == "programmer: PUMP-1234: no such pump in range"

@@ -1,6 +1,7 @@
-"""The programmer's BLE link against the firmware's own BLE service: first on the recording fake radio (frames,
-counters, refusals, MTU), then over Bumble's real ATT/SMP stack with passkey pairing, driven through the
-programmer's command line."""
+"""The programmer's BLE link against the firmware's own BLE service, in the clinician's secure session
+(tools/pumplink/secure.py): first on the recording fake radio (frames, counters, refusals, MTU), then over Bumble's
+real ATT/SMP stack with passkey pairing underneath (the ESP32's second layer), driven through the programmer's
+command line."""
 
 import asyncio
 import json
@@ -22,6 +23,8 @@ from tools.programmer import programmer
 from tools.pumplink import proto as pp
 from tools.pumplink.ble import BleLink, CentralGatt, PumpClient, encode
 from tools.pumplink.link import LinkError, LocalLink
+from tools.pumplink.secure import secure
+from tools.pumplink.session import ROLE_CLINICIAN, Session, new_ecb
 from support import ROOT
 
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
@@ -34,8 +37,8 @@ RX = {"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
 def _pump_board(keys_path, ble, bluetooth, clock=None):
     """A simulated board (no program yet) with a BLE radio and the keys file; returns (hw, clock)."""
     clock = clock or VirtualClock()
-    hw = simboard.build({"clock": clock, "plant": Plant(), "storage": FakeStorage(),
-                         "rtc": SimRtc(clock), "ble": ble, "bluetooth": bluetooth, "keys_path": keys_path})
+    hw = simboard.build({"clock": clock, "plant": Plant(), "storage": FakeStorage(), "rtc": SimRtc(clock), "ble": ble,
+                         "bluetooth": bluetooth, "keys_path": keys_path, "aes": new_ecb})
     return hw, clock
 
 
@@ -72,6 +75,10 @@ class RadioGatt:
     async def receive(self, uuid, timeout_s):
         return await asyncio.wait_for(self.queues[self.radio.handle(uuid)].get(), timeout_s)
 
+    def pending(self, uuid):
+        q = self.queues.get(self.radio.handle(uuid))
+        return [q.get_nowait() for _ in range(q.qsize())] if q is not None else []
+
     async def close(self):
         self.radio.disconnect()
 
@@ -91,7 +98,8 @@ class RadioGatt:
 
 @pytest.fixture
 def rig(tmp_path):
-    """(app, radio gatt, clinician key, patient key) with a paired (MITM) central connected at MTU 23."""
+    """(app, gatt, clinician key, patient key) with a paired (MITM) central connected at MTU 23 and the clinician's
+    secure session open on it (the seam seals and opens: tools/pumplink/secure.py)."""
     path = str(tmp_path / "keys.json")
     keys.create(path)
     k = keys.load(path)
@@ -100,7 +108,9 @@ def rig(tmp_path):
     app = _app(hw, lambda line: None)
     radio.connect()
     radio.encrypt(authenticated=True)
-    return app, RadioGatt(radio, app.ble, clock), k["clinician"], k["patient"]
+    gatt = asyncio.run(secure(RadioGatt(radio, app.ble, clock), Session(k["clinician"], ROLE_CLINICIAN)))
+    gatt.clock = clock
+    return app, gatt, k["clinician"], k["patient"]
 
 
 def _run(coro):
@@ -122,19 +132,19 @@ def test_a_clinician_session_over_the_service_matches_the_local_link(rig):
     assert {k: v for k, v in st.items() if k != "features"} == local  # the same fields, the same values
     assert st["features"]["nl_per_step"] == 200 and st["features"]["keys"] is True
     # a program of ~300 bytes went out as 20-byte frames, each written with a response
-    assert gatt.writes > 20
+    assert gatt.gatt.writes > 20
     assert app.pump.therapy.describe().startswith("morphine 10000 ug/mL flex 2 steps")
 
 
 def test_larger_frames_after_an_mtu_exchange(rig):
     app, gatt, key, _ = rig
-    gatt.radio.exchange_mtu(247)
+    gatt.gatt.radio.exchange_mtu(247)
     gatt.frame_size = 244
     client = PumpClient(gatt, key, counter=5)
     _run(client.command("refill", {"fill_ul": 20000, "concentration_ug_per_ml": 10000}))
-    before = gatt.writes
+    before = gatt.gatt.writes
     _run(client.command("program", {"prescription": RX}))
-    assert gatt.writes - before == 2  # ~300 bytes in 244-byte frames
+    assert gatt.gatt.writes - before == 2  # ~300 bytes and the seal's 21 in 244-byte frames
     assert app.pump.therapy is not None
 
 
@@ -202,7 +212,7 @@ def test_commands_need_a_mitm_protected_link(tmp_path):
 
 def test_no_answer_is_a_link_error(rig):
     app, gatt, key, _ = rig
-    gatt.queues.clear()
+    gatt.gatt.queues.clear()
 
     async def silent(uuid, timeout_s):
         await asyncio.sleep(timeout_s)
@@ -268,7 +278,8 @@ def test_programmer_over_bumble_after_passkey_pairing(tmp_path):
             raise AssertionError("no passkey on the console")
 
         await link.pair(mitm=True, io=IO_KEYBOARD_DISPLAY, passkey=passkey)
-        gatt = _Shared(CentralGatt(link))
+        clinician = keys.load(keys_path)["clinician"]
+        gatt = _Shared(await secure(CentralGatt(link), Session(clinician, ROLE_CLINICIAN)))
 
         def cli(*argv):
             out = []

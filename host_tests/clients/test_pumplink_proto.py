@@ -9,6 +9,8 @@ import struct
 
 import pytest
 
+from pump.seal import STREAM_COMMAND, STREAM_RACP
+
 from support.flash import FakeStorage
 from pump import events as ev
 from pump import racp
@@ -68,7 +70,21 @@ def test_message_vectors_decode_to_their_values():
             d = v["decoded"]
             assert payload == pumpproto.racp_request(d["op"], d["operator"], d.get("first"), d.get("last"))
     status = pumpproto.decode_status(Reassembler.unframe([bytes.fromhex(f) for f in VECTORS["messages"][0]["frames"]]))
-    assert status["rate_nl_per_day"] == 400000 and status["refill_day"] == 9759 and status["alarms"] == [10]
+    assert status["rate_nl_per_day"] == 400000 and status["empty_day"] == 9759 and status["alarms"] == [10]
+    assert status["version"] == 2 and status["eri_day"] == 10650 and not status["clock_unset"]
+    held = pumpproto.decode_status(Reassembler.unframe([bytes.fromhex(f) for f in VECTORS["messages"][1]["frames"]]))
+    assert held["alarms"] == [1, 2, 17] and held["eri_day"] is None and held["clock_unset"]
+
+
+def test_a_version_1_status_from_an_older_recording_still_decodes():
+    import struct
+
+    from pump.telemetry import STATUS_V1
+
+    old = pumpproto.decode_status(struct.pack(STATUS_V1, 839059200, 1, 1, 400000, 183400, 1234, 18766600, 9759, 97,
+                                              0x0200, 125))
+    assert old["version"] == 1 and old["empty_day"] == 9759 and old["alarms"] == [10]
+    assert old["eri_day"] is None and old["flags"] == 0 and old["pressure_kpa_x10"] == 125
 
 
 def test_command_vectors_are_what_encode_command_makes_and_what_the_pump_accepts():
@@ -133,27 +149,26 @@ def test_helpers():
 
 
 class Phone:
-    """A host tool's view: pumpproto only, over the fake radio."""
+    """A host tool's view: pumpproto over the fake radio, in the Bench's secure session (opened and sealed there)."""
 
     def __init__(self, bench):
         self.bench = bench
-        self.rx = {}
 
     def received(self, handle, kind="notified"):
-        r = Reassembler()
-        out = []
-        for frame in self.bench.radio.of(handle, kind):
-            payload = r.feed(frame)
-            if payload is not None:
-                out.append(payload)
-        return out
+        return self.bench.messages(handle, kind)
+
+    def write(self, handle, stream, message, e2e):
+        for frame in pumpproto.split(self.bench.central.seal(stream, message), e2e):
+            self.bench.radio.write(handle, frame)
+        self.bench.settle()
 
     def command(self, key, role, counter, opcode, payload=b""):
-        svc = self.bench.svc
-        for frame in pumpproto.encode_command(key, role, counter, opcode, payload, counter):
-            self.bench.radio.write(svc.h_command, frame)
-        self.bench.settle()
-        return pumpproto.decode_response(self.received(svc.h_command, "indicated")[-1])
+        b = self.bench
+        if b.central.role != role:
+            b.open_session(role)  # a command goes in a session of its own role
+        message = Reassembler.unframe(pumpproto.encode_command(key, role, counter, opcode, payload, counter))
+        self.write(b.svc.h_command, STREAM_COMMAND, message, counter)
+        return pumpproto.decode_response(self.received(b.svc.h_command, "indicated")[-1])
 
 
 def test_pumpproto_against_the_service():
@@ -165,7 +180,7 @@ def test_pumpproto_against_the_service():
     status = pumpproto.decode_status(phone.received(svc.h_status)[-1])
     assert status["state_name"] == "running" and status["reservoir_nl"] == pump.reservoir.remaining_nl
     assert status["alarms"] == [10] and status["pressure_kpa_x10"] is None
-    assert pumpproto.decode_status(Reassembler.unframe(b.radio.values[svc.h_status])) == status
+    assert Reassembler.unframe(b.radio.values[svc.h_status]) == b.raw_messages(svc.h_status)[-1]  # sealed, readable
     alarm = pumpproto.decode_alarm(phone.received(svc.h_alarm, "indicated")[-1])
     assert alarm["name"] == "OCCLUSION_SENSING_UNAVAILABLE" and alarm["priority"] == 1
     feat = pumpproto.decode_features(Reassembler.unframe(b.radio.values[svc.h_features]))
@@ -182,9 +197,7 @@ def test_pumpproto_against_the_service():
     answer = phone.command(KP, ROLE_PATIENT, 1, OP_PATIENT_BOLUS)
     assert answer["result"] == 300  # suspended: not allowed now
     # history: the bolus refusal's audit (its content hash) is the newest record, the refusal two before
-    for frame in pumpproto.split(pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST), 1):
-        b.radio.write(svc.h_racp, frame)
-    b.settle()
+    phone.write(svc.h_racp, STREAM_RACP, pumpproto.racp_request(racp.OP_REPORT, racp.OPR_LAST), 1)
     record = pumpproto.decode_history(phone.received(svc.h_history)[-1])
     assert (record["code"], record["a"], record["b"], record["text"]) == (ev.CONTENT,) + content_hash(b"") + (
         "command content",)

@@ -27,6 +27,7 @@ from support.bluezrig import other_advertiser
 from pump import events
 from pump.alarms import A_OCCLUSION
 from tools.pumplink import proto as pp
+from tools.keys import keys
 from tools.pumplink.ble import BleakTransport
 from tools.sim.scenario import Scenario
 from tools.sim.sim import Simulation
@@ -42,6 +43,18 @@ PUMP_DEVICE = device_path("hci0", PUMP)
 
 
 @pytest.fixture
+def key_file(tmp_path):
+    """keys.json for the pump (all three keys), the telemetry client taking the monitor's from it."""
+    path = str(tmp_path / "keys.json")
+    keys.create(path)
+    return path
+
+
+def pump_keys(path):
+    return {name: key.hex() for name, key in keys.load(path).items()}
+
+
+@pytest.fixture
 def bluez(monkeypatch):
     """BlueZoo on a fresh private bus, which bleak (and the rig) reach as the system bus."""
     rig = Bluez()
@@ -54,17 +67,18 @@ def run(coro_fn):
     return blerig.run(coro_fn, timeout_s=60)  # a private dbus-daemon and BlueZoo: slower than the in-process link
 
 
-def test_scan_lists_the_pump_by_name_and_leaves_other_advertisers_out(bluez):
+def test_scan_lists_the_pump_by_name_and_leaves_other_advertisers_out(bluez, key_file):
     out = []
 
     async def body():
-        pump = await DbusPump(Simulation(Scenario(SCENARIO))).start()
+        pump = await DbusPump(Simulation(Scenario(SCENARIO)), pump_keys(key_file)).start()
         other = await other_advertiser()
         agent = await laptop_agent()
         transport = BleakTransport(adapter="hci0")
         assert await telemetry.run(["scan", "--timeout", "1.5"], transport=transport, out=out.append) == 0
         # connecting needs no second scan: the transport remembers the device (BlueZoo would not report it again)
-        assert await telemetry.run(["--device", PUMP, "--once"], transport=transport, out=out.append) == 0
+        assert await telemetry.run(["--device", PUMP, "--once", "--keys", key_file], transport=transport,
+                                   out=out.append) == 0
         await pump.stop()
         other.disconnect()
         agent.disconnect()
@@ -75,31 +89,32 @@ def test_scan_lists_the_pump_by_name_and_leaves_other_advertisers_out(bluez):
     assert out[1].split(": rate ")[0].endswith("constant, running") and len(out) == 3
 
 
-def test_no_pump_and_no_bluez_are_said_plainly(bluez, monkeypatch, tmp_path):
+def test_no_pump_and_no_bluez_are_said_plainly(bluez, monkeypatch, tmp_path, key_file):
     out = []
     code = asyncio.run(telemetry.run(["scan", "--adapter", "hci0", "--timeout", "0.5"], out=out.append))
     assert code == 4 and out == ["telemetry: no pump found within 0.5 s (in range, advertising, Bluetooth on?)"]
-    code = asyncio.run(telemetry.run(["--device", "PUMP-FFFF", "--adapter", "hci0", "--timeout", "0.5"],
-                                     out=out.append))
+    code = asyncio.run(telemetry.run(["--device", "PUMP-FFFF", "--adapter", "hci0", "--timeout", "0.5", "--keys",
+                                      key_file], out=out.append))
     assert code == 4 and out[1] == "telemetry: PUMP-FFFF: no such pump in range"
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=%s" % (tmp_path / "none"))  # no BlueZ at all
     code = asyncio.run(telemetry.run(["scan", "--adapter", "hci0", "--timeout", "0.5"], out=out.append))
     assert code == 4 and out[2].startswith("telemetry: cannot scan: ")
 
 
-def test_once_connects_pairs_through_the_agent_and_decodes_the_pumps_values(bluez, tmp_path):
+def test_once_connects_pairs_through_the_agent_and_decodes_the_pumps_values(bluez, tmp_path, key_file):
     path = tmp_path / "once.csv"
     out = []
 
     async def body():
         sim = Simulation(Scenario(HYDRAULIC))
         sim.advance(HOUR_MS)
-        pump = await DbusPump(sim).start()
+        pump = await DbusPump(sim, pump_keys(key_file)).start()
         agent = await laptop_agent()
-        code = await telemetry.run(["--device", pump.name, "--adapter", "hci0", "--once", "--csv", str(path)],
-                                   out=out.append)
+        code = await telemetry.run(["--device", pump.name, "--adapter", "hci0", "--once", "--csv", str(path),
+                                    "--keys", key_file, "--pair"], out=out.append)
         assert code == 0, out
-        assert await device_property(PUMP_DEVICE, "Paired") is True  # bleak's pair(), through the agent
+        assert await device_property(PUMP_DEVICE, "Paired") is True  # bleak's pair() (--pair), through the agent
+        assert pump.session.role == 3  # the monitor's session carried the values
         assert await device_property(PUMP_DEVICE, "Connected") is False  # closed after the one reading
         assert await device_property(device_path("hci1", LAPTOP), "Paired") is True  # the pump's side bonded too
         expected = pp.decode_status(pump.status_payload()), pp.decode_alarm(pump.alarm_payload())
@@ -115,17 +130,17 @@ def test_once_connects_pairs_through_the_agent_and_decodes_the_pumps_values(blue
     assert rows[0]["today_ul"] == "%.3f" % (status["today_nl"] / 1000)
 
 
-def test_live_notifications_and_an_indicated_alarm_through_bleak(bluez):
+def test_live_notifications_and_an_indicated_alarm_through_bleak(bluez, key_file):
     out = []
     seen = []
 
     async def body():
         sim = Simulation(Scenario(HYDRAULIC))
-        pump = await DbusPump(sim).start()
+        pump = await DbusPump(sim, pump_keys(key_file)).start()
         agent = await laptop_agent()
         stop = asyncio.Event()
-        cli = asyncio.ensure_future(telemetry.run(["--device", pump.name, "--adapter", "hci0"], out=out.append,
-                                                  stop=stop, on_monitor=seen.append))
+        cli = asyncio.ensure_future(telemetry.run(["--device", pump.name, "--adapter", "hci0", "--keys", key_file],
+                                                  out=out.append, stop=stop, on_monitor=seen.append))
         await until(lambda: seen and seen[0].state.link == "connected")
         state = seen[0].state
         assert state.status == pp.decode_status(pump.status_payload()) and state.features["pressure_sensor"]
@@ -145,6 +160,7 @@ def test_live_notifications_and_an_indicated_alarm_through_bleak(bluez):
         stop.set()
         assert await cli == 0
         assert await device_property(PUMP_DEVICE, "Connected") is False
+        assert await device_property(PUMP_DEVICE, "Paired") is False  # no --pair: the session alone
         await pump.stop()
         agent.disconnect()
         return state
@@ -154,16 +170,17 @@ def test_live_notifications_and_an_indicated_alarm_through_bleak(bluez):
     assert any(line.startswith("ALARM HIGH: occlusion since ") for line in out)
 
 
-def test_history_dump_through_bleak_matches_the_pumps_event_log(bluez):
+def test_history_dump_through_bleak_matches_the_pumps_event_log(bluez, key_file):
     out = []
 
     async def body():
         sim = Simulation(Scenario(HYDRAULIC))
         sim.advance(3 * HOUR_MS)
-        pump = await DbusPump(sim).start()
+        pump = await DbusPump(sim, pump_keys(key_file)).start()
         agent = await laptop_agent()
-        code = await telemetry.run(["--device", pump.name, "--adapter", "hci0", "--history"], out=out.append)
-        assert code == 0 and pump.racp_writes == 1, out
+        code = await telemetry.run(["--device", pump.name, "--adapter", "hci0", "--history", "--keys", key_file],
+                                   out=out.append)
+        assert code == 0 and pump.racp_writes == 2, out  # the sealed request: 27 bytes, two 20-byte frames
         log = list(sim.pump.log.read())
         await pump.stop()
         agent.disconnect()

@@ -36,20 +36,21 @@ def _status(**fields):
     d.update(fields)
     bitmap = sum(1 << (c - 1) for c in d["alarms"])
     return struct.pack(STATUS, d["t_s"], d["mode"], d["state"], d["rate_nl_per_day"], d["today_nl"], d["total_ul"],
-                       d["reservoir_nl"], d["refill_day"], d["battery_pct"], bitmap, d["pressure_kpa_x10"])
+                       d["reservoir_nl"], d["empty_day"], d["battery_pct"], bitmap, d["pressure_kpa_x10"],
+                       0xFFFF if d["eri_day"] is None else d["eri_day"], d["flags"])
 
 
 def test_frames_are_reassembled_and_decoded_as_the_vectors_say():
     state = tv.ClientState("PUMP-0001")
-    first, last = _feed(state, "status, running")
-    assert first is None and last == ("status", MESSAGES["status, running"]["decoded"])
+    *first, last = _feed(state, "status, running")
+    assert first == [None, None] and last == ("status", MESSAGES["status, running"]["decoded"])
     (alarm,) = _feed(state, "alarm: occlusion, sounding")
     assert alarm == ("alarm", MESSAGES["alarm: occlusion, sounding"]["decoded"])
     assert (state.statuses, state.alarms_seen, state.refused) == (1, 1, 0)
     assert state.active_alarms() == [(A_OCCLUSION, "occlusion", 3)]  # the alarm message came last
     _feed(state, "status, held, no readings")
-    assert [a[0] for a in state.active_alarms()] == [1, 2]  # now the status's set
-    assert _feed(state, "status, held, no readings") == [None, None]  # the same message again: nothing new
+    assert [a[0] for a in state.active_alarms()] == [1, 2, 17]  # now the status's set (codes above 16 too)
+    assert _feed(state, "status, held, no readings") == [None, None, None]  # the same message again: nothing new
     assert _feed(state, "status, running")[-1][0] == "status" and state.statuses == 3
 
 
@@ -79,7 +80,7 @@ def test_status_fields_in_words():
     assert held["projected empty"] == "never" and held["battery"] == "not read yet"
     assert held["pressure"] == "no sensor" and held["reservoir"] == "0.0 uL" and held["therapy"] == "held"
     assert tv.status_fields(pp.decode_status(_status(mode=255)))[1] == ("mode", "no program")
-    one_day = pp.decode_status(_status(refill_day=st["t_s"] // 86400 + 1))
+    one_day = pp.decode_status(_status(empty_day=st["t_s"] // 86400 + 1))
     assert dict(tv.status_fields(one_day))["projected empty"] == "2026-08-04 (in 1 day)"
 
 
@@ -142,7 +143,7 @@ def test_csv_rows_carry_units_in_their_names_and_the_header_once(tmp_path):
         "alarm": "OCCLUSION", "alarm_priority": "high", "alarm_since": "2026-08-03 07:56:40",
         "sounding": "OCCLUSION", "alarms": "OCCLUSION", "state": ""}
     assert (rows[2]["empty_date"], rows[2]["battery_pct"], rows[2]["pressure_kpa"]) == ("", "", "")
-    assert rows[2]["alarms"] == "OCCLUSION RESERVOIR_EMPTY"
+    assert rows[2]["alarms"] == "OCCLUSION RESERVOIR_EMPTY DRUG_LIBRARY_FAULT"  # code 17: past the old u16
 
 
 def test_history_lines_say_what_each_record_means():
@@ -204,8 +205,15 @@ def test_bad_arguments_are_refused_before_anything_is_opened(argv, capsys):
 
 
 def test_bad_values_exit_with_code_2(tmp_path):
+    from tools.keys import keys
+
     out = []
+    path = str(tmp_path / "keys.json")
     assert asyncio.run(telemetry.run(["--retries", "-1"], transport=object(), out=out.append)) == 2
-    assert asyncio.run(telemetry.run(["--csv", str(tmp_path / "no" / "x.csv")], transport=object(),
+    assert asyncio.run(telemetry.run(["--keys", path], transport=object(), out=out.append)) == 2
+    keys.create(path)
+    assert asyncio.run(telemetry.run(["--csv", str(tmp_path / "no" / "x.csv"), "--keys", path], transport=object(),
                                      out=out.append)) == 2
-    assert out[0] == "telemetry: --retries: must be 0 or more" and out[1].startswith("telemetry: --csv: ")
+    assert out[0] == "telemetry: --retries: must be 0 or more"
+    assert out[1].startswith("telemetry: --keys: %s: no such file" % path)  # the monitor key opens the session
+    assert out[2].startswith("telemetry: --csv: ")

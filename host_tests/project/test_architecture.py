@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]  # host_tests/<subject>/test_x.py
 # modules MicroPython and CPython both have that lib/pump uses; `micropython` is reached only through pump.compat
 COMMON = {"asyncio", "uasyncio", "binascii", "gc", "hashlib", "json", "struct", "sys"}
 # what a board module, boot.py and main.py may import besides pump.* and board.*: MicroPython's own modules
-MICROPYTHON = COMMON | {"bluetooth", "esp32", "machine", "math", "micropython", "network", "os", "rp2", "select",
-                        "time", "typing"}
+MICROPYTHON = COMMON | {"bluetooth", "cryptolib", "esp32", "machine", "math", "micropython", "network", "os", "rp2",
+                        "select", "time", "typing"}
 
 # lib/pump's modules by the flow they belong to (docs/architecture.md has the same table; a test compares them)
 GROUPS = {
@@ -31,7 +31,7 @@ GROUPS = {
              "trial", "screening", "trialcmds"},
     "checks": {"safety", "occlusion", "overdelivery", "sensorfault", "stall", "battery", "alarms", "supervisor"},
     "ble": {"bleservice", "gatt", "outbox", "blehistory", "blesecrets", "cmdauth", "commands", "frames", "hmac", "racp",
-            "telemetry", "wire", "wired", "session", "seal", "aesctr", "sha256"},
+            "telemetry", "wire", "wired", "session", "seal", "aesctr", "sha256", "blesession"},
     "shared": {"__init__", "compat", "errors", "events", "eventlog", "store", "jsonfile", "state"},
     "shell": {"app", "status", "button"},
 }

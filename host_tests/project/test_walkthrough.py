@@ -39,7 +39,7 @@ RULES = [
     (r"^make run DAYS=1 RX=", "serve", "running rate"),
     (r"^make dashboard$", "serve", "dashboard on http://127.0.0.1:8000/"),
     (r"--transport usb:0", "refuse", (3, "no controller on usb:0")),
-    (r"^\.venv/bin/python -m tools\.telemetry\b", "refuse", (4, "no Bluetooth stack")),
+    (r"^\.venv/bin/python -m tools\.telemetry\b(?! --sim)", "refuse", (4, "no Bluetooth stack")),  # --sim: runs
     (r"^\.venv/bin/python -m tools\.calibrate$", "refuse", (2, "calibrate: the input ended")),  # prompts: no terminal
     (r"^\.venv/bin/python -m tools\.programmer (send|refill|prime|bolus|suspend|resume|status)\b.*--device",
      "refuse", (None, "programmer: ")),

@@ -5,8 +5,10 @@ Adapters: hci0 the laptop, hci1 the pump, hci2 some other advertiser. The pump i
 registered with hci1's GattManager1 and an LE advertisement (PUMP-xxxx, the pump service); BlueZoo links it to the
 laptop's adapter when bleak connects, forwarding reads, writes, StartNotify and value changes. Its values are the
 firmware's own payloads (pump.telemetry status and alarm, pump.eventlog records, the features layout) of a scenario
-pump, framed as the pump frames them; the firmware's PumpService itself runs on MicroPython's `bluetooth` API and is
-tested over Bumble (test_telemetry.py).
+pump, framed as the pump frames them, carried in the secure session as docs/ble.md's GATT contract says (the
+firmware's own pump.session: the handshake on the Session characteristic, every status, alarm, RACP and history
+message sealed on its stream; nothing readable without a session); the firmware's PumpService itself runs on
+MicroPython's `bluetooth` API and is tested over Bumble (test_telemetry.py).
 """
 
 import asyncio
@@ -23,12 +25,17 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
 
 from pump import racp
+from pump import session as ss
+from pump.cmdauth import parse_keys
+from pump.seal import OVERHEAD
 from pump.gatt import CMD_MAX, FEATURE_PRESSURE, FEATURES
 from pump.eventlog import RECORD_SIZE
 from pump.eventlog import encode as encode_record
 from pump.frames import MAX_FRAME, MIN_FRAME
 from pump.telemetry import ALARM_LEN, STATUS_LEN, Telemetry
 from tools.pumplink import proto as pp
+from tools.pumplink.secure import STREAMS
+from tools.pumplink.session import new_ecb
 
 LAPTOP = "00:00:00:00:00:01"
 PUMP = "00:00:00:00:0A:0B"
@@ -251,8 +258,10 @@ class DbusPump:
 
     APP = "/pump"
 
-    def __init__(self, sim, adapter="/org/bluez/hci1", frame_size=MIN_FRAME):
+    def __init__(self, sim, keys, adapter="/org/bluez/hci1", frame_size=MIN_FRAME):
         self.sim = sim
+        self.session = ss.PumpSession(parse_keys(keys), bytes.fromhex(sim.hw.uid_hex), os.urandom, new_ecb)
+        self._session_rx = pp.Reassembler(64)
         self.adapter = adapter
         self.frame_size = frame_size
         self.name = pp.NAME_PREFIX + sim.hw.uid_hex[-4:].upper()
@@ -266,10 +275,12 @@ class DbusPump:
         self._sender = None
         svc = self.APP + "/service0"
         chars = [(pp.FEATURES_UUID, ["read"], self._features, None),
-                 (pp.STATUS_UUID, ["read", "notify"], lambda: self._read(self.status_payload()), None),
-                 (pp.ALARM_UUID, ["read", "indicate"], lambda: self._read(self.alarm_payload()), None),
+                 (pp.STATUS_UUID, ["read", "notify"], lambda: self._read(self.status_payload(), pp.STATUS_UUID),
+                  None),
+                 (pp.ALARM_UUID, ["read", "indicate"], lambda: self._read(self.alarm_payload(), pp.ALARM_UUID), None),
                  (pp.RACP_UUID, ["write", "indicate"], None, self._racp),
-                 (pp.HISTORY_UUID, ["notify"], None, None)]
+                 (pp.HISTORY_UUID, ["notify"], None, None),
+                 (ss.SESSION_UUID, ["write", "indicate"], None, self._handshake)]
         self.service = (svc, Service(pp.SERVICE_UUID))
         self.chars = {uuid: ("%s/char%d" % (svc, i), Characteristic(uuid, svc, flags, read, on_write))
                       for i, (uuid, flags, read, on_write) in enumerate(chars)}
@@ -310,11 +321,31 @@ class DbusPump:
         flags = FEATURE_PRESSURE if p.hw.pressure is not None else 0
         return self._read(struct.pack(FEATURES, flags, CMD_MAX, p.nl_per_step, p.cfg.reservoir_ul))
 
-    def _read(self, payload):
-        return pp.split(payload, 0, MAX_FRAME)[0]  # a read value is the whole message in one frame
+    def _read(self, payload, uuid=None):
+        """A read value: the whole message in one frame; a pump characteristic's sealed, empty without a session."""
+        if uuid is not None:
+            payload = self._sealed(uuid, payload)
+            if payload is None:
+                return b""
+        return pp.split(payload, 0, MAX_FRAME)[0]
+
+    def _sealed(self, uuid, payload):
+        """`payload` sealed on its characteristic's stream, None without an open session."""
+        out = bytearray(len(payload) + OVERHEAD)
+        n = self.session.seal(STREAMS[uuid], payload, len(payload), out)
+        return bytes(out[:n]) if n else None
+
+    def _handshake(self, frame):
+        msg = self._session_rx.feed(frame)
+        if msg is not None:
+            self._message(ss.SESSION_UUID, self.session.handshake(bytearray(msg), len(msg)), seal=False)
 
     # ---- value changes, in order ----
-    def _message(self, uuid, payload):
+    def _message(self, uuid, payload, seal=True):
+        if seal:
+            payload = self._sealed(uuid, payload)
+            if payload is None:  # no session: nothing goes out
+                return
         e2e = self.e2e[uuid] = (self.e2e.get(uuid, 0) + 1) & 0xFF
         for frame in pp.split(payload, e2e, self.frame_size):
             self._queue.put_nowait((uuid, frame))
@@ -342,6 +373,10 @@ class DbusPump:
         request = self._rx.feed(frame)
         if request is None:
             return
+        buf = bytearray(request)
+        if self.session.open(STREAMS[pp.RACP_UUID], buf, len(buf)):
+            return  # not sealed in this session: no answer (the contract's "ignored")
+        request = bytes(buf[: self.session.n])
         if request[:2] != bytes((racp.OP_REPORT, racp.OPR_ALL)):
             code = racp.RC_OP_NOT_SUPPORTED
         else:

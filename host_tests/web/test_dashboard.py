@@ -1,5 +1,7 @@
 """The dashboard (tools/dashboard/web/) in headless Chromium: served on localhost, driven by playwright-core, with
-navigator.bluetooth replaced by a pump that plays frames recorded from the simulator.
+navigator.bluetooth replaced by a pump that plays frames recorded from the simulator, sealed in the secure session
+by the firmware's service on either stock stack's profile (the page loads the monitor key from a file, as a user
+picks it).
 
 Needs `make webdeps` (Debian's chromium, playwright-core in node_modules/); skipped without them. Screenshots go to
 out/web/.
@@ -77,18 +79,35 @@ def test_without_web_bluetooth_the_page_says_so_and_offers_no_connect(server):
                                             "chrome://flags/#enable-experimental-web-platform-features")
 
 
-def _session(server, tmp_path, name, pressure):
-    """Record a simulated pump, play it to the page through the fake Bluetooth; (recording, page result)."""
-    rec = record(str(tmp_path), pressure=pressure)
+def page_recording(tmp_path, rec):
+    """The init script giving the fake Bluetooth a recording."""
     page_rec = dict(rec, service_uuid=pp.SERVICE_UUID, status_uuid=pp.STATUS_UUID, alarm_uuid=pp.ALARM_UUID,
                     history_uuid=pp.HISTORY_UUID, racp_uuid=pp.RACP_UUID)
     page_rec.pop("expected")
+    page_rec.pop("plain", None)
     init = tmp_path / "recording.js"
     init.write_text("window.__recording = %s;\n" % json.dumps(page_rec))
+    return str(init)
+
+
+def monitor_file(tmp_path, hex_key, name="monitor.json", extra=None):
+    """The file `python -m tools.keys --monitor-out` writes (with `extra` keys: a file the page must refuse)."""
+    path = tmp_path / name
+    path.write_text(json.dumps(dict(extra or {}, monitor=hex_key)))
+    return str(path)
+
+
+def _session(server, tmp_path, name, pressure, profile="rp2-btstack"):
+    """Record a simulated pump on `profile` as its frames went over the air (sealed in a monitor session), load the
+    monitor key and play it to the page through the fake Bluetooth; (recording, page result)."""
+    rec = record(str(tmp_path), pressure=pressure, profile=profile)
     wait = ("window.dashboard.racp.length > 0 && window.dashboard.history.length >= %d"
             " && window.dashboard.drawn === window.dashboard.statuses" % len(rec["expected"]["history"]))
-    res = open_page(server + "index.html", name, [str(init), os.path.join(BROWSER, "fake_bluetooth.js")],
-                    click="#connect", wait=wait)
+    key = monitor_file(tmp_path, rec["session"]["monitor"])
+    res = open_page(server + "index.html", name, [page_recording(tmp_path, rec),
+                                                   os.path.join(BROWSER, "fake_bluetooth.js")],
+                    steps=[("file", "#key-file=" + key), ("wait", "window.dashboard.key"), ("click", "#connect"),
+                           ("wait", wait)])
     assert res["errors"] == [] and res["state"]["errors"] == []
     return rec, res
 
@@ -107,14 +126,24 @@ def _check_chart(series, points, statuses, value):
     assert all(abs(v[i] - truth[t[i]]) < 1e-9 for i in range(len(t)))
 
 
-def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
-    rec, res = _session(server, tmp_path, "dashboard", pressure=True)
+@pytest.mark.parametrize("profile", ["rp2-btstack", "esp32-nimble"])
+def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path, profile):
+    rec, res = _session(server, tmp_path, "dashboard-" + profile, pressure=True, profile=profile)
     exp = rec["expected"]
     state, dom, fake = res["state"], res["dom"], res["fake"]
-    # what the page asked the browser for, and the history request it framed
+    # what the page asked the browser for, the handshake it wrote and the history request it sealed and framed
     assert fake["requests"] == [{"filters": [{"namePrefix": "PUMP-"}],
                                  "optionalServices": [pp.SERVICE_UUID, pp.BATTERY_UUID]}]
+    session = rec["session"]
+    handshake = [frame for message in session["writes"] for frame in message]
+    assert [frame for uuid, frame in fake["writes"] if uuid == session["uuid"]] == handshake
     assert [frame for uuid, frame in fake["writes"] if uuid == pp.RACP_UUID] == rec["racp_request"]
+    assert state["session"] == "open" and state["refused"] == 0
+    assert dom["session"] == "Secure session open (monitor: read-only)."
+    # nothing readable on the link: no 8 bytes running of any status, alarm or record payload in what the pump sent
+    wire = "".join(frame for _uuid, frame in rec["updates"]) + rec["reads"][pp.STATUS_UUID]
+    runs = {p[i:i + 16] for p in rec["plain"] for i in range(0, len(p) - 15, 2)}
+    assert len(rec["plain"]) > 1000 and not any(run in wire for run in runs)
     # everything decoded as tools/pumplink/proto.py decodes it
     assert state["connected"] is True and state["device"] == rec["name"]
     assert state["features"] == exp["features"]
@@ -139,8 +168,8 @@ def test_the_dashboard_shows_a_recorded_pump_session(server, tmp_path):
     assert "power on" in dom["history"] and "reset_cause" not in dom["history"] and "_ng" not in dom["history"]
     assert dom["device"].startswith("%s: 200 nL/step, reservoir 40000 µL, pressure sensor" % rec["name"])
     # the live charts: every status read or notified, the reservoir falling over the session
-    statuses = [exp["status_read"], *exp["status"]]
-    assert state["statuses"] == len(statuses) > 1000
+    statuses = exp["status"]  # the value read at connection is the first status notified: the same sealed message,
+    assert exp["status_read"] == statuses[0] and state["statuses"] == len(statuses) > 1000  # shown once
     _check_chart(state["series"]["reservoir_ul"], dom["chartPoints"]["reservoir-chart"], statuses,
                  lambda s: s["reservoir_nl"] / 1000)
     _check_chart(state["series"]["pressure_kpa"], dom["chartPoints"]["pressure-chart"], statuses,
@@ -199,3 +228,46 @@ def test_the_demo_plays_the_recorded_session_labelled_and_stops(server):
     assert dom["mode"] == dom["reservoir"] == dom["alarm"] == "–" and dom["historyRows"] == 0
     assert dom["alarmClass"] == "idle" and dom["chartPoints"] == {"reservoir-chart": 0, "pressure-chart": 0}
     assert dom["device"] == "demo stopped"
+
+
+def _sealed_page(server, tmp_path, name, key_file=None, wait="window.dashboard.session !== 'opening'"):
+    """A short sealed recording played to the page after `key_file` is picked (None: no key loaded)."""
+    rec = record(str(tmp_path), hours=2, profile="rp2-btstack")
+    steps = [("file", "#key-file=" + key_file), ("wait", "window.dashboard.key")] if key_file else []
+    steps += [("click", "#connect"), ("wait", "window.dashboard.connected"),
+                                           ("wait", wait)]
+    res = open_page(server + "index.html", name, [page_recording(tmp_path, rec),
+                                                   os.path.join(BROWSER, "fake_bluetooth.js")], steps=steps)
+    return rec, res
+
+
+def test_without_a_monitor_key_the_page_shows_the_features_only_and_says_why(server, tmp_path):
+    rec, res = _sealed_page(server, tmp_path, "dashboard-no-key", wait="window.dashboard.session === 'no key'")
+    state, dom, fake = res["state"], res["dom"], res["fake"]
+    assert res["errors"] == [] and state["errors"] == []
+    assert state["features"] == rec["expected"]["features"] and state["status"] is None
+    assert dom["session"].startswith("No monitor key loaded: status, alarms and history stay sealed.")
+    assert fake["writes"] == [] and fake["reads"] == [pp.FEATURES_UUID]  # no handshake, no sealed value read
+    assert dom["mode"] == "–" and dom["historyRows"] == 0
+
+
+def test_a_keys_file_with_command_keys_is_refused_and_never_used(server, tmp_path):
+    rec = record(str(tmp_path), hours=1)
+    path = monitor_file(tmp_path, "ab" * 32, "keys-all.json", extra={"clinician": "cd" * 32, "patient": "ef" * 32})
+    res = open_page(server + "index.html", "dashboard-command-keys", [page_recording(tmp_path, rec),
+                                                                      os.path.join(BROWSER, "fake_bluetooth.js")],
+                    steps=[("file", "#key-file=" + path), ("wait", "window.dashboard.errors.length > 0")])
+    state, dom = res["state"], res["dom"]
+    assert state["key"] is False
+    assert dom["key-status"] == ("monitor key: the file also holds clinician, patient: load the monitor key alone "
+                                 "(python -m tools.keys --monitor-out monitor.json)")
+
+
+def test_a_monitor_key_that_is_not_the_pumps_is_refused_by_the_pump_proof(server, tmp_path):
+    rec, res = _sealed_page(server, tmp_path, "dashboard-wrong-key", monitor_file(tmp_path, "ab" * 32),
+                            wait="window.dashboard.session === 'refused'")
+    state, dom = res["state"], res["dom"]
+    assert state["status"] is None and state["history"] == [] and state["statuses"] == 0
+    assert dom["session"] == ("Secure session refused: E500 authentication failed: pump proof (is this monitor key "
+                              "this pump's?)")
+    assert [u for u, _f in res["fake"]["writes"]] == [rec["session"]["uuid"]] * 2  # the HELLO, no CONFIRM

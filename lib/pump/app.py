@@ -116,7 +116,7 @@ class App:
                 self.out("keys unusable, BLE commands refused: %s" % e)
                 keys = None
             if keys is None:
-                self.out("no command keys: BLE commands refused, telemetry only")
+                self.out("no keys: no BLE session opens (no telemetry, no commands over BLE); status on the console")
             self._auth = CommandAuth(hw.storage, keys, self._log, hw.clock.ticks_ms(), self.pump.alarms)
             if self._auth.lost:
                 self.out("command counters lost: commands refused until a new keys.json is provisioned over USB")
@@ -135,7 +135,7 @@ class App:
 
         hw = self.hw
         return PumpService(hw.ble, hw.bluetooth, self.pump, hw.storage, hw.uid_hex, VERSION, hw.clock,
-                           urandom=hw.urandom, out=self.out, model=hw.name, auth=self.command_auth())
+                           urandom=hw.urandom, out=self.out, model=hw.name, auth=self.command_auth(), new_ecb=hw.aes)
 
     def command_ran(self):
         """A wired command or a button press ran: what it changed shows on BLE, an alarm it raised or cleared sounds

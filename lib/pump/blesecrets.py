@@ -1,6 +1,8 @@
 """BLE bond secrets of the stack (_IRQ_GET_SECRET / _IRQ_SET_SECRET) in a power-fail-safe store; when full, the
-oldest secret is dropped (that peer pairs again). Payload: entries of sec_type u8, key length u8, value length u16,
-key, value, oldest first."""
+oldest secret is dropped (that peer pairs again). Secrets of a pairing not (yet) known to be MITM-authenticated are
+held in memory only: kept once the link proves authenticated (`commit`), dropped with the link (`drop`), so Just Works
+pairings neither evict a clinician's passkey bond nor rewrite the flash. Payload: entries of sec_type u8, key length
+u8, value length u16, key, value, oldest first."""
 
 import struct
 
@@ -19,6 +21,7 @@ class Secrets:
         self._store = Store(storage, name, max_payload=max_bytes)
         self._max = max_bytes
         self.entries = []  # [sec_type, key, value], oldest first
+        self.pending = []  # the same, from a pairing not known to be authenticated: memory only
         self.dirty = False
         try:
             raw = self._store.load() or b""
@@ -38,7 +41,7 @@ class Secrets:
         if key is not None:
             key = bytes(key)
         i = 0
-        for t, k, v in self.entries:
+        for t, k, v in self.pending + self.entries:
             if t == sec_type:
                 if key is None:
                     if i == index:
@@ -48,9 +51,15 @@ class Secrets:
                     return v
         return None
 
-    def set(self, sec_type, key, value):
-        """Store (or with value None delete) the secret; True when done."""
+    def set(self, sec_type, key, value, trusted=True):
+        """Store (or with value None delete) the secret; True when done. Not `trusted` (a pairing not known to be
+        MITM-authenticated): held in memory until `commit` or `drop`."""
         key = bytes(key)
+        self.pending = [e for e in self.pending if e[0] != sec_type or e[1] != key]
+        if not trusted:
+            if value is not None:
+                self.pending.append([sec_type, key, bytes(value)])
+            return True
         self.entries = [e for e in self.entries if e[0] != sec_type or e[1] != key]
         if value is not None:
             value = bytes(value)
@@ -61,6 +70,16 @@ class Secrets:
                 del self.entries[0]
         self.dirty = True
         return True
+
+    def commit(self):
+        """The link proved MITM-authenticated: the secrets held for it are stored."""
+        pending, self.pending = self.pending, []
+        for t, k, v in pending:
+            self.set(t, k, v)
+
+    def drop(self):
+        """The link ended unauthenticated: the secrets held for it are forgotten (nothing was written)."""
+        self.pending = []
 
     def save(self):
         """Write the secrets to the store (PumpError on a storage failure; they stay marked dirty)."""

@@ -29,7 +29,9 @@ STORE_CORRUPT = const(20)  # at boot, a: slots/records that failed their check, 
 AUTH_LOCKOUT = const(21)  # BLE commands locked out after repeated authentication failures; a: seconds, b: level
 PROGRAM_UNCHECKED = const(22)  # the stored program runs without the drug library's check; a: that check's error
 CLOCK_INVALID = const(23)  # the RTC read outside the valid range at boot (the checkpoint's time kept); a: its s
-# 24..31 are other features' (allocated, not yet here)
+SESSION_FAILED = const(24)  # a BLE secure session refused; a: pump.errors code, b: role asked (0: none)
+SESSION_OPENED = const(25)  # a BLE secure session opened; a: role
+# 26..31 are another feature's (allocated, not yet here)
 TRIAL_PROGRAMMED = const(32)  # a screening trial accepted (pump.trial); a: start day, b: planned end day (days since
 # 2000-01-01)
 TRIAL_STEP = const(33)  # the pump applied titration step a (0 first) as its program; b: its dose ng/day
@@ -77,6 +79,8 @@ TEXT = {
     AUTH_LOCKOUT: "commands locked out",
     PROGRAM_UNCHECKED: "program not checked by library",
     CLOCK_INVALID: "clock invalid",
+    SESSION_FAILED: "BLE session refused",
+    SESSION_OPENED: "BLE session opened",
     TRIAL_PROGRAMMED: "trial programmed",
     TRIAL_STEP: "trial step",
     TRIAL_END: "trial titration ended",
@@ -110,6 +114,8 @@ ARGS = {
     AUTH_LOCKOUT: ("lockout_s", "level"),
     PROGRAM_UNCHECKED: ("error", ""),
     CLOCK_INVALID: ("rtc_s", ""),
+    SESSION_FAILED: ("error", "role"),
+    SESSION_OPENED: ("role", ""),
     TRIAL_PROGRAMMED: ("start_day", "end_day"),
     TRIAL_STEP: ("step", "dose_ng_per_day"),
     TRIAL_END: ("steps", "why"),

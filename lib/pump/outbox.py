@@ -1,17 +1,23 @@
 """The BLE service's indication outbox: one entry per indicated characteristic (alarm, command answers, RACP), each
 holding one message framed into preallocated frames, sent one frame per indication; one indication in flight at a
-time (the stack confirms each), the highest-priority entry first."""
+time (the stack confirms each), the highest-priority entry first. An entry with a stream seals its message in the
+secure session (pump.session) before framing it; without an open session only a refusal goes out, in clear."""
 
 from pump.frames import Framer
+from pump.seal import OVERHEAD
 
 
 class Indication:
     """One characteristic's outgoing message: its value `handle`, the `framer` holding the frames, how many `frames`
-    the message has and how many were `sent`, and its end-to-end message `counter` (one per message)."""
+    the message has and how many were `sent`, and its end-to-end message `counter` (one per message). With `session`
+    (pump.session.PumpSession) and `stream`, messages are sealed on that stream."""
 
-    def __init__(self, handle, size):
+    def __init__(self, handle, size, session=None, stream=0):
         self.handle = handle
-        self.framer = Framer(size)
+        self.session = session
+        self.stream = stream
+        self._sealed = bytearray(size + OVERHEAD) if session is not None else None
+        self.framer = Framer(size + OVERHEAD if session is not None else size)
         self.frames = 0
         self.sent = 0
         self.counter = 0
@@ -20,11 +26,19 @@ class Indication:
         """True while frames of its message are still to go out."""
         return self.sent < self.frames
 
-    def queue(self, msg, n, frame_size):
-        """msg[:n] becomes the next message (the counter moves on), framed for `frame_size`; sent from its start."""
+    def queue(self, msg, n, frame_size, clear=False):
+        """msg[:n] becomes the next message (the counter moves on), framed for `frame_size`; sent from its start.
+        Sealed when the entry has a session: False (nothing queued) when that session is not open, unless `clear`
+        (a refusal that tells nothing: it goes out as it is)."""
+        if self.session is not None and not clear:
+            n = self.session.seal(self.stream, msg, n, self._sealed)
+            if not n:
+                return False
+            msg = self._sealed
         self.counter = (self.counter + 1) & 0xFF
         self.frames = self.framer.pack(msg, n, self.counter, frame_size)
         self.sent = 0
+        return True
 
 
 class Outbox:

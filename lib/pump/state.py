@@ -23,6 +23,8 @@ STATE_NAMES = ("stopped", "running", "suspended", "priming", "held", "halted")
 NO_PROGRAM = const(255)
 NO_BATTERY = const(255)
 NO_PRESSURE = const(-32768)
+NO_DAY = const(0xFFFF)  # a projected date that never comes (the BLE status frame's u16 days)
+FLAG_CLOCK_UNSET = const(1)  # `flags` bit 0: the wall clock was never set, or was lost
 _DAY_MS = const(86400000)
 _U32 = 0xFFFFFFFF
 
@@ -64,6 +66,8 @@ class PumpState:
         self.battery_pct = NO_BATTERY  # from the last hourly reading (model cell, docs/battery.md)
         self.pressure_kpa_x10 = NO_PRESSURE  # the last reading, NO_PRESSURE without a sensor
         self.alarms = 0  # bitmap of the active alarms (bit code-1)
+        self.eri_day = NO_DAY  # the battery's elective-replacement date, day since 2000-01-01 (NO_DAY: no forecast)
+        self.flags = 0  # FLAG_* bits (FLAG_CLOCK_UNSET)
         self.alarm = 0  # the highest-priority active alarm, 0: none
         self.steps = 0  # steps delivered since boot, modulo 2**30
         self._retimes = -1  # the dose plan's rate changes the rate was computed at

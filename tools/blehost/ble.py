@@ -5,6 +5,13 @@ and argument tuples (addresses and secrets as read-only memoryviews, valid durin
 as on a board; what needs the controller (power-on, advertising, disconnecting, indications) is queued and carried
 out in call order on the running event loop. `await ble.settle()` waits for that queue (tests and tools only).
 An exception in the handler is printed and kept in `irq_errors`, and the stack carries on, as MicroPython does.
+
+`profile` is the stack of a board's stock MicroPython (board.sim.radio.PROFILES; default PUMP_BLE_STACK, else
+"esp32-nimble"): "esp32-nimble" pairs and bonds through the IRQs; "rp2-btstack" is MicroPython's BTstack binding as
+the Pico W builds it (no MICROPY_PY_BLUETOOTH_ENABLE_PAIRING_BONDING, see extmod/modbluetooth.c): config(bond=, mitm=,
+le_secure=, io=) raises ValueError("unknown config param"), gap_pair and gap_passkey are not there, a central's
+pairing request is refused (pairing not supported), no encryption, passkey or secret event ever arrives, and reads
+never reach the application (its read-request hook runs too late on BTstack: extmod/btstack/modbluetooth_btstack.c).
 """
 
 import asyncio
@@ -18,6 +25,7 @@ from bumble import att, gatt
 from bumble.device import AdvertisingType
 from bumble.hci import Address, OwnAddressType
 
+from board.sim.radio import NIMBLE, PAIRING_PARAMS, PROFILES, profile_from_env
 from tools.blehost.constants import (
     FLAG_INDICATE,
     FLAG_NOTIFY,
@@ -40,6 +48,11 @@ _DEFAULT_NAME = b"MPY BUMBLE"
 logger = logging.getLogger(__name__)
 
 
+def _silent(_event, _data):
+    """rp2-btstack: the stack raises no pairing, encryption or secret-store event."""
+    return None
+
+
 def _addr(address):
     """(addr_type, addr) as MicroPython reports them: 0 public / 1 random, most significant byte first."""
     return (0 if address.is_public else 1), memoryview(bytes(address)[::-1])
@@ -50,7 +63,12 @@ class BLE:
     `transport="usb:0"` (any Bumble transport) a real controller; `address=` fixes the address (a restarted
     board keeps its address)."""
 
-    def __init__(self, link=None, transport=None, address=None, name="pump"):
+    def __init__(self, link=None, transport=None, address=None, name="pump", profile=None):
+        profile = profile or profile_from_env()
+        if profile not in PROFILES:
+            raise ValueError("profile: %r is not a stack profile (one of %s)" % (profile, ", ".join(PROFILES)))
+        self.profile = profile
+        self.pairing = profile == NIMBLE
         self._where = {"link": link, "transport": transport, "address": address, "name": name}
         self._radio = None
         self._active = False
@@ -86,9 +104,9 @@ class BLE:
         w["address"] = radio.address  # a reactivated radio keeps its address
         device = radio.device
         device.gatt_server.max_mtu = self._mtu
-        self.gatts = GattServer(device, self._irq, self._is_mitm, self._gap_service())
+        self.gatts = GattServer(device, self._irq, self._is_mitm, self._gap_service(), read_requests=self.pairing)
         self.gatts.register(())
-        self.security = Security(device, self._irq)
+        self.security = Security(device, self._irq if self.pairing else _silent, self.pairing)
         for key, value in self._sec_config.items():
             setattr(self.security, key, value)
         device.on(device.EVENT_CONNECTION, self._on_connection)
@@ -116,6 +134,8 @@ class BLE:
         return None
 
     def _config_get(self, name):
+        if not self.pairing and name in PAIRING_PARAMS:
+            raise ValueError("unknown config param")
         if name == "mac":
             self._need_active()
             device = self._radio.device
@@ -132,6 +152,8 @@ class BLE:
         raise ValueError("unknown config param")
 
     def _config_set(self, name, value):
+        if not self.pairing and name in PAIRING_PARAMS:
+            raise ValueError("unknown config param")
         if name == "gap_name":
             self._gap_name = value.encode() if isinstance(value, str) else bytes(value)
         elif name == "mtu":
@@ -190,9 +212,11 @@ class BLE:
 
     def gap_pair(self, conn_handle):
         """As a peripheral: ask the central to pair (SMP Security Request) with the configured bond/mitm/sc."""
+        self._need_pairing()
         self._radio.device.request_pairing(self._connection(conn_handle))
 
     def gap_passkey(self, conn_handle, action, passkey):
+        self._need_pairing()
         self._connection(conn_handle)
         if not self.security.answer(conn_handle, action, passkey):
             raise OSError(errno.EINVAL, "no passkey action pending")
@@ -305,6 +329,10 @@ class BLE:
         if connection is None:
             raise OSError(errno.ENOTCONN, "not connected")
         return connection
+
+    def _need_pairing(self):
+        if not self.pairing:  # BTstack's binding has no such method: as calling one that is not there
+            raise AttributeError("'BLE' object has no attribute (BTstack built without pairing)")
 
     def _need_active(self):
         if not self._active:

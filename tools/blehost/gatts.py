@@ -4,7 +4,9 @@ Values live here as on the boards (default buffer 20 bytes, a local write grows 
 its append mode). Every remote read raises `_IRQ_GATTS_READ_REQUEST` (a non-zero return is the ATT error sent back)
 and every remote write `_IRQ_GATTS_WRITE`, synchronously. Security flags become Bumble permissions, which check
 encryption; Bumble counts any pairing as authenticated, so MITM (`*_AUTHENTICATED`) is checked here against the
-link's real pairing method. `*_AUTHORIZED` attributes are always refused (no authorization hook exists).
+link's real pairing method. `*_AUTHORIZED` attributes are always refused (no authorization hook exists). With
+`read_requests` False (rp2-btstack: BTstack's binding queues IRQs in a ring buffer, so its read-request hook never
+runs in time to refuse), reads are served without asking the application.
 """
 
 import errno
@@ -74,7 +76,8 @@ class GattServer:
     `irq(event, data)` reaches the application, `mitm(connection)` says whether the link's pairing had MITM
     protection."""
 
-    def __init__(self, device, irq, mitm, gap_service):
+    def __init__(self, device, irq, mitm, gap_service, read_requests=True):
+        self.read_requests = read_requests
         self.device = device
         self._irq = irq
         self._mitm = mitm
@@ -123,7 +126,7 @@ class GattServer:
             raise att.ATT_Error(att.ATT_READ_NOT_PERMITTED_ERROR)
         if value.flags & FLAG_READ_AUTHENTICATED and not self._mitm(connection):
             raise att.ATT_Error(att.ATT_INSUFFICIENT_AUTHENTICATION_ERROR)
-        status = self._irq(IRQ_GATTS_READ_REQUEST, (connection.handle, value.handle))
+        status = self._irq(IRQ_GATTS_READ_REQUEST, (connection.handle, value.handle)) if self.read_requests else 0
         if status:
             raise att.ATT_Error(status)
         return value.data

@@ -104,12 +104,20 @@ class _Delegate(pairing.PairingDelegate):
         return await self._security.ask(self._handle, PASSKEY_ACTION_DISPLAY, 0)
 
 
+class _Refusing(pairing.PairingDelegate):
+    """A stack without pairing: every request is answered "pairing not supported"."""
+
+    async def accept(self):
+        return False
+
+
 class Security:
     """SMP configuration and per-connection security state of one shim BLE object."""
 
-    def __init__(self, device, irq):
+    def __init__(self, device, irq, pairing=True):
         self.device = device
         self._irq = irq
+        self.pairing = pairing  # False (rp2-btstack): every pairing request refused
         self.bond = False
         self.mitm = False
         self.le_secure = False
@@ -122,8 +130,8 @@ class Security:
         device.pairing_config_factory = self._pairing_config
 
     def _pairing_config(self, connection):
-        return pairing.PairingConfig(sc=self.le_secure, mitm=self.mitm, bonding=self.bond,
-                                     delegate=_Delegate(self, connection, self.io))
+        delegate = _Delegate(self, connection, self.io) if self.pairing else _Refusing()
+        return pairing.PairingConfig(sc=self.le_secure, mitm=self.mitm, bonding=self.bond, delegate=delegate)
 
     def _may_bond(self, name):
         for session in self._sessions.values():

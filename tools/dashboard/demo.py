@@ -7,7 +7,9 @@ without a pump can play a real session back through its decoder.
 
 The scenario: a morphine flex program (4 mg/day from 00:00, 6 mg/day from 08:00) on a small fill, so the reservoir
 low alarm is raised within the session; a patient bolus, a clinician bolus cancelled by a suspension, a resumption;
-the event log fetched through RACP every few hours, as a central following the pump would.
+the event log fetched through RACP every few hours, as a central following the pump would. The recorder opens a
+clinician session (the pump seals everything it sends) and records each message as the central opened it, framed
+again with its own counter: a demo page needs no key.
 """
 
 import json
@@ -30,6 +32,7 @@ from tools import ROOT, generated
 from tools.dashboard import webdefs
 from tools.keys import keys
 from tools.pumplink import proto as pp
+from tools.pumplink import session as ps
 
 PATH = os.path.join(webdefs.WEB, "demo.json")
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
@@ -44,28 +47,42 @@ SETUP = {"fill_ul": 3400, "prescription": {  # a small fill: RESERVOIR_LOW is ra
 _H_MS = 3600000
 
 
-def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=None):
+def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=None, profile=None, role="clinician",
+           nonce_c=None):
     """The session: {"name", "reads": {uuid: hex}, "updates": [[t_ms, uuid, hex], ...] in the order sent,
-    "racp_request": hex frames of the final whole-log request}. With `pressure`, the plant has catheter hydraulics
-    and the pump a pressure sensor; with `history_every_h`, the log's new records are fetched that often too; with
-    `mtu`, the central negotiates that ATT MTU (a message then fits one frame), else the link keeps the minimum."""
+    "racp_request": hex frames of the final whole-log request, "sealed": the same as it went over the air}. With
+    `pressure`, the plant has catheter hydraulics and the pump a pressure sensor; with `history_every_h`, the log's
+    new records are fetched that often too; with `mtu`, the central negotiates that ATT MTU (a message then fits one
+    frame), else the link keeps the minimum. `profile`: the fake radio's stack profile (default PUMP_BLE_STACK, else
+    esp32-nimble); `role` the central's session role, `nonce_c` its HELLO nonce (random unless given).
+    "sealed" = {"reads", "updates": [[uuid, hex], ...], "racp_request", "session": {"writes", "answers"}}: the
+    frames as sent, sealed, the handshake's messages in frames both ways."""
     clock = VirtualClock()
-    radio = fakeble.BLE()
+    radio = fakeble.BLE(profile)
     plant = Plant(fill_ul=SETUP["fill_ul"])
     if pressure:
         Hydraulics(clock).attach(plant)
     hw = simboard.build({"clock": clock, "plant": plant, "storage": FakeStorage(), "rtc": SimRtc(clock), "ble": radio,
-                         "bluetooth": fakeble, "keys_path": keys_path})
+                         "bluetooth": fakeble, "keys_path": keys_path, "aes": ps.new_ecb})
     app = App(hw, PumpConfig(), DrugLibrary.load(LIBRARY), SETUP, out=lambda line: None)
     svc, pump = app.ble, app.pump
     radio.connect()
-    radio.encrypt(authenticated=True)
+    if radio.pairing:
+        radio.encrypt(authenticated=True)
     if mtu:
         radio.exchange_mtu(mtu)
+    frame_size = (mtu or 23) - 3
     updates = []
     seen = [0, 0]
     uuid_of = {svc.h_status: pp.STATUS_UUID, svc.h_alarm: pp.ALARM_UUID, svc.h_history: pp.HISTORY_UUID,
                svc.h_racp: pp.RACP_UUID}
+    stream_of = {svc.h_status: ps.STREAM_STATUS, svc.h_alarm: ps.STREAM_ALARM, svc.h_history: ps.STREAM_HISTORY,
+                 svc.h_racp: ps.STREAM_RACP}
+    rx = {h: pp.Reassembler() for h in uuid_of}
+    rx[svc.h_session] = pp.Reassembler()
+    answers = []
+    opened = []  # (handle, e2e, payload) of every message the central opened
+    raw = {"updates": [], "answered": [], "session": {"writes": [], "answers": []}}  # the frames as they went
 
     def serve():
         while True:
@@ -73,13 +90,43 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
             new_n = radio.notified[seen[0]:]
             new_i = radio.indicated[seen[1]:]
             seen[0], seen[1] = len(radio.notified), len(radio.indicated)
-            for _conn, h, data in new_n + new_i:
-                if h in uuid_of:
-                    updates.append([clock.t_ms, uuid_of[h], data.hex()])
+            first = [x for x in new_i if x[1] == svc.h_session]  # the session's RESULT before what it lets through
+            for _conn, h, data in first + new_n + [x for x in new_i if x[1] != svc.h_session]:
+                if h not in rx:
+                    continue
+                if h == svc.h_session:
+                    raw["answered"].append(data.hex())
+                else:
+                    raw["updates"].append([uuid_of[h], data.hex()])
+                msg = rx[h].feed(data)
+                if msg is None:
+                    continue
+                if h == svc.h_session:
+                    if msg[0] == 4:  # RESULT: open (or refused: raised here)
+                        central.established(msg)
+                    answers.append(msg)
+                    continue
+                payload = central.open(stream_of[h], msg)
+                opened.append((h, data[1], payload))
+                for frame in pp.split(payload, data[1], frame_size):
+                    updates.append([clock.t_ms, uuid_of[h], frame.hex()])
             for _ in new_i:
                 radio.indicate_done()
             if not new_i:
                 return
+
+    def exchange(msg, e2e):
+        frames = pp.split(msg, e2e, frame_size)
+        raw["session"]["writes"].append([f.hex() for f in frames])
+        before = len(raw["answered"])
+        for frame in frames:
+            radio.write(svc.h_session, frame)
+        serve()
+        raw["session"]["answers"].append(raw["answered"][before:])
+        return answers.pop(0)
+
+    central = ps.Session.from_keys(role, keys_path)
+    exchange(central.confirm(exchange(central.hello(nonce_c), 1)), 2)
 
     def newer():  # a request for the records after the last one fetched
         seq = max([0] + [pp.decode_history(p)["seq"] for p in _payloads(updates, pp.HISTORY_UUID)])
@@ -87,8 +134,9 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
 
     def fetch_history(payload):
         request = pp.split(payload, e2e=1)
-        for frame in request:
-            radio.write(svc.h_racp, frame)
+        raw["racp_request"] = [f.hex() for f in pp.split(central.seal(ps.STREAM_RACP, payload), 1, frame_size)]
+        for frame in raw["racp_request"]:
+            radio.write(svc.h_racp, bytes.fromhex(frame))
         for _ in range(1000):
             n = len(updates)
             clock.t_ms += 50
@@ -112,8 +160,11 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
             fetch_history(newer())
         deadline = pump.tick(clock.ticks_ms())
         serve()
-        if status_read is None:
-            status_read = radio.values[svc.h_status].hex()
+        if "status" not in raw and radio.values[svc.h_status]:
+            raw["status"] = radio.values[svc.h_status].hex()  # the value a central reads: sealed, one frame
+        if status_read is None:  # the readable value is the latest status in one frame
+            first = [(e2e, p) for h, e2e, p in opened if h == svc.h_status]
+            status_read = pp.split(first[0][1], first[0][0], 244)[0].hex() if first else None
         step = max(1, min(ticks_diff(deadline, clock.ticks_ms()), 600000))
         for t in (actions[0][0] if actions else None, fetches[0] if fetches else None):
             if t is not None:
@@ -122,7 +173,10 @@ def record(keys_path, hours=HOURS, pressure=False, history_every_h=None, mtu=Non
     serve()
     request = fetch_history(newer() if history_every_h else pp.racp_request(racp.OP_REPORT, racp.OPR_ALL))
     reads = {pp.STATUS_UUID: status_read, pp.FEATURES_UUID: radio.values[svc.h_features].hex()}
-    return {"name": svc.name, "reads": reads, "updates": updates, "racp_request": [f.hex() for f in request]}
+    sealed = {"reads": {pp.STATUS_UUID: raw["status"], pp.FEATURES_UUID: reads[pp.FEATURES_UUID]},
+              "updates": raw["updates"], "racp_request": raw["racp_request"], "session": raw["session"]}
+    return {"name": svc.name, "reads": reads, "updates": updates, "racp_request": [f.hex() for f in request],
+            "sealed": sealed}
 
 
 def _payloads(updates, uuid):

@@ -31,6 +31,7 @@ from tools.boardconfig import boardconfig
 from tools.boardconfig.boardconfig import ConfigError
 from tools.programmer.report import LIBRARY, InputError, format_report, report, simulation
 from tools.pumplink.link import DryRunLink, LinkError, wall_s
+from tools.pumplink.secure import SessionRefused
 
 from pump.calendar import check_wall_s
 from pump.config import PumpConfig
@@ -132,6 +133,11 @@ def _parser():
         p.add_argument("--port", help="the pump's USB serial console instead of BLE (/dev/ttyACM0, COM3)")
         p.add_argument("--keys", default=os.path.join(boardconfig.ROOT, "keys.json"), help="keys file (clinician)")
         p.add_argument("--dry-run", action="store_true", help="run the pump's checks offline, send nothing")
+        p.add_argument("--pair", action="store_true", help="with --device: pair the link too (ESP32 pumps)")
+        p.add_argument("--sim", metavar="SCENARIO", help="a simulated pump of this scenario, served in this process "
+                       "on Bumble's virtual link (provisioned with keys.json)")
+        p.add_argument("--ble-stack", metavar="STACK", help="with --sim: rp2-btstack or esp32-nimble (default: "
+                       "$PUMP_BLE_STACK, else esp32-nimble)")
         if name not in ("send",):
             p.add_argument("--rx", metavar="RX.json", help="with --dry-run: the prescription the pump runs (its "
                            "checks need it for %s)" % ", ".join(NEEDS_PROGRAM))
@@ -332,11 +338,16 @@ def open_link(args, say):
                 raise InputError("dry run: the pump would refuse %s: %s" % (command, e)) from e
 
         return DryRunLink(say, check)
+    if args.ble_stack is not None and not args.sim:
+        raise InputError("--ble-stack: only with --sim (it would do nothing without)")
     if args.device and args.port:
         raise InputError("--device and --port: one link at a time (BLE or the USB serial console)")
-    if not args.device and not args.port:
+    if args.sim and (args.device or args.port):
+        raise InputError("--sim and --%s: one link at a time (a simulated pump, or a pump)" % (
+            "device" if args.device else "port"))
+    if not args.device and not args.port and not args.sim:
         raise InputError("--device or --port: which pump? (its BLE name PUMP-XXXX or address, or its serial port "
-                         "/dev/ttyACM0; or --dry-run)")
+                         "/dev/ttyACM0; --sim SCENARIO for a simulated one; or --dry-run)")
     from tools.keys import keys
 
     try:
@@ -347,16 +358,43 @@ def open_link(args, say):
         from tools.pumplink.serial import SerialLink
 
         return SerialLink.open(args.port, key)
-    from tools.pumplink.ble import BleakGatt, BleLink
+    from tools.pumplink.ble import BleakTransport, BleLink
+    from tools.pumplink.secure import SessionTransport
+    from tools.pumplink.session import ROLE_CLINICIAN
 
-    return BleLink(lambda: BleakGatt.open(args.device), key)
+    if args.sim:
+        return _sim_link(args, key)
+    transport = SessionTransport(BleakTransport(pair=args.pair), key, ROLE_CLINICIAN)
+    return BleLink(lambda: transport.open(args.device), key)
+
+
+def _sim_link(args, key):
+    """The BLE link to a simulated pump served by this process (tools/sim/link.py), the session on top."""
+    from tools.pumplink.ble import BleLink
+    from tools.pumplink.secure import SessionTransport
+    from tools.pumplink.session import ROLE_CLINICIAN
+    from tools.sim import link as simlink
+
+    try:
+        sim = simlink.SimTransport(args.sim, args.ble_stack, keys_path=args.keys)
+    except simlink.SimError as e:
+        raise InputError(str(e)) from None
+
+    async def open_gatt():
+        try:
+            await sim.start()
+        except simlink.SimError as e:
+            raise InputError(str(e)) from None
+        return await SessionTransport(sim, key, ROLE_CLINICIAN).open(None)
+
+    return BleLink(open_gatt, key, on_close=sim.close)
 
 
 def format_status(st):
     """One line for the status characteristic's fields (tools.pumplink.proto.decode_status)."""
     from pump.alarms import NAME
 
-    day = st["refill_day"]
+    day = st["empty_day"]
     empty = (EPOCH_DATE + datetime.timedelta(days=day)).isoformat() if day is not None else "never"
     battery = "%d %%" % st["battery_pct"] if st["battery_pct"] is not None else "not read yet"
     alarms = ", ".join(NAME.get(c, str(c)) for c in st["alarms"]) or "none"
@@ -419,6 +457,9 @@ def main(argv=None, say=print, link_factory=open_link):
     except PumpError as e:
         say("programmer: the pump refused %s: %s" % (args.command, e))
         return EXIT_REFUSED
+    except SessionRefused as e:
+        say("programmer: %s" % e)
+        return EXIT_INPUT
     except LinkError as e:
         say("programmer: %s" % e)
         return EXIT_LINK

@@ -125,8 +125,9 @@ class BleLink(Link):
     The link runs its own event loop, or with `loop` one that another thread runs (where the BLE stack lives: the
     tests' Bumble link, or an application's loop); the calls then wait for it."""
 
-    def __init__(self, open_gatt, key, counter=None, timeout_s=RESPONSE_TIMEOUT_S, loop=None):
+    def __init__(self, open_gatt, key, counter=None, timeout_s=RESPONSE_TIMEOUT_S, loop=None, on_close=None):
         self._loop = loop or asyncio.new_event_loop()
+        self._on_close = on_close  # a coroutine function run after the link closed (a simulated pump stopping)
         self._own_loop = loop is None
         self._open_gatt = open_gatt
         self._key = key
@@ -164,6 +165,9 @@ class BleLink(Link):
         if self.client is not None:
             self._run(self.client.gatt.close())
             self.client = None
+        if self._on_close is not None:
+            self._run(self._on_close())
+            self._on_close = None
         if self._own_loop:
             self._loop.close()
 

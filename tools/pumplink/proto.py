@@ -32,7 +32,7 @@ from pump.eventlog import RECORD_SIZE
 from pump.eventlog import decode as _decode_record
 from pump.hmac import hmac_sha256
 from pump.state import STATE_NAMES
-from pump.telemetry import ALARM, STATUS
+from pump.telemetry import ALARM, STATUS, STATUS_V1
 from pump.therapy import MODE_NAMES
 
 __all__ = [
@@ -218,21 +218,31 @@ def _response_data(opcode, data):
 
 
 # ---- telemetry ----
-def _alarm_list(bitmap):
-    return [code for code in range(1, 17) if bitmap & (1 << (code - 1))]
+def _alarm_list(bitmap, codes=32):
+    return [code for code in range(1, codes + 1) if bitmap & (1 << (code - 1))]
 
 
 def decode_status(payload):
-    """The status characteristic's message as a dict (units in the names; None where the pump has no value)."""
-    (t_s, mode, state, rate, today_nl, total_ul, reservoir_nl, refill_day, battery, alarms,
-     pressure) = struct.unpack(STATUS, bytes(payload))
+    """The status characteristic's message as a dict (units in the names; None where the pump has no value). Version 2
+    (34 bytes) or, from a recording made before it, version 1 (29 bytes: a u16 alarm bitmap, no eri_day, no flags)."""
+    payload = bytes(payload)
+    if len(payload) == struct.calcsize(STATUS_V1):
+        values = struct.unpack(STATUS_V1, payload) + (0xFFFF, 0)
+        version = 1
+    else:
+        values = struct.unpack(STATUS, payload)
+        version = 2
+    (t_s, mode, state, rate, today_nl, total_ul, reservoir_nl, empty_day, battery, alarms, pressure, eri_day,
+     flags) = values
     return {
-        "t_s": t_s, "mode": mode, "mode_name": MODE_NAMES[mode] if mode < len(MODE_NAMES) else None,
+        "version": version, "t_s": t_s, "mode": mode,
+        "mode_name": MODE_NAMES[mode] if mode < len(MODE_NAMES) else None,
         "state": state, "state_name": STATE_NAMES[state] if state < len(STATE_NAMES) else "state %d" % state,
         "rate_nl_per_day": rate, "today_nl": today_nl, "total_ul": total_ul, "reservoir_nl": reservoir_nl,
-        "refill_day": None if refill_day == 0xFFFF else refill_day,
+        "empty_day": None if empty_day == 0xFFFF else empty_day,
         "battery_pct": None if battery == 255 else battery, "alarms": _alarm_list(alarms), "alarm_bitmap": alarms,
         "pressure_kpa_x10": None if pressure == -32768 else pressure,
+        "eri_day": None if eri_day == 0xFFFF else eri_day, "flags": flags, "clock_unset": bool(flags & 1),
     }
 
 
@@ -240,7 +250,7 @@ def decode_alarm(payload):
     """The alarm characteristic's message: the highest active alarm (0: none), its priority and raise time."""
     code, priority, since_s, bitmap, sounding = struct.unpack(ALARM, bytes(payload))
     return {"code": code, "name": ALARM_NAMES.get(code, ""), "priority": priority, "since_s": since_s,
-            "alarms": _alarm_list(bitmap), "alarm_bitmap": bitmap, "sounding": sounding}
+            "alarms": _alarm_list(bitmap, 16), "alarm_bitmap": bitmap, "sounding": sounding}
 
 
 def decode_history(payload):

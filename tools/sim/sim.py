@@ -1,7 +1,8 @@
 """Discrete-event simulator: runs the firmware's own Pump on the simulated board in virtual time, checks every step.
 
     python -m tools.sim SCENARIO.json [--json OUT|-] [--plot OUT.png]
-    python -m tools.sim SCENARIO.json --ble [--transport usb:0] [--speed 60] [--seconds N] [--keys keys.json]
+    python -m tools.sim SCENARIO.json --ble [--ble-stack rp2-btstack|esp32-nimble] [--transport usb:0] [--speed 60]
+                                      [--seconds N] [--keys keys.json]
 
 The same lib/pump objects the device runs are driven through `Pump.tick` (no re-implementation); virtual time jumps
 straight to the next deadline or scenario event. At every wake-up the delivered steps are compared exactly with the
@@ -481,12 +482,27 @@ def main(argv=None):
     ap.add_argument("--speed", type=float, help="with --ble: pump time per real time (default 60)")
     ap.add_argument("--seconds", type=float, help="with --ble: stop after this many real seconds")
     ap.add_argument("--keys", metavar="FILE", help="with --ble: command keys (default: keys.json if present)")
+    ap.add_argument("--ble-stack", metavar="PROFILE", help="with --ble: the board's stock BLE stack to serve as: "
+                    "rp2-btstack (Pico W, no pairing) or esp32-nimble (pairing); default PUMP_BLE_STACK, else "
+                    "esp32-nimble")
     args = ap.parse_args(argv)
     if not args.ble:  # options that would do nothing are refused, not ignored
-        for option in ("transport", "speed", "seconds", "keys"):
+        for option in ("transport", "speed", "seconds", "keys", "ble_stack"):
             if getattr(args, option) is not None:
-                print("sim: --%s: only with --ble (it would do nothing without)" % option, file=sys.stderr)
+                print("sim: --%s: only with --ble (it would do nothing without)" % option.replace("_", "-"),
+                      file=sys.stderr)
                 return 2
+    from board.sim.radio import PROFILES, profile_from_env
+
+    if args.ble_stack is not None and args.ble_stack not in PROFILES:
+        print("sim: --ble-stack: %r: allowed %s" % (args.ble_stack, ", ".join(PROFILES)), file=sys.stderr)
+        return 2
+    if args.ble:
+        try:
+            args.ble_stack = args.ble_stack or profile_from_env()
+        except ValueError as e:
+            print("sim: %s" % e, file=sys.stderr)
+            return 2
     if args.speed is None:
         args.speed = 60
     elif not 0 < args.speed <= 86400:
@@ -546,7 +562,7 @@ def _serve_ble(sim, args):
     out = (lambda text: print(text, file=sys.stderr)) if args.json == "-" else print
     try:
         bsim = asyncio.run(simble.serve(sim, keys=keys, transport=args.transport, speed=args.speed,
-                                        seconds=args.seconds, out=out))
+                                        seconds=args.seconds, out=out, profile=args.ble_stack))
         out("BLE: commands accepted up to counter %d (clinician), %d (patient); the reference check follows the "
             "scenario's own events only" % bsim.counters())
     except simble.ServeError as e:

@@ -111,11 +111,11 @@ def status_fields(st, features=None):
     reservoir = _ul(st["reservoir_nl"])
     if features:
         reservoir += " of %d uL" % features["reservoir_ul"]
-    if st["refill_day"] is None:
+    if st["empty_day"] is None:
         empty = "never"
     else:
-        days_left = st["refill_day"] - st["t_s"] // 86400
-        empty = "%s (in %d day%s)" % (day_date(st["refill_day"]), days_left, "" if days_left == 1 else "s")
+        days_left = st["empty_day"] - st["t_s"] // 86400
+        empty = "%s (in %d day%s)" % (day_date(st["empty_day"]), days_left, "" if days_left == 1 else "s")
     return [
         ("pump clock", pump_time(st["t_s"])),
         ("mode", st["mode_name"] or "no program"),
@@ -215,7 +215,7 @@ def csv_row(kind, msg, wall):
             "pump_time": pump_time(msg["t_s"]), "mode": msg["mode_name"] or "no program", "state": msg["state_name"],
             "rate_ul_per_day": "%.3f" % (msg["rate_nl_per_day"] / 1000), "today_ul": "%.3f" % (msg["today_nl"] / 1000),
             "total_ul": msg["total_ul"], "reservoir_ul": "%.3f" % (msg["reservoir_nl"] / 1000),
-            "empty_date": "" if msg["refill_day"] is None else day_date(msg["refill_day"]),
+            "empty_date": "" if msg["empty_day"] is None else day_date(msg["empty_day"]),
             "battery_pct": "" if msg["battery_pct"] is None else msg["battery_pct"],
             "pressure_kpa": "" if msg["pressure_kpa_x10"] is None else "%.1f" % (msg["pressure_kpa_x10"] / 10),
         })

@@ -97,9 +97,15 @@ def main(argv):
     if with_ble:
         from board.sim import radio as bluetooth
 
-        radio = bluetooth.BLE()
+        radio = bluetooth.BLE(bluetooth.BTSTACK)  # the Pico W's stack: the secure session alone
         radio.record = False
-        config.update({"ble": radio, "bluetooth": bluetooth, "urandom": bytes})
+        key = bytes(range(32))
+        keys_path = "/tmp/pump-bench-keys.json"
+        with open(keys_path, "w") as f:
+            json.dump({"clinician": bytes(range(1, 33)).hex(), "patient": bytes(range(2, 34)).hex(),
+                       "monitor": key.hex()}, f)
+        config.update({"ble": radio, "bluetooth": bluetooth, "urandom": lambda n: bytes(range(n)),
+                       "keys_path": keys_path})
     hw = simboard.build(config)
     lines = LineCounter()
     gc.collect()
@@ -109,7 +115,17 @@ def main(argv):
         # board, without the unix port's 1 ms real-time poll per wait that would make a simulated week take an hour.
         app.ble.flag = asyncio.Event()
         radio.connect()
-        radio.encrypt()
+        from board.sim.aes import new_ecb
+        from pump.cmdauth import ROLE_MONITOR
+        from pump.session import CentralSession
+
+        svc = app.ble
+        central = CentralSession(key, ROLE_MONITOR, new_ecb)  # a dashboard's monitor session
+
+        def exchange(msg):
+            return radio.exchange(svc.h_session, msg, lambda: svc.run(clock.ticks_ms()))
+
+        central.established(exchange(central.confirm(exchange(central.hello(bytes(16))))))
     asyncio.run(app.run(int(days * _DAY_MS)))
     gc.collect()
     print(json.dumps({

@@ -4,14 +4,17 @@ Bumble's host stacks on an in-process link (CPython).
     micropython verify/bench/ble.py                     the probe; prints JSON (MICROPYPATH=.frozen:lib:.)
     python -m verify.bench.ble [--runs N] [--json OUT]  the timings (medians; printed only)
 
-The probe: a pump at 15 mL/day (a step every 1.152 s) with a connected, encrypted central on the recording fake radio
-(in its counting mode): every wake delivers a step and the BLE task notifies the changed status in two 20-byte
-frames. It imports only what MicroPython has; the timings' modules are imported where they run.
+The probe: a pump at 15 mL/day (a step every 1.152 s) with a connected central in a secure session (rp2-btstack: the
+session alone) on the recording fake radio (in its counting mode): every wake delivers a step and the BLE task seals
+the changed status and notifies it in four 20-byte frames. AES: cryptolib's, or the simulated board's pure-Python
+stand-in on the webassembly port. It imports only what MicroPython has; the timings' modules are imported where they
+run.
 
 The timings: a board-style peripheral on the `bluetooth` shim and a Bumble central in one process: the figures are the
 host stacks' own cost (ATT/SMP/HCI in Python, no radio), a floor under what a phone sees over the air. Then the pump's
-own service on a simulated pump (tools/sim/ble.py): connect + discover (paced by its 1 s advertising interval),
-passkey pairing, an authenticated command's round trip, and a status notification after a step.
+own service on a simulated pump (tools/sim/ble.py), per stack profile: connect + discover (paced by its 1 s
+advertising interval), the secure session's set-up (handshake), passkey pairing (esp32-nimble), an authenticated
+command's round trip, and a sealed status notification after a step.
 """
 
 import gc
@@ -27,6 +30,7 @@ _WAKES = 500
 def build():
     from board import sim as simboard
     from board.sim import radio as bluetooth  # the recording fake radio, counting only
+    from board.sim.aes import new_ecb
     from board.sim.clock import VirtualClock
     from board.sim.flash import FakeStorage
     from board.sim.plant import Plant
@@ -42,13 +46,24 @@ def build():
     pump.refill(40000, 1000)
     pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
                   "therapy": {"mode": "constant", "dose_ug_per_day": 15000}})
-    radio = bluetooth.BLE()
-    svc = PumpService(radio, bluetooth, pump, hw.storage, hw.uid_hex, "bench", clock, urandom=bytes,
-                      out=lambda text: None)
+    from pump.cmdauth import ROLE_MONITOR, parse_keys
+    from pump.session import CentralSession
+
+    key = bytes(range(32))
+    doc = {"clinician": bytes(range(1, 33)).hex(), "patient": bytes(range(2, 34)).hex(), "monitor": key.hex()}
+    radio = bluetooth.BLE(bluetooth.BTSTACK)
+    svc = PumpService(radio, bluetooth, pump, hw.storage, hw.uid_hex, "bench", clock, keys=parse_keys(doc),
+                      urandom=lambda n: bytes(range(n)), out=lambda text: None, new_ecb=new_ecb)
     radio.connect()
-    radio.encrypt()
-    svc.run(clock.ticks_ms())
-    radio.indicate_done()
+    central = CentralSession(key, ROLE_MONITOR, new_ecb)
+
+    def exchange(msg):
+        return radio.exchange(svc.h_session, msg, lambda: svc.run(clock.ticks_ms()))
+
+    central.established(exchange(central.confirm(exchange(central.hello(bytes(16))))))
+    for _ in range(5):  # the status and alarm the new session gets
+        svc.run(clock.ticks_ms())
+        radio.indicate_done()
     return clock, pump, svc, radio
 
 
@@ -158,7 +173,7 @@ async def measure(runs):
     }
 
 
-async def measure_pump(runs, connects=3):
+async def measure_pump(runs, connects=3, profile="esp32-nimble"):
     import asyncio
     import os
     import statistics
@@ -175,24 +190,29 @@ async def measure_pump(runs, connects=3):
     doc = {"days": 30, "pump": {"nl_per_step": 200}, "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
            "fill_ul": 20000, "therapy": {"mode": "constant", "dose_ug_per_day": 5000}}
     keys = {"clinician": os.urandom(32).hex(), "patient": os.urandom(32).hex()}
-    bsim = BleSim(Simulation(Scenario(doc)), keys=keys, speed=1000)
+    bsim = BleSim(Simulation(Scenario(doc)), keys=keys, speed=1000, profile=profile)
     central = await Central().start()
-    connect_s = []
+    connect_s, session_s = [], []
     for _ in range(connects):
         t0 = time.perf_counter()
         phone = await Phone.connect(bsim.name, {pp.ROLE_CLINICIAN: bytes.fromhex(keys["clinician"])}, central)
-        connect_s.append(time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        await phone.open_session(pp.ROLE_CLINICIAN)
+        session_s.append(time.perf_counter() - t1)
+        connect_s.append(t1 - t0)
         if len(connect_s) < connects:
             await phone.link.disconnect()
 
     async def passkey():
-        while not bsim.printed:
+        while not any(t.startswith("BLE pairing passkey") for t in bsim.printed):
             await asyncio.sleep(0.001)
         return int(bsim.printed[-1].split()[-1])
 
-    t0 = time.perf_counter()
-    await phone.pair_mitm(passkey)
-    pair_s = time.perf_counter() - t0
+    pair_s = None
+    if bsim.ble.pairing:
+        t0 = time.perf_counter()
+        await phone.pair_mitm(passkey)
+        pair_s = time.perf_counter() - t0
     command_s, status_s = [], []
     for i in range(runs):
         t0 = time.perf_counter()
@@ -212,8 +232,10 @@ async def measure_pump(runs, connects=3):
     await bsim.close()
     return {
         "runs": runs,
+        "profile": profile,
         "pump_connect_discover_ms": round(statistics.median(connect_s) * 1000, 1),
-        "pump_pair_ms": round(pair_s * 1000, 1),
+        "pump_session_ms": round(statistics.median(session_s) * 1000, 2),
+        "pump_pair_ms": None if pair_s is None else round(pair_s * 1000, 1),
         "pump_command_ms": round(statistics.median(command_s) * 1000, 2),
         "pump_status_after_step_ms": round(statistics.median(status_s) * 1000, 2),
     }
@@ -231,11 +253,14 @@ def main(argv=None):
     res = asyncio.run(measure(args.runs))
     print("BLE in-process link, median of %d: scan %.2f ms, connect + discover %.2f ms, notification %.3f ms" % (
         res["runs"], res["scan_ms"], res["connect_discover_ms"], res["notify_latency_ms"]))
-    res.update(asyncio.run(measure_pump(args.runs)))
-    print("pump service: connect + discover %.1f ms (1 s advertising), passkey pairing %.1f ms, command round trip "
-          "%.2f ms, status notified %.2f ms after a step (medians of %d)" % (
-              res["pump_connect_discover_ms"], res["pump_pair_ms"], res["pump_command_ms"],
-              res["pump_status_after_step_ms"], res["runs"]))
+    for profile in ("rp2-btstack", "esp32-nimble"):
+        pump = asyncio.run(measure_pump(args.runs, profile=profile))
+        res[profile] = pump
+        print("pump service, %s: connect + discover %.1f ms (1 s advertising), session set-up %.2f ms, passkey "
+              "pairing %s, command round trip %.2f ms, sealed status notified %.2f ms after a step (medians of %d)" % (
+                  profile, pump["pump_connect_discover_ms"], pump["pump_session_ms"],
+                  "none (no pairing)" if pump["pump_pair_ms"] is None else "%.1f ms" % pump["pump_pair_ms"],
+                  pump["pump_command_ms"], pump["pump_status_after_step_ms"], pump["runs"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)

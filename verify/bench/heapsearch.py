@@ -22,7 +22,8 @@ MICROPYTHON = ROOT / ".venv" / "bin" / "micropython"  # the pinned unix port (re
 MICROPYPATH = ".frozen:lib:."
 
 # board modules the whole-app probe needs besides lib/pump (board/sim is host-only: a board's own module is smaller)
-SIM_BOARD_FILES = ("__init__.py", "drivers.py", "failsafe.py", "sim/__init__.py", "sim/bleconst.py", "sim/clock.py",
+SIM_BOARD_FILES = ("__init__.py", "drivers.py", "failsafe.py", "sim/__init__.py", "sim/aes.py", "sim/bleconst.py",
+                   "sim/clock.py",
                    "sim/flash.py", "sim/hardware.py", "sim/hydraulics.py", "sim/plant.py", "sim/radio.py",
                    "sim/roles.py")
 

@@ -2,9 +2,25 @@
 // (host_tests/support/webrecord.py, in window.__recording). Notifications reach subscribed characteristics in the
 // recorded order: those sent before the history request once status and alarm are subscribed, the rest once the
 // page has written the whole RACP request. What the page asked for is kept in window.__fakeBluetooth.
+// A sealed recording (rec.session) also answers the handshake on the Session characteristic: each message the page
+// writes there is answered with the recorded one; the page's nonce is the recording's (crypto.getRandomValues gives
+// it once, for the HELLO), since the recorded seals depend on it.
 (() => {
   const rec = window.__recording;
   const hex = (h) => Uint8Array.from(h.match(/../g) || [], (b) => parseInt(b, 16));
+  if (rec.session) {
+    const nonce = hex(rec.session.nonce_c);
+    const random = crypto.getRandomValues.bind(crypto);
+    let pinned = false;
+    crypto.getRandomValues = (array) => {
+      if (!pinned && array.length === nonce.length) {
+        pinned = true;
+        array.set(nonce);
+        return array;
+      }
+      return random(array);
+    };
+  }
   const view = (bytes) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const log = { requests: [], reads: [], writes: [], subscribed: [] };
   window.__fakeBluetooth = log;
@@ -37,6 +53,14 @@
     async writeValueWithResponse(data) {
       const bytes = new Uint8Array(data.buffer ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data);
       log.writes.push([this.uuid, Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")]);
+      if (rec.session && this.uuid === rec.session.uuid) {
+        const written = log.writes.filter(([u]) => u === this.uuid).length;
+        let frames = 0;
+        rec.session.writes.forEach((message, i) => {
+          frames += message.length;
+          if (written === frames) setTimeout(() => play(rec.session.answers[i].map((f) => [this.uuid, f])), 0);
+        });
+      }
       const racpWrites = log.writes.filter(([u]) => u === racpUuid).length;
       if (this.uuid === racpUuid && racpWrites === rec.racp_request.length) play(history);
     }

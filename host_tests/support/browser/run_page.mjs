@@ -1,9 +1,11 @@
 // Opens a page in headless Chromium (Debian's, not a downloaded one) with playwright-core and prints its state.
 //
-//   node host_tests/support/browser/run_page.mjs URL SCREENSHOT.png [--init FILE.js]... [--click SELECTOR | --wait JS]...
+//   node host_tests/support/browser/run_page.mjs URL SCREENSHOT.png [--init FILE.js]...
+//                                                [--click SELECTOR | --wait JS | --file SELECTOR=PATH]...
 //
 // Each --init script runs in the page before its own scripts (e.g. a fake navigator.bluetooth). Waits for
-// window.dashboard.ready, then clicks and waits in the order given (a wait: until the expression JS is true, then a
+// window.dashboard.ready, then clicks, file choices (PATH set on the file input SELECTOR, as the user picks it) and
+// waits in the order given (a wait: until the expression JS is true, then a
 // snapshot of the page and a screenshot NAME-<n>.png), then prints one JSON line: {"state": window.dashboard, "dom": {id: text of each element with
 // an id}, "fake": window.__fakeBluetooth, "steps": [{"state", "dom"} at each wait], "errors": [...], "console": [...]}.
 import { chromium } from "playwright-core";
@@ -16,7 +18,7 @@ const inits = [];
 const actions = [];
 for (let i = 0; i < rest.length; i += 2) {
   if (rest[i] === "--init") inits.push(rest[i + 1]);
-  else if (rest[i] === "--click" || rest[i] === "--wait") actions.push([rest[i], rest[i + 1]]);
+  else if (["--click", "--wait", "--file"].includes(rest[i])) actions.push([rest[i], rest[i + 1]]);
   else throw new Error("unknown option " + rest[i]);
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -54,7 +56,10 @@ try {
   const steps = [];
   for (const [what, arg] of actions) {
     if (what === "--click") await page.click(arg);
-    else {
+    else if (what === "--file") {
+      const at = arg.indexOf("=");
+      await page.setInputFiles(arg.slice(0, at), arg.slice(at + 1));
+    } else {
       await page.waitForFunction(arg, null, { timeout: 15000 });
       steps.push(await snapshot());
       await page.screenshot({ path: screenshot.replace(/\.png$/, "-" + steps.length + ".png"), fullPage: true });

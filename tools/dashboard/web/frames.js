@@ -162,23 +162,29 @@ function fields(layout, data) {
   return out;
 }
 
-function alarmList(bitmap) {
+function alarmList(bitmap, codes = 32) {
   const out = [];
-  for (let code = 1; code <= 16; code++) if (bitmap & (1 << (code - 1))) out.push(code);
+  for (let code = 1; code <= codes; code++) if ((bitmap >>> (code - 1)) & 1) out.push(code);
   return out;
 }
 
+// Version 2 (34 bytes), or version 1 (29 bytes) from a recording made before it: a u16 alarm bitmap, no
+// eri_day or flags.
 export function decodeStatus(defs, payload) {
-  const s = fields(defs.layouts.status, payload);
+  const v1 = payload.length === defs.layouts.status_v1.size;
+  const s = fields(v1 ? defs.layouts.status_v1 : defs.layouts.status, payload);
   const none = defs.none;
+  if (v1) { s.eri_day = none.eri_day; s.flags = 0; }
   return {
+    version: v1 ? 1 : 2,
     t_s: s.t_s, mode: s.mode, mode_name: s.mode < defs.modes.length ? defs.modes[s.mode] : null,
     state: s.state, state_name: s.state < defs.states.length ? defs.states[s.state] : "state " + s.state,
     rate_nl_per_day: s.rate_nl_per_day, today_nl: s.today_nl, total_ul: s.total_ul, reservoir_nl: s.reservoir_nl,
-    refill_day: s.refill_day === none.refill_day ? null : s.refill_day,
+    empty_day: s.empty_day === none.empty_day ? null : s.empty_day,
     battery_pct: s.battery_pct === none.battery_pct ? null : s.battery_pct,
     alarms: alarmList(s.alarm_bitmap), alarm_bitmap: s.alarm_bitmap,
     pressure_kpa_x10: s.pressure_kpa_x10 === none.pressure_kpa_x10 ? null : s.pressure_kpa_x10,
+    eri_day: s.eri_day === none.eri_day ? null : s.eri_day, flags: s.flags, clock_unset: Boolean(s.flags & 1),
   };
 }
 
@@ -187,7 +193,7 @@ export function decodeAlarm(defs, payload) {
   const known = defs.alarms[String(a.code)];
   return {
     code: a.code, name: known ? known.name : "", priority: a.priority, since_s: a.since_s,
-    alarms: alarmList(a.alarm_bitmap), alarm_bitmap: a.alarm_bitmap, sounding: a.sounding,
+    alarms: alarmList(a.alarm_bitmap, 16), alarm_bitmap: a.alarm_bitmap, sounding: a.sounding,
   };
 }
 
