@@ -19,8 +19,8 @@ include("$(MPY_DIR)/extmod/asyncio")  # noqa: F821
 
 package("pump", base_path="../lib")  # noqa: F821
 # the simulated board's package, host-only (sim=True)
-_SIM_FILES = ["__init__.py", "bleconst.py", "clock.py", "flash.py", "hardware.py", "hydraulics.py", "plant.py",
-              "radio.py", "roles.py"]
+_SIM_FILES = ["__init__.py", "aes.py", "bleconst.py", "clock.py", "flash.py", "hardware.py", "hydraulics.py",
+              "plant.py", "radio.py", "roles.py"]
 # both boards' modules: board/__init__ imports only the one for sys.platform; the other costs a few KB of flash
 _BOARD_FILES = ["__init__.py", "drivers.py", "links.py", "failsafe.py", "pico_w.py", "esp32_devkit.py"]
 if options.sim:  # noqa: F821
