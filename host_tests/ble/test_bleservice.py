@@ -248,10 +248,11 @@ def test_every_command_through_frames():
     assert b.send(ROLE_CLINICIAN, OP_PRIME, struct.pack("<H", 0))[1] == 0
     assert pump.plan.prime_nl_left == 150000
     assert b.send(ROLE_CLINICIAN, OP_RESUME)[1] == 0 and not pump.suspended
-    assert b.send(ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 30000, 0))[3] == b"\x00\x00\x00\x00"
+    data = b.send(ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 30000, 0))[3]  # the older layout: not measured
+    assert struct.unpack("<IIIi", data)[0] == 0 and struct.unpack("<IIIi", data)[3] == 0
     assert pump.reservoir.remaining_nl == 30000000
     opcode, result, _, data = b.send(ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 30000, 20000))
-    assert result == 0 and struct.unpack("<I", data)[0] == 150000  # the catheter's old drug goes first
+    assert result == 0 and struct.unpack("<IIIi", data)[0] == 150000  # the catheter's old drug goes first
     bolus = b.send(ROLE_CLINICIAN, OP_CLINICIAN_BOLUS, struct.pack("<IHB", 50500, 30, 0))
     assert bolus[1] == 0 and [x.dose_ng for x in pump.plan.boluses] == [50500]  # whole ng, no float on the way
     assert b.send(ROLE_PATIENT, OP_PATIENT_BOLUS)[:3] == (OP_PATIENT_BOLUS, 0, 1)
@@ -281,7 +282,7 @@ def test_a_refused_command_changes_nothing_and_says_why():
         (ROLE_CLINICIAN, OP_PROGRAM, b"\x00[1, 2]", E_MALFORMED, "object"),
         (ROLE_CLINICIAN, OP_PROGRAM, b"", E_MALFORMED, "flags"),
         (ROLE_CLINICIAN, OP_PROGRAM, b"\x00" + b"[" * 2000, E_MALFORMED, "JSON"),
-        (ROLE_CLINICIAN, OP_REFILL, struct.pack("<I", 30000), E_MALFORMED, "8 bytes"),
+        (ROLE_CLINICIAN, OP_REFILL, struct.pack("<I", 30000), E_MALFORMED, "12 bytes"),
         (ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 900000, 0), 101, "fill_ul"),
         (ROLE_CLINICIAN, OP_CLINICIAN_BOLUS, struct.pack("<IHB", 5000000, 30, 0), E_HARD_LIMIT, "bolus"),
         (ROLE_CLINICIAN, OP_SUSPEND, b"\x00", E_MALFORMED, "0 bytes"),

@@ -14,7 +14,10 @@ from pump.compat import const
 from pump.errors import E_MALFORMED, PumpError
 
 OP_PROGRAM = const(1)  # flags u8 (bit 0: confirm soft limits), then the prescription as UTF-8 JSON
-OP_REFILL = const(2)  # fill_ul u32, concentration_ug_per_ml u32 (0: unchanged) -> bridge_nl u32 (old drug left)
+# fill_ul u32, concentration_ug_per_ml u32 (0: unchanged), aspirated_ul u32 (0xFFFFFFFF: not measured; the older
+# 8-byte layout without it means not measured) -> bridge_nl u32 (old drug left), expected_ul u32 (the expected
+# residual, 0xFFFFFFFF: unknown), tolerance_ul u32, discrepancy i32 (aspirated - expected beyond the tolerance, else 0)
+OP_REFILL = const(2)
 OP_PRIME = const(3)  # volume_ul u16 (0: the catheter volume)
 OP_CLINICIAN_BOLUS = const(4)  # dose_ng u32, duration_min u16, flags u8 (bit 0: confirm soft limits)
 OP_PATIENT_BOLUS = const(5)
@@ -31,7 +34,7 @@ _P = const(4)  # 1 << cmdauth.ROLE_PATIENT
 # opcode: (roles allowed, parameter layout; None: program)
 TABLE = {
     OP_PROGRAM: (_C, None),
-    OP_REFILL: (_C, "<II"),
+    OP_REFILL: (_C, "<III"),
     OP_PRIME: (_C, "<H"),
     OP_CLINICIAN_BOLUS: (_C, "<IHB"),
     OP_PATIENT_BOLUS: (_P, ""),
@@ -45,6 +48,9 @@ TABLE = {
 }
 RESPONSE = "<BHI"
 RESPONSE_LEN = const(7)
+REFILL_RESPONSE = "<IIIi"
+NOT_MEASURED = 0xFFFFFFFF  # a refill's aspirated volume not measured, its expected residual unknown (the wire's None)
+_REFILL_OLD_LEN = const(8)  # fill and concentration only: a programmer from before the aspirated volume
 
 
 def roles_for(opcode):
@@ -78,12 +84,16 @@ def _apply(pump, op, p, now):
             raise PumpError(E_MALFORMED, "program: must be an object")
         pump.program(doc, bool(p[0] & 1), now)
         return b""
+    if op == OP_REFILL and len(p) == _REFILL_OLD_LEN:
+        p = bytes(p) + b"\xff\xff\xff\xff"  # not measured
     if len(p) != struct.calcsize(fmt):
         raise PumpError(E_MALFORMED, "parameters: %d bytes expected" % struct.calcsize(fmt))
     a = struct.unpack(fmt, p)
     if op == OP_REFILL:
-        pump.refill(a[0], a[1] or None, now)
-        return struct.pack("<I", pump.plan.catheter.old_nl)
+        pump.refill(a[0], a[1] or None, now, None if a[2] == NOT_MEASURED else a[2])
+        expected, _aspirated, tol, diff = pump.last_refill
+        return struct.pack(REFILL_RESPONSE, pump.plan.catheter.old_nl, NOT_MEASURED if expected is None else expected,
+                           tol, diff)
     if op == OP_PRIME:
         pump.prime(a[0] or None, now)
     elif op == OP_CLINICIAN_BOLUS:

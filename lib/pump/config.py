@@ -22,6 +22,10 @@ _FIELDS = {
     "checkpoint_interval_s": (900, 10, 86400),  # at most one write per interval, and only when something changed
     "status_interval_s": (3600, 1, 86400),  # console status line cadence (pump time)
     "max_steps_per_wake": (16, 1, 1000),  # steps delivered back-to-back before yielding to other tasks
+    # refill reconciliation (pump.refillcheck): an aspirated volume further than the larger of these from the
+    # expected residual is a discrepancy
+    "refill_tolerance_ul": (1000, 0, 100000),
+    "refill_tolerance_pct": (15, 0, 100),
 }
 
 
@@ -65,6 +69,8 @@ class PumpConfig:
         self.checkpoint_interval_s = values["checkpoint_interval_s"]
         self.status_interval_s = values["status_interval_s"]
         self.max_steps_per_wake = values["max_steps_per_wake"]
+        self.refill_tolerance_ul = values["refill_tolerance_ul"]
+        self.refill_tolerance_pct = values["refill_tolerance_pct"]
 
     def to_doc(self):
         return {key: getattr(self, key) for key in _FIELDS}

@@ -11,10 +11,10 @@ monotonic clock (pump.monoclock), never on the wall clock.
 import json
 
 from pump import events as ev
-from pump.alarms import (A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT,
-                         A_WATCHDOG_RESET)
-from pump.calendar import WALL_MAX_S, check_wall_s
-from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED
+from pump.alarms import (A_CLOCK_NOT_SET, A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_REFILL_DISCREPANCY,
+                         A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT, A_WATCHDOG_RESET)
+from pump.calendar import WALL_MAX_S, WALL_MIN_S, check_wall_s
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_CLOCK_UNKNOWN, FLAG_RESIDUAL_UNKNOWN, FLAG_SUSPENDED
 from pump.config import RESET_WATCHDOG
 from pump.dosing import Dosing
 from pump.druglib import QTY_BOLUS
@@ -22,6 +22,7 @@ from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOW
 from pump.limits import bolus_steps, check_fill_ul, check_prime_ul, gap_steps
 from pump.monoclock import boot_times
 from pump.prescription import check_bolus, parse_prescription
+from pump.refillcheck import UNKNOWN, check_aspirated_ul, discrepancy_ul, tolerance_ul
 from pump.reservoir import STATE_EMPTY, STATE_LOW
 from pump.stored import STATE_FIRST, STATE_LOST, Stored
 from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
@@ -62,11 +63,18 @@ class Pump(Dosing):
             self._event(code, a, b)
         if not rtc_valid:
             self._event(ev.CLOCK_INVALID, min(rtc_ms // 1000, 0x7FFFFFFF))
+        clock_lost = self._clock_lost(rtc_ms, s.counters, saved_wall_ms, rtc_trusted)
+        self.clock_known = not clock_lost
+        if clock_lost:
+            self._event(ev.CLOCK_NOT_SET, clock_lost)
+        self.safety.alarms.set_condition(A_CLOCK_NOT_SET, bool(clock_lost), now)
         log_rotten = self.log.rotten  # records of the event log that bit rot (not a power cut) left unreadable
         if log_rotten:
             self._event(ev.STORE_CORRUPT, log_rotten, ev.STORE_LOG)
         self.reservoir.fill_nl = c.fill_nl
         self.reservoir.restore(c.remaining_nl)
+        # a reservoir whose record was lost has no expected residual to reconcile a refill with (pump.refillcheck)
+        self.residual_known = not (c.flags & FLAG_RESIDUAL_UNKNOWN or s.state == STATE_LOST or s.refill_lost)
         self.policy.grants_mono_s = list(c.grants_mono_s)
         self.suspended = bool(c.flags & FLAG_SUSPENDED)
         plan = self.plan
@@ -106,6 +114,21 @@ class Pump(Dosing):
             self._save_latched(now)  # holds and faults found at this boot survive the next reset
         except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
             self._dirty = True
+
+    @staticmethod
+    def _clock_lost(rtc_ms, counters, saved_wall_ms, rtc_trusted):
+        """0 when the wall clock is known at boot, else why not (pump.events CLOCK_*): the RTC reads outside the
+        valid range (a board's RTC after a power cut reads 2000 or 2021), or earlier than the last checkpoint (by more
+        than the RP2040 RTC's rounding to whole seconds), or no set-clock came since a boot found it unknown. The pump
+        goes on from the checkpoint's time either way; only the wall clock is in doubt, never a dose or a limit
+        (those run on the monotonic clock, pump.monoclock)."""
+        if counters is not None and counters.flags & FLAG_CLOCK_UNKNOWN:
+            return ev.CLOCK_STILL_UNSET
+        if not WALL_MIN_S * 1000 <= rtc_ms <= WALL_MAX_S * 1000:
+            return ev.CLOCK_NEVER_SET if counters is None else ev.CLOCK_LOST
+        if counters is not None and rtc_trusted and rtc_ms + 1000 <= saved_wall_ms:
+            return ev.CLOCK_LOST
+        return 0
 
     def _set_rtc(self, wall_ms):
         try:
@@ -168,11 +191,14 @@ class Pump(Dosing):
     def _persist_program(self, therapy):
         self._prog_store.save(json.dumps(therapy.to_doc()).encode())
 
-    def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
+    def refill(self, fill_ul, conc_ug_per_ml=None, now=None, aspirated_ul=None):
         """New fill volume; a new concentration re-validates the program, and the catheter's drug goes first at its
-        own strength (it joins the catheter queue)."""
+        own strength (it joins the catheter queue). `aspirated_ul`, the volume drawn out of the reservoir before
+        filling (None: not measured), is reconciled with the expected residual (pump.refillcheck): a discrepancy is
+        logged and raises a medium alarm, and the refill goes on (the drug is in the reservoir by now)."""
         now = self._now(now)
         fill_ul = check_fill_ul(fill_ul, self.cfg.reservoir_ul)
+        aspirated_ul = check_aspirated_ul(aspirated_ul, self.cfg.reservoir_ul)
         if conc_ug_per_ml is None:
             conc = self.plan.conc_ug_per_ml
         else:
@@ -184,18 +210,38 @@ class Pump(Dosing):
             therapy = parse_prescription(doc, self.library, self.nl_per_step)
         elif therapy is None and conc <= 0:
             raise PumpError(E_RANGE, "concentration_ug_per_ml: needed for a first fill")
+        expected_ul = self.expected_residual_ul()
         if therapy is not self.therapy:
             self._persist_program(therapy)
             self.therapy = therapy
             # the boluses in progress end with the program they were granted under: logged, allowance handed back
             self._cancelled(self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run()), now)
         self.reservoir.fill(ul_to_nl(fill_ul))
+        self.residual_known = True
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
         self._program_limits(now)
         self.safety.refilled(now, self.reservoir.state == STATE_LOW, self.reservoir.state == STATE_EMPTY)
         self._apply_cap(now)
+        self._reconcile(now, expected_ul, aspirated_ul)
         self._event(ev.REFILL, fill_ul, conc)
         self.checkpoint(now)
+
+    def expected_residual_ul(self):
+        """The reservoir estimate in whole µL (never below 0), None when its record was lost at a boot."""
+        return max(self.reservoir.remaining_nl, 0) // 1000 if self.residual_known else None
+
+    def _reconcile(self, now, expected_ul, aspirated_ul):
+        """Log the refill's residual; a discrepancy (pump.refillcheck) is logged and latches a medium alarm until
+        acknowledged (across a reset too). Sets `last_refill` = (expected, aspirated, tolerance, difference)."""
+        cfg = self.cfg
+        tol = tolerance_ul(expected_ul or 0, cfg.refill_tolerance_ul, cfg.refill_tolerance_pct)
+        diff = discrepancy_ul(expected_ul, aspirated_ul, cfg.refill_tolerance_ul, cfg.refill_tolerance_pct)
+        self.last_refill = (expected_ul, aspirated_ul, tol, diff)
+        self._event(ev.REFILL_RESIDUAL, UNKNOWN if expected_ul is None else expected_ul,
+                    UNKNOWN if aspirated_ul is None else aspirated_ul)
+        if diff:
+            self._event(ev.REFILL_DISCREPANCY, diff, tol)
+            self.safety.latch(A_REFILL_DISCREPANCY, now)
 
     def prime(self, volume_ul=None, now=None):
         """Fill the catheter at the priming rate; only while therapy is not running."""
@@ -326,6 +372,9 @@ class Pump(Dosing):
             self.hw.rtc.set_ms(wall_s * 1000)
             self._clock_setting = False
         self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)), 1 + len(self.plan.phases.shift_ms))
+        if not self.clock_known:  # the clinician set it: the pump's clock is known again, the alarm ends with it
+            self.clock_known = True
+            self.safety.clock_set(now)
         self.checkpoint(now)
 
     def halt(self):

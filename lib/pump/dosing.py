@@ -6,7 +6,7 @@ an empty reservoir and a new day are handled here too. Boot and commands are the
 
 from pump import events as ev
 from pump.bolus import PatientBolusPolicy
-from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_CLOCK_UNKNOWN, FLAG_RESIDUAL_UNKNOWN, FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
 from pump.compat import ticks_add, ticks_diff
 from pump.doseplan import DosePlan
 from pump.eventlog import EventLog
@@ -54,6 +54,9 @@ class Dosing:
         self.retimed = False  # a command ran since the app's dosing task last asked for the next deadline
         self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
         self.first_boot = False  # no record in the state and program stores at boot: a new pump
+        self.residual_known = True  # the reservoir estimate is the expected residual of the next refill
+        self.last_refill = None  # the last refill's (expected, aspirated, tolerance, difference) µL (pump.refillcheck)
+        self.clock_known = True  # the wall clock was set (or kept by the RTC); False: never set, or lost at boot
         self._prime_steps = 0  # over-delivery allowance of the priming in progress
         self._limits_conc = 0  # the tip concentration the over-delivery bounds were computed for
         self._state = PumpState(self)  # filled in place by state()
@@ -189,7 +192,8 @@ class Dosing:
         """Persist the counters (bounded cadence; also right after every command)."""
         c = self.c
         c.set_times(self.plan.cal.wall_ms_at(now), self.mono.ms_at(now))
-        c.flags = (FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
+        c.flags = ((FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
+                   | (0 if self.residual_known else FLAG_RESIDUAL_UNKNOWN) | (0 if self.clock_known else FLAG_CLOCK_UNKNOWN))
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
         c.conc_ug_per_ml = self.plan.conc_ug_per_ml

@@ -29,6 +29,13 @@ STORE_CORRUPT = const(20)  # at boot, a: slots/records that failed their check, 
 AUTH_LOCKOUT = const(21)  # BLE commands locked out after repeated authentication failures; a: seconds, b: level
 PROGRAM_UNCHECKED = const(22)  # the stored program runs without the drug library's check; a: that check's error
 CLOCK_INVALID = const(23)  # the RTC read outside the valid range at boot (the checkpoint's time kept); a: its s
+# 24-25: the BLE secure session's
+REFILL_RESIDUAL = const(26)  # with every refill, before REFILL: a: the expected residual µL (-1: unknown, the
+# reservoir's record was lost), b: the volume aspirated µL (-1: not measured) (pump.refillcheck)
+REFILL_DISCREPANCY = const(27)  # the aspirated volume beyond the tolerance; a: aspirated - expected µL, b: tolerance
+CLOCK_NOT_SET = const(28)  # at boot: the wall clock is not known (never set, or the RTC lost it); a: CLOCK_* reason
+BATTERY_CONFIRMED = const(29)  # a program accepted with its battery check confirmed; a: days to the elective
+# replacement at it (-1: no 90-day warning possible at its rate), b: pump.errors code the confirmation overrode
 
 # Values of argument b. The bolus kinds are the dose plan's too (pump.doseplan): one numbering, on the wire and in
 # stored logs. A periodic bolus (the program's own schedule) is never granted or refused, only done or cancelled.
@@ -40,6 +47,9 @@ STORE_STATE = const(1)
 STORE_LOG = const(2)
 STORE_PROG = const(3)
 STORE_CMDAUTH = const(4)
+CLOCK_NEVER_SET = const(1)  # a first boot whose RTC read outside the valid range
+CLOCK_LOST = const(2)  # the RTC read outside the valid range, or before the last checkpoint: it lost power
+CLOCK_STILL_UNSET = const(3)  # not set since an earlier boot found it unknown
 
 TEXT = {
     BOOT: "boot",
@@ -65,6 +75,10 @@ TEXT = {
     AUTH_LOCKOUT: "commands locked out",
     PROGRAM_UNCHECKED: "program not checked by library",
     CLOCK_INVALID: "clock invalid",
+    REFILL_RESIDUAL: "refill residual",
+    REFILL_DISCREPANCY: "refill discrepancy",
+    CLOCK_NOT_SET: "clock not set",
+    BATTERY_CONFIRMED: "battery check confirmed",
 }
 
 # Names of the arguments (a, b), "" when unused: lets the console and the phone label values without a second table.
@@ -92,6 +106,10 @@ ARGS = {
     AUTH_LOCKOUT: ("lockout_s", "level"),
     PROGRAM_UNCHECKED: ("error", ""),
     CLOCK_INVALID: ("rtc_s", ""),
+    REFILL_RESIDUAL: ("expected_ul", "aspirated_ul"),
+    REFILL_DISCREPANCY: ("difference_ul", "tolerance_ul"),
+    CLOCK_NOT_SET: ("reason", ""),
+    BATTERY_CONFIRMED: ("eri_days", "error"),
 }
 
 

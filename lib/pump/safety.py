@@ -31,7 +31,8 @@ HOLDING = (
 _CONFIRMED = (1 << (al.A_PROGRAM_FALLBACK - 1)) | (1 << (al.A_STATE_LOST - 1))
 
 # fault alarms latched for someone to look at, also across a reset, until acknowledged
-_KEPT = (1 << (al.A_WATCHDOG_RESET - 1)) | (1 << (al.A_TASK_FAULT - 1)) | (1 << (al.A_STORE_CORRUPT - 1))
+_KEPT = ((1 << (al.A_WATCHDOG_RESET - 1)) | (1 << (al.A_TASK_FAULT - 1)) | (1 << (al.A_STORE_CORRUPT - 1))
+         | (1 << (al.A_REFILL_DISCREPANCY - 1)))
 _HOUR_MS = const(3600000)
 
 
@@ -211,6 +212,13 @@ class Safety:
             alarms.set_condition(code, present, now)
             if not present and alarms.is_active(code):
                 alarms.acknowledge(now, code)
+
+    def clock_set(self, now):
+        """The wall clock was set: CLOCK_NOT_SET's condition is gone, and the setting is its acknowledgement."""
+        alarms = self.alarms
+        alarms.set_condition(al.A_CLOCK_NOT_SET, False, now)
+        if alarms.is_active(al.A_CLOCK_NOT_SET):
+            alarms.acknowledge(now, al.A_CLOCK_NOT_SET)
 
     def release_holds(self, now):
         """Release every hold whose condition is gone (the resume command); returns the holds still in force."""

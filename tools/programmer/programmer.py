@@ -5,7 +5,7 @@ it, and send it or a clinician command to a pump through a link (tools/pumplink/
                                                [--refill-every DAYS]] [--json]
     python -m tools.programmer send RX.json [--confirm-soft]
                                          (then a link: --device NAME (BLE), --port DEV (USB serial), or --dry-run)
-    python -m tools.programmer refill --fill-ul U [--concentration C] | prime [--volume-ul U]
+    python -m tools.programmer refill --fill-ul U [--concentration C] [--aspirated-ul A] | prime [--volume-ul U]
                                | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
                                | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE]
                                | silence [--seconds S] | status
@@ -24,6 +24,7 @@ import os
 
 from tools.boardconfig import boardconfig
 from tools.boardconfig.boardconfig import ConfigError
+from tools.programmer.reconcile import verdict
 from tools.programmer.report import LIBRARY, InputError, format_report, report, simulation
 from tools.pumplink.link import DryRunLink, LinkError, wall_s
 
@@ -33,6 +34,7 @@ from pump.druglib import DrugLibrary
 from pump.errors import PumpError
 from pump.limits import check_fill_ul, check_prime_ul
 from pump.prescription import parse_prescription
+from pump.refillcheck import check_aspirated_ul
 
 EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
 EXIT_INPUT = 2
@@ -143,9 +145,11 @@ def _parser():
     p = linked("send", "program a pump with a prescription")
     p.add_argument("prescription")
     p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
-    p = linked("refill", "new reservoir fill (and concentration)")
+    p = linked("refill", "new reservoir fill (and concentration), with the volume aspirated before it")
     p.add_argument("--fill-ul", type=int, required=True)
     p.add_argument("--concentration", type=int, metavar="UG_PER_ML")
+    p.add_argument("--aspirated-ul", type=int, help="volume drawn out of the reservoir before filling (default: not "
+                   "measured, no reconciliation)")
     p = linked("prime", "prime the catheter (therapy suspended or stopped)")
     p.add_argument("--volume-ul", type=int)
     p = linked("bolus", "clinician bolus")
@@ -235,6 +239,11 @@ def _call(args):
         a = {"fill_ul": args.fill_ul}
         if args.concentration is not None:
             a["concentration_ug_per_ml"] = args.concentration
+        if args.aspirated_ul is not None:
+            try:
+                a["aspirated_ul"] = check_aspirated_ul(args.aspirated_ul, PumpConfig(cfg).reservoir_ul)
+            except PumpError as e:
+                raise InputError("--aspirated-ul: %s" % e) from e
         return "refill", a
     if c == "prime":
         if args.volume_ul is None:
@@ -358,6 +367,10 @@ def _send(args, say, link_factory):
     else:
         data = {k: v for k, v in reply.items() if k != "ok"}
         say("%s: done%s" % (command, " %s" % json.dumps(data, sort_keys=True) if data else ""))
+        if command == "refill" and "tolerance_ul" in reply:
+            for line in verdict(reply["expected_ul"], call_args.get("aspirated_ul"), reply["tolerance_ul"],
+                                reply["discrepancy_ul"]):
+                say("refill: %s" % line)
     return 0
 
 

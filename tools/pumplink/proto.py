@@ -23,9 +23,9 @@ from pump.alarms import TEXT as ALARM_TEXTS
 from pump.gatt import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,
                        FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
 from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN
-from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL,
-                           OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND, RESPONSE,
-                           RESPONSE_LEN, TABLE)
+from pump.commands import (NOT_MEASURED, OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM,
+                           OP_REFILL, OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND,
+                           REFILL_RESPONSE, RESPONSE, RESPONSE_LEN, TABLE)
 from pump.errors import MESSAGES
 from pump.eventlog import RECORD_SIZE
 from pump.eventlog import decode as _decode_record
@@ -63,6 +63,7 @@ __all__ = [
     "ROLE_PATIENT",
     "SERVICE_UUID",
     "STATUS_UUID",
+    "NOT_MEASURED",
     "FrameError",
     "Reassembler",
     "command_message",
@@ -200,6 +201,10 @@ def decode_response(payload):
 
 
 def _response_data(opcode, data):
+    if opcode == OP_REFILL and len(data) == struct.calcsize(REFILL_RESPONSE):
+        bridge, expected, tol, diff = struct.unpack(REFILL_RESPONSE, data)
+        return {"bridge_nl": bridge, "expected_ul": None if expected == NOT_MEASURED else expected,
+                "tolerance_ul": tol, "discrepancy_ul": diff}
     layouts = {OP_REFILL: ("<I", "bridge_nl"), OP_RESUME_ALARM: ("<H", "holds"),
                OP_ACKNOWLEDGE: ("<B", "acknowledged"), OP_SILENCE: ("<I", "silence_ms")}
     if opcode in layouts and len(data) == struct.calcsize(layouts[opcode][0]):
