@@ -217,7 +217,8 @@ def test_parameters_are_the_firmwares_layouts():
     op, data = encode("bolus", {"dose_ug": 12.5, "duration_min": 30, "confirm_soft": True})
     assert op == pp.OP_CLINICIAN_BOLUS and data == (12500).to_bytes(4, "little") + (30).to_bytes(2, "little") + b"\x01"
     not_measured = b"\xff\xff\xff\xff"
-    assert encode("refill", {"fill_ul": 20000}) == (pp.OP_REFILL, (20000).to_bytes(4, "little") + bytes(4) + not_measured)
+    fill = (20000).to_bytes(4, "little")
+    assert encode("refill", {"fill_ul": 20000}) == (pp.OP_REFILL, fill + bytes(4) + not_measured)
     assert encode("refill", {"fill_ul": 20000, "aspirated_ul": 0})[1][8:] == bytes(4)  # 0 came back: a measurement
     assert encode("prime", {}) == (pp.OP_PRIME, bytes(2))
     assert encode("stop", {}) == (pp.OP_STOP, b"")

@@ -6,7 +6,8 @@ an empty reservoir and a new day are handled here too. Boot and commands are the
 
 from pump import events as ev
 from pump.bolus import PatientBolusPolicy
-from pump.checkpoint import FLAG_CLOCK_SET, FLAG_CLOCK_UNKNOWN, FLAG_RESIDUAL_UNKNOWN, FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
+from pump.checkpoint import (FLAG_CLOCK_SET, FLAG_CLOCK_UNKNOWN, FLAG_RESIDUAL_UNKNOWN, FLAG_SUSPENDED, OLDER, VERSION,
+                             Counters, pack)
 from pump.compat import ticks_add, ticks_diff
 from pump.doseplan import DosePlan
 from pump.eventlog import EventLog
@@ -193,7 +194,8 @@ class Dosing:
         c = self.c
         c.set_times(self.plan.cal.wall_ms_at(now), self.mono.ms_at(now))
         c.flags = ((FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
-                   | (0 if self.residual_known else FLAG_RESIDUAL_UNKNOWN) | (0 if self.clock_known else FLAG_CLOCK_UNKNOWN))
+                   | (0 if self.residual_known else FLAG_RESIDUAL_UNKNOWN)
+                   | (0 if self.clock_known else FLAG_CLOCK_UNKNOWN))
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
         c.conc_ug_per_ml = self.plan.conc_ug_per_ml

@@ -26,7 +26,7 @@ from tools.boardconfig import boardconfig
 from tools.boardconfig.boardconfig import ConfigError
 from tools.programmer.reconcile import verdict
 from tools.programmer.report import LIBRARY, InputError, format_report, report, simulation
-from tools.pumplink.link import DryRunLink, LinkError, wall_s
+from tools.pumplink.link import EPOCH, DryRunLink, LinkError, local_text, wall_s
 
 from pump.calendar import check_wall_s
 from pump.config import PumpConfig
@@ -160,8 +160,9 @@ def _parser():
                        ("resume-alarm", "resume after a safety hold once its condition is gone"),
                        ("stop", "stop therapy"), ("status", "the pump's state")):
         linked(name, text)
-    p = linked("set-clock", "set the pump's clock (local time, 2024-01-01 00:00 .. 2099-12-31 23:59)")
-    p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" (default: now)")
+    p = linked("set-clock", "set the pump's clock: it keeps UTC (2024-01-01 00:00 .. 2099-12-31 23:59 UTC)")
+    p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" in this laptop's local time zone, sent as UTC "
+                   "(default: now)")
     p = linked("acknowledge", "acknowledge alarms")
     p.add_argument("--alarm", type=int, default=0, help="alarm code (default 0: all)")
     p = linked("silence", "mute the buzzer for the alarms active now (at most 2 min)")
@@ -256,9 +257,10 @@ def _call(args):
         dose = int(args.dose_ug) if args.dose_ug == int(args.dose_ug) else args.dose_ug
         return "bolus", {"dose_ug": dose, "duration_min": args.duration_min, "confirm_soft": args.confirm_soft}
     if c == "set-clock":
-        when = args.at or datetime.datetime.now().replace(microsecond=0)
+        # the pump keeps UTC: a time typed on the laptop is its local time, in its zone, converted before it is sent
+        when = args.at.astimezone() if args.at else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         try:  # the pump's own range check, before anything is sent
-            return "set_clock", {"wall_s": check_wall_s(wall_s(when), "--at %s" % when.strftime("%Y-%m-%d %H:%M"))}
+            return "set_clock", {"wall_s": check_wall_s(wall_s(when), "--at %s" % when.strftime("%Y-%m-%d %H:%M %Z"))}
         except PumpError as e:
             raise InputError(e.detail) from e
     if c == "acknowledge":
@@ -341,7 +343,7 @@ def format_status(st):
                            st["today_nl"] / 1000, st["total_ul"], st["reservoir_nl"] / 1000, empty, battery, alarms)
     if st["pressure_kpa_x10"] is not None:
         text += ", pressure %.1f kPa" % (st["pressure_kpa_x10"] / 10)
-    return text
+    return text + ", pump clock %s" % local_text(st["t_s"])
 
 
 def _send(args, say, link_factory):
@@ -359,6 +361,9 @@ def _send(args, say, link_factory):
         reply = link.call(command, **call_args)
     finally:
         link.close()
+    if command == "set_clock":
+        say("set-clock: %s, sent as %s UTC" % (local_text(call_args["wall_s"], False), (
+            EPOCH + datetime.timedelta(seconds=call_args["wall_s"])).strftime("%Y-%m-%d %H:%M")))
     if reply.get("dry_run"):
         return 0
     if command == "status":
