@@ -112,6 +112,8 @@ class Pump(Dosing):
             self._apply_cap(now)
         try:
             self._save_latched(now)  # holds and faults found at this boot survive the next reset
+            if clock_lost and not (s.counters is not None and c.flags & FLAG_CLOCK_UNKNOWN):
+                self.checkpoint(now)  # a clock found unknown stays so, whatever the RTC reads at the next boot
         except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
             self._dirty = True
 

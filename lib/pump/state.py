@@ -50,7 +50,8 @@ class PumpState:
         self._pump = pump
         self.day = 0  # wall clock: day since 2000-01-01 and ms of that day
         self.ms_of_day = 0
-        self.t_s = 0  # wall clock, s since 2000-01-01 (a small int until 2034)
+        self.t_s = 0  # wall clock, s since 2000-01-01 UTC (a small int until 2034)
+        self.clock_known = True  # False: never set, or lost at a power cut (then day, t_s and dates are not true)
         self.mode = NO_PROGRAM  # the program's therapy mode (pump.therapy MODE_*), NO_PROGRAM without one
         self.state = STATE_STOPPED  # therapy_state
         self.rate_nl_per_day = 0  # the volume rate in force (program, priming, cap at empty, phases), whole nL/day
@@ -84,6 +85,7 @@ class PumpState:
         self.day = day
         self.ms_of_day = ms
         self.t_s = day * 86400 + ms // 1000
+        self.clock_known = p.clock_known
         if plan.retimes != self._retimes:
             self._retimes = plan.retimes
             self.rate_nl_per_day = min(plan.rate_num // plan.rate_den, _U32)
