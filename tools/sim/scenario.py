@@ -21,7 +21,7 @@ EVENT_KEYS = {
     "reset": {"cause": False},
     "patient_bolus": {},
     "clinician_bolus": {"dose_ug": True, "duration_min": True},
-    "refill": {"fill_ul": True, "concentration_ug_per_ml": False},
+    "refill": {"fill_ul": True, "concentration_ug_per_ml": False, "aspirated_ul": False},
     "suspend": {},
     "resume": {},
     "stop": {},
@@ -53,6 +53,7 @@ EVENT_ARGS = {
     "dose_ug": (False, None, None),
     "duration_min": (True, None, None),
     "fill_ul": (True, None, None),
+    "aspirated_ul": (True, None, None),
     "concentration_ug_per_ml": (True, None, None),
     "volume_ul": (True, None, None),
     "shift_min": (False, -20 * 527040, 20 * 527040),  # twenty years either way

@@ -99,6 +99,7 @@ class Simulation:
         self.occlusions = []
         self.boluses = []
         self.commands = []
+        self.refills = []  # each refill event: expected residual, aspirated, added, strength, discrepancy (0: none)
         self.resets = 0
         self.series = {k: [] for k in ("t_h", "reservoir_ul", "reservoir_true_ul", "delivered_ul", "ideal_ul",
                                        "rate_ul_per_day")}
@@ -261,8 +262,12 @@ class Simulation:
                 self.pump.clinician_bolus(e["dose_ug"], e["duration_min"], now=now)
                 ref.bolus(round(e["dose_ug"] * 1000), e["duration_min"] * 60000)
             elif kind == "refill":
-                self.pump.refill(e["fill_ul"], e.get("concentration_ug_per_ml"), now=now)
+                self.pump.refill(e["fill_ul"], e.get("concentration_ug_per_ml"), now, e.get("aspirated_ul"))
                 conc = self.pump.plan.conc_ug_per_ml
+                expected, aspirated, tol, diff = self.pump.last_refill
+                self.refills.append({"t_h": t / 3600000, "expected_ul": expected, "aspirated_ul": aspirated,
+                                     "true_ul": self.plant.reservoir_nl // 1000, "added_ul": e["fill_ul"],
+                                     "concentration_ug_per_ml": conc, "tolerance_ul": tol, "discrepancy_ul": diff})
                 self.plant.refill(e["fill_ul"], conc)
                 # (the steps due at this instant go first: the command delivers them before it refills)
                 ref.refill(conc, self.cfg.catheter_volume_ul * 1000, self.plant.steps_forward)
@@ -414,6 +419,7 @@ class Simulation:
             "occlusions": self.occlusions,
             "boluses": self.boluses,
             "commands": self.commands,
+            "refills": self.refills,
             "wakeups": self.wakeups,
             "wakeups_per_day": round(self.wakeups / days, 1) if days else 0,
             "store_writes": writes,
@@ -447,6 +453,10 @@ def summary(res):
             refused.setdefault(key, []).append(c["t_h"])
     for key, times in sorted(refused.items()):
         lines.append("refused %dx %s (first at %.2f h)" % (len(times), key, times[0]))
+    for r in res["refills"]:
+        if r["discrepancy_ul"]:
+            lines.append("refill at %.1f h: expected %d uL, aspirated %d uL: discrepancy %+d uL" % (
+                r["t_h"], r["expected_ul"], r["aspirated_ul"], r["discrepancy_ul"]))
     return "\n".join(lines)
 
 

@@ -1,0 +1,52 @@
+"""The clinical pathway through the simulator: refills reconciled against what was aspirated (a calibration error
+the plant hides comes back as more than expected), listed in the result."""
+
+import json
+
+from tools.sim.scenario import Scenario
+from tools.sim.sim import Simulation, summary
+
+BASE = {
+    "days": 25,
+    "drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
+    "fill_ul": 20000,
+    "therapy": {"mode": "constant", "dose_ug_per_day": 5000},  # 0.5 mL/day
+}
+
+
+def _run(events, **changes):
+    doc = json.loads(json.dumps(BASE))
+    doc.update(changes, events=events)
+    return Simulation(Scenario(doc)).run()
+
+
+def test_refills_are_listed_with_expected_aspirated_and_added():
+    res = _run([{"at_h": 240, "type": "refill", "fill_ul": 30000, "aspirated_ul": 15000},
+                {"at_h": 480, "type": "refill", "fill_ul": 20000}])
+    first, second = res["refills"]
+    assert first["t_h"] == 240 and first["added_ul"] == 30000 and first["concentration_ug_per_ml"] == 10000
+    assert 14900 <= first["expected_ul"] <= 15100 and first["aspirated_ul"] == 15000  # 10 days at 0.5 mL/day
+    assert first["discrepancy_ul"] == 0 and first["tolerance_ul"] == (first["expected_ul"] * 15 + 99) // 100
+    assert 24900 <= second["expected_ul"] <= 25100 and second["aspirated_ul"] is None
+    assert second["discrepancy_ul"] == 0
+    assert "REFILL_DISCREPANCY" not in [a["name"] for a in res["alarms"]]
+
+
+def test_a_mechanism_moving_less_than_calibrated_comes_back_as_more_than_expected():
+    plant = {"nl_per_step_true": 150}  # a step moves 150 nL, not the 200 the pump counts
+    probe = _run([{"at_h": 480, "type": "refill", "fill_ul": 20000}], plant=plant)["refills"][0]
+    truth = probe["true_ul"]
+    assert truth - probe["expected_ul"] > 2000  # a quarter of 20 days' 10 mL stayed in the reservoir
+    res = _run([{"at_h": 480, "type": "refill", "fill_ul": 20000, "aspirated_ul": truth}], plant=plant)
+    refill = res["refills"][0]
+    assert refill["discrepancy_ul"] == truth - refill["expected_ul"] > refill["tolerance_ul"]
+    alarm = [a for a in res["alarms"] if a["name"] == "REFILL_DISCREPANCY"]
+    assert alarm == [{"t_h": 480, "code": 18, "name": "REFILL_DISCREPANCY", "priority": "medium"}]
+    assert "REFILL_DISCREPANCY" in res["alarms_active"]  # until a clinician acknowledges it
+    assert "refill at 480.0 h: expected %d uL, aspirated %d uL: discrepancy +%d uL" % (
+        refill["expected_ul"], truth, refill["discrepancy_ul"]) in summary(res)
+
+
+def test_an_aspirated_volume_the_pump_refuses_is_a_refused_command():
+    res = _run([{"at_h": 24, "type": "refill", "fill_ul": 20000, "aspirated_ul": 50000}])
+    assert res["refills"] == [] and res["commands"][0]["ok"] is False and "aspirated_ul" in res["commands"][0]["error"]
