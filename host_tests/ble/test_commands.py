@@ -38,13 +38,16 @@ class Link:
 def test_each_command_calls_its_pump_method_with_the_decoded_parameters_at_the_command_time():
     top32, top16, top8 = 0xFFFFFFFF, 0xFFFF, 0xFF
     link = Link(bridge_nl=top32, holds=top16, acknowledged=top8, granted_ms=top32,
-                last_refill=(40000, 0, 6000, -40000))
+                last_refill=(40000, 0, 6000, -40000), forecast=(89, 100000))
+    forecast = struct.pack("<HH", 89, 0xFFFE)  # days to ERI and EOS; more than a u16 shows is its top
     refilled = struct.pack("<IIIi", top32, 40000, 6000, -40000)  # bridge, expected, tolerance, difference
     cases = (
         # opcode, parameters, role, the call without its time, the answer data
-        (OP_PROGRAM, b'\x01{"a": [1]}', ROLE_CLINICIAN, ("program", {"a": [1]}, True), b""),
-        (OP_PROGRAM, b"\x00{}", ROLE_CLINICIAN, ("program", {}, False), b""),
-        (OP_PROGRAM, b"\x02{}", ROLE_CLINICIAN, ("program", {}, False), b""),  # only bit 0 confirms
+        (OP_PROGRAM, b'\x01{"a": [1]}', ROLE_CLINICIAN, ("program", {"a": [1]}, True, True, False), forecast),
+        (OP_PROGRAM, b"\x00{}", ROLE_CLINICIAN, ("program", {}, False, True, False), forecast),
+        # bit 0 confirms soft limits, bit 1 a battery replacement within 90 days, no other bit anything
+        (OP_PROGRAM, b"\x02{}", ROLE_CLINICIAN, ("program", {}, False, True, True), forecast),
+        (OP_PROGRAM, b"\xfc{}", ROLE_CLINICIAN, ("program", {}, False, True, False), forecast),
         # the older layout without the aspirated volume: not measured
         (OP_REFILL, struct.pack("<II", 20000, 0), ROLE_CLINICIAN, ("refill", 20000, None, None), refilled),
         (OP_REFILL, struct.pack("<II", 1, top32), ROLE_CLINICIAN, ("refill", 1, top32, None), refilled),
@@ -88,6 +91,11 @@ def test_malformed_parameters_are_refused_with_their_reason_before_the_pump_is_c
     for opcode, params, reason in cases:
         assert link.send(opcode, params) == (E_MALFORMED, reason), (opcode, params)
     assert link.pump.calls == []
+
+
+def test_a_battery_forecast_that_cannot_be_computed_answers_so():
+    link = Link(forecast=(None, None))
+    assert link.send(OP_PROGRAM, b"\x00{}") == (0, b"\xff\xff\xff\xff")
 
 
 def test_a_refill_whose_expected_residual_is_unknown_answers_not_measured():

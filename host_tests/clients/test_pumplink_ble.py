@@ -310,7 +310,8 @@ def test_programmer_over_bumble_after_passkey_pairing(tmp_path):
                                      "refill: aspirated volume not measured: no reconciliation (expected residual "
                                      "0 uL)"])
     code, out = results["send"]
-    assert code == 0 and out[0].startswith("checked: morphine") and out[-1] == "program: done"
+    assert code == 0 and out[0].startswith("checked: morphine") and out[-2].startswith("program: done {")
+    assert out[-1].startswith("battery: elective replacement ")
     assert results["therapy"].startswith("morphine 10000 ug/mL flex 2 steps")
     code, out = results["bolus"]
     assert code == 3 and "E200 hard limit exceeded: bolus.dose_ug" in out[-1]

@@ -29,7 +29,7 @@ GROUPS = {
     "dose": {"therapy", "prescription", "druglib", "units", "calendar", "config", "doseplan", "steptimer", "catheter",
              "phases", "bolus", "monoclock", "reservoir", "dosing", "controller", "limits", "checkpoint", "stored"},
     "checks": {"safety", "occlusion", "overdelivery", "sensorfault", "stall", "battery", "alarms", "supervisor",
-               "refillcheck"},
+               "refillcheck", "forecast"},
     "ble": {"bleservice", "gatt", "outbox", "blehistory", "blesecrets", "cmdauth", "commands", "frames", "hmac", "racp",
             "telemetry", "wire", "wired"},
     "shared": {"__init__", "compat", "errors", "events", "eventlog", "store", "jsonfile", "state"},

@@ -13,19 +13,27 @@ class _Plan:
         self.catheter = _Catheter(old_nl)
 
 
+class _Forecast:
+    def __init__(self, eri_days, eos_days):
+        self.eri_days = eri_days
+        self.eos_days = eos_days
+
+
 class RecordingPump:
     """`calls` lists (method name, arguments...) in order; the signatures are the Pump's (pump.controller)."""
 
-    def __init__(self, bridge_nl=0, holds=0, acknowledged=0, granted_ms=0, last_refill=(None, None, 1000, 0)):
+    def __init__(self, bridge_nl=0, holds=0, acknowledged=0, granted_ms=0, last_refill=(None, None, 1000, 0),
+                 forecast=(None, None)):
         self.calls = []
+        self.forecast = _Forecast(*forecast)  # (days to ERI, to EOS) as the battery forecast leaves them
         self.last_refill = last_refill  # (expected, aspirated, tolerance, difference) µL, as Pump.refill leaves it
         self.plan = _Plan(bridge_nl)
         self._holds = holds
         self._acknowledged = acknowledged
         self._granted_ms = granted_ms
 
-    def program(self, doc, confirm_soft=False, now=None):
-        self.calls.append(("program", doc, confirm_soft, now))
+    def program(self, doc, confirm_soft=False, now=None, check_library=True, confirm_battery=False):
+        self.calls.append(("program", doc, confirm_soft, check_library, confirm_battery, now))
 
     def refill(self, fill_ul, conc_ug_per_ml=None, now=None, aspirated_ul=None):
         self.calls.append(("refill", fill_ul, conc_ug_per_ml, aspirated_ul, now))

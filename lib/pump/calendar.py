@@ -1,5 +1,6 @@
 """Wall-clock calendar kept from ticks: day number since 2000-01-01, ms of day and weekday, without big ints."""
 
+from pump import events as ev
 from pump.compat import const, ticks_add, ticks_diff
 from pump.errors import E_RANGE, PumpError
 
@@ -19,6 +20,21 @@ def check_wall_s(wall_s, key="wall_s"):
         raise PumpError(E_RANGE, "%s: %r not in %s (%d..%d s since 2000-01-01)" % (
             key, wall_s, WALL_RANGE, WALL_MIN_S, WALL_MAX_S))
     return wall_s
+
+
+def clock_unknown(rtc_ms, first, unset, saved_wall_ms, rtc_trusted):
+    """0 when the wall clock is known at boot, else why not (pump.events CLOCK_*): no set-clock came since a boot
+    found it unknown (`unset`), or the RTC reads outside the valid range (a board's RTC after a power cut reads 2000
+    or 2021; `first`: no checkpoint, so it was never set), or earlier than the last checkpoint by more than the RP2040
+    RTC's rounding to whole seconds. The pump goes on from the checkpoint's time either way: only the wall clock is in
+    doubt, never a dose or a limit (those run on the monotonic clock, pump.monoclock)."""
+    if unset:
+        return ev.CLOCK_STILL_UNSET
+    if not WALL_MIN_S * 1000 <= rtc_ms <= WALL_MAX_S * 1000:
+        return ev.CLOCK_NEVER_SET if first else ev.CLOCK_LOST
+    if not first and rtc_trusted and rtc_ms + 1000 <= saved_wall_ms:
+        return ev.CLOCK_LOST
+    return 0
 
 
 class Calendar:

@@ -13,7 +13,9 @@ from pump.cmdauth import HEAD_LEN, TAG_LEN
 from pump.compat import const
 from pump.errors import E_MALFORMED, PumpError
 
-OP_PROGRAM = const(1)  # flags u8 (bit 0: confirm soft limits), then the prescription as UTF-8 JSON
+# flags u8 (bit 0: confirm soft limits; bit 1: confirm a battery replacement within 90 days), then the prescription
+# as UTF-8 JSON -> eri_days u16, eos_days u16 (the battery forecast at the new program; 0xFFFF: cannot be computed)
+OP_PROGRAM = const(1)
 # fill_ul u32, concentration_ug_per_ml u32 (0: unchanged), aspirated_ul u32 (0xFFFFFFFF: not measured; the older
 # 8-byte layout without it means not measured) -> bridge_nl u32 (old drug left), expected_ul u32 (the expected
 # residual, 0xFFFFFFFF: unknown), tolerance_ul u32, discrepancy i32 (aspirated - expected beyond the tolerance, else 0)
@@ -49,6 +51,8 @@ TABLE = {
 RESPONSE = "<BHI"
 RESPONSE_LEN = const(7)
 REFILL_RESPONSE = "<IIIi"
+PROGRAM_RESPONSE = "<HH"
+NO_FORECAST = const(0xFFFF)  # a battery forecast that cannot be computed (no trusted reading)
 NOT_MEASURED = 0xFFFFFFFF  # a refill's aspirated volume not measured, its expected residual unknown (the wire's None)
 _REFILL_OLD_LEN = const(8)  # fill and concentration only: a programmer from before the aspirated volume
 
@@ -82,8 +86,9 @@ def _apply(pump, op, p, now):
             raise PumpError(E_MALFORMED, "program: not JSON")
         if type(doc) is not dict:
             raise PumpError(E_MALFORMED, "program: must be an object")
-        pump.program(doc, bool(p[0] & 1), now)
-        return b""
+        pump.program(doc, bool(p[0] & 1), now, True, bool(p[0] & 2))
+        f = pump.forecast
+        return struct.pack(PROGRAM_RESPONSE, _days(f.eri_days), _days(f.eos_days))
     if op == OP_REFILL and len(p) == _REFILL_OLD_LEN:
         p = bytes(p) + b"\xff\xff\xff\xff"  # not measured
     if len(p) != struct.calcsize(fmt):
@@ -115,6 +120,10 @@ def _apply(pump, op, p, now):
     elif op == OP_STOP:
         pump.stop(now)
     return b""
+
+
+def _days(days):
+    return NO_FORECAST if days is None else min(days, NO_FORECAST - 1)
 
 
 def pack_response(buf, opcode, code, counter, data):

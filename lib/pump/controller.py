@@ -13,18 +13,21 @@ import json
 from pump import events as ev
 from pump.alarms import (A_CLOCK_NOT_SET, A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_REFILL_DISCREPANCY,
                          A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT, A_WATCHDOG_RESET)
-from pump.calendar import WALL_MAX_S, WALL_MIN_S, check_wall_s
+from pump.calendar import WALL_MAX_S, check_wall_s, clock_unknown
 from pump.checkpoint import FLAG_CLOCK_SET, FLAG_CLOCK_UNKNOWN, FLAG_RESIDUAL_UNKNOWN, FLAG_SUSPENDED
 from pump.config import RESET_WATCHDOG
 from pump.dosing import Dosing
 from pump.druglib import QTY_BOLUS
-from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
-from pump.limits import bolus_steps, check_fill_ul, check_prime_ul, gap_steps
+from pump.battery import ERI_DAYS
+from pump.errors import E_BATTERY_ERI, E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
+from pump.forecast import check_program
+from pump.limits import bolus_steps, check_fill_ul, check_prime_ul, gap_steps, usage_nl_per_day
 from pump.monoclock import boot_times
 from pump.prescription import check_bolus, parse_prescription
 from pump.refillcheck import UNKNOWN, check_aspirated_ul, discrepancy_ul, tolerance_ul
 from pump.reservoir import STATE_EMPTY, STATE_LOW
 from pump.stored import STATE_FIRST, STATE_LOST, Stored
+from pump.therapy import MODE_STOPPED
 from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
 
 
@@ -63,7 +66,8 @@ class Pump(Dosing):
             self._event(code, a, b)
         if not rtc_valid:
             self._event(ev.CLOCK_INVALID, min(rtc_ms // 1000, 0x7FFFFFFF))
-        clock_lost = self._clock_lost(rtc_ms, s.counters, saved_wall_ms, rtc_trusted)
+        unset = s.counters is not None and bool(c.flags & FLAG_CLOCK_UNKNOWN)
+        clock_lost = clock_unknown(rtc_ms, s.counters is None, unset, saved_wall_ms, rtc_trusted)
         self.clock_known = not clock_lost
         if clock_lost:
             self._event(ev.CLOCK_NOT_SET, clock_lost)
@@ -117,21 +121,6 @@ class Pump(Dosing):
         except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
             self._dirty = True
 
-    @staticmethod
-    def _clock_lost(rtc_ms, counters, saved_wall_ms, rtc_trusted):
-        """0 when the wall clock is known at boot, else why not (pump.events CLOCK_*): the RTC reads outside the
-        valid range (a board's RTC after a power cut reads 2000 or 2021), or earlier than the last checkpoint (by more
-        than the RP2040 RTC's rounding to whole seconds), or no set-clock came since a boot found it unknown. The pump
-        goes on from the checkpoint's time either way; only the wall clock is in doubt, never a dose or a limit
-        (those run on the monotonic clock, pump.monoclock)."""
-        if counters is not None and counters.flags & FLAG_CLOCK_UNKNOWN:
-            return ev.CLOCK_STILL_UNSET
-        if not WALL_MIN_S * 1000 <= rtc_ms <= WALL_MAX_S * 1000:
-            return ev.CLOCK_NEVER_SET if counters is None else ev.CLOCK_LOST
-        if counters is not None and rtc_trusted and rtc_ms + 1000 <= saved_wall_ms:
-            return ev.CLOCK_LOST
-        return 0
-
     def _set_rtc(self, wall_ms):
         try:
             self.hw.rtc.set_ms(wall_ms)
@@ -167,14 +156,22 @@ class Pump(Dosing):
         self.retimed = True
         return now
 
-    def program(self, doc, confirm_soft=False, now=None, check_library=True):
-        """Replace the therapy with a validated prescription; a refusal is logged and changes nothing."""
+    def program(self, doc, confirm_soft=False, now=None, check_library=True, confirm_battery=False):
+        """Replace the therapy with a validated prescription; a refusal is logged and changes nothing. A program that
+        would bring the battery's elective replacement within 90 days (or allows no 90-day warning at its rate) is
+        refused with E_BATTERY_ERI unless `confirm_battery` (pump.forecast.check_program); a stop never is."""
         now = self._now(now)
+        eri_days = None
         try:
             therapy = parse_prescription(doc, self.library, self.nl_per_step, confirm_soft, check_library)
             conc = self.plan.conc_ug_per_ml
             if conc and therapy.conc_ug_per_ml != conc:
                 raise PumpError(E_CONC_MISMATCH, "drug.concentration_ug_per_ml: reservoir holds %d ug/mL" % conc)
+            if therapy.mode != MODE_STOPPED:
+                steps = -(-usage_nl_per_day(therapy) // self.nl_per_step)
+                safety = self.safety
+                eri_days = check_program(self.forecast, safety.battery_mv, safety.battery.state, steps,
+                                         confirm_battery)
         except PumpError as e:
             self._event(ev.PROGRAM_REJECTED, e.code)
             raise
@@ -187,6 +184,8 @@ class Pump(Dosing):
         self._cancelled(cancelled, now)
         self._program_limits(now)
         self._event(ev.PROGRAM, therapy.mode)
+        if eri_days is not None and eri_days < ERI_DAYS:  # accepted on the clinician's confirmation: on the record
+            self._event(ev.BATTERY_CONFIRMED, eri_days, E_BATTERY_ERI)
         self.checkpoint(now)
         return therapy
 

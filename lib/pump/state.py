@@ -63,6 +63,13 @@ class PumpState:
         self.empty_days = None
         self.refill_days = None  # days until the recommended refill date (pump.reservoir.refill_days)
         self.battery_pct = NO_BATTERY  # from the last hourly reading (model cell, docs/battery.md)
+        # the battery forecast (pump.forecast): days to elective replacement and to end of service, None when it
+        # cannot be computed (battery_reason says why: pump.forecast.REASON_NAMES); battery_short: the program's
+        # rate allows no 90-day replacement warning
+        self.eri_days = None
+        self.eos_days = None
+        self.battery_reason = 0
+        self.battery_short = False
         self.pressure_kpa_x10 = NO_PRESSURE  # the last reading, NO_PRESSURE without a sensor
         self.alarms = 0  # bitmap of the active alarms (bit code-1)
         self.alarm = 0  # the highest-priority active alarm, 0: none
@@ -109,6 +116,11 @@ class PumpState:
         if mv != self._mv:
             self._mv = mv
             self.battery_pct = (1000000 - dod_at(mv)) // 10000 if mv > 0 else NO_BATTERY
+        f = p.forecast
+        self.eri_days = f.eri_days
+        self.eos_days = f.eos_days
+        self.battery_reason = f.reason
+        self.battery_short = safety.battery_short
         self.pressure_kpa_x10 = NO_PRESSURE if p.hw.pressure is None else min(max(safety.last_p, -32767), 32767)
         alarms = safety.alarms
         self.alarms = alarms.active_bitmap

@@ -3,7 +3,7 @@ it, and send it or a clinician command to a pump through a link (tools/pumplink/
 
     python -m tools.programmer check RX.json [--fill-ul U] [--start YYYY-MM-DD] [--simulate DAYS [--plot OUT.png]
                                                [--refill-every DAYS]] [--json]
-    python -m tools.programmer send RX.json [--confirm-soft]
+    python -m tools.programmer send RX.json [--confirm-soft] [--confirm-battery]
                                          (then a link: --device NAME (BLE), --port DEV (USB serial), or --dry-run)
     python -m tools.programmer refill --fill-ul U [--concentration C] [--aspirated-ul A] | prime [--volume-ul U]
                                | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
@@ -31,7 +31,7 @@ from tools.pumplink.link import EPOCH, DryRunLink, LinkError, local_text, wall_s
 from pump.calendar import check_wall_s
 from pump.config import PumpConfig
 from pump.druglib import DrugLibrary
-from pump.errors import PumpError
+from pump.errors import E_BATTERY_ERI, PumpError
 from pump.limits import check_fill_ul, check_prime_ul
 from pump.prescription import parse_prescription
 from pump.refillcheck import check_aspirated_ul
@@ -145,6 +145,8 @@ def _parser():
     p = linked("send", "program a pump with a prescription")
     p.add_argument("prescription")
     p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
+    p.add_argument("--confirm-battery", action="store_true", help="accept a program that brings the battery's "
+                   "elective replacement within 90 days (or allows no 90-day warning at its rate)")
     p = linked("refill", "new reservoir fill (and concentration), with the volume aspirated before it")
     p.add_argument("--fill-ul", type=int, required=True)
     p.add_argument("--concentration", type=int, metavar="UG_PER_ML")
@@ -330,6 +332,18 @@ def open_link(args, say):
     return BleLink(lambda: BleakGatt.open(args.device), key)
 
 
+def battery_text(eri_days, eos_days, today=None):
+    """The battery forecast in words: the elective-replacement and end-of-service dates, or why there are none."""
+    if eri_days is None:
+        return "forecast cannot be computed yet (no trusted battery reading): it is not known when to replace it"
+    today = today or datetime.date.today()
+
+    def when(days):
+        return "%s (in %d days)" % ((today + datetime.timedelta(days=days)).isoformat(), days)
+
+    return "elective replacement %s, end of service %s" % (when(eri_days), when(eos_days))
+
+
 def format_status(st):
     """One line for the status characteristic's fields (tools.pumplink.proto.decode_status)."""
     from pump.alarms import NAME
@@ -356,6 +370,8 @@ def _send(args, say, link_factory):
                                           PumpConfig(cfg).nl_per_step, args.confirm_soft)
         say("checked: %s" % therapy.describe())
         call_args = {"prescription": doc, "confirm_soft": args.confirm_soft}
+        if args.confirm_battery:
+            call_args["confirm_battery"] = True
     link = link_factory(args, say)
     try:
         reply = link.call(command, **call_args)
@@ -372,6 +388,8 @@ def _send(args, say, link_factory):
     else:
         data = {k: v for k, v in reply.items() if k != "ok"}
         say("%s: done%s" % (command, " %s" % json.dumps(data, sort_keys=True) if data else ""))
+        if command == "program" and "eri_days" in reply:
+            say("battery: %s" % battery_text(reply["eri_days"], reply["eos_days"]))
         if command == "refill" and "tolerance_ul" in reply:
             for line in verdict(reply["expected_ul"], call_args.get("aspirated_ul"), reply["tolerance_ul"],
                                 reply["discrepancy_ul"]):
@@ -389,7 +407,8 @@ def main(argv=None, say=print, link_factory=open_link):
         say("programmer: %s" % e)
         return EXIT_INPUT
     except PumpError as e:
-        say("programmer: the pump refused %s: %s" % (args.command, e))
+        hint = " (--confirm-battery)" if e.code == E_BATTERY_ERI else ""
+        say("programmer: the pump refused %s: %s%s" % (args.command, e, hint))
         return EXIT_REFUSED
     except LinkError as e:
         say("programmer: %s" % e)

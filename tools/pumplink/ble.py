@@ -29,7 +29,8 @@ from pump.units import ug_to_ng
 
 RESPONSE_TIMEOUT_S = 10.0
 # response fields (tools.pumplink.proto.decode_response) a command returns to the programmer
-_DATA_KEYS = ("bridge_nl", "expected_ul", "tolerance_ul", "discrepancy_ul", "holds", "acknowledged", "silence_ms")
+_DATA_KEYS = ("eri_days", "eos_days", "bridge_nl", "expected_ul", "tolerance_ul", "discrepancy_ul", "holds",
+              "acknowledged", "silence_ms")
 
 
 def host_counter(now=None):
@@ -41,7 +42,8 @@ def host_counter(now=None):
 def encode(command, args):
     """(opcode, parameter bytes) of a programmer command (tools.pumplink.link.COMMANDS names)."""
     if command == "program":
-        return pp.OP_PROGRAM, pp.program_payload(args["prescription"], args.get("confirm_soft", False))
+        return pp.OP_PROGRAM, pp.program_payload(args["prescription"], args.get("confirm_soft", False),
+                                                 args.get("confirm_battery", False))
     if command == "refill":
         conc = args.get("concentration_ug_per_ml") or 0
         aspirated = args.get("aspirated_ul")

@@ -15,7 +15,7 @@ from tools.pumplink.proto import decode_status
 
 # command -> the arguments it takes (all optional ones may be left out)
 COMMANDS = {
-    "program": ("prescription", "confirm_soft"),
+    "program": ("prescription", "confirm_soft", "confirm_battery"),
     "refill": ("fill_ul", "concentration_ug_per_ml", "aspirated_ul"),
     "prime": ("volume_ul",),
     "bolus": ("dose_ug", "duration_min", "confirm_soft"),
@@ -100,7 +100,10 @@ class LocalLink(Link):
             Telemetry(p).status(buf, now)
             return decode_status(buf)
         if command == "program":
-            p.program(args["prescription"], args.get("confirm_soft", False), now)
+            p.program(args["prescription"], args.get("confirm_soft", False), now, True,
+                      args.get("confirm_battery", False))
+            out["eri_days"] = p.forecast.eri_days
+            out["eos_days"] = p.forecast.eos_days
         elif command == "refill":
             p.refill(args["fill_ul"], args.get("concentration_ug_per_ml") or None, now, args.get("aspirated_ul"))
             out["bridge_nl"] = p.plan.catheter.old_nl

@@ -22,7 +22,8 @@ BAUD = 115200  # USB CDC ignores it; a UART console needs it
 READ_TIMEOUT_S = 0.5
 ANSWER_TIMEOUT_S = 10.0
 # response fields a command returns
-RESULT_KEYS = ("bridge_nl", "expected_ul", "tolerance_ul", "discrepancy_ul", "holds", "acknowledged", "silence_ms")
+RESULT_KEYS = ("eri_days", "eos_days", "bridge_nl", "expected_ul", "tolerance_ul", "discrepancy_ul", "holds",
+               "acknowledged", "silence_ms")
 
 
 class SerialLink(Link):

@@ -10,7 +10,7 @@ from pump.units import as_int, as_number, json_text, whole
 SCENARIO_VERSION = 1
 _TOP = {
     "version", "days", "seed", "start", "pump", "drug", "fill_ul", "low_reservoir_ul", "therapy", "patient_bolus",
-    "periodic_boluses", "confirm_soft_limits", "events", "plant", "description", "prescription",
+    "periodic_boluses", "confirm_soft_limits", "events", "plant", "description", "prescription", "confirm_battery",
 }
 _PRESCRIPTION = ("drug", "therapy", "patient_bolus", "periodic_boluses", "confirm_soft_limits")
 _PLANT = {"nl_per_step_true", "battery_mah", "compliance_ul_per_kpa", "catheter_resistance_kpa_s_per_ul",
@@ -162,6 +162,11 @@ class Scenario:
         if "low_reservoir_ul" in doc:
             self.pump_config["low_reservoir_ul"] = _num(doc, "low_reservoir_ul", "", integer=True)
         self.fill_ul = _num(doc, "fill_ul", "", 0, 100000, integer=True, default=0)
+        # the clinician confirms a program whose rate brings the battery's replacement within 90 days (the pump's
+        # E600 check): true unless the scenario rehearses that refusal
+        self.confirm_battery = doc.get("confirm_battery", True)
+        if type(self.confirm_battery) is not bool:
+            raise ScenarioError("confirm_battery: must be true or false, got %s" % json_text(self.confirm_battery))
         for key in ("drug", "therapy"):
             if key not in doc:
                 raise ScenarioError("%s: missing" % key)

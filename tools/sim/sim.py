@@ -33,6 +33,7 @@ from pump.controller import Pump
 from pump.druglib import DrugLibrary
 from pump.errors import E_STATE, MESSAGES, PumpError
 from pump.eventlog import EventLog
+from pump.forecast import REASON_NAMES
 from pump.prescription import parse_prescription
 from tools import ROOT
 from tools.sim.reference import Reference
@@ -85,7 +86,7 @@ class Simulation:
             if scenario.fill_ul:  # the first fill needs the program's concentration, as the pump's parser reads it
                 conc = parse_prescription(scenario.prescription, self.library, self.cfg.nl_per_step).conc_ug_per_ml
                 self.pump.refill(scenario.fill_ul, conc)
-            self.pump.program(scenario.prescription)
+            self.pump.program(scenario.prescription, confirm_battery=scenario.confirm_battery)
         except PumpError as e:
             raise ScenarioError("therapy: %s" % e) from e
         self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.start,
@@ -287,7 +288,7 @@ class Simulation:
                 ref.prime(volume_ul * 1000, delivered)
             elif kind == "program":
                 was_running = self.pump.plan.running
-                self.pump.program(e["prescription"], now=now)
+                self.pump.program(e["prescription"], now=now, confirm_battery=self.sc.confirm_battery)
                 ref.program(e["prescription"])
                 if not was_running and self.pump.plan.running:  # it ended a PROGRAM_FALLBACK hold
                     ref.rebase(self.plant.steps_forward)
@@ -398,6 +399,9 @@ class Simulation:
         self.boluses.append({"t_h": t / 3600000, "granted": True, "reason": "", "code": 0})
 
     # ---- report ----
+    def battery_forecast(self):
+        return battery_forecast_of(self.pump, self.start, self.clock.t_ms)
+
     def result(self):
         p = self.pump
         days = self.end_ms / DAY_MS
@@ -420,6 +424,7 @@ class Simulation:
             "boluses": self.boluses,
             "commands": self.commands,
             "refills": self.refills,
+            "battery_forecast": self.battery_forecast(),
             "wakeups": self.wakeups,
             "wakeups_per_day": round(self.wakeups / days, 1) if days else 0,
             "store_writes": writes,
@@ -428,6 +433,21 @@ class Simulation:
             "reference_rebases": self.ref.rebases,
             "mode": p.state_name,
         }
+
+
+def battery_forecast_of(pump, start, t_ms):
+    """The pump's battery forecast at the end as the result shows it: days and dates (None: not computed, with why)."""
+    f = pump.forecast
+    today = (start + datetime.timedelta(milliseconds=t_ms)).date()
+
+    def date(days):
+        return None if days is None else (today + datetime.timedelta(days=days)).isoformat()
+
+    confirmed = [a for _s, _t, code, a, _b in pump.log.read() if code == ev.BATTERY_CONFIRMED]
+    return {"eri_days": f.eri_days, "eos_days": f.eos_days, "eri_date": date(f.eri_days),
+            "eos_date": date(f.eos_days), "reason": REASON_NAMES[f.reason], "uah_per_day": f.uah_per_day,
+            "measured": f.measured, "no_90_day_warning": pump.safety.battery_short,
+            "programs_confirmed": len(confirmed)}
 
 
 def summary(res):
@@ -453,6 +473,13 @@ def summary(res):
             refused.setdefault(key, []).append(c["t_h"])
     for key, times in sorted(refused.items()):
         lines.append("refused %dx %s (first at %.2f h)" % (len(times), key, times[0]))
+    b = res["battery_forecast"]
+    if b["eri_days"] is None:
+        lines.append("battery: no forecast: %s" % b["reason"])
+    else:
+        lines.append("battery: elective replacement %s (in %d days), end of service %s (%d days), at %d uAh/day%s" % (
+            b["eri_date"], b["eri_days"], b["eos_date"], b["eos_days"], b["uah_per_day"],
+            "" if b["measured"] else " (planned)"))
     for r in res["refills"]:
         if r["discrepancy_ul"]:
             lines.append("refill at %.1f h: expected %d uL, aspirated %d uL: discrepancy %+d uL" % (

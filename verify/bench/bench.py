@@ -46,7 +46,7 @@ BUDGETS = {
     "heap_per_cycle_bytes": 0,
     "app_heap_kb": 64,
     "app_heap_guard_kb": 360,
-    "mpy_guard_kb": 116,
+    "mpy_guard_kb": 122,
     "data_heap_kb": 64,
     "wakeups_over_minimum": 1.05,
     "mpy_kb": 64,

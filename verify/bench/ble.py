@@ -41,7 +41,7 @@ def build():
                 clock.ticks_ms())
     pump.refill(40000, 1000)
     pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
-                  "therapy": {"mode": "constant", "dose_ug_per_day": 15000}})
+                  "therapy": {"mode": "constant", "dose_ug_per_day": 15000}}, confirm_battery=True)  # 15 mL/day
     radio = bluetooth.BLE()
     svc = PumpService(radio, bluetooth, pump, hw.storage, hw.uid_hex, "bench", clock, urandom=bytes,
                       out=lambda text: None)
