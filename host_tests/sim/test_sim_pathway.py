@@ -50,3 +50,32 @@ def test_a_mechanism_moving_less_than_calibrated_comes_back_as_more_than_expecte
 def test_an_aspirated_volume_the_pump_refuses_is_a_refused_command():
     res = _run([{"at_h": 24, "type": "refill", "fill_ul": 20000, "aspirated_ul": 50000}])
     assert res["refills"] == [] and res["commands"][0]["ok"] is False and "aspirated_ul" in res["commands"][0]["error"]
+
+
+def test_the_result_carries_the_battery_forecast_measured_day_by_day():
+    res = _run([], days=5)
+    b = res["battery_forecast"]
+    assert b["reason"] == "ok" and b["measured"] and 365 < b["eri_days"] < b["eos_days"]
+    assert b["eri_date"] > "2026-08-06" and b["programs_confirmed"] == 0 and not b["no_90_day_warning"]
+    assert "battery: elective replacement %s (in %d days)" % (b["eri_date"], b["eri_days"]) in summary(res)
+
+
+def test_a_fast_program_is_refused_unless_the_scenario_confirms_it():
+    import pytest
+
+    from tools.sim.scenario import ScenarioError
+
+    fast = {"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
+            "therapy": {"mode": "constant", "dose_ug_per_day": 15000}, "confirm_soft_limits": True, "days": 1}
+    with pytest.raises(ScenarioError, match="therapy: E600 "):
+        _run([], confirm_battery=False, **fast)
+    b = _run([], **fast)["battery_forecast"]
+    assert b["programs_confirmed"] == 1 and b["eri_days"] < 90
+
+
+def test_a_battery_sensor_fault_leaves_no_forecast_and_says_why():
+    res = _run([{"at_h": 1, "type": "sensor_fault", "sensor": "battery", "mode": "open"}], days=1)
+    b = res["battery_forecast"]
+    assert b["eri_days"] is None and b["eri_date"] is None and b["reason"] in ("battery sensor fault",
+                                                                                "no battery reading yet")
+    assert "battery: no forecast: " in summary(res)
