@@ -79,3 +79,15 @@ def test_a_battery_sensor_fault_leaves_no_forecast_and_says_why():
     assert b["eri_days"] is None and b["eri_date"] is None and b["reason"] in ("battery sensor fault",
                                                                                 "no battery reading yet")
     assert "battery: no forecast: " in summary(res)
+
+
+def test_a_flex_schedule_in_a_zone_west_of_utc_matches_the_reference_with_clock_corrections():
+    flex = {"therapy": {"mode": "flex", "steps": [{"start": "00:00", "dose_ug_per_day": 2000},
+                                                  {"start": "08:00", "dose_ug_per_day": 6000}]},
+            "pump": {"utc_offset_min": -300}, "days": 3.5}  # ends at 12:00 UTC, 07:00 in the patient's day
+    res = _run([{"at_h": 30, "type": "set_clock", "shift_min": 3}, {"at_h": 60, "type": "set_clock",
+                                                                     "shift_min": -2}], **flex)
+    assert res["max_error_steps"] <= 1.0 and all(c["ok"] for c in res["commands"])
+    utc = _run([], **dict(flex, pump={}))
+    local = _run([], **flex)
+    assert local["delivered_ul"] != utc["delivered_ul"]  # the day rate starts 5 h later in the patient's day

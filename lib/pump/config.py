@@ -26,6 +26,8 @@ _FIELDS = {
     # expected residual is a discrepancy
     "refill_tolerance_ul": (1000, 0, 100000),
     "refill_tolerance_pct": (15, 0, 100),
+    # the patient's local time - UTC, in minutes: the pump keeps UTC, the schedule's times of day are local
+    "utc_offset_min": (0, -720, 840),
 }
 
 
@@ -71,6 +73,10 @@ class PumpConfig:
         self.max_steps_per_wake = values["max_steps_per_wake"]
         self.refill_tolerance_ul = values["refill_tolerance_ul"]
         self.refill_tolerance_pct = values["refill_tolerance_pct"]
+        self.utc_offset_min = values["utc_offset_min"]
+        if self.utc_offset_min % 15:
+            raise PumpError(E_RANGE, "%s.utc_offset_min: %d: a whole number of quarter hours" % (
+                where, self.utc_offset_min))
 
     def to_doc(self):
         return {key: getattr(self, key) for key in _FIELDS}

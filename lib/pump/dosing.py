@@ -46,7 +46,8 @@ class Dosing:
         self.suspended = False
         self.steps = 0  # steps delivered since boot, modulo 2**30 like ticks (a small int on the boards)
         self.mono = MonoClock(now)  # restored from the checkpoint at boot (pump.controller)
-        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now, self.mono)
+        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now, self.mono,
+                             config.utc_offset_min * 60)
         self.safety = Safety(hw, config.nl_per_step, self._event, now, self.mono)
         self.alarms = self.safety.alarms
         self.forecast = BatteryForecast()

@@ -48,7 +48,7 @@ class PumpState:
 
     def __init__(self, pump):
         self._pump = pump
-        self.day = 0  # wall clock: day since 2000-01-01 and ms of that day
+        self.day = 0  # the schedule's local time (UTC + utc_offset_min): day since 2000-01-01 and ms of that day
         self.ms_of_day = 0
         self.t_s = 0  # wall clock, s since 2000-01-01 UTC (a small int until 2034)
         self.clock_known = True  # False: never set, or lost at a power cut (then day, t_s and dates are not true)
@@ -91,7 +91,7 @@ class PumpState:
             day += 1
         self.day = day
         self.ms_of_day = ms
-        self.t_s = day * 86400 + ms // 1000
+        self.t_s = day * 86400 + (ms - cal.offset_ms) // 1000  # UTC; day and ms_of_day are the schedule's local
         self.clock_known = p.clock_known
         if plan.retimes != self._retimes:
             self._retimes = plan.retimes

@@ -21,9 +21,10 @@ def status_line(s):
     in the words of pump.reservoir, the battery forecast's (pump.forecast) or why there is none
     (`battery no-battery-reading-yet`), `no-90-day-warning` when the program's rate allows none.
     A clock not known reads `CLOCK NOT SET` where the time was, and the dates as days from now."""
-    minutes = s.ms_of_day // 60000
+    day = s.t_s // 86400  # UTC (the schedule's local day may differ: utc_offset_min)
+    minutes = (s.t_s - day * 86400) // 60
     rate_x10 = s.rate_nl_per_day // 100
-    when = "%s %02d:%02d UTC" % (iso_date(s.day), minutes // 60, minutes % 60) if s.clock_known else "CLOCK NOT SET"
+    when = "%s %02d:%02d UTC" % (iso_date(day), minutes // 60, minutes % 60) if s.clock_known else "CLOCK NOT SET"
     if s.eri_days is None:
         battery = "battery %s" % REASON_NAMES[s.battery_reason].replace(" ", "-")
     else:

@@ -89,7 +89,9 @@ class Simulation:
             self.pump.program(scenario.prescription, confirm_battery=scenario.confirm_battery)
         except PumpError as e:
             raise ScenarioError("therapy: %s" % e) from e
-        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.start,
+        # the schedule runs on the patient's local time: the pump's UTC plus utc_offset_min
+        self.local_start = self.start + datetime.timedelta(minutes=self.cfg.utc_offset_min)
+        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.local_start,
                              self.cfg.prime_rate_nl_per_day)
         self.end_ms = int(scenario.days * DAY_MS)
         self.sample_ms = max(60000, self.end_ms // samples)
@@ -319,8 +321,8 @@ class Simulation:
                 self._corrupt(e["store"], e["slot"])
             elif kind == "set_clock":  # the clinician sets the clock shift_min off what it reads (whole seconds)
                 wall_ms = ref.wall_ms(t)
-                new_s = wall_ms // 1000 + round(e["shift_min"] * 60)
-                self.pump.set_clock(new_s, now=now)
+                new_s = wall_ms // 1000 + round(e["shift_min"] * 60)  # local: the reference's clock
+                self.pump.set_clock(new_s - self.cfg.utc_offset_min * 60, now=now)  # the pump is set in UTC
                 if new_s != wall_ms // 1000:  # the second the clock already reads changes nothing, not even its ms
                     ref.set_clock(new_s * 1000 - wall_ms)
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
