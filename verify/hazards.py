@@ -384,6 +384,12 @@ HAZARDS = (
        "        when = args.at or datetime.datetime.now().replace(microsecond=0)")],
      ["host_tests/clients/test_programmer_time.py::test_set_clock_at_a_local_time_sends_that_instant_in_utc",
       "host_tests/clients/test_programmer_time.py::test_set_clock_now_sends_utc_not_the_laptops_local_time"]),
+    ("H54", "Wrong dose time", "a pump that keeps UTC runs a schedule's times of day in UTC: a patient's night rate "
+     "or periodic bolus comes hours off by the patient's zone",
+     "the calendar places the schedule at UTC plus the configured utc_offset_min; the log, the status and set-clock "
+     "stay UTC",
+     [("lib/pump/calendar.py", "local_ms = max(wall_ms + self.offset_ms, 0)", "local_ms = max(wall_ms, 0)")],
+     ["host_tests/dosing/test_utc_offset.py::test_the_schedule_follows_the_patients_local_time"]),
 )
 
 
