@@ -41,6 +41,9 @@ _SESSION = "host_tests/ble/test_session.py::"
 _VECTORS = "host_tests/ble/test_session_vectors.py::"
 _AIR = "host_tests/ble/test_ble_session_air.py::"
 _BLEAPP = "host_tests/app/test_ble_app.py::"
+_REFILL = "host_tests/safety/test_refill_reconcile.py::"
+_FORECAST = "host_tests/safety/test_battery_forecast.py::"
+_UNSET = "host_tests/safety/test_clock_unknown.py::"
 
 # id, hazard, cause, mitigation, [(file, text, replacement)], [pytest node ids]
 HAZARDS = (
@@ -471,6 +474,60 @@ HAZARDS = (
        "        if False:\n            return False"),
       ("lib/pump/blesession.py", "        if not self._logged:", "        if True:")],
      [_AIR + "test_failed_handshakes_are_counted_logged_once_and_the_third_ends_the_link"]),
+    ("H66", "Over-delivery / under-delivery", "what came back out of the reservoir at a refill differs from what the "
+     "pump believes is in it (a leak, a pocket fill, an occlusion, a calibration error) and nobody is told",
+     "the refill's aspirated volume is reconciled with the expected residual: beyond the larger of 1 mL and 15 % "
+     "(configurable) it is logged and raises a medium alarm; the refill itself applies",
+     [("lib/pump/controller.py", "        if diff:\n            self._event(ev.REFILL_DISCREPANCY",
+       "        if False:\n            self._event(ev.REFILL_DISCREPANCY")],
+     [_REFILL + "test_more_back_than_expected_is_a_discrepancy_with_a_medium_alarm_and_the_refill_still_happens",
+      _REFILL + "test_less_back_than_expected_a_pocket_fill_or_a_leak_is_a_discrepancy_too",
+      "host_tests/sim/test_sim_pathway.py::test_a_mechanism_moving_less_than_calibrated_comes_back_as_more_than_"
+      "expected"]),
+    ("H67", "Over-delivery / under-delivery", "a reset right after a refill discrepancy clears its alarm before "
+     "anyone saw it",
+     "the discrepancy alarm is latched with the fault alarms: saved with the counters, raised again at boot until "
+     "acknowledged",
+     [("lib/pump/safety.py", "\n         | (1 << (al.A_REFILL_DISCREPANCY - 1)))", ")")],
+     [_REFILL + "test_the_alarm_outlives_a_reset_until_it_is_acknowledged"]),
+    ("H68", "Therapy stops", "a program whose rate brings the battery's elective replacement within 90 days: the "
+     "replacement cannot be planned before end of service stops dosing",
+     "the program is refused (E600) unless the clinician confirms it; a confirmation is logged; a stop never is",
+     [("lib/pump/forecast.py", "    if days < ERI_DAYS and not confirmed:", "    if False:")],
+     [_FORECAST + "test_a_program_bringing_replacement_within_90_days_is_refused_and_changes_nothing",
+      _FORECAST + "test_an_old_cell_refuses_even_a_modest_program_and_a_stop_is_never_refused"]),
+    ("H69", "Therapy stops", "a program at a rate for which no voltage threshold can warn 90 days ahead",
+     "refused unless confirmed; confirmed, the pump takes the earliest warning the cell can give (not the rest "
+     "rate's, which would come far too late) and says so in its status",
+     [("lib/pump/forecast.py", "        if not confirmed:\n            raise PumpError(E_BATTERY_ERI, \"program: %d",
+       "        if False:\n            raise PumpError(E_BATTERY_ERI, \"program: %d"),
+      ("lib/pump/safety.py", "            eri_eos = thresholds(_max_steps())",
+       "            eri_eos = (self.battery.eri_mv, self.battery.eos_mv)")],
+     [_FORECAST + "test_a_program_allowing_no_90_day_warning_is_refused_unless_confirmed_and_then_said",
+      "host_tests/safety/test_safety.py::test_battery_thresholds_follow_the_program"]),
+    ("H70", "Wrong dose time", "a pump whose clock was never set or was lost at a power cut shows 2021-01-01 (or the "
+     "checkpoint's time) as if it were true: logs, dates and a time-of-day schedule read off a wrong clock",
+     "the clock is judged at boot (RTC out of range, behind the checkpoint, or not set since): an event, a low "
+     "alarm and the status say CLOCK NOT SET until a set-clock; saved, so a reset does not forget it",
+     [("lib/pump/controller.py", "        self.clock_known = not clock_lost\n", "        self.clock_known = True\n"),
+      ("lib/pump/controller.py", "        self.safety.alarms.set_condition(A_CLOCK_NOT_SET, bool(clock_lost), now)",
+       "        pass")],
+     [_UNSET + "test_a_first_boot_on_an_rtc_that_was_never_set_says_so_until_set_clock",
+      _UNSET + "test_an_rtc_that_lost_power_is_a_lost_clock_and_stays_so_across_resets_until_set"]),
+    ("H71", "Wrong dose time", "the programmer's set-clock sends the laptop's local time to a pump that keeps UTC: "
+     "the clock is off by the laptop's zone",
+     "set-clock converts the laptop's local time (--at, or now) to UTC and says both",
+     [("tools/programmer/programmer.py", "        when = args.at.astimezone() if args.at else "
+       "datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)",
+       "        when = args.at or datetime.datetime.now().replace(microsecond=0)")],
+     ["host_tests/clients/test_programmer_time.py::test_set_clock_at_a_local_time_sends_that_instant_in_utc",
+      "host_tests/clients/test_programmer_time.py::test_set_clock_now_sends_utc_not_the_laptops_local_time"]),
+    ("H72", "Wrong dose time", "a pump that keeps UTC runs a schedule's times of day in UTC: a patient's night rate "
+     "or periodic bolus comes hours off by the patient's zone",
+     "the calendar places the schedule at UTC plus the configured utc_offset_min; the log, the status and set-clock "
+     "stay UTC",
+     [("lib/pump/calendar.py", "local_ms = max(wall_ms + self.offset_ms, 0)", "local_ms = max(wall_ms, 0)")],
+     ["host_tests/dosing/test_utc_offset.py::test_the_schedule_follows_the_patients_local_time"]),
 )
 
 

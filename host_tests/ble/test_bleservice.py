@@ -139,7 +139,8 @@ def test_status_is_notified_on_change_at_a_bounded_rate():
     empty_days = pump.state(b.now).empty_days
     assert res_nl == pump.reservoir.remaining_nl and empty_day == pump.plan.cal.day + empty_days
     assert battery == 100 and alarms == 1 << (A_OCCLUSION_SENSING_UNAVAILABLE - 1) and pressure == -32768
-    assert eri_day == 0xFFFF and flags == 0
+    eri_days = pump.forecast.eri_days
+    assert eri_day == (0xFFFF if eri_days is None else pump.plan.cal.day + eri_days) and flags == 0
     read = b.radio.values[b.svc.h_status]  # the readable value: the same message in one frame
     assert Reassemble(read) == b.raw_messages(b.svc.h_status)[-1] and read[1] == frames[0][1]  # sealed, as notified
     sent = len(frames)
@@ -248,10 +249,11 @@ def test_every_command_through_frames():
     assert b.send(ROLE_CLINICIAN, OP_PRIME, struct.pack("<H", 0))[1] == 0
     assert pump.plan.prime_nl_left == 150000
     assert b.send(ROLE_CLINICIAN, OP_RESUME)[1] == 0 and not pump.suspended
-    assert b.send(ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 30000, 0))[3] == b"\x00\x00\x00\x00"
+    data = b.send(ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 30000, 0))[3]  # the older layout: not measured
+    assert struct.unpack("<IIIi", data)[0] == 0 and struct.unpack("<IIIi", data)[3] == 0
     assert pump.reservoir.remaining_nl == 30000000
     opcode, result, _, data = b.send(ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 30000, 20000))
-    assert result == 0 and struct.unpack("<I", data)[0] == 150000  # the catheter's old drug goes first
+    assert result == 0 and struct.unpack("<IIIi", data)[0] == 150000  # the catheter's old drug goes first
     bolus = b.send(ROLE_CLINICIAN, OP_CLINICIAN_BOLUS, struct.pack("<IHB", 50500, 30, 0))
     assert bolus[1] == 0 and [x.dose_ng for x in pump.plan.boluses] == [50500]  # whole ng, no float on the way
     assert b.send(ROLE_PATIENT, OP_PATIENT_BOLUS)[:3] == (OP_PATIENT_BOLUS, 0, 1)
@@ -284,7 +286,7 @@ def test_a_refused_command_changes_nothing_and_says_why():
         (ROLE_CLINICIAN, OP_PROGRAM, b"\x00[1, 2]", E_MALFORMED, "object"),
         (ROLE_CLINICIAN, OP_PROGRAM, b"", E_MALFORMED, "flags"),
         (ROLE_CLINICIAN, OP_PROGRAM, b"\x00" + b"[" * 2000, E_MALFORMED, "JSON"),
-        (ROLE_CLINICIAN, OP_REFILL, struct.pack("<I", 30000), E_MALFORMED, "8 bytes"),
+        (ROLE_CLINICIAN, OP_REFILL, struct.pack("<I", 30000), E_MALFORMED, "12 bytes"),
         (ROLE_CLINICIAN, OP_REFILL, struct.pack("<II", 900000, 0), 101, "fill_ul"),
         (ROLE_CLINICIAN, OP_CLINICIAN_BOLUS, struct.pack("<IHB", 5000000, 30, 0), E_HARD_LIMIT, "bolus"),
         (ROLE_CLINICIAN, OP_SUSPEND, b"\x00", E_MALFORMED, "0 bytes"),

@@ -37,14 +37,24 @@ class Link:
 
 def test_each_command_calls_its_pump_method_with_the_decoded_parameters_at_the_command_time():
     top32, top16, top8 = 0xFFFFFFFF, 0xFFFF, 0xFF
-    link = Link(bridge_nl=top32, holds=top16, acknowledged=top8, granted_ms=top32)
+    link = Link(bridge_nl=top32, holds=top16, acknowledged=top8, granted_ms=top32,
+                last_refill=(40000, 0, 6000, -40000), forecast=(89, 100000))
+    forecast = struct.pack("<HH", 89, 0xFFFE)  # days to ERI and EOS; more than a u16 shows is its top
+    refilled = struct.pack("<IIIi", top32, 40000, 6000, -40000)  # bridge, expected, tolerance, difference
     cases = (
         # opcode, parameters, role, the call without its time, the answer data
-        (OP_PROGRAM, b'\x01{"a": [1]}', ROLE_CLINICIAN, ("program", {"a": [1]}, True), b""),
-        (OP_PROGRAM, b"\x00{}", ROLE_CLINICIAN, ("program", {}, False), b""),
-        (OP_PROGRAM, b"\x02{}", ROLE_CLINICIAN, ("program", {}, False), b""),  # only bit 0 confirms
-        (OP_REFILL, struct.pack("<II", 20000, 0), ROLE_CLINICIAN, ("refill", 20000, None), struct.pack("<I", top32)),
-        (OP_REFILL, struct.pack("<II", 1, top32), ROLE_CLINICIAN, ("refill", 1, top32), struct.pack("<I", top32)),
+        (OP_PROGRAM, b'\x01{"a": [1]}', ROLE_CLINICIAN, ("program", {"a": [1]}, True, True, False), forecast),
+        (OP_PROGRAM, b"\x00{}", ROLE_CLINICIAN, ("program", {}, False, True, False), forecast),
+        # bit 0 confirms soft limits, bit 1 a battery replacement within 90 days, no other bit anything
+        (OP_PROGRAM, b"\x02{}", ROLE_CLINICIAN, ("program", {}, False, True, True), forecast),
+        (OP_PROGRAM, b"\xfc{}", ROLE_CLINICIAN, ("program", {}, False, True, False), forecast),
+        # the older layout without the aspirated volume: not measured
+        (OP_REFILL, struct.pack("<II", 20000, 0), ROLE_CLINICIAN, ("refill", 20000, None, None), refilled),
+        (OP_REFILL, struct.pack("<II", 1, top32), ROLE_CLINICIAN, ("refill", 1, top32, None), refilled),
+        (OP_REFILL, struct.pack("<III", 1, 0, top32), ROLE_CLINICIAN, ("refill", 1, None, None), refilled),
+        (OP_REFILL, struct.pack("<III", 1, 0, 0), ROLE_CLINICIAN, ("refill", 1, None, 0), refilled),
+        # the pump judges the volume (pump.refillcheck), not the command layer: one below "not measured" reaches it
+        (OP_REFILL, struct.pack("<III", 1, 0, top32 - 1), ROLE_CLINICIAN, ("refill", 1, None, top32 - 1), refilled),
         (OP_PRIME, struct.pack("<H", 0), ROLE_CLINICIAN, ("prime", None), b""),
         (OP_PRIME, struct.pack("<H", top16), ROLE_CLINICIAN, ("prime", top16), b""),
         (OP_CLINICIAN_BOLUS, struct.pack("<IHB", top32, 30, 1), ROLE_CLINICIAN,
@@ -101,12 +111,23 @@ def test_malformed_parameters_are_refused_with_their_reason_before_the_pump_is_c
         (OP_PROGRAM, b"\x00{", "program: not JSON"),
         (OP_PROGRAM, b"\x00[1]", "program: must be an object"),
         (OP_PRIME, b"\x00", "parameters: 2 bytes expected"),
-        (OP_REFILL, struct.pack("<III", 1, 2, 3), "parameters: 8 bytes expected"),
+        (OP_REFILL, struct.pack("<IIII", 1, 2, 3, 4), "parameters: 12 bytes expected"),
+        (OP_REFILL, struct.pack("<I", 1), "parameters: 12 bytes expected"),
         (OP_SUSPEND, b"\x00", "parameters: 0 bytes expected"),
     )
     for opcode, params, reason in cases:
         assert link.send(opcode, params) == (E_MALFORMED, reason), (opcode, params)
     assert link.pump.calls == []
+
+
+def test_a_battery_forecast_that_cannot_be_computed_answers_so():
+    link = Link(forecast=(None, None))
+    assert link.send(OP_PROGRAM, b"\x00{}") == (0, b"\xff\xff\xff\xff")
+
+
+def test_a_refill_whose_expected_residual_is_unknown_answers_not_measured():
+    link = Link(last_refill=(None, 500, 1000, 0))
+    assert link.send(OP_REFILL, struct.pack("<III", 20000, 0, 500)) == (0, struct.pack("<IIIi", 0, 0xFFFFFFFF, 1000, 0))
 
 
 def test_a_command_refused_by_authentication_has_no_reason_and_reaches_nothing():

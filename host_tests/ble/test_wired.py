@@ -47,8 +47,12 @@ def test_programmer_commands_through_the_serial_link_reach_the_pump(tmp_path):
 
     assert run("suspend") == 0 and said[-1] == "suspend: done" and b.rig.pump.suspended
     assert run("refill", "--fill-ul", "20000", "--concentration", "1000") == 0
-    assert said[-1] == 'refill: done {"bridge_nl": 150000}'  # the catheter's old drug first
-    assert run("send", str(rx), "--confirm-soft") == 0 and b.rig.pump.therapy.conc_ug_per_ml == 1000
+    assert said[-2].startswith('refill: done {"bridge_nl": 150000, ')  # the catheter's old drug first
+    assert said[-1] == "refill: aspirated volume not measured: no reconciliation (expected residual 20000 uL)"
+    # 15 mL a day: no cell of this model keeps it 90 days past its replacement warning
+    assert run("send", str(rx), "--confirm-soft") == 3 and "(--confirm-battery)" in said[-1]
+    assert run("send", str(rx), "--confirm-soft", "--confirm-battery") == 0
+    assert b.rig.pump.therapy.conc_ug_per_ml == 1000
     assert run("status") == 0 and said[-2].startswith("constant, suspended: rate 0.0 uL/day")
     assert port.closed and link.lines == ["2026-08-03 08:00 running rate 400.0 uL/day"]  # other lines kept aside
     assert run("prime", "--volume-ul", "9000") == 2 and "volume_ul" in said[-1]  # out of range: refused offline
@@ -157,7 +161,7 @@ def test_the_app_answers_the_wire_and_a_program_sent_after_boot_doses_at_once(tm
         await clock.sleep_ms(600000)  # ten minutes without a program: nothing to do until the hourly sample
         console.pending += b"print('hello')\r\n"
         console.pending += wire.request(command(KC, ROLE_CLINICIAN, 1, OP_REFILL, struct.pack("<II", 20000, 1000)))
-        payload = b"\x01" + json.dumps(RX).encode()
+        payload = b"\x03" + json.dumps(RX).encode()  # soft limits and the battery's 90 days confirmed
         console.pending += wire.request(command(KC, ROLE_CLINICIAN, 2, 1, payload))
         await clock.sleep_ms(10)
         sent_at = clock.t_ms

@@ -7,17 +7,11 @@ import os
 
 import pytest
 
-from board import sim as simboard
-from board.sim.clock import SimRtc, VirtualClock
-from board.sim.flash import FakeStorage
-from board.sim.plant import Plant
-from pump.config import PumpConfig
-from pump.controller import Pump
-from pump.druglib import DrugLibrary
 from tools.boardconfig import boardconfig
 from tools.programmer import programmer
-from tools.pumplink.link import DryRunLink, LocalLink, wall_s
+from tools.pumplink.link import DryRunLink, wall_s
 from support import ROOT
+from support.simpump import SimPump
 
 LIBRARY = os.path.join(ROOT, "lib", "druglib.json")
 
@@ -203,29 +197,6 @@ def test_the_ble_link_needs_the_clinician_key_and_says_when_the_pump_is_out_of_r
     assert code == 4 and out[-1] == "programmer: PUMP-1234: no such pump in range"
 
 
-class SimPump:
-    """The firmware's Pump on the simulated board, reached through LocalLink."""
-
-    def __init__(self, when=datetime.datetime(2026, 3, 2, 9, 0)):
-        self.clock = VirtualClock()
-        hw = simboard.build({"clock": self.clock, "plant": Plant(), "storage": FakeStorage(),
-                             "rtc": SimRtc(self.clock, wall_s(when))})
-        self.pump = Pump(hw, PumpConfig(), DrugLibrary.load(LIBRARY), self.clock.ticks_ms())
-        self.link = LocalLink(self.pump, self.clock.ticks_ms)
-
-    def factory(self, args, say):
-        return self.link
-
-    def run_for(self, ms):
-        """Let the pump run `ms` of virtual time (it wakes at its own deadlines)."""
-        from pump.compat import ticks_diff
-
-        end = self.clock.t_ms + ms
-        while self.clock.t_ms < end:
-            deadline = self.pump.tick(self.clock.ticks_ms())
-            self.clock.t_ms = min(end, self.clock.t_ms + max(1, ticks_diff(deadline, self.clock.ticks_ms())))
-
-
 def test_a_clinician_session_through_the_link(tmp_path):
     sim = SimPump()
     rx = _file(tmp_path, CONSTANT)
@@ -271,7 +242,7 @@ def test_set_clock_outside_the_pumps_range_is_refused_before_anything_is_sent(tm
     sent = []
     for at, s in (("2100-01-01 00:00", 3155760000), ("2023-12-31 23:59", 757382340)):
         code, out = _run(tmp_path, "set-clock", "--at", at, "--device", "x", link_factory=lambda a, say: sent.append(a))
-        assert code == 2 and out == ["programmer: --at %s: %d not in 2024-01-01 00:00 .. 2099-12-31 23:59:59 "
+        assert code == 2 and out == ["programmer: --at %s UTC: %d not in 2024-01-01 00:00 .. 2099-12-31 23:59:59 "
                                      "(757382400..3155759999 s since 2000-01-01)" % (at, s)]
     assert sent == []
     code, out = _run(tmp_path, "set-clock", "--at", "2099-12-31 23:59", "--dry-run")

@@ -226,7 +226,10 @@ def test_no_answer_is_a_link_error(rig):
 def test_parameters_are_the_firmwares_layouts():
     op, data = encode("bolus", {"dose_ug": 12.5, "duration_min": 30, "confirm_soft": True})
     assert op == pp.OP_CLINICIAN_BOLUS and data == (12500).to_bytes(4, "little") + (30).to_bytes(2, "little") + b"\x01"
-    assert encode("refill", {"fill_ul": 20000}) == (pp.OP_REFILL, (20000).to_bytes(4, "little") + bytes(4))
+    not_measured = b"\xff\xff\xff\xff"
+    fill = (20000).to_bytes(4, "little")
+    assert encode("refill", {"fill_ul": 20000}) == (pp.OP_REFILL, fill + bytes(4) + not_measured)
+    assert encode("refill", {"fill_ul": 20000, "aspirated_ul": 0})[1][8:] == bytes(4)  # 0 came back: a measurement
     assert encode("prime", {}) == (pp.OP_PRIME, bytes(2))
     assert encode("stop", {}) == (pp.OP_STOP, b"")
 
@@ -313,9 +316,13 @@ def test_programmer_over_bumble_after_passkey_pairing(tmp_path):
             pass
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
-    assert results["refill"] == (0, ['refill: done {"bridge_nl": 0}'])
+    assert results["refill"] == (0, ['refill: done {"bridge_nl": 0, "discrepancy_ul": 0, "expected_ul": 0, '
+                                     '"tolerance_ul": 1000}',
+                                     "refill: aspirated volume not measured: no reconciliation (expected residual "
+                                     "0 uL)"])
     code, out = results["send"]
-    assert code == 0 and out[0].startswith("checked: morphine") and out[-1] == "program: done"
+    assert code == 0 and out[0].startswith("checked: morphine") and out[-2].startswith("program: done {")
+    assert out[-1].startswith("battery: elective replacement ")
     assert results["therapy"].startswith("morphine 10000 ug/mL flex 2 steps")
     code, out = results["bolus"]
     assert code == 3 and "E200 hard limit exceeded: bolus.dose_ug" in out[-1]

@@ -128,7 +128,7 @@ def test_history_records_name_the_bolus_kind():
 
 
 def test_helpers():
-    assert pumpproto.command_payload(OP_REFILL, 20000, 0) == struct.pack("<II", 20000, 0)
+    assert pumpproto.command_payload(OP_REFILL, 20000, 0, 0xFFFFFFFF) == struct.pack("<III", 20000, 0, 0xFFFFFFFF)
     assert pumpproto.command_payload(OP_SUSPEND) == b""
     with pytest.raises(ValueError):
         pumpproto.command_payload(OP_PROGRAM)
@@ -190,9 +190,9 @@ def test_pumpproto_against_the_service():
     doc = rx(25000, patient_bolus=PB)
     answer = phone.command(KC, ROLE_CLINICIAN, 2, OP_PROGRAM, pumpproto.program_payload(doc))
     assert answer["result"] == 200 and "dose_ug_per_day" in answer["detail"]
-    answer = phone.command(KC, ROLE_CLINICIAN, 2, OP_REFILL, pumpproto.command_payload(OP_REFILL, 30000, 0))
+    answer = phone.command(KC, ROLE_CLINICIAN, 2, OP_REFILL, pumpproto.command_payload(OP_REFILL, 30000, 0, 0xFFFFFFFF))
     assert answer["result"] == 501 and answer["text"] == "stale command counter" and answer["counter"] == 2
-    answer = phone.command(KC, ROLE_CLINICIAN, 3, OP_REFILL, pumpproto.command_payload(OP_REFILL, 30000, 0))
+    answer = phone.command(KC, ROLE_CLINICIAN, 3, OP_REFILL, pumpproto.command_payload(OP_REFILL, 30000, 0, 0xFFFFFFFF))
     assert answer["result"] == 0 and answer["bridge_nl"] == 0
     answer = phone.command(KP, ROLE_PATIENT, 1, OP_PATIENT_BOLUS)
     assert answer["result"] == 300  # suspended: not allowed now

@@ -188,14 +188,14 @@ def test_once_and_history_match_the_pumps_event_log(tmp_path):
     assert header.split() == ["seq", "time", "event", "detail"]
     assert summary == "%d records" % len(log) and len(log) >= 5
     for line, (seq, t_s, code, _a, _b) in zip(records, log):
-        when = tv.pump_time(t_s) if t_s else "clock not set"
+        when = tv.local_time(t_s) if t_s else "clock not set"
         assert int(line.split()[0]) == seq and when in line and events.text(code) in line
     texts = [line for line in records if "suspended" in line or "resumed" in line or "bolus granted" in line]
     assert len(texts) == 3 and "by the user" in texts[0] and "patient" in texts[2]
     status_line, alarm_line = out[-2], out[-1]
     assert status_line == tv.status_line(now) and "constant, running" in status_line
     # no pressure sensor on this board: a low-priority alarm since the scenario started (2026-08-01 00:00)
-    assert alarm_line == "ALARM LOW: occlusion sensing unavailable since 2026-08-01 00:00:00"
+    assert alarm_line == "ALARM LOW: occlusion sensing unavailable since 2026-08-01 00:00:00 UTC"
     rows = list(csv.DictReader(path.open()))
     assert [r["kind"] for r in rows] == ["status", "alarm"]
 

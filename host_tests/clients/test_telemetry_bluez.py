@@ -189,7 +189,7 @@ def test_history_dump_through_bleak_matches_the_pumps_event_log(bluez, key_file)
     log = run(body)
     assert len(log) >= 4 and out[-1] == "%d records" % len(log) and len(out) == len(log) + 2
     for line, (seq, t_s, code, _a, _b) in zip(out[1:-1], log):
-        when = tv.pump_time(t_s) if t_s else "clock not set"
+        when = tv.local_time(t_s) if t_s else "clock not set"
         assert int(line.split()[0]) == seq and when in line and events.text(code) in line
     assert any("alarm raised" in line and line.endswith("alarm occlusion") for line in out)
     assert any("suspended" in line and line.endswith("by alarm occlusion") for line in out)

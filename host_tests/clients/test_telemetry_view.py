@@ -72,7 +72,7 @@ def test_status_fields_in_words():
     st = MESSAGES["status, running"]["decoded"]
     features = MESSAGES["features"]["decoded"]
     assert tv.status_fields(st, features) == [
-        ("pump clock", "2026-08-03 08:00:00"), ("mode", "constant"), ("therapy", "running"),
+        ("pump clock", "2026-08-03 08:00:00 UTC"), ("mode", "constant"), ("therapy", "running"),
         ("rate", "400.0 uL/day"), ("delivered today", "183.4 uL"), ("delivered total", "1234 uL"),
         ("reservoir", "18766.6 uL of 40000 uL"), ("projected empty", "2026-09-20 (in 48 days)"),
         ("battery", "97 %"), ("pressure", "12.5 kPa")]
@@ -87,12 +87,12 @@ def test_status_fields_in_words():
 def test_plain_lines_name_the_alarms_by_priority():
     st = pp.decode_status(_status(alarms=[A_BATTERY_ERI, A_OCCLUSION, A_RESERVOIR_LOW]))
     line = tv.status_line(st)
-    assert line.startswith("2026-08-03 08:00:00 constant, running: rate 400.0 uL/day, today 183.4 uL")
+    assert line.startswith("2026-08-03 08:00:00 UTC constant, running: rate 400.0 uL/day, today 183.4 uL")
     assert line.endswith("alarms: occlusion (high), reservoir low (medium), replace battery (low)")
     assert tv.alarm_line(MESSAGES["alarm: occlusion, sounding"]["decoded"]) == (
-        "ALARM HIGH: occlusion since 2026-08-03 07:56:40")
+        "ALARM HIGH: occlusion since 2026-08-03 07:56:40 UTC")
     quiet = dict(MESSAGES["alarm: occlusion, sounding"]["decoded"], sounding=0, alarms=[1, 3])
-    assert tv.alarm_line(quiet) == ("ALARM HIGH: occlusion since 2026-08-03 07:56:40 (silenced or acknowledged); "
+    assert tv.alarm_line(quiet) == ("ALARM HIGH: occlusion since 2026-08-03 07:56:40 UTC (silenced or acknowledged); "
                                     "also active: reservoir low")
     assert tv.alarm_line(MESSAGES["alarm: none"]["decoded"]) == "alarms: none active"
 
@@ -165,7 +165,8 @@ def test_history_lines_say_what_each_record_means():
     assert detail(events.STORE_CORRUPT, 3, 2) == "count 3, store log" and detail(events.RESUME) == ""
     lines = tv.history_lines([rec, dict(rec, seq=43, t_s=0, code=11, text="resumed", a_name="", b_name="")])
     assert lines[0].split() == ["seq", "time", "event", "detail"]
-    assert lines[1] == "%8d  %-19s  %-20s  %s" % (42, "2026-08-03 07:58:43", "bolus granted", "dose_ng 100000, patient")
+    assert lines[1] == "%8d  %-19s  %-20s  %s" % (42, "2026-08-03 07:58:43 UTC", "bolus granted",
+                                                  "dose_ng 100000, patient")
     assert lines[2] == "%8d  %-19s  %s" % (43, "clock not set", "resumed")
 
 

@@ -658,10 +658,10 @@ def test_checkpoint_record_round_trip():
 def test_a_checkpoint_field_out_of_its_range_is_refused_naming_it():
     # each field one past its range (the type would hold it): the record is refused, so the store tries its other
     # slot and the boot never runs on it
-    for key, value in (("wall_s", WALL_MAX_S + 1), ("flags", 4), ("fill_nl", 100000001), ("day", 36525),
+    for key, value in (("wall_s", WALL_MAX_S + 1), ("flags", 16), ("fill_nl", 100000001), ("day", 36525),
                        ("delivered_today_nl", 0x40000000), ("delivered_today_nl", -1), ("total_ul", 0x40000000),
                        ("total_nl_rem", 1000), ("conc_ug_per_ml", 0x40000000),
-                       ("catheter", [(5000001, 1)]), ("catheter", [(-1, 1)]), ("latched", 1 << 17), ("fill_nl", -1),
+                       ("catheter", [(5000001, 1)]), ("catheter", [(-1, 1)]), ("latched", 1 << 19), ("fill_nl", -1),
                        ("mono_s", 0x40000000), ("mono_ms", 1000), ("wall_rem_ms", 1000)):
         c = _counters_at_edges()
         setattr(c, key, value)

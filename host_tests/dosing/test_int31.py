@@ -231,7 +231,7 @@ def _int31_pump(nl, dose_ug, conc, wall_s, fill_ul=40000, wrap_after_ms=3600000)
     pump = Pump(hw, PumpConfig(cfg), _wide_library())
     pump.refill(fill_ul, conc)
     pump.program({"drug": {"name": "wide", "concentration_ug_per_ml": conc},
-                  "therapy": {"mode": "constant", "dose_ug_per_day": dose_ug}})
+                  "therapy": {"mode": "constant", "dose_ug_per_day": dose_ug}}, confirm_battery=True)
 
     def after():
         convert(pump, "nl_per_step", "steps", "_ckpt_due", "_max_steps", "_sample_due")

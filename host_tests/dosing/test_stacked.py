@@ -153,7 +153,9 @@ def test_a_refill_with_a_new_strength_cancels_a_bolus_in_progress_logs_it_and_ha
     rig.run(5 * 60000)
     rig.refill(30000, 5000)
     assert pump.plan.boluses == []
-    assert rig.events()[-2][:2] == (ev.BOLUS_CANCELLED, 50000)  # half of its 10 min: half its dose delivered
+    # half of its 10 min: half its dose delivered (then the refill's residual and the refill)
+    assert [e[0] for e in rig.events()[-3:]] == [ev.BOLUS_CANCELLED, ev.REFILL_RESIDUAL, ev.REFILL]
+    assert rig.events()[-3][:2] == (ev.BOLUS_CANCELLED, 50000)
     rig.run(2 * HOUR_MS)  # the allowance lasts one window after the cancel, as for any bolus
     assert hour.pending == 0 and pump.safety.day_window.pending == 0
     assert hour.cap == cap == allowed_steps(4000000 * 1000 // 20000, _NL, HOUR_MS)  # the program's own bound again

@@ -28,8 +28,9 @@ MICROPYTHON = COMMON | {"bluetooth", "cryptolib", "esp32", "machine", "math", "m
 GROUPS = {
     "dose": {"therapy", "prescription", "druglib", "units", "calendar", "config", "doseplan", "steptimer", "catheter",
              "phases", "bolus", "monoclock", "reservoir", "dosing", "controller", "limits", "checkpoint", "stored",
-             "trial", "screening", "trialcmds"},
-    "checks": {"safety", "occlusion", "overdelivery", "sensorfault", "stall", "battery", "alarms", "supervisor"},
+             "trial", "screening", "trialcmds", "reconcile"},
+    "checks": {"safety", "occlusion", "overdelivery", "sensorfault", "stall", "battery", "alarms", "supervisor",
+               "refillcheck", "forecast"},
     "ble": {"bleservice", "gatt", "outbox", "blehistory", "blesecrets", "cmdauth", "commands", "frames", "hmac", "racp",
             "telemetry", "wire", "wired", "session", "seal", "aesctr", "sha256", "blesession"},
     "shared": {"__init__", "compat", "errors", "events", "eventlog", "store", "jsonfile", "state"},

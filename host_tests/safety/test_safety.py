@@ -2,7 +2,7 @@
 sensors' plausibility settings, the 24 h over-delivery window, battery thresholds from the program, stall inputs."""
 
 from pump import alarms as al
-from pump.battery import STATE_ERI, thresholds
+from pump.battery import STATE_ERI, max_steps_per_day, thresholds
 from pump.compat import TICKS_MASK, ticks_add
 from pump.occlusion import OCCLUDED
 from pump.overdelivery import allowed_steps
@@ -299,8 +299,13 @@ def test_battery_thresholds_follow_the_program():
     assert (s.battery.eri_mv, s.battery.eos_mv) == thresholds(0)
     s.set_program_limits(1000000, 1000000, 0, 20000)
     assert (s.battery.eri_mv, s.battery.eos_mv) == thresholds(20000)
-    s.set_program_limits(1000000, 1000000, 0, 10 ** 9)  # no 90-day warning possible: the previous thresholds stay
-    assert (s.battery.eri_mv, s.battery.eos_mv) == thresholds(20000)
+    assert not s.battery_short
+    # no 90-day warning possible at this rate: the earliest warning the cell can give, and said so (the previous
+    # thresholds were kept silently, a rest-rate ERI that would come far too late for it)
+    s.set_program_limits(1000000, 1000000, 0, 10 ** 9)
+    assert (s.battery.eri_mv, s.battery.eos_mv) == thresholds(max_steps_per_day()) and s.battery_short
+    s.set_program_limits(1000000, 1000000, 0, 20000)
+    assert (s.battery.eri_mv, s.battery.eos_mv) == thresholds(20000) and not s.battery_short
 
 
 # ---- battery ----

@@ -119,11 +119,11 @@ def test_valid_crc_around_random_payloads(store, which, version, payload):
 
 
 _OUT_OF_RANGE = {
-    "wall_s": [0xFFFFFFFE, 3155760000], "flags": [4, 255], "fill_nl": [100000001, -1, -0x80000000],
+    "wall_s": [0xFFFFFFFE, 3155760000], "flags": [16, 255], "fill_nl": [100000001, -1, -0x80000000],
     "remaining_nl": [0x7FFFFFFF], "day": [36525, -1, 0x7FFFFFFF], "delivered_today_nl": [-1, _MAX + 1, 0x7FFFFFFF],
     "total_ul": [_MAX + 1, 0xFFFFFFFF], "total_nl_rem": [1000, 0xFFFF], "conc_ug_per_ml": [_MAX + 1, 0xFFFFFFFF],
     "catheter": [[(5000001, 1)], [(-1, 1)], [(0x7FFFFFFF, 1)], [(1, 0)], [(1, 1), (0, 1)]],
-    "latched": [1 << 17, 0xFFFFFFFF, 1 << 31],
+    "latched": [1 << 19, 0xFFFFFFFF, 1 << 31],
     "mono_s": [_MAX + 1, 0xFFFFFFFF], "mono_ms": [1000, 0xFFFF], "wall_rem_ms": [1000, 0xFFFF],
 }
 

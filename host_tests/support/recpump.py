@@ -1,5 +1,6 @@
 """A Pump stand-in for the command layer's tests: records each method called with its arguments, and answers the
-methods that return a value (bridge volume, holds left, alarms acknowledged, silence granted) with set values."""
+methods that return a value (bridge volume, a refill's reconciliation, holds left, alarms acknowledged, silence
+granted) with set values."""
 
 
 class _Catheter:
@@ -12,22 +13,31 @@ class _Plan:
         self.catheter = _Catheter(old_nl)
 
 
+class _Forecast:
+    def __init__(self, eri_days, eos_days):
+        self.eri_days = eri_days
+        self.eos_days = eos_days
+
+
 class RecordingPump:
     """`calls` lists (method name, arguments...) in order; the signatures are the Pump's (pump.controller)."""
 
-    def __init__(self, bridge_nl=0, holds=0, acknowledged=0, granted_ms=0):
+    def __init__(self, bridge_nl=0, holds=0, acknowledged=0, granted_ms=0, last_refill=(None, None, 1000, 0),
+                 forecast=(None, None)):
         self.calls = []
         self.audits = []  # (counter, opcode | role << 8 | result << 16, content hash lo, hi) of each audited command
+        self.forecast = _Forecast(*forecast)  # (days to ERI, to EOS) as the battery forecast leaves them
+        self.last_refill = last_refill  # (expected, aspirated, tolerance, difference) µL, as Pump.refill leaves it
         self.plan = _Plan(bridge_nl)
         self._holds = holds
         self._acknowledged = acknowledged
         self._granted_ms = granted_ms
 
-    def program(self, doc, confirm_soft=False, now=None):
-        self.calls.append(("program", doc, confirm_soft, now))
+    def program(self, doc, confirm_soft=False, now=None, check_library=True, confirm_battery=False):
+        self.calls.append(("program", doc, confirm_soft, check_library, confirm_battery, now))
 
-    def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
-        self.calls.append(("refill", fill_ul, conc_ug_per_ml, now))
+    def refill(self, fill_ul, conc_ug_per_ml=None, now=None, aspirated_ul=None):
+        self.calls.append(("refill", fill_ul, conc_ug_per_ml, aspirated_ul, now))
 
     def prime(self, volume_ul=None, now=None):
         self.calls.append(("prime", volume_ul, now))

@@ -2,7 +2,8 @@
 the prescriptions the rigs program (`rx`, `PB`).
 
 Ticks start an hour before the 2**30 wrap; the wall clock on Monday 2026-08-03, 08:00; the drug library is the tests'
-(support/druglib.py) unless a test passes another.
+(support/druglib.py) unless a test passes another. The rig's own program is sent with the battery check confirmed:
+many tests run rates no cell could keep for 90 days (host_tests/safety/test_battery_forecast.py tests that check).
 """
 
 from board.sim import build
@@ -50,7 +51,7 @@ class Rig:
             self.pump.refill(fill_ul, conc)
             self.plant.refill(fill_ul, conc)
         if prescription:
-            self.pump.program(prescription)
+            self.pump.program(prescription, confirm_battery=True)
 
     def boot(self):
         """(Re)build the hardware and the Pump from the same storage, clock, RTC and plant: a reset."""

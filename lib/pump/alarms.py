@@ -31,7 +31,9 @@ A_PROGRAM_FALLBACK = const(14)
 A_STATE_LOST = const(15)
 A_COMMAND_COUNTERS_LOST = const(16)
 A_DRUG_LIBRARY_FAULT = const(17)
-_N = const(17)  # highest code
+A_REFILL_DISCREPANCY = const(18)
+A_CLOCK_NOT_SET = const(19)
+_N = const(19)  # highest code
 
 PRIO_LOW = const(1)
 PRIO_MEDIUM = const(2)
@@ -58,6 +60,8 @@ NAME = {
     A_STATE_LOST: "STATE_LOST",
     A_COMMAND_COUNTERS_LOST: "COMMAND_COUNTERS_LOST",
     A_DRUG_LIBRARY_FAULT: "DRUG_LIBRARY_FAULT",
+    A_REFILL_DISCREPANCY: "REFILL_DISCREPANCY",
+    A_CLOCK_NOT_SET: "CLOCK_NOT_SET",
 }
 
 TEXT = {
@@ -78,6 +82,8 @@ TEXT = {
     A_STATE_LOST: "pump state lost",
     A_COMMAND_COUNTERS_LOST: "command counters lost",
     A_DRUG_LIBRARY_FAULT: "drug library unusable",
+    A_REFILL_DISCREPANCY: "refill volume does not add up",
+    A_CLOCK_NOT_SET: "clock not set",
 }
 
 PRIORITY = {
@@ -98,6 +104,8 @@ PRIORITY = {
     A_STATE_LOST: PRIO_HIGH,
     A_COMMAND_COUNTERS_LOST: PRIO_MEDIUM,
     A_DRUG_LIBRARY_FAULT: PRIO_MEDIUM,
+    A_REFILL_DISCREPANCY: PRIO_MEDIUM,
+    A_CLOCK_NOT_SET: PRIO_LOW,
 }
 
 # code -> ms after an acknowledgement at which a still-present condition re-annunciates

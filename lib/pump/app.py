@@ -148,7 +148,8 @@ class App:
         """First boot of a simulated pump: fill and program it as a clinician would."""
         conc = setup["prescription"]["drug"]["concentration_ug_per_ml"]
         self.pump.refill(setup["fill_ul"], conc)
-        self.pump.program(setup["prescription"])
+        # (a bench rate no cell keeps 90 days past its warning is the setup's to choose: confirmed, E600 is not asked)
+        self.pump.program(setup["prescription"], confirm_battery=True)
 
     def safe_state(self, task_id, exc):
         """Motor off first, then record the fault; never raises."""

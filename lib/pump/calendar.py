@@ -1,5 +1,10 @@
-"""Wall-clock calendar kept from ticks: day number since 2000-01-01, ms of day and weekday, without big ints."""
+"""Wall-clock calendar kept from ticks: day number since 2000-01-01, ms of day and weekday, without big ints.
 
+The pump keeps UTC (the RTC, the event log, the status); the calendar's day, ms of day and weekday are the patient's
+local time, UTC plus the configured offset (`utc_offset_min`), because a schedule's times of day are the patient's.
+The conversion happens only where a wall time comes in or goes out (set_wall_*, wall_*_at)."""
+
+from pump import events as ev
 from pump.compat import const, ticks_add, ticks_diff
 from pump.errors import E_RANGE, PumpError
 
@@ -21,24 +26,41 @@ def check_wall_s(wall_s, key="wall_s"):
     return wall_s
 
 
+def clock_unknown(rtc_ms, first, unset, saved_wall_ms, rtc_trusted):
+    """0 when the wall clock is known at boot, else why not (pump.events CLOCK_*): no set-clock came since a boot
+    found it unknown (`unset`), or the RTC reads outside the valid range (a board's RTC after a power cut reads 2000
+    or 2021; `first`: no checkpoint, so it was never set), or earlier than the last checkpoint by more than the RP2040
+    RTC's rounding to whole seconds. The pump goes on from the checkpoint's time either way: only the wall clock is in
+    doubt, never a dose or a limit (those run on the monotonic clock, pump.monoclock)."""
+    if unset:
+        return ev.CLOCK_STILL_UNSET
+    if not WALL_MIN_S * 1000 <= rtc_ms <= WALL_MAX_S * 1000:
+        return ev.CLOCK_NEVER_SET if first else ev.CLOCK_LOST
+    if not first and rtc_trusted and rtc_ms + 1000 <= saved_wall_ms:
+        return ev.CLOCK_LOST
+    return 0
+
+
 class Calendar:
     """Maps ticks to (day, ms_of_day); `sync(now)` must run at least every 2**29 ms (the pump wakes daily)."""
 
-    def __init__(self, wall_s=0, now=0):
+    def __init__(self, wall_s=0, now=0, offset_s=0):
         self.day = 0
         self.ms_of_day = 0
         self.ref_ticks = now
+        self.offset_ms = offset_s * 1000  # local time - UTC (a whole number of minutes)
         self.set_wall_s(wall_s, now)
 
     def set_wall_s(self, wall_s, now):
-        """Set the wall clock to `wall_s` seconds since 2000-01-01 at ticks `now` (cold path)."""
+        """Set the wall clock to `wall_s` UTC seconds since 2000-01-01 at ticks `now` (cold path)."""
         self.set_wall_ms(wall_s * 1000, now)
 
     def set_wall_ms(self, wall_ms, now):
-        """Set the wall clock to `wall_ms` ms since 2000-01-01 at ticks `now` (cold path, big ints allowed)."""
+        """Set the wall clock to `wall_ms` UTC ms since 2000-01-01 at ticks `now` (cold path, big ints allowed)."""
         if wall_ms < 0:
             raise ValueError("wall clock before 2000")
-        day, ms = wall_ms // MS_PER_DAY, wall_ms % MS_PER_DAY  # not divmod: see pump.compat
+        local_ms = max(wall_ms + self.offset_ms, 0)  # (a clock not known at 2000-01-01 in a zone west of UTC)
+        day, ms = local_ms // MS_PER_DAY, local_ms % MS_PER_DAY  # not divmod: see pump.compat
         self.day = day
         self.ms_of_day = ms
         self.ref_ticks = now
@@ -65,14 +87,14 @@ class Calendar:
         return day, ms
 
     def wall_ms_at(self, now):
-        """Milliseconds since 2000-01-01 at ticks `now` (cold path: a big int), without moving the calendar."""
+        """UTC milliseconds since 2000-01-01 at ticks `now` (cold path: a big int), without moving the calendar."""
         day, ms = self.at(now)
-        return day * MS_PER_DAY + ms
+        return day * MS_PER_DAY + ms - self.offset_ms
 
     def wall_s_at(self, now):
-        """Seconds since 2000-01-01 at ticks `now` (cold path), without moving the calendar."""
+        """UTC seconds since 2000-01-01 at ticks `now` (cold path), without moving the calendar."""
         day, ms = self.at(now)
-        return day * 86400 + ms // 1000
+        return day * 86400 + (ms - self.offset_ms) // 1000
 
     def ticks_at_ms_of_day(self, ms_of_day, day_offset=0):
         """Ticks at which the calendar reaches `ms_of_day` on day `self.day + day_offset` (must be < 2**29 ms away)."""
@@ -83,8 +105,8 @@ class Calendar:
         return (self.day + _EPOCH_WEEKDAY) % 7
 
     def wall_s(self):
-        """Seconds since 2000-01-01 (a big int after 2034 on 32-bit boards: cold path only)."""
-        return self.day * 86400 + self.ms_of_day // 1000
+        """UTC seconds since 2000-01-01 (a big int after 2034 on 32-bit boards: cold path only)."""
+        return self.day * 86400 + (self.ms_of_day - self.offset_ms) // 1000
 
 
 def civil_from_days(day):

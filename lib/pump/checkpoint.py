@@ -28,7 +28,9 @@ _HEAD_SIZE = struct.calcsize(_HEAD)
 _HEAD_V1_SIZE = struct.calcsize(_HEAD_V1)
 FLAG_SUSPENDED = const(1)
 FLAG_CLOCK_SET = const(2)  # saved before a clock setting writes the RTC: at boot the RTC may hold the old time
-_FLAGS = FLAG_SUSPENDED | FLAG_CLOCK_SET  # every flag this firmware knows
+FLAG_RESIDUAL_UNKNOWN = const(4)  # the reservoir's record was lost: no expected residual until the next refill
+FLAG_CLOCK_UNKNOWN = const(8)  # the wall clock is not known (never set, or lost): until the next set-clock
+_FLAGS = FLAG_SUSPENDED | FLAG_CLOCK_SET | FLAG_RESIDUAL_UNKNOWN | FLAG_CLOCK_UNKNOWN  # every flag this firmware knows
 _ALARMS = 0
 for _code in NAME:
     _ALARMS |= 1 << (_code - 1)  # the latched bitmap may hold only alarm codes this firmware knows

@@ -14,8 +14,13 @@ from pump.cmdauth import HEAD_LEN, TAG_LEN
 from pump.compat import const
 from pump.errors import E_MALFORMED, PumpError
 
-OP_PROGRAM = const(1)  # flags u8 (bit 0: confirm soft limits), then the prescription as UTF-8 JSON
-OP_REFILL = const(2)  # fill_ul u32, concentration_ug_per_ml u32 (0: unchanged) -> bridge_nl u32 (old drug left)
+# flags u8 (bit 0: confirm soft limits; bit 1: confirm a battery replacement within 90 days), then the prescription
+# as UTF-8 JSON -> eri_days u16, eos_days u16 (the battery forecast at the new program; 0xFFFF: cannot be computed)
+OP_PROGRAM = const(1)
+# fill_ul u32, concentration_ug_per_ml u32 (0: unchanged), aspirated_ul u32 (0xFFFFFFFF: not measured; the older
+# 8-byte layout without it means not measured) -> bridge_nl u32 (old drug left), expected_ul u32 (the expected
+# residual, 0xFFFFFFFF: unknown), tolerance_ul u32, discrepancy i32 (aspirated - expected beyond the tolerance, else 0)
+OP_REFILL = const(2)
 OP_PRIME = const(3)  # volume_ul u16 (0: the catheter volume)
 OP_CLINICIAN_BOLUS = const(4)  # dose_ng u32, duration_min u16, flags u8 (bit 0: confirm soft limits)
 OP_PATIENT_BOLUS = const(5)
@@ -35,7 +40,7 @@ _P = const(4)  # 1 << cmdauth.ROLE_PATIENT
 # opcode: (roles allowed, parameter layout; None: program)
 TABLE = {
     OP_PROGRAM: (_C, None),
-    OP_REFILL: (_C, "<II"),
+    OP_REFILL: (_C, "<III"),
     OP_PRIME: (_C, "<H"),
     OP_CLINICIAN_BOLUS: (_C, "<IHB"),
     OP_PATIENT_BOLUS: (_P, ""),
@@ -55,6 +60,11 @@ AUDITED = (OP_PROGRAM, OP_REFILL, OP_PRIME, OP_CLINICIAN_BOLUS, OP_PATIENT_BOLUS
            OP_RESUME_ALARM, OP_SET_CLOCK, OP_STOP, OP_TRIAL)
 RESPONSE = "<BHI"
 RESPONSE_LEN = const(7)
+REFILL_RESPONSE = "<IIIi"
+PROGRAM_RESPONSE = "<HH"
+NO_FORECAST = const(0xFFFF)  # a battery forecast that cannot be computed (no trusted reading)
+NOT_MEASURED = 0xFFFFFFFF  # a refill's aspirated volume not measured, its expected residual unknown (the wire's None)
+_REFILL_OLD_LEN = const(8)  # fill and concentration only: a programmer from before the aspirated volume
 
 
 def roles_for(opcode):
@@ -102,17 +112,22 @@ def _apply(pump, op, p, now, role):
     fmt = TABLE[op][1]
     if fmt is None:
         flags, doc = _json_params(p, "program" if op == OP_PROGRAM else "trial")
-        if op == OP_PROGRAM:
-            pump.program(doc, bool(flags & 1), now)
-        else:
+        if op == OP_TRIAL:
             pump.set_trial(doc, bool(flags & 1), now)
-        return b""
+            return b""
+        pump.program(doc, bool(flags & 1), now, True, bool(flags & 2))
+        f = pump.forecast
+        return struct.pack(PROGRAM_RESPONSE, _days(f.eri_days), _days(f.eos_days))
+    if op == OP_REFILL and len(p) == _REFILL_OLD_LEN:
+        p = bytes(p) + b"\xff\xff\xff\xff"  # not measured
     if len(p) != struct.calcsize(fmt):
         raise PumpError(E_MALFORMED, "parameters: %d bytes expected" % struct.calcsize(fmt))
     a = struct.unpack(fmt, p)
     if op == OP_REFILL:
-        pump.refill(a[0], a[1] or None, now)
-        return struct.pack("<I", pump.plan.catheter.old_nl)
+        pump.refill(a[0], a[1] or None, now, None if a[2] == NOT_MEASURED else a[2])
+        expected, _aspirated, tol, diff = pump.last_refill
+        return struct.pack(REFILL_RESPONSE, pump.plan.catheter.old_nl, NOT_MEASURED if expected is None else expected,
+                           tol, diff)
     if op == OP_PRIME:
         pump.prime(a[0] or None, now)
     elif op == OP_CLINICIAN_BOLUS:
@@ -136,6 +151,10 @@ def _apply(pump, op, p, now, role):
     elif op == OP_PAIN_SCORE:
         pump.pain_score(a[0], bool(a[1] & 1), a[2], a[3], role, now)
     return b""
+
+
+def _days(days):
+    return NO_FORECAST if days is None else min(days, NO_FORECAST - 1)
 
 
 def pack_response(buf, opcode, code, counter, data):

@@ -22,6 +22,12 @@ _FIELDS = {
     "checkpoint_interval_s": (900, 10, 86400),  # at most one write per interval, and only when something changed
     "status_interval_s": (3600, 1, 86400),  # console status line cadence (pump time)
     "max_steps_per_wake": (16, 1, 1000),  # steps delivered back-to-back before yielding to other tasks
+    # refill reconciliation (pump.refillcheck): an aspirated volume further than the larger of these from the
+    # expected residual is a discrepancy
+    "refill_tolerance_ul": (1000, 0, 100000),
+    "refill_tolerance_pct": (15, 0, 100),
+    # the patient's local time - UTC, in minutes: the pump keeps UTC, the schedule's times of day are local
+    "utc_offset_min": (0, -720, 840),
 }
 
 
@@ -65,6 +71,12 @@ class PumpConfig:
         self.checkpoint_interval_s = values["checkpoint_interval_s"]
         self.status_interval_s = values["status_interval_s"]
         self.max_steps_per_wake = values["max_steps_per_wake"]
+        self.refill_tolerance_ul = values["refill_tolerance_ul"]
+        self.refill_tolerance_pct = values["refill_tolerance_pct"]
+        self.utc_offset_min = values["utc_offset_min"]
+        if self.utc_offset_min % 15:
+            raise PumpError(E_RANGE, "%s.utc_offset_min: %d: a whole number of quarter hours" % (
+                where, self.utc_offset_min))
 
     def to_doc(self):
         return {key: getattr(self, key) for key in _FIELDS}

@@ -11,25 +11,30 @@ monotonic clock (pump.monoclock), never on the wall clock.
 import json
 
 from pump import events as ev
-from pump.alarms import (A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK, A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT,
-                         A_WATCHDOG_RESET)
-from pump.calendar import WALL_MAX_S, check_wall_s
-from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED
+from pump.alarms import (A_CLOCK_NOT_SET, A_DRUG_LIBRARY_FAULT, A_PROGRAM_FALLBACK,
+                         A_STATE_LOST, A_STORE_CORRUPT, A_TASK_FAULT, A_WATCHDOG_RESET)
+from pump.calendar import WALL_MAX_S, check_wall_s, clock_unknown
+from pump.checkpoint import FLAG_CLOCK_SET, FLAG_CLOCK_UNKNOWN, FLAG_RESIDUAL_UNKNOWN, FLAG_SUSPENDED
 from pump.config import RESET_WATCHDOG
 from pump.dosing import Dosing
 from pump.druglib import QTY_BOLUS
-from pump.errors import E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
-from pump.limits import bolus_steps, check_fill_ul, check_prime_ul, gap_steps
+from pump.battery import ERI_DAYS
+from pump.errors import E_BATTERY_ERI, E_CONC_MISMATCH, E_RANGE, E_RESERVOIR, E_STATE, E_UNKNOWN_DRUG, PumpError
+from pump.forecast import check_program
+from pump.limits import bolus_steps, check_fill_ul, check_prime_ul, gap_steps, usage_nl_per_day
 from pump.monoclock import boot_times
 from pump.prescription import check_bolus, parse_prescription
+from pump.reconcile import Reconciler
+from pump.refillcheck import check_aspirated_ul
 from pump.reservoir import STATE_EMPTY, STATE_LOW
 from pump.screening import END_PROGRAM, Screening
 from pump.stored import STATE_FIRST, STATE_LOST, Stored
+from pump.therapy import MODE_STOPPED
 from pump.trialcmds import TrialCommands
 from pump.units import as_int, min_to_ms, ug_to_ng, ul_to_nl
 
 
-class Pump(TrialCommands, Dosing):
+class Pump(TrialCommands, Reconciler, Dosing):
     """The pump's state machine; `hw` gives the roles of docs/roles.md, `config` the PumpConfig, `library` the
     DrugLibrary (None: the stored program runs on, unchecked, with an alarm; programming is refused)."""
 
@@ -66,11 +71,19 @@ class Pump(TrialCommands, Dosing):
             self._event(code, a, b)
         if not rtc_valid:
             self._event(ev.CLOCK_INVALID, min(rtc_ms // 1000, 0x7FFFFFFF))
+        unset = s.counters is not None and bool(c.flags & FLAG_CLOCK_UNKNOWN)
+        clock_lost = clock_unknown(rtc_ms, s.counters is None, unset, saved_wall_ms, rtc_trusted)
+        self.clock_known = not clock_lost
+        if clock_lost:
+            self._event(ev.CLOCK_NOT_SET, clock_lost)
+        self.safety.alarms.set_condition(A_CLOCK_NOT_SET, bool(clock_lost), now)
         log_rotten = self.log.rotten  # records of the event log that bit rot (not a power cut) left unreadable
         if log_rotten:
             self._event(ev.STORE_CORRUPT, log_rotten, ev.STORE_LOG)
         self.reservoir.fill_nl = c.fill_nl
         self.reservoir.restore(c.remaining_nl)
+        # a reservoir whose record was lost has no expected residual to reconcile a refill with (pump.refillcheck)
+        self.residual_known = not (c.flags & FLAG_RESIDUAL_UNKNOWN or s.state == STATE_LOST or s.refill_lost)
         self.policy.grants_mono_s = list(c.grants_mono_s)
         self.suspended = bool(c.flags & FLAG_SUSPENDED)
         plan = self.plan
@@ -108,6 +121,8 @@ class Pump(TrialCommands, Dosing):
             self._apply_cap(now)
         try:
             self._save_latched(now)  # holds and faults found at this boot survive the next reset
+            if clock_lost and not (s.counters is not None and c.flags & FLAG_CLOCK_UNKNOWN):
+                self.checkpoint(now)  # a clock found unknown stays so, whatever the RTC reads at the next boot
         except PumpError:  # a failing flash: the alarms hold in memory, and the next checkpoint tries again
             self._dirty = True
         try:  # the trial: a step that fell due while the pump was off is applied at the first tick
@@ -157,14 +172,22 @@ class Pump(TrialCommands, Dosing):
         self.retimed = True
         return now
 
-    def program(self, doc, confirm_soft=False, now=None, check_library=True):
-        """Replace the therapy with a validated prescription; a refusal is logged and changes nothing."""
+    def program(self, doc, confirm_soft=False, now=None, check_library=True, confirm_battery=False):
+        """Replace the therapy with a validated prescription; a refusal is logged and changes nothing. A program that
+        would bring the battery's elective replacement within 90 days (or allows no 90-day warning at its rate) is
+        refused with E_BATTERY_ERI unless `confirm_battery` (pump.forecast.check_program); a stop never is."""
         now = self._now(now)
+        eri_days = None
         try:
             therapy = parse_prescription(doc, self.library, self.nl_per_step, confirm_soft, check_library)
             conc = self.plan.conc_ug_per_ml
             if conc and therapy.conc_ug_per_ml != conc:
                 raise PumpError(E_CONC_MISMATCH, "drug.concentration_ug_per_ml: reservoir holds %d ug/mL" % conc)
+            if therapy.mode != MODE_STOPPED:
+                steps = -(-usage_nl_per_day(therapy) // self.nl_per_step)
+                safety = self.safety
+                eri_days = check_program(self.forecast, safety.battery_mv, safety.battery.state, steps,
+                                         confirm_battery)
         except PumpError as e:
             self._event(ev.PROGRAM_REJECTED, e.code)
             raise
@@ -180,17 +203,22 @@ class Pump(TrialCommands, Dosing):
         self._cancelled(cancelled, now)
         self._program_limits(now)
         self._event(ev.PROGRAM, therapy.mode)
+        if eri_days is not None and eri_days < ERI_DAYS:  # accepted on the clinician's confirmation: on the record
+            self._event(ev.BATTERY_CONFIRMED, eri_days, E_BATTERY_ERI)
         self.checkpoint(now)
         return therapy
 
     def _persist_program(self, therapy):
         self._prog_store.save(json.dumps(therapy.to_doc()).encode())
 
-    def refill(self, fill_ul, conc_ug_per_ml=None, now=None):
+    def refill(self, fill_ul, conc_ug_per_ml=None, now=None, aspirated_ul=None):
         """New fill volume; a new concentration re-validates the program, and the catheter's drug goes first at its
-        own strength (it joins the catheter queue)."""
+        own strength (it joins the catheter queue). `aspirated_ul`, the volume drawn out of the reservoir before
+        filling (None: not measured), is reconciled with the expected residual (pump.refillcheck): a discrepancy is
+        logged and raises a medium alarm, and the refill goes on (the drug is in the reservoir by now)."""
         now = self._now(now)
         fill_ul = check_fill_ul(fill_ul, self.cfg.reservoir_ul)
+        aspirated_ul = check_aspirated_ul(aspirated_ul, self.cfg.reservoir_ul)
         if conc_ug_per_ml is None:
             conc = self.plan.conc_ug_per_ml
         else:
@@ -202,16 +230,19 @@ class Pump(TrialCommands, Dosing):
             therapy = parse_prescription(doc, self.library, self.nl_per_step)
         elif therapy is None and conc <= 0:
             raise PumpError(E_RANGE, "concentration_ug_per_ml: needed for a first fill")
+        expected_ul = self.expected_residual_ul()
         if therapy is not self.therapy:
             self._persist_program(therapy)
             self.therapy = therapy
             # the boluses in progress end with the program they were granted under: logged, allowance handed back
             self._cancelled(self.plan.set_therapy(now, therapy, self.plan.conc_ug_per_ml, self._may_run()), now)
         self.reservoir.fill(ul_to_nl(fill_ul))
+        self.residual_known = True
         self.plan.refill(now, conc, self.cfg.catheter_volume_ul * 1000)
         self._program_limits(now)
         self.safety.refilled(now, self.reservoir.state == STATE_LOW, self.reservoir.state == STATE_EMPTY)
         self._apply_cap(now)
+        self._reconcile(now, expected_ul, aspirated_ul)
         self._event(ev.REFILL, fill_ul, conc)
         self.checkpoint(now)
 
@@ -344,6 +375,9 @@ class Pump(TrialCommands, Dosing):
             self.hw.rtc.set_ms(wall_s * 1000)
             self._clock_setting = False
         self._event(ev.CLOCK_SET, max(-0x7FFFFFFF, min(0x7FFFFFFF, wall_s - old)), 1 + len(self.plan.phases.shift_ms))
+        if not self.clock_known:  # the clinician set it: the pump's clock is known again, the alarm ends with it
+            self.clock_known = True
+            self.safety.clock_set(now)
         self.checkpoint(now)
 
     def audit(self, counter, command, lo, hi):

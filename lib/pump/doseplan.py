@@ -56,11 +56,12 @@ class Bolus:
 class DosePlan:
     """Step deadlines for the current therapy; `take_due(now)` says how many steps to deliver now."""
 
-    def __init__(self, nl_per_step, prime_nl_per_day, wall_s=0, now=0, mono=None):
-        """`mono`: the pump's monotonic clock (pump.monoclock), which times the schedule phases; its own if None."""
+    def __init__(self, nl_per_step, prime_nl_per_day, wall_s=0, now=0, mono=None, offset_s=0):
+        """`mono`: the pump's monotonic clock (pump.monoclock), which times the schedule phases; its own if None.
+        `offset_s`: the patient's local time - UTC, where the schedule's times of day are (pump.calendar)."""
         self.nl_per_step = nl_per_step
         self.prime_nl_per_day = prime_nl_per_day
-        self.cal = Calendar(wall_s, now)
+        self.cal = Calendar(wall_s, now, offset_s)
         self.mono = mono if mono is not None else MonoClock(now)
         self.phases = Phases()  # earlier schedule phases still in force after a clock correction
         self.timer = StepTimer()

@@ -5,11 +5,14 @@ an empty reservoir and a new day are handled here too. Boot and commands are the
 """
 
 from pump import events as ev
+from pump.alarms import A_BATTERY_SENSOR_FAULT
 from pump.bolus import PatientBolusPolicy
-from pump.checkpoint import FLAG_CLOCK_SET, FLAG_SUSPENDED, OLDER, VERSION, Counters, pack
+from pump.checkpoint import (FLAG_CLOCK_SET, FLAG_CLOCK_UNKNOWN, FLAG_RESIDUAL_UNKNOWN, FLAG_SUSPENDED, OLDER, VERSION,
+                             Counters, pack)
 from pump.compat import ticks_add, ticks_diff
 from pump.doseplan import DosePlan
 from pump.eventlog import EventLog
+from pump.forecast import REASON_NO_BATTERY, REASON_OK, REASON_SENSOR_FAULT, BATTERY_READS_PER_DAY, BatteryForecast
 from pump.limits import usage_nl_per_day, window_limits
 from pump.monoclock import MonoClock
 from pump.reservoir import STATE_EMPTY, STATE_LOW, Reservoir
@@ -43,9 +46,13 @@ class Dosing:
         self.suspended = False
         self.steps = 0  # steps delivered since boot, modulo 2**30 like ticks (a small int on the boards)
         self.mono = MonoClock(now)  # restored from the checkpoint at boot (pump.controller)
-        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now, self.mono)
+        self.plan = DosePlan(config.nl_per_step, config.prime_rate_nl_per_day, 0, now, self.mono,
+                             config.utc_offset_min * 60)
         self.safety = Safety(hw, config.nl_per_step, self._event, now, self.mono)
         self.alarms = self.safety.alarms
+        self.forecast = BatteryForecast()
+        self.radio_s = 0  # radio connected today (s), reported by the link (radio_connected)
+        self._whole_day = False  # the day now running began after this boot: its duty is measured whole
         self._clock_setting = False  # a clock setting is between saving the new time and writing the RTC
         self._sample_due = now
         self._dirty = False
@@ -54,6 +61,9 @@ class Dosing:
         self.retimed = False  # a command ran since the app's dosing task last asked for the next deadline
         self.unchecked = 0  # error code of the library check the running program failed at boot (0: checked)
         self.first_boot = False  # no record in the state and program stores at boot: a new pump
+        self.residual_known = True  # the reservoir estimate is the expected residual of the next refill
+        self.last_refill = None  # the last refill's (expected, aspirated, tolerance, difference) µL (pump.refillcheck)
+        self.clock_known = True  # the wall clock was set (or kept by the RTC); False: never set, or lost at boot
         self._prime_steps = 0  # over-delivery allowance of the priming in progress
         self._trial_due = False  # a new day began: the trial's titration is looked at after the steps due
         self._limits_conc = 0  # the tip concentration the over-delivery bounds were computed for
@@ -132,8 +142,24 @@ class Dosing:
     def _sample(self, now):
         state = self.reservoir.state
         self._sample_due = self.safety.sample(now, state == STATE_LOW, state == STATE_EMPTY)
+        self._forecast()
         if self.safety.holding:
             self._hold(now)
+
+    def _forecast(self):
+        """The battery forecast from the last reading (small ints: runs at the sampling cadence and at midnight)."""
+        safety = self.safety
+        if self.hw.battery is None:
+            reason = REASON_NO_BATTERY
+        elif safety.alarms.is_active(A_BATTERY_SENSOR_FAULT):
+            reason = REASON_SENSOR_FAULT
+        else:
+            reason = REASON_OK
+        self.forecast.update(safety.battery_mv, safety.battery, reason)
+
+    def radio_connected(self, s):
+        """`s` seconds of radio connection ended (the link reports it): the battery forecast's measured duty."""
+        self.radio_s += s
 
     def _hold(self, now):
         """A safety hold: dosing stops (boluses cancelled) until the resume command finds the conditions gone; the
@@ -185,9 +211,18 @@ class Dosing:
         self.plan.finished = []
 
     def _new_day(self):
-        self.c.day = self.plan.cal.day
-        self.c.delivered_today_nl = 0
+        c = self.c
+        if self._whole_day:  # the day that ended ran whole since the boot: its duty prices the forecast
+            steps = c.delivered_today_nl // self.nl_per_step
+            reads = BATTERY_READS_PER_DAY + (2 * steps if self.hw.pressure is not None else 0)  # a read either
+            self.forecast.day_measured(steps, reads, self.safety.sounding_uah, self.radio_s)  # side of each burst
+        self._whole_day = True
+        self.safety.sounding_uah = 0
+        self.radio_s = 0
+        c.day = self.plan.cal.day
+        c.delivered_today_nl = 0
         self._dirty = True
+        self._forecast()
         self._trial_due = True
 
     def _trial_advance(self, now):
@@ -197,7 +232,9 @@ class Dosing:
         """Persist the counters (bounded cadence; also right after every command)."""
         c = self.c
         c.set_times(self.plan.cal.wall_ms_at(now), self.mono.ms_at(now))
-        c.flags = (FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
+        c.flags = ((FLAG_SUSPENDED if self.suspended else 0) | (FLAG_CLOCK_SET if self._clock_setting else 0)
+                   | (0 if self.residual_known else FLAG_RESIDUAL_UNKNOWN)
+                   | (0 if self.clock_known else FLAG_CLOCK_UNKNOWN))
         c.fill_nl = self.reservoir.fill_nl
         c.remaining_nl = self.reservoir.remaining_nl
         c.conc_ug_per_ml = self.plan.conc_ug_per_ml
@@ -237,7 +274,10 @@ class Dosing:
         conc = self._limits_conc = self._tip_conc()
         day, peak, hour = window_limits(self.therapy, conc)
         usage = usage_nl_per_day(self.therapy)
-        self.safety.set_program_limits(day, peak, hour, -(-usage // self.nl_per_step), now)
+        steps = -(-usage // self.nl_per_step)
+        self.safety.set_program_limits(day, peak, hour, steps, now)
+        self.forecast.plan(steps)
+        self._forecast()
 
     def _cancelled(self, boluses, now):
         for b in boluses:

@@ -2,7 +2,8 @@
 
 from pump.compat import const
 
-# Stable numbers: never renumber, only add. 1xx input, 2xx limits, 3xx state, 4xx storage, 5xx auth.
+# Stable numbers: never renumber, only add. 1xx input, 2xx limits, 3xx state, 4xx storage, 5xx auth, 6xx the
+# clinical pathway (refill, battery, time).
 E_MALFORMED = const(100)  # missing key, wrong type, unparsable value
 E_RANGE = const(101)  # value outside what the firmware can represent or the hardware can do
 E_SCHEDULE = const(102)  # flex schedule not ordered / too many steps / bad time
@@ -27,7 +28,8 @@ E_NO_KEYS = const(504)  # no command keys provisioned on this pump
 E_INSECURE = const(505)  # the link is not encrypted, or not authenticated (MITM) where that is required
 E_COUNTERS_LOST = const(506)  # the command counters were lost: commands refused until new keys are provisioned
 E_COUNTER_AHEAD = const(507)  # command counter more than cmdauth.MAX_COUNTER_STEP above the last one accepted
-# 600..609 are another feature's (allocated); 61x: the screening trial
+E_BATTERY_ERI = const(600)  # the program would bring the elective replacement within 90 days: confirm (flags bit 1)
+# 61x: the screening trial
 E_NO_TRIAL = const(610)  # a pain score without a trial program
 E_NO_BASELINE = const(611)  # a trial score before any baseline score was entered
 E_TRIAL_STARTED = const(612)  # a baseline score on or after the trial's start day
@@ -58,6 +60,7 @@ MESSAGES = {
     E_INSECURE: "link not secure enough",
     E_COUNTERS_LOST: "command counters lost: new keys needed",
     E_COUNTER_AHEAD: "command counter too far ahead",
+    E_BATTERY_ERI: "battery replacement within 90 days: confirm",
     E_NO_TRIAL: "no trial programmed",
     E_NO_BASELINE: "no baseline pain score yet",
     E_TRIAL_STARTED: "trial already started",

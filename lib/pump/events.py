@@ -31,7 +31,12 @@ PROGRAM_UNCHECKED = const(22)  # the stored program runs without the drug librar
 CLOCK_INVALID = const(23)  # the RTC read outside the valid range at boot (the checkpoint's time kept); a: its s
 SESSION_FAILED = const(24)  # a BLE secure session refused; a: pump.errors code, b: role asked (0: none)
 SESSION_OPENED = const(25)  # a BLE secure session opened; a: role
-# 26..31 are another feature's (allocated, not yet here)
+REFILL_RESIDUAL = const(26)  # with every refill, before REFILL: a: the expected residual µL (-1: unknown, the
+# reservoir's record was lost), b: the volume aspirated µL (-1: not measured) (pump.refillcheck)
+REFILL_DISCREPANCY = const(27)  # the aspirated volume beyond the tolerance; a: aspirated - expected µL, b: tolerance
+CLOCK_NOT_SET = const(28)  # at boot: the wall clock is not known (never set, or the RTC lost it); a: CLOCK_* reason
+BATTERY_CONFIRMED = const(29)  # a program accepted with its battery check confirmed; a: days to the elective
+# replacement at it (-1: no 90-day warning possible at its rate), b: pump.errors code the confirmation overrode
 TRIAL_PROGRAMMED = const(32)  # a screening trial accepted (pump.trial); a: start day, b: planned end day (days since
 # 2000-01-01)
 TRIAL_STEP = const(33)  # the pump applied titration step a (0 first) as its program; b: its dose ng/day
@@ -54,6 +59,9 @@ STORE_LOG = const(2)
 STORE_PROG = const(3)
 STORE_CMDAUTH = const(4)
 STORE_TRIAL = const(5)
+CLOCK_NEVER_SET = const(1)  # a first boot whose RTC read outside the valid range
+CLOCK_LOST = const(2)  # the RTC read outside the valid range, or before the last checkpoint: it lost power
+CLOCK_STILL_UNSET = const(3)  # not set since an earlier boot found it unknown
 
 TEXT = {
     BOOT: "boot",
@@ -87,6 +95,10 @@ TEXT = {
     PAIN_SCORE: "pain score",
     COMMAND: "command",
     CONTENT: "command content",
+    REFILL_RESIDUAL: "refill residual",
+    REFILL_DISCREPANCY: "refill discrepancy",
+    CLOCK_NOT_SET: "clock not set",
+    BATTERY_CONFIRMED: "battery check confirmed",
 }
 
 # Names of the arguments (a, b), "" when unused: lets the console and the phone label values without a second table.
@@ -122,6 +134,10 @@ ARGS = {
     PAIN_SCORE: ("score", "side_effects"),
     COMMAND: ("counter", "command"),
     CONTENT: ("sha256_lo", "sha256_hi"),
+    REFILL_RESIDUAL: ("expected_ul", "aspirated_ul"),
+    REFILL_DISCREPANCY: ("difference_ul", "tolerance_ul"),
+    CLOCK_NOT_SET: ("reason", ""),
+    BATTERY_CONFIRMED: ("eri_days", "error"),
 }
 
 

@@ -7,7 +7,9 @@ dosing while `holding` is non-zero.
 
 from pump import alarms as al
 from pump.alarms import Alarms
-from pump.battery import STATE_EOS, STATE_ERI, BatteryMonitor, thresholds
+from pump.battery import STATE_EOS, STATE_ERI, BatteryMonitor, max_steps_per_day, thresholds
+from pump.errors import PumpError
+from pump.forecast import alarm_ua
 from pump.compat import const, ticks_add, ticks_diff
 from pump.monoclock import MonoClock
 from pump.occlusion import OCCLUDED, detector_for
@@ -31,8 +33,16 @@ HOLDING = (
 _CONFIRMED = (1 << (al.A_PROGRAM_FALLBACK - 1)) | (1 << (al.A_STATE_LOST - 1))
 
 # fault alarms latched for someone to look at, also across a reset, until acknowledged
-_KEPT = (1 << (al.A_WATCHDOG_RESET - 1)) | (1 << (al.A_TASK_FAULT - 1)) | (1 << (al.A_STORE_CORRUPT - 1))
+_KEPT = ((1 << (al.A_WATCHDOG_RESET - 1)) | (1 << (al.A_TASK_FAULT - 1)) | (1 << (al.A_STORE_CORRUPT - 1))
+         | (1 << (al.A_REFILL_DISCREPANCY - 1)))
 _HOUR_MS = const(3600000)
+_MAX_STEPS = []  # max_steps_per_day(), computed once when a program first needs it (24 threshold computations)
+
+
+def _max_steps():
+    if not _MAX_STEPS:
+        _MAX_STEPS.append(max_steps_per_day())
+    return _MAX_STEPS[0]
 
 
 class Safety:
@@ -74,6 +84,8 @@ class Safety:
         self._unseen = 0
         self.last_p = 0
         self.battery_mv = 0  # the last hourly battery reading (0: none yet), for telemetry
+        self.battery_short = False  # the program's rate allows no 90-day replacement warning (docs/battery.md)
+        self.sounding_uah = 0  # the alarms' buzzer today, sampled hourly (the battery forecast's duty)
         if not self.occlusion.available:
             self.alarms.set_condition(al.A_OCCLUSION_SENSING_UNAVAILABLE, True, now)
 
@@ -89,9 +101,12 @@ class Safety:
         limit = allowed_steps(peak_nl_per_day, nl_step, _HOUR_MS) + -(-hour_nl // nl_step)
         self.hour_window.set_limit(min(limit, 0x3FFFFFFF), now_s)
         try:
-            self.battery.set_thresholds(*thresholds(steps_per_day))
-        except Exception:  # noqa: BLE001 - no 90-day warning possible at this rate: keep the rest-rate thresholds
-            pass
+            eri_eos = thresholds(steps_per_day)
+            self.battery_short = False
+        except PumpError:  # no 90-day warning possible at this rate: the earliest warning the cell can give, said
+            eri_eos = thresholds(_max_steps())
+            self.battery_short = True
+        self.battery.set_thresholds(*eri_eos)
 
     def grant_steps(self, steps):
         """A bolus (or priming) of `steps` starts: both windows allow them; returns `steps`."""
@@ -190,6 +205,8 @@ class Safety:
         alarms.set_condition(al.A_RESERVOIR_EMPTY, reservoir_state_empty, now)
         if ticks_diff(now, self.battery_due) >= 0 and self.hw.battery is not None:
             self.battery_due = ticks_add(now, _BATTERY_PERIOD_MS)
+            # sampled with the hourly reading: the hour is priced at the pattern sounding now (or none)
+            self.sounding_uah += alarm_ua(alarms.sounding(now))
             mv = self.battery_mv = self.hw.battery.read_mv()
             # the reading carries a few mV of ADC noise: 64 identical hourly readings (stuck_n) mean a stuck sensor
             fault = self.battery_check.sample(mv, True)
@@ -211,6 +228,13 @@ class Safety:
             alarms.set_condition(code, present, now)
             if not present and alarms.is_active(code):
                 alarms.acknowledge(now, code)
+
+    def clock_set(self, now):
+        """The wall clock was set: CLOCK_NOT_SET's condition is gone, and the setting is its acknowledgement."""
+        alarms = self.alarms
+        alarms.set_condition(al.A_CLOCK_NOT_SET, False, now)
+        if alarms.is_active(al.A_CLOCK_NOT_SET):
+            alarms.acknowledge(now, al.A_CLOCK_NOT_SET)
 
     def release_holds(self, now):
         """Release every hold whose condition is gone (the resume command); returns the holds still in force."""

@@ -50,9 +50,10 @@ class PumpState:
 
     def __init__(self, pump):
         self._pump = pump
-        self.day = 0  # wall clock: day since 2000-01-01 and ms of that day
+        self.day = 0  # the schedule's local time (UTC + utc_offset_min): day since 2000-01-01 and ms of that day
         self.ms_of_day = 0
-        self.t_s = 0  # wall clock, s since 2000-01-01 (a small int until 2034)
+        self.t_s = 0  # wall clock, s since 2000-01-01 UTC (a small int until 2034)
+        self.clock_known = True  # False: never set, or lost at a power cut (then day, t_s and dates are not true)
         self.mode = NO_PROGRAM  # the program's therapy mode (pump.therapy MODE_*), NO_PROGRAM without one
         self.state = STATE_STOPPED  # therapy_state
         self.rate_nl_per_day = 0  # the volume rate in force (program, priming, cap at empty, phases), whole nL/day
@@ -64,6 +65,13 @@ class PumpState:
         self.empty_days = None
         self.refill_days = None  # days until the recommended refill date (pump.reservoir.refill_days)
         self.battery_pct = NO_BATTERY  # from the last hourly reading (model cell, docs/battery.md)
+        # the battery forecast (pump.forecast): days to elective replacement and to end of service, None when it
+        # cannot be computed (battery_reason says why: pump.forecast.REASON_NAMES); battery_short: the program's
+        # rate allows no 90-day replacement warning
+        self.eri_days = None
+        self.eos_days = None
+        self.battery_reason = 0
+        self.battery_short = False
         self.pressure_kpa_x10 = NO_PRESSURE  # the last reading, NO_PRESSURE without a sensor
         self.alarms = 0  # bitmap of the active alarms (bit code-1)
         self.eri_day = NO_DAY  # the battery's elective-replacement date, day since 2000-01-01 (NO_DAY: no forecast)
@@ -87,7 +95,8 @@ class PumpState:
             day += 1
         self.day = day
         self.ms_of_day = ms
-        self.t_s = day * 86400 + ms // 1000
+        self.t_s = day * 86400 + (ms - cal.offset_ms) // 1000  # UTC; day and ms_of_day are the schedule's local
+        self.clock_known = p.clock_known
         if plan.retimes != self._retimes:
             self._retimes = plan.retimes
             self.rate_nl_per_day = min(plan.rate_num // plan.rate_den, _U32)
@@ -111,6 +120,13 @@ class PumpState:
         if mv != self._mv:
             self._mv = mv
             self.battery_pct = (1000000 - dod_at(mv)) // 10000 if mv > 0 else NO_BATTERY
+        f = p.forecast
+        self.eri_days = f.eri_days
+        self.eos_days = f.eos_days
+        self.eri_day = NO_DAY if f.eri_days is None else min(day + f.eri_days, NO_DAY - 1)
+        self.flags = 0 if self.clock_known else FLAG_CLOCK_UNSET
+        self.battery_reason = f.reason
+        self.battery_short = safety.battery_short
         self.pressure_kpa_x10 = NO_PRESSURE if p.hw.pressure is None else min(max(safety.last_p, -32767), 32767)
         alarms = safety.alarms
         self.alarms = alarms.active_bitmap

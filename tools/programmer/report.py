@@ -9,6 +9,7 @@ import os
 
 from tools.boardconfig import boardconfig
 
+from pump.battery import ERI_DAYS
 from pump.limits import usage_nl_per_day
 from pump.reservoir import REFILL_RULE, refill_days
 from pump.therapy import MODE_STOPPED, WEEKDAYS
@@ -115,6 +116,12 @@ def report(doc, cfg, fill_ul, start, library_path=LIBRARY):
                            "empty_days": avg_empty, "empty_date": date(avg_empty)},
         },
         "recommended_refill_date": date(refill_days(low_days, empty_days)), "refill_rule": REFILL_RULE,
+        # the pump's own forecast on a new cell of the model at this program's worst case (pump.forecast)
+        "battery_forecast": {"eri_days": state.eri_days, "eri_date": date(state.eri_days),
+                             "eos_days": state.eos_days, "eos_date": date(state.eos_days),
+                             "no_90_day_warning": state.battery_short,
+                             "needs_confirmation": state.battery_short or (
+                                 state.eri_days is not None and state.eri_days < ERI_DAYS)},
     }
 
 
@@ -165,6 +172,16 @@ def format_report(rep, source):
         r["fill_ul"], r["start"], r["low_ul"], r["empty_ul"]))
     lines.append("  worst case: %s" % span(r["worst_case"]))
     lines.append("  as programmed: %s" % span(r["programmed"]))
+    b = rep["battery_forecast"]
+    if b["eri_days"] is not None:
+        lines.append("battery (a new cell, every patient bolus taken): elective replacement on %s (%d days), end of "
+                     "service on %s (%d days)" % (b["eri_date"], b["eri_days"], b["eos_date"], b["eos_days"]))
+    if b["no_90_day_warning"]:
+        lines.append("battery: no 90-day replacement warning is possible at this rate: the pump refuses it unless "
+                     "sent with --confirm-battery")
+    elif b["needs_confirmation"]:
+        lines.append("battery: elective replacement within 90 days at this rate: the pump refuses it unless sent with "
+                     "--confirm-battery")
     lines.append("recommended refill date: %s (%s)" % (rep["recommended_refill_date"] or "none needed",
                                                        rep["refill_rule"]))
     return "\n".join(lines)

@@ -29,7 +29,8 @@ from pump.units import ug_to_ng
 
 RESPONSE_TIMEOUT_S = 10.0
 # response fields (tools.pumplink.proto.decode_response) a command returns to the programmer
-_DATA_KEYS = ("bridge_nl", "holds", "acknowledged", "silence_ms")
+_DATA_KEYS = ("eri_days", "eos_days", "bridge_nl", "expected_ul", "tolerance_ul", "discrepancy_ul", "holds",
+              "acknowledged", "silence_ms")
 
 
 def host_counter(now=None):
@@ -41,10 +42,13 @@ def host_counter(now=None):
 def encode(command, args):
     """(opcode, parameter bytes) of a programmer command (tools.pumplink.link.COMMANDS names)."""
     if command == "program":
-        return pp.OP_PROGRAM, pp.program_payload(args["prescription"], args.get("confirm_soft", False))
+        return pp.OP_PROGRAM, pp.program_payload(args["prescription"], args.get("confirm_soft", False),
+                                                 args.get("confirm_battery", False))
     if command == "refill":
         conc = args.get("concentration_ug_per_ml") or 0
-        return pp.OP_REFILL, pp.command_payload(pp.OP_REFILL, args["fill_ul"], conc)
+        aspirated = args.get("aspirated_ul")
+        return pp.OP_REFILL, pp.command_payload(pp.OP_REFILL, args["fill_ul"], conc,
+                                                pp.NOT_MEASURED if aspirated is None else aspirated)
     if command == "prime":
         return pp.OP_PRIME, pp.command_payload(pp.OP_PRIME, args.get("volume_ul") or 0)
     if command == "bolus":

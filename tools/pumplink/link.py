@@ -16,8 +16,8 @@ from tools.pumplink.proto import decode_status
 
 # command -> the arguments it takes (all optional ones may be left out)
 COMMANDS = {
-    "program": ("prescription", "confirm_soft"),
-    "refill": ("fill_ul", "concentration_ug_per_ml"),
+    "program": ("prescription", "confirm_soft", "confirm_battery"),
+    "refill": ("fill_ul", "concentration_ug_per_ml", "aspirated_ul"),
     "prime": ("volume_ul",),
     "bolus": ("dose_ug", "duration_min", "confirm_soft"),
     "suspend": (),
@@ -31,7 +31,7 @@ COMMANDS = {
     "trial": ("trial", "confirm_soft"),
     "pain_score": ("score", "baseline", "side_effects", "free_code"),
 }
-EPOCH = datetime.datetime(2000, 1, 1)  # the pump's wall clock counts seconds from here (docs/roles.md: hw.rtc)
+EPOCH = datetime.datetime(2000, 1, 1)  # the pump's wall clock counts UTC seconds from here (docs/roles.md: hw.rtc)
 
 
 class LinkError(Exception):
@@ -39,8 +39,30 @@ class LinkError(Exception):
 
 
 def wall_s(when):
-    """Seconds since 2000-01-01 00:00 of a naive datetime: the pump's wall clock (the patient's local time)."""
+    """Seconds since 2000-01-01 00:00 UTC, the pump's wall clock, of a datetime: an aware one in any zone is converted
+    to UTC; a naive one is taken as UTC already (never as the laptop's local time: use `.astimezone()` for that)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
     return int((when - EPOCH).total_seconds())
+
+
+def local_text(t_s, seconds=True):
+    """A pump time (s since 2000-01-01 UTC) in the laptop's local time with its zone: "2026-08-03 04:00:00 EDT
+    (UTC-04:00)", or "... UTC" where the laptop keeps UTC."""
+    when = (EPOCH + datetime.timedelta(seconds=t_s)).replace(tzinfo=datetime.timezone.utc).astimezone()
+    text = when.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    off = when.utcoffset()
+    if not off:
+        return text + " UTC"
+    minutes = int(off.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    minutes = abs(minutes)
+    return "%s %s (UTC%s%02d:%02d)" % (text, when.tzname(), sign, minutes // 60, minutes % 60)
+
+
+def refill_answer(expected_ul, _aspirated_ul, tolerance_ul, discrepancy_ul):
+    """The reconciliation fields of a refill's reply (None: the expected residual is unknown)."""
+    return {"expected_ul": expected_ul, "tolerance_ul": tolerance_ul, "discrepancy_ul": discrepancy_ul}
 
 
 def check_call(command, args):
@@ -81,10 +103,14 @@ class LocalLink(Link):
             Telemetry(p).status(buf, now)
             return decode_status(buf)
         if command == "program":
-            p.program(args["prescription"], args.get("confirm_soft", False), now)
+            p.program(args["prescription"], args.get("confirm_soft", False), now, True,
+                      args.get("confirm_battery", False))
+            out["eri_days"] = p.forecast.eri_days
+            out["eos_days"] = p.forecast.eos_days
         elif command == "refill":
-            p.refill(args["fill_ul"], args.get("concentration_ug_per_ml") or None, now)
+            p.refill(args["fill_ul"], args.get("concentration_ug_per_ml") or None, now, args.get("aspirated_ul"))
             out["bridge_nl"] = p.plan.catheter.old_nl
+            out.update(refill_answer(*p.last_refill))
         elif command == "prime":
             p.prime(args.get("volume_ul") or None, now)
         elif command == "bolus":

@@ -23,9 +23,9 @@ from pump.alarms import TEXT as ALARM_TEXTS
 from pump.gatt import (ALARM_UUID, CMD_MAX, COMMAND_UUID, FEATURE_ENCODER, FEATURE_KEYS, FEATURE_PRESSURE,
                        FEATURES, FEATURES_UUID, HISTORY_UUID, RACP_UUID, SERVICE_UUID, STATUS_UUID)
 from pump.cmdauth import HEAD, ROLE_CLINICIAN, ROLE_NAMES, ROLE_PATIENT, TAG_LEN
-from pump.commands import (OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PAIN_SCORE, OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM,
-                           OP_REFILL, OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK, OP_SILENCE, OP_STOP, OP_SUSPEND,
-                           OP_TRIAL, RESPONSE,
+from pump.commands import (NO_FORECAST, NOT_MEASURED, OP_ACKNOWLEDGE, OP_CLINICIAN_BOLUS, OP_PAIN_SCORE,
+                           OP_PATIENT_BOLUS, OP_PRIME, OP_PROGRAM, OP_REFILL, OP_RESUME, OP_RESUME_ALARM, OP_SET_CLOCK,
+                           OP_SILENCE, OP_STOP, OP_SUSPEND, OP_TRIAL, PROGRAM_RESPONSE, REFILL_RESPONSE, RESPONSE,
                            RESPONSE_LEN, TABLE)
 from pump.errors import MESSAGES
 from pump.eventlog import RECORD_SIZE
@@ -47,6 +47,7 @@ __all__ = [
     "FEATURES_UUID",
     "HISTORY_UUID",
     "NAME_PREFIX",
+    "NOT_MEASURED",
     "OP_ACKNOWLEDGE",
     "OP_CLINICIAN_BOLUS",
     "OP_PAIN_SCORE",
@@ -163,9 +164,11 @@ def command_payload(opcode, *values):
     return struct.pack(fmt, *values) if fmt else b""
 
 
-def program_payload(doc, confirm_soft=False):
-    """PROGRAM parameters: flags, then the prescription as compact UTF-8 JSON."""
-    return bytes((1 if confirm_soft else 0,)) + json.dumps(doc, separators=(",", ":")).encode()
+def program_payload(doc, confirm_soft=False, confirm_battery=False):
+    """PROGRAM parameters: flags (bit 0 soft limits, bit 1 a battery replacement within 90 days confirmed), then the
+    prescription as compact UTF-8 JSON."""
+    flags = (1 if confirm_soft else 0) | (2 if confirm_battery else 0)
+    return bytes((flags,)) + json.dumps(doc, separators=(",", ":")).encode()
 
 
 def pain_payload(score, baseline=False, side_effects=0, free_code=0):
@@ -209,6 +212,13 @@ def decode_response(payload):
 
 
 def _response_data(opcode, data):
+    if opcode == OP_PROGRAM and len(data) == struct.calcsize(PROGRAM_RESPONSE):
+        eri, eos = struct.unpack(PROGRAM_RESPONSE, data)
+        return {"eri_days": None if eri == NO_FORECAST else eri, "eos_days": None if eos == NO_FORECAST else eos}
+    if opcode == OP_REFILL and len(data) == struct.calcsize(REFILL_RESPONSE):
+        bridge, expected, tol, diff = struct.unpack(REFILL_RESPONSE, data)
+        return {"bridge_nl": bridge, "expected_ul": None if expected == NOT_MEASURED else expected,
+                "tolerance_ul": tol, "discrepancy_ul": diff}
     layouts = {OP_REFILL: ("<I", "bridge_nl"), OP_RESUME_ALARM: ("<H", "holds"),
                OP_ACKNOWLEDGE: ("<B", "acknowledged"), OP_SILENCE: ("<I", "silence_ms")}
     if opcode in layouts and len(data) == struct.calcsize(layouts[opcode][0]):

@@ -21,7 +21,9 @@ from pump.errors import E_COUNTER_AHEAD, E_REPLAY, PumpError
 BAUD = 115200  # USB CDC ignores it; a UART console needs it
 READ_TIMEOUT_S = 0.5
 ANSWER_TIMEOUT_S = 10.0
-RESULT_KEYS = ("bridge_nl", "holds", "acknowledged", "silence_ms")  # response fields a command returns
+# response fields a command returns
+RESULT_KEYS = ("eri_days", "eos_days", "bridge_nl", "expected_ul", "tolerance_ul", "discrepancy_ul", "holds",
+               "acknowledged", "silence_ms")
 
 
 class SerialLink(Link):

@@ -11,6 +11,7 @@ SCENARIO_VERSION = 1
 _TOP = {
     "version", "days", "seed", "start", "pump", "drug", "fill_ul", "low_reservoir_ul", "therapy", "patient_bolus",
     "periodic_boluses", "confirm_soft_limits", "events", "plant", "description", "prescription", "trial",
+    "confirm_battery",
 }
 _PRESCRIPTION = ("drug", "therapy", "patient_bolus", "periodic_boluses", "confirm_soft_limits")
 _PLANT = {"nl_per_step_true", "battery_mah", "compliance_ul_per_kpa", "catheter_resistance_kpa_s_per_ul",
@@ -21,7 +22,7 @@ EVENT_KEYS = {
     "reset": {"cause": False},
     "patient_bolus": {},
     "clinician_bolus": {"dose_ug": True, "duration_min": True},
-    "refill": {"fill_ul": True, "concentration_ug_per_ml": False},
+    "refill": {"fill_ul": True, "concentration_ug_per_ml": False, "aspirated_ul": False},
     "suspend": {},
     "resume": {},
     "stop": {},
@@ -54,6 +55,7 @@ EVENT_ARGS = {
     "dose_ug": (False, None, None),
     "duration_min": (True, None, None),
     "fill_ul": (True, None, None),
+    "aspirated_ul": (True, None, None),
     "concentration_ug_per_ml": (True, None, None),
     "volume_ul": (True, None, None),
     "shift_min": (False, -20 * 527040, 20 * 527040),  # twenty years either way
@@ -165,6 +167,11 @@ class Scenario:
         if "low_reservoir_ul" in doc:
             self.pump_config["low_reservoir_ul"] = _num(doc, "low_reservoir_ul", "", integer=True)
         self.fill_ul = _num(doc, "fill_ul", "", 0, 100000, integer=True, default=0)
+        # the clinician confirms a program whose rate brings the battery's replacement within 90 days (the pump's
+        # E600 check): true unless the scenario rehearses that refusal
+        self.confirm_battery = doc.get("confirm_battery", True)
+        if type(self.confirm_battery) is not bool:
+            raise ScenarioError("confirm_battery: must be true or false, got %s" % json_text(self.confirm_battery))
         for key in ("drug", "therapy"):
             if key not in doc:
                 raise ScenarioError("%s: missing" % key)

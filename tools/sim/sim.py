@@ -34,6 +34,7 @@ from pump.controller import Pump
 from pump.druglib import DrugLibrary
 from pump.errors import E_STATE, MESSAGES, PumpError
 from pump.eventlog import EventLog
+from pump.forecast import REASON_NAMES
 from pump.prescription import parse_prescription
 from tools import ROOT
 from tools.pumplink.history import trial_data
@@ -87,10 +88,12 @@ class Simulation:
             if scenario.fill_ul:  # the first fill needs the program's concentration, as the pump's parser reads it
                 conc = parse_prescription(scenario.prescription, self.library, self.cfg.nl_per_step).conc_ug_per_ml
                 self.pump.refill(scenario.fill_ul, conc)
-            self.pump.program(scenario.prescription)
+            self.pump.program(scenario.prescription, confirm_battery=scenario.confirm_battery)
         except PumpError as e:
             raise ScenarioError("therapy: %s" % e) from e
-        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.start,
+        # the schedule runs on the patient's local time: the pump's UTC plus utc_offset_min
+        self.local_start = self.start + datetime.timedelta(minutes=self.cfg.utc_offset_min)
+        self.ref = Reference(scenario.prescription, self.cfg.nl_per_step, self.local_start,
                              self.cfg.prime_rate_nl_per_day)
         self.history = []  # every event record the pump logged, (seq, t_s, code, a, b), oldest first
         if scenario.trial is not None:  # its steps reach the reference through the log (TRIAL_STEP)
@@ -107,6 +110,7 @@ class Simulation:
         self.occlusions = []
         self.boluses = []
         self.commands = []
+        self.refills = []  # each refill event: expected residual, aspirated, added, strength, discrepancy (0: none)
         self.resets = 0
         self.series = {k: [] for k in ("t_h", "reservoir_ul", "reservoir_true_ul", "delivered_ul", "ideal_ul",
                                        "rate_ul_per_day")}
@@ -275,8 +279,12 @@ class Simulation:
                 self.pump.clinician_bolus(e["dose_ug"], e["duration_min"], now=now)
                 ref.bolus(round(e["dose_ug"] * 1000), e["duration_min"] * 60000)
             elif kind == "refill":
-                self.pump.refill(e["fill_ul"], e.get("concentration_ug_per_ml"), now=now)
+                self.pump.refill(e["fill_ul"], e.get("concentration_ug_per_ml"), now, e.get("aspirated_ul"))
                 conc = self.pump.plan.conc_ug_per_ml
+                expected, aspirated, tol, diff = self.pump.last_refill
+                self.refills.append({"t_h": t / 3600000, "expected_ul": expected, "aspirated_ul": aspirated,
+                                     "true_ul": self.plant.reservoir_nl // 1000, "added_ul": e["fill_ul"],
+                                     "concentration_ug_per_ml": conc, "tolerance_ul": tol, "discrepancy_ul": diff})
                 self.plant.refill(e["fill_ul"], conc)
                 # (the steps due at this instant go first: the command delivers them before it refills)
                 ref.refill(conc, self.cfg.catheter_volume_ul * 1000, self.plant.steps_forward)
@@ -296,7 +304,7 @@ class Simulation:
                 ref.prime(volume_ul * 1000, delivered)
             elif kind == "program":
                 was_running = self.pump.plan.running
-                self.pump.program(e["prescription"], now=now)
+                self.pump.program(e["prescription"], now=now, confirm_battery=self.sc.confirm_battery)
                 ref.program(e["prescription"])
                 if not was_running and self.pump.plan.running:  # it ended a PROGRAM_FALLBACK hold
                     ref.rebase(self.plant.steps_forward)
@@ -332,8 +340,8 @@ class Simulation:
                 self._corrupt(e["store"], e["slot"])
             elif kind == "set_clock":  # the clinician sets the clock shift_min off what it reads (whole seconds)
                 wall_ms = ref.wall_ms(t)
-                new_s = wall_ms // 1000 + round(e["shift_min"] * 60)
-                self.pump.set_clock(new_s, now=now)
+                new_s = wall_ms // 1000 + round(e["shift_min"] * 60)  # local: the reference's clock
+                self.pump.set_clock(new_s - self.cfg.utc_offset_min * 60, now=now)  # the pump is set in UTC
                 if new_s != wall_ms // 1000:  # the second the clock already reads changes nothing, not even its ms
                     ref.set_clock(new_s * 1000 - wall_ms)
             self.commands.append({"t_h": t / 3600000, "type": kind, "ok": True})
@@ -412,6 +420,9 @@ class Simulation:
         self.boluses.append({"t_h": t / 3600000, "granted": True, "reason": "", "code": 0})
 
     # ---- report ----
+    def battery_forecast(self):
+        return battery_forecast_of(self.pump, self.start, self.clock.t_ms)
+
     def result(self):
         p = self.pump
         days = self.end_ms / DAY_MS
@@ -433,6 +444,8 @@ class Simulation:
             "occlusions": self.occlusions,
             "boluses": self.boluses,
             "commands": self.commands,
+            "refills": self.refills,
+            "battery_forecast": self.battery_forecast(),
             "wakeups": self.wakeups,
             "wakeups_per_day": round(self.wakeups / days, 1) if days else 0,
             "store_writes": writes,
@@ -443,6 +456,21 @@ class Simulation:
             "trial": trial_data(self.history),
             "history": [list(r) for r in self.history],
         }
+
+
+def battery_forecast_of(pump, start, t_ms):
+    """The pump's battery forecast at the end as the result shows it: days and dates (None: not computed, with why)."""
+    f = pump.forecast
+    today = (start + datetime.timedelta(milliseconds=t_ms)).date()
+
+    def date(days):
+        return None if days is None else (today + datetime.timedelta(days=days)).isoformat()
+
+    confirmed = [a for _s, _t, code, a, _b in pump.log.read() if code == ev.BATTERY_CONFIRMED]
+    return {"eri_days": f.eri_days, "eos_days": f.eos_days, "eri_date": date(f.eri_days),
+            "eos_date": date(f.eos_days), "reason": REASON_NAMES[f.reason], "uah_per_day": f.uah_per_day,
+            "measured": f.measured, "no_90_day_warning": pump.safety.battery_short,
+            "programs_confirmed": len(confirmed)}
 
 
 def summary(res):
@@ -468,6 +496,17 @@ def summary(res):
             refused.setdefault(key, []).append(c["t_h"])
     for key, times in sorted(refused.items()):
         lines.append("refused %dx %s (first at %.2f h)" % (len(times), key, times[0]))
+    b = res["battery_forecast"]
+    if b["eri_days"] is None:
+        lines.append("battery: no forecast: %s" % b["reason"])
+    else:
+        lines.append("battery: elective replacement %s (in %d days), end of service %s (%d days), at %d uAh/day%s" % (
+            b["eri_date"], b["eri_days"], b["eos_date"], b["eos_days"], b["uah_per_day"],
+            "" if b["measured"] else " (planned)"))
+    for r in res["refills"]:
+        if r["discrepancy_ul"]:
+            lines.append("refill at %.1f h: expected %d uL, aspirated %d uL: discrepancy %+d uL" % (
+                r["t_h"], r["expected_ul"], r["aspirated_ul"], r["discrepancy_ul"]))
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import os
 import struct
 
 from tools.pumplink import proto as pp
-from tools.pumplink.link import EPOCH
+from tools.pumplink.link import EPOCH, local_text
 
 from pump.config import RESET_OTHER, RESET_POWER_ON, RESET_SOFT, RESET_WATCHDOG
 from pump.therapy import MODE_NAMES
@@ -94,8 +94,13 @@ class ClientState:
 
 
 def pump_time(t_s):
-    """The pump's wall clock (s since 2000-01-01, its local time) as text."""
+    """The pump's wall clock (s since 2000-01-01 UTC) as UTC text: the CSV's pump_time column."""
     return (EPOCH + datetime.timedelta(seconds=t_s)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def local_time(t_s):
+    """The pump's wall clock in the laptop's local time with its zone: what the views show."""
+    return local_text(t_s)
 
 
 def day_date(day):
@@ -117,7 +122,7 @@ def status_fields(st, features=None):
         days_left = st["empty_day"] - st["t_s"] // 86400
         empty = "%s (in %d day%s)" % (day_date(st["empty_day"]), days_left, "" if days_left == 1 else "s")
     return [
-        ("pump clock", pump_time(st["t_s"])),
+        ("pump clock", local_time(st["t_s"])),
         ("mode", st["mode_name"] or "no program"),
         ("therapy", st["state_name"]),
         ("rate", "%.1f uL/day" % (st["rate_nl_per_day"] / 1000)),
@@ -151,7 +156,7 @@ def alarm_line(al):
     text = pp.ALARM_TEXTS.get(al["code"], "alarm %d" % al["code"])
     quiet = "" if al["sounding"] else " (silenced or acknowledged)"
     line = "ALARM %s: %s since %s%s" % (PRIORITY_NAMES.get(al["priority"], "?").upper(), text,
-                                       pump_time(al["since_s"]), quiet)
+                                       local_time(al["since_s"]), quiet)
     others = [pp.ALARM_TEXTS.get(c, str(c)) for c in al["alarms"] if c != al["code"]]
     return line + ("; also active: " + ", ".join(others) if others else "")
 
@@ -197,7 +202,7 @@ def history_lines(records):
     """The event log as text: a header, then one line per record (sequence, time, event, detail)."""
     lines = ["%8s  %-19s  %-20s  %s" % ("seq", "time", "event", "detail")]
     for r in records:
-        when = pump_time(r["t_s"]) if r["t_s"] else "clock not set"
+        when = local_time(r["t_s"]) if r["t_s"] else "clock not set"
         lines.append(("%8d  %-19s  %-20s  %s" % (r["seq"], when, r["text"], history_detail(r))).rstrip())
     return lines
 

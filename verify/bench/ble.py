@@ -45,7 +45,7 @@ def build():
                 clock.ticks_ms())
     pump.refill(40000, 1000)
     pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 1000},
-                  "therapy": {"mode": "constant", "dose_ug_per_day": 15000}})
+                  "therapy": {"mode": "constant", "dose_ug_per_day": 15000}}, confirm_battery=True)  # 15 mL/day
     from pump.cmdauth import ROLE_MONITOR, parse_keys
     from pump.session import CentralSession
 

@@ -44,7 +44,7 @@ def main():
     pump = Pump(hw, PumpConfig(None), DrugLibrary.load("lib/druglib.json"), clock.ticks_ms())
     pump.refill(20000, 10000)
     pump.program({"drug": {"name": "morphine", "concentration_ug_per_ml": 10000},
-                  "therapy": {"mode": "constant", "dose_ug_per_day": 10000}})
+                  "therapy": {"mode": "constant", "dose_ug_per_day": 10000}}, confirm_battery=True)
     built = gc.mem_alloc() - before
     gc.enable()
     tick = pump.tick

@@ -68,10 +68,11 @@ class PumpRig:
         return code, self.said[-1] if self.said else ""
 
     def send(self, prescription, *extra):
+        """Program the pump; the bench's rates (up to 150 mL/day) need the battery's 90 days confirmed."""
         path = os.path.join(self._tmp.name, "rx.json")
         with open(path, "w") as f:
             json.dump(prescription, f)
-        return self.programmer("send", path, *extra)
+        return self.programmer("send", path, "--confirm-battery", *extra)
 
     def status(self):
         code, line = self.programmer("status")

@@ -34,7 +34,7 @@ def _link(emu):
 
 def _program_line(counter):
     """The programmer's line for the new program, signed with `counter` (the same line for every cut)."""
-    payload = pp.program_payload(NEW, True)
+    payload = pp.program_payload(NEW, True, True)  # soft limits and the battery's 90 days confirmed (bench rates)
     return request(pp.command_message(firmware.CLINICIAN_KEY, pp.ROLE_CLINICIAN, counter, OP_PROGRAM, payload))
 
 

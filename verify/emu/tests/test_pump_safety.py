@@ -17,6 +17,8 @@ JAM_STEPS = 12
 
 def _programmed(rig):
     rig.started()
+    # the RP2040's RTC reads 2021-01-01 after power-on: the pump says CLOCK_NOT_SET (a low alarm, LED on) until set
+    assert rig.programmer("set-clock")[0] == 0
     assert rig.programmer("refill", "--fill-ul", "20000", "--concentration", "1000")[0] == 0
     code, line = rig.send(RX, "--confirm-soft")
     assert code == 0, line
