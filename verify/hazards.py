@@ -478,7 +478,7 @@ HAZARDS = (
      "pump believes is in it (a leak, a pocket fill, an occlusion, a calibration error) and nobody is told",
      "the refill's aspirated volume is reconciled with the expected residual: beyond the larger of 1 mL and 15 % "
      "(configurable) it is logged and raises a medium alarm; the refill itself applies",
-     [("lib/pump/controller.py", "        if diff:\n            self._event(ev.REFILL_DISCREPANCY",
+     [("lib/pump/reconcile.py", "        if diff:\n            self._event(ev.REFILL_DISCREPANCY",
        "        if False:\n            self._event(ev.REFILL_DISCREPANCY")],
      [_REFILL + "test_more_back_than_expected_is_a_discrepancy_with_a_medium_alarm_and_the_refill_still_happens",
       _REFILL + "test_less_back_than_expected_a_pocket_fill_or_a_leak_is_a_discrepancy_too",

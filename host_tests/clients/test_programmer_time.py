@@ -51,4 +51,5 @@ def test_the_clients_show_pump_times_in_local_time_with_the_zone(tmp_path, monke
 
 
 _STATUS = {"mode_name": "constant", "state_name": "running", "rate_nl_per_day": 0, "today_nl": 0, "total_ul": 0,
-           "reservoir_nl": 0, "refill_day": None, "battery_pct": None, "pressure_kpa_x10": None, "alarms": []}
+           "reservoir_nl": 0, "empty_day": None, "battery_pct": None, "pressure_kpa_x10": None, "alarms": [],
+           "eri_day": None, "flags": 0, "clock_unset": False}

@@ -75,13 +75,18 @@ def test_status_fields_in_words():
         ("pump clock", "2026-08-03 08:00:00 UTC"), ("mode", "constant"), ("therapy", "running"),
         ("rate", "400.0 uL/day"), ("delivered today", "183.4 uL"), ("delivered total", "1234 uL"),
         ("reservoir", "18766.6 uL of 40000 uL"), ("projected empty", "2026-09-20 (in 48 days)"),
-        ("battery", "97 %"), ("pressure", "12.5 kPa")]
+        ("battery", "97 %, replace by 2029-02-27"), ("pressure", "12.5 kPa")]
     held = dict(tv.status_fields(MESSAGES["status, held, no readings"]["decoded"]))
     assert held["projected empty"] == "never" and held["battery"] == "not read yet"
     assert held["pressure"] == "no sensor" and held["reservoir"] == "0.0 uL" and held["therapy"] == "held"
     assert tv.status_fields(pp.decode_status(_status(mode=255)))[1] == ("mode", "no program")
     one_day = pp.decode_status(_status(empty_day=st["t_s"] // 86400 + 1))
     assert dict(tv.status_fields(one_day))["projected empty"] == "2026-08-04 (in 1 day)"
+    # the battery forecast's replacement date, and a clock the pump does not know, said as such (not a time)
+    forecast = dict(tv.status_fields(pp.decode_status(_status(eri_day=st["t_s"] // 86400 + 365))))
+    assert forecast["battery"] == "97 %, replace by 2027-08-03"
+    unset = dict(tv.status_fields(pp.decode_status(_status(flags=1))))
+    assert unset["pump clock"] == "NOT SET (set the pump's clock)" and "2026" not in unset["pump clock"]
 
 
 def test_plain_lines_name_the_alarms_by_priority():

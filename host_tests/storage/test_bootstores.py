@@ -218,7 +218,7 @@ def test_a_program_store_lost_after_a_program_was_applied_is_a_fallback_to_none(
 
 def test_a_stored_program_that_does_not_parse_is_not_run():
     rig = Rig(fill_ul=20000, prescription=rx(4000))
-    store = Store(rig.storage, "prog", max_payload=8192)
+    store = Store(rig.storage, "prog", max_payload=4096)
     store.load()
     for doc in (b'{"drug": {"name": "morphine", "concentration_ug_per_ml": 10000}, "therapy": {"mode": "fast"}}',
                 b"[1, 2]", b"\xff{"):

@@ -20,7 +20,10 @@ from pump.safety import Safety
 from pump.state import STATE_NAMES, PumpState, therapy_state
 from pump.store import Store
 
-_PROGRAM_MAX_BYTES = 8192
+# a program arrives in one command message (at most 3072 bytes: pump.gatt.CMD_MAX, pump.wire.MESSAGE_MAX) and is
+# stored in its checked form, no longer than what came; 4 KB keeps a margin, where 8 KB held a block of the Pico's heap
+# that .mpy code, loaded into the same heap, could no longer leave whole (the real port: docs/performance.md)
+_PROGRAM_MAX_BYTES = 4096
 _HALTED_WAKE_MS = 3600000
 
 

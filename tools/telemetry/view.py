@@ -122,7 +122,7 @@ def status_fields(st, features=None):
         days_left = st["empty_day"] - st["t_s"] // 86400
         empty = "%s (in %d day%s)" % (day_date(st["empty_day"]), days_left, "" if days_left == 1 else "s")
     return [
-        ("pump clock", local_time(st["t_s"])),
+        ("pump clock", "NOT SET (set the pump's clock)" if st.get("clock_unset") else local_time(st["t_s"])),
         ("mode", st["mode_name"] or "no program"),
         ("therapy", st["state_name"]),
         ("rate", "%.1f uL/day" % (st["rate_nl_per_day"] / 1000)),
@@ -130,7 +130,8 @@ def status_fields(st, features=None):
         ("delivered total", "%d uL" % st["total_ul"]),
         ("reservoir", reservoir),
         ("projected empty", empty),
-        ("battery", "not read yet" if st["battery_pct"] is None else "%d %%" % st["battery_pct"]),
+        ("battery", ("not read yet" if st["battery_pct"] is None else "%d %%" % st["battery_pct"])
+         + ("" if st.get("eri_day") is None else ", replace by %s" % day_date(st["eri_day"]))),
         ("pressure", "no sensor" if st["pressure_kpa_x10"] is None else "%.1f kPa" % (st["pressure_kpa_x10"] / 10)),
     ]
 

@@ -48,9 +48,11 @@ function renderStatus(s) {
   const cap = state.features ? " of " + state.features.reservoir_ul + " µL" : "";
   $("reservoir").textContent = ul(s.reservoir_nl) + cap;
   $("refill").textContent = s.empty_day === null ? "never" : dateOfDay(s.empty_day);
-  $("battery").textContent = s.battery_pct === null ? "not read yet" : s.battery_pct + " %";
+  $("battery").textContent = (s.battery_pct === null ? "not read yet" : s.battery_pct + " %")
+    + (s.eri_day === null || s.eri_day === undefined ? "" : ", replace by " + dateOfDay(s.eri_day));
   $("pressure").textContent = s.pressure_kpa_x10 === null ? "no sensor" : (s.pressure_kpa_x10 / 10).toFixed(1) + " kPa";
-  $("clock").textContent = timeOfSeconds(s.t_s);
+  // a pump whose clock was never set (or was lost) says so: its time is not shown as if it were true
+  $("clock").textContent = s.clock_unset ? "NOT SET (set the pump's clock)" : timeOfSeconds(s.t_s);
 }
 
 let drawPending = false;
