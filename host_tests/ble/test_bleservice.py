@@ -209,6 +209,10 @@ def test_alarm_indications_one_at_a_time_and_on_change():
     code, prio, since_s, bitmap, sounding = struct.unpack(ALARM, b.messages(al, "indicated")[-1])
     assert (code, prio, bitmap) == (A_OCCLUSION_SENSING_UNAVAILABLE, PRIO_LOW, 1 << (code - 1))
     assert since_s == b.rig.pump.wall_s(b.now) and sounding == code
+    # the readable value, once the indications are over, is the whole sealed message in one frame (a central reading
+    # the alarm finds it, not the last fragment the indications left)
+    read = b.radio.values[al]
+    assert Reassemble(read) == b.raw_messages(al, "indicated")[-1] and len(read) > len(b.radio.of(al, "indicated")[-1])
     opcode, result, _, data = b.send(ROLE_PATIENT, OP_ACKNOWLEDGE, b"\x00")
     assert (opcode, result, data) == (OP_ACKNOWLEDGE, 0, b"\x01")
     code, prio, since_s, bitmap, sounding = struct.unpack(ALARM, b.messages(al, "indicated")[-1])

@@ -104,7 +104,7 @@ class PumpService:
                                clock)
         session = self.sp.session
         # indications, highest priority first; sealed on their streams
-        self._out_alarm = Indication(self.h_alarm, ALARM_LEN, session, STREAM_ALARM)
+        self._out_alarm = Indication(self.h_alarm, ALARM_LEN, session, STREAM_ALARM, readable=True)
         self._out_cmd = Indication(self.h_command, len(self._resp), session, STREAM_COMMAND)
         out_racp = Indication(self.h_racp, 6, session, STREAM_RACP)
         self.outbox = Outbox((out_session, self._out_alarm, self._out_cmd, out_racp))

@@ -46,7 +46,7 @@ BUDGETS = {
     "heap_per_cycle_bytes": 0,
     "app_heap_kb": 64,
     "app_heap_guard_kb": 400,  # 360 before the secure session in the service (368 KB), the trial and the refill checks
-    "mpy_guard_kb": 140,  # 120 before the secure session (its protocol, the service's end), the refill and battery checks
+    "mpy_guard_kb": 140,  # 120 before the secure session (protocol, service), the refill and battery checks
     "data_heap_kb": 64,
     "wakeups_over_minimum": 1.05,
     "mpy_kb": 64,
