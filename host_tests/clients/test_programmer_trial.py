@@ -187,7 +187,7 @@ def test_the_history_exports_decoded_to_names_and_signed_and_verify_catches_ever
 def test_history_input_is_refused_in_one_line(tmp_path, example_result):
     path, _res = example_result
     said = []
-    for argv, key in ((["history", "--csv", "x.csv"], "--from or --device"),
+    for argv, key in ((["history", "--csv", "x.csv"], "--from, --device or --sim"),
                       (["history", "--from", str(path)], "--csv or --signed"),
                       (["history", "--port", "/dev/ttyACM0", "--csv", "x"], "--port: the wired path"),
                       (["history", "--from", str(tmp_path / "none.json"), "--csv", "x"], str(tmp_path)),

@@ -142,3 +142,17 @@ def test_the_programmer_reads_and_commands_the_simulated_pump_through_the_sessio
     assert proc.stdout.startswith("constant, running: rate 500.0 uL/day"), proc.stdout
     proc = programmer("suspend", "--sim", SCENARIO, "--ble-stack", stack, "--keys", key_file)
     assert (proc.returncode, proc.stdout.strip()) == (0, "suspend: done"), proc.stdout + proc.stderr
+
+
+@needs_session
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_programmers_history_export_reads_the_simulated_pump_through_the_session(key_file, stack, tmp_path):
+    out, signed = tmp_path / "history.csv", tmp_path / "history.json"
+    proc = programmer("history", "--sim", SCENARIO, "--ble-stack", stack, "--keys", key_file, "--csv", str(out),
+                      "--signed", str(signed))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert "refill" in [r["event"] for r in rows] and "records decoded" in proc.stdout, proc.stdout
+    assert programmer("verify", str(signed), "--keys", key_file).returncode == 0
+    refused(programmer("history", "--sim", SCENARIO, "--device", "PUMP-1", "--csv", str(out), "--keys", key_file),
+            "--from, --device or --sim")

@@ -49,19 +49,39 @@ def _clinician_key(path):
         raise InputError("--keys: %s" % e) from e
 
 
-def _pump_records(device):
-    """The whole event log of the pump `device`, read over BLE (RACP)."""
+def _pump_records(args):
+    """The whole event log of the pump --device, or of a simulated one (--sim), read over BLE (RACP) in a clinician's
+    secure session (a pump sends nothing outside one)."""
     import asyncio
 
-    from tools.pumplink.ble import BleakGatt, read_history
+    from tools.pumplink.ble import BleakTransport, read_history
     from tools.pumplink.link import LinkError
+    from tools.pumplink.secure import SessionTransport
+    from tools.pumplink.session import ROLE_CLINICIAN
+
+    key = _clinician_key(args.keys)
+    if args.ble_stack is not None and not args.sim:
+        raise InputError("--ble-stack: only with --sim (it would do nothing without)")
 
     async def read():
-        gatt = await BleakGatt.open(device)
+        sim = None
+        if args.sim:
+            from tools.sim import link as simlink
+
+            try:
+                sim = simlink.SimTransport(args.sim, args.ble_stack, keys_path=args.keys)
+                await sim.start()
+            except simlink.SimError as e:
+                raise InputError(str(e)) from None
+            gatt = await SessionTransport(sim, key, ROLE_CLINICIAN).open(None)
+        else:
+            gatt = await SessionTransport(BleakTransport(pair=False), key, ROLE_CLINICIAN).open(args.device)
         try:
             return await read_history(gatt)
         finally:
             await gatt.close()
+            if sim is not None:
+                await sim.close()
 
     records, _answer, refused = asyncio.run(read())
     if refused:
@@ -79,8 +99,9 @@ def run(args, say):
     if args.port:
         raise InputError("--port: the wired path carries commands and status, not the history: read it over BLE "
                          "(--device) or from a file (--from)")
-    if bool(args.source) == bool(args.device):
-        raise InputError("--from or --device: where the history comes from (a file, or a pump over BLE), one of them")
+    if (bool(args.source) + bool(args.device) + bool(args.sim)) != 1:
+        raise InputError("--from, --device or --sim: where the history comes from (a file, a pump over BLE, or a "
+                         "simulated pump), one of them")
     if not args.csv and not args.signed:
         raise InputError("--csv or --signed: what to write (both may be given)")
     key = _clinician_key(args.keys) if args.signed else None  # refused before anything is read
@@ -88,7 +109,7 @@ def run(args, say):
         records, _doc = load_records(args.source)
         source = os.path.basename(args.source)
     else:
-        records, source = _pump_records(args.device), "pump %s" % args.device
+        records, source = _pump_records(args), "pump %s" % (args.device or "simulated: " + args.sim)
     if args.csv:
         write_csv(args.csv, records)
         say("history: %d records decoded to %s" % (len(records), args.csv))

@@ -192,6 +192,9 @@ def _parser():
     p = sub.add_parser("history", help="export the pump's event history: CSV decoded to names, signed JSON")
     p.add_argument("--from", dest="source", metavar="FILE", help="a simulation result or an earlier export")
     p.add_argument("--device", help="read it from the pump over BLE (its name PUMP-XXXX or address)")
+    p.add_argument("--sim", metavar="SCENARIO", help="read it from a simulated pump of this scenario, served in this "
+                   "process on Bumble's virtual link (provisioned with keys.json)")
+    p.add_argument("--ble-stack", metavar="STACK", help="with --sim: rp2-btstack or esp32-nimble")
     p.add_argument("--port", help=argparse.SUPPRESS)
     p.add_argument("--csv", metavar="OUT.csv", help="every record decoded to names")
     p.add_argument("--signed", metavar="OUT.json", help="the records with an HMAC under the clinician key")
