@@ -54,34 +54,25 @@ def _pump_records(args):
     secure session (a pump sends nothing outside one)."""
     import asyncio
 
-    from tools.pumplink.ble import BleakTransport, read_history
+    from tools.programmer.programmer import session_gatt
+    from tools.pumplink.ble import read_history
     from tools.pumplink.link import LinkError
-    from tools.pumplink.secure import SessionTransport
-    from tools.pumplink.session import ROLE_CLINICIAN
 
     key = _clinician_key(args.keys)
     if args.ble_stack is not None and not args.sim:
         raise InputError("--ble-stack: only with --sim (it would do nothing without)")
+    open_gatt, on_close = session_gatt(args, key)
 
     async def read():
-        sim = None
-        if args.sim:
-            from tools.sim import link as simlink
-
-            try:
-                sim = simlink.SimTransport(args.sim, args.ble_stack, keys_path=args.keys)
-                await sim.start()
-            except simlink.SimError as e:
-                raise InputError(str(e)) from None
-            gatt = await SessionTransport(sim, key, ROLE_CLINICIAN).open(None)
-        else:
-            gatt = await SessionTransport(BleakTransport(pair=False), key, ROLE_CLINICIAN).open(args.device)
         try:
-            return await read_history(gatt)
+            gatt = await open_gatt()
+            try:
+                return await read_history(gatt)
+            finally:
+                await gatt.close()
         finally:
-            await gatt.close()
-            if sim is not None:
-                await sim.close()
+            if on_close is not None:
+                await on_close()
 
     records, _answer, refused = asyncio.run(read())
     if refused:

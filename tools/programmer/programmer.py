@@ -195,6 +195,7 @@ def _parser():
     p.add_argument("--sim", metavar="SCENARIO", help="read it from a simulated pump of this scenario, served in this "
                    "process on Bumble's virtual link (provisioned with keys.json)")
     p.add_argument("--ble-stack", metavar="STACK", help="with --sim: rp2-btstack or esp32-nimble")
+    p.add_argument("--pair", action="store_true", help="with --device: pair the link too (ESP32 pumps)")
     p.add_argument("--port", help=argparse.SUPPRESS)
     p.add_argument("--csv", metavar="OUT.csv", help="every record decoded to names")
     p.add_argument("--signed", metavar="OUT.json", help="the records with an HMAC under the clinician key")
@@ -374,21 +375,23 @@ def open_link(args, say):
         from tools.pumplink.serial import SerialLink
 
         return SerialLink.open(args.port, key)
-    from tools.pumplink.ble import BleakTransport, BleLink
-    from tools.pumplink.secure import SessionTransport
-    from tools.pumplink.session import ROLE_CLINICIAN
-
-    if args.sim:
-        return _sim_link(args, key)
-    transport = SessionTransport(BleakTransport(pair=args.pair), key, ROLE_CLINICIAN)
-    return BleLink(lambda: transport.open(args.device), key)
-
-
-def _sim_link(args, key):
-    """The BLE link to a simulated pump served by this process (tools/sim/link.py), the session on top."""
     from tools.pumplink.ble import BleLink
+
+    open_gatt, on_close = session_gatt(args, key)
+    return BleLink(open_gatt, key, on_close=on_close)
+
+
+def session_gatt(args, key):
+    """(open_gatt, on_close) of the BLE link to the pump --device, or to a simulated pump served by this process
+    (--sim SCENARIO [--ble-stack], tools/sim/link.py): `await open_gatt()` connects and opens a clinician's secure
+    session on the link; `on_close` (None without a simulation) is the coroutine function that stops the simulation."""
+    from tools.pumplink.ble import BleakTransport
     from tools.pumplink.secure import SessionTransport
     from tools.pumplink.session import ROLE_CLINICIAN
+
+    if not args.sim:
+        transport = SessionTransport(BleakTransport(pair=args.pair), key, ROLE_CLINICIAN)
+        return (lambda: transport.open(args.device)), None
     from tools.sim import link as simlink
 
     try:
@@ -403,7 +406,7 @@ def _sim_link(args, key):
             raise InputError(str(e)) from None
         return await SessionTransport(sim, key, ROLE_CLINICIAN).open(None)
 
-    return BleLink(open_gatt, key, on_close=sim.close)
+    return open_gatt, sim.close
 
 
 def battery_text(eri_days, eos_days, today=None):
