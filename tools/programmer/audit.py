@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 
-from tools.programmer.report import InputError
+from tools.programmer.report import InputError, load_json
 from tools.pumplink.history import COLUMNS, check_records, rows
 
 FORMAT = "pump-history"
@@ -23,15 +23,7 @@ _MAC_KEY = "hmac_sha256"
 
 def load_records(path):
     """(records, source text) from a simulation result (`history`) or a history export (`records`)."""
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except FileNotFoundError as e:
-        raise InputError("%s: no such file" % path) from e
-    except OSError as e:
-        raise InputError("%s: cannot read (%s)" % (path, e.strerror)) from e
-    except ValueError as e:
-        raise InputError("%s: not valid JSON (%s): a truncated or damaged file" % (path, e)) from e
+    doc = load_json(path, "history", ": a truncated or damaged file")
     if not isinstance(doc, dict) or not ("history" in doc or "records" in doc):
         raise InputError("%s: neither a simulation result (`history`) nor a history export (`records`)" % path)
     key = "records" if "records" in doc else "history"

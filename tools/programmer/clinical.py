@@ -30,7 +30,7 @@ def pain_args(args):
 
 def check_trial(path, library, nl_per_step, confirm_soft=False):
     """(document, Trial) of a trial file, checked by the firmware's own parser; InputError names the file and key."""
-    from tools.programmer.programmer import load_json
+    from tools.programmer.report import load_json
 
     doc = load_json(path, "trial")
     try:

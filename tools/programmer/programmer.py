@@ -30,7 +30,7 @@ import os
 from tools.boardconfig import boardconfig
 from tools.boardconfig.boardconfig import ConfigError
 from tools.programmer.reconcile import verdict
-from tools.programmer.report import LIBRARY, InputError, format_report, report, simulation
+from tools.programmer.report import LIBRARY, InputError, format_report, load_json, report, simulation
 from tools.pumplink.link import EPOCH, DryRunLink, LinkError, local_text, wall_s
 from tools.pumplink.secure import SessionRefused
 
@@ -50,18 +50,6 @@ EXIT_LINK = 4
 
 
 # ---- inputs ----
-
-
-def load_json(path, what):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError as e:
-        raise InputError("%s: no such %s file" % (path, what)) from e
-    except OSError as e:
-        raise InputError("%s: cannot read (%s)" % (path, e.strerror)) from e
-    except ValueError as e:
-        raise InputError("%s: not valid JSON (%s)" % (path, e)) from e
 
 
 def pump_config(config_path, nl_per_step=None):

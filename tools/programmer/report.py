@@ -5,6 +5,7 @@ simulation of it.
 """
 
 import datetime
+import json
 import os
 
 from tools.boardconfig import boardconfig
@@ -20,6 +21,20 @@ LIBRARY = os.path.join(boardconfig.ROOT, "lib", "druglib.json")
 
 class InputError(Exception):
     """Bad input: the message names the file and the key."""
+
+
+def load_json(path, what, damaged=""):
+    """The JSON document in `path` (a `what` file); InputError in one line when it is missing, unreadable or not JSON
+    (`damaged`: what that says of such a file)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError as e:
+        raise InputError("%s: no such %s file" % (path, what)) from e
+    except OSError as e:
+        raise InputError("%s: cannot read (%s)" % (path, e.strerror)) from e
+    except ValueError as e:
+        raise InputError("%s: not valid JSON (%s)%s" % (path, e, damaged)) from e
 
 
 def _scenario(doc, cfg, fill_ul, days, refill_every=None, start=None):
